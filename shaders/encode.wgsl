@@ -1,0 +1,96 @@
+// pre[b, n] = (x[b] - b_pre) · W_enc[n] + b_enc[n]
+// x [B, d], W_enc [N, d] (latent-major rows), pre [B, N]. The only dense op of a step: 2·B·d·N flops.
+// Three variants of the same product, chosen per adapter by the autotuner:
+//   encode_naive   one output per thread (the baseline the others are measured against)
+//   encode_blocked each thread keeps an RB×RN register tile, no workgroup memory, no barriers
+//                  (barriers are expensive on SwiftShader and some mobile GPUs)
+//   encode_tiled   classic shared-memory tiling with barriers (good where barriers are cheap)
+
+struct Sizes { B: u32, d: u32, N: u32, pad: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> b_pre: array<f32>;
+@group(0) @binding(2) var<storage, read> W_enc: array<f32>;
+@group(0) @binding(3) var<storage, read> b_enc: array<f32>;
+@group(0) @binding(4) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(5) var<uniform> sz: Sizes;
+
+const RB: u32 = {{RB}}u;   // rows per thread (blocked)
+const RN: u32 = {{RN}}u;   // latents per thread (blocked)
+const WG: u32 = 64u;
+const TILE: u32 = 16u;     // tiled variant: TILE×TILE outputs per workgroup, TILE-deep slabs of d
+
+@compute @workgroup_size(WG)
+fn encode_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n = wid.x * WG + lid.x;
+  let b = wid.y;
+  if (n >= sz.N || b >= sz.B) { return; }
+  var acc = 0.0;
+  let xo = b * sz.d;
+  let wo = n * sz.d;
+  for (var c = 0u; c < sz.d; c++) {
+    acc += (x[xo + c] - b_pre[c]) * W_enc[wo + c];
+  }
+  pre[b * sz.N + n] = acc + b_enc[n];
+}
+
+// Workgroup = 8×8 threads; thread (tx, ty) owns rows ty*RB.. and latents tx*RN.. of a (8·RB)×(8·RN) tile.
+@compute @workgroup_size(8, 8)
+fn encode_blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n0 = (wid.x * 8u + lid.x) * RN;
+  let b0 = (wid.y * 8u + lid.y) * RB;
+  if (n0 >= sz.N || b0 >= sz.B) { return; }
+  var xo: array<u32, RB>;
+  var wo: array<u32, RN>;
+  for (var i = 0u; i < RB; i++) { xo[i] = min(b0 + i, sz.B - 1u) * sz.d; }
+  for (var j = 0u; j < RN; j++) { wo[j] = min(n0 + j, sz.N - 1u) * sz.d; }
+  var acc: array<f32, RB * RN>;
+  var xv: array<f32, RB>;
+  for (var c = 0u; c < sz.d; c++) {
+    let bp = b_pre[c];
+    for (var i = 0u; i < RB; i++) { xv[i] = x[xo[i] + c] - bp; }
+    for (var j = 0u; j < RN; j++) {
+      let w = W_enc[wo[j] + c];
+      for (var i = 0u; i < RB; i++) { acc[i * RN + j] += xv[i] * w; }
+    }
+  }
+  for (var i = 0u; i < RB; i++) {
+    let b = b0 + i;
+    if (b >= sz.B) { break; }
+    for (var j = 0u; j < RN; j++) {
+      let n = n0 + j;
+      if (n >= sz.N) { break; }
+      pre[b * sz.N + n] = acc[i * RN + j] + b_enc[n];
+    }
+  }
+}
+
+var<workgroup> xs: array<f32, TILE * TILE>;
+var<workgroup> ws: array<f32, TILE * TILE>;
+
+@compute @workgroup_size(TILE, TILE)
+fn encode_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n = wid.x * TILE + lid.x;
+  let b = wid.y * TILE + lid.y;
+  // Loads for the slab: thread (lx, ly) loads x[wid.y*TILE + ly, c0 + lx] and W_enc[wid.x*TILE + ly, c0 + lx].
+  let lb = min(wid.y * TILE + lid.y, sz.B - 1u);
+  let ln = min(wid.x * TILE + lid.y, sz.N - 1u);
+  var acc = 0.0;
+  for (var c0 = 0u; c0 < sz.d; c0 += TILE) {
+    let c = c0 + lid.x;
+    var xv = 0.0;
+    var wv = 0.0;
+    if (c < sz.d) {
+      xv = x[lb * sz.d + c] - b_pre[c];
+      wv = W_enc[ln * sz.d + c];
+    }
+    xs[lid.y * TILE + lid.x] = xv;
+    ws[lid.y * TILE + lid.x] = wv;
+    workgroupBarrier();
+    for (var t = 0u; t < TILE; t++) {
+      acc += xs[lid.y * TILE + t] * ws[lid.x * TILE + t];
+    }
+    workgroupBarrier();
+  }
+  if (n < sz.N && b < sz.B) { pre[b * sz.N + n] = acc + b_enc[n]; }
+}

@@ -1,0 +1,134 @@
+/**
+ * One place that owns the GPUDevice: adapter selection, the limits the engine asks for,
+ * adapter info for the UI/bench, and the single handler for device loss and uncaptured errors.
+ * Works in a window and in a worker (navigator.gpu exists in both).
+ */
+
+export const NO_WEBGPU_MESSAGE =
+  'This browser has no WebGPU; use Chrome/Edge 113+ or enable it (chrome://flags/#enable-unsafe-webgpu).';
+
+export class WebGPUUnavailableError extends Error {
+  constructor(detail?: string) {
+    super(detail ? `${NO_WEBGPU_MESSAGE} (${detail})` : NO_WEBGPU_MESSAGE);
+    this.name = 'WebGPUUnavailableError';
+  }
+}
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Limits the engine cares about, reported and requested at the adapter's maximum. */
+const LIMIT_NAMES = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+  'maxUniformBufferBindingSize',
+  'minStorageBufferOffsetAlignment',
+] as const;
+
+export interface DeviceEvents {
+  /** Called once when the device is lost for any reason other than our own destroy(). */
+  onLost?: (info: { reason: string; message: string }) => void;
+  /** Called for every GPU error that no error scope caught (validation, OOM, internal). */
+  onUncapturedError?: (message: string) => void;
+}
+
+export interface GpuContext {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  report: AdapterReport;
+  /** Destroys the device without firing onLost. */
+  destroy(): void;
+}
+
+export function describeAdapter(adapter: GPUAdapter): AdapterReport {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) limits[name] = Number(adapter.limits[name]);
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter),
+    features: [...adapter.features].sort(),
+    limits,
+  };
+}
+
+/**
+ * Requests the high-performance adapter and a device with the adapter's maximum storage-buffer
+ * sizes (the defaults, 128 MiB bindings, are far too small for [B, N] pre-activations).
+ * Throws WebGPUUnavailableError with a user-facing message when WebGPU is missing.
+ */
+export async function createGpu(events: DeviceEvents = {}, label = 'sae-lab'): Promise<GpuContext> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) throw new WebGPUUnavailableError('navigator.gpu is undefined');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new WebGPUUnavailableError('no adapter was found');
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) {
+    if (name === 'minStorageBufferOffsetAlignment') continue;
+    requiredLimits[name] = Number(adapter.limits[name]);
+  }
+  const wanted: GPUFeatureName[] = ['timestamp-query'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ label, requiredLimits, requiredFeatures });
+  let destroyedByUs = false;
+  device.lost.then((info) => {
+    if (destroyedByUs && info.reason === 'destroyed') return;
+    events.onLost?.({ reason: info.reason, message: info.message });
+  });
+  device.addEventListener('uncapturederror', (ev) => {
+    const err = (ev as GPUUncapturedErrorEvent).error;
+    events.onUncapturedError?.(err.message);
+  });
+  return {
+    adapter,
+    device,
+    report: describeAdapter(adapter),
+    destroy() {
+      destroyedByUs = true;
+      device.destroy();
+    },
+  };
+}
+
+/**
+ * Runs fn inside validation / out-of-memory / internal error scopes and throws the first
+ * error with its message, so a WGSL or binding mistake fails loudly where it happened.
+ */
+export async function withErrorScopes<T>(
+  device: GPUDevice,
+  what: string,
+  fn: () => T | Promise<T>,
+): Promise<T> {
+  device.pushErrorScope('internal');
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T | undefined;
+  let thrown: unknown;
+  try {
+    result = await fn();
+  } catch (e) {
+    thrown = e;
+  }
+  const errors = [await device.popErrorScope(), await device.popErrorScope(), await device.popErrorScope()];
+  const first = errors.find((e) => e !== null);
+  // A GPU error explains a JS failure that follows it (e.g. a failed readback), so it wins.
+  if (first) throw new Error(`${what}: GPU ${first.constructor.name}: ${first.message}`);
+  if (thrown !== undefined) throw thrown;
+  return result as T;
+}

@@ -1,0 +1,98 @@
+/**
+ * Compute-pipeline cache keyed by (device, shader source, entry point, override constants).
+ * Shader modules are cached by source so variants of one file share a module.
+ */
+
+type Constants = Record<string, number | boolean>;
+
+const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function moduleFor(device: GPUDevice, label: string, code: string): GPUShaderModule {
+  let m = modules.get(device);
+  if (!m) {
+    m = new Map();
+    modules.set(device, m);
+  }
+  let mod = m.get(code);
+  if (!mod) {
+    mod = device.createShaderModule({ label, code });
+    m.set(code, mod);
+  }
+  return mod;
+}
+
+function constantsKey(c: Constants): string {
+  return Object.keys(c)
+    .sort()
+    .map((k) => `${k}=${Number(c[k])}`)
+    .join(',');
+}
+
+/**
+ * Returns the cached pipeline for this shader/entry/constants, creating it on first use.
+ * `code` may be a template whose `{{NAME}}` placeholders are replaced from `templates`
+ * (for sizes WGSL needs as const-expressions, e.g. function-scope array lengths).
+ */
+export function getPipeline(
+  device: GPUDevice,
+  opts: {
+    label: string;
+    code: string;
+    entryPoint: string;
+    constants?: Constants;
+    templates?: Record<string, string | number>;
+  },
+): GPUComputePipeline {
+  let code = opts.code;
+  if (opts.templates) {
+    for (const [k, v] of Object.entries(opts.templates)) code = code.replaceAll(`{{${k}}}`, String(v));
+  }
+  const constants = opts.constants ?? {};
+  const key = `${opts.entryPoint}|${constantsKey(constants)}|${code}`;
+  let p = pipelines.get(device);
+  if (!p) {
+    p = new Map();
+    pipelines.set(device, p);
+  }
+  let pipe = p.get(key);
+  if (!pipe) {
+    const numeric: Record<string, number> = {};
+    for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
+    pipe = device.createComputePipeline({
+      label: `${opts.label}:${opts.entryPoint}[${constantsKey(constants)}]`,
+      layout: 'auto',
+      compute: {
+        module: moduleFor(device, opts.label, code),
+        entryPoint: opts.entryPoint,
+        constants: numeric,
+      },
+    });
+    p.set(key, pipe);
+  }
+  return pipe;
+}
+
+/** Builds a bind group for group 0 from buffers in binding order. */
+export function bindBuffers(
+  device: GPUDevice,
+  pipeline: GPUComputePipeline,
+  label: string,
+  buffers: GPUBuffer[],
+): GPUBindGroup {
+  return device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+}
+
+/**
+ * Splits a 1-D workgroup count into a 2-D grid within maxComputeWorkgroupsPerDimension.
+ * Shaders recover the linear id as wid.x + wid.y * nx (nx passed by the wrapper) and bound-check it.
+ */
+export function grid2d(count: number, max = 65535): [number, number] {
+  if (count <= max) return [Math.max(1, count), 1];
+  const y = Math.ceil(count / max);
+  return [Math.ceil(count / y), y];
+}
