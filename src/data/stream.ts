@@ -1,0 +1,582 @@
+/**
+ * Streaming over an ActivationSource: a shuffling batcher with a held-out split,
+ * and a one-pass statistics scan. Memory is bounded by the shuffle buffer plus the
+ * chunks in flight, independent of the file size.
+ *
+ * Held-out scheme (HoldoutSplit). Rows are grouped into contiguous blocks of
+ * `blockRows` rows; block i is held out iff floor((i+1)·f) > floor(i·f), which marks
+ * exactly floor(nBlocks·f) blocks spread evenly through the dataset (every ~1/f-th
+ * block). Blocks rather than single rows, because neighbouring rows are tokens of the
+ * same document and would leak context between the splits; spread out rather than
+ * the tail, because files are often ordered (by source, by time) and a tail would
+ * be a different distribution. The split depends only on (rows, f, blockRows), not
+ * on the seed, so runs with different seeds are evaluated on the same rows. The
+ * training batcher filters every row it reads through the split, so a held-out row
+ * is never emitted for training.
+ */
+import { DataError } from './errors.ts';
+import { Rng } from './rng.ts';
+import type { ActivationSource } from './source.ts';
+
+export type NonFinitePolicy = 'skip' | 'stop';
+
+/** True if all d values of row `r` of `x` are finite (x*0 is NaN exactly for NaN and ±Inf). */
+export function rowIsFinite(x: Float32Array, r: number, d: number): boolean {
+  let s = 0;
+  const o = r * d;
+  for (let k = 0; k < d; k++) s += x[o + k] * 0;
+  return s === 0;
+}
+
+function nonFiniteError(source: ActivationSource, row: number): DataError {
+  const loc = source.locate ? source.locate(row) : { file: source.name, row };
+  return new DataError(
+    loc.file,
+    `row ${loc.row} contains NaN or Inf (non-finite policy 'stop'; choose 'skip' to drop such rows)`,
+  );
+}
+
+/**
+ * Rows per read so that one read is about 4 MB of float32: large enough that per-slice
+ * overhead is negligible, small enough that chunk order still shuffles finely and a
+ * read never stalls a training step for long.
+ */
+export function defaultChunkRows(d: number): number {
+  return Math.max(16, Math.min(65536, Math.round((4 << 20) / (d * 4))));
+}
+
+/** Default held-out block: ~1000 blocks per dataset so the fraction has 0.1% resolution, at most 1024 rows. */
+export function defaultBlockRows(rows: number): number {
+  return Math.max(1, Math.min(1024, Math.floor(rows / 1000)));
+}
+
+/** Deterministic held-out split of rows [0, rows) into train / held-out blocks (see file comment). */
+export class HoldoutSplit {
+  readonly rows: number;
+  readonly fraction: number;
+  readonly blockRows: number;
+  readonly nBlocks: number;
+  /** Number of held-out rows. */
+  readonly heldOutRows: number;
+  /** Number of training rows (rows - heldOutRows). */
+  readonly trainRows: number;
+
+  constructor(rows: number, fraction: number, blockRows = defaultBlockRows(rows)) {
+    if (!(fraction >= 0 && fraction < 1))
+      throw new RangeError(`held-out fraction must be in [0, 1), got ${fraction}`);
+    if (!(Number.isInteger(blockRows) && blockRows > 0))
+      throw new RangeError(`blockRows must be a positive integer, got ${blockRows}`);
+    this.rows = rows;
+    this.fraction = fraction;
+    this.blockRows = blockRows;
+    this.nBlocks = Math.ceil(rows / blockRows);
+    let held = Math.floor(this.nBlocks * fraction) * blockRows;
+    const last = this.nBlocks - 1;
+    if (this.nBlocks > 0 && this.isBlockHeldOut(last)) held -= this.nBlocks * blockRows - rows; // partial last block
+    this.heldOutRows = held;
+    this.trainRows = rows - held;
+  }
+
+  isBlockHeldOut(block: number): boolean {
+    return Math.floor((block + 1) * this.fraction) > Math.floor(block * this.fraction);
+  }
+
+  isHeldOut(row: number): boolean {
+    return this.isBlockHeldOut(Math.floor(row / this.blockRows));
+  }
+
+  /** Training-row count in [start, end). O((end-start)/blockRows + 1). */
+  trainRowsIn(start: number, end: number): number {
+    let n = 0;
+    for (let b = Math.floor(start / this.blockRows); b * this.blockRows < end; b++) {
+      if (this.isBlockHeldOut(b)) continue;
+      n += Math.min(end, (b + 1) * this.blockRows) - Math.max(start, b * this.blockRows);
+    }
+    return n;
+  }
+
+  /** Held-out row ranges [start, end) in file order, merged where blocks touch. */
+  *heldOutRanges(): Generator<[number, number]> {
+    if (this.fraction === 0) return;
+    let cur: [number, number] | null = null;
+    // Held-out blocks are ~1/f apart, so jump from one to the next instead of scanning all blocks.
+    for (let k = 1; k <= Math.floor(this.nBlocks * this.fraction); k++) {
+      // smallest block b with floor((b+1)f) >= k, i.e. the block where the k-th increment happens
+      let b = Math.max(0, Math.ceil(k / this.fraction) - 1);
+      while (b > 0 && Math.floor(b * this.fraction) >= k) b--;
+      while (Math.floor((b + 1) * this.fraction) < k) b++;
+      const s = b * this.blockRows;
+      const e = Math.min(this.rows, s + this.blockRows);
+      if (cur && cur[1] === s) cur[1] = e;
+      else {
+        if (cur) yield cur;
+        cur = [s, e];
+      }
+    }
+    if (cur) yield cur;
+  }
+}
+
+export interface BatcherOptions {
+  /** Rows per Blob read. Default defaultChunkRows(d): about 4 MB of float32 per read. */
+  chunkRows?: number;
+  /** Shuffle buffer capacity in rows (raised to chunkRows if smaller). Default: 256 MB of float32 rows. */
+  shuffleRows?: number;
+  /** Chunk reads kept in flight ahead of use. Default 2. */
+  prefetch?: number;
+  /** Seed for chunk order and in-buffer sampling. Default 0. */
+  seed?: number;
+  /** Fraction of rows held out (never emitted for training). Default 0. */
+  heldOutFraction?: number;
+  /** Held-out block size in rows. Default defaultBlockRows(rows). */
+  heldOutBlockRows?: number;
+  /** What to do with rows containing NaN/Inf. Default 'stop'. */
+  nonFinite?: NonFinitePolicy;
+}
+
+interface LoadedChunk {
+  data: Float32Array;
+  rowIds: Float64Array;
+  count: number;
+}
+
+interface InflightChunk {
+  chunk: Promise<LoadedChunk>;
+  /** Read pass (epoch) this chunk belongs to. */
+  pass: number;
+  /** True for the last chunk of its pass. */
+  last: boolean;
+}
+
+/**
+ * Shuffling batcher. Each epoch visits the training chunks in a fresh random order
+ * (from the seeded Rng); chunk rows enter a shuffle buffer, and each emitted row is
+ * drawn uniformly from the buffer, which is topped up a chunk at a time. Epochs are
+ * exact: the buffer drains before the next epoch's first chunk enters it, so every
+ * training row (that passes the non-finite policy) is emitted exactly once per epoch.
+ * The output stream is a deterministic function of (source, options): reads are
+ * awaited in a fixed order, so I/O timing cannot change it.
+ *
+ * Memory: shuffleRows·d floats (+ row ids) plus `prefetch` chunks of chunkRows·d.
+ */
+export class Batcher {
+  readonly source: ActivationSource;
+  readonly d: number;
+  readonly split: HoldoutSplit;
+  readonly chunkRows: number;
+  readonly capacity: number;
+  readonly policy: NonFinitePolicy;
+  /** Chunk order and in-buffer sampling use separate streams, so how far ahead reads
+   * are scheduled (prefetch) cannot shift the sampling sequence. */
+  private readonly orderRng: Rng;
+  private readonly sampleRng: Rng;
+  private readonly prefetchDepth: number;
+
+  /** Training chunk indices with at least one training row. */
+  private readonly chunks: Uint32Array;
+  private order: Uint32Array;
+  private cursor = 0;
+  /** Pass index of the chunks being scheduled. */
+  private schedPass = 0;
+  private inflight: InflightChunk[] = [];
+
+  private readonly buf: Float32Array;
+  private readonly bufIds: Float64Array;
+  private count = 0;
+  /** Pass the rows in the buffer belong to, and whether its last chunk is in. */
+  private bufPass = 0;
+  private bufPassComplete = false;
+
+  private emitted = 0;
+  private completed = 0;
+  private finiteInFirstPass = 0;
+  private skipped = 0;
+  private readonly firstSkippedRows: number[] = [];
+  private lastIds: Float64Array = new Float64Array(0);
+
+  constructor(source: ActivationSource, opts: BatcherOptions = {}) {
+    this.source = source;
+    this.d = source.d;
+    this.chunkRows = Math.max(1, Math.floor(opts.chunkRows ?? defaultChunkRows(this.d)));
+    this.capacity = Math.max(this.chunkRows, Math.floor(opts.shuffleRows ?? (256 << 20) / (this.d * 4)));
+    this.prefetchDepth = Math.max(1, Math.floor(opts.prefetch ?? 2));
+    this.policy = opts.nonFinite ?? 'stop';
+    this.orderRng = Rng.derive(opts.seed ?? 0, 0);
+    this.sampleRng = Rng.derive(opts.seed ?? 0, 1);
+    this.split = new HoldoutSplit(
+      source.rows,
+      opts.heldOutFraction ?? 0,
+      opts.heldOutBlockRows ?? defaultBlockRows(source.rows),
+    );
+    if (this.split.trainRows === 0)
+      throw new DataError(source.name, 'no training rows left after the held-out split');
+    const nChunks = Math.ceil(source.rows / this.chunkRows);
+    const keep: number[] = [];
+    for (let c = 0; c < nChunks; c++) {
+      if (
+        this.split.fraction === 0 ||
+        this.split.trainRowsIn(c * this.chunkRows, Math.min(source.rows, (c + 1) * this.chunkRows)) > 0
+      ) {
+        keep.push(c);
+      }
+    }
+    this.chunks = Uint32Array.from(keep);
+    this.order = this.orderRng.shuffle(this.chunks.slice());
+    this.buf = new Float32Array(this.capacity * this.d);
+    this.bufIds = new Float64Array(this.capacity);
+  }
+
+  /** Training rows per epoch before dropping non-finite rows. */
+  get trainRows(): number {
+    return this.split.trainRows;
+  }
+
+  /** Complete epochs emitted (every training row emitted `epoch` times so far). */
+  get epoch(): number {
+    return this.completed;
+  }
+
+  /** Total rows emitted so far. */
+  get rowsEmitted(): number {
+    return this.emitted;
+  }
+
+  /** Rows dropped under the 'skip' policy (counted each time they are read). */
+  get skippedRows(): number {
+    return this.skipped;
+  }
+
+  /** Distinct row indices (up to 10, in read order) dropped as non-finite. */
+  get firstSkipped(): readonly number[] {
+    return this.firstSkippedRows;
+  }
+
+  /** Source row index of each row of the last batch (for token lookups). */
+  get lastRowIds(): Float64Array {
+    return this.lastIds;
+  }
+
+  /** Reads one chunk and keeps its training, (policy-)finite rows. */
+  private async load(chunk: number): Promise<LoadedChunk> {
+    const d = this.d;
+    const start = chunk * this.chunkRows;
+    const n = Math.min(this.source.rows, start + this.chunkRows) - start;
+    const data = await this.source.readRows(start, n);
+    const rowIds = new Float64Array(n);
+    let w = 0;
+    for (let r = 0; r < n; r++) {
+      const row = start + r;
+      if (this.split.fraction > 0 && this.split.isHeldOut(row)) continue;
+      if (!rowIsFinite(data, r, d)) {
+        if (this.policy === 'stop') throw nonFiniteError(this.source, row);
+        this.skipped++;
+        if (this.firstSkippedRows.length < 10 && !this.firstSkippedRows.includes(row))
+          this.firstSkippedRows.push(row);
+        continue;
+      }
+      if (w !== r) data.copyWithin(w * d, r * d, (r + 1) * d);
+      rowIds[w++] = row;
+    }
+    return { data, rowIds, count: w };
+  }
+
+  /** Starts reads for upcoming chunks, continuing into the next epoch's order if needed. */
+  private fillPrefetch(): void {
+    while (this.inflight.length < this.prefetchDepth) {
+      if (this.cursor === this.order.length) {
+        this.order = this.orderRng.shuffle(this.chunks.slice());
+        this.cursor = 0;
+        this.schedPass++;
+      }
+      const chunk = this.load(this.order[this.cursor++]);
+      chunk.catch(() => {}); // surfaced when awaited; avoid unhandled-rejection noise meanwhile
+      this.inflight.push({ chunk, pass: this.schedPass, last: this.cursor === this.order.length });
+    }
+  }
+
+  /** Awaits the oldest in-flight chunk and appends it to the buffer. */
+  private async appendChunk(): Promise<void> {
+    const f = this.inflight.shift()!;
+    const c = await f.chunk;
+    this.fillPrefetch();
+    const d = this.d;
+    this.buf.set(c.data.subarray(0, c.count * d), this.count * d);
+    this.bufIds.set(c.rowIds.subarray(0, c.count), this.count);
+    this.count += c.count;
+    this.bufPass = f.pass;
+    this.bufPassComplete = f.last;
+    if (this.count === 0 && f.last) {
+      // The epoch's last chunk had no usable rows and the buffer is already empty.
+      this.completed = f.pass + 1;
+      this.bufPassComplete = false;
+    }
+    if (f.pass === 0) {
+      this.finiteInFirstPass += c.count;
+      if (f.last && this.finiteInFirstPass === 0) {
+        throw new DataError(this.source.name, `all ${this.split.trainRows} training rows contain NaN or Inf`);
+      }
+    }
+  }
+
+  /**
+   * Next batch of B training rows, drawn from the shuffle buffer.
+   * @param out optional [B*d] array to fill and return. Reusing one matters for
+   *            speed: a fresh multi-MB array costs a page fault per 4 KB on first write.
+   * @returns Float32Array [B, d] row-major. Row ids are in `lastRowIds`.
+   */
+  async nextBatch(B: number, out?: Float32Array): Promise<Float32Array> {
+    const d = this.d;
+    if (out && out.length < B * d)
+      throw new RangeError(`nextBatch: out has ${out.length} floats, need ${B * d}`);
+    out ??= new Float32Array(B * d);
+    const ids = new Float64Array(B);
+    for (let i = 0; i < B; i++) {
+      // Top up: take the next chunk whenever it fits and belongs to the buffer's epoch,
+      // or whenever the buffer is empty. Each take is awaited at a point fixed by
+      // `count`, hence deterministic.
+      for (;;) {
+        this.fillPrefetch();
+        const next = this.inflight[0];
+        const fits = this.count + this.chunkRows <= this.capacity && next.pass === this.bufPass;
+        if (this.count > 0 && !fits) break;
+        await this.appendChunk();
+      }
+      const j = this.sampleRng.nextInt(this.count);
+      out.set(this.buf.subarray(j * d, (j + 1) * d), i * d);
+      ids[i] = this.bufIds[j];
+      const last = this.count - 1;
+      if (j !== last) {
+        this.buf.copyWithin(j * d, last * d, (last + 1) * d);
+        this.bufIds[j] = this.bufIds[last];
+      }
+      this.count = last;
+      this.emitted++;
+      if (this.count === 0 && this.bufPassComplete) {
+        this.completed = this.bufPass + 1;
+        this.bufPassComplete = false;
+      }
+    }
+    this.lastIds = ids;
+    return out;
+  }
+
+  /** Held-out row ranges [start, end) in file order. */
+  heldOutRanges(): Generator<[number, number]> {
+    return this.split.heldOutRanges();
+  }
+
+  /**
+   * Held-out rows in file order, as batches of up to `batchRows` rows (the last may
+   * be shorter). Non-finite rows follow the policy (dropped or thrown).
+   * @yields { data: Float32Array [n, d], rowIds: Float64Array [n] }
+   */
+  async *heldOutBatches(
+    batchRows: number,
+    maxRows = Infinity,
+  ): AsyncGenerator<{ data: Float32Array; rowIds: Float64Array }> {
+    const d = this.d;
+    let data = new Float32Array(batchRows * d);
+    let rowIds = new Float64Array(batchRows);
+    let n = 0;
+    let total = 0;
+    for (const [s, e] of this.split.heldOutRanges()) {
+      for (let a = s; a < e && total < maxRows; a += this.chunkRows) {
+        const cnt = Math.min(e, a + this.chunkRows) - a;
+        const x = await this.source.readRows(a, cnt);
+        for (let r = 0; r < cnt && total < maxRows; r++) {
+          if (!rowIsFinite(x, r, d)) {
+            if (this.policy === 'stop') throw nonFiniteError(this.source, a + r);
+            continue;
+          }
+          data.set(x.subarray(r * d, (r + 1) * d), n * d);
+          rowIds[n++] = a + r;
+          total++;
+          if (n === batchRows) {
+            yield { data, rowIds };
+            data = new Float32Array(batchRows * d);
+            rowIds = new Float64Array(batchRows);
+            n = 0;
+          }
+        }
+      }
+    }
+    if (n > 0) yield { data: data.slice(0, n * d), rowIds: rowIds.slice(0, n) };
+  }
+
+  /** Up to `maxRows` held-out rows in file order as one [n, d] array (an evaluation set). */
+  async readHeldOut(maxRows: number): Promise<Float32Array> {
+    const parts: Float32Array[] = [];
+    for await (const b of this.heldOutBatches(Math.min(maxRows, 8192), maxRows)) parts.push(b.data);
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+/** Result of computeStats. Means are over the finite rows counted. */
+export interface ActivationStats {
+  /** Finite rows included. */
+  count: number;
+  /** Rows read (finite + non-finite). */
+  rowsRead: number;
+  d: number;
+  /** Mean vector [d]. */
+  mean: Float64Array;
+  /** E‖x‖². */
+  meanSqNorm: number;
+  /** E‖x − mean‖² (total variance). */
+  meanSqNormCentered: number;
+  /** Scalar s with E‖s·x‖² = d: sqrt(d / E‖x‖²). */
+  scale: number;
+  /** Largest |x_k| seen. */
+  maxAbs: number;
+  /** Rows containing NaN or Inf (excluded from the statistics above). */
+  nonFiniteRows: number;
+  /** First (up to 10) such row indices. */
+  firstNonFinite: number[];
+}
+
+export interface StatsOptions {
+  /** Rows per read. Default defaultChunkRows(d). */
+  chunkRows?: number;
+  /** Read only about this many rows, as evenly spaced chunks (a sample). Default: all. */
+  maxRows?: number;
+  /** If given, rows held out by this split are not counted. */
+  split?: HoldoutSplit;
+  /** Checked between chunks. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One streaming pass computing the dataset statistics used for normalization.
+ * Mean and centered variance are merged chunk by chunk (Chan et al.) in float64,
+ * which stays accurate when the mean is large relative to the spread (residual
+ * streams often have a few huge-mean dimensions). Memory: one chunk + O(d).
+ * @param onProgress called after each chunk with (rowsRead, rowsToRead).
+ */
+export async function computeStats(
+  source: ActivationSource,
+  onProgress?: (done: number, total: number) => void,
+  opts: StatsOptions = {},
+): Promise<ActivationStats> {
+  const d = source.d;
+  const chunkRows = Math.max(1, Math.floor(opts.chunkRows ?? defaultChunkRows(d)));
+  const nChunks = Math.ceil(source.rows / chunkRows);
+  // Which chunks to read: all, or an evenly spaced subset for a sample.
+  let chunkList: number[];
+  if (opts.maxRows !== undefined && opts.maxRows < source.rows) {
+    const want = Math.max(1, Math.ceil(opts.maxRows / chunkRows));
+    chunkList = Array.from({ length: want }, (_, i) => Math.floor((i * nChunks) / want));
+  } else {
+    chunkList = Array.from({ length: nChunks }, (_, i) => i);
+  }
+  const rowsOf = (c: number): [number, number] => [c * chunkRows, Math.min(source.rows, (c + 1) * chunkRows)];
+  const total = chunkList.reduce((a, c) => a + rowsOf(c)[1] - rowsOf(c)[0], 0);
+
+  const mean = new Float64Array(d);
+  let m2 = 0; // Σ‖x − mean‖² over counted rows
+  let sumSq = 0;
+  let n = 0;
+  let maxAbs = 0;
+  let rowsRead = 0;
+  let bad = 0;
+  const firstBad: number[] = [];
+  const cmean = new Float64Array(d);
+  const split = opts.split && opts.split.fraction > 0 ? opts.split : undefined;
+
+  let next: Promise<Float32Array> | null =
+    chunkList.length > 0 ? source.readRows(...startCount(rowsOf(chunkList[0]))) : null;
+  for (let ci = 0; ci < chunkList.length; ci++) {
+    if (opts.signal?.aborted) throw new DOMException('computeStats aborted', 'AbortError');
+    const [s, e] = rowsOf(chunkList[ci]);
+    const x = await next!;
+    // Overlap the next read with this chunk's arithmetic.
+    next = ci + 1 < chunkList.length ? source.readRows(...startCount(rowsOf(chunkList[ci + 1]))) : null;
+    next?.catch(() => {});
+    const cnt = e - s;
+    // Pass 1: chunk mean over counted rows.
+    cmean.fill(0);
+    let nb = 0;
+    const use = new Uint8Array(cnt);
+    for (let r = 0; r < cnt; r++) {
+      if (split?.isHeldOut(s + r)) continue;
+      if (!rowIsFinite(x, r, d)) {
+        bad++;
+        if (firstBad.length < 10) firstBad.push(s + r);
+        continue;
+      }
+      use[r] = 1;
+      nb++;
+      const o = r * d;
+      let sq = 0;
+      for (let k = 0; k < d; k++) {
+        const v = x[o + k];
+        cmean[k] += v;
+        sq += v * v;
+        const a = v < 0 ? -v : v;
+        if (a > maxAbs) maxAbs = a;
+      }
+      sumSq += sq;
+    }
+    rowsRead += cnt;
+    if (nb > 0) {
+      for (let k = 0; k < d; k++) cmean[k] /= nb;
+      // Pass 2: chunk M2 around the chunk mean.
+      let cm2 = 0;
+      for (let r = 0; r < cnt; r++) {
+        if (!use[r]) continue;
+        const o = r * d;
+        for (let k = 0; k < d; k++) {
+          const t = x[o + k] - cmean[k];
+          cm2 += t * t;
+        }
+      }
+      // Chan merge of (n, mean, m2) with (nb, cmean, cm2).
+      const nt = n + nb;
+      let dd = 0;
+      for (let k = 0; k < d; k++) {
+        const delta = cmean[k] - mean[k];
+        dd += delta * delta;
+        mean[k] += (delta * nb) / nt;
+      }
+      m2 += cm2 + (dd * n * nb) / nt;
+      n = nt;
+    }
+    onProgress?.(rowsRead, total);
+  }
+  const meanSqNorm = n > 0 ? sumSq / n : Number.NaN;
+  return {
+    count: n,
+    rowsRead,
+    d,
+    mean,
+    meanSqNorm,
+    meanSqNormCentered: n > 0 ? m2 / n : Number.NaN,
+    scale: n > 0 && meanSqNorm > 0 ? Math.sqrt(d / meanSqNorm) : Number.NaN,
+    maxAbs,
+    nonFiniteRows: bad,
+    firstNonFinite: firstBad,
+  };
+}
+
+function startCount([s, e]: [number, number]): [number, number] {
+  return [s, e - s];
+}
+
+/**
+ * Throws a DataError naming the file and the first offending rows if `stats` saw
+ * any NaN/Inf rows (for the 'stop' policy before training starts).
+ */
+export function assertFinite(source: ActivationSource, stats: ActivationStats): void {
+  if (stats.nonFiniteRows === 0) return;
+  const first = stats.firstNonFinite[0];
+  const loc = source.locate ? source.locate(first) : { file: source.name, row: first };
+  throw new DataError(
+    loc.file,
+    `${stats.nonFiniteRows} row(s) contain NaN or Inf, first at row ${loc.row} (rows ${stats.firstNonFinite.join(', ')}${stats.nonFiniteRows > stats.firstNonFinite.length ? ', …' : ''} of the dataset)`,
+  );
+}
