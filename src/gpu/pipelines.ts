@@ -6,6 +6,12 @@
 type Constants = Record<string, number | boolean>;
 
 const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
+/** Replaces `{{NAME}}` placeholders (sizes WGSL needs as const-expressions). */
+export function expand(code: string, templates?: Record<string, string | number>): string {
+  let out = code;
+  if (templates) for (const [k, v] of Object.entries(templates)) out = out.replaceAll(`{{${k}}}`, String(v));
+  return out;
+}
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 function moduleFor(device: GPUDevice, label: string, code: string): GPUShaderModule {
@@ -42,14 +48,14 @@ export function getPipeline(
     entryPoint: string;
     constants?: Constants;
     templates?: Record<string, string | number>;
+    /** 'auto' (default), or an explicit bind-group layout. */
+    layout?: 'auto' | GPUBindGroupLayout;
   },
 ): GPUComputePipeline {
-  let code = opts.code;
-  if (opts.templates) {
-    for (const [k, v] of Object.entries(opts.templates)) code = code.replaceAll(`{{${k}}}`, String(v));
-  }
+  const code = expand(opts.code, opts.templates);
   const constants = opts.constants ?? {};
-  const key = `${opts.entryPoint}|${constantsKey(constants)}|${code}`;
+  const layoutKind = opts.layout ?? 'auto';
+  const key = `${opts.entryPoint}|${layoutKind === 'auto' ? 'auto' : layoutKind.label}|${constantsKey(constants)}|${code}`;
   let p = pipelines.get(device);
   if (!p) {
     p = new Map();
@@ -61,7 +67,13 @@ export function getPipeline(
     for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
     pipe = device.createComputePipeline({
       label: `${opts.label}:${opts.entryPoint}[${constantsKey(constants)}]`,
-      layout: 'auto',
+      layout:
+        layoutKind === 'auto'
+          ? 'auto'
+          : device.createPipelineLayout({
+              label: `${opts.label}:pipeline-layout`,
+              bindGroupLayouts: [layoutKind],
+            }),
       compute: {
         module: moduleFor(device, opts.label, code),
         entryPoint: opts.entryPoint,

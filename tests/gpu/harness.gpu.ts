@@ -7,11 +7,14 @@ gpuTest('harness: error scopes turn a WGSL error into a thrown message', async (
   let message = '';
   try {
     await withErrorScopes(device, 'broken shader', () => {
-      const module = device.createShaderModule({ code: '@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }' });
+      const module = device.createShaderModule({
+        code: '@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }',
+      });
       device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
     });
   } catch (e) {
     message = String(e);
   }
-  if (!/broken shader: GPU .*Validation/i.test(message)) throw new Error(`expected a validation error, got "${message}"`);
+  if (!/broken shader: GPU .*Validation/i.test(message))
+    throw new Error(`expected a validation error, got "${message}"`);
 });

@@ -1,0 +1,33 @@
+// Shared by every training-step kernel (prepended by the TS wrappers): the per-step uniform.
+// Field order must match src/sae/params.ts (writeStepParams).
+struct StepParams {
+  B: u32,            // batch rows
+  d: u32,            // model width
+  N: u32,            // latents
+  k: u32,            // TopK
+  kAux: u32,         // AuxK
+  deadTokens: u32,   // tokens without firing before a latent counts as dead
+  pad0: u32,
+  flags: u32,        // bit 0: gradient projection, bit 1: clip, bit 2: AuxK on
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  stepSize: f32,     // lr / (1 - beta1^t)
+  bc2: f32,          // 1 / (1 - beta2^t)
+  lossScale: f32,    // 1 / (B · c), c = mean ‖x - mean x‖² of a sample (normalized space)
+  auxCoef: f32,
+  fireThreshold: f32,
+  clipNorm: f32,
+  emaDecay: f32,
+  slot: u32,         // metrics ring slot for this step
+}
+
+const FLAG_PROJECT: u32 = 1u;
+const FLAG_CLIP: u32 = 2u;
+const FLAG_AUXK: u32 = 4u;
+const NONE: u32 = 0xffffffffu;
+const METRICS: u32 = 8u;  // floats per metrics slot
+
+// Kernels loop grid-stride (over rows, latents or elements) so that one dispatch of at most
+// maxComputeWorkgroupsPerDimension workgroups covers any size.

@@ -1,0 +1,68 @@
+// Dead-latent bookkeeping (paper §2.4 / A.2). A latent fires when its TopK value exceeds
+// P.fireThreshold; tokens_since[i] counts tokens since it last fired; it is dead when that exceeds
+// P.deadTokens. The dead latents are compacted, in index order, into dead_list for the AuxK TopK.
+//   count_fires  one thread per (b, j) of the main TopK                         B·k
+//   update_dead  one thread per latent                                          N
+//   compact_dead one workgroup: ordered prefix sum of dead flags → dead_list    N
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> top_idx: array<u32>;
+@group(0) @binding(1) var<storage, read> top_val: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fires_step: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> tokens_since: array<u32>;
+@group(0) @binding(4) var<storage, read_write> fires_total: array<u32>;
+@group(0) @binding(5) var<storage, read_write> dead_flag: array<u32>;
+@group(0) @binding(6) var<storage, read_write> dead_list: array<u32>;
+@group(0) @binding(7) var<storage, read_write> dead_info: array<u32>;
+@group(0) @binding(8) var<uniform> P: StepParams;
+
+@compute @workgroup_size(WG)
+fn count_fires(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var e = gid.x; e < P.B * P.k; e += nwg.x * WG) {
+    let i = top_idx[e];
+    if (i < P.N && top_val[e] > P.fireThreshold) { atomicAdd(&fires_step[i], 1u); }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn update_dead(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < P.N; i += nwg.x * WG) { update_latent(i); }
+}
+
+fn update_latent(i: u32) {
+  let f = atomicLoad(&fires_step[i]);
+  atomicStore(&fires_step[i], 0u);
+  fires_total[i] = fires_total[i] + f;
+  let prev = tokens_since[i];
+  // Saturating add: a latent dead for 4 billion tokens stays dead rather than wrapping to alive.
+  let since = select(select(prev + P.B, 0xffffffffu, prev > 0xffffffffu - P.B), 0u, f > 0u);
+  tokens_since[i] = since;
+  dead_flag[i] = select(0u, 1u, since > P.deadTokens);
+}
+
+var<workgroup> part: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn compact_dead(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let per = (P.N + WG - 1u) / WG;
+  let lo = min(lid.x * per, P.N);
+  let hi = min(lo + per, P.N);
+  var n = 0u;
+  for (var i = lo; i < hi; i++) { n += dead_flag[i]; }
+  part[lid.x] = n;
+  workgroupBarrier();
+  // Hillis–Steele inclusive scan over the WG partial counts.
+  for (var off = 1u; off < WG; off <<= 1u) {
+    var add = 0u;
+    if (lid.x >= off) { add = part[lid.x - off]; }
+    workgroupBarrier();
+    part[lid.x] += add;
+    workgroupBarrier();
+  }
+  var pos = part[lid.x] - n;
+  for (var i = lo; i < hi; i++) {
+    if (dead_flag[i] != 0u) { dead_list[pos] = i; pos++; }
+  }
+  if (lid.x == WG - 1u) { dead_info[0] = part[WG - 1u]; }
+}

@@ -1,0 +1,111 @@
+// Sparse backward through the TopK indices: no dense [B, N] gradient exists.
+// Entries e index idx_all/val_all/gv_all [B·(k+kAux)]: e < B·k are main TopK pairs (row e / k),
+// the rest AuxK pairs (row (e − B·k) / kAux), whose gradient source is g_aux instead of g.
+//   gv          one thread per entry: gv[e] = (W_dec[idx[e]] · g_src[row]) · [val[e] > 0]     B·(k+kAux)·d
+//   grad_dec    one workgroup per latent i, over its sorted list (sort-by-latent.wgsl), deterministic:
+//               dW_dec[i] = Σ val·g_src[row]
+//   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv
+//   grad_bpre   one thread per column: db_pre = Σ_b g[b] − Σ_i db_enc[i]·W_enc[i]              (B + N)·d
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<storage, read> idx_all: array<u32>;
+@group(0) @binding(1) var<storage, read> val_all: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read> g_aux: array<f32>;
+@group(0) @binding(4) var<storage, read> W_dec: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gv_all: array<f32>;
+@group(0) @binding(6) var<storage, read> start: array<u32>;
+@group(0) @binding(7) var<storage, read> rows: array<u32>;
+@group(0) @binding(8) var<storage, read> x: array<f32>;
+@group(0) @binding(9) var<storage, read> b_pre: array<f32>;
+@group(0) @binding(10) var<storage, read> W_enc: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dW_dec: array<f32>;
+@group(0) @binding(12) var<storage, read_write> dW_enc: array<f32>;
+@group(0) @binding(13) var<storage, read_write> db_enc: array<f32>;
+@group(0) @binding(14) var<storage, read_write> db_pre: array<f32>;
+@group(0) @binding(15) var<uniform> P: StepParams;
+
+// Row of entry e and whether it belongs to AuxK.
+fn row_of(e: u32) -> vec2<u32> {
+  let nMain = P.B * P.k;
+  if (e < nMain) { return vec2<u32>(e / P.k, 0u); }
+  return vec2<u32>((e - nMain) / P.kAux, 1u);
+}
+
+@compute @workgroup_size(WG)
+fn gv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var e = gid.x; e < P.B * (P.k + P.kAux); e += nwg.x * WG) { gv_entry(e); }
+}
+
+fn gv_entry(e: u32) {
+  let i = idx_all[e];
+  let v = val_all[e];
+  var acc = 0.0;
+  if (i < P.N && v > 0.0) {
+    let r = row_of(e);
+    let wo = i * P.d;
+    let go = r.x * P.d;
+    if (r.y == 0u) {
+      for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g[go + c]; }
+    } else {
+      for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g_aux[go + c]; }
+    }
+  }
+  gv_all[e] = acc;
+}
+
+// Two passes over the lists (decoder, then encoder side) so each entry point binds at most 8 storage
+// buffers, the WebGPU default limit.
+@compute @workgroup_size(WG)
+fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var i = wid.x; i < P.N; i += nwg.x) {
+    let s = start[i];
+    let n = start[i + 1u] - s;
+    for (var c = lid.x; c < P.d; c += WG) {
+      var acc = 0.0;
+      for (var t = 0u; t < n; t++) {
+        let e = rows[s + t];
+        let r = row_of(e);
+        let o = r.x * P.d + c;
+        acc += val_all[e] * select(g[o], g_aux[o], r.y == 1u);
+      }
+      dW_dec[i * P.d + c] = acc;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var i = wid.x; i < P.N; i += nwg.x) {
+    let s = start[i];
+    let n = start[i + 1u] - s;
+    for (var c = lid.x; c < P.d; c += WG) {
+      var acc = 0.0;
+      let bp = b_pre[c];
+      for (var t = 0u; t < n; t++) {
+        let e = rows[s + t];
+        acc += gv_all[e] * (x[row_of(e).x * P.d + c] - bp);
+      }
+      dW_enc[i * P.d + c] = acc;
+    }
+    if (lid.x == 0u) {
+      var acc = 0.0;
+      for (var t = 0u; t < n; t++) { acc += gv_all[rows[s + t]]; }
+      db_enc[i] = acc;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn grad_bpre(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var c = gid.x; c < P.d; c += nwg.x * WG) {
+    var acc = 0.0;
+    for (var b = 0u; b < P.B; b++) { acc += g[b * P.d + c]; }
+    var enc = 0.0;
+    for (var i = 0u; i < P.N; i++) { enc += db_enc[i] * W_enc[i * P.d + c]; }
+    db_pre[c] = acc - enc;
+  }
+}

@@ -1,0 +1,132 @@
+// Losses and their gradients w.r.t. the reconstructions.
+//   e = x̂ − x;  r = x − x̂ (treated as a constant for AuxK);  ea = ê − r
+//   main  L   = Σ‖e‖² · lossScale                       (lossScale = 1 / (B·c))
+//   AuxK  Lax = auxCoef · Σ‖ea‖² / D,  D = Σ_b ‖r_b − mean_b r‖² = Σ‖r‖² − ‖Σ_b r_b‖² / B
+//   loss_rows  one workgroup per row: row sums                                  B·d
+//   colsum_r   one thread per column: Σ_b r[b, c]                               B·d
+//   finalize   one workgroup: deterministic tree sums → scalars, metrics slot   B + d
+//   loss_grad  one thread per element: g = 2·lossScale·e, g_aux = 2·auxCoef/D·ea  B·d
+
+const WG: u32 = 64u;
+const FWG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x_hat: array<f32>;
+@group(0) @binding(2) var<storage, read> e_hat: array<f32>;
+@group(0) @binding(3) var<storage, read> top_val: array<f32>;
+@group(0) @binding(4) var<storage, read> row_scale: array<f32>;
+@group(0) @binding(5) var<storage, read_write> row_stats: array<f32>;   // [B, 4]
+@group(0) @binding(6) var<storage, read_write> col_r: array<f32>;       // [d]
+@group(0) @binding(7) var<storage, read_write> scal: array<f32>;        // [8] gradient scales and sums
+@group(0) @binding(8) var<storage, read> dead_info: array<u32>;
+@group(0) @binding(9) var<storage, read_write> metrics: array<f32>;     // ring [slots, METRICS]
+@group(0) @binding(10) var<storage, read_write> g: array<f32>;          // [B, d]
+@group(0) @binding(11) var<storage, read_write> g_aux: array<f32>;      // [B, d]
+@group(0) @binding(12) var<uniform> P: StepParams;
+
+var<workgroup> red: array<f32, FWG * 4u>;
+
+@compute @workgroup_size(WG)
+fn loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var b = wid.x; b < P.B; b += nwg.x) { loss_row(b, lid); }
+}
+
+fn loss_row(bb: u32, lid: vec3<u32>) {
+  workgroupBarrier();   // red is reused by the next row of this workgroup
+  var se = 0.0;
+  var sea = 0.0;
+  var l0 = 0.0;
+  for (var c = lid.x; c < P.d; c += WG) {
+    let o = bb * P.d + c;
+    let e = x_hat[o] - x[o];
+    let ea = e_hat[o] + e;
+    se += e * e;
+    sea += ea * ea;
+  }
+  for (var j = lid.x; j < P.k; j += WG) {
+    if (top_val[bb * P.k + j] > 0.0) { l0 += 1.0; }
+  }
+  red[lid.x * 4u] = se;
+  red[lid.x * 4u + 1u] = sea;
+  red[lid.x * 4u + 2u] = l0;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) {
+      for (var q = 0u; q < 3u; q++) { red[lid.x * 4u + q] += red[(lid.x + s) * 4u + q]; }
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let s2 = row_scale[bb] * row_scale[bb];
+    row_stats[bb * 4u] = red[0];
+    row_stats[bb * 4u + 1u] = red[1];
+    row_stats[bb * 4u + 2u] = red[2];
+    row_stats[bb * 4u + 3u] = red[0] * s2;
+  }
+}
+
+@compute @workgroup_size(FWG)
+fn colsum_r(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var c = gid.x; c < P.d; c += nwg.x * FWG) {
+    var acc = 0.0;
+    for (var b = 0u; b < P.B; b++) { acc += x[b * P.d + c] - x_hat[b * P.d + c]; }
+    col_r[c] = acc;
+  }
+}
+
+@compute @workgroup_size(FWG)
+fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
+  var acc = vec4<f32>(0.0);
+  for (var b = lid.x; b < P.B; b += FWG) {
+    acc += vec4<f32>(row_stats[b * 4u], row_stats[b * 4u + 1u], row_stats[b * 4u + 2u], row_stats[b * 4u + 3u]);
+  }
+  var r2 = 0.0;
+  for (var c = lid.x; c < P.d; c += FWG) { r2 += col_r[c] * col_r[c]; }
+  red[lid.x * 4u] = acc.x;
+  red[lid.x * 4u + 1u] = acc.y;
+  red[lid.x * 4u + 2u] = acc.z;
+  red[lid.x * 4u + 3u] = acc.w;
+  workgroupBarrier();
+  for (var s = FWG / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) {
+      for (var q = 0u; q < 4u; q++) { red[lid.x * 4u + q] += red[(lid.x + s) * 4u + q]; }
+    }
+    workgroupBarrier();
+  }
+  let se = red[0];
+  let sea = red[1];
+  let l0 = red[2];
+  let rawSe = red[3];
+  workgroupBarrier();
+  red[lid.x] = r2;
+  workgroupBarrier();
+  for (var s = FWG / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let D = se - red[0] / f32(P.B);
+    let nDead = dead_info[0];
+    let auxOn = (P.flags & FLAG_AUXK) != 0u && nDead > 0u && D > 1e-30;
+    let auxLoss = select(0.0, P.auxCoef * sea / max(D, 1e-30), auxOn);
+    scal[0] = 2.0 * P.lossScale;
+    scal[1] = select(0.0, 2.0 * P.auxCoef / max(D, 1e-30), auxOn);
+    let m = P.slot * METRICS;
+    metrics[m] = se * P.lossScale;
+    metrics[m + 1u] = auxLoss;
+    metrics[m + 2u] = rawSe;
+    metrics[m + 3u] = l0 / f32(P.B);
+    metrics[m + 4u] = f32(nDead);
+    metrics[m + 5u] = D;
+  }
+}
+
+@compute @workgroup_size(FWG)
+fn loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var o = gid.x; o < P.B * P.d; o += nwg.x * FWG) {
+    let e = x_hat[o] - x[o];
+    g[o] = scal[0] * e;
+    g_aux[o] = scal[1] * (e_hat[o] + e);
+  }
+}

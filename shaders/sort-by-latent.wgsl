@@ -1,0 +1,133 @@
+// Stable sort of the step's (latent, entry) pairs into per-latent lists (CSC), so that per-latent
+// gradient sums need no float atomics and are deterministic.
+// Entries: e in [0, B·k) are main TopK pairs (row e / k); e in [B·k, B·(k+kAux)) are AuxK pairs.
+// Canonical order inside a latent's list: by row, main before aux — key = 2·row + isAux, which is
+// unique per latent because a row selects a latent at most once in each TopK.
+//   sort_count   one thread per entry: counts[latent]++ (integer atomics: order-free)
+//   sort_scan    one workgroup: start = exclusive scan(counts), cursor = start, counts reset to 0
+//   sort_scatter one thread per entry: unordered[atomicAdd(cursor[latent])] = e
+//   sort_order   one workgroup per latent: bitmap of keys → rank → rows[start + rank] = e
+
+const WG: u32 = 256u;
+const WORDS: u32 = {{WORDS}}u;   // ceil(2·B / 32): bitmap words per latent
+
+@group(0) @binding(0) var<storage, read> idx_all: array<u32>;               // [B·(k+kAux)]
+@group(0) @binding(1) var<storage, read_write> counts: array<atomic<u32>>;   // [N]
+@group(0) @binding(2) var<storage, read_write> start: array<u32>;            // [N + 1]
+@group(0) @binding(3) var<storage, read_write> cursor: array<atomic<u32>>;   // [N]
+@group(0) @binding(4) var<storage, read_write> unordered: array<u32>;        // [B·(k+kAux)]
+@group(0) @binding(5) var<storage, read_write> rows: array<u32>;             // [B·(k+kAux)]
+@group(0) @binding(6) var<uniform> P: StepParams;
+
+fn latent_of(e: u32) -> u32 { return idx_all[e]; }
+
+fn key_of(e: u32) -> u32 {
+  let nMain = P.B * P.k;
+  if (e < nMain) { return 2u * (e / P.k); }
+  return 2u * ((e - nMain) / P.kAux) + 1u;
+}
+
+fn n_entries() -> u32 { return P.B * (P.k + P.kAux); }
+
+@compute @workgroup_size(WG)
+fn sort_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var e = gid.x; e < n_entries(); e += nwg.x * WG) {
+    let i = latent_of(e);
+    if (i < P.N) { atomicAdd(&counts[i], 1u); }
+  }
+}
+
+var<workgroup> part: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn sort_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let per = (P.N + WG - 1u) / WG;
+  let lo = min(lid.x * per, P.N);
+  let hi = min(lo + per, P.N);
+  var n = 0u;
+  for (var i = lo; i < hi; i++) { n += atomicLoad(&counts[i]); }
+  part[lid.x] = n;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off <<= 1u) {
+    var add = 0u;
+    if (lid.x >= off) { add = part[lid.x - off]; }
+    workgroupBarrier();
+    part[lid.x] += add;
+    workgroupBarrier();
+  }
+  var pos = part[lid.x] - n;
+  for (var i = lo; i < hi; i++) {
+    start[i] = pos;
+    atomicStore(&cursor[i], pos);
+    pos += atomicLoad(&counts[i]);
+    atomicStore(&counts[i], 0u);   // ready for the next step without a clear
+  }
+  if (lid.x == WG - 1u) { start[P.N] = part[WG - 1u]; }
+}
+
+@compute @workgroup_size(WG)
+fn sort_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var e = gid.x; e < n_entries(); e += nwg.x * WG) {
+    let i = latent_of(e);
+    if (i < P.N) { unordered[atomicAdd(&cursor[i], 1u)] = e; }
+  }
+}
+
+var<workgroup> bits: array<atomic<u32>, WORDS>;
+var<workgroup> prefix: array<u32, WORDS>;
+
+@compute @workgroup_size(WG)
+fn sort_order(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var i = wid.x; i < P.N; i += nwg.x) { order_latent(i, lid); }
+}
+
+var<workgroup> seg: vec2<u32>;
+
+fn order_latent(i: u32, lid: vec3<u32>) {
+  // start is read_write in this file, so its loads are not provably uniform: broadcast them.
+  if (lid.x == 0u) { seg = vec2<u32>(start[i], start[i + 1u] - start[i]); }
+  let sn = workgroupUniformLoad(&seg);
+  workgroupBarrier();   // nobody may overwrite seg for the next latent before all have read it
+  let s = sn.x;
+  let n = sn.y;
+  if (n <= 1u) {
+    if (n == 1u && lid.x == 0u) { rows[s] = unordered[s]; }
+    return;
+  }
+  let words = (2u * P.B + 31u) / 32u;
+  for (var w = lid.x; w < words; w += WG) { atomicStore(&bits[w], 0u); }
+  workgroupBarrier();
+  for (var t = lid.x; t < n; t += WG) {
+    let key = key_of(unordered[s + t]);
+    atomicOr(&bits[key >> 5u], 1u << (key & 31u));
+  }
+  workgroupBarrier();
+  // Exclusive prefix of popcounts over the words: each thread a contiguous run, then a scan of runs.
+  let per = (words + WG - 1u) / WG;
+  let lo = min(lid.x * per, words);
+  let hi = min(lo + per, words);
+  var cnt = 0u;
+  for (var w = lo; w < hi; w++) { cnt += countOneBits(atomicLoad(&bits[w])); }
+  part[lid.x] = cnt;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off <<= 1u) {
+    var add = 0u;
+    if (lid.x >= off) { add = part[lid.x - off]; }
+    workgroupBarrier();
+    part[lid.x] += add;
+    workgroupBarrier();
+  }
+  var run = part[lid.x] - cnt;
+  for (var w = lo; w < hi; w++) {
+    prefix[w] = run;
+    run += countOneBits(atomicLoad(&bits[w]));
+  }
+  workgroupBarrier();
+  for (var t = lid.x; t < n; t += WG) {
+    let e = unordered[s + t];
+    let key = key_of(e);
+    let below = atomicLoad(&bits[key >> 5u]) & ((1u << (key & 31u)) - 1u);
+    rows[s + prefix[key >> 5u] + countOneBits(below)] = e;
+  }
+}

@@ -1,0 +1,98 @@
+// Parameter update (DESIGN §1 "Update"):
+//   project_dec  one workgroup per latent: g_dec[i] −= (g_dec[i]·w_i) w_i (flag), and the row's share of
+//                ‖grad‖² (dW_dec, dW_enc rows and db_enc) into norm_part[i]                           N·d
+//   clip_reduce  one workgroup: ‖grad‖ (adding db_pre), clip factor min(1, clipNorm/‖grad‖) if clipping  N + d
+//   adam         one thread per element of one tensor: Adam with bias correction folded into stepSize/bc2
+//   renorm_dec   one workgroup per latent: W_dec[i] /= ‖W_dec[i]‖                                      N·d
+//   ema          one thread per element: θ_ema = decay·θ_ema + (1 − decay)·θ
+
+const WG: u32 = 64u;
+const RWG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> W_dec: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dW_dec: array<f32>;
+@group(0) @binding(2) var<storage, read> dW_enc: array<f32>;
+@group(0) @binding(3) var<storage, read> db_enc: array<f32>;
+@group(0) @binding(4) var<storage, read> db_pre: array<f32>;
+@group(0) @binding(5) var<storage, read_write> norm_part: array<f32>;   // [N]
+@group(0) @binding(6) var<storage, read_write> scal: array<f32>;        // [8]: [2] clip factor, [3] ‖grad‖
+@group(0) @binding(7) var<storage, read_write> metrics: array<f32>;
+@group(0) @binding(8) var<uniform> P: StepParams;
+
+var<workgroup> red: array<f32, RWG * 2u>;
+
+@compute @workgroup_size(WG)
+fn project_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var i = wid.x; i < P.N; i += nwg.x) { project_row(i, lid.x); }
+}
+
+fn project_row(i: u32, lid: u32) {
+  let o = i * P.d;
+  var dot = 0.0;
+  for (var c = lid; c < P.d; c += WG) { dot += dW_dec[o + c] * W_dec[o + c]; }
+  workgroupBarrier();
+  red[lid] = dot;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let proj = select(0.0, red[0], (P.flags & FLAG_PROJECT) != 0u);
+  var sq = 0.0;
+  for (var c = lid; c < P.d; c += WG) {
+    let gd = dW_dec[o + c] - proj * W_dec[o + c];
+    dW_dec[o + c] = gd;
+    let ge = dW_enc[o + c];
+    sq += gd * gd + ge * ge;
+  }
+  workgroupBarrier();
+  red[lid] = sq;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { norm_part[i] = red[0] + db_enc[i] * db_enc[i]; }
+}
+
+@compute @workgroup_size(RWG)
+fn clip_reduce(@builtin(local_invocation_id) lid: vec3<u32>) {
+  var acc = 0.0;
+  for (var i = lid.x; i < P.N; i += RWG) { acc += norm_part[i]; }
+  for (var c = lid.x; c < P.d; c += RWG) { acc += db_pre[c] * db_pre[c]; }
+  red[lid.x] = acc;
+  workgroupBarrier();
+  for (var s = RWG / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let norm = sqrt(red[0]);
+    let clip = (P.flags & FLAG_CLIP) != 0u && norm > P.clipNorm;
+    scal[2] = select(1.0, P.clipNorm / norm, clip);
+    scal[3] = norm;
+    metrics[P.slot * METRICS + 6u] = norm;
+  }
+}
+
+@compute @workgroup_size(RWG)
+fn renorm_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var i = wid.x; i < P.N; i += nwg.x) { renorm_row(i, lid.x); }
+}
+
+fn renorm_row(i: u32, lid: u32) {
+  let o = i * P.d;
+  var sq = 0.0;
+  for (var c = lid; c < P.d; c += RWG) { sq += W_dec[o + c] * W_dec[o + c]; }
+  workgroupBarrier();
+  red[lid] = sq;
+  workgroupBarrier();
+  for (var s = RWG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / max(sqrt(red[0]), 1e-30);
+  for (var c = lid; c < P.d; c += RWG) { W_dec[o + c] *= inv; }
+}

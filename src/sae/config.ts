@@ -1,0 +1,149 @@
+/**
+ * Training configuration. Every default is the paper's (Gao et al. 2024, "Scaling and evaluating
+ * sparse autoencoders", arXiv 2406.04093) or its released code (openai/sparse_autoencoder), with the
+ * source named beside it. Each ablation of the paper is a switch.
+ */
+
+export type InputNorm = 'scalar' | 'paper' | 'none';
+export type BPreInit = 'geomedian' | 'mean' | 'zero';
+
+export interface SaeConfig {
+  /** Model width d (taken from the data). */
+  d: number;
+  /** Number of latents N. */
+  nLatents: number;
+  /** Active latents per token (TopK). */
+  k: number;
+  /** Rows per step. Paper A.1: 131072 tokens for GPT-4; openai code default 4096 "where memory allows". */
+  batchSize: number;
+  /** Token budget of the run. */
+  tokens: number;
+  /** Adam lr; null → 2e-4 / sqrt(N / 2^14), the rule EleutherAI's sparsify uses, fitted to the paper's sweeps. */
+  lr: number | null;
+  /** Linear warm-up steps for lr (0 in the paper's code). */
+  lrWarmupSteps: number;
+  /** Adam β1, β2 (paper A.1: 0.9, 0.999). */
+  beta1: number;
+  beta2: number;
+  /** Adam ε (paper A.1: 6.25e-10). */
+  eps: number;
+  /** AuxK latents; null → min(512, d/2) (paper §2.4 uses k_aux = 512 for d = 768 and larger). */
+  kAux: number | null;
+  /** AuxK loss weight α (paper §2.4: 1/32). */
+  auxCoef: number;
+  /** AuxK switch (ablation). */
+  auxk: boolean;
+  /** Tokens without firing before a latent is dead; null → min(10M, tokens / 10) (paper: 10M). */
+  deadTokens: number | null;
+  /** A latent fires when its activation exceeds this (paper A.2: 1e-3 — "activates"). */
+  fireThreshold: number;
+  /** Tied init W_enc = W_decᵀ (paper §2.4; ablation switch). */
+  tiedInit: boolean;
+  /** b_pre initialization (paper A.1: geometric median of a data sample). */
+  bPreInit: BPreInit;
+  /** Project the decoder-row gradient orthogonal to the row (paper A.1; ablation switch). */
+  gradProjection: boolean;
+  /** Clip the global gradient norm (off in the released code; the paper's GPT-4 runs clip to 1). */
+  clipGrad: boolean;
+  clipNorm: number;
+  /** Weight EMA for evaluation (paper A.1: 0.999). */
+  ema: boolean;
+  emaDecay: number;
+  /** Input normalization (stored with the model): scalar so E‖x‖² = d (SAELens/sparsify); paper: per-token center + unit norm. */
+  inputNorm: InputNorm;
+  /** Held-out fraction of rows, never trained on. */
+  evalFrac: number;
+  seed: number;
+  /** Steps between metric read-backs (the loop never waits on the GPU every step). */
+  metricsEvery: number;
+}
+
+export const DEFAULTS: Omit<SaeConfig, 'd'> = {
+  nLatents: 4096,
+  k: 32,
+  batchSize: 4096,
+  tokens: 10_000_000,
+  lr: null,
+  lrWarmupSteps: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 6.25e-10,
+  kAux: null,
+  auxCoef: 1 / 32,
+  auxk: true,
+  deadTokens: null,
+  fireThreshold: 1e-3,
+  tiedInit: true,
+  bPreInit: 'geomedian',
+  gradProjection: true,
+  clipGrad: false,
+  clipNorm: 1,
+  ema: false,
+  emaDecay: 0.999,
+  inputNorm: 'scalar',
+  evalFrac: 0.1,
+  seed: 0,
+  metricsEvery: 8,
+};
+
+/** Config with every derived default turned into a number. */
+export interface ResolvedConfig extends SaeConfig {
+  lr: number;
+  kAux: number;
+  deadTokens: number;
+}
+
+export const lrRule = (nLatents: number) => 2e-4 / Math.sqrt(nLatents / 2 ** 14);
+export const kAuxRule = (d: number, nLatents: number) => Math.min(512, Math.floor(d / 2), nLatents);
+export const deadTokensRule = (tokens: number) => Math.min(10_000_000, Math.max(1, Math.floor(tokens / 10)));
+
+export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): ResolvedConfig {
+  const c = { ...DEFAULTS, ...partial } as SaeConfig;
+  const resolved: ResolvedConfig = {
+    ...c,
+    lr: c.lr ?? lrRule(c.nLatents),
+    kAux: c.kAux ?? kAuxRule(c.d, c.nLatents),
+    deadTokens: c.deadTokens ?? deadTokensRule(c.tokens),
+  };
+  const problems = validateConfig(resolved);
+  if (problems.length) throw new Error(`invalid config: ${problems.join('; ')}`);
+  return resolved;
+}
+
+/** Human-readable problems with a config (empty when valid). */
+export function validateConfig(c: ResolvedConfig): string[] {
+  const p: string[] = [];
+  const int = (name: string, v: number, lo: number, hi = Number.MAX_SAFE_INTEGER) => {
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      p.push(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
+  };
+  int('d', c.d, 1, 65536);
+  int('nLatents', c.nLatents, 1);
+  int('k', c.k, 1, Math.min(512, c.nLatents));
+  int('batchSize', c.batchSize, 1, 32768);
+  int('kAux', c.kAux, 0, Math.min(512, c.nLatents));
+  int('deadTokens', c.deadTokens, 0);
+  if (!(c.tokens > 0)) p.push(`tokens must be positive, got ${c.tokens}`);
+  if (!(c.lr > 0 && c.lr < 1)) p.push(`lr must be in (0, 1), got ${c.lr}`);
+  if (!(c.beta1 >= 0 && c.beta1 < 1)) p.push(`beta1 must be in [0, 1), got ${c.beta1}`);
+  if (!(c.beta2 >= 0 && c.beta2 < 1)) p.push(`beta2 must be in [0, 1), got ${c.beta2}`);
+  if (!(c.eps > 0)) p.push(`eps must be positive, got ${c.eps}`);
+  if (!(c.auxCoef >= 0)) p.push(`auxCoef must be ≥ 0, got ${c.auxCoef}`);
+  if (!(c.clipNorm > 0)) p.push(`clipNorm must be positive, got ${c.clipNorm}`);
+  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) p.push(`emaDecay must be in [0, 1), got ${c.emaDecay}`);
+  if (!(c.evalFrac >= 0 && c.evalFrac < 1)) p.push(`evalFrac must be in [0, 1), got ${c.evalFrac}`);
+  if (!['scalar', 'paper', 'none'].includes(c.inputNorm)) p.push(`inputNorm must be scalar|paper|none`);
+  if (!['geomedian', 'mean', 'zero'].includes(c.bPreInit)) p.push(`bPreInit must be geomedian|mean|zero`);
+  int('metricsEvery', c.metricsEvery, 1, 64);
+  return p;
+}
+
+/** Adam's bias-corrected step for step t (1-based), computed in float64. */
+export function adamScalars(c: ResolvedConfig, t: number, lr: number) {
+  return { stepSize: lr / (1 - c.beta1 ** t), bc2: 1 / (1 - c.beta2 ** t) };
+}
+
+/** Learning rate at step t (1-based) with linear warm-up. */
+export function lrAt(c: ResolvedConfig, t: number): number {
+  return c.lrWarmupSteps > 0 ? c.lr * Math.min(1, t / c.lrWarmupSteps) : c.lr;
+}

@@ -1,0 +1,152 @@
+import { NONE, newRefState, PARAM_NAMES, type Params, refStep } from '../../src/reference/step';
+import { resolveConfig } from '../../src/sae/config';
+import { GpuSae, type ParamsF32 } from '../../src/sae/step';
+import { assert, assertClose, gpuTest, randn, relErr } from './harness';
+
+/** Random unit decoder rows, an encoder near them, small biases: a state where TopK gaps are clear. */
+export function randomParams(N: number, d: number, seed: number): ParamsF32 {
+  const W_dec = randn(N * d, seed);
+  for (let i = 0; i < N; i++) {
+    let n = 0;
+    for (let c = 0; c < d; c++) n += W_dec[i * d + c] ** 2;
+    for (let c = 0; c < d; c++) W_dec[i * d + c] /= Math.sqrt(n);
+  }
+  const noise = randn(N * d, seed + 1, 0.1);
+  const W_enc = W_dec.map((w, o) => 0.8 * w + noise[o]);
+  return { W_enc, b_enc: randn(N, seed + 2, 0.05), W_dec, b_pre: randn(d, seed + 3, 0.1) };
+}
+
+export const toF64 = (p: ParamsF32): Params => ({
+  W_enc: Float64Array.from(p.W_enc),
+  b_enc: Float64Array.from(p.b_enc),
+  W_dec: Float64Array.from(p.W_dec),
+  b_pre: Float64Array.from(p.b_pre),
+});
+
+interface Case {
+  name: string;
+  B: number;
+  d: number;
+  N: number;
+  k: number;
+  kAux: number;
+  dead: boolean;
+  clip?: boolean;
+  ema?: boolean;
+  project?: boolean;
+}
+
+const CASES: Case[] = [
+  { name: 'no dead latents', B: 16, d: 12, N: 40, k: 4, kAux: 6, dead: false },
+  {
+    name: 'dead latents, AuxK active, clip + EMA',
+    B: 16,
+    d: 12,
+    N: 40,
+    k: 4,
+    kAux: 6,
+    dead: true,
+    clip: true,
+    ema: true,
+  },
+  { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
+];
+
+for (const cs of CASES) {
+  gpuTest(
+    `step vs float64 reference: ${cs.name} (B=${cs.B} d=${cs.d} N=${cs.N} k=${cs.k} kAux=${cs.kAux})`,
+    async (device) => {
+      const cfg = resolveConfig({
+        d: cs.d,
+        nLatents: cs.N,
+        k: cs.k,
+        kAux: cs.kAux,
+        batchSize: cs.B,
+        deadTokens: 100,
+        clipGrad: cs.clip ?? false,
+        clipNorm: 0.05,
+        ema: cs.ema ?? false,
+        gradProjection: cs.project ?? true,
+        lr: 1e-2,
+      });
+      const p32 = randomParams(cs.N, cs.d, 11);
+      const x = randn(cs.B * cs.d, 5);
+      const rowScale = new Float32Array(cs.B).map((_, b) => 1 + b / cs.B);
+      const tokensSince = new Uint32Array(cs.N).fill(cs.dead ? 100 : 0);
+      const lossScale = 1 / (cs.B * 1.3);
+      const sae = new GpuSae(device, cfg);
+      sae.setState({ params: p32, tokensSince });
+      sae.writeBatch(x, rowScale);
+      sae.step(1, cfg.lr, lossScale);
+
+      const ref = newRefState(toF64(p32), cs.N, cfg.ema);
+      ref.tokensSince.set(tokensSince);
+      const out = refStep(ref, x, rowScale, cfg, lossScale, cfg.lr);
+
+      const E = cs.B * (cs.k + cs.kAux);
+      assertClose(await sae.readF32('pre', cs.B * cs.N), out.pre, 1e-5, 1e-5, 'pre');
+      const idx = await sae.readU32('idxAll', E);
+      const val = await sae.readF32('valAll', E);
+      const main = cs.B * cs.k;
+      for (let e = 0; e < main; e++)
+        if (idx[e] !== out.topIdx[e]) throw new Error(`top idx[${e}] ${idx[e]} != ${out.topIdx[e]}`);
+      for (let e = 0; e < cs.B * cs.kAux; e++) {
+        if (idx[main + e] !== out.auxIdx[e])
+          throw new Error(`aux idx[${e}] ${idx[main + e]} != ${out.auxIdx[e]}`);
+      }
+      // The CSC lists: per latent, its entries ordered by (row, main before aux) — the deterministic order.
+      const start = await sae.readU32('start', cs.N + 1);
+      const rows = await sae.readU32('rows', E);
+      const keyOf = (e: number) =>
+        e < main ? 2 * Math.floor(e / cs.k) : 2 * Math.floor((e - main) / cs.kAux) + 1;
+      for (let i = 0; i < cs.N; i++) {
+        const want: number[] = [];
+        for (let e = 0; e < E; e++) if (idx[e] === i) want.push(e);
+        want.sort((a, b) => keyOf(a) - keyOf(b));
+        const got = Array.from(rows.subarray(start[i], start[i + 1]));
+        if (got.join() !== want.join()) throw new Error(`CSC list of latent ${i}: [${got}] != [${want}]`);
+      }
+      assertClose(val.subarray(0, main), out.topVal, 1e-5, 1e-5, 'top val');
+      assertClose(val.subarray(main), out.auxVal, 1e-5, 1e-5, 'aux val');
+      assertClose(await sae.readF32('xHat', cs.B * cs.d), out.xHat, 1e-5, 1e-5, 'x_hat');
+      assertClose(await sae.readF32('eHat', cs.B * cs.d), out.eHat, 1e-5, 1e-5, 'e_hat');
+      const deadInfo = await sae.readU32('deadInfo', 1);
+      assert(deadInfo[0] === out.deadList.length, `dead count ${deadInfo[0]} != ${out.deadList.length}`);
+      if (cs.dead)
+        assert(out.deadList.length > 0 && out.auxLoss > 0, 'case meant to exercise AuxK has no AuxK loss');
+      else assert(out.auxLoss === 0, 'AuxK loss without dead latents');
+      const [m] = await sae.readMetrics(0, 1);
+      assertClose(
+        [m.loss, m.auxLoss, m.rawSe, m.l0, m.deadCount, m.gradNorm],
+        [out.loss, out.auxLoss, out.rawSe, out.l0, out.deadList.length, out.gradNorm],
+        1e-7,
+        2e-5,
+        'metrics',
+      );
+      // Gradients (decoder already projected), then parameters after Adam + renorm: norm-wise relative error < 1e-4.
+      const grads = { W_enc: 'dW_enc', b_enc: 'db_enc', W_dec: 'dW_dec', b_pre: 'db_pre' } as const;
+      for (const p of PARAM_NAMES) {
+        const got = await sae.readF32(grads[p], out.grads[p].length);
+        const err = relErr(got, out.grads[p]);
+        assert(err < 1e-4, `grad ${p}: relative error ${err.toExponential(2)} ≥ 1e-4`);
+      }
+      const after = await sae.readParams();
+      for (const p of PARAM_NAMES) {
+        const err = relErr(after[p], ref.params[p]);
+        assert(err < 1e-4, `param ${p} after update: relative error ${err.toExponential(2)} ≥ 1e-4`);
+      }
+      if (cfg.ema && ref.ema) {
+        const ema = await sae.readParams('ema');
+        for (const p of PARAM_NAMES) assert(relErr(ema[p], ref.ema[p]) < 1e-4, `ema ${p}`);
+      }
+      const ts = await sae.readU32('tokensSince', cs.N);
+      for (let i = 0; i < cs.N; i++)
+        assert(ts[i] === ref.tokensSince[i], `tokensSince[${i}] ${ts[i]} != ${ref.tokensSince[i]}`);
+      assert(
+        idx.every((i) => i === NONE || i < cs.N),
+        'index out of range',
+      );
+      sae.destroy();
+    },
+  );
+}

@@ -1,0 +1,113 @@
+import { createBufferFrom, readF32, readU32, STORAGE } from '../../src/gpu/buffers';
+import { createTopK } from '../../src/gpu/kernels/topk';
+import { NONE, topkRef } from '../../src/reference/step';
+import { resolveConfig } from '../../src/sae/config';
+import { stepParamsBytes } from '../../src/sae/step';
+import { assertClose, gpuTest, randn } from './harness';
+
+/** Runs the TopK kernel alone on `pre` [B, N]; aux mode takes candidates from `deadList`. */
+async function runTopK(
+  device: GPUDevice,
+  pre: Float32Array,
+  B: number,
+  N: number,
+  K: number,
+  opts: { tile?: number; dead?: number[] } = {},
+) {
+  const aux = opts.dead !== undefined;
+  const k = aux ? 1 : K;
+  const kAux = aux ? K : 0;
+  const cfg = resolveConfig({ d: 2, nLatents: N, k, kAux, batchSize: B, deadTokens: 1 });
+  const params = device.createBuffer({ size: 80, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, stepParamsBytes(cfg, 1, 1e-3, 1));
+  const E = B * (k + kAux);
+  const dead = opts.dead ?? [];
+  const bufs = [
+    createBufferFrom(device, 'pre', pre),
+    createBufferFrom(device, 'deadList', Uint32Array.from(dead.length ? dead : [0])),
+    createBufferFrom(device, 'deadInfo', Uint32Array.from([dead.length, 0, 0, 0])),
+    device.createBuffer({ label: 'idx', size: E * 4, usage: STORAGE }),
+    device.createBuffer({ label: 'val', size: E * 4, usage: STORAGE }),
+    params,
+  ];
+  const kernel = createTopK(device, { B, N, K, aux, tile: opts.tile });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  kernel.run(pass, kernel.bind('t', bufs));
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const off = aux ? B * k : 0;
+  const idx = await readU32(device, bufs[3], B * K, off);
+  const val = await readF32(device, bufs[4], B * K, off);
+  for (const b of bufs) b.destroy();
+  return { idx, val };
+}
+
+function check(
+  got: { idx: Uint32Array; val: Float32Array },
+  pre: Float32Array,
+  B: number,
+  N: number,
+  K: number,
+  dead?: number[],
+) {
+  const want = topkRef(pre, B, N, K, dead);
+  for (let e = 0; e < B * K; e++) {
+    if (got.idx[e] !== want.idx[e])
+      throw new Error(`idx[${Math.floor(e / K)}, ${e % K}] = ${got.idx[e]}, want ${want.idx[e]}`);
+  }
+  assertClose(got.val, want.val, 0, 0, 'val'); // relu of copied f32 values: exact
+}
+
+const SHAPES: { B: number; N: number; K: number; tile?: number }[] = [
+  { B: 3, N: 1, K: 1 },
+  { B: 5, N: 37, K: 1 },
+  { B: 4, N: 100, K: 7 },
+  { B: 3, N: 5000, K: 32 }, // several 2048-tiles, N not a power of two
+  { B: 2, N: 700, K: 512 }, // the largest k
+  { B: 2, N: 513, K: 300, tile: 512 },
+  { B: 3, N: 1000, K: 16, tile: 64 }, // many small tiles
+];
+
+for (const s of SHAPES) {
+  gpuTest(
+    `topk B=${s.B} N=${s.N} k=${s.K}${s.tile ? ` tile=${s.tile}` : ''} vs reference`,
+    async (device) => {
+      const pre = randn(s.B * s.N, s.N + s.K);
+      check(await runTopK(device, pre, s.B, s.N, s.K, { tile: s.tile }), pre, s.B, s.N, s.K);
+    },
+  );
+}
+
+gpuTest('topk ties go to the lower index; NaN and -inf sort last; negatives give relu 0', async (device) => {
+  const N = 300;
+  const pre = new Float32Array(2 * N);
+  for (let i = 0; i < N; i++) pre[i] = Math.floor(i / 50); // row 0: blocks of 50 equal values
+  for (let i = 0; i < N; i++) pre[N + i] = -1 - (i % 7);
+  pre[N + 3] = Number.NaN;
+  pre[N + 4] = Number.NEGATIVE_INFINITY;
+  pre[N + 10] = 2;
+  const got = await runTopK(device, pre, 2, N, 64);
+  check(got, pre, 2, N, 64);
+  // Explicit: row 0's top 64 are indices 250..299 (value 5) then 200..213 (value 4).
+  const expectRow0 = [
+    ...Array.from({ length: 50 }, (_, i) => 250 + i),
+    ...Array.from({ length: 14 }, (_, i) => 200 + i),
+  ];
+  if (Array.from(got.idx.subarray(0, 64)).join() !== expectRow0.join()) throw new Error('tie order');
+  if (got.idx[64] !== 10 || got.val[64] !== 2 || got.val[65] !== 0) throw new Error('row 1 head');
+});
+
+gpuTest('auxk topk over a dead list, fewer candidates than k gives NONE', async (device) => {
+  const B = 3;
+  const N = 900;
+  const pre = randn(B * N, 9);
+  const dead = Array.from({ length: 40 }, (_, i) => i * 21 + 5);
+  const got = await runTopK(device, pre, B, N, 32, { dead });
+  check(got, pre, B, N, 32, dead);
+  const few = await runTopK(device, pre, B, N, 32, { dead: dead.slice(0, 5) });
+  check(few, pre, B, N, 32, dead.slice(0, 5));
+  if (few.idx[5] !== NONE || few.val[5] !== 0) throw new Error('padding entry should be NONE with value 0');
+  const none = await runTopK(device, pre, B, N, 8, { dead: [] });
+  if (!none.idx.every((i) => i === NONE)) throw new Error('no dead latents must give only NONE');
+});
