@@ -1,0 +1,636 @@
+/**
+ * Export and import of trained SAEs in the layouts the PyTorch tools read and write:
+ *
+ *  - SAELens: `cfg.json` + `sae_weights.safetensors` with
+ *      W_enc [d_in, d_sae]  (the TRANSPOSE of our latent-major [N, d])
+ *      b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] (= our b_pre).
+ *    SAELens encodes `(x − b_dec) @ W_enc + b_enc` (apply_b_dec_to_input), TopK keeps the k
+ *    largest and ReLUs them, and decodes `acts @ W_dec + b_dec`: the same map as ours.
+ *  - openai/sparse_autoencoder state-dict names (model.py, `Autoencoder`):
+ *      pre_bias [d], latent_bias [N], encoder.weight [N, d] (nn.Linear(n_inputs, n_latents)),
+ *      decoder.weight [d, N] (nn.Linear(n_latents, n_inputs)), stats_last_nonzero [N] (int64),
+ *    in `openai_sae.safetensors`, with `openai_sae.json` beside it for the non-tensor fields
+ *    (`activation`, `activation_state_dict`, `normalize`) that its `state_dict()` mixes in.
+ *  - EleutherAI sparsify (import only; see scaleout.ts for its trainer config): a folder per
+ *    hookpoint with `cfg.json` + `sae.safetensors` holding encoder.weight [N, d], encoder.bias [N],
+ *    W_dec [N, d], b_dec [d]. Sparsify encodes relu(encoder(x − b_dec)) then TopK, which keeps the
+ *    same positive values as TopK-then-ReLU, so the weights map one to one onto ours.
+ *
+ * Input normalization. Our SAE is trained on u = normalize(x) (see forward.ts). An export must
+ * work on what its tool feeds it, so the normalization is folded into the weights where a tool
+ * cannot express it. With y the exported model's input and u = c·y:
+ *
+ *   pre = (c·y − b_pre)·W_encᵀ + b_enc = (y − b_pre/c)·(c·W_enc)ᵀ + b_enc
+ *   ŷ   = û / c = Σ v·(W_dec / c) + b_pre / c
+ *
+ * so W_enc' = c·W_enc, b_enc' = b_enc, W_dec' = W_dec / c, b_dec' = b_pre / c — exactly SAELens's
+ * own `fold_activation_norm_scaling_factor`, after which SAELens sets normalize_activations
+ * "none". The cases:
+ *   - scalar (u = s·x): c = s; the export takes RAW activations, normalize_activations "none".
+ *     With `foldScalar: false` the weights stay as trained and the cfg says
+ *     "expected_average_only_in" (SAELens then rescales inputs itself by its own estimate of the
+ *     same factor, sqrt(d / E‖x‖²)); the exact scale is recorded in both cases.
+ *   - paper (u = (x − μ)/‖x − μ‖ per token): a per-token factor cannot be folded into weights.
+ *     SAELens ("layer_norm") and openai (`normalize=True`) both apply LN(x) = (x − μ)/(std + 1e-5)
+ *     with the unbiased std, i.e. LN(x) ≈ sqrt(d − 1)·u (up to that ε), and map back as
+ *     ŷ·std + μ. So c = 1/sqrt(d − 1) is folded and the tool's own per-token normalization does
+ *     the rest; the result differs from ours only by the ε in the denominator.
+ *   - none: c = 1, weights written as trained (bit-identical).
+ * Every export also carries a `sae_lab` block (our config, normalization kind and scale, fold
+ * factor, tokens trained, metrics) so that import restores the trained weights exactly as the
+ * tool-independent description says.
+ */
+import { unzipSync, zipSync } from 'fflate';
+import { DataError, fmtShape } from '../data/errors.ts';
+import { readSafetensors, type StTensorOut, writeSafetensors } from '../data/safetensors.ts';
+import type { SaeConfig } from '../sae/config.ts';
+import type { ParamsF32 } from '../sae/step.ts';
+import type { Normalization } from './forward.ts';
+
+export type { Normalization } from './forward.ts';
+export { exportRunConfig, type RunDataset } from './scaleout.ts';
+
+export type ExportFormat = 'saelens' | 'openai';
+export type WeightDtype = 'F32' | 'F16' | 'BF16';
+
+/** Where the activations came from (fills SAELens's model/hook fields; all optional). */
+export interface SourceInfo {
+  modelName?: string;
+  hookName?: string;
+  hookLayer?: number;
+  hookHeadIndex?: number | null;
+  contextSize?: number;
+  prependBos?: boolean;
+  datasetPath?: string;
+}
+
+export interface ExportInput {
+  /** Trained weights in our latent-major layout (W_enc, W_dec [N, d]). */
+  params: ParamsF32;
+  /** The run's config; d, nLatents and k are read from it, the rest is recorded. */
+  config: Pick<SaeConfig, 'd' | 'nLatents' | 'k'> & Partial<SaeConfig>;
+  normalization: Normalization;
+  tokensTrained?: number;
+  step?: number;
+  /** Final metrics (nMSE, L0, dead fraction, …); recorded verbatim. */
+  metrics?: Record<string, number | null>;
+  source?: SourceInfo;
+  /** Tokens since each latent last fired [N]; becomes openai's stats_last_nonzero (in steps). */
+  tokensSince?: Uint32Array;
+}
+
+export interface ExportOptions {
+  /** Default 'saelens'. */
+  format?: ExportFormat;
+  /** Tensor dtype in the file (default F32; F16/BF16 round to nearest even). */
+  dtype?: WeightDtype;
+  /** Fold the scalar normalization into the weights (default true); see the file comment. */
+  foldScalar?: boolean;
+}
+
+export const SAELENS_CFG = 'cfg.json';
+export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
+export const OPENAI_WEIGHTS = 'openai_sae.safetensors';
+export const OPENAI_JSON = 'openai_sae.json';
+export const SPARSIFY_WEIGHTS = 'sae.safetensors';
+
+/** What the exported model is fed: raw x, x·scale, or the tool's LayerNorm of x. */
+type InputRule = 'raw' | 'scaled' | 'layer_norm';
+
+const TORCH_DTYPE: Record<WeightDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/**
+ * The factor c with u = c·y (u: our training input, y: the exported model's input).
+ */
+function foldFactor(norm: Normalization, d: number, foldScalar: boolean): { c: number; input: InputRule } {
+  switch (norm.kind) {
+    case 'none':
+      return { c: 1, input: 'raw' };
+    case 'scalar':
+      if (!(norm.scale > 0) || !Number.isFinite(norm.scale))
+        throw new RangeError(`export: scalar normalization needs a positive finite scale, got ${norm.scale}`);
+      return foldScalar ? { c: norm.scale, input: 'raw' } : { c: 1, input: 'scaled' };
+    case 'paper':
+      if (d < 2) throw new RangeError('export: per-token normalization needs d ≥ 2');
+      return { c: 1 / Math.sqrt(d - 1), input: 'layer_norm' };
+  }
+}
+
+/**
+ * Folds c into the weights (see the file comment): W_enc·c, W_dec/c, b_pre/c. c = 1 returns the
+ * same arrays (no copy, bit-identical). Computed in float64, rounded once to float32.
+ */
+export function foldParams(p: ParamsF32, c: number): ParamsF32 {
+  if (c === 1) return p;
+  return {
+    W_enc: p.W_enc.map((w) => w * c),
+    b_enc: p.b_enc,
+    W_dec: p.W_dec.map((w) => w / c),
+    b_pre: p.b_pre.map((w) => w / c),
+  };
+}
+
+/** Inverse of foldParams. */
+export function unfoldParams(p: ParamsF32, c: number): ParamsF32 {
+  if (c === 1) return p;
+  return {
+    W_enc: p.W_enc.map((w) => w / c),
+    b_enc: p.b_enc,
+    W_dec: p.W_dec.map((w) => w * c),
+    b_pre: p.b_pre.map((w) => w * c),
+  };
+}
+
+/** [rows, cols] row-major → [cols, rows] row-major. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = a[base + c];
+  }
+  return out;
+}
+
+function checkParams(p: ParamsF32, d: number, N: number): void {
+  const want: [keyof ParamsF32, number][] = [
+    ['W_enc', N * d],
+    ['b_enc', N],
+    ['W_dec', N * d],
+    ['b_pre', d],
+  ];
+  for (const [name, n] of want) {
+    if (p[name].length !== n)
+      throw new RangeError(`export: ${name} has ${p[name].length} values, expected ${n} (d=${d}, N=${N})`);
+  }
+}
+
+function saeLabBlock(input: ExportInput, c: number, rule: InputRule, format: ExportFormat) {
+  const n = input.normalization;
+  const notes: Record<InputRule, string> = {
+    raw: c === 1 ? 'takes raw activations' : `takes raw activations: the scalar normalization x·${n.kind === 'scalar' ? n.scale : c} is folded into the weights`,
+    scaled: 'takes activations multiplied by normalization.scale (not folded)',
+    layer_norm:
+      format === 'saelens'
+        ? "takes raw activations with normalize_activations='layer_norm' (LN(x) ≈ sqrt(d-1)·(x-μ)/‖x-μ‖; 1/sqrt(d-1) folded into the weights)"
+        : 'takes raw activations with normalize=True (LN, as in openai model.py); 1/sqrt(d-1) folded into the weights',
+  };
+  return {
+    version: 1,
+    config: input.config,
+    normalization: { kind: n.kind, scale: n.kind === 'scalar' ? n.scale : null },
+    export: { fold_factor: c, input: rule, note: notes[rule] },
+    tokens_trained: input.tokensTrained ?? null,
+    step: input.step ?? null,
+    metrics: input.metrics ?? null,
+  };
+}
+
+const json = (o: unknown) => new TextEncoder().encode(`${JSON.stringify(o, null, 2)}\n`);
+
+/**
+ * Writes a trained SAE in a PyTorch tool's layout.
+ * @returns file name → bytes (two files; zip them with zipExport)
+ */
+export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<string, Uint8Array> {
+  const format = opts.format ?? 'saelens';
+  const dtype = opts.dtype ?? 'F32';
+  const { d, nLatents: N, k } = input.config;
+  checkParams(input.params, d, N);
+  const { c, input: rule } = foldFactor(input.normalization, d, opts.foldScalar ?? true);
+  const p = foldParams(input.params, c);
+  const lab = saeLabBlock(input, c, rule, format);
+  const files = new Map<string, Uint8Array>();
+
+  if (format === 'saelens') {
+    const s = input.source ?? {};
+    const normalize_activations = rule === 'scaled' ? 'expected_average_only_in' : rule === 'layer_norm' ? 'layer_norm' : 'none';
+    const meta = {
+      model_name: s.modelName ?? 'unknown',
+      hook_name: s.hookName ?? 'unknown',
+      hook_layer: s.hookLayer ?? 0,
+      hook_head_index: s.hookHeadIndex ?? null,
+      context_size: s.contextSize ?? null,
+      prepend_bos: s.prependBos ?? true,
+      dataset_path: s.datasetPath ?? '',
+      sae_lens_training_version: null,
+    };
+    // Flat fields are what SAELens 3–5 read (SAEConfig.from_dict keeps known keys and drops the
+    // rest, and renames activation_fn → activation_fn_str); `k` and `metadata` are SAELens 6's
+    // TopK config. Writing both keeps one file loadable by either.
+    const cfg = {
+      architecture: 'topk',
+      d_in: d,
+      d_sae: N,
+      activation_fn_str: 'topk',
+      activation_fn: 'topk',
+      activation_fn_kwargs: { k },
+      k,
+      apply_b_dec_to_input: true,
+      finetuning_scaling_factor: false,
+      normalize_activations,
+      dtype: TORCH_DTYPE[dtype],
+      device: 'cpu',
+      ...meta,
+      dataset_trust_remote_code: false,
+      model_from_pretrained_kwargs: {},
+      seqpos_slice: [null],
+      reshape_activations: 'none',
+      rescale_acts_by_decoder_norm: false,
+      neuronpedia_id: null,
+      metadata: meta,
+      sae_lab: lab,
+    };
+    files.set(SAELENS_CFG, json(cfg));
+    files.set(
+      SAELENS_WEIGHTS,
+      writeSafetensors({
+        W_enc: { dtype, shape: [d, N], data: transpose(p.W_enc, N, d) },
+        b_enc: { dtype, shape: [N], data: p.b_enc },
+        W_dec: { dtype, shape: [N, d], data: p.W_dec },
+        b_dec: { dtype, shape: [d], data: p.b_pre },
+      }),
+    );
+    return files;
+  }
+
+  // openai/sparse_autoencoder: stats_last_nonzero counts forward calls (steps) since a latent
+  // was last nonzero; ours counts tokens, so divide by the batch size.
+  const bs = input.config.batchSize ?? 1;
+  const stats = new Int32Array(N);
+  if (input.tokensSince) {
+    for (let i = 0; i < N; i++) stats[i] = Math.min(0x7fffffff, Math.floor(input.tokensSince[i] / bs));
+  }
+  files.set(
+    OPENAI_JSON,
+    json({
+      n_latents: N,
+      n_inputs: d,
+      activation: 'TopK',
+      activation_state_dict: { k },
+      // openai's Autoencoder.from_state_dict turns normalize on whenever activation is TopK; build
+      // Autoencoder(n_latents, n_inputs, TopK(k), normalize=<this>) and load_state_dict instead.
+      normalize: rule === 'layer_norm',
+      tied: false,
+      stats_last_nonzero_unit: `steps of ${bs} tokens`,
+      sae_lab: lab,
+    }),
+  );
+  files.set(
+    OPENAI_WEIGHTS,
+    writeSafetensors({
+      pre_bias: { dtype, shape: [d], data: p.b_pre },
+      latent_bias: { dtype, shape: [N], data: p.b_enc },
+      'encoder.weight': { dtype, shape: [N, d], data: p.W_enc },
+      'decoder.weight': { dtype, shape: [d, N], data: transpose(p.W_dec, N, d) },
+      stats_last_nonzero: { dtype: 'I64', shape: [N], data: stats },
+    }),
+  );
+  return files;
+}
+
+/** Zips files (deflate level 6; safetensors of random floats barely compress, but json does). */
+export function zipExport(files: Map<string, Uint8Array>): Uint8Array {
+  const z: Record<string, Uint8Array> = {};
+  for (const [name, bytes] of files) z[name] = bytes;
+  return zipSync(z, { level: 6 });
+}
+
+/** Unzips into path → bytes, skipping directory entries and macOS resource forks. */
+export function filesFromZip(bytes: Uint8Array, name = 'zip'): Map<string, Uint8Array> {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(bytes);
+  } catch (e) {
+    throw new DataError(name, `not a readable zip file (${(e as Error).message})`);
+  }
+  const out = new Map<string, Uint8Array>();
+  for (const [p, b] of Object.entries(entries)) {
+    if (p.endsWith('/') || p.startsWith('__MACOSX/') || p.split('/').pop()!.startsWith('._')) continue;
+    out.set(p, b);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Import
+
+export type ImportFormat = 'saelens' | 'openai' | 'sparsify';
+
+export interface ImportedSae {
+  format: ImportFormat;
+  /** Folder the model was found in ('' = top level); for sparsify, the hookpoint name. */
+  path: string;
+  /** Weights in our layout, normalization un-folded: apply with `normalization` (forward.ts). */
+  params: ParamsF32;
+  d: number;
+  nLatents: number;
+  k: number;
+  /** Our config as recorded by an SAE Lab export, else what the tool's config says (d, nLatents, k). */
+  config: Partial<SaeConfig>;
+  normalization: Normalization;
+  source: SourceInfo;
+  tokensTrained: number | null;
+  metrics: Record<string, number | null> | null;
+  /** Things the caller should tell the user (lossy conversions, unknown scales). */
+  warnings: string[];
+  /** The tool's config json as read. */
+  rawConfig: Record<string, unknown>;
+}
+
+type Files = Map<string, Uint8Array>;
+type Json = Record<string, unknown>;
+
+const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+
+function isZip(b: Uint8Array): boolean {
+  return b.length >= 4 && ZIP_MAGIC.every((x, i) => b[i] === x);
+}
+
+function parseJson(file: string, bytes: Uint8Array): Json {
+  let o: unknown;
+  try {
+    o = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new DataError(file, `not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new DataError(file, 'not a JSON object');
+  return o as Json;
+}
+
+/** A float tensor as float32, after checking presence, dtype and shape. */
+function floatTensor(
+  file: string,
+  tensors: Record<string, StTensorOut>,
+  name: string,
+  shape: number[],
+  shapeDesc: string,
+): Float32Array {
+  const t = tensors[name];
+  if (!t) {
+    throw new DataError(file, `missing tensor '${name}' ${shapeDesc} (file has: ${Object.keys(tensors).join(', ') || 'no tensors'})`);
+  }
+  if (!['F32', 'F16', 'BF16', 'F64'].includes(t.dtype)) {
+    throw new DataError(file, `tensor '${name}' has dtype ${t.dtype}; expected a float dtype (F32, F16, BF16 or F64)`);
+  }
+  if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i])) {
+    throw new DataError(file, `tensor '${name}' has shape ${fmtShape(t.shape)}, expected ${shapeDesc} = ${fmtShape(shape)}`);
+  }
+  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
+}
+
+function intField(file: string, cfg: Json, key: string, fallback?: number): number {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+    throw new DataError(file, `field '${key}' must be a positive integer, got ${JSON.stringify(cfg[key])}`);
+  return v;
+}
+
+/** Restores what an SAE Lab export recorded: fold factor, normalization, config. */
+function readSaeLab(lab: unknown): {
+  c: number;
+  normalization: Normalization;
+  config: Partial<SaeConfig>;
+  tokens: number | null;
+  metrics: Record<string, number | null> | null;
+} | null {
+  if (!lab || typeof lab !== 'object') return null;
+  const l = lab as Json;
+  const n = (l.normalization ?? {}) as Json;
+  const e = (l.export ?? {}) as Json;
+  const c = typeof e.fold_factor === 'number' && e.fold_factor > 0 ? e.fold_factor : 1;
+  let normalization: Normalization = { kind: 'none' };
+  if (n.kind === 'scalar' && typeof n.scale === 'number') normalization = { kind: 'scalar', scale: n.scale };
+  else if (n.kind === 'paper') normalization = { kind: 'paper' };
+  return {
+    c,
+    normalization,
+    config: (l.config ?? {}) as Partial<SaeConfig>,
+    tokens: typeof l.tokens_trained === 'number' ? l.tokens_trained : null,
+    metrics: (l.metrics ?? null) as Record<string, number | null> | null,
+  };
+}
+
+function importSaelens(dir: string, files: Files): ImportedSae {
+  const cfgName = join(dir, SAELENS_CFG);
+  const wName = join(dir, SAELENS_WEIGHTS);
+  const cfgBytes = files.get(cfgName);
+  if (!cfgBytes) throw new DataError(cfgName, `missing: SAELens needs cfg.json beside ${SAELENS_WEIGHTS}`);
+  const cfg = parseJson(cfgName, cfgBytes);
+  const warnings: string[] = [];
+  const arch = cfg.architecture ?? 'standard';
+  const act = cfg.activation_fn_str ?? cfg.activation_fn ?? (arch === 'topk' ? 'topk' : 'relu');
+  if (arch !== 'topk' && !(arch === 'standard' && act === 'topk')) {
+    throw new DataError(cfgName, `architecture '${arch}' with activation '${act}' is not a TopK SAE; only TopK SAEs can be imported`);
+  }
+  const kw = (cfg.activation_fn_kwargs ?? {}) as Json;
+  const k = intField(cfgName, { k: cfg.k ?? kw.k }, 'k');
+  const { tensors } = readSafetensors(files.get(wName)!, wName);
+  const d = intField(cfgName, cfg, 'd_in', tensors.W_enc?.shape[0]);
+  const N = intField(cfgName, cfg, 'd_sae', tensors.W_enc?.shape[1]);
+  const W_enc_t = floatTensor(wName, tensors, 'W_enc', [d, N], '[d_in, d_sae]');
+  let b_enc = floatTensor(wName, tensors, 'b_enc', [N], '[d_sae]');
+  const W_dec = floatTensor(wName, tensors, 'W_dec', [N, d], '[d_sae, d_in]');
+  const b_dec = floatTensor(wName, tensors, 'b_dec', [d], '[d_in]');
+  const W_enc = transpose(W_enc_t, d, N);
+  if (cfg.apply_b_dec_to_input === false) {
+    // pre = x·W_enc + b_enc = (x − b_dec)·W_enc + (b_enc + b_dec·W_enc): fold into b_enc.
+    b_enc = b_enc.slice();
+    for (let i = 0; i < N; i++) {
+      let s = b_enc[i];
+      for (let j = 0; j < d; j++) s += b_dec[j] * W_enc[i * d + j];
+      b_enc[i] = s;
+    }
+    warnings.push('apply_b_dec_to_input was false: b_dec·W_enc was added to b_enc (same function, rounded to float32)');
+  }
+  if (cfg.finetuning_scaling_factor === true) {
+    warnings.push('finetuning_scaling_factor is set; the scaling factor (a separate parameter) is ignored');
+  }
+  let params: ParamsF32 = { W_enc, b_enc, W_dec, b_pre: b_dec };
+  const lab = readSaeLab(cfg.sae_lab);
+  let normalization: Normalization = { kind: 'none' };
+  if (lab) {
+    params = unfoldParams(params, lab.c);
+    normalization = lab.normalization;
+  } else if (cfg.normalize_activations === 'layer_norm') {
+    params = unfoldParams(params, 1 / Math.sqrt(d - 1));
+    normalization = { kind: 'paper' };
+    warnings.push("normalize_activations 'layer_norm' imported as per-token normalization (differs by LN's ε = 1e-5)");
+  } else if (cfg.normalize_activations && cfg.normalize_activations !== 'none') {
+    warnings.push(
+      `normalize_activations '${cfg.normalize_activations}' without a recorded scale: the weights expect inputs normalized by SAELens; imported as unnormalized`,
+    );
+  }
+  const meta = { ...cfg, ...((cfg.metadata ?? {}) as Json) };
+  return {
+    format: 'saelens',
+    path: dir,
+    params,
+    d,
+    nLatents: N,
+    k,
+    config: { ...(lab?.config ?? {}), d, nLatents: N, k },
+    normalization,
+    source: {
+      modelName: meta.model_name as string | undefined,
+      hookName: meta.hook_name as string | undefined,
+      hookLayer: meta.hook_layer as number | undefined,
+      hookHeadIndex: (meta.hook_head_index ?? null) as number | null,
+      contextSize: (meta.context_size ?? undefined) as number | undefined,
+      prependBos: meta.prepend_bos as boolean | undefined,
+      datasetPath: meta.dataset_path as string | undefined,
+    },
+    tokensTrained: lab?.tokens ?? null,
+    metrics: lab?.metrics ?? null,
+    warnings,
+    rawConfig: cfg,
+  };
+}
+
+function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
+  const { tensors } = readSafetensors(files.get(wName)!, wName);
+  const jsonName = [...files.keys()].find((f) => dirOf(f) === dir && f.endsWith('.json'));
+  const cfg = jsonName ? parseJson(jsonName, files.get(jsonName)!) : {};
+  const warnings: string[] = [];
+  const enc = tensors['encoder.weight'];
+  const N = intField(jsonName ?? wName, cfg, 'n_latents', enc?.shape[0]);
+  const d = intField(jsonName ?? wName, cfg, 'n_inputs', enc?.shape[1]);
+  const W_enc = floatTensor(wName, tensors, 'encoder.weight', [N, d], '[n_latents, n_inputs]');
+  const b_enc = floatTensor(wName, tensors, 'latent_bias', [N], '[n_latents]');
+  const W_dec_t = floatTensor(wName, tensors, 'decoder.weight', [d, N], '[n_inputs, n_latents]');
+  const b_pre = floatTensor(wName, tensors, 'pre_bias', [d], '[n_inputs]');
+  const act = cfg.activation ?? 'TopK';
+  if (act !== 'TopK') throw new DataError(jsonName ?? wName, `activation '${act}' is not TopK; only TopK SAEs can be imported`);
+  const asd = (cfg.activation_state_dict ?? {}) as Json;
+  if (asd.k === undefined && cfg.k === undefined)
+    throw new DataError(jsonName ?? wName, `no k: expected activation_state_dict.k in a json beside ${basename(wName)}`);
+  const k = intField(jsonName ?? wName, { k: asd.k ?? cfg.k }, 'k');
+  let params: ParamsF32 = { W_enc, b_enc, W_dec: transpose(W_dec_t, d, N), b_pre };
+  const lab = readSaeLab(cfg.sae_lab);
+  let normalization: Normalization = { kind: 'none' };
+  if (lab) {
+    params = unfoldParams(params, lab.c);
+    normalization = lab.normalization;
+  } else if (cfg.normalize === true) {
+    params = unfoldParams(params, 1 / Math.sqrt(d - 1));
+    normalization = { kind: 'paper' };
+    warnings.push('openai LN normalization imported as per-token normalization (differs by LN\'s ε = 1e-5)');
+  }
+  return {
+    format: 'openai',
+    path: dir,
+    params,
+    d,
+    nLatents: N,
+    k,
+    config: { ...(lab?.config ?? {}), d, nLatents: N, k },
+    normalization,
+    source: {},
+    tokensTrained: lab?.tokens ?? null,
+    metrics: lab?.metrics ?? null,
+    warnings,
+    rawConfig: cfg,
+  };
+}
+
+function importSparsify(dir: string, files: Files): ImportedSae {
+  const cfgName = join(dir, 'cfg.json');
+  const wName = join(dir, SPARSIFY_WEIGHTS);
+  const cfg = files.has(cfgName) ? parseJson(cfgName, files.get(cfgName)!) : {};
+  const where = files.has(cfgName) ? cfgName : wName;
+  if (cfg.activation !== undefined && cfg.activation !== 'topk')
+    throw new DataError(where, `activation '${cfg.activation}' is not TopK; only TopK SAEs can be imported`);
+  if (cfg.transcode === true)
+    throw new DataError(where, 'this is a transcoder (transcode: true): it predicts another activation, not its input');
+  const { tensors } = readSafetensors(files.get(wName)!, wName);
+  if (cfg.skip_connection === true || tensors.W_skip)
+    throw new DataError(wName, 'has a linear skip connection (W_skip), which SAE Lab models do not have');
+  const enc = tensors['encoder.weight'];
+  const d = intField(where, cfg, 'd_in', enc?.shape[1]);
+  const ef = typeof cfg.expansion_factor === 'number' ? cfg.expansion_factor : 0;
+  const N = intField(where, { n: (cfg.num_latents as number) || ef * d || enc?.shape[0] }, 'n');
+  const k = intField(where, cfg, 'k');
+  const params: ParamsF32 = {
+    W_enc: floatTensor(wName, tensors, 'encoder.weight', [N, d], '[num_latents, d_in]'),
+    b_enc: floatTensor(wName, tensors, 'encoder.bias', [N], '[num_latents]'),
+    W_dec: floatTensor(wName, tensors, 'W_dec', [N, d], '[num_latents, d_in]'),
+    b_pre: floatTensor(wName, tensors, 'b_dec', [d], '[d_in]'),
+  };
+  const warnings: string[] = [];
+  if (cfg.multi_topk === true) warnings.push('trained with Multi-TopK; imported as a plain TopK SAE with the same k');
+  return {
+    format: 'sparsify',
+    path: dir,
+    params,
+    d,
+    nLatents: N,
+    k,
+    config: { d, nLatents: N, k },
+    normalization: { kind: 'none' },
+    source: { hookName: dir ? basename(dir) : undefined },
+    tokensTrained: null,
+    metrics: null,
+    warnings,
+    rawConfig: cfg,
+  };
+}
+
+const dirOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+const basename = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
+
+function normalizeFiles(input: Files | Uint8Array): Files {
+  const raw = input instanceof Uint8Array ? filesFromZip(input) : input;
+  const out: Files = new Map();
+  for (const [p, b] of raw) out.set(p.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/^\/+/, ''), b);
+  return out;
+}
+
+/**
+ * Finds and imports every SAE in a set of files (or a zip of them), one per folder: SAELens
+ * (sae_weights.safetensors + cfg.json), sparsify (sae.safetensors [+ cfg.json], one folder per
+ * hookpoint) or openai names (any other .safetensors holding pre_bias / encoder.weight /
+ * decoder.weight, with an optional json beside it).
+ * @throws DataError naming the file and the problem
+ */
+export function importSaes(input: Files | Uint8Array): ImportedSae[] {
+  if (input instanceof Uint8Array && !isZip(input))
+    throw new DataError('input', 'not a zip file; pass a zip or a map of file name → bytes');
+  const files = normalizeFiles(input);
+  const dirs = [...new Set([...files.keys()].map(dirOf))].sort();
+  const out: ImportedSae[] = [];
+  for (const dir of dirs) {
+    if (files.has(join(dir, SAELENS_WEIGHTS))) out.push(importSaelens(dir, files));
+    else if (files.has(join(dir, SPARSIFY_WEIGHTS))) out.push(importSparsify(dir, files));
+    else {
+      for (const f of files.keys()) {
+        if (dirOf(f) !== dir || !f.endsWith('.safetensors')) continue;
+        const names = Object.keys(readSafetensors(files.get(f)!, f).tensors);
+        if (names.includes('pre_bias') || names.includes('decoder.weight')) out.push(importOpenai(dir, files, f));
+      }
+    }
+  }
+  if (out.length === 0) {
+    throw new DataError(
+      'input',
+      `no SAE found: expected ${SAELENS_WEIGHTS} + ${SAELENS_CFG} (SAELens), ${SPARSIFY_WEIGHTS} + cfg.json (sparsify), or a .safetensors with pre_bias/encoder.weight/decoder.weight (openai); got ${[...files.keys()].join(', ') || 'no files'}`,
+    );
+  }
+  return out;
+}
+
+/**
+ * Imports one SAE. With several (e.g. a sparsify run over many hookpoints) `path` picks the
+ * folder; without it the call fails listing the choices.
+ */
+export function importSae(input: Files | Uint8Array, opts: { path?: string } = {}): ImportedSae {
+  const all = importSaes(input);
+  if (opts.path !== undefined) {
+    const hit = all.find((s) => s.path === opts.path);
+    if (!hit) throw new DataError(opts.path || '(top level)', `no SAE in this folder; found: ${all.map((s) => s.path || '(top level)').join(', ')}`);
+    return hit;
+  }
+  if (all.length > 1) {
+    throw new DataError('input', `holds ${all.length} SAEs (${all.map((s) => s.path || '(top level)').join(', ')}); choose one with opts.path`);
+  }
+  return all[0];
+}

@@ -1,0 +1,99 @@
+/**
+ * A plain CPU TopK forward pass on RAW activations, through the model's input normalization.
+ *
+ * This is the semantics an exported model must keep: whatever layout and folding an export
+ * uses, applying the exported SAE (with its tool's own normalization rule) to a raw activation
+ * must give the same x̂ as `reconstructRaw` on our weights. Tests compare both sides with it,
+ * and it documents in code what each `Normalization` means.
+ */
+import type { ParamsF32 } from '../sae/step.ts';
+
+/**
+ * How the training inputs were derived from the raw activations x (one row, width d).
+ *  - none:   u = x
+ *  - scalar: u = x · scale, one scalar per dataset with E‖x · scale‖² = d (DESIGN §1)
+ *  - paper:  u = (x − μ(x)) / ‖x − μ(x)‖₂ with μ(x) the mean of the row's own d entries
+ *            (the paper's per-token centering and scaling to unit norm); maps back as
+ *            x̂ = û · ‖x − μ(x)‖ + μ(x).
+ */
+export type Normalization = { kind: 'none' } | { kind: 'scalar'; scale: number } | { kind: 'paper' };
+
+/**
+ * TopK SAE forward in float64 on already-normalized inputs.
+ * @param p  our latent-major params: W_enc [N, d], b_enc [N], W_dec [N, d], b_pre [d]
+ * @param k  active latents per row
+ * @param u  [B, d] inputs, row-major
+ * @returns  [B, d] reconstructions û = Σ_j v_j · W_dec[idx_j] + b_pre with v = relu(topk(pre))
+ */
+export function topkForward(p: ParamsF32, k: number, u: ArrayLike<number>): Float64Array {
+  const d = p.b_pre.length;
+  const N = p.b_enc.length;
+  const B = u.length / d;
+  const out = new Float64Array(B * d);
+  const z = new Float64Array(d);
+  const pre = new Float64Array(N);
+  const order = new Int32Array(N);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < d; j++) z[j] = u[b * d + j] - p.b_pre[j];
+    for (let i = 0; i < N; i++) {
+      let s = p.b_enc[i];
+      const row = i * d;
+      for (let j = 0; j < d; j++) s += z[j] * p.W_enc[row + j];
+      pre[i] = s;
+      order[i] = i;
+    }
+    // Full sort is fine at reference sizes; ties broken by lower index (as a stable sort would).
+    const idx = Array.from(order).sort((a, c) => pre[c] - pre[a] || a - c);
+    for (let j = 0; j < d; j++) out[b * d + j] = p.b_pre[j];
+    for (let t = 0; t < Math.min(k, N); t++) {
+      const i = idx[t];
+      const v = Math.max(0, pre[i]);
+      if (v === 0) continue;
+      const row = i * d;
+      for (let j = 0; j < d; j++) out[b * d + j] += v * p.W_dec[row + j];
+    }
+  }
+  return out;
+}
+
+/**
+ * Reconstructs raw activations: normalize each row, run the SAE, map x̂ back to raw units.
+ * @param x [B, d] raw activations
+ * @returns [B, d] raw reconstructions (float64)
+ */
+export function reconstructRaw(
+  p: ParamsF32,
+  k: number,
+  norm: Normalization,
+  x: ArrayLike<number>,
+): Float64Array {
+  const d = p.b_pre.length;
+  const B = x.length / d;
+  if (norm.kind === 'none') return topkForward(p, k, x);
+  if (norm.kind === 'scalar') {
+    const u = Float64Array.from(x, (v) => v * norm.scale);
+    return topkForward(p, k, u).map((v) => v / norm.scale);
+  }
+  const u = new Float64Array(B * d);
+  const mu = new Float64Array(B);
+  const len = new Float64Array(B);
+  for (let b = 0; b < B; b++) {
+    let m = 0;
+    for (let j = 0; j < d; j++) m += x[b * d + j];
+    m /= d;
+    let ss = 0;
+    for (let j = 0; j < d; j++) ss += (x[b * d + j] - m) ** 2;
+    const l = Math.sqrt(ss);
+    mu[b] = m;
+    len[b] = l;
+    for (let j = 0; j < d; j++) u[b * d + j] = l > 0 ? (x[b * d + j] - m) / l : 0;
+  }
+  const uh = topkForward(p, k, u);
+  for (let b = 0; b < B; b++) for (let j = 0; j < d; j++) uh[b * d + j] = uh[b * d + j] * len[b] + mu[b];
+  return uh;
+}
+
+/** From the trainer's `{ kind, scale }` (src/sae/normalize.ts Normalizer, scale 1 unless scalar). */
+export function toNormalization(n: { kind: 'scalar' | 'paper' | 'none'; scale: number }): Normalization {
+  return n.kind === 'scalar' ? { kind: 'scalar', scale: n.scale } : { kind: n.kind };
+}
