@@ -2,7 +2,7 @@
 //   e = x̂ − x;  r = x − x̂ (treated as a constant for AuxK);  ea = ê − r
 //   main  L   = Σ‖e‖² · lossScale                       (lossScale = 1 / (B·c))
 //   AuxK  Lax = auxCoef · Σ‖ea‖² / D,  D = Σ_b ‖r_b − mean_b r‖² = Σ‖r‖² − ‖Σ_b r_b‖² / B
-//   loss_rows  one workgroup per row: row sums                                  B·d
+//   loss_rows  one thread per row: row sums                                  B·d
 //   colsum_r   one thread per column: Σ_b r[b, c]                               B·d
 //   finalize   one workgroup: deterministic tree sums → scalars, metrics slot   B + d
 //   loss_grad  one thread per element: g = 2·lossScale·e, g_aux = 2·auxCoef/D·ea  B·d
@@ -26,43 +26,28 @@ const FWG: u32 = 256u;
 
 var<workgroup> red: array<f32, FWG * 4u>;
 
+// One thread per row, no barriers.
 @compute @workgroup_size(WG)
-fn loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_id) lid: vec3<u32>) {
-  for (var b = wid.x; b < P.B; b += nwg.x) { loss_row(b, lid); }
-}
-
-fn loss_row(bb: u32, lid: vec3<u32>) {
-  workgroupBarrier();   // red is reused by the next row of this workgroup
-  var se = 0.0;
-  var sea = 0.0;
-  var l0 = 0.0;
-  for (var c = lid.x; c < P.d; c += WG) {
-    let o = bb * P.d + c;
-    let e = x_hat[o] - x[o];
-    let ea = e_hat[o] + e;
-    se += e * e;
-    sea += ea * ea;
-  }
-  for (var j = lid.x; j < P.k; j += WG) {
-    if (top_val[bb * P.k + j] > 0.0) { l0 += 1.0; }
-  }
-  red[lid.x * 4u] = se;
-  red[lid.x * 4u + 1u] = sea;
-  red[lid.x * 4u + 2u] = l0;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) {
-      for (var q = 0u; q < 3u; q++) { red[lid.x * 4u + q] += red[(lid.x + s) * 4u + q]; }
+fn loss_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var b = gid.x; b < P.B; b += nwg.x * WG) {
+    var se = 0.0;
+    var sea = 0.0;
+    var l0 = 0.0;
+    for (var c = 0u; c < P.d; c++) {
+      let o = b * P.d + c;
+      let e = x_hat[o] - x[o];
+      let ea = e_hat[o] + e;
+      se += e * e;
+      sea += ea * ea;
     }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) {
-    let s2 = row_scale[bb] * row_scale[bb];
-    row_stats[bb * 4u] = red[0];
-    row_stats[bb * 4u + 1u] = red[1];
-    row_stats[bb * 4u + 2u] = red[2];
-    row_stats[bb * 4u + 3u] = red[0] * s2;
+    for (var j = 0u; j < P.k; j++) {
+      if (top_val[b * P.k + j] > 0.0) { l0 += 1.0; }
+    }
+    let s2 = row_scale[b] * row_scale[b];
+    row_stats[b * 4u] = se;
+    row_stats[b * 4u + 1u] = sea;
+    row_stats[b * 4u + 2u] = l0;
+    row_stats[b * 4u + 3u] = se * s2;
   }
 }
 

@@ -8,7 +8,7 @@
 //   sort_scatter one thread per entry: unordered[atomicAdd(cursor[latent])] = e
 //   sort_order   one workgroup per latent: bitmap of keys → rank → rows[start + rank] = e
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
 const WORDS: u32 = {{WORDS}}u;   // ceil(2·B / 32): bitmap words per latent
 
 @group(0) @binding(0) var<storage, read> idx_all: array<u32>;               // [B·(k+kAux)]
@@ -91,8 +91,15 @@ fn order_latent(i: u32, lid: vec3<u32>) {
   workgroupBarrier();   // nobody may overwrite seg for the next latent before all have read it
   let s = sn.x;
   let n = sn.y;
-  if (n <= 1u) {
-    if (n == 1u && lid.x == 0u) { rows[s] = unordered[s]; }
+  if (n <= WG) {
+    // Short lists (most latents): rank by counting smaller keys, one entry per thread, no barriers.
+    if (lid.x < n) {
+      let e = unordered[s + lid.x];
+      let key = key_of(e);
+      var rank = 0u;
+      for (var t = 0u; t < n; t++) { rank += select(0u, 1u, key_of(unordered[s + t]) < key); }
+      rows[s + rank] = e;
+    }
     return;
   }
   let words = (2u * P.B + 31u) / 32u;

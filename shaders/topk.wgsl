@@ -9,7 +9,7 @@
 override AUX: bool = false;
 const KP: u32 = {{KP}}u;
 const T: u32 = {{T}}u;
-const WG: u32 = 256u;
+const WG: u32 = {{WG}}u;
 const NEG_MAX: f32 = -3.4028234e38;   // padding and NaN sort below every finite value
 const PER_THREAD: u32 = {{PER_THREAD}}u;  // max(1, T / 2 / WG): winners a thread holds during a merge
 
@@ -48,6 +48,14 @@ fn cx_best(i: u32, j: u32) {
 @compute @workgroup_size(WG)
 fn topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid3: vec3<u32>) {
+  if (AUX && select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u) == 0u) {
+    // No dead latents (the common case early in training): no candidates, no barriers.
+    for (var o = wid.x * WG + lid3.x; o < P.B * P.kAux; o += nwg.x * WG) {
+      out_idx[P.B * P.k + o] = NONE;
+      out_val[P.B * P.k + o] = 0.0;
+    }
+    return;
+  }
   for (var row = wid.x; row < P.B; row += nwg.x) { topk_row(row, lid3.x); }
 }
 

@@ -1,9 +1,9 @@
 // Parameter update (DESIGN §1 "Update"):
-//   project_dec  one workgroup per latent: g_dec[i] −= (g_dec[i]·w_i) w_i (flag), and the row's share of
+//   project_dec  one thread per latent: g_dec[i] −= (g_dec[i]·w_i) w_i (flag), and the row's share of
 //                ‖grad‖² (dW_dec, dW_enc rows and db_enc) into norm_part[i]                           N·d
 //   clip_reduce  one workgroup: ‖grad‖ (adding db_pre), clip factor min(1, clipNorm/‖grad‖) if clipping  N + d
 //   adam         one thread per element of one tensor: Adam with bias correction folded into stepSize/bc2
-//   renorm_dec   one workgroup per latent: W_dec[i] /= ‖W_dec[i]‖                                      N·d
+//   renorm_dec   one thread per latent: W_dec[i] /= ‖W_dec[i]‖                                      N·d
 //   ema          one thread per element: θ_ema = decay·θ_ema + (1 − decay)·θ
 
 const WG: u32 = 64u;
@@ -19,41 +19,26 @@ const RWG: u32 = 256u;
 @group(0) @binding(7) var<storage, read_write> metrics: array<f32>;
 @group(0) @binding(8) var<uniform> P: StepParams;
 
-var<workgroup> red: array<f32, RWG * 2u>;
+var<workgroup> red: array<f32, RWG>;
 
+// One thread per latent row, no barriers: rows are short (d) and there are many of them (N).
 @compute @workgroup_size(WG)
-fn project_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_id) lid: vec3<u32>) {
-  for (var i = wid.x; i < P.N; i += nwg.x) { project_row(i, lid.x); }
-}
-
-fn project_row(i: u32, lid: u32) {
-  let o = i * P.d;
-  var dot = 0.0;
-  for (var c = lid; c < P.d; c += WG) { dot += dW_dec[o + c] * W_dec[o + c]; }
-  workgroupBarrier();
-  red[lid] = dot;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
+fn project_dec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < P.N; i += nwg.x * WG) {
+    let o = i * P.d;
+    var dot = 0.0;
+    if ((P.flags & FLAG_PROJECT) != 0u) {
+      for (var c = 0u; c < P.d; c++) { dot += dW_dec[o + c] * W_dec[o + c]; }
+    }
+    var sq = db_enc[i] * db_enc[i];
+    for (var c = 0u; c < P.d; c++) {
+      let gd = dW_dec[o + c] - dot * W_dec[o + c];
+      dW_dec[o + c] = gd;
+      let ge = dW_enc[o + c];
+      sq += gd * gd + ge * ge;
+    }
+    norm_part[i] = sq;
   }
-  let proj = select(0.0, red[0], (P.flags & FLAG_PROJECT) != 0u);
-  var sq = 0.0;
-  for (var c = lid; c < P.d; c += WG) {
-    let gd = dW_dec[o + c] - proj * W_dec[o + c];
-    dW_dec[o + c] = gd;
-    let ge = dW_enc[o + c];
-    sq += gd * gd + ge * ge;
-  }
-  workgroupBarrier();
-  red[lid] = sq;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { norm_part[i] = red[0] + db_enc[i] * db_enc[i]; }
 }
 
 @compute @workgroup_size(RWG)
@@ -76,23 +61,13 @@ fn clip_reduce(@builtin(local_invocation_id) lid: vec3<u32>) {
   }
 }
 
-@compute @workgroup_size(RWG)
-fn renorm_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_id) lid: vec3<u32>) {
-  for (var i = wid.x; i < P.N; i += nwg.x) { renorm_row(i, lid.x); }
-}
-
-fn renorm_row(i: u32, lid: u32) {
-  let o = i * P.d;
-  var sq = 0.0;
-  for (var c = lid; c < P.d; c += RWG) { sq += W_dec[o + c] * W_dec[o + c]; }
-  workgroupBarrier();
-  red[lid] = sq;
-  workgroupBarrier();
-  for (var s = RWG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
+@compute @workgroup_size(WG)
+fn renorm_dec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < P.N; i += nwg.x * WG) {
+    let o = i * P.d;
+    var sq = 0.0;
+    for (var c = 0u; c < P.d; c++) { sq += W_dec[o + c] * W_dec[o + c]; }
+    let inv = 1.0 / max(sqrt(sq), 1e-30);
+    for (var c = 0u; c < P.d; c++) { W_dec[o + c] *= inv; }
   }
-  let inv = 1.0 / max(sqrt(red[0]), 1e-30);
-  for (var c = lid; c < P.d; c += RWG) { W_dec[o + c] *= inv; }
 }

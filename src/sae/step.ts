@@ -82,6 +82,8 @@ export class GpuSae {
   readonly grads: Params<GPUBuffer>;
   readonly theta: Params<GPUBuffer>;
   private readonly record: (pass: GPUComputePassEncoder) => void;
+  private readonly recordForward: (pass: GPUComputePassEncoder) => void;
+  readonly phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[];
 
   constructor(
     readonly device: GPUDevice,
@@ -240,21 +242,30 @@ export class GpuSae {
     );
     const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: b.W_enc, b_enc: b.b_enc, pre: b.pre };
 
-    this.record = (pass) => {
+    this.recordForward = (pass) => {
       encode.run(pass, encodeBindings);
       topk.run(pass, topkBg);
       decode.run(pass, decodeBg);
-      dead.run(pass, deadBg);
-      if (topkAux && topkAuxBg) topkAux.run(pass, topkAuxBg);
-      decodeAux.run(pass, decodeAuxBg);
-      loss.run(pass, lossBg);
-      grad.run(pass, gradBg, ['gv']);
-      sort.run(pass, sortBg);
-      grad.run(pass, gradBg, ['grad_dec', 'grad_enc', 'grad_bpre']);
-      update.run(pass, updateBg, ['project_dec', 'clip_reduce']);
-      adams.forEach((k, i) => k.run(pass, adamBgs[i], ['adam']));
-      update.run(pass, updateBg, ['renorm_dec']);
-      if (cfg.ema) adams.forEach((k, i) => k.run(pass, adamBgs[i], ['ema']));
+    };
+    /** The step as named phases in order (the benchmark times each alone). */
+    this.phases = [
+      { name: 'encode', record: (p) => encode.run(p, encodeBindings) },
+      { name: 'topk', record: (p) => topk.run(p, topkBg) },
+      { name: 'decode', record: (p) => decode.run(p, decodeBg) },
+      { name: 'dead', record: (p) => dead.run(p, deadBg) },
+      { name: 'topk-aux', record: (p) => (topkAux && topkAuxBg ? topkAux.run(p, topkAuxBg) : undefined) },
+      { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
+      { name: 'loss', record: (p) => loss.run(p, lossBg) },
+      { name: 'gv', record: (p) => grad.run(p, gradBg, ['gv']) },
+      { name: 'sort', record: (p) => sort.run(p, sortBg) },
+      { name: 'grad', record: (p) => grad.run(p, gradBg, ['grad_dec', 'grad_enc', 'grad_bpre']) },
+      { name: 'project+norm', record: (p) => update.run(p, updateBg, ['project_dec', 'clip_reduce']) },
+      { name: 'adam', record: (p) => adams.forEach((k, i) => k.run(p, adamBgs[i], ['adam'])) },
+      { name: 'renorm', record: (p) => update.run(p, updateBg, ['renorm_dec']) },
+      { name: 'ema', record: (p) => (cfg.ema ? adams.forEach((k, i) => k.run(p, adamBgs[i], ['ema'])) : undefined) },
+    ];
+    this.record = (pass) => {
+      for (const ph of this.phases) ph.record(pass);
     };
     this.destroyEncode = () => encode.destroy();
   }
@@ -288,10 +299,26 @@ export class GpuSae {
   /** Records step t (1-based) into `enc`; the uniform is written now, so submit before the next call. */
   encodeStep(enc: GPUCommandEncoder, t: number, lr: number, lossScale: number) {
     this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, t, lr, lossScale));
+    this.uniformWritten = true;
     const pass = enc.beginComputePass({ label: `sae-step-${t}` });
     this.record(pass);
     pass.end();
   }
+
+  /**
+   * Forward only (encode, TopK, decode) on the batch in `x`, for evaluation: no counters or
+   * parameters change. Results in xHat and the first B·k entries of idxAll/valAll.
+   */
+  forward() {
+    const enc = this.device.createCommandEncoder({ label: 'sae-forward' });
+    // The uniform of the last step still holds the sizes the forward pass needs.
+    if (!this.uniformWritten) this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
+    const pass = enc.beginComputePass({ label: 'sae-forward' });
+    this.recordForward(pass);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+  private uniformWritten = false;
 
   step(t: number, lr: number, lossScale: number) {
     const enc = this.device.createCommandEncoder({ label: `sae-step-${t}` });

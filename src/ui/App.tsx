@@ -1,79 +1,75 @@
-import { useEffect, useRef, useState } from 'react';
-import type { AdapterReport } from '../gpu/device';
-import { startWorker } from '../worker/client';
-import type { FromWorker } from '../worker/protocol';
-import type { SelfCheckResult } from '../worker/selfcheck';
+import { setTheme, type Theme, useLab } from '../store/lab';
+import { AdapterPanel } from './AdapterPanel';
+import { Banners } from './Banners';
+import { Charts } from './Charts';
+import { ConfigPanel } from './ConfigPanel';
+import { DatasetPanel } from './DatasetPanel';
+import { RunPanel } from './RunPanel';
+
+const NEXT_THEME: Record<Theme, Theme> = { system: 'dark', dark: 'light', light: 'system' };
+const THEME_LABEL: Record<Theme, string> = { system: '◐ auto', dark: '☾ dark', light: '☀ light' };
+
+function ThemeToggle() {
+  const theme = useLab((s) => s.theme);
+  return (
+    <button
+      type="button"
+      className="ghost"
+      data-testid="theme-toggle"
+      title="Theme: follows the system, dark or light"
+      onClick={() => setTheme(NEXT_THEME[theme])}
+    >
+      {THEME_LABEL[theme]}
+    </button>
+  );
+}
+
+function AdapterChip() {
+  const adapter = useLab((s) => s.adapter);
+  const webgpu = useLab((s) => s.webgpu);
+  if (webgpu === 'missing') return <span className="chip bad">no WebGPU</span>;
+  if (!adapter) return <span className="chip muted">connecting…</span>;
+  return (
+    <span className="chip" title={adapter.description}>
+      <span className="dot ok" /> {adapter.vendor || 'GPU'} {adapter.architecture}
+    </span>
+  );
+}
 
 export function App() {
-  const [adapter, setAdapter] = useState<AdapterReport | null>(null);
-  const [banner, setBanner] = useState<string | null>(null);
-  const [check, setCheck] = useState<SelfCheckResult | null>(null);
-  const [busy, setBusy] = useState(false);
-  const worker = useRef<ReturnType<typeof startWorker> | null>(null);
-
-  useEffect(() => {
-    const w = startWorker((m: FromWorker) => {
-      if (m.type === 'ready') setAdapter(m.adapter);
-      else if (m.type === 'no-webgpu') setBanner(m.message);
-      else if (m.type === 'selfcheck') {
-        setCheck(m.result);
-        setBusy(false);
-      } else if (m.type === 'device-lost')
-        setBanner(`The GPU device was lost (${m.message}). Reload the page to continue.`);
-      else if (m.type === 'gpu-error' || m.type === 'error') {
-        setBanner(m.message);
-        setBusy(false);
-      }
-    });
-    worker.current = w;
-    w.send({ type: 'init' });
-    return () => w.terminate();
-  }, []);
-
   return (
-    <main className="app">
-      <header>
-        <h1>SAE Lab</h1>
-        <p className="sub">TopK sparse autoencoders on your own GPU, in hand-written WGSL.</p>
-      </header>
-      {banner && (
-        <div className="banner error" role="alert">
-          {banner}
-        </div>
-      )}
-      <section className="card" aria-label="adapter">
-        <h2>GPU adapter</h2>
-        {adapter ? (
-          <dl className="kv" data-testid="adapter-info">
-            <dt>vendor</dt>
-            <dd>{adapter.vendor || '—'}</dd>
-            <dt>architecture</dt>
-            <dd>{adapter.architecture || '—'}</dd>
-            <dt>max storage binding</dt>
-            <dd>{(adapter.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB</dd>
-            <dt>features</dt>
-            <dd>{adapter.features.join(', ')}</dd>
-          </dl>
-        ) : (
-          !banner && <p>Requesting adapter…</p>
-        )}
-        <button
-          type="button"
-          disabled={!adapter || busy}
-          onClick={() => {
-            setBusy(true);
-            worker.current?.send({ type: 'selfcheck' });
-          }}
-        >
-          Run encode check
-        </button>
-        {check && (
-          <p data-testid="selfcheck" className={check.ok ? 'ok' : 'bad'}>
-            encode ({check.variant}) vs float64 reference: relative error {check.relErr.toExponential(2)} —{' '}
-            {check.ok ? 'PASS' : 'FAIL'}
+    <div className="app">
+      <header className="top">
+        <div>
+          <h1>
+            SAE Lab <span className="muted thin">· TopK sparse autoencoders</span>
+          </h1>
+          <p className="sub">
+            Train TopK SAEs (Gao et al. 2024) on language-model activations on your own GPU, with hand-written
+            WebGPU kernels. Nothing leaves this machine.
           </p>
-        )}
-      </section>
-    </main>
+        </div>
+        <div className="row">
+          <AdapterChip />
+          <ThemeToggle />
+        </div>
+      </header>
+      <Banners />
+      <main className="layout">
+        <div className="col side">
+          <DatasetPanel />
+          <ConfigPanel />
+        </div>
+        <div className="col mainc">
+          <RunPanel />
+          <Charts />
+          <AdapterPanel />
+        </div>
+      </main>
+      <footer className="muted small">
+        SAE Lab · the math follows openai/sparse_autoencoder; defaults are the paper's. The GPU lives in a
+        worker; this page never touches GPU buffers.
+      </footer>
+    </div>
   );
 }

@@ -9,7 +9,13 @@ export function startWorker(onMessage: (m: FromWorker) => void) {
   worker.onmessage = (ev: MessageEvent<FromWorker>) => onMessage(ev.data);
   worker.onerror = (ev) => onMessage({ type: 'error', message: ev.message || 'worker failed to start' });
   return {
-    send: (m: ToWorker) => worker.postMessage(m),
+    send: (m: ToWorker) => {
+      // The demo lives beside the page; a worker's own URL is under assets/, so resolve it here.
+      if (m.type === 'open-dataset' && m.spec.kind === 'demo' && !m.spec.url && typeof document !== 'undefined') {
+        m = { ...m, spec: { ...m.spec, url: new URL('demo/stories260K_L2_resid.f16.npy', document.baseURI).href } };
+      }
+      worker.postMessage(m);
+    },
     terminate: () => worker.terminate(),
   };
 }

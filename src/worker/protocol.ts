@@ -1,13 +1,126 @@
-/** Typed messages between the page (or the CLI page) and trainer.worker.ts, which owns the GPUDevice. */
+/**
+ * Typed messages between the page (or the CLI's page) and trainer.worker.ts, which owns the GPUDevice.
+ * The page never touches GPU buffers; everything crosses this boundary as plain data.
+ */
 import type { AdapterReport } from '../gpu/device';
+import type { KernelChoice } from '../sae/step';
+import type { ResolvedConfig, SaeConfig } from '../sae/config';
 import type { SelfCheckResult } from './selfcheck';
 
-export type ToWorker = { type: 'init' } | { type: 'selfcheck'; variant?: string };
+/** Where the activations come from. Files are Blobs (File objects from a drop or picker). */
+export type DatasetSpec =
+  | { kind: 'demo'; /** absolute URL of the demo .npy; the client fills it from the page's base */ url?: string }
+  | {
+      kind: 'files';
+      files: { blob: Blob; name: string }[];
+      /** tensor / array name for safetensors or npz holding several */
+      tensor?: string;
+      /** raw .bin/.f32/.f16: dtype and width */
+      rawDtype?: 'f32' | 'f16';
+      rawWidth?: number;
+      /** optional sidecars */
+      tokens?: { blob: Blob; name: string };
+      vocab?: { blob: Blob; name: string };
+    }
+  | { kind: 'synthetic'; d: number; nFeatures: number; rows: number; activePerRow: number; noise: number; seed: number };
+
+export interface DatasetStats {
+  count: number;
+  meanSqNorm: number;
+  meanSqNormCentered: number;
+  /** scalar normalization: x·scale has E‖·‖² = d */
+  scale: number;
+  maxAbs: number;
+  nonFiniteRows: number;
+  firstNonFinite: number[];
+}
+
+export interface DatasetInfo {
+  name: string;
+  /** what it is, in words, e.g. "real LM activations: stories260K layer 2 residual" */
+  description: string;
+  kind: DatasetSpec['kind'];
+  rows: number;
+  d: number;
+  dtype: string;
+  shape: number[];
+  byteSize: number;
+  files: string[];
+  stats: DatasetStats;
+  /** problems found, one line each (NaN rows, …) */
+  problems: string[];
+  hasTokens: boolean;
+  hasVocab: boolean;
+}
+
+/** One point of the live curves, averaged over the steps since the previous point. */
+export interface MetricPoint {
+  step: number;
+  tokens: number;
+  loss: number;
+  auxLoss: number;
+  /** nMSE on raw activations: Σ‖x̂ − x‖² / Σ‖x − mean x‖² over the batches of this point */
+  nmse: number;
+  l0: number;
+  /** latents dead by the deadTokens rule / N */
+  deadFraction: number;
+  tokensPerS: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export interface EvalResult {
+  tokens: number;
+  rows: number;
+  nmse: number;
+  explainedVariance: number;
+  l0: number;
+  /** never fired on the evaluated rows */
+  deadFractionEval: number;
+  /** dead by the deadTokens rule during training */
+  deadFractionRule: number;
+}
+
+export type RunStatus = 'idle' | 'preparing' | 'running' | 'paused' | 'stopping' | 'done' | 'stopped' | 'failed';
+
+export interface TrainStart {
+  runId: string;
+  config: Partial<SaeConfig>;
+  kernels?: Partial<KernelChoice>;
+  /** evaluate on the held-out split every this many tokens (0: only at the end) */
+  evalEveryTokens?: number;
+}
+
+export type ToWorker =
+  | { type: 'init' }
+  | { type: 'selfcheck'; variant?: string }
+  | { type: 'open-dataset'; spec: DatasetSpec; nonFinite?: 'skip' | 'stop' }
+  | { type: 'train'; start: TrainStart }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  | { type: 'evaluate' };
 
 export type FromWorker =
   | { type: 'ready'; adapter: AdapterReport }
   | { type: 'no-webgpu'; message: string }
   | { type: 'selfcheck'; result: SelfCheckResult }
+  | { type: 'dataset-progress'; fraction: number; phase: string }
+  | { type: 'dataset-ready'; info: DatasetInfo }
+  | { type: 'dataset-error'; file: string; message: string }
+  | {
+      type: 'train-started';
+      runId: string;
+      config: ResolvedConfig;
+      kernels: KernelChoice;
+      gpuBytes: number;
+      totalSteps: number;
+    }
+  | { type: 'metrics'; runId: string; points: MetricPoint[] }
+  | { type: 'eval'; runId: string; result: EvalResult }
+  | { type: 'status'; runId: string; status: RunStatus; message?: string }
+  | { type: 'train-done'; runId: string; final: EvalResult & { tokensPerS: number }; curve: MetricPoint[] }
+  | { type: 'nan'; runId: string; step: number; message: string }
   | { type: 'device-lost'; message: string }
   | { type: 'gpu-error'; message: string }
   | { type: 'error'; message: string };

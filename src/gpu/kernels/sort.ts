@@ -16,9 +16,9 @@ export function createSortByLatent(device: GPUDevice, s: { B: number; N: number;
     'sort-by-latent',
     code,
     [
-      { entry: 'sort_count', groups: groupsFor(device, s.entries, 256) },
+      { entry: 'sort_count', groups: groupsFor(device, s.entries, 64) },
       { entry: 'sort_scan', groups: 1 },
-      { entry: 'sort_scatter', groups: groupsFor(device, s.entries, 256) },
+      { entry: 'sort_scatter', groups: groupsFor(device, s.entries, 64) },
       { entry: 'sort_order', groups: groupsFor(device, s.N) },
     ],
     { WORDS },

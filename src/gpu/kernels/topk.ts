@@ -1,31 +1,28 @@
 import code from '../../../shaders/topk.wgsl?raw';
 import { groupsFor, nextPow2, phases } from './kernel';
 
-const WG = 256;
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
 export const TOPK_MAX_TILE = 2048;
 
 /**
  * TopK (or AuxK when aux) per row by bitonic sort + merge in workgroup memory. K in [1, 512]; any N.
- * `tile` (power of two ≥ KP) is the autotuner's knob.
+ * `tile` (power of two ≥ KP) and `wg` (invocations per row) are the autotuner's knobs: fewer
+ * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
  * Bindings: pre [B,N], deadList [N], deadInfo [4], idxAll, valAll [B·(k+kAux)] (out), params.
  */
 export function createTopK(
   device: GPUDevice,
-  s: { B: number; N: number; K: number; aux: boolean; tile?: number },
+  s: { B: number; N: number; K: number; aux: boolean; tile?: number; wg?: number },
 ) {
   const KP = nextPow2(s.K);
   if (s.K < 1 || KP > 512) throw new Error(`topk: K must be in [1, 512], got ${s.K}`);
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
+  const WG = s.wg ?? 64;
   return phases(
     device,
     'topk',
     code,
     [{ entry: 'topk', constants: { AUX: s.aux }, groups: groupsFor(device, s.B) }],
-    {
-      KP,
-      T,
-      PER_THREAD: Math.max(1, T / 2 / WG),
-    },
+    { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
   );
 }

@@ -7,8 +7,8 @@ import { groupsFor, phases } from './kernel';
  */
 export function createUpdate(device: GPUDevice, s: { N: number }) {
   return phases(device, 'update', code, [
-    { entry: 'project_dec', groups: groupsFor(device, s.N) },
+    { entry: 'project_dec', groups: groupsFor(device, s.N, 64) },
     { entry: 'clip_reduce', groups: 1 },
-    { entry: 'renorm_dec', groups: groupsFor(device, s.N) },
+    { entry: 'renorm_dec', groups: groupsFor(device, s.N, 64) },
   ]);
 }

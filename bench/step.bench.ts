@@ -1,0 +1,78 @@
+import { Rng } from '../src/data/rng';
+import { createEncode } from '../src/gpu/kernels/encode';
+import { resolveConfig } from '../src/sae/config';
+import { initParams } from '../src/sae/init';
+import { GpuSae, type KernelChoice } from '../src/sae/step';
+import { timeGpu } from './timing';
+
+export interface StepShape {
+  B: number;
+  d: number;
+  N: number;
+  k: number;
+  kAux: number;
+}
+
+/**
+ * Whole step and each phase alone at one shape, plus the naive encoder in the same run, so the ratios
+ * step_ms / encode_ms and encode_gflops / naive_encode_gflops are measured under the same load.
+ * Half the latents are made dead so AuxK does its full work.
+ */
+export async function benchStep(device: GPUDevice, s: StepShape, samples: number, kernels?: Partial<KernelChoice>) {
+  const cfg = resolveConfig({ d: s.d, nLatents: s.N, k: s.k, kAux: s.kAux, batchSize: s.B, deadTokens: 1 });
+  const rng = new Rng(1);
+  const sample = new Float32Array(256 * s.d).map(() => rng.normal());
+  const sae = new GpuSae(device, cfg, { encode: 'blocked4x4', topkTile: 2048, ...kernels });
+  const tokensSince = new Uint32Array(s.N);
+  for (let i = 0; i < s.N; i += 2) tokensSince[i] = 10;
+  sae.setState({ params: initParams({ ...cfg, k: Math.min(cfg.k, 8) }, sample, rng), tokensSince });
+  const x = new Float32Array(s.B * s.d).map(() => rng.normal());
+  sae.writeBatch(x, new Float32Array(s.B).fill(1));
+  sae.step(1, cfg.lr, 1 / s.B);
+  await device.queue.onSubmittedWorkDone();
+  let t = 1;
+  const step = await timeGpu(device, (enc) => sae.encodeStep(enc, ++t, cfg.lr, 1 / s.B), { warmup: 1, samples });
+  const phases: Record<string, number> = {};
+  for (const ph of sae.phases) {
+    const r = await timeGpu(
+      device,
+      (enc) => {
+        const pass = enc.beginComputePass();
+        ph.record(pass);
+        pass.end();
+      },
+      { warmup: 1, samples },
+    );
+    phases[ph.name] = r.medianMs;
+  }
+  const naive = createEncode(device, { B: s.B, d: s.d, N: s.N }, 'naive');
+  const naiveBind = { x: sae.b.x, b_pre: sae.b.b_pre, W_enc: sae.b.W_enc, b_enc: sae.b.b_enc, pre: sae.b.pre };
+  const naiveT = await timeGpu(
+    device,
+    (enc) => {
+      const pass = enc.beginComputePass();
+      naive.run(pass, naiveBind);
+      pass.end();
+    },
+    { warmup: 1, samples },
+  );
+  naive.destroy();
+  const deadCount = (await sae.readU32('deadInfo', 1))[0];
+  sae.destroy();
+  const flops = 2 * s.B * s.d * s.N;
+  return {
+    name: 'step',
+    shape: s,
+    kernels: sae.kernels,
+    dead_latents: deadCount,
+    step_ms: step.medianMs,
+    phases_ms: phases,
+    encode_ms: phases.encode,
+    naive_encode_ms: naiveT.medianMs,
+    encode_gflops: flops / (phases.encode * 1e6),
+    naive_encode_gflops: flops / (naiveT.medianMs * 1e6),
+    ratio_step_over_encode: step.medianMs / phases.encode,
+    ratio_encode_over_naive_gflops: naiveT.medianMs / phases.encode,
+    tokens_per_s: (s.B / step.medianMs) * 1000,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The one connection to trainer.worker.ts: starts it, routes every FromWorker message into the stores,
+ * and exposes the page's actions (open a dataset, train, pause, resume, stop, evaluate).
+ */
+import { resolveConfig, validateConfig } from '../sae/config';
+import { startWorker } from '../worker/client';
+import type { DatasetSpec, FromWorker, ToWorker } from '../worker/protocol';
+import { isRaw } from './files';
+import { addBanner, clearBanners, isActive, saveMeasured, updateRun, useLab } from './lab';
+import { pushEval, pushPoints, replacePoints, resetSeries, seriesSnapshot } from './series';
+
+let worker: ReturnType<typeof startWorker> | null = null;
+let autoDemo = true;
+
+function send(m: ToWorker) {
+  worker?.send(m);
+}
+
+export function connectWorker(opts: { autoDemo?: boolean } = {}) {
+  if (worker) return;
+  autoDemo = opts.autoDemo ?? true;
+  try {
+    worker = startWorker(onMessage);
+  } catch (e) {
+    onMessage({ type: 'error', message: `could not start the trainer worker: ${(e as Error).message}` });
+    return;
+  }
+  send({ type: 'init' });
+}
+
+const runIdOk = (runId: string) => useLab.getState().run?.runId === runId;
+
+function onMessage(m: FromWorker) {
+  const set = useLab.setState;
+  switch (m.type) {
+    case 'ready':
+      set({ adapter: m.adapter, webgpu: 'ok' });
+      clearBanners('no-webgpu');
+      if (autoDemo && useLab.getState().dataset.status === 'none') openDemo();
+      break;
+    case 'no-webgpu':
+      set({ webgpu: 'missing' });
+      addBanner({
+        kind: 'no-webgpu',
+        title: 'WebGPU is not available',
+        message: m.message,
+        next: 'Use a recent Chrome, Edge or Safari (or Firefox Nightly) with hardware acceleration on; on Linux Chrome, start it with --enable-unsafe-webgpu. Then reload this page.',
+      });
+      break;
+    case 'selfcheck':
+      set({ selfcheck: m.result, selfcheckBusy: false });
+      break;
+    case 'dataset-progress':
+      set((s) => ({ dataset: { ...s.dataset, status: 'loading', fraction: m.fraction, phase: m.phase } }));
+      break;
+    case 'dataset-ready': {
+      set((s) => ({ dataset: { ...s.dataset, status: 'ready', fraction: 1, phase: 'ready', info: m.info } }));
+      clearBanners('dataset-error');
+      break;
+    }
+    case 'dataset-error':
+      set((s) => ({
+        dataset: { ...s.dataset, status: s.dataset.info ? 'ready' : 'error', fraction: 0, phase: '' },
+      }));
+      addBanner({
+        kind: 'dataset-error',
+        title: `Could not read ${m.file || 'the file'}`,
+        message: m.message,
+        next: useLab.getState().dataset.info
+          ? `The previous dataset (${useLab.getState().dataset.info?.name}) is still loaded. Check the file's format (.npy/.npz/.safetensors, or raw .bin/.f32/.f16 with the width set) and drop it again.`
+          : 'Check the file format (.npy/.npz/.safetensors of shape [tokens, d], or raw .bin/.f32/.f16 with the width set) and drop it again, or load the demo dataset.',
+      });
+      break;
+    case 'train-started':
+      if (!runIdOk(m.runId)) break;
+      updateRun({
+        config: m.config,
+        kernels: m.kernels,
+        gpuBytes: m.gpuBytes,
+        totalSteps: m.totalSteps,
+        status: 'running',
+      });
+      break;
+    case 'metrics':
+      if (runIdOk(m.runId)) pushPoints(m.points);
+      break;
+    case 'eval':
+      if (runIdOk(m.runId)) pushEval(m.result);
+      break;
+    case 'status':
+      if (runIdOk(m.runId)) {
+        updateRun({ status: m.status, message: m.message });
+        if (m.status === 'stopped' || m.status === 'done') recordSpeed();
+      }
+      break;
+    case 'train-done':
+      if (!runIdOk(m.runId)) break;
+      if (m.curve?.length) replacePoints(m.curve);
+      {
+        const st = useLab.getState().run?.status;
+        updateRun({ status: st === 'stopped' || st === 'failed' ? st : 'done', final: m.final });
+      }
+      recordSpeed(m.final.tokensPerS);
+      break;
+    case 'nan':
+      if (runIdOk(m.runId)) updateRun({ status: 'failed', nanAt: m.step, message: m.message });
+      addBanner({
+        kind: 'nan',
+        title: `Training produced NaN at step ${m.step}`,
+        message: m.message,
+        next: 'Lower the learning rate, turn on gradient clipping, or check the dataset card for non-finite rows; then start again.',
+      });
+      break;
+    case 'device-lost': {
+      const run = useLab.getState().run;
+      if (run && isActive(run.status)) updateRun({ status: 'failed', message: 'GPU device lost' });
+      set({ adapter: null, webgpu: 'pending' });
+      addBanner({
+        kind: 'device-lost',
+        title: 'The GPU device was lost',
+        message: m.message,
+        next: 'This happens when the GPU driver resets or memory runs out. Try a smaller N or batch; reload the page to get a fresh device.',
+      });
+      break;
+    }
+    case 'gpu-error':
+      addBanner({
+        kind: 'gpu-error',
+        title: 'GPU error',
+        message: m.message,
+        next: 'The run may be unreliable: stop it, try a smaller configuration, and report the message if it repeats.',
+      });
+      break;
+    case 'error': {
+      set({ selfcheckBusy: false });
+      const run = useLab.getState().run;
+      if (run && run.status === 'preparing') updateRun({ status: 'failed', message: m.message });
+      if (useLab.getState().dataset.status === 'loading')
+        set((s) => ({ dataset: { ...s.dataset, status: s.dataset.info ? 'ready' : 'error' } }));
+      addBanner({
+        kind: 'error',
+        title: 'Something went wrong',
+        message: m.message,
+        next: 'Check the configuration and the dataset, then try again; reload the page if it persists.',
+      });
+      break;
+    }
+  }
+}
+
+function recordSpeed(tps?: number) {
+  const { run } = useLab.getState();
+  const cfg = run?.config;
+  if (!cfg) return;
+  const t = tps ?? seriesSnapshot().latest?.tokensPerS;
+  if (t && t > 0) saveMeasured({ tokensPerS: t, d: cfg.d, nLatents: cfg.nLatents, batchSize: cfg.batchSize });
+}
+
+// ---- actions ----
+
+export function runSelfCheck() {
+  useLab.setState({ selfcheckBusy: true });
+  send({ type: 'selfcheck' });
+}
+
+export function openDemo() {
+  useLab.setState((s) => ({
+    picked: [],
+    dataset: { ...s.dataset, status: 'loading', source: 'demo', fraction: 0, phase: 'loading demo' },
+  }));
+  send({ type: 'open-dataset', spec: { kind: 'demo' } });
+}
+
+/** Files that can be opened now; returns a reason when they cannot. */
+export function filesProblem(): string | null {
+  const { picked, rawWidth } = useLab.getState();
+  const acts = picked.filter((p) => p.role === 'activations');
+  if (!acts.length) return 'no activation file (.npy, .npz, .safetensors, .bin/.f32/.f16) among the files';
+  if (acts.some((p) => isRaw(p.file.name))) {
+    const w = Number(rawWidth);
+    if (!Number.isInteger(w) || w < 1) return 'raw files need the width (d, values per row)';
+  }
+  return null;
+}
+
+export function openFiles() {
+  const s = useLab.getState();
+  if (filesProblem()) return;
+  const acts = s.picked.filter((p) => p.role === 'activations');
+  const tokens = s.picked.find((p) => p.role === 'tokens');
+  const vocab = s.picked.find((p) => p.role === 'vocab');
+  const raw = acts.some((p) => isRaw(p.file.name));
+  const spec: DatasetSpec = {
+    kind: 'files',
+    files: acts.map((p) => ({ blob: p.file, name: p.file.name })),
+    ...(s.tensor.trim() ? { tensor: s.tensor.trim() } : {}),
+    ...(raw ? { rawDtype: s.rawDtype, rawWidth: Number(s.rawWidth) } : {}),
+    ...(tokens ? { tokens: { blob: tokens.file, name: tokens.file.name } } : {}),
+    ...(vocab ? { vocab: { blob: vocab.file, name: vocab.file.name } } : {}),
+  };
+  useLab.setState((st) => ({
+    dataset: { ...st.dataset, status: 'loading', source: 'files', fraction: 0, phase: 'opening' },
+  }));
+  send({ type: 'open-dataset', spec, nonFinite: 'skip' });
+}
+
+/** Problems with the current form for the loaded dataset (empty when it can start). */
+export function configProblems(): string[] {
+  const { config, dataset } = useLab.getState();
+  const d = dataset.info?.d ?? 1;
+  try {
+    const r = resolveConfig({ ...config, d });
+    return validateConfig(r);
+  } catch (e) {
+    return [(e as Error).message.replace(/^invalid config: /, '')];
+  }
+}
+
+export function startTraining() {
+  const { config, dataset, run } = useLab.getState();
+  if (!dataset.info || (run && isActive(run.status))) return;
+  if (configProblems().length) return;
+  const runId = `run-${Date.now().toString(36)}`;
+  resetSeries();
+  clearBanners('nan');
+  useLab.setState({
+    run: {
+      runId,
+      status: 'preparing',
+      config: null,
+      kernels: null,
+      gpuBytes: 0,
+      totalSteps: 0,
+      final: null,
+      nanAt: null,
+    },
+  });
+  send({
+    type: 'train',
+    start: {
+      runId,
+      config: { ...config, d: dataset.info.d },
+      // about 8 held-out evaluations per run, never more often than every 16 steps
+      evalEveryTokens: Math.max(16 * config.batchSize, Math.floor(config.tokens / 8)),
+    },
+  });
+}
+
+export function pauseTraining() {
+  send({ type: 'pause' });
+}
+export function resumeTraining() {
+  send({ type: 'resume' });
+}
+export function stopTraining() {
+  const run = useLab.getState().run;
+  if (run && isActive(run.status)) updateRun({ status: 'stopping' });
+  send({ type: 'stop' });
+}
+export function evaluateNow() {
+  send({ type: 'evaluate' });
+}

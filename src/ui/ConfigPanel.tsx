@@ -1,0 +1,404 @@
+import { type ReactNode, useEffect, useState } from 'react';
+import {
+  type BPreInit,
+  deadTokensRule,
+  type InputNorm,
+  kAuxRule,
+  lrRule,
+  resolveConfig,
+  validateConfig,
+} from '../sae/config';
+import { formatBytes } from '../store/files';
+import { type ConfigForm, isActive, patchConfig, resetConfig, setConfig, useLab } from '../store/lab';
+import { estimateMemory, estimateTime, stepFlops } from './estimate';
+import { fmtCompact, fmtDuration, fmtInt, fmtNum } from './format';
+
+type NumKey = {
+  [K in keyof ConfigForm]: ConfigForm[K] extends number | null ? K : never;
+}[keyof ConfigForm];
+
+/** A quick preset that trains in seconds even on a CPU-emulated GPU. */
+const QUICK: Partial<ConfigForm> = { nLatents: 256, k: 8, batchSize: 256, tokens: 102_400, metricsEvery: 2 };
+
+function NumberField(props: {
+  k: NumKey;
+  label: string;
+  help: ReactNode;
+  nullable?: boolean;
+  placeholder?: string;
+  step?: string;
+  error?: string;
+  disabled?: boolean;
+}) {
+  const value = useLab((s) => s.config[props.k]) as number | null;
+  const [text, setText] = useState(value === null ? '' : String(value));
+  // follow external changes (presets, reset) without fighting the user's typing
+  useEffect(() => {
+    setText((t) => {
+      const parsed = t.trim() === '' ? null : Number(t);
+      if (parsed === value || (Number.isNaN(parsed) && Number.isNaN(value))) return t;
+      return value === null ? '' : String(value);
+    });
+  }, [value]);
+  const id = `cfg-${props.k}`;
+  return (
+    <div className={`field${props.error ? ' invalid' : ''}`}>
+      <label htmlFor={id}>{props.label}</label>
+      <input
+        id={id}
+        data-testid={id}
+        type="text"
+        inputMode="decimal"
+        value={text}
+        placeholder={props.placeholder}
+        disabled={props.disabled}
+        aria-invalid={!!props.error}
+        onChange={(e) => {
+          const t = e.target.value;
+          setText(t);
+          const v = t.trim() === '' ? (props.nullable ? null : Number.NaN) : Number(t.replace(/_/g, ''));
+          setConfig(props.k, v as never);
+        }}
+      />
+      <p className="help">{props.help}</p>
+      {props.error && <p className="field-error">{props.error}</p>}
+    </div>
+  );
+}
+
+function Toggle(props: {
+  k: 'auxk' | 'tiedInit' | 'gradProjection' | 'clipGrad' | 'ema';
+  label: string;
+  help: ReactNode;
+  disabled?: boolean;
+}) {
+  const v = useLab((s) => s.config[props.k]);
+  const id = `cfg-${props.k}`;
+  return (
+    <div className="field toggle">
+      <label htmlFor={id}>
+        <input
+          id={id}
+          data-testid={id}
+          type="checkbox"
+          checked={v}
+          disabled={props.disabled}
+          onChange={(e) => setConfig(props.k, e.target.checked)}
+        />
+        {props.label}
+      </label>
+      <p className="help">{props.help}</p>
+    </div>
+  );
+}
+
+function Select<T extends string>(props: {
+  k: 'bPreInit' | 'inputNorm';
+  label: string;
+  help: ReactNode;
+  options: [T, string][];
+  disabled?: boolean;
+}) {
+  const v = useLab((s) => s.config[props.k]);
+  const id = `cfg-${props.k}`;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <select
+        id={id}
+        value={v}
+        disabled={props.disabled}
+        onChange={(e) => setConfig(props.k, e.target.value as never)}
+      >
+        {props.options.map(([o, l]) => (
+          <option key={o} value={o}>
+            {l}
+          </option>
+        ))}
+      </select>
+      <p className="help">{props.help}</p>
+    </div>
+  );
+}
+
+/** Maps validateConfig's messages ("k must be …") to the field they name. */
+const FIELD_OF: Record<string, keyof ConfigForm> = {
+  nLatents: 'nLatents',
+  k: 'k',
+  batchSize: 'batchSize',
+  kAux: 'kAux',
+  deadTokens: 'deadTokens',
+  tokens: 'tokens',
+  lr: 'lr',
+  auxCoef: 'auxCoef',
+  clipNorm: 'clipNorm',
+  emaDecay: 'emaDecay',
+  evalFrac: 'evalFrac',
+  metricsEvery: 'metricsEvery',
+};
+
+export function ConfigPanel() {
+  const config = useLab((s) => s.config);
+  const info = useLab((s) => s.dataset.info);
+  const adapter = useLab((s) => s.adapter);
+  const measured = useLab((s) => s.measured);
+  const locked = useLab((s) => isActive(s.run?.status));
+  const d = info?.d ?? 64;
+
+  let problems: string[];
+  try {
+    problems = validateConfig(resolveConfig({ ...config, d }));
+  } catch (e) {
+    problems = (e as Error).message.replace(/^invalid config: /, '').split('; ');
+  }
+  const errs: Partial<Record<keyof ConfigForm, string>> = {};
+  for (const p of problems) {
+    const f = FIELD_OF[p.split(' ')[0]];
+    if (f && !errs[f]) errs[f] = p;
+  }
+
+  const N = config.nLatents;
+  const lrAuto = Number.isFinite(N) && N > 0 ? lrRule(N) : Number.NaN;
+  const kAuxAuto = kAuxRule(d, N);
+  const deadAuto = deadTokensRule(config.tokens);
+  const kAux = config.kAux ?? kAuxAuto;
+  const shapeOk = [N, config.k, config.batchSize, kAux].every((v) => Number.isFinite(v) && v >= 0);
+  const mem = shapeOk ? estimateMemory({ ...config, d, kAux: config.auxk ? kAux : 0 }) : null;
+  const time = shapeOk ? estimateTime({ ...config, d }, measured, adapter) : null;
+  const maxBinding = adapter?.limits.maxStorageBufferBindingSize ?? Number.POSITIVE_INFINITY;
+
+  return (
+    <section className="card" aria-label="configuration">
+      <div className="card-head">
+        <h2>Configuration</h2>
+        <div className="row">
+          <button type="button" className="ghost" disabled={locked} onClick={resetConfig}>
+            Paper defaults
+          </button>
+          <button
+            type="button"
+            className="ghost"
+            disabled={locked}
+            onClick={() => patchConfig(QUICK)}
+            data-testid="preset-quick"
+            title="N=256, k=8, batch 256, 102,400 tokens, metrics every 2 steps: small enough for a CPU-emulated GPU"
+          >
+            Quick test
+          </button>
+        </div>
+      </div>
+      <p className="muted small">
+        Defaults are the paper's (Gao et al. 2024) or its released code's. d = {d}
+        {info ? ' from the dataset' : ' (until a dataset is loaded)'}.
+      </p>
+
+      <fieldset disabled={locked}>
+        <legend>Size</legend>
+        <div className="grid">
+          <NumberField
+            k="nLatents"
+            label="Latents N"
+            error={errs.nLatents}
+            help="Dictionary size; the paper sweeps 2¹¹…2²⁴."
+          />
+          <NumberField
+            k="k"
+            label="k (active per token)"
+            error={errs.k}
+            help="TopK keeps exactly k latents per token; the rest are 0."
+          />
+          <NumberField
+            k="batchSize"
+            label="Batch B"
+            error={errs.batchSize}
+            help="Tokens per step (paper's code: 4096 where memory allows)."
+          />
+          <NumberField
+            k="tokens"
+            label="Token budget"
+            error={errs.tokens}
+            help={`Tokens to train on; ${info ? `${fmtNum(config.tokens / info.rows / (1 - config.evalFrac), 3)} passes over the training split` : 'the data repeat as needed'}.`}
+          />
+        </div>
+      </fieldset>
+
+      <fieldset disabled={locked}>
+        <legend>Optimizer</legend>
+        <div className="grid">
+          <NumberField
+            k="lr"
+            label="Learning rate"
+            nullable
+            placeholder={`auto: ${fmtNum(lrAuto, 3)}`}
+            error={errs.lr}
+            help={
+              <>
+                Adam; empty uses the rule <code>2e-4/√(N/2^14) = {fmtNum(lrAuto, 3)}</code>.
+              </>
+            }
+          />
+          <Toggle
+            k="gradProjection"
+            label="Gradient projection"
+            help="Remove the decoder-row gradient's component along the row (paper A.1)."
+          />
+          <Toggle
+            k="clipGrad"
+            label="Clip gradient norm"
+            help="Clip the global gradient norm (the paper's GPT-4 runs: 1; off in the code)."
+          />
+          <NumberField
+            k="clipNorm"
+            label="Clip norm"
+            error={errs.clipNorm}
+            disabled={!config.clipGrad}
+            help="Maximum global gradient norm when clipping is on."
+          />
+          <Toggle
+            k="ema"
+            label="Weight EMA"
+            help="Evaluate with an exponential moving average of the weights (paper: 0.999)."
+          />
+          <NumberField
+            k="emaDecay"
+            label="EMA decay"
+            error={errs.emaDecay}
+            disabled={!config.ema}
+            help="Per-step decay of the weight average."
+          />
+        </div>
+      </fieldset>
+
+      <fieldset disabled={locked}>
+        <legend>Dead latents (AuxK)</legend>
+        <div className="grid">
+          <Toggle
+            k="auxk"
+            label="AuxK loss"
+            help="Reconstruct the residual with the top dead latents so they revive (§2.4)."
+          />
+          <NumberField
+            k="kAux"
+            label="kAux"
+            nullable
+            placeholder={`auto: ${kAuxAuto}`}
+            error={errs.kAux}
+            disabled={!config.auxk}
+            help={<>Dead latents used by AuxK; empty: min(512, d/2) = {kAuxAuto}.</>}
+          />
+          <NumberField
+            k="auxCoef"
+            label="AuxK coefficient α"
+            error={errs.auxCoef}
+            disabled={!config.auxk}
+            help="Weight of the AuxK loss (paper: 1/32 = 0.03125)."
+          />
+          <NumberField
+            k="deadTokens"
+            label="Dead after (tokens)"
+            nullable
+            placeholder={`auto: ${fmtCompact(deadAuto)}`}
+            error={errs.deadTokens}
+            help={
+              <>
+                A latent is dead after this many tokens without firing; empty: min(10M, budget/10) ={' '}
+                {fmtInt(deadAuto)}.
+              </>
+            }
+          />
+        </div>
+      </fieldset>
+
+      <fieldset disabled={locked}>
+        <legend>Initialization and data</legend>
+        <div className="grid">
+          <Toggle
+            k="tiedInit"
+            label="Tied init"
+            help="Start with W_enc = W_decᵀ (paper §2.4; an ablation switch)."
+          />
+          <Select<BPreInit>
+            k="bPreInit"
+            label="b_pre init"
+            options={[
+              ['geomedian', 'geometric median'],
+              ['mean', 'mean'],
+              ['zero', 'zero'],
+            ]}
+            help="Pre-encoder bias start (paper: geometric median of a sample)."
+          />
+          <Select<InputNorm>
+            k="inputNorm"
+            label="Input normalization"
+            options={[
+              ['scalar', 'scalar: E‖x‖² = d'],
+              ['paper', 'per token: center + unit norm'],
+              ['none', 'none'],
+            ]}
+            help="Stored with the model; nMSE is always reported on raw activations."
+          />
+          <NumberField
+            k="evalFrac"
+            label="Held-out fraction"
+            error={errs.evalFrac}
+            help="Rows never trained on, used for held-out nMSE."
+          />
+          <NumberField k="seed" label="Seed" help="Same seed and adapter give the same bits." />
+          <NumberField
+            k="metricsEvery"
+            label="Metrics every (steps)"
+            error={errs.metricsEvery}
+            help="Steps between metric read-backs; the loop never waits on the GPU in between."
+          />
+        </div>
+      </fieldset>
+
+      {problems.length > 0 && (
+        <ul className="problems" data-testid="config-problems">
+          {problems.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+        </ul>
+      )}
+
+      {mem && time && (
+        <div className="estimate" data-testid="estimate">
+          <div>
+            <span className="muted">GPU memory ≈ </span>
+            <strong data-testid="estimate-memory">{formatBytes(mem.total)}</strong>
+            {mem.largestBinding > maxBinding && (
+              <span className="bad">
+                {' '}
+                · [B, N] exceeds this adapter's {formatBytes(maxBinding)} binding limit
+              </span>
+            )}
+            <details>
+              <summary className="small muted">breakdown (4 bytes each)</summary>
+              <table className="small">
+                <tbody>
+                  {mem.parts.map((p) => (
+                    <tr key={p.name}>
+                      <td>{p.name}</td>
+                      <td className="num">{formatBytes(p.bytes)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </details>
+          </div>
+          <div>
+            <span className="muted">Step ≈ </span>
+            <strong data-testid="estimate-step">{fmtDuration(time.stepSeconds)}</strong>
+            <span className="muted">, run ≈ </span>
+            <strong>{fmtDuration(time.runSeconds)}</strong>
+            <p className="help">
+              {fmtCompact(stepFlops(config.batchSize, d, N))}FLOP per step (2·B·d·N·3) at{' '}
+              {fmtNum(time.gflops, 3)} GFLOP/s{' '}
+              {time.source === 'measured' ? 'measured in the last run' : 'assumed (no run measured yet)'}.
+            </p>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
