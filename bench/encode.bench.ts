@@ -1,6 +1,6 @@
 import { createBufferFrom, STORAGE } from '../src/gpu/buffers';
 import { createEncode, ENCODE_VARIANTS } from '../src/gpu/kernels/encode';
-import { timeGpu } from './timing';
+import { timeGpu } from '../src/gpu/timing';
 
 function rand(n: number, scale: number) {
   const a = new Float32Array(n);

@@ -2,8 +2,8 @@ import { Rng } from '../src/data/rng';
 import { createEncode } from '../src/gpu/kernels/encode';
 import { resolveConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
-import { GpuSae, type KernelChoice } from '../src/sae/step';
-import { timeGpu } from './timing';
+import { DEFAULT_KERNELS, GpuSae, type KernelChoice } from '../src/sae/step';
+import { timeGpu } from '../src/gpu/timing';
 
 export interface StepShape {
   B: number;
@@ -22,7 +22,7 @@ export async function benchStep(device: GPUDevice, s: StepShape, samples: number
   const cfg = resolveConfig({ d: s.d, nLatents: s.N, k: s.k, kAux: s.kAux, batchSize: s.B, deadTokens: 1 });
   const rng = new Rng(1);
   const sample = new Float32Array(256 * s.d).map(() => rng.normal());
-  const sae = new GpuSae(device, cfg, { encode: 'blocked4x4', topkTile: 2048, ...kernels });
+  const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, ...kernels });
   const tokensSince = new Uint32Array(s.N);
   for (let i = 0; i < s.N; i += 2) tokensSince[i] = 10;
   sae.setState({ params: initParams({ ...cfg, k: Math.min(cfg.k, 8) }, sample, rng), tokensSince });

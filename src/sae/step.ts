@@ -10,7 +10,7 @@ import { createEncode, type EncodeVariant } from '../gpu/kernels/encode';
 import { createGrad } from '../gpu/kernels/grad';
 import { createLoss } from '../gpu/kernels/loss';
 import { createSortByLatent } from '../gpu/kernels/sort';
-import { createTopK } from '../gpu/kernels/topk';
+import { createTopK, type TopKVariant } from '../gpu/kernels/topk';
 import { createUpdate } from '../gpu/kernels/update';
 import { PARAM_NAMES, type Params } from '../reference/step';
 import { adamScalars, type ResolvedConfig } from './config';
@@ -31,9 +31,10 @@ export interface StepMetrics {
 
 export interface KernelChoice {
   encode: EncodeVariant;
+  topk: TopKVariant;
   topkTile: number;
 }
-export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topkTile: 2048 };
+export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 };
 
 export type ParamsF32 = Params<Float32Array>;
 
@@ -81,15 +82,17 @@ export class GpuSae {
   readonly b: Record<string, GPUBuffer> = {};
   readonly grads: Params<GPUBuffer>;
   readonly theta: Params<GPUBuffer>;
-  private readonly record: (pass: GPUComputePassEncoder) => void;
-  private readonly recordForward: (pass: GPUComputePassEncoder) => void;
-  readonly phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[];
+  private record: (pass: GPUComputePassEncoder) => void = () => {};
+  private recordForward: (pass: GPUComputePassEncoder) => void = () => {};
+  phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[] = [];
+  kernels: KernelChoice;
 
   constructor(
     readonly device: GPUDevice,
     readonly cfg: ResolvedConfig,
-    readonly kernels: KernelChoice = DEFAULT_KERNELS,
+    kernels: KernelChoice = DEFAULT_KERNELS,
   ) {
+    this.kernels = kernels;
     const { batchSize: B, d, nLatents: N, k, kAux } = cfg;
     const E = B * (k + kAux);
     const a = new BufferArena(device, 'sae');
@@ -154,12 +157,21 @@ export class GpuSae {
       b_pre: mk('db_pre', d),
     };
     b.params = a.uniform('params', 80);
-    const params = b.params;
+    this.build(kernels);
+  }
 
+  /** (Re)creates the kernels for a variant choice and binds them to this step's buffers. */
+  build(kernels: KernelChoice) {
+    this.destroyEncode();
+    this.kernels = kernels;
+    const { device, cfg, b } = this;
+    const { batchSize: B, d, nLatents: N, k, kAux } = cfg;
+    const E = B * (k + kAux);
+    const params = b.params;
     const encode = createEncode(device, { B, d, N }, kernels.encode);
-    const topk = createTopK(device, { B, N, K: k, aux: false, tile: kernels.topkTile });
+    const topk = createTopK(device, { B, N, K: k, aux: false, tile: kernels.topkTile, variant: kernels.topk });
     const topkAux =
-      kAux > 0 ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile }) : null;
+      kAux > 0 ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk }) : null;
     const decode = createDecode(device, { B, aux: false });
     const decodeAux = createDecode(device, { B, aux: true });
     const dead = createDead(device, { B, N, k });
@@ -269,7 +281,7 @@ export class GpuSae {
     };
     this.destroyEncode = () => encode.destroy();
   }
-  private destroyEncode: () => void;
+  private destroyEncode: () => void = () => {};
 
   /** Bytes of GPU memory this step holds. */
   get bytes() {

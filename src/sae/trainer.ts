@@ -12,6 +12,7 @@ import type { EvalResult, MetricPoint, RunStatus } from '../worker/protocol';
 import { lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
 import { centeredMeanSqNorm, denormalizeInPlace, normalizeBatch, type Normalizer } from './normalize';
+import { autotune, type AutotuneReport } from '../gpu/autotune';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type StepMetrics } from './step';
 
 export interface TrainerHooks {
@@ -19,6 +20,8 @@ export interface TrainerHooks {
   onEval?: (r: EvalResult) => void;
   onStatus?: (s: RunStatus, message?: string) => void;
   onNaN?: (step: number, message: string) => void;
+  /** after initialization and autotuning, before the first step */
+  onStarted?: (info: { kernels: KernelChoice; autotune: AutotuneReport | null }) => void;
 }
 
 export interface TrainerOptions {
@@ -28,6 +31,8 @@ export interface TrainerOptions {
   /** held-out rows evaluated at most */
   evalMaxRows?: number;
   nonFinite?: 'skip' | 'stop';
+  /** time the kernel variants at start-up (skipped for variants given in `kernels`); names the adapter for the cache */
+  autotuneAdapter?: string | null;
 }
 
 export interface TrainResult {
@@ -43,7 +48,7 @@ export class Trainer {
   readonly sae: GpuSae;
   readonly norm: Normalizer;
   readonly totalSteps: number;
-  readonly kernels: KernelChoice;
+  kernels: KernelChoice;
   private readonly batcher: Batcher;
   private paused = false;
   private stopped = false;
@@ -108,6 +113,13 @@ export class Trainer {
     const { d, batchSize: B, metricsEvery } = this.cfg;
     this.hooks.onStatus?.('preparing');
     await this.initialize();
+    let tuned: AutotuneReport | null = null;
+    if (this.opts.autotuneAdapter && !this.opts.kernels) {
+      this.hooks.onStatus?.('preparing', 'autotuning kernels');
+      tuned = await autotune(this.sae, this.opts.autotuneAdapter);
+      this.kernels = this.sae.kernels;
+    }
+    this.hooks.onStarted?.({ kernels: this.kernels, autotune: tuned });
     this.hooks.onStatus?.('running');
     const raw = new Float32Array(B * d);
     const xn = new Float32Array(B * d);

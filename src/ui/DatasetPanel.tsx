@@ -30,7 +30,8 @@ export function DatasetPanel() {
   const running = useLab((s) => isActive(s.run?.status));
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
-  const locked = running || !adapterReady;
+  const loading = useLab((s) => s.dataset.status === 'loading');
+  const locked = running || loading || !adapterReady;
   const problem = picked.length ? filesProblem() : null;
   const hasRaw = picked.some((p) => p.role === 'activations' && isRaw(p.file.name));
 

@@ -113,6 +113,8 @@ export type FromWorker =
       runId: string;
       config: ResolvedConfig;
       kernels: KernelChoice;
+      /** autotune timings (ms per candidate), null when cached or variants were given */
+      autotune: Record<string, number> | null;
       gpuBytes: number;
       totalSteps: number;
     }

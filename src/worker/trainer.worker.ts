@@ -6,6 +6,7 @@
 import { DataError } from '../data/errors';
 import { createGpu, type GpuContext, WebGPUUnavailableError } from '../gpu/device';
 import type { EncodeVariant } from '../gpu/kernels/encode';
+import type { KernelChoice } from '../sae/step';
 import { Trainer } from '../sae/trainer';
 import { type OpenedDataset, openDataset } from './datasets';
 import type { FromWorker, ToWorker } from './protocol';
@@ -50,18 +51,24 @@ async function train(msg: Extract<ToWorker, { type: 'train' }>) {
       onEval: (result) => post({ type: 'eval', runId: id, result }),
       onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
       onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
+      onStarted: ({ kernels, autotune }) =>
+        post({
+          type: 'train-started',
+          runId: id,
+          config: t.cfg,
+          kernels,
+          autotune: autotune?.timings ?? null,
+          gpuBytes: t.sae.bytes,
+          totalSteps: t.totalSteps,
+        }),
     },
-    { kernels: msg.start.kernels as { encode?: EncodeVariant } | undefined, evalEveryTokens: msg.start.evalEveryTokens },
+    {
+      kernels: msg.start.kernels as Partial<KernelChoice> | undefined,
+      evalEveryTokens: msg.start.evalEveryTokens,
+      autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
+    },
   );
   trainer = t;
-  post({
-    type: 'train-started',
-    runId: id,
-    config: t.cfg,
-    kernels: t.kernels,
-    gpuBytes: t.sae.bytes,
-    totalSteps: t.totalSteps,
-  });
   try {
     const r = await t.run();
     post({ type: 'train-done', runId: id, final: r.final, curve: r.curve });

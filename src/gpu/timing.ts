@@ -1,4 +1,4 @@
-/** Timing helpers for in-browser benchmarks: warm-up, repeat, median of wall-clock per submit. */
+/** Timing helpers for benchmarks and the autotuner: warm-up, repeat, median of wall-clock per submit. */
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,0 +1,61 @@
+/**
+ * Drives the worker in headless Chromium from node: open a session on cli/index.html, hand it files,
+ * send messages, receive worker messages as an async stream.
+ */
+import { resolve } from 'node:path';
+import type { FromWorker, ToWorker } from '../src/worker/protocol';
+import { openSession, type Session } from './browser';
+
+export interface Headless {
+  session: Session;
+  send(m: ToWorker): Promise<void>;
+  /** waits for the next message satisfying pred (messages before it go to onOther) */
+  next<T extends FromWorker['type']>(types: T[], timeoutMs?: number): Promise<Extract<FromWorker, { type: T }>>;
+  onMessage: ((m: FromWorker) => void) | null;
+  setFiles(id: 'files' | 'tokens' | 'vocab', paths: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openHeadless(): Promise<Headless> {
+  const queue: FromWorker[] = [];
+  let waiter: (() => void) | null = null;
+  const session = await openSession('/cli/index.html', {
+    log: (l) => {
+      if (/error|fail/i.test(l) && process.env.SAE_LAB_DEBUG) process.stderr.write(`[page] ${l}\n`);
+    },
+  });
+  const h: Headless = {
+    session,
+    onMessage: null,
+    async send(m) {
+      await session.page.evaluate((msg) => window.__cli.send(msg), m);
+    },
+    async next(types, timeoutMs = 24 * 3600_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const i = queue.findIndex((m) => (types as string[]).includes(m.type) || m.type === 'error' || m.type === 'no-webgpu' || m.type === 'device-lost');
+        if (i >= 0) {
+          const m = queue.splice(i, 1)[0];
+          if ((types as string[]).includes(m.type)) return m as Extract<FromWorker, { type: (typeof types)[number] }>;
+          if (m.type === 'error' || m.type === 'no-webgpu' || m.type === 'device-lost') throw new Error(m.message);
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${types.join('/')}`);
+        await new Promise<void>((r) => {
+          waiter = r;
+          setTimeout(r, 1000);
+        });
+      }
+    },
+    async setFiles(id, paths) {
+      await session.page.setInputFiles(`#${id}`, paths.map((p) => resolve(p)));
+    },
+    close: () => session.close(),
+  };
+  await session.page.exposeFunction('__emit', (m: FromWorker) => {
+    h.onMessage?.(m);
+    queue.push(m);
+    waiter?.();
+  });
+  await session.page.waitForFunction(() => window.__cli?.ready === true);
+  return h;
+}

@@ -1,0 +1,104 @@
+/**
+ * Start-up autotuner (DESIGN §2): times the kernel variants on this adapter at the run's own shape,
+ * bound to the run's own buffers, and keeps the fastest. Barriers cost a lot on some adapters
+ * (SwiftShader emulates them) and little on others, so the best variant differs per adapter.
+ * Choices are cached per adapter and shape (in memory, and in OPFS when available).
+ */
+import { ENCODE_VARIANTS } from './kernels/encode';
+import { TOPK_INSERT_MAX_K } from './kernels/topk';
+import type { GpuSae, KernelChoice } from '../sae/step';
+import { timeGpu } from './timing';
+
+const memo = new Map<string, KernelChoice>();
+const CACHE_FILE = 'autotune.json';
+
+export interface AutotuneReport {
+  choice: KernelChoice;
+  cached: boolean;
+  /** median ms per candidate, e.g. {"encode:blocked4x4": 3.1, "topk:insert": 0.8} */
+  timings: Record<string, number>;
+}
+
+function cacheKey(sae: GpuSae, adapter: string): string {
+  const c = sae.cfg;
+  return `${adapter}|B${c.batchSize}|d${c.d}|N${c.nLatents}|k${c.k}`;
+}
+
+async function readOpfs(): Promise<Record<string, KernelChoice>> {
+  try {
+    const dir = await navigator.storage.getDirectory();
+    const file = await (await dir.getFileHandle(CACHE_FILE)).getFile();
+    return JSON.parse(await file.text());
+  } catch {
+    return {};
+  }
+}
+
+async function writeOpfs(all: Record<string, KernelChoice>) {
+  try {
+    const dir = await navigator.storage.getDirectory();
+    const w = await (await dir.getFileHandle(CACHE_FILE, { create: true })).createWritable();
+    await w.write(JSON.stringify(all));
+    await w.close();
+  } catch {
+    // No OPFS (e.g. some headless contexts): the in-memory cache still holds for this session.
+  }
+}
+
+async function timePhase(sae: GpuSae, name: string, samples: number): Promise<number> {
+  const ph = sae.phases.find((p) => p.name === name);
+  if (!ph) throw new Error(`autotune: no phase ${name}`);
+  const r = await timeGpu(
+    sae.device,
+    (enc) => {
+      const pass = enc.beginComputePass({ label: `autotune:${name}` });
+      ph.record(pass);
+      pass.end();
+    },
+    { warmup: 1, samples },
+  );
+  return r.medianMs;
+}
+
+/**
+ * Picks the encode and TopK variants for this GpuSae and rebuilds it with them.
+ * `adapter` names the adapter for the cache (vendor/architecture/device).
+ */
+export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promise<AutotuneReport> {
+  const key = cacheKey(sae, adapter);
+  const stored = memo.get(key) ?? (await readOpfs())[key];
+  if (stored) {
+    memo.set(key, stored);
+    sae.build({ ...sae.kernels, ...stored });
+    return { choice: sae.kernels, cached: true, timings: {} };
+  }
+  const timings: Record<string, number> = {};
+  let best = { ...sae.kernels };
+  let bestMs = Number.POSITIVE_INFINITY;
+  for (const encode of ENCODE_VARIANTS) {
+    sae.build({ ...best, encode });
+    const ms = await timePhase(sae, 'encode', samples);
+    timings[`encode:${encode}`] = ms;
+    if (ms < bestMs) {
+      bestMs = ms;
+      best = { ...best, encode };
+    }
+  }
+  const topks = sae.cfg.k <= TOPK_INSERT_MAX_K ? (['bitonic', 'insert'] as const) : (['bitonic'] as const);
+  bestMs = Number.POSITIVE_INFINITY;
+  for (const topk of topks) {
+    sae.build({ ...best, topk });
+    const ms = await timePhase(sae, 'topk', samples);
+    timings[`topk:${topk}`] = ms;
+    if (ms < bestMs) {
+      bestMs = ms;
+      best = { ...best, topk };
+    }
+  }
+  sae.build(best);
+  memo.set(key, best);
+  const all = await readOpfs();
+  all[key] = best;
+  await writeOpfs(all);
+  return { choice: best, cached: false, timings };
+}
