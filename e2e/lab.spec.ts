@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import { dropFiles, npyF32, readout, setField, shot, sparseActivations, waitForAdapter } from './helpers';
+
+const ROWS = 4096;
+const D = 32;
+
+test.describe.configure({ mode: 'serial' });
+
+test('drop a .npy, train, see nMSE fall, pause, resume, stop', async ({ page }) => {
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await page.goto('./?nodemo');
+  await waitForAdapter(page);
+  await shot(page, '01-empty');
+
+  const buffer = npyF32(ROWS, D, sparseActivations(ROWS, D));
+  await page
+    .getByTestId('file-input')
+    .setInputFiles({ name: 'sparse_acts.npy', mimeType: 'application/octet-stream', buffer });
+  const card = page.getByTestId('dataset-card');
+  await expect(card).toContainText('sparse_acts.npy');
+  await expect(page.getByTestId('dataset-shape')).toHaveText(`[${ROWS}, ${D}]`);
+  await shot(page, '02-dataset-ready');
+
+  // tiny run: N=256, k=8, B=256; a long budget so that there is time to pause, stopped early
+  await page.getByTestId('preset-quick').click();
+  await setField(page, 'tokens', '1000000');
+  await expect(page.getByTestId('estimate-memory')).not.toBeEmpty();
+  await page.getByTestId('start').click();
+  const status = page.getByTestId('run-status');
+  await expect(status).toHaveAttribute('data-status', 'running');
+
+  await expect.poll(() => readout(page, 'nmse-latest')).toBeGreaterThan(0);
+  const first = await readout(page, 'nmse-latest');
+  // nMSE falls: wait until it is well below the first reading
+  await expect.poll(() => readout(page, 'nmse-latest'), { timeout: 120_000 }).toBeLessThan(first * 0.8);
+  await shot(page, '03-training');
+
+  await page.getByTestId('pause').click();
+  await expect(status).toHaveAttribute('data-status', 'paused');
+  await page.waitForTimeout(500); // metrics already in flight may still land
+  const pausedAt = await readout(page, 'tokens-done');
+  await page.waitForTimeout(2500);
+  expect(await readout(page, 'tokens-done')).toBe(pausedAt);
+  await shot(page, '04-paused');
+
+  await page.getByTestId('resume').click();
+  await expect(status).toHaveAttribute('data-status', 'running');
+  await expect.poll(() => readout(page, 'tokens-done')).toBeGreaterThan(pausedAt);
+
+  await page.getByTestId('stop').click();
+  await expect(status).toHaveAttribute('data-status', /stopped|done/);
+  const chart = page.getByTestId('chart-loss');
+  await expect(chart.locator('.recharts-line').first()).toBeVisible();
+  await shot(page, '05-stopped');
+});
+
+test('a corrupt file shows an error naming it, and the page keeps working', async ({ page }) => {
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await page.goto('./?nodemo');
+  await waitForAdapter(page);
+  const bad = readFileSync('tests/fixtures/data/bad_magic.npy');
+  await dropFiles(page, [{ name: 'bad_magic.npy', buffer: bad }]);
+  const banner = page.getByTestId('banner-dataset-error');
+  await expect(banner).toBeVisible();
+  await expect(banner).toContainText('bad_magic.npy');
+  await shot(page, '06-bad-file');
+
+  // the page still works: a good file dropped next loads and trains
+  const good = npyF32(1024, 16, sparseActivations(1024, 16, 64, 3, 7));
+  await dropFiles(page, [{ name: 'good.npy', buffer: good }]);
+  await expect(page.getByTestId('dataset-shape')).toHaveText('[1024, 16]');
+  await expect(banner).toBeHidden();
+  await page.getByTestId('preset-quick').click();
+  await page.getByTestId('start').click();
+  await expect.poll(() => readout(page, 'nmse-latest')).toBeGreaterThan(0);
+  await page.getByTestId('stop').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'stopped');
+});
+
+test('impossible config values are flagged and block the start', async ({ page }) => {
+  await page.goto('./?nodemo');
+  await waitForAdapter(page);
+  const good = npyF32(512, 16, sparseActivations(512, 16, 32, 2, 3));
+  await page
+    .getByTestId('file-input')
+    .setInputFiles({ name: 'small.npy', mimeType: 'application/octet-stream', buffer: good });
+  await expect(page.getByTestId('dataset-card')).toBeVisible();
+  await setField(page, 'k', '0');
+  await expect(page.getByTestId('config-problems')).toContainText('k must be');
+  await expect(page.getByTestId('start')).toBeDisabled();
+  await setField(page, 'k', '8');
+  await expect(page.getByTestId('config-problems')).toBeHidden();
+});
+
+test('the demo dataset is ready on load and trains in one click', async ({ page }) => {
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await page.goto('./');
+  await waitForAdapter(page);
+  const card = page.getByTestId('dataset-card');
+  await expect(card).toContainText('real language-model activations');
+  await expect(card).toContainText('40,960');
+  await expect(page.getByTestId('dataset-shape')).toHaveText('[40960, 64]');
+  await shot(page, '07-demo-ready');
+  await page.getByTestId('preset-quick').click();
+  await setField(page, 'tokens', '2560'); // ten steps: SwiftShader is slow
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'running');
+  await shot(page, '08-demo-training');
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'done', { timeout: 180_000 });
+  await expect(page.getByTestId('final')).toContainText('nMSE');
+  await expect.poll(() => readout(page, 'nmse-eval')).toBeLessThan(1);
+  await shot(page, '09-demo-done');
+  await page.getByTestId('theme-toggle').click(); // system → dark
+  await shot(page, '10-demo-done-dark');
+});
