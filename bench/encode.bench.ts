@@ -1,5 +1,5 @@
 import { createBufferFrom, STORAGE } from '../src/gpu/buffers';
-import { createEncode, ENCODE_VARIANTS } from '../src/gpu/kernels/encode';
+import { createEncode, encodeVariantsFor } from '../src/gpu/kernels/encode';
 import { timeGpu } from '../src/gpu/timing';
 
 function rand(n: number, scale: number) {
@@ -18,7 +18,7 @@ export async function benchEncode(device: GPUDevice, B: number, d: number, N: nu
     pre: device.createBuffer({ label: 'bench:pre', size: B * N * 4, usage: STORAGE }),
   };
   const variants: Record<string, { median_ms: number; gflops: number }> = {};
-  for (const v of ENCODE_VARIANTS) {
+  for (const v of encodeVariantsFor(d)) {
     const k = createEncode(device, { B, d, N }, v);
     const t = await timeGpu(
       device,

@@ -17,6 +17,7 @@ async function main() {
   const entries: unknown[] = [];
   const want = (name: string) => !only || only.split(',').includes(name);
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
+  if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));
   if (want('step-small')) entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {
     entries.push(await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples));

@@ -4,7 +4,7 @@
  * (SwiftShader emulates them) and little on others, so the best variant differs per adapter.
  * Choices are cached per adapter and shape (in memory, and in OPFS when available).
  */
-import { ENCODE_VARIANTS } from './kernels/encode';
+import { encodeVariantsFor } from './kernels/encode';
 import { TOPK_INSERT_MAX_K } from './kernels/topk';
 import type { GpuSae, KernelChoice } from '../sae/step';
 import { timeGpu } from './timing';
@@ -75,7 +75,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const timings: Record<string, number> = {};
   let best = { ...sae.kernels };
   let bestMs = Number.POSITIVE_INFINITY;
-  for (const encode of ENCODE_VARIANTS) {
+  for (const encode of encodeVariantsFor(sae.cfg.d)) {
     sae.build({ ...best, encode });
     const ms = await timePhase(sae, 'encode', samples);
     timings[`encode:${encode}`] = ms;

@@ -6,6 +6,7 @@ import { assertClose, gpuTest, randn } from './harness';
 // Shapes: a random one, then edges — B, d, N not multiples of any tile, N = 1, d = 1, B = 1.
 const SHAPES = [
   { B: 64, d: 48, N: 96 },
+  { B: 13, d: 20, N: 29 },
   { B: 37, d: 19, N: 53 },
   { B: 5, d: 7, N: 1 },
   { B: 9, d: 1, N: 33 },

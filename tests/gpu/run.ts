@@ -12,7 +12,7 @@ const session = await openSession(
   `/tests/gpu/index.html${filter ? `?filter=${encodeURIComponent(filter)}` : ''}`,
   {
     log: (line) => {
-      if (/^(PASS|FAIL|GPU|\[pageerror\])/.test(line)) console.log(line);
+      if (/^(PASS|FAIL|GPU|\[pageerror\]| {4})/.test(line)) console.log(line);
     },
   },
 );

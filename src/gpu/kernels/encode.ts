@@ -1,8 +1,14 @@
 import code from '../../../shaders/encode.wgsl?raw';
-import { bindBuffers, getPipeline } from '../pipelines';
+import { expand, getPipeline } from '../pipelines';
+import { usedBindings } from './kernel';
 
-export type EncodeVariant = 'naive' | 'blocked4x4' | 'blocked2x4' | 'blocked4x8' | 'tiled';
-export const ENCODE_VARIANTS: EncodeVariant[] = ['naive', 'blocked4x4', 'blocked2x4', 'blocked4x8', 'tiled'];
+export type EncodeVariant = 'naive' | 'blocked4x4' | 'blocked2x4' | 'blocked4x8' | 'vec4x4' | 'vec4x8' | 'tiled';
+export const ENCODE_VARIANTS: EncodeVariant[] = ['naive', 'blocked4x4', 'blocked2x4', 'blocked4x8', 'vec4x4', 'vec4x8', 'tiled'];
+
+/** Variants usable at width d (the vec4 ones need d % 4 == 0). */
+export function encodeVariantsFor(d: number): EncodeVariant[] {
+  return ENCODE_VARIANTS.filter((v) => !v.startsWith('vec4') || d % 4 === 0);
+}
 
 export interface EncodeSizes {
   B: number;
@@ -19,17 +25,33 @@ export interface EncodeBindings {
 }
 
 function tileOf(variant: EncodeVariant): { RB: number; RN: number } {
-  const m = /^blocked(\d)x(\d)$/.exec(variant);
+  const m = /(\d)x(\d)$/.exec(variant);
   return m ? { RB: Number(m[1]), RN: Number(m[2]) } : { RB: 4, RN: 4 };
 }
+
+const ENTRY: Record<EncodeVariant, string> = {
+  naive: 'encode_naive',
+  blocked4x4: 'encode_blocked',
+  blocked2x4: 'encode_blocked',
+  blocked4x8: 'encode_blocked',
+  vec4x4: 'encode_blocked_v4',
+  vec4x8: 'encode_blocked_v4',
+  tiled: 'encode_tiled',
+};
 
 /** pre = (x - b_pre) · W_encᵀ + b_enc. create() once per shape; run() records one dispatch. */
 export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: EncodeVariant = 'blocked4x4') {
   const { B, d, N } = sizes;
+  if (variant.startsWith('vec4') && d % 4 !== 0) variant = 'blocked4x4';
   const { RB, RN } = tileOf(variant);
-  const entryPoint =
-    variant === 'naive' ? 'encode_naive' : variant === 'tiled' ? 'encode_tiled' : 'encode_blocked';
-  const pipeline = getPipeline(device, { label: 'encode', code, entryPoint, templates: { RB, RN } });
+  const entryPoint = ENTRY[variant];
+  const full = expand(code, { RB, RN });
+  const used = usedBindings(full, entryPoint);
+  const layout = device.createBindGroupLayout({
+    label: `encode:${entryPoint}:layout`,
+    entries: used.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } })),
+  });
+  const pipeline = getPipeline(device, { label: 'encode', code: full, entryPoint, layout });
   const uniform = device.createBuffer({
     label: 'encode:sizes',
     size: 16,
@@ -40,12 +62,8 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   if (variant === 'naive') groups = [Math.ceil(N / 64), B];
   else if (variant === 'tiled') groups = [Math.ceil(N / 16), Math.ceil(B / 16)];
   else groups = [Math.ceil(N / (8 * RN)), Math.ceil(B / (8 * RB))];
-  if (
-    groups[1] > device.limits.maxComputeWorkgroupsPerDimension ||
-    groups[0] > device.limits.maxComputeWorkgroupsPerDimension
-  ) {
-    throw new Error(`encode: grid ${groups} exceeds maxComputeWorkgroupsPerDimension`);
-  }
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  if (groups[0] > max || groups[1] > max) throw new Error(`encode: grid ${groups} exceeds maxComputeWorkgroupsPerDimension`);
   const cache = new Map<string, GPUBindGroup>();
   return {
     variant,
@@ -54,14 +72,13 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
       const key = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre].map((x) => x.label).join('|');
       let bg = cache.get(key);
       if (!bg) {
-        bg = bindBuffers(device, pipeline, `encode:${variant}`, [
-          b.x,
-          b.b_pre,
-          b.W_enc,
-          b.b_enc,
-          b.pre,
-          uniform,
-        ]);
+        // Bindings 6..8 are the vec4 views of x, b_pre and W_enc.
+        const all = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre, uniform, b.x, b.b_pre, b.W_enc];
+        bg = device.createBindGroup({
+          label: `encode:${variant}`,
+          layout: pipeline.getBindGroupLayout(0),
+          entries: used.map((u) => ({ binding: u.binding, resource: { buffer: all[u.binding] } })),
+        });
         cache.set(key, bg);
       }
       pass.setPipeline(pipeline);
