@@ -147,3 +147,42 @@ fn topk_row(row: u32, lid: u32) {
     out_val[o] = select(0.0, max(bv[j], 0.0), lat != NONE);
   }
 }
+
+// Variant for small k (KP ≤ 64): one invocation per row keeps a sorted list of KP in private memory and
+// inserts each candidate that beats the current k-th. No workgroup memory and no barriers — the
+// autotuner prefers it where barriers are expensive or N per row is modest. Same order and output.
+@compute @workgroup_size(64)
+fn topk_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  var count = P.N;
+  var kout = P.k;
+  if (AUX) {
+    count = select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u);
+    kout = P.kAux;
+  }
+  for (var row = gid.x; row < P.B; row += nwg.x * 64u) {
+    var lv: array<f32, KP>;
+    var li: array<u32, KP>;
+    for (var j = 0u; j < KP; j++) { lv[j] = NEG_MAX; li[j] = NONE; }
+    let base = row * P.N;
+    for (var t = 0u; t < count; t++) {
+      let lat = select(t, dead_list[t], AUX);
+      var v = pre[base + lat];
+      if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { v = NEG_MAX; }
+      v = max(v, NEG_MAX);
+      if (!better(v, lat, lv[kout - 1u], li[kout - 1u])) { continue; }
+      var j = kout - 1u;
+      while (j > 0u && better(v, lat, lv[j - 1u], li[j - 1u])) {
+        lv[j] = lv[j - 1u];
+        li[j] = li[j - 1u];
+        j--;
+      }
+      lv[j] = v;
+      li[j] = lat;
+    }
+    for (var j = 0u; j < kout; j++) {
+      let o = select(0u, P.B * P.k, AUX) + row * kout + j;
+      out_idx[o] = li[j];
+      out_val[o] = select(0.0, max(lv[j], 0.0), li[j] != NONE);
+    }
+  }
+}

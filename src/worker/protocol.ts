@@ -91,6 +91,63 @@ export interface TrainStart {
   evalEveryTokens?: number;
 }
 
+/** Full evaluation of the current model on the held-out split (issue: evaluation view). */
+export interface FullEvalRequest {
+  maxRows?: number;
+  /** per-row labels (.npy of 0/1 or ints, one per dataset row) for probe losses */
+  labels?: { blob: Blob; name: string };
+  /** true directions [F, d] (.npy) for feature recovery; synthetic datasets supply their own */
+  directions?: { blob: Blob; name: string };
+  /** latents to explain (N2G); 0 = none */
+  explainLatents?: number;
+  /** downstream loss through the language model, when the dataset came from a bundled model */
+  downstream?: boolean;
+}
+
+export interface FullEvalReport {
+  rows: number;
+  nmse: number;
+  explainedVariance: number;
+  l0: number;
+  deadFraction: number;
+  deadFractionRule: number;
+  /** log10 firing-frequency histogram */
+  density: { edges: number[]; counts: number[]; neverFired: number };
+  /** per latent: firing frequency, mean activation when active, max activation */
+  latents: { id: number; freq: number; meanAct: number; maxAct: number; f1?: number; explanation?: string }[];
+  recovery?: { meanMaxCos: number; fractionRecovered: number; threshold: number; sorted: number[]; chance: number };
+  probes?: { task: string; bestLatent: number; loss: number; constantLoss: number; rawLoss?: number }[];
+  explanations?: { count: number; meanF1: number; meanPrecision: number; meanRecall: number; histogram: number[] };
+  downstream?: {
+    tokens: number;
+    cleanLoss: number;
+    splicedLoss: number;
+    zeroLoss: number;
+    deltaLoss: number;
+    fractionRecovered: number;
+    kl: number;
+  };
+}
+
+export interface LatentDetail {
+  id: number;
+  freq: number;
+  meanAct: number;
+  histogram: { edges: number[]; counts: number[] };
+  /** top-activating rows with their token contexts (when token ids and a vocabulary exist) */
+  top: { row: number; value: number; context: string[] | null; activeIndex: number }[];
+  neighbours: { latent: number; cos: number }[];
+  explanation?: { text: string; precision: number; recall: number; f1: number };
+}
+
+export interface CheckpointEntry {
+  runId: string;
+  step: number;
+  tokens?: number;
+  size: number;
+  modified: number;
+}
+
 export type ToWorker =
   | { type: 'init' }
   | { type: 'selfcheck'; variant?: string }
@@ -99,7 +156,15 @@ export type ToWorker =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
-  | { type: 'evaluate' };
+  | { type: 'evaluate' }
+  | { type: 'full-eval'; request: FullEvalRequest }
+  | { type: 'latent'; latent: number }
+  | { type: 'export'; format: 'saelens' | 'openai'; dtype?: 'F32' | 'F16' | 'BF16'; modelName?: string; hookName?: string }
+  | { type: 'export-run-config' }
+  | { type: 'import-sae'; files: { blob: Blob; name: string }[] }
+  | { type: 'list-checkpoints' }
+  | { type: 'resume-checkpoint'; runId: string; step?: number }
+  | { type: 'delete-checkpoint'; runId: string; step?: number };
 
 export type FromWorker =
   | { type: 'ready'; adapter: AdapterReport }
@@ -123,6 +188,12 @@ export type FromWorker =
   | { type: 'status'; runId: string; status: RunStatus; message?: string }
   | { type: 'train-done'; runId: string; final: EvalResult & { tokensPerS: number }; curve: MetricPoint[] }
   | { type: 'nan'; runId: string; step: number; message: string }
+  | { type: 'full-eval'; report: FullEvalReport }
+  | { type: 'latent'; detail: LatentDetail }
+  /** a zip (export) or text files (run config) to save */
+  | { type: 'export'; fileName: string; bytes: Uint8Array }
+  | { type: 'imported'; summary: string }
+  | { type: 'checkpoints'; list: CheckpointEntry[]; quota: { usage: number; quota: number } | null; warning?: string }
   | { type: 'device-lost'; message: string }
   | { type: 'gpu-error'; message: string }
   | { type: 'error'; message: string };

@@ -1,6 +1,6 @@
 import { NONE, newRefState, PARAM_NAMES, type Params, refStep } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
-import { GpuSae, type ParamsF32 } from '../../src/sae/step';
+import { DEFAULT_KERNELS, GpuSae, type ParamsF32 } from '../../src/sae/step';
 import { assert, assertClose, gpuTest, randn, relErr } from './harness';
 
 /** Random unit decoder rows, an encoder near them, small biases: a state where TopK gaps are clear. */
@@ -34,6 +34,7 @@ interface Case {
   clip?: boolean;
   ema?: boolean;
   project?: boolean;
+  topk?: 'bitonic' | 'insert';
 }
 
 const CASES: Case[] = [
@@ -50,6 +51,7 @@ const CASES: Case[] = [
     ema: true,
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
+  { name: 'insert TopK variant, dead latents', B: 16, d: 12, N: 40, k: 4, kAux: 6, dead: true, topk: 'insert' },
 ];
 
 for (const cs of CASES) {
@@ -74,7 +76,7 @@ for (const cs of CASES) {
       const rowScale = new Float32Array(cs.B).map((_, b) => 1 + b / cs.B);
       const tokensSince = new Uint32Array(cs.N).fill(cs.dead ? 100 : 0);
       const lossScale = 1 / (cs.B * 1.3);
-      const sae = new GpuSae(device, cfg);
+      const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, topk: cs.topk ?? 'bitonic' });
       sae.setState({ params: p32, tokensSince });
       sae.writeBatch(x, rowScale);
       sae.step(1, cfg.lr, lossScale);

@@ -12,7 +12,7 @@ async function runTopK(
   B: number,
   N: number,
   K: number,
-  opts: { tile?: number; dead?: number[] } = {},
+  opts: { tile?: number; dead?: number[]; variant?: 'bitonic' | 'insert' } = {},
 ) {
   const aux = opts.dead !== undefined;
   const k = aux ? 1 : K;
@@ -30,7 +30,7 @@ async function runTopK(
     device.createBuffer({ label: 'val', size: E * 4, usage: STORAGE }),
     params,
   ];
-  const kernel = createTopK(device, { B, N, K, aux, tile: opts.tile });
+  const kernel = createTopK(device, { B, N, K, aux, tile: opts.tile, variant: opts.variant });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   kernel.run(pass, kernel.bind('t', bufs));
@@ -111,3 +111,14 @@ gpuTest('auxk topk over a dead list, fewer candidates than k gives NONE', async 
   const none = await runTopK(device, pre, B, N, 8, { dead: [] });
   if (!none.idx.every((i) => i === NONE)) throw new Error('no dead latents must give only NONE');
 });
+
+for (const s of [{ B: 70, N: 37, K: 1 }, { B: 5, N: 1000, K: 33 }, { B: 3, N: 300, K: 64 }]) {
+  gpuTest(`topk insert variant B=${s.B} N=${s.N} k=${s.K} vs reference`, async (device) => {
+    const pre = randn(s.B * s.N, s.N + 3 * s.K);
+    pre[5] = pre[6]; // a tie
+    check(await runTopK(device, pre, s.B, s.N, s.K, { variant: 'insert' }), pre, s.B, s.N, s.K);
+    const dead = Array.from({ length: Math.min(s.N, 50) }, (_, i) => (i * 7) % s.N).sort((a, b) => a - b);
+    const uniq = [...new Set(dead)];
+    check(await runTopK(device, pre, s.B, s.N, s.K, { variant: 'insert', dead: uniq }), pre, s.B, s.N, s.K, uniq);
+  });
+}
