@@ -6,6 +6,8 @@ import { UsageError } from './args';
 
 const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   train: () => import('./train'),
+  sweep: () => import('./sweep'),
+  eval: () => import('./eval'),
   extract: () => import('./extract'),
 };
 

@@ -1,9 +1,12 @@
 /**
  * npm run train -- --data FILE.npy --n-latents N --k K [...]: the lab's worker in headless Chromium,
- * a progress bar on the terminal, and DIR/metrics.json. Exit 2 with one line on bad input or flags.
+ * a progress bar on the terminal, DIR/metrics.json, and the trained SAE in SAELens's layout
+ * (DIR/sae/cfg.json + DIR/sae/sae_weights.safetensors, from the worker's 'export' message, unzipped).
+ * Exit 2 with one line on bad input or flags.
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { filesFromZip } from '../src/io/export';
 import type { SaeConfig } from '../src/sae/config';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
@@ -37,7 +40,8 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   'no-grad-projection': { kind: 'bool', help: 'ablation: no projection of decoder gradients' },
   'metrics-every': { kind: 'int', help: 'steps between metric read-backs (default 8)' },
   'encode-variant': { kind: 'string', help: 'naive|blocked4x4|blocked2x4|blocked4x8|tiled (default blocked4x4)' },
-  out: { kind: 'string', help: 'output directory (default runs/<timestamp>)' },
+  out: { kind: 'string', help: 'output directory (default runs/<timestamp>): metrics.json and sae/ (SAELens cfg.json + sae_weights.safetensors)' },
+  'export-format': { kind: 'string', help: 'saelens|openai: layout of DIR/sae (default saelens)' },
   quiet: { kind: 'bool', help: 'no progress bar' },
   help: { kind: 'bool', help: 'this help' },
 };
@@ -98,13 +102,31 @@ export function progressLine(p: MetricPoint, totalTokens: number): string {
 export interface RunOutcome {
   dataset: DatasetInfo;
   result: Record<string, unknown>;
+  /** the exported SAE's files (file name → bytes), when asked for with opts.export */
+  exported?: Map<string, Uint8Array>;
+}
+
+/** Playwright hands typed arrays across as Uint8Array; older versions as an index → byte object. */
+export function asBytes(b: unknown): Uint8Array {
+  if (b instanceof Uint8Array) return b;
+  if (b && typeof b === 'object') return Uint8Array.from(Object.values(b as Record<string, number>));
+  throw new Error('export: no bytes came back from the worker');
+}
+
+/** Writes an export's files under dir (creating sub-folders). */
+export function writeFiles(dir: string, files: Map<string, Uint8Array>) {
+  for (const [name, bytes] of files) {
+    const p = join(dir, name);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, bytes);
+  }
 }
 
 /** Opens the data in a headless session, trains once, returns metrics.json's content. */
 export async function trainHeadless(
   flags: Record<string, unknown>,
   config: Partial<SaeConfig>,
-  opts: { quiet?: boolean; label?: string } = {},
+  opts: { quiet?: boolean; label?: string; export?: 'saelens' | 'openai' } = {},
 ): Promise<RunOutcome> {
   const h = await openHeadless();
   try {
@@ -147,8 +169,15 @@ export async function trainHeadless(
     const done = await h.next(['train-done', 'nan']);
     if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
     if (done.type === 'nan') throw new Error(done.message);
+    let exported: Map<string, Uint8Array> | undefined;
+    if (opts.export) {
+      await h.send({ type: 'export', format: opts.export });
+      const ex = await h.next(['export']);
+      exported = filesFromZip(asBytes(ex.bytes), ex.fileName);
+    }
     const f = done.final;
     return {
+      exported,
       dataset,
       result: {
         config: started.config,
@@ -181,10 +210,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!flags.data) throw new UsageError('--data is required (a file, shards comma-separated, or "demo")');
   const config = configFromFlags(flags);
+  const format = (flags['export-format'] as string | undefined) ?? 'saelens';
+  if (format !== 'saelens' && format !== 'openai') throw new UsageError('--export-format must be saelens|openai');
   const out = (flags.out as string | undefined) ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
-  const { result } = await trainHeadless(flags, config, { quiet: Boolean(flags.quiet) });
+  const { result, exported } = await trainHeadless(flags, config, { quiet: Boolean(flags.quiet), export: format });
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'metrics.json'), JSON.stringify(result, null, 2));
+  if (exported) writeFiles(join(out, 'sae'), exported);
   const f = result.final as Record<string, number>;
   console.log(`nMSE ${f.nmse.toFixed(4)}  EV ${f.explained_variance.toFixed(4)}  L0 ${f.l0.toFixed(2)}  dead ${(f.dead_fraction * 100).toFixed(1)}%  ${Math.round(f.tokens_per_s)} tok/s → ${join(out, 'metrics.json')}`);
   return 0;

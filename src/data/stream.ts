@@ -138,14 +138,57 @@ interface LoadedChunk {
   data: Float32Array;
   rowIds: Float64Array;
   count: number;
+  /** Non-finite rows dropped (policy 'skip'); counted when the chunk is consumed, not read. */
+  skippedRows: number[];
 }
 
 interface InflightChunk {
+  /** Chunk index (what to re-read when restoring a saved state). */
+  index: number;
   chunk: Promise<LoadedChunk>;
   /** Read pass (epoch) this chunk belongs to. */
   pass: number;
   /** True for the last chunk of its pass. */
   last: boolean;
+}
+
+/** A Batcher's position (getState / setState); JSON-serializable. */
+export interface BatcherState {
+  version: 1;
+  rows: number;
+  d: number;
+  chunkRows: number;
+  capacity: number;
+  orderRng: number[];
+  sampleRng: number[];
+  order: number[];
+  cursor: number;
+  schedPass: number;
+  inflight: { index: number; pass: number; last: boolean }[];
+  /** shuffle-buffer row ids in buffer order: base64 of little-endian float64 */
+  bufIds: string;
+  bufPass: number;
+  bufPassComplete: boolean;
+  emitted: number;
+  completed: number;
+  finiteInFirstPass: number;
+  skipped: number;
+  firstSkipped: number[];
+}
+
+function encodeIds(ids: Float64Array): string {
+  const b = new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength);
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function decodeIds(s: string): Float64Array {
+  const bin = atob(s);
+  const out = new Float64Array(bin.length / 8);
+  const b = new Uint8Array(out.buffer);
+  for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+  return out;
 }
 
 /**
@@ -263,21 +306,20 @@ export class Batcher {
     const n = Math.min(this.source.rows, start + this.chunkRows) - start;
     const data = await this.source.readRows(start, n);
     const rowIds = new Float64Array(n);
+    const skippedRows: number[] = [];
     let w = 0;
     for (let r = 0; r < n; r++) {
       const row = start + r;
       if (this.split.fraction > 0 && this.split.isHeldOut(row)) continue;
       if (!rowIsFinite(data, r, d)) {
         if (this.policy === 'stop') throw nonFiniteError(this.source, row);
-        this.skipped++;
-        if (this.firstSkippedRows.length < 10 && !this.firstSkippedRows.includes(row))
-          this.firstSkippedRows.push(row);
+        skippedRows.push(row);
         continue;
       }
       if (w !== r) data.copyWithin(w * d, r * d, (r + 1) * d);
       rowIds[w++] = row;
     }
-    return { data, rowIds, count: w };
+    return { data, rowIds, count: w, skippedRows };
   }
 
   /** Starts reads for upcoming chunks, continuing into the next epoch's order if needed. */
@@ -288,9 +330,10 @@ export class Batcher {
         this.cursor = 0;
         this.schedPass++;
       }
-      const chunk = this.load(this.order[this.cursor++]);
+      const index = this.order[this.cursor++];
+      const chunk = this.load(index);
       chunk.catch(() => {}); // surfaced when awaited; avoid unhandled-rejection noise meanwhile
-      this.inflight.push({ chunk, pass: this.schedPass, last: this.cursor === this.order.length });
+      this.inflight.push({ index, chunk, pass: this.schedPass, last: this.cursor === this.order.length });
     }
   }
 
@@ -300,6 +343,10 @@ export class Batcher {
     const c = await f.chunk;
     this.fillPrefetch();
     const d = this.d;
+    for (const row of c.skippedRows) {
+      this.skipped++;
+      if (this.firstSkippedRows.length < 10 && !this.firstSkippedRows.includes(row)) this.firstSkippedRows.push(row);
+    }
     this.buf.set(c.data.subarray(0, c.count * d), this.count * d);
     this.bufIds.set(c.rowIds.subarray(0, c.count), this.count);
     this.count += c.count;
@@ -358,6 +405,92 @@ export class Batcher {
     }
     this.lastIds = ids;
     return out;
+  }
+
+  /**
+   * Where the stream is, as plain JSON-able data, taken synchronously between batches: chunk
+   * order and cursor, epoch counters, both RNG states, the chunks scheduled ahead (by index), and
+   * the shuffle buffer as its source row ids in buffer order (the rows are re-read on restore).
+   * A Batcher built with the same source and options and given this state by setState() emits
+   * exactly the batches this one would have emitted next.
+   */
+  getState(): BatcherState {
+    return {
+      version: 1,
+      rows: this.source.rows,
+      d: this.d,
+      chunkRows: this.chunkRows,
+      capacity: this.capacity,
+      orderRng: this.orderRng.getState(),
+      sampleRng: this.sampleRng.getState(),
+      order: Array.from(this.order),
+      cursor: this.cursor,
+      schedPass: this.schedPass,
+      inflight: this.inflight.map((f) => ({ index: f.index, pass: f.pass, last: f.last })),
+      bufIds: encodeIds(this.bufIds.subarray(0, this.count)),
+      bufPass: this.bufPass,
+      bufPassComplete: this.bufPassComplete,
+      emitted: this.emitted,
+      completed: this.completed,
+      finiteInFirstPass: this.finiteInFirstPass,
+      skipped: this.skipped,
+      firstSkipped: [...this.firstSkippedRows],
+    };
+  }
+
+  /**
+   * Restores a state from getState() into this Batcher (same source and options, nothing read
+   * from it yet): re-reads the buffered rows, one read per chunk touched, and re-schedules the
+   * chunks that were in flight.
+   * @throws Error when the state was taken with another source shape or chunk/buffer size
+   */
+  async setState(s: BatcherState): Promise<void> {
+    if (s.version !== 1) throw new Error(`batcher state version ${s.version} is not supported`);
+    if (s.rows !== this.source.rows || s.d !== this.d)
+      throw new Error(`batcher state is for a dataset of ${s.rows} rows × ${s.d}, not ${this.source.rows} × ${this.d}`);
+    if (s.chunkRows !== this.chunkRows || s.capacity !== this.capacity)
+      throw new Error(`batcher state has chunkRows ${s.chunkRows} / capacity ${s.capacity}, this batcher ${this.chunkRows} / ${this.capacity}`);
+    if (this.emitted !== 0 || this.inflight.length !== 0) throw new Error('setState needs a fresh Batcher');
+    const ids = decodeIds(s.bufIds);
+    if (ids.length > this.capacity) throw new Error('batcher state: buffer larger than capacity');
+    // Re-read the buffered rows, grouped by chunk.
+    const d = this.d;
+    const byChunk = new Map<number, number[]>();
+    for (let i = 0; i < ids.length; i++) {
+      const c = Math.floor(ids[i] / this.chunkRows);
+      const l = byChunk.get(c);
+      if (l) l.push(i);
+      else byChunk.set(c, [i]);
+    }
+    for (const [c, slots] of byChunk) {
+      const start = c * this.chunkRows;
+      const n = Math.min(this.source.rows, start + this.chunkRows) - start;
+      const data = await this.source.readRows(start, n);
+      for (const i of slots) {
+        const r = ids[i] - start;
+        this.buf.set(data.subarray(r * d, (r + 1) * d), i * d);
+      }
+    }
+    this.bufIds.set(ids);
+    this.count = ids.length;
+    this.orderRng.setState(s.orderRng);
+    this.sampleRng.setState(s.sampleRng);
+    this.order = Uint32Array.from(s.order);
+    this.cursor = s.cursor;
+    this.schedPass = s.schedPass;
+    this.bufPass = s.bufPass;
+    this.bufPassComplete = s.bufPassComplete;
+    this.emitted = s.emitted;
+    this.completed = s.completed;
+    this.finiteInFirstPass = s.finiteInFirstPass;
+    this.skipped = s.skipped;
+    this.firstSkippedRows.length = 0;
+    this.firstSkippedRows.push(...s.firstSkipped);
+    this.inflight = s.inflight.map((f) => {
+      const chunk = this.load(f.index);
+      chunk.catch(() => {});
+      return { index: f.index, chunk, pass: f.pass, last: f.last };
+    });
   }
 
   /** Held-out row ranges [start, end) in file order. */

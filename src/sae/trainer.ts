@@ -4,7 +4,7 @@
  * curves, evaluates on the held-out split, and obeys pause / resume / stop. Runs in the worker
  * (page and CLI alike) and in the GPU tests.
  */
-import { Batcher } from '../data/stream';
+import { Batcher, type BatcherState } from '../data/stream';
 import { Rng } from '../data/rng';
 import type { ActivationSource } from '../data/source';
 import type { ActivationStats } from '../data/stream';
@@ -13,7 +13,9 @@ import { lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './conf
 import { initParams } from './init';
 import { centeredMeanSqNorm, denormalizeInPlace, normalizeBatch, type Normalizer } from './normalize';
 import { autotune, type AutotuneReport } from '../gpu/autotune';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type StepMetrics } from './step';
+import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, type StepMetrics, type TrainState } from './step';
+import { PARAM_NAMES } from '../reference/step';
+import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from '../io/checkpoint';
 
 export interface TrainerHooks {
   onMetrics?: (points: MetricPoint[]) => void;
@@ -22,6 +24,85 @@ export interface TrainerHooks {
   onNaN?: (step: number, message: string) => void;
   /** after initialization and autotuning, before the first step */
   onStarted?: (info: { kernels: KernelChoice; autotune: AutotuneReport | null }) => void;
+  /** after each checkpoint save (or failed save: `error` is one line for the user) */
+  onCheckpoint?: (info: { runId: string; step: number; size?: number; error?: string }) => void;
+}
+
+/** Where and how often the trainer saves checkpoints. */
+export interface CheckpointOptions {
+  store: CheckpointStore;
+  runId: string;
+  /** save every this many steps (rounded up to a metrics read-back); 0 or absent: by time only */
+  everySteps?: number;
+  /** save when this many seconds of wall time have passed since the last save (default 120; 0: off) */
+  everySeconds?: number;
+}
+
+/** What a checkpoint's `extra` holds for resuming this trainer exactly. */
+export interface TrainerCheckpointExtra {
+  batcher: BatcherState;
+  lossScale: number;
+  kernels: KernelChoice;
+  totalSteps: number;
+  dataset: { name: string; rows: number; d: number };
+}
+
+/** The GPU device was lost mid-run; `lastCheckpointStep` says where a resume can start (null: none saved). */
+export class DeviceLostError extends Error {
+  constructor(
+    readonly reason: string,
+    detail: string,
+    readonly step: number,
+    readonly lastCheckpointStep: number | null,
+  ) {
+    super(
+      `GPU device lost at step ${step} (${reason}${detail ? `: ${detail}` : ''}); ${lastCheckpointStep === null ? 'no checkpoint was saved yet' : `last checkpoint: step ${lastCheckpointStep}`}`,
+    );
+    this.name = 'DeviceLostError';
+  }
+}
+
+/**
+ * Copies every piece of training state (params, Adam moments, EMA, dead counters) into staging
+ * buffers in ONE submission, so the snapshot is of the step submitted last even if more steps are
+ * submitted while the copies are mapped. Returns the promise of the mapped data; training goes on.
+ */
+export function snapshotState(sae: GpuSae): Promise<TrainState> {
+  const { d, nLatents: N, ema } = sae.cfg;
+  const n = { W_enc: N * d, b_enc: N, W_dec: N * d, b_pre: d };
+  const names: [string, number][] = [];
+  for (const prefix of ['', 'm_', 'v_', ...(ema ? ['ema_'] : [])]) for (const p of PARAM_NAMES) names.push([`${prefix}${p}`, n[p]]);
+  names.push(['tokensSince', N], ['firesTotal', N]);
+  const dev = sae.device;
+  const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
+  const staging = names.map(([name, count]) => {
+    const buf = dev.createBuffer({ label: `snapshot:${name}`, size: count * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.copyBufferToBuffer(sae.b[name], 0, buf, 0, count * 4);
+    return buf;
+  });
+  dev.queue.submit([enc.finish()]);
+  return (async () => {
+    try {
+      await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
+      const out = new Map<string, ArrayBuffer>();
+      for (let i = 0; i < names.length; i++) out.set(names[i][0], staging[i].getMappedRange().slice(0));
+      const grab = (prefix: string) => {
+        const o = {} as ParamsF32;
+        for (const p of PARAM_NAMES) o[p] = new Float32Array(out.get(`${prefix}${p}`)!);
+        return o;
+      };
+      return {
+        params: grab(''),
+        m: grab('m_'),
+        v: grab('v_'),
+        ema: ema ? grab('ema_') : null,
+        tokensSince: new Uint32Array(out.get('tokensSince')!),
+        firesTotal: new Uint32Array(out.get('firesTotal')!),
+      };
+    } finally {
+      for (const b of staging) b.destroy();
+    }
+  })();
 }
 
 export interface TrainerOptions {
@@ -33,6 +114,16 @@ export interface TrainerOptions {
   nonFinite?: 'skip' | 'stop';
   /** time the kernel variants at start-up (skipped for variants given in `kernels`); names the adapter for the cache */
   autotuneAdapter?: string | null;
+  /** save checkpoints periodically and on pause / stop / end */
+  checkpoints?: CheckpointOptions;
+  /**
+   * Continue a run from a checkpoint taken by this trainer: its config, kernels, normalization,
+   * parameters and optimizer state, step, data position and curve are restored, so the run goes on
+   * bit-for-bit as if it had never stopped (same data and adapter).
+   */
+  resumeFrom?: Checkpoint;
+  /** input normalization to use instead of the dataset statistics' (imported models) */
+  normalization?: Normalizer;
 }
 
 export interface TrainResult {
@@ -56,6 +147,12 @@ export class Trainer {
   private lossScale = 1;
   readonly curve: MetricPoint[] = [];
   step = 0;
+  /** step of the last checkpoint saved (or restored), null when none */
+  lastCheckpointStep: number | null = null;
+  private saving: Promise<void> | null = null;
+  private lastCheckpointTime = performance.now();
+  private prepared = false;
+  private lost: { reason: string; message: string } | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -65,9 +162,14 @@ export class Trainer {
     private readonly hooks: TrainerHooks = {},
     private readonly opts: TrainerOptions = {},
   ) {
-    this.cfg = resolveConfig({ ...config, d: source.d });
-    this.kernels = { ...DEFAULT_KERNELS, ...opts.kernels };
-    this.norm = { kind: this.cfg.inputNorm, scale: this.cfg.inputNorm === 'scalar' ? stats.scale : 1 };
+    const ck = opts.resumeFrom;
+    const ckExtra = ck?.extra as Partial<TrainerCheckpointExtra> | undefined;
+    if (ck && ck.config.d !== source.d) throw new Error(`checkpoint is for d=${ck.config.d}, the dataset has d=${source.d}`);
+    // Resuming: the checkpoint's config and kernels win, so the run continues exactly.
+    this.cfg = resolveConfig({ ...config, ...(ck?.config ?? {}), d: source.d });
+    this.kernels = { ...DEFAULT_KERNELS, ...opts.kernels, ...(ckExtra?.kernels ?? {}) };
+    const ckScale = ck?.normalization?.kind === 'scalar' ? ck.normalization.scale : undefined;
+    this.norm = opts.normalization ?? { kind: this.cfg.inputNorm, scale: this.cfg.inputNorm === 'scalar' ? (ckScale ?? stats.scale) : 1 };
     this.batcher = new Batcher(source, {
       seed: this.cfg.seed,
       heldOutFraction: this.cfg.evalFrac,
@@ -75,6 +177,105 @@ export class Trainer {
     });
     this.totalSteps = Math.max(1, Math.ceil(this.cfg.tokens / this.cfg.batchSize));
     this.sae = new GpuSae(device, this.cfg, this.kernels);
+    device.lost.then((info) => {
+      this.lost = { reason: info.reason, message: info.message };
+      this.wake?.();
+    });
+  }
+
+  /**
+   * A trainer holding given parameters (e.g. an imported SAE) on `source`, ready for evaluate()
+   * and full evaluation (not for run(): the loss scale of a fresh run is not computed).
+   */
+  static withParams(
+    device: GPUDevice,
+    source: ActivationSource,
+    stats: ActivationStats,
+    config: Partial<SaeConfig>,
+    params: ParamsF32,
+    opts: TrainerOptions = {},
+  ): Trainer {
+    const t = new Trainer(device, source, stats, config, {}, opts);
+    t.sae.setState({ params });
+    t.prepared = true;
+    return t;
+  }
+
+  /** The data position, as saved in checkpoints. */
+  get dataPosition() {
+    return { epoch: this.batcher.epoch, rowsEmitted: this.batcher.rowsEmitted };
+  }
+
+  /**
+   * Starts a checkpoint of the state after the last submitted step: the GPU copies are queued
+   * now, the batcher position and curve captured now; mapping, serializing and writing happen in
+   * the background. One save at a time: while one is in flight this returns it (unless `force`,
+   * which waits for it and then saves the current step).
+   */
+  checkpoint(force = false): Promise<void> | null {
+    const c = this.opts.checkpoints;
+    if (!c || this.lost) return null;
+    if (this.saving && !force) return this.saving;
+    if (this.saving) return this.saving.then(() => (this.lastCheckpointStep === this.step ? undefined : (this.checkpoint(true) ?? undefined)));
+    const step = this.step;
+    this.lastCheckpointTime = performance.now();
+    const state = snapshotState(this.sae);
+    state.catch(() => {});
+    const extra: TrainerCheckpointExtra = {
+      batcher: this.batcher.getState(),
+      lossScale: this.lossScale,
+      kernels: this.kernels,
+      totalSteps: this.totalSteps,
+      dataset: { name: this.source.name, rows: this.source.rows, d: this.source.d },
+    };
+    const metrics = this.curve.slice();
+    const data = this.dataPosition;
+    const rng = [...extra.batcher.orderRng, ...extra.batcher.sampleRng];
+    const p = (async () => {
+      try {
+        const bytes = serializeCheckpoint({
+          runId: c.runId,
+          step,
+          tokens: step * this.cfg.batchSize,
+          config: this.cfg,
+          data,
+          rng,
+          metrics,
+          normalization: this.norm.kind === 'scalar' ? { kind: 'scalar', scale: this.norm.scale } : { kind: this.norm.kind },
+          state: await state,
+          extra: extra as unknown as Record<string, unknown>,
+        });
+        const info = await c.store.save(c.runId, step, bytes);
+        this.lastCheckpointStep = step;
+        this.hooks.onCheckpoint?.({ runId: c.runId, step, size: info.size });
+      } catch (e) {
+        this.hooks.onCheckpoint?.({ runId: c.runId, step, error: e instanceof Error ? e.message : String(e) });
+      } finally {
+        this.saving = null;
+      }
+    })();
+    this.saving = p;
+    return p;
+  }
+
+  /** Periodic checkpoint, at a metrics read-back (so the saved curve is complete up to the step). */
+  private maybeCheckpoint(t: number) {
+    const c = this.opts.checkpoints;
+    if (!c || this.saving) return;
+    const bySteps = (c.everySteps ?? 0) > 0 && t - (this.lastCheckpointStep ?? 0) >= c.everySteps!;
+    const secs = c.everySeconds ?? 120;
+    const byTime = secs > 0 && performance.now() - this.lastCheckpointTime >= secs * 1000;
+    if (bySteps || byTime) this.checkpoint();
+  }
+
+  private deviceLostError(): DeviceLostError {
+    return new DeviceLostError(this.lost?.reason ?? 'unknown', this.lost?.message ?? '', this.step, this.lastCheckpointStep);
+  }
+
+  /** A failure while the device is (or within half a second turns out to be) lost becomes a DeviceLostError. */
+  private async asDeviceLoss(e: unknown): Promise<unknown> {
+    for (let i = 0; i < 10 && !this.lost; i++) await new Promise((r) => setTimeout(r, 50));
+    return this.lost ? this.deviceLostError() : e;
   }
 
   pause() {
@@ -109,12 +310,48 @@ export class Trainer {
     this.sae.setState({ params });
   }
 
+  /**
+   * Initial parameters (fresh run) or the checkpoint's state (resume). Called by run(); callable
+   * before it (tests) and idempotent.
+   */
+  async prepare(): Promise<void> {
+    if (this.prepared) return;
+    this.prepared = true;
+    const ck = this.opts.resumeFrom;
+    if (!ck) {
+      await this.initialize();
+      return;
+    }
+    const ex = ck.extra as Partial<TrainerCheckpointExtra> | undefined;
+    if (!ex?.batcher || typeof ex.lossScale !== 'number')
+      throw new Error(`checkpoint step ${ck.step} has no data-stream position: it cannot be resumed exactly`);
+    if (ex.dataset && (ex.dataset.rows !== this.source.rows || ex.dataset.d !== this.source.d))
+      throw new Error(`checkpoint was taken on ${ex.dataset.name} (${ex.dataset.rows} rows × ${ex.dataset.d}); the open dataset is ${this.source.name} (${this.source.rows} rows × ${this.source.d})`);
+    this.sae.setState(ck.state);
+    await this.batcher.setState(ex.batcher);
+    this.lossScale = ex.lossScale;
+    this.step = ck.step;
+    this.lastCheckpointStep = ck.step;
+    this.curve.length = 0;
+    this.curve.push(...(ck.metrics as MetricPoint[]));
+  }
+
   async run(): Promise<TrainResult> {
+    try {
+      return await this.runLoop();
+    } catch (e) {
+      throw await this.asDeviceLoss(e);
+    }
+  }
+
+  private async runLoop(): Promise<TrainResult> {
     const { d, batchSize: B, metricsEvery } = this.cfg;
-    this.hooks.onStatus?.('preparing');
-    await this.initialize();
+    const resuming = !!this.opts.resumeFrom;
+    this.hooks.onStatus?.('preparing', resuming ? `resuming from checkpoint step ${this.opts.resumeFrom!.step}` : undefined);
+    await this.prepare();
+    const startStep = this.step;
     let tuned: AutotuneReport | null = null;
-    if (this.opts.autotuneAdapter && !this.opts.kernels) {
+    if (this.opts.autotuneAdapter && !this.opts.kernels && !resuming) {
       this.hooks.onStatus?.('preparing', 'autotuning kernels');
       tuned = await autotune(this.sae, this.opts.autotuneAdapter);
       this.kernels = this.sae.kernels;
@@ -126,9 +363,10 @@ export class Trainer {
     const rowScale = new Float32Array(B);
     const mu = this.stats.mean;
     const denoms: number[] = [];
-    let lastRead = 0;
+    let lastRead = startStep;
     let lastTime = performance.now();
-    let lastEvalTokens = 0;
+    this.lastCheckpointTime = lastTime;
+    let lastEvalTokens = startStep * B;
     let tokensPerS = 0;
     const evalEvery = this.opts.evalEveryTokens ?? 0;
     let status: TrainResult['status'] = 'done';
@@ -171,14 +409,18 @@ export class Trainer {
       return true;
     };
 
-    for (let t = 1; t <= this.totalSteps; t++) {
+    for (let t = startStep + 1; t <= this.totalSteps; t++) {
+      if (this.lost) throw this.deviceLostError();
       if (this.paused) {
         if (t - 1 > lastRead && !(await readBack(t - 1))) {
           status = 'failed';
           break;
         }
+        // Save on pause: the user may close the tab next.
+        if (!this.stopped) await this.checkpoint(true);
         this.hooks.onStatus?.('paused');
-        while (this.paused) await new Promise<void>((r) => (this.wake = r));
+        while (this.paused && !this.lost) await new Promise<void>((r) => (this.wake = r));
+        if (this.lost) throw this.deviceLostError();
         lastTime = performance.now();
         if (!this.stopped) this.hooks.onStatus?.('running');
       }
@@ -199,6 +441,7 @@ export class Trainer {
           status = 'failed';
           break;
         }
+        if (t < this.totalSteps) this.maybeCheckpoint(t);
       }
       if (evalEvery > 0 && t * B - lastEvalTokens >= evalEvery && t < this.totalSteps) {
         lastEvalTokens = t * B;
@@ -206,7 +449,13 @@ export class Trainer {
         lastTime = performance.now();
       }
     }
-    if (this.step > lastRead && status !== 'failed') await readBack(this.step);
+    if (this.step > lastRead && status !== 'failed') {
+      if (!(await readBack(this.step))) status = 'failed';
+    }
+    if (this.lost) throw this.deviceLostError();
+    // Save on stop and at the end (never a NaN state); wait for it, the run is over.
+    if (status !== 'failed') await this.checkpoint(true);
+    else await this.saving;
     const final = { ...(await this.evaluate()), tokensPerS };
     this.hooks.onEval?.(final);
     this.hooks.onStatus?.(status);
@@ -298,5 +547,10 @@ export class Trainer {
 
   destroy() {
     this.sae.destroy();
+  }
+
+  /** Current parameters and dead counters, consistent even while steps are being submitted. */
+  async snapshot(): Promise<TrainState> {
+    return snapshotState(this.sae);
   }
 }

@@ -5,9 +5,20 @@
 import { resolveConfig, validateConfig } from '../sae/config';
 import { startWorker } from '../worker/client';
 import type { DatasetSpec, FromWorker, ToWorker } from '../worker/protocol';
+import {
+  evalDone,
+  evalFailed,
+  evalProgress,
+  evalStarted,
+  latentArrived,
+  latentRequested,
+  resetEval,
+  useEval,
+} from './eval';
 import { isRaw } from './files';
 import { addBanner, clearBanners, isActive, saveMeasured, updateRun, useLab } from './lab';
 import { pushEval, pushPoints, replacePoints, resetSeries, seriesSnapshot } from './series';
+import { handleSweepMessage } from './sweep';
 
 let worker: ReturnType<typeof startWorker> | null = null;
 let autoDemo = true;
@@ -15,6 +26,9 @@ let autoDemo = true;
 function send(m: ToWorker) {
   worker?.send(m);
 }
+
+/** For other stores that drive the worker (sweeps). */
+export const sendToWorker = send;
 
 export function connectWorker(opts: { autoDemo?: boolean } = {}) {
   if (worker) return;
@@ -31,6 +45,7 @@ export function connectWorker(opts: { autoDemo?: boolean } = {}) {
 const runIdOk = (runId: string) => useLab.getState().run?.runId === runId;
 
 function onMessage(m: FromWorker) {
+  if (handleSweepMessage(m)) return;
   const set = useLab.setState;
   switch (m.type) {
     case 'ready':
@@ -51,6 +66,11 @@ function onMessage(m: FromWorker) {
       set({ selfcheck: m.result, selfcheckBusy: false });
       break;
     case 'dataset-progress':
+      // the full evaluation reports its progress on this channel too (src/worker/evaluate.ts)
+      if (m.phase.startsWith('evaluating')) {
+        evalProgress(m.fraction, m.phase);
+        break;
+      }
       set((s) => ({ dataset: { ...s.dataset, status: 'loading', fraction: m.fraction, phase: m.phase } }));
       break;
     case 'dataset-ready': {
@@ -131,7 +151,14 @@ function onMessage(m: FromWorker) {
         next: 'The run may be unreliable: stop it, try a smaller configuration, and report the message if it repeats.',
       });
       break;
+    case 'full-eval':
+      evalDone(m.report);
+      break;
+    case 'latent':
+      latentArrived(m.detail);
+      break;
     case 'error': {
+      evalFailed(m.message);
       set({ selfcheckBusy: false });
       const run = useLab.getState().run;
       if (run && run.status === 'preparing') updateRun({ status: 'failed', message: m.message });
@@ -222,6 +249,7 @@ export function startTraining() {
   if (configProblems().length) return;
   const runId = `run-${Date.now().toString(36)}`;
   resetSeries();
+  resetEval();
   clearBanners('nan');
   useLab.setState({
     run: {
@@ -259,4 +287,28 @@ export function stopTraining() {
 }
 export function evaluateNow() {
   send({ type: 'evaluate' });
+}
+
+/** Full evaluation of the current (paused) or last finished run: see src/worker/evaluate.ts. */
+export function runFullEval() {
+  const { options } = useEval.getState();
+  evalStarted(useLab.getState().run?.runId ?? null);
+  send({
+    type: 'full-eval',
+    request: {
+      maxRows: options.maxRows,
+      explainLatents: options.explainLatents,
+      downstream: options.downstream && useLab.getState().dataset.info?.kind === 'demo',
+      ...(options.labels ? { labels: { blob: options.labels, name: options.labels.name } } : {}),
+      ...(options.directions
+        ? { directions: { blob: options.directions, name: options.directions.name } }
+        : {}),
+    },
+  });
+}
+
+/** Opens one latent of the last evaluation in the latent browser. */
+export function openLatent(id: number) {
+  latentRequested(id);
+  send({ type: 'latent', latent: id });
 }

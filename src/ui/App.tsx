@@ -4,7 +4,9 @@ import { Banners } from './Banners';
 import { Charts } from './Charts';
 import { ConfigPanel } from './ConfigPanel';
 import { DatasetPanel } from './DatasetPanel';
+import { EvalPanel } from './EvalPanel';
 import { RunPanel } from './RunPanel';
+import { SweepPanel } from './SweepPanel';
 
 const NEXT_THEME: Record<Theme, Theme> = { system: 'dark', dark: 'light', light: 'system' };
 const THEME_LABEL: Record<Theme, string> = { system: '◐ auto', dark: '☾ dark', light: '☀ light' };
@@ -63,9 +65,11 @@ export function App() {
         <div className="col mainc">
           <RunPanel />
           <Charts />
+          <EvalPanel />
           <AdapterPanel />
         </div>
       </main>
+      <SweepPanel />
       <footer className="muted small">
         SAE Lab · the math follows openai/sparse_autoencoder; defaults are the paper's. The GPU lives in a
         worker; this page never touches GPU buffers.

@@ -6,24 +6,31 @@
 import { DataError } from '../data/errors';
 import { createGpu, type GpuContext, WebGPUUnavailableError } from '../gpu/device';
 import type { EncodeVariant } from '../gpu/kernels/encode';
+import type { Checkpoint } from '../io/checkpoint';
+import { type ImportedSae, zipExport } from '../io/export';
 import type { KernelChoice } from '../sae/step';
-import { Trainer } from '../sae/trainer';
+import { DeviceLostError, Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
 import { type OpenedDataset, openDataset } from './datasets';
-import type { FromWorker, ToWorker } from './protocol';
+import { fullEvaluate, latentDetail, noteDataset, releaseTrainer, retainedTrainer, retainTrainer } from './evaluate';
+import * as models from './models';
+import type { FromWorker, ToWorker, TrainStart } from './protocol';
 import { encodeSelfCheck } from './selfcheck';
 
-const post = (m: FromWorker) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(m);
+const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(m, transfer);
 let gpu: GpuContext | null = null;
 let dataset: OpenedDataset | null = null;
 let trainer: Trainer | null = null;
 let runId = '';
+/** An SAE imported from files; the current model (for export / evaluation) while `current` says so. */
+let imported: ImportedSae | null = null;
+let current: 'trained' | 'imported' = 'trained';
 
 async function ensureGpu(): Promise<GpuContext> {
   if (gpu) return gpu;
   gpu = await createGpu({
     onLost: (info) => {
+      // A running Trainer notices by itself (DeviceLostError); train() then recovers from the last checkpoint.
       gpu = null;
-      trainer?.stop();
       post({ type: 'device-lost', message: `${info.reason}: ${info.message}` });
     },
     onUncapturedError: (message) => post({ type: 'gpu-error', message }),
@@ -35,47 +42,85 @@ function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function train(msg: Extract<ToWorker, { type: 'train' }>) {
+/**
+ * Runs (or, with `resumeFrom`, continues) a run. Checkpoints go to OPFS; when the GPU device is
+ * lost the run continues on a new device from its latest checkpoint (a few times at most).
+ */
+async function train(start: TrainStart, resumeFrom?: Checkpoint) {
   if (!dataset) throw new Error('no dataset is open: drop a file or load the demo first');
   if (trainer) throw new Error('a run is already in progress: stop it first');
-  const g = await ensureGpu();
-  runId = msg.start.runId;
+  releaseTrainer(); // the previous run's model, kept for evaluation (src/worker/evaluate.ts)
+  const ds = dataset;
+  runId = start.runId;
   const id = runId;
-  const t = new Trainer(
-    g.device,
-    dataset.source,
-    dataset.stats,
-    msg.start.config,
-    {
-      onMetrics: (points) => post({ type: 'metrics', runId: id, points }),
-      onEval: (result) => post({ type: 'eval', runId: id, result }),
-      onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
-      onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
-      onStarted: ({ kernels, autotune }) =>
-        post({
-          type: 'train-started',
-          runId: id,
-          config: t.cfg,
-          kernels,
-          autotune: autotune?.timings ?? null,
-          gpuBytes: t.sae.bytes,
-          totalSteps: t.totalSteps,
-        }),
-    },
-    {
-      kernels: msg.start.kernels as Partial<KernelChoice> | undefined,
-      evalEveryTokens: msg.start.evalEveryTokens,
-      autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
-    },
-  );
-  trainer = t;
-  try {
-    const r = await t.run();
-    post({ type: 'train-done', runId: id, final: r.final, curve: r.curve });
-  } finally {
-    t.destroy();
-    trainer = null;
+  current = 'trained';
+  const store = await models.checkpointStore();
+  let ck = resumeFrom;
+  for (let recoveries = 0; ; recoveries++) {
+    const g = await ensureGpu();
+    const t: Trainer = new Trainer(
+      g.device,
+      ds.source,
+      ds.stats,
+      start.config,
+      {
+        onMetrics: (points) => post({ type: 'metrics', runId: id, points }),
+        onEval: (result) => post({ type: 'eval', runId: id, result }),
+        onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
+        onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
+        onStarted: ({ kernels, autotune }) =>
+          post({
+            type: 'train-started',
+            runId: id,
+            config: t.cfg,
+            kernels,
+            autotune: autotune?.timings ?? null,
+            gpuBytes: t.sae.bytes,
+            totalSteps: t.totalSteps,
+          }),
+        onCheckpoint: (c) => {
+          models.listCheckpoints(c.error).then(post, () => {});
+        },
+      },
+      {
+        kernels: start.kernels as Partial<KernelChoice> | undefined,
+        evalEveryTokens: start.evalEveryTokens,
+        autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
+        checkpoints: { store, runId: id },
+        resumeFrom: ck,
+      },
+    );
+    trainer = t;
+    let lost = false;
+    try {
+      const r = await t.run();
+      post({ type: 'train-done', runId: id, final: r.final, curve: r.curve });
+      return;
+    } catch (e) {
+      if (!(e instanceof DeviceLostError)) throw e;
+      lost = true;
+      const latest = await store.latest(id).catch(() => null);
+      if (!latest) throw new Error(`${e.message}: nothing to resume from, start the run again`);
+      if (recoveries >= 3) throw new Error(`${e.message}; gave up after ${recoveries} recoveries (resume it from the checkpoint list)`);
+      ck = latest.checkpoint;
+      post({ type: 'status', runId: id, status: 'preparing', message: `GPU device lost; resuming from checkpoint step ${ck.step}` });
+    } finally {
+      // kept (GPU buffers included) for 'full-eval' / 'latent' until the next run starts
+      if (lost) t.destroy();
+      else retainTrainer(t, ds);
+      trainer = null;
+    }
   }
+}
+
+/** Makes the imported SAE the model evaluation reads, when a dataset of its width is open. */
+async function adoptImported(): Promise<string> {
+  if (!imported) return '';
+  if (!dataset) return `; open a dataset with d=${imported.d} to evaluate it`;
+  if (dataset.info.d !== imported.d) return `; the open dataset has d=${dataset.info.d}, not ${imported.d}: open a matching one to evaluate it`;
+  const g = await ensureGpu();
+  retainTrainer(models.trainerForImported(g.device, imported, dataset), dataset);
+  return '';
 }
 
 self.onmessage = async (ev: MessageEvent<ToWorker>) => {
@@ -96,6 +141,8 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         if (trainer) throw new Error('stop the current run before opening another dataset');
         try {
           dataset = await openDataset(msg.spec, (fraction, phase) => post({ type: 'dataset-progress', fraction, phase }));
+          noteDataset(dataset, msg.spec);
+          if (current === 'imported') await adoptImported();
           post({ type: 'dataset-ready', info: dataset.info });
         } catch (e) {
           const file = e instanceof DataError ? e.file : msg.spec.kind === 'files' ? msg.spec.files.map((f) => f.name).join(', ') : msg.spec.kind;
@@ -104,8 +151,48 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       }
       case 'train':
-        await train(msg);
+        await train(msg.start);
         break;
+      case 'list-checkpoints':
+        post(await models.listCheckpoints());
+        break;
+      case 'delete-checkpoint':
+        if (trainer && msg.runId === runId) throw new Error('this run is in progress: stop it before deleting its checkpoints');
+        await (await models.checkpointStore()).delete(msg.runId, msg.step);
+        post(await models.listCheckpoints());
+        break;
+      case 'resume-checkpoint': {
+        if (trainer) throw new Error('a run is already in progress: stop it first');
+        const { checkpoint, warning } = await models.loadForResume(msg.runId, msg.step, dataset);
+        if (warning) post(await models.listCheckpoints(warning));
+        const kernels = (checkpoint.extra as Partial<TrainerCheckpointExtra> | undefined)?.kernels;
+        await train({ runId: msg.runId, config: checkpoint.config, kernels }, checkpoint);
+        break;
+      }
+      case 'export': {
+        const source: models.ModelSource =
+          current === 'imported' ? { runId: 'imported', trainer: null, imported } : { runId, trainer: trainer ?? retainedTrainer(), imported: null };
+        const { fileName, files } = await models.exportModel(source, msg);
+        const bytes = zipExport(files);
+        post({ type: 'export', fileName, bytes }, [bytes.buffer]);
+        break;
+      }
+      case 'export-run-config': {
+        const t = current === 'imported' ? null : (trainer ?? retainedTrainer());
+        const config = t ? t.cfg : imported ? { ...imported.config, d: imported.d, nLatents: imported.nLatents, k: imported.k } : null;
+        if (!config) throw new Error('nothing to export: train or import an SAE first');
+        const { fileName, bytes } = models.exportRunConfigZip(config, t ? runId : 'imported');
+        post({ type: 'export', fileName, bytes }, [bytes.buffer]);
+        break;
+      }
+      case 'import-sae': {
+        if (trainer) throw new Error('stop the current run before importing an SAE');
+        imported = await models.importFiles(msg.files);
+        current = 'imported';
+        const note = await adoptImported();
+        post({ type: 'imported', summary: models.importSummary(imported) + note });
+        break;
+      }
       case 'pause':
         trainer?.pause();
         break;
@@ -117,6 +204,17 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       case 'evaluate':
         if (trainer) post({ type: 'eval', runId, result: await trainer.evaluate() });
+        break;
+      case 'full-eval': {
+        const live = trainer ? { trainer, dataset } : null;
+        const report = await fullEvaluate(live, msg.request, (fraction, phase) =>
+          post({ type: 'dataset-progress', fraction, phase }),
+        );
+        post({ type: 'full-eval', report });
+        break;
+      }
+      case 'latent':
+        post({ type: 'latent', detail: latentDetail(msg.latent) });
         break;
     }
   } catch (e) {

@@ -1,0 +1,175 @@
+/**
+ * npm run eval -- --sae DIR_OR_FILE --data FILE [--labels FILE] [--tokens FILE --vocab FILE]
+ *                 [--directions FILE] --out DIR
+ *
+ * Evaluates a trained SAE (SAE Lab's DIR/sae from `npm run train`, a SAELens cfg.json +
+ * sae_weights.safetensors folder, a sparsify folder, openai-named safetensors, or a zip of any of
+ * these) on an activation file and writes DIR/eval.json.
+ *
+ * The evaluation runs in the worker, in headless Chromium, through the same messages the page
+ * uses: 'open-dataset', then 'import-sae' (the worker builds a GPU model of the imported SAE on
+ * that dataset), then 'full-eval' (GPU encode of the rows, then src/eval on the CPU: nMSE,
+ * density, feature recovery, probes, N2G explanations). The SAE files are first read in node with
+ * importSae, so bad files fail fast with one line and exit code 2.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { type ImportedSae, importSae, zipExport } from '../src/io/export';
+import type { FullEvalRequest } from '../src/worker/protocol';
+import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
+import { openHeadless } from './headless';
+
+export const EVAL_FLAGS: Record<string, FlagSpec> = {
+  sae: { kind: 'string', help: 'the SAE: a folder (DIR from npm run train, or cfg.json + sae_weights.safetensors), a .zip, or one of its files' },
+  data: { kind: 'string', help: 'activation file(s) to evaluate on: .npy/.npz/.safetensors/raw; shards comma-separated' },
+  tensor: { kind: 'string', help: 'tensor/array name inside a .safetensors/.npz holding several' },
+  'raw-width': { kind: 'int', help: 'row width d for raw .bin/.f32/.f16 files' },
+  'raw-dtype': { kind: 'string', help: 'f32|f16 for raw files' },
+  labels: { kind: 'string', help: 'per-row labels (.npy of 0/1 or class ids) for probe losses' },
+  tokens: { kind: 'string', help: 'per-row token ids (.npy) for latent contexts and explanations' },
+  vocab: { kind: 'string', help: 'vocabulary (.txt one token per line, or tokenizer json)' },
+  directions: { kind: 'string', help: 'true directions [F, d] (.npy) for feature recovery' },
+  'max-rows': { kind: 'int', help: 'rows evaluated at most (default 16384)' },
+  explain: { kind: 'int', help: 'latents to explain with N2G (needs --tokens and --vocab; default 0)' },
+  path: { kind: 'string', help: 'which SAE, when the input holds several (e.g. a sparsify hookpoint folder)' },
+  out: { kind: 'string', help: 'output directory for eval.json (default runs/eval-<timestamp>)' },
+  help: { kind: 'bool', help: 'this help' },
+};
+export const EVAL_USAGE =
+  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] --out DIR';
+
+const mustExist = (flag: string, p: string) => {
+  if (!existsSync(p)) throw new UsageError(`--${flag} ${p}: no such file`);
+};
+
+function listFiles(dir: string, depth = 0): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory() && depth < 3) out.push(...listFiles(p, depth + 1));
+    else if (e.isFile() && /\.(json|safetensors)$/i.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * The SAE's files as name → bytes (names relative to the SAE folder), or a zip's bytes. A training
+ * output DIR means DIR/sae; a file inside an SAE folder means the folder.
+ */
+export function readSaeInput(path: string): Map<string, Uint8Array> | Uint8Array {
+  mustExist('sae', path);
+  if (statSync(path).isFile()) {
+    if (/\.zip$/i.test(path)) return new Uint8Array(readFileSync(path));
+    path = dirname(path);
+  }
+  if (existsSync(join(path, 'sae')) && statSync(join(path, 'sae')).isDirectory() && !existsSync(join(path, 'cfg.json'))) path = join(path, 'sae');
+  const files = new Map<string, Uint8Array>();
+  for (const f of listFiles(path)) if (basename(f) !== 'metrics.json' && basename(f) !== 'eval.json') files.set(relative(path, f), new Uint8Array(readFileSync(f)));
+  if (files.size === 0) throw new UsageError(`--sae ${path}: no .safetensors / cfg.json files in this folder`);
+  return files;
+}
+
+/** Reads and checks the SAE in node (fast one-line errors); returns it and a zip to hand to the worker. */
+export function loadSae(path: string, which?: string): { sae: ImportedSae; zip: Uint8Array } {
+  const input = readSaeInput(path);
+  let sae: ImportedSae;
+  try {
+    sae = importSae(input, { path: which });
+  } catch (e) {
+    throw new UsageError(`--sae ${path}: ${(e as Error).message}`);
+  }
+  const zip = input instanceof Uint8Array ? input : zipExport(input);
+  return { sae, zip };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, EVAL_FLAGS);
+  if (flags.help) {
+    console.log(helpText(EVAL_USAGE, EVAL_FLAGS));
+    return 0;
+  }
+  if (!flags.sae) throw new UsageError('--sae is required (a folder, a .zip, or cfg.json + sae_weights.safetensors)');
+  if (!flags.data) throw new UsageError('--data is required (the activations to evaluate on)');
+  const dataPaths = String(flags.data).split(',');
+  for (const p of dataPaths) mustExist('data', p);
+  for (const f of ['labels', 'tokens', 'vocab', 'directions'] as const) if (flags[f] !== undefined) mustExist(f, String(flags[f]));
+  if ((flags.tokens === undefined) !== (flags.vocab === undefined) && flags.explain)
+    throw new UsageError('--explain needs both --tokens and --vocab');
+  const out = (flags.out as string | undefined) ?? join('runs', `eval-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const { sae, zip } = loadSae(String(flags.sae), flags.path as string | undefined);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'sae-lab-eval-'));
+  const h = await openHeadless();
+  try {
+    await h.send({ type: 'init' });
+    const ready = await h.next(['ready']);
+    // 1. the dataset (same path as npm run train)
+    await h.setFiles('files', dataPaths);
+    if (flags.tokens) await h.setFiles('tokens', [String(flags.tokens)]);
+    if (flags.vocab) await h.setFiles('vocab', [String(flags.vocab)]);
+    await h.session.page.evaluate(
+      (o) => window.__cli.openFiles(o),
+      { tensor: flags.tensor as string | undefined, rawWidth: flags['raw-width'] as number | undefined, rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined },
+    );
+    const opened = await h.next(['dataset-ready', 'dataset-error']);
+    if (opened.type === 'dataset-error') throw new UsageError(`${opened.file}: ${opened.message}`);
+    const info = opened.info;
+    if (info.d !== sae.d) throw new UsageError(`--sae has d=${sae.d} but --data ${info.name} has d=${info.d}`);
+
+    // 2. the SAE, as one zip file through the file input
+    const zipPath = join(tmp, 'sae.zip');
+    writeFileSync(zipPath, zip);
+    await h.setFiles('files', [zipPath]);
+    await h.session.page.evaluate(() => {
+      const f = (document.getElementById('files') as HTMLInputElement).files![0];
+      window.__cli.send({ type: 'import-sae', files: [{ blob: f, name: f.name }] });
+    });
+    const imported = await h.next(['imported']);
+
+    // 3. side files for the evaluation, stashed in the page, then the evaluation
+    const side: Record<string, string> = {};
+    if (flags.labels) side.labels = String(flags.labels);
+    if (flags.directions) side.directions = String(flags.directions);
+    for (const [key, p] of Object.entries(side)) {
+      await h.setFiles('files', [p]);
+      await h.session.page.evaluate((k) => {
+        const f = (document.getElementById('files') as HTMLInputElement).files![0];
+        const w = window as unknown as { __evalFiles?: Record<string, { blob: Blob; name: string }> };
+        w.__evalFiles = { ...w.__evalFiles, [k]: { blob: f, name: f.name } };
+      }, key);
+    }
+    const request: FullEvalRequest = { maxRows: flags['max-rows'] as number | undefined, explainLatents: (flags.explain as number | undefined) ?? 0 };
+    await h.session.page.evaluate((req) => {
+      const w = window as unknown as { __evalFiles?: Record<string, { blob: Blob; name: string }> };
+      window.__cli.send({ type: 'full-eval', request: { ...req, ...w.__evalFiles } });
+    }, request);
+    const { report } = await h.next(['full-eval']);
+
+    mkdirSync(out, { recursive: true });
+    const result = {
+      sae: {
+        input: String(flags.sae),
+        summary: imported.summary,
+        format: sae.format,
+        d: sae.d,
+        n_latents: sae.nLatents,
+        k: sae.k,
+        normalization: sae.normalization,
+        tokens_trained: sae.tokensTrained,
+      },
+      dataset: { name: info.name, rows: info.rows, d: info.d, dtype: info.dtype, description: info.description },
+      adapter: ready.adapter,
+      report,
+    };
+    writeFileSync(join(out, 'eval.json'), JSON.stringify(result, null, 2));
+    const rec = report.recovery ? `  recovered ${(report.recovery.fractionRecovered * 100).toFixed(1)}%` : '';
+    console.log(
+      `nMSE ${report.nmse.toFixed(4)}  EV ${report.explainedVariance.toFixed(4)}  L0 ${report.l0.toFixed(2)}  dead ${(report.deadFraction * 100).toFixed(1)}% on ${report.rows} rows${rec} → ${join(out, 'eval.json')}`,
+    );
+    return 0;
+  } finally {
+    await h.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

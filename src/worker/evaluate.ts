@@ -1,0 +1,658 @@
+/**
+ * Worker-side full evaluation of a trained SAE ("what the learned latents are").
+ *
+ * The row-heavy part runs on the GPU: held-out rows are normalized like training rows and sent
+ * through GpuSae.forward() one batch of B rows at a time; its reconstruction and TopK codes
+ * are read back together (the copies are submitted synchronously after the forward pass, so a
+ * training step in flight cannot interleave) and streamed into src/eval's EvalAccumulator. What
+ * follows is CPU work on the sparse codes: feature recovery (synthetic data or a directions
+ * file), probes (a labels file), N2G explanations (token ids + vocabulary), and the downstream
+ * loss through the bundled llama2.c model (the demo dataset only).
+ *
+ * The worker keeps the last finished Trainer (with its GPU buffers) for this until a new run
+ * starts; the last evaluation's codes and contexts are kept for the latent browser's 'latent'
+ * requests.
+ */
+import { openActivationFile } from '../data/open';
+import { Rng } from '../data/rng';
+import { displayToken, openTokenIds } from '../data/sidecars';
+import { Batcher } from '../data/stream';
+import {
+  activationHistogram,
+  chanceMaxCosine,
+  codesByLatent,
+  concatCodes,
+  decoderNeighbours,
+  downstreamLoss,
+  EvalAccumulator,
+  type ExplainSource,
+  type Explanation,
+  explainAll,
+  explainLatent,
+  featureRecovery,
+  type LatentCsc,
+  oneVsRest,
+  probeLoss,
+  type SparseCodes,
+} from '../eval/index';
+import { readBytes } from '../gpu/buffers';
+import { reconstructRaw, toNormalization } from '../io/forward';
+import { readCheckpoint } from '../lm/checkpoint';
+import { splitParagraphs } from '../lm/extract';
+import { Llama } from '../lm/forward';
+import { encode, readTokenizer } from '../lm/tokenizer';
+import { denormalizeInPlace, normalizeBatch } from '../sae/normalize';
+import type { ParamsF32 } from '../sae/step';
+import type { Trainer } from '../sae/trainer';
+import type { OpenedDataset } from './datasets';
+import type { DatasetSpec, FullEvalReport, FullEvalRequest, LatentDetail } from './protocol';
+
+export type Progress = (fraction: number, phase: string) => void;
+
+/** What an evaluation reads: the trainer (GPU model, config, normalization) and the dataset it trained on. */
+interface Target {
+  trainer: Trainer;
+  dataset: OpenedDataset | null;
+  /** true: the run has finished, so the GPU parameters can be swapped for the EMA copy. */
+  finished: boolean;
+}
+
+let retained: Target | null = null;
+/** URL of each opened demo dataset (for its provenance: model, tokenizer, text, positions). */
+const demoUrls = new WeakMap<OpenedDataset, string>();
+
+/** Remembers where a dataset came from (call after openDataset). */
+export function noteDataset(ds: OpenedDataset, spec: DatasetSpec) {
+  if (spec.kind === 'demo') {
+    demoUrls.set(ds, spec.url ?? new URL('/demo/stories260K_L2_resid.f16.npy', self.location.origin).href);
+  }
+}
+
+/** Keeps a finished run's trainer (and its GPU buffers) for evaluation; destroys the previous one. */
+export function retainTrainer(trainer: Trainer, dataset: OpenedDataset | null) {
+  if (retained && retained.trainer !== trainer) retained.trainer.destroy();
+  retained = { trainer, dataset, finished: true };
+  state = null;
+}
+
+/** Frees the retained trainer (a new run is starting, or the device is gone). */
+export function releaseTrainer() {
+  retained?.trainer.destroy();
+  retained = null;
+  state = null;
+}
+
+/** The retained finished trainer, if any. */
+export function retainedTrainer(): Trainer | null {
+  return retained?.trainer ?? null;
+}
+
+/** State of the last full evaluation, for 'latent' requests. */
+interface EvalState {
+  trainer: Trainer;
+  N: number;
+  d: number;
+  codes: SparseCodes;
+  csc: LatentCsc;
+  acc: EvalAccumulator;
+  freq: Float64Array;
+  meanAct: Float64Array;
+  W_dec: Float32Array;
+  /** [rows] global dataset row of each evaluated row */
+  rowIds: Float64Array;
+  contexts: Contexts | null;
+  vocab: string[] | null;
+  explained: Map<number, Explanation | null>;
+}
+let state: EvalState | null = null;
+
+const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
+
+/**
+ * Full evaluation of `live` (a run in progress or paused) or else the retained finished run.
+ * @param dataset the dataset open now; used for tokens / vocab only when it is the one trained on
+ */
+export async function fullEvaluate(
+  live: { trainer: Trainer; dataset: OpenedDataset | null } | null,
+  req: FullEvalRequest,
+  onProgress: Progress,
+): Promise<FullEvalReport> {
+  const target: Target | null = live ? { ...live, finished: false } : retained;
+  if (!target) throw new Error('nothing to evaluate: train an SAE first');
+  const { trainer, dataset } = target;
+  const { cfg, sae, norm, source } = trainer;
+  const { d, nLatents: N, k, batchSize: B } = cfg;
+  const maxRows = Math.max(B, Math.floor(req.maxRows ?? 16384));
+  onProgress(0, 'evaluating');
+
+  // Parameters on the CPU (decoder geometry, downstream); EMA weights when the run kept them.
+  const useEma = cfg.ema && target.finished;
+  const params = await sae.readParams(useEma ? 'ema' : 'theta');
+  let restore: ParamsF32 | null = null;
+  if (useEma) {
+    restore = await sae.readParams('theta');
+    for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
+      writeF32(sae.device, sae.theta[p], params[p]);
+  }
+
+  // ---- 1. GPU encode of held-out rows (the training split: same rows, f, block size) ----
+  const acc = new EvalAccumulator({ N, d, topM: topMFor(N), fireThreshold: cfg.fireThreshold });
+  const codeParts: SparseCodes[] = [];
+  const idParts: Float64Array[] = [];
+  const wantRaw = !!req.labels && maxRows * d <= 32 << 20;
+  const rawParts: Float32Array[] = [];
+  const xn = new Float32Array(B * d);
+  const rowScale = new Float32Array(B);
+  const rowShift = new Float32Array(B);
+  let heldOut = true;
+  try {
+    const split = new Batcher(source, { heldOutFraction: cfg.evalFrac, nonFinite: 'skip', shuffleRows: 1 });
+    heldOut = split.split.heldOutRows > 0;
+    const total = Math.min(maxRows, heldOut ? split.split.heldOutRows : source.rows);
+    const batches = heldOut ? split.heldOutBatches(B, maxRows) : fileOrderBatches(trainer, B, maxRows);
+    let done = 0;
+    for await (const batch of batches) {
+      const n = batch.rowIds.length;
+      xn.fill(0);
+      rowScale.fill(1);
+      normalizeBatch(
+        norm,
+        batch.data,
+        d,
+        xn.subarray(0, n * d),
+        rowScale.subarray(0, n),
+        rowShift.subarray(0, n),
+      );
+      sae.writeBatch(xn, rowScale);
+      sae.forward();
+      // all three copies are submitted now, right behind the forward pass
+      const [xb, ib, vb] = await Promise.all([
+        readBytes(sae.device, sae.b.xHat, B * d * 4),
+        readBytes(sae.device, sae.b.idxAll, B * k * 4),
+        readBytes(sae.device, sae.b.valAll, B * k * 4),
+      ]);
+      const xHat = new Float32Array(xb).subarray(0, n * d);
+      denormalizeInPlace(xHat, d, rowScale, rowShift);
+      const codes: SparseCodes = {
+        rows: n,
+        k,
+        idx: new Uint32Array(ib).slice(0, n * k),
+        val: new Float32Array(vb).slice(0, n * k),
+      };
+      acc.add(batch.data, codes, xHat);
+      codeParts.push(codes);
+      idParts.push(batch.rowIds.slice(0, n));
+      if (wantRaw) rawParts.push(batch.data.slice(0, n * d));
+      done += n;
+      onProgress(0.55 * Math.min(1, done / Math.max(1, total)), 'evaluating');
+    }
+  } finally {
+    if (restore)
+      for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
+        writeF32(sae.device, sae.theta[p], restore[p]);
+  }
+  if (acc.rows === 0) throw new Error('no finite rows to evaluate');
+  const codes = concatCodes(codeParts);
+  const rowIds = concatF64(idParts);
+  const rep = acc.report(40);
+  const since = await sae.readU32('tokensSince', N);
+  let deadRule = 0;
+  for (let i = 0; i < N; i++) if (since[i] > cfg.deadTokens) deadRule++;
+
+  const report: FullEvalReport = {
+    rows: rep.rows,
+    nmse: rep.nmse,
+    explainedVariance: rep.explainedVariance,
+    l0: rep.l0,
+    deadFraction: rep.deadFraction,
+    deadFractionRule: deadRule / N,
+    density: {
+      edges: Array.from(rep.density.edges),
+      counts: Array.from(rep.density.counts),
+      neverFired: rep.density.neverFired,
+    },
+    latents: Array.from({ length: N }, (_, i) => ({
+      id: i,
+      freq: rep.firingFrequency[i],
+      meanAct: rep.meanActWhenActive[i],
+      maxAct: rep.maxAct[i],
+    })),
+  };
+  const csc = codesByLatent(codes, N, 0);
+
+  // ---- 2. feature recovery ----
+  const dirs = await trueDirections(req, source, d);
+  if (dirs) {
+    onProgress(0.58, 'evaluating: feature recovery');
+    await yieldToEvents();
+    const F = dirs.length / d;
+    const r = featureRecovery(params.W_dec, N, dirs, F, d, 0.9);
+    report.recovery = {
+      meanMaxCos: r.meanMaxCos,
+      fractionRecovered: r.fractionRecovered,
+      threshold: r.threshold,
+      sorted: subsample(r.sorted, 1024),
+      chance: d >= 2 ? chanceMaxCosine(d, N, 4000) : Number.NaN,
+    };
+  }
+
+  // ---- 3. probes ----
+  if (req.labels) {
+    onProgress(0.62, 'evaluating: probes');
+    await yieldToEvents();
+    const lab = await openTokenIds(req.labels.blob, req.labels.name, source.rows);
+    const labels = await readByRows(lab.readIds.bind(lab), rowIds);
+    let maxL = 0;
+    let minL = 0;
+    for (const v of labels) {
+      maxL = Math.max(maxL, v);
+      minL = Math.min(minL, v);
+    }
+    if (minL < 0) throw new Error(`${req.labels.name}: labels must be non-negative integers`);
+    const binary = maxL <= 1;
+    const masks = binary
+      ? [Uint8Array.from(labels, (v) => (v > 0 ? 1 : 0))]
+      : oneVsRest(labels, Math.min(maxL + 1, 32));
+    const names = binary ? [req.labels.name] : masks.map((_, c) => `class ${c}`);
+    const keep = masks.map((m, j) => ({ m, name: names[j] })).filter(({ m }) => m.some((v) => v === 1));
+    const x = wantRaw ? concatF32(rawParts) : undefined;
+    const pr = probeLoss(
+      csc,
+      N,
+      keep.map((t) => t.m),
+      { x, d, rawIters: 60 },
+    );
+    report.probes = pr.tasks.map((t, j) => ({
+      task: keep[j].name,
+      bestLatent: t.bestLatent,
+      loss: t.loss,
+      constantLoss: t.constantLoss,
+      ...(Number.isFinite(t.rawLoss) ? { rawLoss: t.rawLoss } : {}),
+    }));
+  }
+
+  // ---- 4. token contexts and explanations ----
+  const ds = dataset;
+  let contexts: Contexts | null = null;
+  if (ds?.tokenIds && ds.source === source) {
+    onProgress(0.66, 'evaluating: token contexts');
+    const positions = await demoPositions(ds, source.rows);
+    contexts = await Contexts.build(ds.tokenIds, positions, ds.vocab, rowIds, source.rows);
+  }
+  const vocab = ds && ds.source === source ? ds.vocab : null;
+  const explained = new Map<number, Explanation | null>();
+  const nExplain = Math.max(0, Math.floor(req.explainLatents ?? 0));
+  if (contexts && nExplain > 0) {
+    onProgress(0.7, 'evaluating: explanations');
+    await yieldToEvents();
+    const live: number[] = [];
+    for (let i = 0; i < N; i++) if (csc.start[i + 1] - csc.start[i] >= 4) live.push(i);
+    const pick = new Rng(cfg.seed + 0xe7a1).shuffle(Uint32Array.from(live)).slice(0, nExplain).sort();
+    const src = explainSource(csc, contexts, vocab);
+    const chunk = 16;
+    const all: Explanation[] = [];
+    for (let s = 0; s < pick.length; s += chunk) {
+      const sum = explainAll(pick.subarray(s, s + chunk), src);
+      for (const e of sum.explanations) {
+        explained.set(e.latent, e);
+        all.push(e);
+      }
+      for (const i of sum.silent) explained.set(i, null);
+      onProgress(0.7 + 0.15 * Math.min(1, (s + chunk) / pick.length), 'evaluating: explanations');
+      await yieldToEvents();
+    }
+    for (const e of all) {
+      report.latents[e.latent].f1 = e.f1;
+      report.latents[e.latent].explanation = e.text;
+    }
+    if (all.length > 0) {
+      const mean = (f: (e: Explanation) => number) => all.reduce((a, e) => a + f(e), 0) / all.length;
+      const histogram = new Array(10).fill(0);
+      for (const e of all) histogram[Math.min(9, Math.floor(e.f1 * 10))]++;
+      report.explanations = {
+        count: all.length,
+        meanF1: mean((e) => e.f1),
+        meanPrecision: mean((e) => e.precision),
+        meanRecall: mean((e) => e.recall),
+        histogram,
+      };
+    }
+  }
+
+  // ---- 5. downstream loss (demo: the bundled llama2.c model) ----
+  if (req.downstream) {
+    const url = ds && ds.source === source ? demoUrls.get(ds) : undefined;
+    if (!url)
+      throw new Error('downstream loss needs the demo dataset (its language model is bundled with the page)');
+    onProgress(0.86, 'evaluating: downstream loss');
+    await yieldToEvents();
+    report.downstream = await demoDownstream(url, params, k, trainer, (f) =>
+      onProgress(0.86 + 0.14 * f, 'evaluating: downstream loss'),
+    );
+  }
+
+  state = {
+    trainer,
+    N,
+    d,
+    codes,
+    csc,
+    acc,
+    freq: rep.firingFrequency,
+    meanAct: rep.meanActWhenActive,
+    W_dec: params.W_dec,
+    rowIds,
+    contexts,
+    vocab,
+    explained,
+  };
+  onProgress(1, 'evaluating');
+  return report;
+}
+
+/** One latent of the last evaluation, for the latent browser. */
+export function latentDetail(latent: number): LatentDetail {
+  const s = state;
+  if (!s) throw new Error('run Evaluate first: the latent browser reads the last evaluation');
+  if (!(Number.isInteger(latent) && latent >= 0 && latent < s.N))
+    throw new Error(`latent ${latent} is outside 0..${s.N - 1}`);
+  const h = activationHistogram([s.codes], latent, { bins: 24 });
+  const top = s.acc.topRows(latent);
+  const nb = decoderNeighbours(s.W_dec, s.N, s.d, latent, 8);
+  let expl = s.explained.get(latent);
+  if (expl === undefined && s.contexts) {
+    expl = explainLatent(latent, explainSource(s.csc, s.contexts, s.vocab));
+    s.explained.set(latent, expl);
+  }
+  return {
+    id: latent,
+    freq: s.freq[latent],
+    meanAct: s.meanAct[latent],
+    histogram: { edges: Array.from(h.edges), counts: Array.from(h.counts) },
+    top: Array.from(top.row, (r, j) => {
+      const c = s.contexts?.display(r, 12, 4) ?? null;
+      return {
+        row: s.rowIds[r],
+        value: top.val[j],
+        context: c?.tokens ?? null,
+        activeIndex: c?.active ?? -1,
+      };
+    }),
+    neighbours: Array.from(nb.latent, (l, j) => ({ latent: l, cos: nb.cos[j] })),
+    ...(expl
+      ? { explanation: { text: expl.text, precision: expl.precision, recall: expl.recall, f1: expl.f1 } }
+      : {}),
+  };
+}
+
+// ---- helpers ----
+
+function topMFor(N: number): number {
+  return Math.max(4, Math.min(20, Math.floor((1 << 22) / N)));
+}
+
+function writeF32(device: GPUDevice, buf: GPUBuffer, data: Float32Array) {
+  device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Without a held-out split: the first maxRows rows in file order (finite ones). */
+async function* fileOrderBatches(trainer: Trainer, B: number, maxRows: number) {
+  const { source } = trainer;
+  const d = source.d;
+  for (let s = 0; s < Math.min(maxRows, source.rows); s += B) {
+    const n = Math.min(B, maxRows - s, source.rows - s);
+    const x = await source.readRows(s, n);
+    const keep: number[] = [];
+    for (let r = 0; r < n; r++) {
+      let ok = true;
+      for (let c = 0; c < d && ok; c++) ok = Number.isFinite(x[r * d + c]);
+      if (ok) keep.push(r);
+    }
+    const data = new Float32Array(keep.length * d);
+    for (let j = 0; j < keep.length; j++) data.set(x.subarray(keep[j] * d, (keep[j] + 1) * d), j * d);
+    yield { data, rowIds: Float64Array.from(keep, (r) => s + r) };
+  }
+}
+
+function concatF64(parts: Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function subsample(a: Float64Array, n: number): number[] {
+  if (a.length <= n) return Array.from(a);
+  return Array.from({ length: n }, (_, j) => a[Math.round((j * (a.length - 1)) / (n - 1))]);
+}
+
+/** Values of rows `rowIds` (sorted ascending, in contiguous runs) from a reader of row ranges. */
+async function readByRows(
+  read: (start: number, count: number) => Promise<Int32Array>,
+  rowIds: Float64Array,
+): Promise<Int32Array> {
+  const out = new Int32Array(rowIds.length);
+  for (let j = 0; j < rowIds.length; ) {
+    let e = j + 1;
+    while (e < rowIds.length && rowIds[e] === rowIds[e - 1] + 1 && e - j < 1 << 20) e++;
+    out.set(await read(rowIds[j], e - j), j);
+    j = e;
+  }
+  return out;
+}
+
+/** Planted directions of a synthetic dataset, or a directions .npy [F, d] the user gave. */
+async function trueDirections(
+  req: FullEvalRequest,
+  source: Trainer['source'],
+  d: number,
+): Promise<Float32Array | null> {
+  if (req.directions) {
+    const s = await openActivationFile(req.directions.blob, req.directions.name);
+    if (s.d !== d)
+      throw new Error(`${req.directions.name}: directions have width ${s.d}, the SAE has d = ${d}`);
+    return s.readRows(0, s.rows);
+  }
+  const dirs = (source as { directions?: unknown }).directions;
+  return dirs instanceof Float32Array && dirs.length % d === 0 && dirs.length > 0 ? dirs : null;
+}
+
+/** The demo's positions sidecar (windows restart where the position does not increase). */
+async function demoPositions(ds: OpenedDataset, rows: number): Promise<Int32Array | null> {
+  const url = demoUrls.get(ds);
+  if (!url) return null;
+  try {
+    const res = await fetch(url.replace(/\.f16\.npy$/, '.positions.npy'));
+    if (!res.ok) return null;
+    const p = await openTokenIds(await res.blob(), 'positions.npy', rows);
+    return await p.readIds(0, rows);
+  } catch {
+    return null;
+  }
+}
+
+function explainSource(csc: LatentCsc, ctx: Contexts, vocab: string[] | null): ExplainSource {
+  const half = Math.floor(csc.rows / 2);
+  return {
+    csc,
+    contextOf: (row, n) => ctx.contextOf(row, n),
+    trainRows: [0, half],
+    testRows: [half, csc.rows],
+    ...(vocab ? { vocab } : {}),
+  };
+}
+
+/**
+ * Token contexts of the evaluated rows: for each row, its token and the tokens around it in the
+ * dataset, cut at window starts (a position that does not increase, or a BOS token).
+ */
+class Contexts {
+  private constructor(
+    /** flat token ids of the read ranges */
+    private readonly tok: Int32Array,
+    /** [rows] index into tok of the row's token; first and one-past-last index of its window */
+    private readonly at: Uint32Array,
+    private readonly lo: Uint32Array,
+    private readonly hi: Uint32Array,
+    private readonly vocab: string[] | null,
+  ) {}
+
+  static async build(
+    ids: NonNullable<OpenedDataset['tokenIds']>,
+    positions: Int32Array | null,
+    vocab: string[] | null,
+    rowIds: Float64Array,
+    rows: number,
+  ): Promise<Contexts> {
+    const BEFORE = 16;
+    const AFTER = 8;
+    const bos = new Set<number>();
+    const BOS_PIECES = ['<s>', '<|endoftext|>', '<bos>', '<|begin_of_text|>'];
+    for (let i = 0; vocab && i < vocab.length; i++) if (BOS_PIECES.includes(vocab[i]?.trim())) bos.add(i);
+    const n = rowIds.length;
+    const at = new Uint32Array(n);
+    const lo = new Uint32Array(n);
+    const hi = new Uint32Array(n);
+    const parts: Int32Array[] = [];
+    let base = 0;
+    for (let j = 0; j < n; ) {
+      let e = j + 1;
+      while (e < n && rowIds[e] === rowIds[e - 1] + 1) e++;
+      const g0 = rowIds[j];
+      const g1 = rowIds[e - 1] + 1;
+      const r0 = Math.max(0, g0 - BEFORE);
+      const r1 = Math.min(rows, g1 + AFTER);
+      const t = await ids.readIds(r0, r1 - r0);
+      const L = t.length;
+      // window start / end (exclusive) per read index
+      const starts = (q: number) =>
+        (positions !== null && q > 0 && positions[r0 + q] <= positions[r0 + q - 1]) || bos.has(t[q]);
+      const ws = new Uint32Array(L);
+      for (let q = 1; q < L; q++) ws[q] = starts(q) ? q : ws[q - 1];
+      const we = new Uint32Array(L);
+      we[L - 1] = L;
+      for (let q = L - 2; q >= 0; q--) we[q] = starts(q + 1) ? q + 1 : we[q + 1];
+      for (let r = j; r < e; r++) {
+        const q = rowIds[r] - r0;
+        at[r] = base + q;
+        lo[r] = base + ws[q];
+        hi[r] = base + we[q];
+      }
+      parts.push(t);
+      base += L;
+      j = e;
+    }
+    const tok = new Int32Array(base);
+    let o = 0;
+    for (const p of parts) {
+      tok.set(p, o);
+      o += p.length;
+    }
+    return new Contexts(tok, at, lo, hi, vocab);
+  }
+
+  /** Up to n token ids ending with row's token, within its window. */
+  contextOf(row: number, n: number): Int32Array {
+    return this.tok.subarray(Math.max(this.lo[row], this.at[row] - n + 1), this.at[row] + 1);
+  }
+
+  /** Pieces around row's token: up to `before` before and `after` after, and the index of the row's token. */
+  display(row: number, before: number, after: number): { tokens: string[]; active: number } {
+    const a = Math.max(this.lo[row], this.at[row] - before);
+    const b = Math.min(this.hi[row], this.at[row] + after + 1);
+    const piece = (t: number) => (this.vocab?.[t] !== undefined ? displayToken(this.vocab[t]) : `<${t}>`);
+    return { tokens: Array.from(this.tok.subarray(a, b), piece), active: this.at[row] - a };
+  }
+}
+
+/**
+ * Downstream loss of the SAE spliced into the demo's model (stories260K, residual index from the
+ * demo's provenance) on held-out text: paragraphs after the part of the text the dataset used.
+ */
+async function demoDownstream(
+  demoUrl: string,
+  params: ParamsF32,
+  k: number,
+  trainer: Trainer,
+  onProgress: (f: number) => void,
+): Promise<NonNullable<FullEvalReport['downstream']>> {
+  const get = async (url: string) => {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`could not load ${url} for the downstream loss (HTTP ${res.status})`);
+    return res;
+  };
+  const prov = (await (await get(demoUrl.replace(/\.f16\.npy$/, '.json'))).json()) as {
+    model: { path: string };
+    tokenizer: string;
+    text: { path: string; charsUsed: number };
+    layer: number;
+  };
+  const root = new URL('../', demoUrl);
+  const at = (p: string) => new URL(p.replace(/^public\//, ''), root).href;
+  const ckpt = readCheckpoint(await (await get(at(prov.model.path))).arrayBuffer(), 'stories260K.bin');
+  const model = new Llama(ckpt);
+  const tok = readTokenizer(await (await get(at(prov.tokenizer))).arrayBuffer(), {
+    vocabSize: model.config.vocabSize,
+    name: 'tok512.bin',
+  });
+  const text = await (await get(at(prov.text.path))).text();
+  const paras = splitParagraphs(text.slice(prov.text.charsUsed));
+  const windows: Int32Array[] = [];
+  const WINDOW = 96;
+  let tokens = 0;
+  for (const p of paras) {
+    if (windows.length >= 12 || tokens >= 768) break;
+    const ids = encode(tok, p.text, { bos: true });
+    if (ids.length < 8) continue;
+    const w = ids.slice(0, Math.min(WINDOW, model.capacity));
+    windows.push(w);
+    tokens += w.length;
+  }
+  if (windows.length === 0) throw new Error('no held-out text windows for the downstream loss');
+  const norm = toNormalization(trainer.norm);
+  const recon = (x: Float32Array, T: number, d: number) =>
+    Float32Array.from(reconstructRaw(params, k, norm, x.subarray(0, T * d)));
+  // One window at a time so progress can be reported; results pooled by token counts.
+  let count = 0;
+  let clean = 0;
+  let spliced = 0;
+  let zero = 0;
+  let kl = 0;
+  let klRows = 0;
+  for (let j = 0; j < windows.length; j++) {
+    const r = downstreamLoss(model, [windows[j]], prov.layer, recon);
+    count += r.tokens;
+    clean += r.cleanLoss * r.tokens;
+    spliced += r.splicedLoss * r.tokens;
+    zero += r.zeroLoss * r.tokens;
+    kl += r.kl * windows[j].length;
+    klRows += windows[j].length;
+    onProgress((j + 1) / windows.length);
+    await yieldToEvents();
+  }
+  const cleanLoss = clean / count;
+  const splicedLoss = spliced / count;
+  const zeroLoss = zero / count;
+  return {
+    tokens: count,
+    cleanLoss,
+    splicedLoss,
+    zeroLoss,
+    deltaLoss: splicedLoss - cleanLoss,
+    fractionRecovered: (zeroLoss - splicedLoss) / (zeroLoss - cleanLoss),
+    kl: kl / klRows,
+  };
+}
