@@ -1,0 +1,426 @@
+/**
+ * Sweeps: a builder (N as powers of two, k values, a token budget or "until converged"), the queue run
+ * one after another in the worker with progress for the whole sweep, resume after a reload, the live
+ * log-log plots with their fits, the ablation table, and exports (JSON, CSV, SVG) as Blob links.
+ */
+import { useEffect, useMemo, useState } from 'react';
+import { lrRule } from '../sae/config';
+import { ablationToCsv, sweepCsv, sweepSvgs } from '../scaling/runner';
+import { isActive, useLab } from '../store/lab';
+import {
+  discardSweep,
+  jobsFor,
+  pendingJobs,
+  resumeSweep,
+  type SweepDef,
+  startSweep,
+  stopSweep,
+  sweepActive,
+  useSweep,
+} from '../store/sweep';
+import { fmtCompact, fmtNum, fmtPct } from './format';
+import { SweepPlots } from './SweepPlots';
+
+const N_CHOICES = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+
+function parseList(s: string): number[] {
+  return s
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((p) => Number(p.replace(/k$/i, 'e3').replace(/m$/i, 'e6')));
+}
+
+function Builder() {
+  const dataset = useLab((s) => s.dataset.info);
+  const config = useLab((s) => s.config);
+  const labRun = useLab((s) => s.run);
+  const active = useSweep((s) => sweepActive(s));
+  const [Ns, setNs] = useState<number[]>([256, 512, 1024, 2048]);
+  const [kText, setKText] = useState('8,16,32');
+  const [mode, setMode] = useState<'tokens' | 'converged'>('tokens');
+  const [tokens, setTokens] = useState('1M');
+  const [tol, setTol] = useState('0.01');
+  const [maxTokens, setMaxTokens] = useState('10M');
+  const [evals, setEvals] = useState('16');
+  const [ablate, setAblate] = useState(false);
+
+  const ks = parseList(kText);
+  const tokensN = parseList(tokens)[0];
+  const maxN = parseList(maxTokens)[0];
+  const tolN = Number(tol);
+  const evalsN = Number(evals);
+  const problems: string[] = [];
+  if (!Ns.length) problems.push('pick at least one N');
+  if (!ks.length || ks.some((k) => !Number.isInteger(k) || k < 1))
+    problems.push('k: positive integers, comma-separated');
+  if (mode === 'tokens' && !(tokensN > 0)) problems.push('token budget must be positive');
+  if (mode === 'converged' && !(maxN > 0)) problems.push('the cap must be positive');
+  if (!(tolN > 0 && tolN < 1)) problems.push('tolerance must be in (0, 1)');
+  if (!(Number.isInteger(evalsN) && evalsN >= 2)) problems.push('evaluations per run: an integer ≥ 2');
+  if (!dataset) problems.push('load a dataset first');
+  if (labRun && isActive(labRun.status)) problems.push('a training run is in progress');
+
+  const def: SweepDef | null = problems.length
+    ? null
+    : {
+        grid: {
+          N: Ns,
+          k: ks,
+          budget:
+            mode === 'tokens'
+              ? { kind: 'tokens', tokens: tokensN }
+              : { kind: 'converged', tol: tolN, maxTokens: maxN },
+          seed: config.seed,
+        },
+        base: {
+          ...config,
+          nLatents: undefined,
+          k: undefined,
+          lr: undefined,
+          seed: undefined,
+          tokens: undefined,
+        },
+        fixedLr: null,
+        tol: tolN,
+        evalsPerRun: evalsN,
+        ablate,
+        dataset: dataset?.name ?? '',
+        createdAt: Date.now(),
+      };
+  let count = 0;
+  try {
+    count = def ? jobsFor(def).length : 0;
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const toggleN = (N: number) =>
+    setNs((cur) => (cur.includes(N) ? cur.filter((x) => x !== N) : [...cur, N].sort((a, b) => a - b)));
+
+  return (
+    <fieldset disabled={active} data-testid="sweep-builder">
+      <legend>New sweep</legend>
+      <div className="field">
+        <span className="small" style={{ fontWeight: 550 }}>
+          latents N (powers of two)
+        </span>
+        <div className="row wrap" style={{ gap: 4 }}>
+          {N_CHOICES.map((N) => (
+            <button
+              key={N}
+              type="button"
+              className={Ns.includes(N) ? '' : 'ghost'}
+              aria-pressed={Ns.includes(N)}
+              data-testid={`sweep-n-${N}`}
+              onClick={() => toggleN(N)}
+            >
+              {fmtCompact(N)}
+            </button>
+          ))}
+        </div>
+      </div>
+      <div className="grid" style={{ marginTop: 8 }}>
+        <div className="field">
+          <label htmlFor="sweep-k">k values</label>
+          <input
+            id="sweep-k"
+            type="text"
+            value={kText}
+            onChange={(e) => setKText(e.target.value)}
+            data-testid="sweep-k"
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="sweep-mode">budget</label>
+          <select
+            id="sweep-mode"
+            value={mode}
+            onChange={(e) => setMode(e.target.value as 'tokens' | 'converged')}
+            data-testid="sweep-mode"
+          >
+            <option value="tokens">fixed tokens</option>
+            <option value="converged">until converged</option>
+          </select>
+        </div>
+        {mode === 'tokens' ? (
+          <div className="field">
+            <label htmlFor="sweep-tokens">tokens per run</label>
+            <input
+              id="sweep-tokens"
+              type="text"
+              value={tokens}
+              onChange={(e) => setTokens(e.target.value)}
+              data-testid="sweep-tokens"
+            />
+          </div>
+        ) : (
+          <div className="field">
+            <label htmlFor="sweep-max">cap (tokens)</label>
+            <input
+              id="sweep-max"
+              type="text"
+              value={maxTokens}
+              onChange={(e) => setMaxTokens(e.target.value)}
+              data-testid="sweep-max-tokens"
+            />
+          </div>
+        )}
+        <div className="field">
+          <label htmlFor="sweep-tol">tolerance</label>
+          <input
+            id="sweep-tol"
+            type="text"
+            value={tol}
+            onChange={(e) => setTol(e.target.value)}
+            data-testid="sweep-tol"
+          />
+          <p className="help">converged: held-out nMSE improves &lt; tol over a doubling of tokens</p>
+        </div>
+        <div className="field">
+          <label htmlFor="sweep-evals">evaluations per run</label>
+          <input
+            id="sweep-evals"
+            type="text"
+            value={evals}
+            onChange={(e) => setEvals(e.target.value)}
+            data-testid="sweep-evals"
+          />
+        </div>
+        <div className="field toggle">
+          <label>
+            <input
+              type="checkbox"
+              checked={ablate}
+              onChange={(e) => setAblate(e.target.checked)}
+              data-testid="sweep-ablate"
+            />
+            ablations at the largest N
+          </label>
+          <p className="help">
+            full recipe, then tied init, AuxK, b_pre init, gradient projection off once each
+          </p>
+        </div>
+      </div>
+      <p className="small" data-testid="sweep-lr-rule">
+        lr rule lr(N) = 2e-4 / √(N / 2¹⁴):{' '}
+        {Ns.map((N) => (
+          <span key={N} style={{ marginRight: 8 }}>
+            N={fmtCompact(N)} → {lrRule(N).toExponential(2)}
+          </span>
+        ))}
+        <span className="muted">
+          · batch {config.batchSize} and the other settings come from the configuration panel
+        </span>
+      </p>
+      {problems.length > 0 && (
+        <ul className="problems" data-testid="sweep-problems">
+          {problems.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+        </ul>
+      )}
+      <button
+        type="button"
+        disabled={!def || count === 0}
+        onClick={() => def && startSweep(def)}
+        data-testid="sweep-start"
+      >
+        Start sweep ({count} runs)
+      </button>
+    </fieldset>
+  );
+}
+
+function Progress() {
+  const s = useSweep();
+  const dataset = useLab((st) => st.dataset.info);
+  if (!s.def) return null;
+  const doneCount = Object.keys(s.done).length;
+  const total = s.jobs.length;
+  const cur = s.current;
+  const curFrac = cur && cur.total > 0 ? Math.min(1, cur.tokens / cur.total) : 0;
+  const overall = total ? (doneCount + (cur ? curFrac : 0)) / total : 0;
+  const pending = pendingJobs(s).length;
+  const canResume = !sweepActive(s) && pending > 0;
+  const curJob = cur ? s.jobs.find((j) => j.key === cur.key) : null;
+  return (
+    <div data-testid="sweep-progress" data-status={s.status} data-done={doneCount} data-total={total}>
+      <div className="row wrap" style={{ gap: 8, alignItems: 'center' }}>
+        <strong data-testid="sweep-status">
+          {s.status === 'interrupted' ? 'sweep interrupted (page reloaded)' : `sweep ${s.status}`}
+        </strong>
+        <span data-testid="sweep-count">
+          {doneCount}/{total} runs done
+        </span>
+        {canResume && (
+          <button type="button" onClick={resumeSweep} data-testid="sweep-resume" disabled={!dataset}>
+            Resume sweep ({pending} left)
+          </button>
+        )}
+        {sweepActive(s) && (
+          <button
+            type="button"
+            className="ghost"
+            onClick={stopSweep}
+            data-testid="sweep-stop"
+            disabled={s.status === 'stopping'}
+          >
+            Stop sweep
+          </button>
+        )}
+        {!sweepActive(s) && (
+          <button type="button" className="ghost" onClick={discardSweep} data-testid="sweep-discard">
+            Discard
+          </button>
+        )}
+      </div>
+      {canResume && dataset && s.def.dataset && dataset.name !== s.def.dataset && (
+        <p className="field-error">
+          this sweep was started on {s.def.dataset}; the loaded dataset is {dataset.name}
+        </p>
+      )}
+      {s.message && <p className="field-error">{s.message}</p>}
+      <div className="progress" title="whole sweep">
+        <div className="bar" style={{ width: `${(overall * 100).toFixed(1)}%` }} />
+      </div>
+      {cur && curJob && (
+        <p className="small" data-testid="sweep-current">
+          run {cur.index + 1}/{total}: {curJob.label} · lr {curJob.run.lr.toExponential(2)} ·{' '}
+          {fmtCompact(cur.tokens)}/{fmtCompact(cur.total)} tokens ({fmtPct(curFrac, 0)}) · held-out nMSE{' '}
+          {fmtNum(cur.nmse, 4)}
+        </p>
+      )}
+      <details>
+        <summary className="small">queue</summary>
+        <ol className="small" data-testid="sweep-queue">
+          {s.jobs.map((j) => {
+            const r = s.done[j.key];
+            return (
+              <li
+                key={j.key}
+                data-testid={`sweep-job-${j.key}`}
+                data-state={r ? 'done' : cur?.key === j.key ? 'running' : 'pending'}
+              >
+                {j.label}:{' '}
+                {r
+                  ? `nMSE ${fmtNum(r.final.nmse, 4)}, L0 ${fmtNum(r.final.l0, 3)}, dead ${fmtPct(r.final.dead_fraction)}, ${fmtCompact(r.final.tokens)} tok${r.final.tokens_to_convergence ? `, converged ~${fmtCompact(r.final.tokens_to_convergence)}` : ''}${r.error ? ` — failed: ${r.error}` : ''}`
+                  : cur?.key === j.key
+                    ? 'running'
+                    : 'pending'}
+              </li>
+            );
+          })}
+        </ol>
+      </details>
+    </div>
+  );
+}
+
+function useBlobUrl(content: string | null, type: string): string | null {
+  const url = useMemo(
+    () => (content === null ? null : URL.createObjectURL(new Blob([content], { type }))),
+    [content, type],
+  );
+  useEffect(() => () => (url ? URL.revokeObjectURL(url) : undefined), [url]);
+  return url;
+}
+
+function Exports() {
+  const doc = useSweep((s) => s.doc);
+  const json = useMemo(() => (doc ? JSON.stringify(doc, null, 2) : null), [doc]);
+  const csv = useMemo(() => (doc ? sweepCsv(doc) : null), [doc]);
+  const abl = useMemo(() => (doc?.ablation?.length ? ablationToCsv(doc.ablation) : null), [doc]);
+  const svgs = useMemo(() => (doc ? sweepSvgs(doc) : []), [doc]);
+  const jsonUrl = useBlobUrl(json, 'application/json');
+  const csvUrl = useBlobUrl(csv, 'text/csv');
+  const ablUrl = useBlobUrl(abl, 'text/csv');
+  const svgUrls = useMemo(
+    () => svgs.map((s) => ({ ...s, url: URL.createObjectURL(new Blob([s.svg], { type: 'image/svg+xml' })) })),
+    [svgs],
+  );
+  useEffect(
+    () => () => {
+      for (const s of svgUrls) URL.revokeObjectURL(s.url);
+    },
+    [svgUrls],
+  );
+  if (!doc) return null;
+  return (
+    <p className="row wrap small" style={{ gap: 10 }} data-testid="sweep-exports">
+      export:
+      {jsonUrl && (
+        <a href={jsonUrl} download="sweep.json" data-testid="export-sweep-json">
+          sweep.json
+        </a>
+      )}
+      {csvUrl && (
+        <a href={csvUrl} download="sweep.csv" data-testid="export-sweep-csv">
+          sweep.csv
+        </a>
+      )}
+      {ablUrl && (
+        <a href={ablUrl} download="ablation.csv" data-testid="export-ablation-csv">
+          ablation.csv
+        </a>
+      )}
+      {svgUrls.map((s) => (
+        <a key={s.file} href={s.url} download={s.file} data-testid={`export-${s.file}`}>
+          {s.file}
+        </a>
+      ))}
+    </p>
+  );
+}
+
+function AblationTable() {
+  const rows = useSweep((s) => s.doc?.ablation);
+  if (!rows?.length) return null;
+  const full = rows.find((r) => r.id === 'full');
+  return (
+    <table className="small" data-testid="ablation-table">
+      <caption style={{ textAlign: 'left' }}>
+        Ablations at N={rows[0].N}, k={rows[0].k}
+      </caption>
+      <thead>
+        <tr>
+          <th>variant</th>
+          <th>nMSE</th>
+          <th>vs full</th>
+          <th>dead</th>
+          <th>L0</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.id} data-testid={`ablation-${r.id}`} data-nmse={r.nmse}>
+            <td>{r.label}</td>
+            <td>{fmtNum(r.nmse, 4)}</td>
+            <td>{full ? `${r.nmse >= full.nmse ? '+' : ''}${fmtPct(r.nmse / full.nmse - 1)}` : '—'}</td>
+            <td>{fmtPct(r.dead_fraction)}</td>
+            <td>{fmtNum(r.l0, 3)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function SweepPanel() {
+  const doc = useSweep((s) => s.doc);
+  return (
+    <section className="card" aria-label="sweeps" data-testid="sweeps">
+      <div className="card-head">
+        <h2>Scaling-law sweeps</h2>
+        <span className="muted small">N × k grid, one run after another; fits update as runs finish</span>
+      </div>
+      <Builder />
+      <Progress />
+      {doc && (doc.runs.length > 0 || (doc.failed?.length ?? 0) > 0) && (
+        <>
+          <SweepPlots doc={doc} />
+          <AblationTable />
+          <Exports />
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,281 @@
+/**
+ * The sweep's live log-log plots (Recharts, log axes): L(N) per k, L(k) per N, the MSE–L0 frontier and
+ * tokens-to-convergence vs N, each with its fitted curve over the points, plus the fit readouts
+ * (parameters ± stderr, R², or the FitError message while there are too few points).
+ */
+import { memo } from 'react';
+import {
+  CartesianGrid,
+  ComposedChart,
+  Legend,
+  Line,
+  ResponsiveContainer,
+  Scatter,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
+import type { FitResult } from '../scaling/fit';
+import { predictLN, predictLNk, predictPowerLaw } from '../scaling/laws';
+import { type SweepDocument, sampleCurve } from '../scaling/runner';
+import { PALETTE } from '../scaling/svg';
+import type { FitOutcome } from '../scaling/sweep';
+import { fmtNum } from './format';
+
+interface XY {
+  x: number;
+  y: number;
+}
+interface Series {
+  /** stable key, also the testid suffix, e.g. "LN-k8" */
+  id: string;
+  name: string;
+  points: XY[];
+  curve: XY[] | null;
+}
+
+const axisProps = {
+  stroke: 'var(--muted)',
+  tick: { fill: 'var(--muted)', fontSize: 11 },
+  tickLine: false,
+} as const;
+
+function logDomain(values: number[], pad = 1.25): [number, number] {
+  const v = values.filter((x) => Number.isFinite(x) && x > 0);
+  if (!v.length) return [1, 10];
+  const lo = Math.min(...v);
+  const hi = Math.max(...v);
+  return lo === hi ? [lo / 2, hi * 2] : [lo / pad, hi * pad];
+}
+
+const LogLogChart = memo(function LogLogChart(props: { series: Series[]; xLabel: string; yLabel: string }) {
+  const xs = props.series.flatMap((s) => s.points.map((p) => p.x));
+  const ys = props.series.flatMap((s) => [...s.points, ...(s.curve ?? [])].map((p) => p.y));
+  const xd = logDomain(xs);
+  const yd = logDomain(ys, 1.1);
+  return (
+    <ResponsiveContainer width="100%" height={230}>
+      <ComposedChart margin={{ top: 6, right: 12, bottom: 14, left: 0 }}>
+        <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" />
+        <XAxis
+          dataKey="x"
+          type="number"
+          scale="log"
+          domain={xd}
+          allowDataOverflow
+          tickFormatter={(v: number) => fmtNum(v, 3)}
+          label={{
+            value: props.xLabel,
+            position: 'insideBottom',
+            offset: -8,
+            fill: 'var(--muted)',
+            fontSize: 11,
+          }}
+          {...axisProps}
+        />
+        <YAxis
+          dataKey="y"
+          type="number"
+          scale="log"
+          domain={yd}
+          allowDataOverflow
+          width={58}
+          tickFormatter={(v: number) => fmtNum(v, 2)}
+          label={{
+            value: props.yLabel,
+            angle: -90,
+            position: 'insideLeft',
+            fill: 'var(--muted)',
+            fontSize: 11,
+          }}
+          {...axisProps}
+        />
+        <Tooltip
+          isAnimationActive={false}
+          formatter={(v: unknown) => fmtNum(Number(v), 4)}
+          contentStyle={{ background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 }}
+        />
+        <Legend wrapperStyle={{ fontSize: 12 }} />
+        {props.series.map((s, i) => (
+          <Scatter
+            key={`p-${s.id}`}
+            name={s.name}
+            data={s.points}
+            fill={PALETTE[i % PALETTE.length]}
+            isAnimationActive={false}
+          />
+        ))}
+        {props.series.map((s, i) =>
+          s.curve ? (
+            <Line
+              key={`c-${s.id}`}
+              name={`${s.name} fit`}
+              data={s.curve}
+              dataKey="y"
+              stroke={PALETTE[i % PALETTE.length]}
+              strokeWidth={1.5}
+              strokeDasharray="5 3"
+              dot={false}
+              legendType="none"
+              isAnimationActive={false}
+            />
+          ) : null,
+        )}
+      </ComposedChart>
+    </ResponsiveContainer>
+  );
+});
+
+function FitReadout<P extends string>(props: {
+  id: string;
+  label: string;
+  outcome: FitOutcome<P> | undefined;
+}) {
+  const o = props.outcome;
+  if (!o) return null;
+  return (
+    <li data-testid={`fit-${props.id}`} data-ok={o.ok ? 'true' : 'false'} className="small">
+      <strong>{props.label}</strong>{' '}
+      {o.ok ? <FitParams fit={o.fit} id={props.id} /> : <span className="muted">{o.error}</span>}
+    </li>
+  );
+}
+
+function FitParams<P extends string>({ fit, id }: { fit: FitResult<P>; id: string }) {
+  return (
+    <span>
+      {fit.paramNames.map((p) => (
+        <span key={p} data-testid={`fit-${id}-${p}`} data-value={fit.params[p]} style={{ marginRight: 10 }}>
+          {p} = {fmtNum(fit.params[p], 4)} ± {fmtNum(fit.stderr[p], 2)}
+        </span>
+      ))}
+      <span data-testid={`fit-${id}-r2`} data-value={fit.r2}>
+        R² = {fmtNum(fit.r2, 4)}
+      </span>
+    </span>
+  );
+}
+
+/** Drawn fitted curves, one tagged element each (what the e2e test looks for). */
+function CurveTags({ series }: { series: Series[] }) {
+  const drawn = series.filter((s) => s.curve);
+  if (!drawn.length) return <p className="muted small">no fitted curve yet</p>;
+  return (
+    <p className="muted small">
+      fitted:{' '}
+      {drawn.map((s) => (
+        <span
+          key={s.id}
+          data-testid={`curve-${s.id}`}
+          data-points={s.curve?.length}
+          style={{ marginRight: 8 }}
+        >
+          {s.name}
+        </span>
+      ))}
+    </p>
+  );
+}
+
+export function SweepPlots({ doc }: { doc: SweepDocument }) {
+  const runs = doc.runs;
+  const ks = [...new Set(runs.map((r) => r.config.k))].sort((a, b) => a - b);
+  const Ns = [...new Set(runs.map((r) => r.config.N))].sort((a, b) => a - b);
+  const [nLo, nHi] = logDomain(Ns, 1.15);
+  const [kLo, kHi] = logDomain(ks, 1.15);
+
+  const lnSeries: Series[] = ks.map((k) => {
+    const o = doc.fits.LN.find((f) => f.k === k)?.outcome;
+    return {
+      id: `LN-k${k}`,
+      name: `k=${k}`,
+      points: runs.filter((r) => r.config.k === k).map((r) => ({ x: r.config.N, y: r.final.nmse })),
+      curve: o?.ok ? sampleCurve((N) => predictLN(o.fit.params, N), nLo, nHi) : null,
+    };
+  });
+  // When the joint law fits, draw it too (one curve per k, dotted) in the L(N) plot's readout.
+  const lnk = doc.fits.LNk;
+  const lnkSeries: Series[] = lnk.ok
+    ? ks.map((k) => ({
+        id: `LNk-k${k}`,
+        name: `joint k=${k}`,
+        points: [],
+        curve: sampleCurve((N) => predictLNk(lnk.fit.params, N, k), nLo, nHi),
+      }))
+    : [];
+  const lkSeries: Series[] = Ns.map((N) => {
+    const o = doc.fits.Lk.find((f) => f.N === N)?.outcome;
+    return {
+      id: `Lk-N${N}`,
+      name: `N=${N}`,
+      points: runs.filter((r) => r.config.N === N).map((r) => ({ x: r.config.k, y: r.final.nmse })),
+      curve: o?.ok ? sampleCurve((k) => predictPowerLaw(o.fit.params, k), kLo, kHi) : null,
+    };
+  });
+  const frontier: Series[] = Ns.map((N) => {
+    const pts = runs
+      .filter((r) => r.config.N === N)
+      .map((r) => ({ x: r.final.l0, y: r.final.nmse }))
+      .sort((a, b) => a.x - b.x);
+    return { id: `frontier-N${N}`, name: `N=${N}`, points: pts, curve: pts.length > 1 ? pts : null };
+  });
+  const tSeries: Series[] = ks.map((k) => {
+    const o = doc.fits.T.find((f) => f.k === k)?.outcome;
+    return {
+      id: `T-k${k}`,
+      name: `k=${k}`,
+      points: runs
+        .filter((r) => r.config.k === k && r.final.tokens_to_convergence !== null)
+        .map((r) => ({ x: r.config.N, y: r.final.tokens_to_convergence as number })),
+      curve: o?.ok ? sampleCurve((N) => predictPowerLaw(o.fit.params, N), nLo, nHi) : null,
+    };
+  });
+
+  return (
+    <div className="charts" data-testid="sweep-plots">
+      <figure className="chart" data-testid="sweep-chart-LN">
+        <figcaption>
+          nMSE vs N, per k <span className="muted">L(N) = e^α N^β + L_irr</span>
+        </figcaption>
+        <LogLogChart series={[...lnSeries, ...lnkSeries]} xLabel="latents N" yLabel="nMSE" />
+        <CurveTags series={[...lnSeries, ...lnkSeries]} />
+        <ul className="fits">
+          {doc.fits.LN.map((f) => (
+            <FitReadout key={f.k} id={`LN-k${f.k}`} label={`k=${f.k}:`} outcome={f.outcome} />
+          ))}
+          <FitReadout id="LNk" label="joint L(N,k):" outcome={doc.fits.LNk} />
+        </ul>
+      </figure>
+      <figure className="chart" data-testid="sweep-chart-Lk">
+        <figcaption>
+          nMSE vs k, per N <span className="muted">L(k) = c k^β</span>
+        </figcaption>
+        <LogLogChart series={lkSeries} xLabel="k" yLabel="nMSE" />
+        <CurveTags series={lkSeries} />
+        <ul className="fits">
+          {doc.fits.Lk.map((f) => (
+            <FitReadout key={f.N} id={`Lk-N${f.N}`} label={`N=${f.N}:`} outcome={f.outcome} />
+          ))}
+        </ul>
+      </figure>
+      <figure className="chart" data-testid="sweep-chart-frontier">
+        <figcaption>
+          MSE–L0 frontier <span className="muted">(held-out nMSE vs measured L0, per N)</span>
+        </figcaption>
+        <LogLogChart series={frontier} xLabel="L0" yLabel="nMSE" />
+      </figure>
+      <figure className="chart" data-testid="sweep-chart-T">
+        <figcaption>
+          tokens to convergence vs N <span className="muted">T = c N^β (paper: β ≈ 0.6–0.65)</span>
+        </figcaption>
+        <LogLogChart series={tSeries} xLabel="latents N" yLabel="tokens" />
+        <CurveTags series={tSeries} />
+        <ul className="fits">
+          {doc.fits.T.map((f) => (
+            <FitReadout key={f.k} id={`T-k${f.k}`} label={`k=${f.k}:`} outcome={f.outcome} />
+          ))}
+        </ul>
+      </figure>
+    </div>
+  );
+}
