@@ -61,6 +61,9 @@ test('tiny sweep on the demo: queue, reload + resume, fitted curves, exports', a
   await expect(page.getByTestId('curve-LNk-k4')).toBeVisible();
   await expect(page.getByTestId('fit-Lk-N64')).toContainText('needs at least 3 points');
   // the plots drew one path per fitted curve (Recharts lines) on log axes
+  // (and the points: a chart that stays blank after live updates would fail here)
+  await expect(page.getByTestId('sweep-chart-LN').locator('.recharts-scatter-symbol').first()).toBeVisible();
+  expect(await page.getByTestId('sweep-chart-LN').locator('.recharts-scatter-symbol').count()).toBe(8);
   expect(
     await page.getByTestId('sweep-chart-LN').locator('path.recharts-curve').count(),
   ).toBeGreaterThanOrEqual(2);

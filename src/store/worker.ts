@@ -17,6 +17,7 @@ import {
 } from './eval';
 import { isRaw } from './files';
 import { addBanner, clearBanners, isActive, saveMeasured, updateRun, useLab } from './lab';
+import { handlePersistMessage } from './persist';
 import { pushEval, pushPoints, replacePoints, resetSeries, seriesSnapshot } from './series';
 import { handleSweepMessage } from './sweep';
 
@@ -46,6 +47,7 @@ const runIdOk = (runId: string) => useLab.getState().run?.runId === runId;
 
 function onMessage(m: FromWorker) {
   if (handleSweepMessage(m)) return;
+  if (handlePersistMessage(m)) return;
   const set = useLab.setState;
   switch (m.type) {
     case 'ready':

@@ -5,6 +5,7 @@ import { Charts } from './Charts';
 import { ConfigPanel } from './ConfigPanel';
 import { DatasetPanel } from './DatasetPanel';
 import { EvalPanel } from './EvalPanel';
+import { PersistPanel, ResumeOffer } from './PersistPanel';
 import { RunPanel } from './RunPanel';
 import { SweepPanel } from './SweepPanel';
 
@@ -57,6 +58,7 @@ export function App() {
         </div>
       </header>
       <Banners />
+      <ResumeOffer />
       <main className="layout">
         <div className="col side">
           <DatasetPanel />
@@ -66,6 +68,7 @@ export function App() {
           <RunPanel />
           <Charts />
           <EvalPanel />
+          <PersistPanel />
           <AdapterPanel />
         </div>
       </main>

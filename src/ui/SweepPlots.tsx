@@ -29,6 +29,9 @@ interface XY {
 interface Series {
   /** stable key, also the testid suffix, e.g. "LN-k8" */
   id: string;
+  /** palette index (default: the series' position); dotted curve when `dotted` */
+  color?: number;
+  dotted?: boolean;
   name: string;
   points: XY[];
   curve: XY[] | null;
@@ -48,7 +51,31 @@ function logDomain(values: number[], pad = 1.25): [number, number] {
   return lo === hi ? [lo / 2, hi * 2] : [lo / pad, hi * pad];
 }
 
-const LogLogChart = memo(function LogLogChart(props: { series: Series[]; xLabel: string; yLabel: string }) {
+/** Ticks on a log axis: powers of two (N, k axes) or 1-2-5 × 10^n, inside [lo, hi]. */
+function logTicks([lo, hi]: [number, number], kind: 'pow2' | '125'): number[] {
+  const out: number[] = [];
+  if (kind === 'pow2') {
+    for (let e = Math.ceil(Math.log2(lo)); 2 ** e <= hi; e++) out.push(2 ** e);
+  } else {
+    for (let e = Math.floor(Math.log10(lo)); 10 ** e <= hi; e++) {
+      for (const m of [1, 2, 5]) if (m * 10 ** e >= lo && m * 10 ** e <= hi) out.push(m * 10 ** e);
+    }
+    if (out.length < 3) {
+      out.length = 0;
+      for (let e = Math.floor(Math.log10(lo)); 10 ** e <= hi; e++) {
+        for (let m = 1; m < 10; m++) if (m * 10 ** e >= lo && m * 10 ** e <= hi) out.push(m * 10 ** e);
+      }
+    }
+  }
+  return out;
+}
+
+const LogLogChart = memo(function LogLogChart(props: {
+  series: Series[];
+  xLabel: string;
+  yLabel: string;
+  xTicks: 'pow2' | '125';
+}) {
   const xs = props.series.flatMap((s) => s.points.map((p) => p.x));
   const ys = props.series.flatMap((s) => [...s.points, ...(s.curve ?? [])].map((p) => p.y));
   const xd = logDomain(xs);
@@ -78,6 +105,7 @@ const LogLogChart = memo(function LogLogChart(props: { series: Series[]; xLabel:
           type="number"
           scale="log"
           domain={yd}
+          ticks={logTicks(yd, '125')}
           allowDataOverflow
           width={58}
           tickFormatter={(v: number) => fmtNum(v, 2)}
@@ -95,16 +123,18 @@ const LogLogChart = memo(function LogLogChart(props: { series: Series[]; xLabel:
           formatter={(v: unknown) => fmtNum(Number(v), 4)}
           contentStyle={{ background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 }}
         />
-        <Legend wrapperStyle={{ fontSize: 12 }} />
-        {props.series.map((s, i) => (
-          <Scatter
-            key={`p-${s.id}`}
-            name={s.name}
-            data={s.points}
-            fill={PALETTE[i % PALETTE.length]}
-            isAnimationActive={false}
-          />
-        ))}
+        <Legend verticalAlign="top" wrapperStyle={{ fontSize: 12 }} />
+        {props.series.map((s, i) =>
+          s.points.length === 0 ? null : (
+            <Scatter
+              key={`p-${s.id}`}
+              name={s.name}
+              data={s.points}
+              fill={PALETTE[(s.color ?? i) % PALETTE.length]}
+              isAnimationActive={false}
+            />
+          ),
+        )}
         {props.series.map((s, i) =>
           s.curve ? (
             <Line
@@ -112,9 +142,9 @@ const LogLogChart = memo(function LogLogChart(props: { series: Series[]; xLabel:
               name={`${s.name} fit`}
               data={s.curve}
               dataKey="y"
-              stroke={PALETTE[i % PALETTE.length]}
-              strokeWidth={1.5}
-              strokeDasharray="5 3"
+              stroke={PALETTE[(s.color ?? i) % PALETTE.length]}
+              strokeWidth={s.dotted ? 1 : 1.5}
+              strokeDasharray={s.dotted ? '1 3' : '5 3'}
               dot={false}
               legendType="none"
               isAnimationActive={false}
@@ -183,6 +213,8 @@ export function SweepPlots({ doc }: { doc: SweepDocument }) {
   const Ns = [...new Set(runs.map((r) => r.config.N))].sort((a, b) => a - b);
   const [nLo, nHi] = logDomain(Ns, 1.15);
   const [kLo, kHi] = logDomain(ks, 1.15);
+  // Recharts does not always redraw log axes when series come and go: remount when a run lands.
+  const v = runs.map((r) => r.config.id).join(',');
 
   const lnSeries: Series[] = ks.map((k) => {
     const o = doc.fits.LN.find((f) => f.k === k)?.outcome;
@@ -196,8 +228,10 @@ export function SweepPlots({ doc }: { doc: SweepDocument }) {
   // When the joint law fits, draw it too (one curve per k, dotted) in the L(N) plot's readout.
   const lnk = doc.fits.LNk;
   const lnkSeries: Series[] = lnk.ok
-    ? ks.map((k) => ({
+    ? ks.map((k, i) => ({
         id: `LNk-k${k}`,
+        color: i,
+        dotted: true,
         name: `joint k=${k}`,
         points: [],
         curve: sampleCurve((N) => predictLNk(lnk.fit.params, N, k), nLo, nHi),
@@ -235,9 +269,15 @@ export function SweepPlots({ doc }: { doc: SweepDocument }) {
     <div className="charts" data-testid="sweep-plots">
       <figure className="chart" data-testid="sweep-chart-LN">
         <figcaption>
-          nMSE vs N, per k <span className="muted">L(N) = e^α N^β + L_irr</span>
+          nMSE vs N, per k <span className="muted">L(N) = e^α N^β + L_irr (dashed); joint L(N,k) dotted</span>
         </figcaption>
-        <LogLogChart series={[...lnSeries, ...lnkSeries]} xLabel="latents N" yLabel="nMSE" />
+        <LogLogChart
+          key={v}
+          series={[...lnSeries, ...lnkSeries]}
+          xLabel="latents N"
+          yLabel="nMSE"
+          xTicks="pow2"
+        />
         <CurveTags series={[...lnSeries, ...lnkSeries]} />
         <ul className="fits">
           {doc.fits.LN.map((f) => (
@@ -250,7 +290,7 @@ export function SweepPlots({ doc }: { doc: SweepDocument }) {
         <figcaption>
           nMSE vs k, per N <span className="muted">L(k) = c k^β</span>
         </figcaption>
-        <LogLogChart series={lkSeries} xLabel="k" yLabel="nMSE" />
+        <LogLogChart key={v} series={lkSeries} xLabel="k" yLabel="nMSE" xTicks="pow2" />
         <CurveTags series={lkSeries} />
         <ul className="fits">
           {doc.fits.Lk.map((f) => (
@@ -262,13 +302,13 @@ export function SweepPlots({ doc }: { doc: SweepDocument }) {
         <figcaption>
           MSE–L0 frontier <span className="muted">(held-out nMSE vs measured L0, per N)</span>
         </figcaption>
-        <LogLogChart series={frontier} xLabel="L0" yLabel="nMSE" />
+        <LogLogChart key={v} series={frontier} xLabel="L0" yLabel="nMSE" xTicks="125" />
       </figure>
       <figure className="chart" data-testid="sweep-chart-T">
         <figcaption>
           tokens to convergence vs N <span className="muted">T = c N^β (paper: β ≈ 0.6–0.65)</span>
         </figcaption>
-        <LogLogChart series={tSeries} xLabel="latents N" yLabel="tokens" />
+        <LogLogChart key={v} series={tSeries} xLabel="latents N" yLabel="tokens" xTicks="pow2" />
         <CurveTags series={tSeries} />
         <ul className="fits">
           {doc.fits.T.map((f) => (
