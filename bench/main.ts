@@ -18,7 +18,8 @@ async function main() {
   const want = (name: string) => !only || only.split(',').includes(name);
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));
-  if (want('step-small')) entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
+  if (want('step-small'))
+    entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {
     entries.push(await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples));
     entries.push(await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples));

@@ -1,9 +1,9 @@
 import { Rng } from '../src/data/rng';
 import { createEncode } from '../src/gpu/kernels/encode';
+import { timeGpu } from '../src/gpu/timing';
 import { resolveConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice } from '../src/sae/step';
-import { timeGpu } from '../src/gpu/timing';
 
 export interface StepShape {
   B: number;
@@ -18,7 +18,12 @@ export interface StepShape {
  * step_ms / encode_ms and encode_gflops / naive_encode_gflops are measured under the same load.
  * Half the latents are made dead so AuxK does its full work.
  */
-export async function benchStep(device: GPUDevice, s: StepShape, samples: number, kernels?: Partial<KernelChoice>) {
+export async function benchStep(
+  device: GPUDevice,
+  s: StepShape,
+  samples: number,
+  kernels?: Partial<KernelChoice>,
+) {
   const cfg = resolveConfig({ d: s.d, nLatents: s.N, k: s.k, kAux: s.kAux, batchSize: s.B, deadTokens: 1 });
   const rng = new Rng(1);
   const sample = new Float32Array(256 * s.d).map(() => rng.normal());
@@ -31,7 +36,10 @@ export async function benchStep(device: GPUDevice, s: StepShape, samples: number
   sae.step(1, cfg.lr, 1 / s.B);
   await device.queue.onSubmittedWorkDone();
   let t = 1;
-  const step = await timeGpu(device, (enc) => sae.encodeStep(enc, ++t, cfg.lr, 1 / s.B), { warmup: 1, samples });
+  const step = await timeGpu(device, (enc) => sae.encodeStep(enc, ++t, cfg.lr, 1 / s.B), {
+    warmup: 1,
+    samples,
+  });
   const phases: Record<string, number> = {};
   for (const ph of sae.phases) {
     const r = await timeGpu(
@@ -46,7 +54,13 @@ export async function benchStep(device: GPUDevice, s: StepShape, samples: number
     phases[ph.name] = r.medianMs;
   }
   const naive = createEncode(device, { B: s.B, d: s.d, N: s.N }, 'naive');
-  const naiveBind = { x: sae.b.x, b_pre: sae.b.b_pre, W_enc: sae.b.W_enc, b_enc: sae.b.b_enc, pre: sae.b.pre };
+  const naiveBind = {
+    x: sae.b.x,
+    b_pre: sae.b.b_pre,
+    W_enc: sae.b.W_enc,
+    b_enc: sae.b.b_enc,
+    pre: sae.b.pre,
+  };
   const naiveT = await timeGpu(
     device,
     (enc) => {

@@ -8,7 +8,10 @@ export interface FlagSpec {
   help: string;
 }
 
-export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): Record<string, string | number | boolean | number[]> {
+export function parseFlags(
+  argv: string[],
+  spec: Record<string, FlagSpec>,
+): Record<string, string | number | boolean | number[]> {
   const out: Record<string, string | number | boolean | number[]> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -28,12 +31,19 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): Reco
       v = argv[++i];
     }
     if (s.kind === 'int' || s.kind === 'number') {
-      const n = Number(v.replace(/_/g, '').replace(/([0-9.])[kK]$/, '$1e3').replace(/([0-9.])[mM]$/, '$1e6'));
-      if (!Number.isFinite(n) || (s.kind === 'int' && !Number.isInteger(n))) throw new UsageError(`--${name} expects ${s.kind === 'int' ? 'an integer' : 'a number'}, got '${v}'`);
+      const n = Number(
+        v
+          .replace(/_/g, '')
+          .replace(/([0-9.])[kK]$/, '$1e3')
+          .replace(/([0-9.])[mM]$/, '$1e6'),
+      );
+      if (!Number.isFinite(n) || (s.kind === 'int' && !Number.isInteger(n)))
+        throw new UsageError(`--${name} expects ${s.kind === 'int' ? 'an integer' : 'a number'}, got '${v}'`);
       out[name] = n;
     } else if (s.kind === 'list') {
       const xs = v.split(',').map((p) => Number(p.trim()));
-      if (xs.some((x) => !Number.isFinite(x))) throw new UsageError(`--${name} expects numbers separated by commas, got '${v}'`);
+      if (xs.some((x) => !Number.isFinite(x)))
+        throw new UsageError(`--${name} expects numbers separated by commas, got '${v}'`);
       out[name] = xs;
     } else out[name] = v;
   }
@@ -42,5 +52,11 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): Reco
 
 export function helpText(usage: string, spec: Record<string, FlagSpec>): string {
   const w = Math.max(...Object.keys(spec).map((k) => k.length)) + 4;
-  return [usage, '', ...Object.entries(spec).map(([k, s]) => `  --${k}${s.kind === 'bool' ? '' : ' V'}`.padEnd(w + 6) + s.help)].join('\n');
+  return [
+    usage,
+    '',
+    ...Object.entries(spec).map(
+      ([k, s]) => `  --${k}${s.kind === 'bool' ? '' : ' V'}`.padEnd(w + 6) + s.help,
+    ),
+  ].join('\n');
 }

@@ -12,7 +12,16 @@
  * density, feature recovery, probes, N2G explanations). The SAE files are first read in node with
  * importSae, so bad files fail fast with one line and exit code 2.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { type ImportedSae, importSae, zipExport } from '../src/io/export';
@@ -21,8 +30,14 @@ import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { openHeadless } from './headless';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
-  sae: { kind: 'string', help: 'the SAE: a folder (DIR from npm run train, or cfg.json + sae_weights.safetensors), a .zip, or one of its files' },
-  data: { kind: 'string', help: 'activation file(s) to evaluate on: .npy/.npz/.safetensors/raw; shards comma-separated' },
+  sae: {
+    kind: 'string',
+    help: 'the SAE: a folder (DIR from npm run train, or cfg.json + sae_weights.safetensors), a .zip, or one of its files',
+  },
+  data: {
+    kind: 'string',
+    help: 'activation file(s) to evaluate on: .npy/.npz/.safetensors/raw; shards comma-separated',
+  },
   tensor: { kind: 'string', help: 'tensor/array name inside a .safetensors/.npz holding several' },
   'raw-width': { kind: 'int', help: 'row width d for raw .bin/.f32/.f16 files' },
   'raw-dtype': { kind: 'string', help: 'f32|f16 for raw files' },
@@ -32,7 +47,10 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   directions: { kind: 'string', help: 'true directions [F, d] (.npy) for feature recovery' },
   'max-rows': { kind: 'int', help: 'rows evaluated at most (default 16384)' },
   explain: { kind: 'int', help: 'latents to explain with N2G (needs --tokens and --vocab; default 0)' },
-  path: { kind: 'string', help: 'which SAE, when the input holds several (e.g. a sparsify hookpoint folder)' },
+  path: {
+    kind: 'string',
+    help: 'which SAE, when the input holds several (e.g. a sparsify hookpoint folder)',
+  },
   out: { kind: 'string', help: 'output directory for eval.json (default runs/eval-<timestamp>)' },
   help: { kind: 'bool', help: 'this help' },
 };
@@ -63,10 +81,18 @@ export function readSaeInput(path: string): Map<string, Uint8Array> | Uint8Array
     if (/\.zip$/i.test(path)) return new Uint8Array(readFileSync(path));
     path = dirname(path);
   }
-  if (existsSync(join(path, 'sae')) && statSync(join(path, 'sae')).isDirectory() && !existsSync(join(path, 'cfg.json'))) path = join(path, 'sae');
+  if (
+    existsSync(join(path, 'sae')) &&
+    statSync(join(path, 'sae')).isDirectory() &&
+    !existsSync(join(path, 'cfg.json'))
+  )
+    path = join(path, 'sae');
   const files = new Map<string, Uint8Array>();
-  for (const f of listFiles(path)) if (basename(f) !== 'metrics.json' && basename(f) !== 'eval.json') files.set(relative(path, f), new Uint8Array(readFileSync(f)));
-  if (files.size === 0) throw new UsageError(`--sae ${path}: no .safetensors / cfg.json files in this folder`);
+  for (const f of listFiles(path))
+    if (basename(f) !== 'metrics.json' && basename(f) !== 'eval.json')
+      files.set(relative(path, f), new Uint8Array(readFileSync(f)));
+  if (files.size === 0)
+    throw new UsageError(`--sae ${path}: no .safetensors / cfg.json files in this folder`);
   return files;
 }
 
@@ -89,14 +115,18 @@ export async function main(argv: string[]): Promise<number> {
     console.log(helpText(EVAL_USAGE, EVAL_FLAGS));
     return 0;
   }
-  if (!flags.sae) throw new UsageError('--sae is required (a folder, a .zip, or cfg.json + sae_weights.safetensors)');
+  if (!flags.sae)
+    throw new UsageError('--sae is required (a folder, a .zip, or cfg.json + sae_weights.safetensors)');
   if (!flags.data) throw new UsageError('--data is required (the activations to evaluate on)');
   const dataPaths = String(flags.data).split(',');
   for (const p of dataPaths) mustExist('data', p);
-  for (const f of ['labels', 'tokens', 'vocab', 'directions'] as const) if (flags[f] !== undefined) mustExist(f, String(flags[f]));
+  for (const f of ['labels', 'tokens', 'vocab', 'directions'] as const)
+    if (flags[f] !== undefined) mustExist(f, String(flags[f]));
   if ((flags.tokens === undefined) !== (flags.vocab === undefined) && flags.explain)
     throw new UsageError('--explain needs both --tokens and --vocab');
-  const out = (flags.out as string | undefined) ?? join('runs', `eval-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const out =
+    (flags.out as string | undefined) ??
+    join('runs', `eval-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const { sae, zip } = loadSae(String(flags.sae), flags.path as string | undefined);
 
   const tmp = mkdtempSync(join(tmpdir(), 'sae-lab-eval-'));
@@ -108,14 +138,16 @@ export async function main(argv: string[]): Promise<number> {
     await h.setFiles('files', dataPaths);
     if (flags.tokens) await h.setFiles('tokens', [String(flags.tokens)]);
     if (flags.vocab) await h.setFiles('vocab', [String(flags.vocab)]);
-    await h.session.page.evaluate(
-      (o) => window.__cli.openFiles(o),
-      { tensor: flags.tensor as string | undefined, rawWidth: flags['raw-width'] as number | undefined, rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined },
-    );
+    await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
+      tensor: flags.tensor as string | undefined,
+      rawWidth: flags['raw-width'] as number | undefined,
+      rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
+    });
     const opened = await h.next(['dataset-ready', 'dataset-error']);
     if (opened.type === 'dataset-error') throw new UsageError(`${opened.file}: ${opened.message}`);
     const info = opened.info;
-    if (info.d !== sae.d) throw new UsageError(`--sae has d=${sae.d} but --data ${info.name} has d=${info.d}`);
+    if (info.d !== sae.d)
+      throw new UsageError(`--sae has d=${sae.d} but --data ${info.name} has d=${info.d}`);
 
     // 2. the SAE, as one zip file through the file input
     const zipPath = join(tmp, 'sae.zip');
@@ -139,7 +171,10 @@ export async function main(argv: string[]): Promise<number> {
         w.__evalFiles = { ...w.__evalFiles, [k]: { blob: f, name: f.name } };
       }, key);
     }
-    const request: FullEvalRequest = { maxRows: flags['max-rows'] as number | undefined, explainLatents: (flags.explain as number | undefined) ?? 0 };
+    const request: FullEvalRequest = {
+      maxRows: flags['max-rows'] as number | undefined,
+      explainLatents: (flags.explain as number | undefined) ?? 0,
+    };
     await h.session.page.evaluate((req) => {
       const w = window as unknown as { __evalFiles?: Record<string, { blob: Blob; name: string }> };
       window.__cli.send({ type: 'full-eval', request: { ...req, ...w.__evalFiles } });
@@ -158,7 +193,13 @@ export async function main(argv: string[]): Promise<number> {
         normalization: sae.normalization,
         tokens_trained: sae.tokensTrained,
       },
-      dataset: { name: info.name, rows: info.rows, d: info.d, dtype: info.dtype, description: info.description },
+      dataset: {
+        name: info.name,
+        rows: info.rows,
+        d: info.d,
+        dtype: info.dtype,
+        description: info.description,
+      },
       adapter: ready.adapter,
       report,
     };

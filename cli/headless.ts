@@ -10,7 +10,10 @@ export interface Headless {
   session: Session;
   send(m: ToWorker): Promise<void>;
   /** waits for the next message satisfying pred (messages before it go to onOther) */
-  next<T extends FromWorker['type']>(types: T[], timeoutMs?: number): Promise<Extract<FromWorker, { type: T }>>;
+  next<T extends FromWorker['type']>(
+    types: T[],
+    timeoutMs?: number,
+  ): Promise<Extract<FromWorker, { type: T }>>;
   onMessage: ((m: FromWorker) => void) | null;
   setFiles(id: 'files' | 'tokens' | 'vocab', paths: string[]): Promise<void>;
   close(): Promise<void>;
@@ -33,11 +36,19 @@ export async function openHeadless(): Promise<Headless> {
     async next(types, timeoutMs = 24 * 3600_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const i = queue.findIndex((m) => (types as string[]).includes(m.type) || m.type === 'error' || m.type === 'no-webgpu' || m.type === 'device-lost');
+        const i = queue.findIndex(
+          (m) =>
+            (types as string[]).includes(m.type) ||
+            m.type === 'error' ||
+            m.type === 'no-webgpu' ||
+            m.type === 'device-lost',
+        );
         if (i >= 0) {
           const m = queue.splice(i, 1)[0];
-          if ((types as string[]).includes(m.type)) return m as Extract<FromWorker, { type: (typeof types)[number] }>;
-          if (m.type === 'error' || m.type === 'no-webgpu' || m.type === 'device-lost') throw new Error(m.message);
+          if ((types as string[]).includes(m.type))
+            return m as Extract<FromWorker, { type: (typeof types)[number] }>;
+          if (m.type === 'error' || m.type === 'no-webgpu' || m.type === 'device-lost')
+            throw new Error(m.message);
         }
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${types.join('/')}`);
         await new Promise<void>((r) => {
@@ -47,7 +58,10 @@ export async function openHeadless(): Promise<Headless> {
       }
     },
     async setFiles(id, paths) {
-      await session.page.setInputFiles(`#${id}`, paths.map((p) => resolve(p)));
+      await session.page.setInputFiles(
+        `#${id}`,
+        paths.map((p) => resolve(p)),
+      );
     },
     close: () => session.close(),
   };

@@ -23,7 +23,13 @@ async function run(): Promise<number> {
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     // Data and config problems are the user's to fix: one line, exit 2.
-    if (e instanceof UsageError || /^invalid config|: (no such file|file is empty|not a|truncated|header|unsupported|expected|row \d+ contains)/.test(msg) || (e as { name?: string }).name === 'DataError') {
+    if (
+      e instanceof UsageError ||
+      /^invalid config|: (no such file|file is empty|not a|truncated|header|unsupported|expected|row \d+ contains)/.test(
+        msg,
+      ) ||
+      (e as { name?: string }).name === 'DataError'
+    ) {
       console.error(`error: ${msg.split('\n')[0]}`);
       return 2;
     }

@@ -11,7 +11,9 @@ declare global {
     __emit?: (m: FromWorker) => void;
     __cli: {
       send(m: ToWorker): void;
-      openFiles(opts: Omit<Extract<DatasetSpec, { kind: 'files' }>, 'kind' | 'files' | 'tokens' | 'vocab'>): void;
+      openFiles(
+        opts: Omit<Extract<DatasetSpec, { kind: 'files' }>, 'kind' | 'files' | 'tokens' | 'vocab'>,
+      ): void;
       ready: boolean;
     };
   }

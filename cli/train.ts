@@ -4,7 +4,7 @@
  * (DIR/sae/cfg.json + DIR/sae/sae_weights.safetensors, from the worker's 'export' message, unzipped).
  * Exit 2 with one line on bad input or flags.
  */
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { filesFromZip } from '../src/io/export';
 import type { SaeConfig } from '../src/sae/config';
@@ -13,7 +13,10 @@ import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { openHeadless } from './headless';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
-  data: { kind: 'string', help: 'activation file(s): .npy/.npz/.safetensors/raw; several shards comma-separated; "demo" for the bundled demo' },
+  data: {
+    kind: 'string',
+    help: 'activation file(s): .npy/.npz/.safetensors/raw; several shards comma-separated; "demo" for the bundled demo',
+  },
   tensor: { kind: 'string', help: 'tensor/array name inside a .safetensors/.npz holding several' },
   'raw-width': { kind: 'int', help: 'row width d for raw .bin/.f32/.f16 files' },
   'raw-dtype': { kind: 'string', help: 'f32|f16 for raw files (default from the extension, else f32)' },
@@ -23,12 +26,18 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   tokens: { kind: 'number', help: 'token budget (default 10M; accepts 2M, 500k)' },
   seed: { kind: 'int', help: 'seed for init and data order (default 0)' },
   'eval-frac': { kind: 'number', help: 'held-out fraction, never trained on (default 0.1)' },
-  'eval-every': { kind: 'number', help: 'evaluate on the held-out split every this many tokens (default: at the end)' },
+  'eval-every': {
+    kind: 'number',
+    help: 'evaluate on the held-out split every this many tokens (default: at the end)',
+  },
   lr: { kind: 'number', help: 'Adam learning rate (default 2e-4/sqrt(N/2^14))' },
   'lr-warmup': { kind: 'int', help: 'linear warm-up steps (default 0)' },
   'k-aux': { kind: 'int', help: 'AuxK latents (default min(512, d/2))' },
   'aux-coef': { kind: 'number', help: 'AuxK loss coefficient (default 1/32)' },
-  'dead-tokens': { kind: 'number', help: 'tokens without firing before a latent is dead (default min(10M, tokens/10))' },
+  'dead-tokens': {
+    kind: 'number',
+    help: 'tokens without firing before a latent is dead (default min(10M, tokens/10))',
+  },
   'input-norm': { kind: 'string', help: 'scalar|paper|none (default scalar: E‖x‖² = d)' },
   clip: { kind: 'bool', help: 'clip the global gradient norm to --clip-norm (default off)' },
   'clip-norm': { kind: 'number', help: 'clip threshold (default 1)' },
@@ -39,13 +48,20 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   'b-pre-init': { kind: 'string', help: 'geomedian|mean|zero (default geomedian)' },
   'no-grad-projection': { kind: 'bool', help: 'ablation: no projection of decoder gradients' },
   'metrics-every': { kind: 'int', help: 'steps between metric read-backs (default 8)' },
-  'encode-variant': { kind: 'string', help: 'naive|blocked4x4|blocked2x4|blocked4x8|tiled (default blocked4x4)' },
-  out: { kind: 'string', help: 'output directory (default runs/<timestamp>): metrics.json and sae/ (SAELens cfg.json + sae_weights.safetensors)' },
+  'encode-variant': {
+    kind: 'string',
+    help: 'naive|blocked4x4|blocked2x4|blocked4x8|tiled (default blocked4x4)',
+  },
+  out: {
+    kind: 'string',
+    help: 'output directory (default runs/<timestamp>): metrics.json and sae/ (SAELens cfg.json + sae_weights.safetensors)',
+  },
   'export-format': { kind: 'string', help: 'saelens|openai: layout of DIR/sae (default saelens)' },
   quiet: { kind: 'bool', help: 'no progress bar' },
   help: { kind: 'bool', help: 'this help' },
 };
-export const TRAIN_USAGE = 'usage: npm run train -- --data FILE.npy --n-latents N --k K [--batch B] [--tokens T] [--seed S] [--eval-frac 0.1] [--out DIR]';
+export const TRAIN_USAGE =
+  'usage: npm run train -- --data FILE.npy --n-latents N --k K [--batch B] [--tokens T] [--seed S] [--eval-frac 0.1] [--out DIR]';
 
 /** Maps parsed flags onto SaeConfig fields (validation happens in resolveConfig, in the worker). */
 export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> {
@@ -68,11 +84,13 @@ export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> 
   set('emaDecay', 'ema-decay');
   set('metricsEvery', 'metrics-every');
   if (f['input-norm'] !== undefined) {
-    if (!['scalar', 'paper', 'none'].includes(f['input-norm'] as string)) throw new UsageError(`--input-norm must be scalar|paper|none`);
+    if (!['scalar', 'paper', 'none'].includes(f['input-norm'] as string))
+      throw new UsageError(`--input-norm must be scalar|paper|none`);
     c.inputNorm = f['input-norm'] as SaeConfig['inputNorm'];
   }
   if (f['b-pre-init'] !== undefined) {
-    if (!['geomedian', 'mean', 'zero'].includes(f['b-pre-init'] as string)) throw new UsageError(`--b-pre-init must be geomedian|mean|zero`);
+    if (!['geomedian', 'mean', 'zero'].includes(f['b-pre-init'] as string))
+      throw new UsageError(`--b-pre-init must be geomedian|mean|zero`);
     c.bPreInit = f['b-pre-init'] as SaeConfig['bPreInit'];
   }
   if (f.clip) c.clipGrad = true;
@@ -88,7 +106,11 @@ function fmtTokens(n: number) {
 }
 function fmtTime(s: number) {
   if (!Number.isFinite(s)) return '--';
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s` : `${Math.round(s)}s`;
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s`
+      : `${Math.round(s)}s`;
 }
 
 export function progressLine(p: MetricPoint, totalTokens: number): string {
@@ -133,15 +155,20 @@ export async function trainHeadless(
     await h.send({ type: 'init' });
     const ready = await h.next(['ready']);
     const data = String(flags.data);
-    if (data === 'demo') await h.send({ type: 'open-dataset', spec: { kind: 'demo', url: `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy` } });
+    if (data === 'demo')
+      await h.send({
+        type: 'open-dataset',
+        spec: { kind: 'demo', url: `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy` },
+      });
     else {
       const paths = data.split(',');
       for (const p of paths) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
       await h.setFiles('files', paths);
-      await h.session.page.evaluate(
-        (o) => window.__cli.openFiles(o),
-        { tensor: flags.tensor as string | undefined, rawWidth: flags['raw-width'] as number | undefined, rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined },
-      );
+      await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
+        tensor: flags.tensor as string | undefined,
+        rawWidth: flags['raw-width'] as number | undefined,
+        rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
+      });
     }
     const opened = await h.next(['dataset-ready', 'dataset-error']);
     if (opened.type === 'dataset-error') throw new UsageError(opened.message);
@@ -149,7 +176,8 @@ export async function trainHeadless(
     const label = opts.label ? `${opts.label} ` : '';
     let total = 0;
     h.onMessage = (m: FromWorker) => {
-      if (m.type === 'metrics' && !opts.quiet && process.stderr.isTTY) process.stderr.write(`\r${label}${progressLine(m.points[m.points.length - 1], total)}\x1b[K`);
+      if (m.type === 'metrics' && !opts.quiet && process.stderr.isTTY)
+        process.stderr.write(`\r${label}${progressLine(m.points[m.points.length - 1], total)}\x1b[K`);
       else if (m.type === 'metrics' && !opts.quiet) {
         const p = m.points[m.points.length - 1];
         if (p.step % 50 === 0) process.stderr.write(`${label}${progressLine(p, total)}\n`);
@@ -183,7 +211,13 @@ export async function trainHeadless(
         config: started.config,
         adapter: ready.adapter,
         kernels: started.kernels,
-        dataset: { name: dataset.name, rows: dataset.rows, d: dataset.d, dtype: dataset.dtype, description: dataset.description },
+        dataset: {
+          name: dataset.name,
+          rows: dataset.rows,
+          d: dataset.d,
+          dtype: dataset.dtype,
+          description: dataset.description,
+        },
         final: {
           nmse: f.nmse,
           explained_variance: f.explainedVariance,
@@ -194,7 +228,15 @@ export async function trainHeadless(
           tokens: f.tokens,
           eval_rows: f.rows,
         },
-        curve: done.curve.map((p) => ({ tokens: p.tokens, loss: p.loss, nmse: p.nmse, l0: p.l0, dead_fraction: p.deadFraction, aux_loss: p.auxLoss, tokens_per_s: p.tokensPerS })),
+        curve: done.curve.map((p) => ({
+          tokens: p.tokens,
+          loss: p.loss,
+          nmse: p.nmse,
+          l0: p.l0,
+          dead_fraction: p.deadFraction,
+          aux_loss: p.auxLoss,
+          tokens_per_s: p.tokensPerS,
+        })),
       },
     };
   } finally {
@@ -211,13 +253,20 @@ export async function main(argv: string[]): Promise<number> {
   if (!flags.data) throw new UsageError('--data is required (a file, shards comma-separated, or "demo")');
   const config = configFromFlags(flags);
   const format = (flags['export-format'] as string | undefined) ?? 'saelens';
-  if (format !== 'saelens' && format !== 'openai') throw new UsageError('--export-format must be saelens|openai');
-  const out = (flags.out as string | undefined) ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
-  const { result, exported } = await trainHeadless(flags, config, { quiet: Boolean(flags.quiet), export: format });
+  if (format !== 'saelens' && format !== 'openai')
+    throw new UsageError('--export-format must be saelens|openai');
+  const out =
+    (flags.out as string | undefined) ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
+  const { result, exported } = await trainHeadless(flags, config, {
+    quiet: Boolean(flags.quiet),
+    export: format,
+  });
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'metrics.json'), JSON.stringify(result, null, 2));
   if (exported) writeFiles(join(out, 'sae'), exported);
   const f = result.final as Record<string, number>;
-  console.log(`nMSE ${f.nmse.toFixed(4)}  EV ${f.explained_variance.toFixed(4)}  L0 ${f.l0.toFixed(2)}  dead ${(f.dead_fraction * 100).toFixed(1)}%  ${Math.round(f.tokens_per_s)} tok/s → ${join(out, 'metrics.json')}`);
+  console.log(
+    `nMSE ${f.nmse.toFixed(4)}  EV ${f.explained_variance.toFixed(4)}  L0 ${f.l0.toFixed(2)}  dead ${(f.dead_fraction * 100).toFixed(1)}%  ${Math.round(f.tokens_per_s)} tok/s → ${join(out, 'metrics.json')}`,
+  );
   return 0;
 }

@@ -37,7 +37,10 @@ test('train the demo, pause, export SAELens, reload, resume from the checkpoint'
   // export: a zip download
   await page.getByTestId('export-dtype').selectOption('F16');
   await expect(page.getByTestId('export-saelens')).toBeEnabled();
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-saelens').click()]);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('export-saelens').click(),
+  ]);
   expect(download.suggestedFilename()).toMatch(/saelens\.zip$/);
   const path = await download.path();
   const bytes = readFileSync(path);
@@ -69,5 +72,17 @@ test('train the demo, pause, export SAELens, reload, resume from the checkpoint'
   await expect
     .poll(async () => Number(await panel.getByTestId('checkpoint-row').first().getAttribute('data-step')))
     .toBeGreaterThan(step);
+
+  // the exported zip imports back (it becomes the model evaluation and export read)
+  await page
+    .getByTestId('import-input')
+    .setInputFiles({ name: download.suggestedFilename(), mimeType: 'application/zip', buffer: bytes });
+  await expect(page.getByTestId('import-summary')).toContainText('N=256, k=8');
+  // and the run config for sparsify downloads too
+  const [cfg] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('export-run-config').click(),
+  ]);
+  expect(cfg.suggestedFilename()).toMatch(/run-config\.zip$/);
   await shot(page, 'persist-04-stopped');
 });

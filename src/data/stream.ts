@@ -345,7 +345,8 @@ export class Batcher {
     const d = this.d;
     for (const row of c.skippedRows) {
       this.skipped++;
-      if (this.firstSkippedRows.length < 10 && !this.firstSkippedRows.includes(row)) this.firstSkippedRows.push(row);
+      if (this.firstSkippedRows.length < 10 && !this.firstSkippedRows.includes(row))
+        this.firstSkippedRows.push(row);
     }
     this.buf.set(c.data.subarray(0, c.count * d), this.count * d);
     this.bufIds.set(c.rowIds.subarray(0, c.count), this.count);
@@ -447,9 +448,13 @@ export class Batcher {
   async setState(s: BatcherState): Promise<void> {
     if (s.version !== 1) throw new Error(`batcher state version ${s.version} is not supported`);
     if (s.rows !== this.source.rows || s.d !== this.d)
-      throw new Error(`batcher state is for a dataset of ${s.rows} rows × ${s.d}, not ${this.source.rows} × ${this.d}`);
+      throw new Error(
+        `batcher state is for a dataset of ${s.rows} rows × ${s.d}, not ${this.source.rows} × ${this.d}`,
+      );
     if (s.chunkRows !== this.chunkRows || s.capacity !== this.capacity)
-      throw new Error(`batcher state has chunkRows ${s.chunkRows} / capacity ${s.capacity}, this batcher ${this.chunkRows} / ${this.capacity}`);
+      throw new Error(
+        `batcher state has chunkRows ${s.chunkRows} / capacity ${s.capacity}, this batcher ${this.chunkRows} / ${this.capacity}`,
+      );
     if (this.emitted !== 0 || this.inflight.length !== 0) throw new Error('setState needs a fresh Batcher');
     const ids = decodeIds(s.bufIds);
     if (ids.length > this.capacity) throw new Error('batcher state: buffer larger than capacity');

@@ -28,9 +28,7 @@ export function paramShape(params: ParamsF32): { N: number; d: number } {
   const N = params.b_enc.length;
   const d = params.b_pre.length;
   if (params.W_enc.length !== N * d || params.W_dec.length !== N * d) {
-    throw new Error(
-      `params: W_enc ${params.W_enc.length} / W_dec ${params.W_dec.length} ≠ N·d = ${N}·${d}`,
-    );
+    throw new Error(`params: W_enc ${params.W_enc.length} / W_dec ${params.W_dec.length} ≠ N·d = ${N}·${d}`);
   }
   return { N, d };
 }

@@ -207,8 +207,7 @@ export function rawProbe(
   const inv = new Float64Array(d);
   for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) mean[c] += x[r * d + c];
   for (let c = 0; c < d; c++) mean[c] /= rows;
-  for (let r = 0; r < rows; r++)
-    for (let c = 0; c < d; c++) inv[c] += (x[r * d + c] - mean[c]) ** 2;
+  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) inv[c] += (x[r * d + c] - mean[c]) ** 2;
   for (let c = 0; c < d; c++) {
     const sd = Math.sqrt(inv[c] / rows);
     inv[c] = sd > 0 ? 1 / sd : 0;

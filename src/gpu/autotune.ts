@@ -4,9 +4,10 @@
  * (SwiftShader emulates them) and little on others, so the best variant differs per adapter.
  * Choices are cached per adapter and shape (in memory, and in OPFS when available).
  */
+
+import type { GpuSae, KernelChoice } from '../sae/step';
 import { encodeVariantsFor } from './kernels/encode';
 import { TOPK_INSERT_MAX_K } from './kernels/topk';
-import type { GpuSae, KernelChoice } from '../sae/step';
 import { timeGpu } from './timing';
 
 const memo = new Map<string, KernelChoice>();

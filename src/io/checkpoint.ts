@@ -198,7 +198,12 @@ function takeParams(
   return p;
 }
 
-function takeU32(name: string, tensors: ReturnType<typeof readSafetensors>['tensors'], key: string, N: number) {
+function takeU32(
+  name: string,
+  tensors: ReturnType<typeof readSafetensors>['tensors'],
+  key: string,
+  N: number,
+) {
   const t = tensors[key];
   if (!t || !(t.data instanceof Int32Array) || t.data.length !== N)
     throw new CheckpointError(name, 'invalid', `invalid (tensor ${key} missing or not ${N} int32 values)`);
@@ -214,16 +219,25 @@ export function parseCheckpoint(bytes: Uint8Array, name = '(unnamed)'): Checkpoi
   if (bytes.length < HEADER + TRAILER) {
     if (bytes.length >= 8 && !hasMagic(bytes))
       throw new CheckpointError(name, 'not-a-checkpoint', 'not an SAE Lab checkpoint (no SAELABCK header)');
-    throw new CheckpointError(name, 'truncated', `truncated (${bytes.length} bytes; the header alone is ${HEADER})`);
+    throw new CheckpointError(
+      name,
+      'truncated',
+      `truncated (${bytes.length} bytes; the header alone is ${HEADER})`,
+    );
   }
-  if (!hasMagic(bytes)) throw new CheckpointError(name, 'not-a-checkpoint', 'not an SAE Lab checkpoint (no SAELABCK header)');
+  if (!hasMagic(bytes))
+    throw new CheckpointError(name, 'not-a-checkpoint', 'not an SAE Lab checkpoint (no SAELABCK header)');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(8, true);
   const J = dv.getUint32(12, true);
   const T = Number(dv.getBigUint64(16, true));
   const expected = HEADER + J + T + TRAILER;
   if (bytes.length < expected) {
-    throw new CheckpointError(name, 'truncated', `truncated (${fmtBytes(bytes.length)} of ${fmtBytes(expected)}; the write did not finish)`);
+    throw new CheckpointError(
+      name,
+      'truncated',
+      `truncated (${fmtBytes(bytes.length)} of ${fmtBytes(expected)}; the write did not finish)`,
+    );
   }
   const stored = dv.getUint32(expected - TRAILER, true);
   if (bytes.length > expected || crc32(bytes.subarray(0, expected - TRAILER)) !== stored) {
@@ -231,7 +245,11 @@ export function parseCheckpoint(bytes: Uint8Array, name = '(unnamed)'): Checkpoi
   }
   // Checked after the CRC: a flipped bit in the version field is corruption, not a new version.
   if (version > CKPT_VERSION) {
-    throw new CheckpointError(name, 'version', `from a newer SAE Lab (format version ${version}; this one reads ${CKPT_VERSION})`);
+    throw new CheckpointError(
+      name,
+      'version',
+      `from a newer SAE Lab (format version ${version}; this one reads ${CKPT_VERSION})`,
+    );
   }
   let meta: Record<string, unknown>;
   try {
@@ -325,7 +343,9 @@ export class StorageFullError extends Error {
 }
 
 const isQuotaError = (e: unknown) =>
-  !!e && typeof e === 'object' && ((e as { name?: string }).name === 'QuotaExceededError' || (e as { code?: number }).code === 22);
+  !!e &&
+  typeof e === 'object' &&
+  ((e as { name?: string }).name === 'QuotaExceededError' || (e as { code?: number }).code === 22);
 
 export interface CheckpointInfo {
   runId: string;
@@ -383,7 +403,8 @@ export class CheckpointStore {
    */
   async save(runId: string, step: number, bytes: Uint8Array): Promise<CheckpointInfo> {
     checkRunId(runId);
-    if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`step must be a non-negative integer, got ${step}`);
+    if (!Number.isSafeInteger(step) || step < 0)
+      throw new RangeError(`step must be a non-negative integer, got ${step}`);
     const est = await this.fs.estimate();
     const free = est ? est.quota - est.usage : null;
     if (free !== null && bytes.length > free) throw new StorageFullError(bytes.length, free);
@@ -403,7 +424,9 @@ export class CheckpointStore {
     const written = (await this.fs.files(runId)).find((f) => f.name === target);
     if (!written || written.size !== bytes.length) {
       await this.fs.remove(runId, target).catch(() => {});
-      throw new Error(`checkpoint ${runId} step ${step}: write incomplete (${written?.size ?? 0} of ${bytes.length} bytes)`);
+      throw new Error(
+        `checkpoint ${runId} step ${step}: write incomplete (${written?.size ?? 0} of ${bytes.length} bytes)`,
+      );
     }
     if (this.fs.rename) await this.fs.rename(runId, target, final);
     await this.prune(runId);
@@ -427,7 +450,14 @@ export class CheckpointStore {
     for (const r of runs) {
       for (const f of await this.fs.files(r)) {
         const m = FILE_RE.exec(f.name);
-        if (m) out.push({ runId: r, step: Number(m[1]), size: f.size, modified: new Date(f.lastModified), file: f.name });
+        if (m)
+          out.push({
+            runId: r,
+            step: Number(m[1]),
+            size: f.size,
+            modified: new Date(f.lastModified),
+            file: f.name,
+          });
       }
     }
     return out.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : a.step - b.step));
@@ -498,7 +528,9 @@ export function memoryFs(opts: { quota?: number } = {}): CheckpointFs & {
     },
     async files(dir: string) {
       const d = data.get(dir);
-      return d ? [...d].map(([name, f]) => ({ name, size: f.bytes.length, lastModified: f.lastModified })) : [];
+      return d
+        ? [...d].map(([name, f]) => ({ name, size: f.bytes.length, lastModified: f.lastModified }))
+        : [];
     },
     async read(dir: string, name: string) {
       const f = data.get(dir)?.get(name);
@@ -512,7 +544,9 @@ export function memoryFs(opts: { quota?: number } = {}): CheckpointFs & {
       if (!data.has(dir)) data.set(dir, new Map());
       const crash = fs.crashNextWriteAt;
       fs.crashNextWriteAt = null;
-      data.get(dir)!.set(name, { bytes: bytes.slice(0, crash ?? bytes.length), lastModified: Date.now() + clock++ });
+      data
+        .get(dir)!
+        .set(name, { bytes: bytes.slice(0, crash ?? bytes.length), lastModified: Date.now() + clock++ });
       if (crash !== null) throw new Error('simulated crash mid-write');
     },
     async rename(dir: string, from: string, to: string) {
@@ -544,7 +578,11 @@ interface OpfsDir {
 }
 interface OpfsFile {
   getFile(): Promise<File>;
-  createWritable?(): Promise<{ write(b: BufferSource): Promise<void>; close(): Promise<void>; abort?(): Promise<void> }>;
+  createWritable?(): Promise<{
+    write(b: BufferSource): Promise<void>;
+    close(): Promise<void>;
+    abort?(): Promise<void>;
+  }>;
   createSyncAccessHandle?(): Promise<{
     truncate(n: number): void;
     write(b: BufferSource, o?: { at?: number }): number;
@@ -554,7 +592,8 @@ interface OpfsFile {
   move?(name: string): Promise<void>;
 }
 
-const notFound = (e: unknown) => !!e && typeof e === 'object' && (e as { name?: string }).name === 'NotFoundError';
+const notFound = (e: unknown) =>
+  !!e && typeof e === 'object' && (e as { name?: string }).name === 'NotFoundError';
 
 /**
  * CheckpointFs over the Origin Private File System: navigator.storage.getDirectory()/<folder>/<run>/.
@@ -564,8 +603,11 @@ const notFound = (e: unknown) => !!e && typeof e === 'object' && (e as { name?: 
  */
 export async function opfsFs(folder = 'sae-lab-checkpoints'): Promise<CheckpointFs> {
   const storage = (globalThis.navigator as Navigator | undefined)?.storage;
-  if (!storage?.getDirectory) throw new Error('this browser has no Origin Private File System (navigator.storage.getDirectory)');
-  const root = (await (await storage.getDirectory()) as unknown as OpfsDir).getDirectoryHandle(folder, { create: true });
+  if (!storage?.getDirectory)
+    throw new Error('this browser has no Origin Private File System (navigator.storage.getDirectory)');
+  const root = ((await await storage.getDirectory()) as unknown as OpfsDir).getDirectoryHandle(folder, {
+    create: true,
+  });
   const dir = async (name: string, create: boolean) => (await root).getDirectoryHandle(name, { create });
   const canMove = await (async () => {
     // Probe once: move() is missing on some engines.
@@ -622,7 +664,8 @@ export async function opfsFs(folder = 'sae-lab-checkpoints'): Promise<Checkpoint
         } finally {
           s.close();
         }
-      } else throw new Error('OPFS file handles here support neither createWritable nor createSyncAccessHandle');
+      } else
+        throw new Error('OPFS file handles here support neither createWritable nor createSyncAccessHandle');
     },
     async remove(name, file) {
       try {

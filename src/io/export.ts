@@ -167,7 +167,10 @@ function checkParams(p: ParamsF32, d: number, N: number): void {
 function saeLabBlock(input: ExportInput, c: number, rule: InputRule, format: ExportFormat) {
   const n = input.normalization;
   const notes: Record<InputRule, string> = {
-    raw: c === 1 ? 'takes raw activations' : `takes raw activations: the scalar normalization x·${n.kind === 'scalar' ? n.scale : c} is folded into the weights`,
+    raw:
+      c === 1
+        ? 'takes raw activations'
+        : `takes raw activations: the scalar normalization x·${n.kind === 'scalar' ? n.scale : c} is folded into the weights`,
     scaled: 'takes activations multiplied by normalization.scale (not folded)',
     layer_norm:
       format === 'saelens'
@@ -203,7 +206,8 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
 
   if (format === 'saelens') {
     const s = input.source ?? {};
-    const normalize_activations = rule === 'scaled' ? 'expected_average_only_in' : rule === 'layer_norm' ? 'layer_norm' : 'none';
+    const normalize_activations =
+      rule === 'scaled' ? 'expected_average_only_in' : rule === 'layer_norm' ? 'layer_norm' : 'none';
     const meta = {
       model_name: s.modelName ?? 'unknown',
       hook_name: s.hookName ?? 'unknown',
@@ -367,13 +371,22 @@ function floatTensor(
 ): Float32Array {
   const t = tensors[name];
   if (!t) {
-    throw new DataError(file, `missing tensor '${name}' ${shapeDesc} (file has: ${Object.keys(tensors).join(', ') || 'no tensors'})`);
+    throw new DataError(
+      file,
+      `missing tensor '${name}' ${shapeDesc} (file has: ${Object.keys(tensors).join(', ') || 'no tensors'})`,
+    );
   }
   if (!['F32', 'F16', 'BF16', 'F64'].includes(t.dtype)) {
-    throw new DataError(file, `tensor '${name}' has dtype ${t.dtype}; expected a float dtype (F32, F16, BF16 or F64)`);
+    throw new DataError(
+      file,
+      `tensor '${name}' has dtype ${t.dtype}; expected a float dtype (F32, F16, BF16 or F64)`,
+    );
   }
   if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i])) {
-    throw new DataError(file, `tensor '${name}' has shape ${fmtShape(t.shape)}, expected ${shapeDesc} = ${fmtShape(shape)}`);
+    throw new DataError(
+      file,
+      `tensor '${name}' has shape ${fmtShape(t.shape)}, expected ${shapeDesc} = ${fmtShape(shape)}`,
+    );
   }
   return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
 }
@@ -420,7 +433,10 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   const arch = cfg.architecture ?? 'standard';
   const act = cfg.activation_fn_str ?? cfg.activation_fn ?? (arch === 'topk' ? 'topk' : 'relu');
   if (arch !== 'topk' && !(arch === 'standard' && act === 'topk')) {
-    throw new DataError(cfgName, `architecture '${arch}' with activation '${act}' is not a TopK SAE; only TopK SAEs can be imported`);
+    throw new DataError(
+      cfgName,
+      `architecture '${arch}' with activation '${act}' is not a TopK SAE; only TopK SAEs can be imported`,
+    );
   }
   const kw = (cfg.activation_fn_kwargs ?? {}) as Json;
   const k = intField(cfgName, { k: cfg.k ?? kw.k }, 'k');
@@ -440,7 +456,9 @@ function importSaelens(dir: string, files: Files): ImportedSae {
       for (let j = 0; j < d; j++) s += b_dec[j] * W_enc[i * d + j];
       b_enc[i] = s;
     }
-    warnings.push('apply_b_dec_to_input was false: b_dec·W_enc was added to b_enc (same function, rounded to float32)');
+    warnings.push(
+      'apply_b_dec_to_input was false: b_dec·W_enc was added to b_enc (same function, rounded to float32)',
+    );
   }
   if (cfg.finetuning_scaling_factor === true) {
     warnings.push('finetuning_scaling_factor is set; the scaling factor (a separate parameter) is ignored');
@@ -454,7 +472,9 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   } else if (cfg.normalize_activations === 'layer_norm') {
     params = unfoldParams(params, 1 / Math.sqrt(d - 1));
     normalization = { kind: 'paper' };
-    warnings.push("normalize_activations 'layer_norm' imported as per-token normalization (differs by LN's ε = 1e-5)");
+    warnings.push(
+      "normalize_activations 'layer_norm' imported as per-token normalization (differs by LN's ε = 1e-5)",
+    );
   } else if (cfg.normalize_activations && cfg.normalize_activations !== 'none') {
     warnings.push(
       `normalize_activations '${cfg.normalize_activations}' without a recorded scale: the weights expect inputs normalized by SAELens; imported as unnormalized`,
@@ -499,10 +519,14 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
   const W_dec_t = floatTensor(wName, tensors, 'decoder.weight', [d, N], '[n_inputs, n_latents]');
   const b_pre = floatTensor(wName, tensors, 'pre_bias', [d], '[n_inputs]');
   const act = cfg.activation ?? 'TopK';
-  if (act !== 'TopK') throw new DataError(jsonName ?? wName, `activation '${act}' is not TopK; only TopK SAEs can be imported`);
+  if (act !== 'TopK')
+    throw new DataError(jsonName ?? wName, `activation '${act}' is not TopK; only TopK SAEs can be imported`);
   const asd = (cfg.activation_state_dict ?? {}) as Json;
   if (asd.k === undefined && cfg.k === undefined)
-    throw new DataError(jsonName ?? wName, `no k: expected activation_state_dict.k in a json beside ${basename(wName)}`);
+    throw new DataError(
+      jsonName ?? wName,
+      `no k: expected activation_state_dict.k in a json beside ${basename(wName)}`,
+    );
   const k = intField(jsonName ?? wName, { k: asd.k ?? cfg.k }, 'k');
   let params: ParamsF32 = { W_enc, b_enc, W_dec: transpose(W_dec_t, d, N), b_pre };
   const lab = readSaeLab(cfg.sae_lab);
@@ -513,7 +537,7 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
   } else if (cfg.normalize === true) {
     params = unfoldParams(params, 1 / Math.sqrt(d - 1));
     normalization = { kind: 'paper' };
-    warnings.push('openai LN normalization imported as per-token normalization (differs by LN\'s ε = 1e-5)');
+    warnings.push("openai LN normalization imported as per-token normalization (differs by LN's ε = 1e-5)");
   }
   return {
     format: 'openai',
@@ -540,7 +564,10 @@ function importSparsify(dir: string, files: Files): ImportedSae {
   if (cfg.activation !== undefined && cfg.activation !== 'topk')
     throw new DataError(where, `activation '${cfg.activation}' is not TopK; only TopK SAEs can be imported`);
   if (cfg.transcode === true)
-    throw new DataError(where, 'this is a transcoder (transcode: true): it predicts another activation, not its input');
+    throw new DataError(
+      where,
+      'this is a transcoder (transcode: true): it predicts another activation, not its input',
+    );
   const { tensors } = readSafetensors(files.get(wName)!, wName);
   if (cfg.skip_connection === true || tensors.W_skip)
     throw new DataError(wName, 'has a linear skip connection (W_skip), which SAE Lab models do not have');
@@ -556,7 +583,8 @@ function importSparsify(dir: string, files: Files): ImportedSae {
     b_pre: floatTensor(wName, tensors, 'b_dec', [d], '[d_in]'),
   };
   const warnings: string[] = [];
-  if (cfg.multi_topk === true) warnings.push('trained with Multi-TopK; imported as a plain TopK SAE with the same k');
+  if (cfg.multi_topk === true)
+    warnings.push('trained with Multi-TopK; imported as a plain TopK SAE with the same k');
   return {
     format: 'sparsify',
     path: dir,
@@ -581,7 +609,14 @@ const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
 function normalizeFiles(input: Files | Uint8Array): Files {
   const raw = input instanceof Uint8Array ? filesFromZip(input) : input;
   const out: Files = new Map();
-  for (const [p, b] of raw) out.set(p.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/^\/+/, ''), b);
+  for (const [p, b] of raw)
+    out.set(
+      p
+        .replace(/\\/g, '/')
+        .replace(/^(\.\/)+/, '')
+        .replace(/^\/+/, ''),
+      b,
+    );
   return out;
 }
 
@@ -605,7 +640,8 @@ export function importSaes(input: Files | Uint8Array): ImportedSae[] {
       for (const f of files.keys()) {
         if (dirOf(f) !== dir || !f.endsWith('.safetensors')) continue;
         const names = Object.keys(readSafetensors(files.get(f)!, f).tensors);
-        if (names.includes('pre_bias') || names.includes('decoder.weight')) out.push(importOpenai(dir, files, f));
+        if (names.includes('pre_bias') || names.includes('decoder.weight'))
+          out.push(importOpenai(dir, files, f));
       }
     }
   }
@@ -626,11 +662,18 @@ export function importSae(input: Files | Uint8Array, opts: { path?: string } = {
   const all = importSaes(input);
   if (opts.path !== undefined) {
     const hit = all.find((s) => s.path === opts.path);
-    if (!hit) throw new DataError(opts.path || '(top level)', `no SAE in this folder; found: ${all.map((s) => s.path || '(top level)').join(', ')}`);
+    if (!hit)
+      throw new DataError(
+        opts.path || '(top level)',
+        `no SAE in this folder; found: ${all.map((s) => s.path || '(top level)').join(', ')}`,
+      );
     return hit;
   }
   if (all.length > 1) {
-    throw new DataError('input', `holds ${all.length} SAEs (${all.map((s) => s.path || '(top level)').join(', ')}); choose one with opts.path`);
+    throw new DataError(
+      'input',
+      `holds ${all.length} SAEs (${all.map((s) => s.path || '(top level)').join(', ')}); choose one with opts.path`,
+    );
   }
   return all[0];
 }

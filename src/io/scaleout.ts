@@ -100,9 +100,13 @@ export function exportRunConfig(
       : [];
   const notes: string[] = [];
   if (seqs * ctxLen !== c.batchSize)
-    notes.push(`batch: ${c.batchSize} tokens is not a multiple of ctx_len ${ctxLen}; using ${seqs} sequences = ${seqs * ctxLen} tokens per step`);
-  if (!dataset.hookpoint && dataset.layer === undefined) notes.push('no hookpoint or layer given: sparsify will train on every layer');
-  if (c.inputNorm !== 'none') notes.push(`inputNorm '${c.inputNorm}' has no sparsify equivalent: sparsify trains on raw activations`);
+    notes.push(
+      `batch: ${c.batchSize} tokens is not a multiple of ctx_len ${ctxLen}; using ${seqs} sequences = ${seqs * ctxLen} tokens per step`,
+    );
+  if (!dataset.hookpoint && dataset.layer === undefined)
+    notes.push('no hookpoint or layer given: sparsify will train on every layer');
+  if (c.inputNorm !== 'none')
+    notes.push(`inputNorm '${c.inputNorm}' has no sparsify equivalent: sparsify trains on raw activations`);
   if (c.clipGrad) notes.push('clipGrad has no equivalent in either tool');
   if (c.ema) notes.push('ema has no equivalent in either tool');
 

@@ -4,9 +4,9 @@
  * b_pre = geometric median (Weiszfeld) of a data sample; then the released code's rescaling of the
  * encoder so that reconstructions of random unit inputs (around b_pre) have unit norm on average.
  */
-import { Rng } from '../data/rng';
-import { decodeRef, topkRef } from '../reference/step';
+import type { Rng } from '../data/rng';
 import { encodeRef } from '../reference/encode';
+import { decodeRef, topkRef } from '../reference/step';
 import type { ResolvedConfig } from './config';
 import type { ParamsF32 } from './step';
 
@@ -14,7 +14,13 @@ import type { ParamsF32 } from './step';
  * Geometric median of rows [n, d] by Weiszfeld's iteration (float64), starting from the mean.
  * Stops when the point moves less than tol·(1 + ‖point‖).
  */
-export function geometricMedian(x: ArrayLike<number>, n: number, d: number, iters = 100, tol = 1e-7): Float64Array {
+export function geometricMedian(
+  x: ArrayLike<number>,
+  n: number,
+  d: number,
+  iters = 100,
+  tol = 1e-7,
+): Float64Array {
   const y = new Float64Array(d);
   for (let r = 0; r < n; r++) for (let c = 0; c < d; c++) y[c] += x[r * d + c] / n;
   const next = new Float64Array(d);

@@ -51,9 +51,15 @@ export function normalizeBatch(
 }
 
 /** Maps normalized reconstructions back to raw units in place: x̂ = rowScale·x̂_n + rowShift. */
-export function denormalizeInPlace(xn: Float32Array, d: number, rowScale: Float32Array, rowShift: Float32Array) {
+export function denormalizeInPlace(
+  xn: Float32Array,
+  d: number,
+  rowScale: Float32Array,
+  rowShift: Float32Array,
+) {
   const B = xn.length / d;
-  for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) xn[b * d + c] = xn[b * d + c] * rowScale[b] + rowShift[b];
+  for (let b = 0; b < B; b++)
+    for (let c = 0; c < d; c++) xn[b * d + c] = xn[b * d + c] * rowScale[b] + rowShift[b];
 }
 
 /** mean ‖x − mean x‖² over rows of x [n, d] (float64): the main loss's normalizing constant. */

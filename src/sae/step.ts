@@ -169,9 +169,18 @@ export class GpuSae {
     const E = B * (k + kAux);
     const params = b.params;
     const encode = createEncode(device, { B, d, N }, kernels.encode);
-    const topk = createTopK(device, { B, N, K: k, aux: false, tile: kernels.topkTile, variant: kernels.topk });
+    const topk = createTopK(device, {
+      B,
+      N,
+      K: k,
+      aux: false,
+      tile: kernels.topkTile,
+      variant: kernels.topk,
+    });
     const topkAux =
-      kAux > 0 ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk }) : null;
+      kAux > 0
+        ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk })
+        : null;
     const decode = createDecode(device, { B, aux: false });
     const decodeAux = createDecode(device, { B, aux: true });
     const dead = createDead(device, { B, N, k });
@@ -272,9 +281,19 @@ export class GpuSae {
       { name: 'sort', record: (p) => sort.run(p, sortBg) },
       { name: 'grad', record: (p) => grad.run(p, gradBg, ['grad_dec', 'grad_enc', 'grad_bpre']) },
       { name: 'project+norm', record: (p) => update.run(p, updateBg, ['project_dec', 'clip_reduce']) },
-      { name: 'adam', record: (p) => adams.forEach((k, i) => k.run(p, adamBgs[i], ['adam'])) },
+      {
+        name: 'adam',
+        record: (p) => {
+          for (const [i, k] of adams.entries()) k.run(p, adamBgs[i], ['adam']);
+        },
+      },
       { name: 'renorm', record: (p) => update.run(p, updateBg, ['renorm_dec']) },
-      { name: 'ema', record: (p) => (cfg.ema ? adams.forEach((k, i) => k.run(p, adamBgs[i], ['ema'])) : undefined) },
+      {
+        name: 'ema',
+        record: (p) => {
+          if (cfg.ema) for (const [i, k] of adams.entries()) k.run(p, adamBgs[i], ['ema']);
+        },
+      },
     ];
     this.record = (pass) => {
       for (const ph of this.phases) ph.record(pass);
@@ -324,7 +343,8 @@ export class GpuSae {
   forward() {
     const enc = this.device.createCommandEncoder({ label: 'sae-forward' });
     // The uniform of the last step still holds the sizes the forward pass needs.
-    if (!this.uniformWritten) this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
+    if (!this.uniformWritten)
+      this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
     const pass = enc.beginComputePass({ label: 'sae-forward' });
     this.recordForward(pass);
     pass.end();

@@ -4,18 +4,26 @@
  * curves, evaluates on the held-out split, and obeys pause / resume / stop. Runs in the worker
  * (page and CLI alike) and in the GPU tests.
  */
-import { Batcher, type BatcherState } from '../data/stream';
+
 import { Rng } from '../data/rng';
 import type { ActivationSource } from '../data/source';
 import type { ActivationStats } from '../data/stream';
+import { Batcher, type BatcherState } from '../data/stream';
+import { type AutotuneReport, autotune } from '../gpu/autotune';
+import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from '../io/checkpoint';
+import { PARAM_NAMES } from '../reference/step';
 import type { EvalResult, MetricPoint, RunStatus } from '../worker/protocol';
 import { lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
-import { centeredMeanSqNorm, denormalizeInPlace, normalizeBatch, type Normalizer } from './normalize';
-import { autotune, type AutotuneReport } from '../gpu/autotune';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, type StepMetrics, type TrainState } from './step';
-import { PARAM_NAMES } from '../reference/step';
-import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from '../io/checkpoint';
+import { centeredMeanSqNorm, denormalizeInPlace, type Normalizer, normalizeBatch } from './normalize';
+import {
+  DEFAULT_KERNELS,
+  GpuSae,
+  type KernelChoice,
+  type ParamsF32,
+  type StepMetrics,
+  type TrainState,
+} from './step';
 
 export interface TrainerHooks {
   onMetrics?: (points: MetricPoint[]) => void;
@@ -71,12 +79,17 @@ export function snapshotState(sae: GpuSae): Promise<TrainState> {
   const { d, nLatents: N, ema } = sae.cfg;
   const n = { W_enc: N * d, b_enc: N, W_dec: N * d, b_pre: d };
   const names: [string, number][] = [];
-  for (const prefix of ['', 'm_', 'v_', ...(ema ? ['ema_'] : [])]) for (const p of PARAM_NAMES) names.push([`${prefix}${p}`, n[p]]);
+  for (const prefix of ['', 'm_', 'v_', ...(ema ? ['ema_'] : [])])
+    for (const p of PARAM_NAMES) names.push([`${prefix}${p}`, n[p]]);
   names.push(['tokensSince', N], ['firesTotal', N]);
   const dev = sae.device;
   const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
   const staging = names.map(([name, count]) => {
-    const buf = dev.createBuffer({ label: `snapshot:${name}`, size: count * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const buf = dev.createBuffer({
+      label: `snapshot:${name}`,
+      size: count * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     enc.copyBufferToBuffer(sae.b[name], 0, buf, 0, count * 4);
     return buf;
   });
@@ -164,12 +177,16 @@ export class Trainer {
   ) {
     const ck = opts.resumeFrom;
     const ckExtra = ck?.extra as Partial<TrainerCheckpointExtra> | undefined;
-    if (ck && ck.config.d !== source.d) throw new Error(`checkpoint is for d=${ck.config.d}, the dataset has d=${source.d}`);
+    if (ck && ck.config.d !== source.d)
+      throw new Error(`checkpoint is for d=${ck.config.d}, the dataset has d=${source.d}`);
     // Resuming: the checkpoint's config and kernels win, so the run continues exactly.
     this.cfg = resolveConfig({ ...config, ...(ck?.config ?? {}), d: source.d });
     this.kernels = { ...DEFAULT_KERNELS, ...opts.kernels, ...(ckExtra?.kernels ?? {}) };
     const ckScale = ck?.normalization?.kind === 'scalar' ? ck.normalization.scale : undefined;
-    this.norm = opts.normalization ?? { kind: this.cfg.inputNorm, scale: this.cfg.inputNorm === 'scalar' ? (ckScale ?? stats.scale) : 1 };
+    this.norm = opts.normalization ?? {
+      kind: this.cfg.inputNorm,
+      scale: this.cfg.inputNorm === 'scalar' ? (ckScale ?? stats.scale) : 1,
+    };
     this.batcher = new Batcher(source, {
       seed: this.cfg.seed,
       heldOutFraction: this.cfg.evalFrac,
@@ -216,7 +233,10 @@ export class Trainer {
     const c = this.opts.checkpoints;
     if (!c || this.lost) return null;
     if (this.saving && !force) return this.saving;
-    if (this.saving) return this.saving.then(() => (this.lastCheckpointStep === this.step ? undefined : (this.checkpoint(true) ?? undefined)));
+    if (this.saving)
+      return this.saving.then(() =>
+        this.lastCheckpointStep === this.step ? undefined : (this.checkpoint(true) ?? undefined),
+      );
     const step = this.step;
     this.lastCheckpointTime = performance.now();
     const state = snapshotState(this.sae);
@@ -241,7 +261,10 @@ export class Trainer {
           data,
           rng,
           metrics,
-          normalization: this.norm.kind === 'scalar' ? { kind: 'scalar', scale: this.norm.scale } : { kind: this.norm.kind },
+          normalization:
+            this.norm.kind === 'scalar'
+              ? { kind: 'scalar', scale: this.norm.scale }
+              : { kind: this.norm.kind },
           state: await state,
           extra: extra as unknown as Record<string, unknown>,
         });
@@ -249,7 +272,11 @@ export class Trainer {
         this.lastCheckpointStep = step;
         this.hooks.onCheckpoint?.({ runId: c.runId, step, size: info.size });
       } catch (e) {
-        this.hooks.onCheckpoint?.({ runId: c.runId, step, error: e instanceof Error ? e.message : String(e) });
+        this.hooks.onCheckpoint?.({
+          runId: c.runId,
+          step,
+          error: e instanceof Error ? e.message : String(e),
+        });
       } finally {
         this.saving = null;
       }
@@ -269,7 +296,12 @@ export class Trainer {
   }
 
   private deviceLostError(): DeviceLostError {
-    return new DeviceLostError(this.lost?.reason ?? 'unknown', this.lost?.message ?? '', this.step, this.lastCheckpointStep);
+    return new DeviceLostError(
+      this.lost?.reason ?? 'unknown',
+      this.lost?.message ?? '',
+      this.step,
+      this.lastCheckpointStep,
+    );
   }
 
   /** A failure while the device is (or within half a second turns out to be) lost becomes a DeviceLostError. */
@@ -326,7 +358,9 @@ export class Trainer {
     if (!ex?.batcher || typeof ex.lossScale !== 'number')
       throw new Error(`checkpoint step ${ck.step} has no data-stream position: it cannot be resumed exactly`);
     if (ex.dataset && (ex.dataset.rows !== this.source.rows || ex.dataset.d !== this.source.d))
-      throw new Error(`checkpoint was taken on ${ex.dataset.name} (${ex.dataset.rows} rows × ${ex.dataset.d}); the open dataset is ${this.source.name} (${this.source.rows} rows × ${this.source.d})`);
+      throw new Error(
+        `checkpoint was taken on ${ex.dataset.name} (${ex.dataset.rows} rows × ${ex.dataset.d}); the open dataset is ${this.source.name} (${this.source.rows} rows × ${this.source.d})`,
+      );
     this.sae.setState(ck.state);
     await this.batcher.setState(ex.batcher);
     this.lossScale = ex.lossScale;
@@ -347,7 +381,10 @@ export class Trainer {
   private async runLoop(): Promise<TrainResult> {
     const { d, batchSize: B, metricsEvery } = this.cfg;
     const resuming = !!this.opts.resumeFrom;
-    this.hooks.onStatus?.('preparing', resuming ? `resuming from checkpoint step ${this.opts.resumeFrom!.step}` : undefined);
+    this.hooks.onStatus?.(
+      'preparing',
+      resuming ? `resuming from checkpoint step ${this.opts.resumeFrom!.step}` : undefined,
+    );
     await this.prepare();
     const startStep = this.step;
     let tuned: AutotuneReport | null = null;
@@ -480,11 +517,21 @@ export class Trainer {
     const sxx = new Float64Array(d);
     const sr = new Float64Array(d);
     const srr = new Float64Array(d);
-    const source = this.batcher.split.heldOutRows > 0 ? this.batcher.heldOutBatches(B, maxRows) : this.trainSample(maxRows);
+    const source =
+      this.batcher.split.heldOutRows > 0
+        ? this.batcher.heldOutBatches(B, maxRows)
+        : this.trainSample(maxRows);
     for await (const batch of source) {
       const n = batch.data.length / d;
       xn.fill(0);
-      normalizeBatch(this.norm, batch.data, d, xn.subarray(0, n * d), rowScale.subarray(0, n), rowShift.subarray(0, n));
+      normalizeBatch(
+        this.norm,
+        batch.data,
+        d,
+        xn.subarray(0, n * d),
+        rowScale.subarray(0, n),
+        rowShift.subarray(0, n),
+      );
       this.sae.writeBatch(xn, rowScale);
       this.sae.forward();
       const xHat = await this.sae.readF32('xHat', B * d);

@@ -11,8 +11,16 @@ export function startWorker(onMessage: (m: FromWorker) => void) {
   return {
     send: (m: ToWorker) => {
       // The demo lives beside the page; a worker's own URL is under assets/, so resolve it here.
-      if (m.type === 'open-dataset' && m.spec.kind === 'demo' && !m.spec.url && typeof document !== 'undefined') {
-        m = { ...m, spec: { ...m.spec, url: new URL('demo/stories260K_L2_resid.f16.npy', document.baseURI).href } };
+      if (
+        m.type === 'open-dataset' &&
+        m.spec.kind === 'demo' &&
+        !m.spec.url &&
+        typeof document !== 'undefined'
+      ) {
+        m = {
+          ...m,
+          spec: { ...m.spec, url: new URL('demo/stories260K_L2_resid.f16.npy', document.baseURI).href },
+        };
       }
       worker.postMessage(m);
     },

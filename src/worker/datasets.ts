@@ -1,9 +1,9 @@
 /** Opening what the user dropped (or the bundled demo) as one ActivationSource, with its statistics. */
 import { DataError } from '../data/errors';
 import { openActivationFile } from '../data/open';
-import { openTokenIds, loadVocab } from '../data/sidecars';
-import { openShards, type ActivationSource } from '../data/source';
-import { computeStats, type ActivationStats } from '../data/stream';
+import { loadVocab, openTokenIds } from '../data/sidecars';
+import { type ActivationSource, openShards } from '../data/source';
+import { type ActivationStats, computeStats } from '../data/stream';
 import { syntheticSource } from '../data/synthetic';
 import type { DatasetInfo, DatasetSpec } from './protocol';
 
@@ -19,7 +19,10 @@ export interface OpenedDataset {
   tokenIds: { readIds(start: number, count: number): Promise<Int32Array> } | null;
 }
 
-export async function openDataset(spec: DatasetSpec, onProgress: (fraction: number, phase: string) => void): Promise<OpenedDataset> {
+export async function openDataset(
+  spec: DatasetSpec,
+  onProgress: (fraction: number, phase: string) => void,
+): Promise<OpenedDataset> {
   let source: ActivationSource;
   let description: string;
   let files: string[];
@@ -36,17 +39,25 @@ export async function openDataset(spec: DatasetSpec, onProgress: (fraction: numb
     files = [DEMO_FILE];
     const tok = await fetch(url.replace(/\.f16\.npy$/, '.tokens.npy'));
     const voc = await fetch(url.replace(/\.f16\.npy$/, '.vocab.txt'));
-    if (tok.ok) tokenIds = await openTokenIds(await tok.blob(), 'stories260K_L2_resid.tokens.npy', source.rows);
+    if (tok.ok)
+      tokenIds = await openTokenIds(await tok.blob(), 'stories260K_L2_resid.tokens.npy', source.rows);
     if (voc.ok) vocab = await loadVocab(await voc.blob(), 'stories260K_L2_resid.vocab.txt');
   } else if (spec.kind === 'files') {
     if (spec.files.length === 0) throw new DataError('(no file)', 'no activation file was given');
     const opened: ActivationSource[] = [];
     for (const f of spec.files) {
-      opened.push(await openActivationFile(f.blob, f.name, { tensor: spec.tensor, rawDtype: spec.rawDtype, rawWidth: spec.rawWidth }));
+      opened.push(
+        await openActivationFile(f.blob, f.name, {
+          tensor: spec.tensor,
+          rawDtype: spec.rawDtype,
+          rawWidth: spec.rawWidth,
+        }),
+      );
     }
     source = opened.length === 1 ? opened[0] : openShards(opened);
     files = spec.files.map((f) => f.name);
-    description = opened.length === 1 ? `activations from ${files[0]}` : `activations from ${opened.length} shards`;
+    description =
+      opened.length === 1 ? `activations from ${files[0]}` : `activations from ${opened.length} shards`;
     if (spec.tokens) tokenIds = await openTokenIds(spec.tokens.blob, spec.tokens.name, source.rows);
     if (spec.vocab) vocab = await loadVocab(spec.vocab.blob, spec.vocab.name);
   } else {
@@ -61,14 +72,17 @@ export async function openDataset(spec: DatasetSpec, onProgress: (fraction: numb
     description = `synthetic data: ${spec.nFeatures} planted directions in d=${spec.d}, ~${spec.activePerRow} active per row`;
     files = [];
   }
-  const stats = await computeStats(source, (done, total) => onProgress(total ? done / total : 1, 'statistics'));
+  const stats = await computeStats(source, (done, total) =>
+    onProgress(total ? done / total : 1, 'statistics'),
+  );
   const problems: string[] = [];
   if (stats.nonFiniteRows > 0) {
     problems.push(
       `${stats.nonFiniteRows} row(s) contain NaN or Inf (first: ${stats.firstNonFinite.join(', ')}); they are skipped in training`,
     );
   }
-  if (stats.count === 0) throw new DataError(source.name, 'every row contains NaN or Inf: nothing to train on');
+  if (stats.count === 0)
+    throw new DataError(source.name, 'every row contains NaN or Inf: nothing to train on');
   if (stats.meanSqNormCentered === 0) problems.push('all rows are identical: there is nothing to learn');
   const info: DatasetInfo = {
     name: source.name,

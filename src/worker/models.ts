@@ -6,7 +6,15 @@
  */
 import { DataError } from '../data/errors';
 import { type Checkpoint, CheckpointStore } from '../io/checkpoint';
-import { exportRunConfig, exportSae, type ExportFormat, type ImportedSae, importSae, type WeightDtype, zipExport } from '../io/export';
+import {
+  type ExportFormat,
+  exportRunConfig,
+  exportSae,
+  type ImportedSae,
+  importSae,
+  type WeightDtype,
+  zipExport,
+} from '../io/export';
 import { toNormalization } from '../io/forward';
 import type { SaeConfig } from '../sae/config';
 import { Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
@@ -24,7 +32,9 @@ export function checkpointStore(): Promise<CheckpointStore> {
   return store;
 }
 
-export async function listCheckpoints(warning?: string): Promise<Extract<FromWorker, { type: 'checkpoints' }>> {
+export async function listCheckpoints(
+  warning?: string,
+): Promise<Extract<FromWorker, { type: 'checkpoints' }>> {
   const s = await checkpointStore();
   const list: CheckpointEntry[] = (await s.list()).map((c) => ({
     runId: c.runId,
@@ -56,7 +66,9 @@ export async function loadForResume(
   const want = ds ? `${ds.name} (${ds.rows} rows × ${ds.d})` : `a dataset with d=${checkpoint.config.d}`;
   if (!dataset) throw new Error(`to resume run ${runId}, open the dataset it was trained on first: ${want}`);
   const info = dataset.info;
-  if (ds ? ds.rows !== info.rows || ds.d !== info.d || ds.name !== info.name : checkpoint.config.d !== info.d) {
+  if (
+    ds ? ds.rows !== info.rows || ds.d !== info.d || ds.name !== info.name : checkpoint.config.d !== info.d
+  ) {
     throw new Error(
       `run ${runId} was trained on ${want}; the open dataset is ${info.name} (${info.rows} rows × ${info.d}): open the same dataset to resume`,
     );
@@ -89,7 +101,9 @@ export async function exportModel(
         normalization: toNormalization(t.norm),
         tokensTrained: t.step * t.cfg.batchSize,
         step: t.step,
-        metrics: last ? { nmse: last.nmse, l0: last.l0, dead_fraction: last.deadFraction, loss: last.loss } : undefined,
+        metrics: last
+          ? { nmse: last.nmse, l0: last.l0, dead_fraction: last.deadFraction, loss: last.loss }
+          : undefined,
         tokensSince: st.tokensSince,
         source: { modelName: opts.modelName, hookName: opts.hookName, datasetPath: t.source.name },
       },
@@ -106,7 +120,11 @@ export async function exportModel(
         normalization: s.normalization,
         tokensTrained: s.tokensTrained ?? undefined,
         metrics: s.metrics ?? undefined,
-        source: { ...s.source, modelName: opts.modelName ?? s.source.modelName, hookName: opts.hookName ?? s.source.hookName },
+        source: {
+          ...s.source,
+          modelName: opts.modelName ?? s.source.modelName,
+          hookName: opts.hookName ?? s.source.hookName,
+        },
       },
       { format: opts.format, dtype: opts.dtype },
     );
@@ -117,24 +135,38 @@ export async function exportModel(
   return { fileName: `${safe}-N${N}-k${k}-${opts.format}.zip`, files };
 }
 
-export function exportRunConfigZip(config: Partial<SaeConfig> & { d: number }, runId: string): { fileName: string; bytes: Uint8Array } {
-  const text = exportRunConfig(config, { model: 'your-org/your-model', dataset: 'your-org/your-dataset', runName: runId || undefined });
+export function exportRunConfigZip(
+  config: Partial<SaeConfig> & { d: number },
+  runId: string,
+): { fileName: string; bytes: Uint8Array } {
+  const text = exportRunConfig(config, {
+    model: 'your-org/your-model',
+    dataset: 'your-org/your-dataset',
+    runName: runId || undefined,
+  });
   const files = new Map<string, Uint8Array>();
   for (const [name, t] of text) files.set(name, new TextEncoder().encode(t));
-  return { fileName: `${(runId || 'sae-lab').replace(/[^\w.-]+/g, '_')}-run-config.zip`, bytes: zipExport(files) };
+  return {
+    fileName: `${(runId || 'sae-lab').replace(/[^\w.-]+/g, '_')}-run-config.zip`,
+    bytes: zipExport(files),
+  };
 }
 
 /** Reads dropped files (a zip, or cfg.json + weights, possibly with folder paths) into one SAE. */
 export async function importFiles(files: { blob: Blob; name: string }[]): Promise<ImportedSae> {
   if (files.length === 0) throw new DataError('(no file)', 'no SAE files were given');
-  if (files.length === 1 && /\.zip$/i.test(files[0].name)) return importSae(new Uint8Array(await files[0].blob.arrayBuffer()));
+  if (files.length === 1 && /\.zip$/i.test(files[0].name))
+    return importSae(new Uint8Array(await files[0].blob.arrayBuffer()));
   const map = new Map<string, Uint8Array>();
   for (const f of files) map.set(f.name, new Uint8Array(await f.blob.arrayBuffer()));
   return importSae(map);
 }
 
 export function importSummary(s: ImportedSae): string {
-  const norm = s.normalization.kind === 'scalar' ? `scalar normalization ×${s.normalization.scale.toPrecision(4)}` : `${s.normalization.kind} normalization`;
+  const norm =
+    s.normalization.kind === 'scalar'
+      ? `scalar normalization ×${s.normalization.scale.toPrecision(4)}`
+      : `${s.normalization.kind} normalization`;
   const where = s.path ? ` from ${s.path}` : '';
   const tokens = s.tokensTrained ? `, trained on ${s.tokensTrained.toLocaleString('en-US')} tokens` : '';
   const warn = s.warnings.length ? ` (${s.warnings.join('; ')})` : '';
@@ -146,7 +178,8 @@ export function importSummary(s: ImportedSae): string {
  * an SAE Lab export recorded (the rows it never trained on), else every row (evalFrac 0).
  */
 export function trainerForImported(device: GPUDevice, s: ImportedSae, dataset: OpenedDataset): Trainer {
-  if (s.d !== dataset.info.d) throw new Error(`the imported SAE has d=${s.d}; the open dataset has d=${dataset.info.d}`);
+  if (s.d !== dataset.info.d)
+    throw new Error(`the imported SAE has d=${s.d}; the open dataset has d=${dataset.info.d}`);
   const N = s.nLatents;
   const batchSize = Math.max(16, Math.min(4096, Math.floor((64 << 20) / (4 * N))));
   const n = s.normalization;

@@ -3,13 +3,16 @@
  * The page never touches GPU buffers; everything crosses this boundary as plain data.
  */
 import type { AdapterReport } from '../gpu/device';
-import type { KernelChoice } from '../sae/step';
 import type { ResolvedConfig, SaeConfig } from '../sae/config';
+import type { KernelChoice } from '../sae/step';
 import type { SelfCheckResult } from './selfcheck';
 
 /** Where the activations come from. Files are Blobs (File objects from a drop or picker). */
 export type DatasetSpec =
-  | { kind: 'demo'; /** absolute URL of the demo .npy; the client fills it from the page's base */ url?: string }
+  | {
+      kind: 'demo' /** absolute URL of the demo .npy; the client fills it from the page's base */;
+      url?: string;
+    }
   | {
       kind: 'files';
       files: { blob: Blob; name: string }[];
@@ -22,7 +25,15 @@ export type DatasetSpec =
       tokens?: { blob: Blob; name: string };
       vocab?: { blob: Blob; name: string };
     }
-  | { kind: 'synthetic'; d: number; nFeatures: number; rows: number; activePerRow: number; noise: number; seed: number };
+  | {
+      kind: 'synthetic';
+      d: number;
+      nFeatures: number;
+      rows: number;
+      activePerRow: number;
+      noise: number;
+      seed: number;
+    };
 
 export interface DatasetStats {
   count: number;
@@ -81,7 +92,15 @@ export interface EvalResult {
   deadFractionRule: number;
 }
 
-export type RunStatus = 'idle' | 'preparing' | 'running' | 'paused' | 'stopping' | 'done' | 'stopped' | 'failed';
+export type RunStatus =
+  | 'idle'
+  | 'preparing'
+  | 'running'
+  | 'paused'
+  | 'stopping'
+  | 'done'
+  | 'stopped'
+  | 'failed';
 
 export interface TrainStart {
   runId: string;
@@ -115,9 +134,21 @@ export interface FullEvalReport {
   density: { edges: number[]; counts: number[]; neverFired: number };
   /** per latent: firing frequency, mean activation when active, max activation */
   latents: { id: number; freq: number; meanAct: number; maxAct: number; f1?: number; explanation?: string }[];
-  recovery?: { meanMaxCos: number; fractionRecovered: number; threshold: number; sorted: number[]; chance: number };
+  recovery?: {
+    meanMaxCos: number;
+    fractionRecovered: number;
+    threshold: number;
+    sorted: number[];
+    chance: number;
+  };
   probes?: { task: string; bestLatent: number; loss: number; constantLoss: number; rawLoss?: number }[];
-  explanations?: { count: number; meanF1: number; meanPrecision: number; meanRecall: number; histogram: number[] };
+  explanations?: {
+    count: number;
+    meanF1: number;
+    meanPrecision: number;
+    meanRecall: number;
+    histogram: number[];
+  };
   downstream?: {
     tokens: number;
     cleanLoss: number;
@@ -159,7 +190,13 @@ export type ToWorker =
   | { type: 'evaluate' }
   | { type: 'full-eval'; request: FullEvalRequest }
   | { type: 'latent'; latent: number }
-  | { type: 'export'; format: 'saelens' | 'openai'; dtype?: 'F32' | 'F16' | 'BF16'; modelName?: string; hookName?: string }
+  | {
+      type: 'export';
+      format: 'saelens' | 'openai';
+      dtype?: 'F32' | 'F16' | 'BF16';
+      modelName?: string;
+      hookName?: string;
+    }
   | { type: 'export-run-config' }
   | { type: 'import-sae'; files: { blob: Blob; name: string }[] }
   | { type: 'list-checkpoints' }
@@ -193,7 +230,12 @@ export type FromWorker =
   /** a zip (export) or text files (run config) to save */
   | { type: 'export'; fileName: string; bytes: Uint8Array }
   | { type: 'imported'; summary: string }
-  | { type: 'checkpoints'; list: CheckpointEntry[]; quota: { usage: number; quota: number } | null; warning?: string }
+  | {
+      type: 'checkpoints';
+      list: CheckpointEntry[];
+      quota: { usage: number; quota: number } | null;
+      warning?: string;
+    }
   | { type: 'device-lost'; message: string }
   | { type: 'gpu-error'; message: string }
   | { type: 'error'; message: string };

@@ -11,12 +11,20 @@ import { type ImportedSae, zipExport } from '../io/export';
 import type { KernelChoice } from '../sae/step';
 import { DeviceLostError, Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
 import { type OpenedDataset, openDataset } from './datasets';
-import { fullEvaluate, latentDetail, noteDataset, releaseTrainer, retainedTrainer, retainTrainer } from './evaluate';
+import {
+  fullEvaluate,
+  latentDetail,
+  noteDataset,
+  releaseTrainer,
+  retainedTrainer,
+  retainTrainer,
+} from './evaluate';
 import * as models from './models';
 import type { FromWorker, ToWorker, TrainStart } from './protocol';
 import { encodeSelfCheck } from './selfcheck';
 
-const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as DedicatedWorkerGlobalScope).postMessage(m, transfer);
+const post = (m: FromWorker, transfer: Transferable[] = []) =>
+  (self as unknown as DedicatedWorkerGlobalScope).postMessage(m, transfer);
 let gpu: GpuContext | null = null;
 let dataset: OpenedDataset | null = null;
 let trainer: Trainer | null = null;
@@ -101,9 +109,17 @@ async function train(start: TrainStart, resumeFrom?: Checkpoint) {
       lost = true;
       const latest = await store.latest(id).catch(() => null);
       if (!latest) throw new Error(`${e.message}: nothing to resume from, start the run again`);
-      if (recoveries >= 3) throw new Error(`${e.message}; gave up after ${recoveries} recoveries (resume it from the checkpoint list)`);
+      if (recoveries >= 3)
+        throw new Error(
+          `${e.message}; gave up after ${recoveries} recoveries (resume it from the checkpoint list)`,
+        );
       ck = latest.checkpoint;
-      post({ type: 'status', runId: id, status: 'preparing', message: `GPU device lost; resuming from checkpoint step ${ck.step}` });
+      post({
+        type: 'status',
+        runId: id,
+        status: 'preparing',
+        message: `GPU device lost; resuming from checkpoint step ${ck.step}`,
+      });
     } finally {
       // kept (GPU buffers included) for 'full-eval' / 'latent' until the next run starts
       if (lost) t.destroy();
@@ -117,7 +133,8 @@ async function train(start: TrainStart, resumeFrom?: Checkpoint) {
 async function adoptImported(): Promise<string> {
   if (!imported) return '';
   if (!dataset) return `; open a dataset with d=${imported.d} to evaluate it`;
-  if (dataset.info.d !== imported.d) return `; the open dataset has d=${dataset.info.d}, not ${imported.d}: open a matching one to evaluate it`;
+  if (dataset.info.d !== imported.d)
+    return `; the open dataset has d=${dataset.info.d}, not ${imported.d}: open a matching one to evaluate it`;
   const g = await ensureGpu();
   retainTrainer(models.trainerForImported(g.device, imported, dataset), dataset);
   return '';
@@ -134,18 +151,28 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       }
       case 'selfcheck': {
         const g = await ensureGpu();
-        post({ type: 'selfcheck', result: await encodeSelfCheck(g.device, (msg.variant ?? 'blocked4x4') as EncodeVariant) });
+        post({
+          type: 'selfcheck',
+          result: await encodeSelfCheck(g.device, (msg.variant ?? 'blocked4x4') as EncodeVariant),
+        });
         break;
       }
       case 'open-dataset': {
         if (trainer) throw new Error('stop the current run before opening another dataset');
         try {
-          dataset = await openDataset(msg.spec, (fraction, phase) => post({ type: 'dataset-progress', fraction, phase }));
+          dataset = await openDataset(msg.spec, (fraction, phase) =>
+            post({ type: 'dataset-progress', fraction, phase }),
+          );
           noteDataset(dataset, msg.spec);
           if (current === 'imported') await adoptImported();
           post({ type: 'dataset-ready', info: dataset.info });
         } catch (e) {
-          const file = e instanceof DataError ? e.file : msg.spec.kind === 'files' ? msg.spec.files.map((f) => f.name).join(', ') : msg.spec.kind;
+          const file =
+            e instanceof DataError
+              ? e.file
+              : msg.spec.kind === 'files'
+                ? msg.spec.files.map((f) => f.name).join(', ')
+                : msg.spec.kind;
           post({ type: 'dataset-error', file, message: errorMessage(e) });
         }
         break;
@@ -157,7 +184,8 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         post(await models.listCheckpoints());
         break;
       case 'delete-checkpoint':
-        if (trainer && msg.runId === runId) throw new Error('this run is in progress: stop it before deleting its checkpoints');
+        if (trainer && msg.runId === runId)
+          throw new Error('this run is in progress: stop it before deleting its checkpoints');
         await (await models.checkpointStore()).delete(msg.runId, msg.step);
         post(await models.listCheckpoints());
         break;
@@ -171,7 +199,9 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       }
       case 'export': {
         const source: models.ModelSource =
-          current === 'imported' ? { runId: 'imported', trainer: null, imported } : { runId, trainer: trainer ?? retainedTrainer(), imported: null };
+          current === 'imported'
+            ? { runId: 'imported', trainer: null, imported }
+            : { runId, trainer: trainer ?? retainedTrainer(), imported: null };
         const { fileName, files } = await models.exportModel(source, msg);
         const bytes = zipExport(files);
         post({ type: 'export', fileName, bytes }, [bytes.buffer]);
@@ -179,7 +209,11 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       }
       case 'export-run-config': {
         const t = current === 'imported' ? null : (trainer ?? retainedTrainer());
-        const config = t ? t.cfg : imported ? { ...imported.config, d: imported.d, nLatents: imported.nLatents, k: imported.k } : null;
+        const config = t
+          ? t.cfg
+          : imported
+            ? { ...imported.config, d: imported.d, nLatents: imported.nLatents, k: imported.k }
+            : null;
         if (!config) throw new Error('nothing to export: train or import an SAE first');
         const { fileName, bytes } = models.exportRunConfigZip(config, t ? runId : 'imported');
         post({ type: 'export', fileName, bytes }, [bytes.buffer]);

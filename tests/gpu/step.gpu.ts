@@ -51,7 +51,16 @@ const CASES: Case[] = [
     ema: true,
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
-  { name: 'insert TopK variant, dead latents', B: 16, d: 12, N: 40, k: 4, kAux: 6, dead: true, topk: 'insert' },
+  {
+    name: 'insert TopK variant, dead latents',
+    B: 16,
+    d: 12,
+    N: 40,
+    k: 4,
+    kAux: 6,
+    dead: true,
+    topk: 'insert',
+  },
 ];
 
 for (const cs of CASES) {

@@ -112,13 +112,24 @@ gpuTest('auxk topk over a dead list, fewer candidates than k gives NONE', async 
   if (!none.idx.every((i) => i === NONE)) throw new Error('no dead latents must give only NONE');
 });
 
-for (const s of [{ B: 70, N: 37, K: 1 }, { B: 5, N: 1000, K: 33 }, { B: 3, N: 300, K: 64 }]) {
+for (const s of [
+  { B: 70, N: 37, K: 1 },
+  { B: 5, N: 1000, K: 33 },
+  { B: 3, N: 300, K: 64 },
+]) {
   gpuTest(`topk insert variant B=${s.B} N=${s.N} k=${s.K} vs reference`, async (device) => {
     const pre = randn(s.B * s.N, s.N + 3 * s.K);
     pre[5] = pre[6]; // a tie
     check(await runTopK(device, pre, s.B, s.N, s.K, { variant: 'insert' }), pre, s.B, s.N, s.K);
     const dead = Array.from({ length: Math.min(s.N, 50) }, (_, i) => (i * 7) % s.N).sort((a, b) => a - b);
     const uniq = [...new Set(dead)];
-    check(await runTopK(device, pre, s.B, s.N, s.K, { variant: 'insert', dead: uniq }), pre, s.B, s.N, s.K, uniq);
+    check(
+      await runTopK(device, pre, s.B, s.N, s.K, { variant: 'insert', dead: uniq }),
+      pre,
+      s.B,
+      s.N,
+      s.K,
+      uniq,
+    );
   });
 }

@@ -2,8 +2,23 @@ import code from '../../../shaders/encode.wgsl?raw';
 import { expand, getPipeline } from '../pipelines';
 import { usedBindings } from './kernel';
 
-export type EncodeVariant = 'naive' | 'blocked4x4' | 'blocked2x4' | 'blocked4x8' | 'vec4x4' | 'vec4x8' | 'tiled';
-export const ENCODE_VARIANTS: EncodeVariant[] = ['naive', 'blocked4x4', 'blocked2x4', 'blocked4x8', 'vec4x4', 'vec4x8', 'tiled'];
+export type EncodeVariant =
+  | 'naive'
+  | 'blocked4x4'
+  | 'blocked2x4'
+  | 'blocked4x8'
+  | 'vec4x4'
+  | 'vec4x8'
+  | 'tiled';
+export const ENCODE_VARIANTS: EncodeVariant[] = [
+  'naive',
+  'blocked4x4',
+  'blocked2x4',
+  'blocked4x8',
+  'vec4x4',
+  'vec4x8',
+  'tiled',
+];
 
 /** Variants usable at width d (the vec4 ones need d % 4 == 0). */
 export function encodeVariantsFor(d: number): EncodeVariant[] {
@@ -49,7 +64,11 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   const used = usedBindings(full, entryPoint);
   const layout = device.createBindGroupLayout({
     label: `encode:${entryPoint}:layout`,
-    entries: used.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } })),
+    entries: used.map((b) => ({
+      binding: b.binding,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: b.type },
+    })),
   });
   const pipeline = getPipeline(device, { label: 'encode', code: full, entryPoint, layout });
   const uniform = device.createBuffer({
@@ -63,7 +82,8 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   else if (variant === 'tiled') groups = [Math.ceil(N / 16), Math.ceil(B / 16)];
   else groups = [Math.ceil(N / (8 * RN)), Math.ceil(B / (8 * RB))];
   const max = device.limits.maxComputeWorkgroupsPerDimension;
-  if (groups[0] > max || groups[1] > max) throw new Error(`encode: grid ${groups} exceeds maxComputeWorkgroupsPerDimension`);
+  if (groups[0] > max || groups[1] > max)
+    throw new Error(`encode: grid ${groups} exceeds maxComputeWorkgroupsPerDimension`);
   const cache = new Map<string, GPUBindGroup>();
   return {
     variant,

@@ -9,8 +9,35 @@ import { exportSae, zipExport } from '../../../src/io/export';
 
 describe('parseFlags', () => {
   it('reads --name value, --name=value, switches, k/M suffixes and underscores', () => {
-    const f = parseFlags(['--data', 'a.npy', '--n-latents=4096', '--k', '32', '--tokens', '2M', '--batch', '4_096', '--clip', '--lr', '1e-3', '--eval-every', '500k'], TRAIN_FLAGS);
-    expect(f).toEqual({ data: 'a.npy', 'n-latents': 4096, k: 32, tokens: 2e6, batch: 4096, clip: true, lr: 1e-3, 'eval-every': 5e5 });
+    const f = parseFlags(
+      [
+        '--data',
+        'a.npy',
+        '--n-latents=4096',
+        '--k',
+        '32',
+        '--tokens',
+        '2M',
+        '--batch',
+        '4_096',
+        '--clip',
+        '--lr',
+        '1e-3',
+        '--eval-every',
+        '500k',
+      ],
+      TRAIN_FLAGS,
+    );
+    expect(f).toEqual({
+      data: 'a.npy',
+      'n-latents': 4096,
+      k: 32,
+      tokens: 2e6,
+      batch: 4096,
+      clip: true,
+      lr: 1e-3,
+      'eval-every': 5e5,
+    });
   });
 
   it('rejects unknown flags, missing values, bad numbers and stray arguments with a UsageError', () => {
@@ -23,7 +50,10 @@ describe('parseFlags', () => {
   });
 
   it('eval flags', () => {
-    const f = parseFlags(['--sae', 'runs/a', '--data', 'x.npy', '--labels', 'l.npy', '--max-rows', '8k', '--out', 'o'], EVAL_FLAGS);
+    const f = parseFlags(
+      ['--sae', 'runs/a', '--data', 'x.npy', '--labels', 'l.npy', '--max-rows', '8k', '--out', 'o'],
+      EVAL_FLAGS,
+    );
     expect(f).toEqual({ sae: 'runs/a', data: 'x.npy', labels: 'l.npy', 'max-rows': 8000, out: 'o' });
     expect(() => parseFlags(['--sae'], EVAL_FLAGS)).toThrow(/needs a value/);
   });
@@ -32,7 +62,43 @@ describe('parseFlags', () => {
 describe('configFromFlags', () => {
   it('maps flags onto SaeConfig fields, switches onto booleans', () => {
     const f = parseFlags(
-      ['--n-latents', '1024', '--k', '16', '--batch', '512', '--tokens', '1M', '--seed', '3', '--eval-frac', '0.05', '--lr-warmup', '10', '--k-aux', '64', '--aux-coef', '0.1', '--dead-tokens', '100k', '--input-norm', 'paper', '--b-pre-init', 'mean', '--clip', '--clip-norm', '2', '--ema', '--ema-decay', '0.99', '--no-tied-init', '--no-auxk', '--no-grad-projection', '--metrics-every', '4'],
+      [
+        '--n-latents',
+        '1024',
+        '--k',
+        '16',
+        '--batch',
+        '512',
+        '--tokens',
+        '1M',
+        '--seed',
+        '3',
+        '--eval-frac',
+        '0.05',
+        '--lr-warmup',
+        '10',
+        '--k-aux',
+        '64',
+        '--aux-coef',
+        '0.1',
+        '--dead-tokens',
+        '100k',
+        '--input-norm',
+        'paper',
+        '--b-pre-init',
+        'mean',
+        '--clip',
+        '--clip-norm',
+        '2',
+        '--ema',
+        '--ema-decay',
+        '0.99',
+        '--no-tied-init',
+        '--no-auxk',
+        '--no-grad-projection',
+        '--metrics-every',
+        '4',
+      ],
       TRAIN_FLAGS,
     );
     expect(configFromFlags(f)).toEqual({
@@ -61,7 +127,9 @@ describe('configFromFlags', () => {
 
   it('leaves unset flags to the defaults and rejects bad enum values', () => {
     expect(configFromFlags(parseFlags(['--data', 'x.npy'], TRAIN_FLAGS))).toEqual({});
-    expect(() => configFromFlags({ 'input-norm': 'layer' })).toThrow(/--input-norm must be scalar\|paper\|none/);
+    expect(() => configFromFlags({ 'input-norm': 'layer' })).toThrow(
+      /--input-norm must be scalar\|paper\|none/,
+    );
     expect(() => configFromFlags({ 'b-pre-init': 'median' })).toThrow(UsageError);
   });
 });

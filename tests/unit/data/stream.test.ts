@@ -239,8 +239,29 @@ describe('computeStats', () => {
 
 describe('Batcher state (checkpoints)', () => {
   const cases = [
-    { name: 'mid-epoch, small buffer, held-out split', rows: 777, d: 3, opts: { chunkRows: 16, shuffleRows: 48, prefetch: 2, seed: 5, heldOutFraction: 0.2, heldOutBlockRows: 5 }, before: 7, B: 13 },
-    { name: 'across epochs, deep prefetch', rows: 200, d: 2, opts: { chunkRows: 10, shuffleRows: 30, prefetch: 3, seed: 9 }, before: 23, B: 17 },
+    {
+      name: 'mid-epoch, small buffer, held-out split',
+      rows: 777,
+      d: 3,
+      opts: {
+        chunkRows: 16,
+        shuffleRows: 48,
+        prefetch: 2,
+        seed: 5,
+        heldOutFraction: 0.2,
+        heldOutBlockRows: 5,
+      },
+      before: 7,
+      B: 13,
+    },
+    {
+      name: 'across epochs, deep prefetch',
+      rows: 200,
+      d: 2,
+      opts: { chunkRows: 10, shuffleRows: 30, prefetch: 3, seed: 9 },
+      before: 23,
+      B: 17,
+    },
     { name: 'buffer holds everything', rows: 300, d: 4, opts: { chunkRows: 32, seed: 1 }, before: 3, B: 64 },
   ];
   for (const c of cases) {

@@ -4,8 +4,8 @@ import {
   ablationEffectSparsity,
   ablationSparsity,
   downstreamLoss,
-  saeReconstructor,
   type SaeOnRaw,
+  saeReconstructor,
 } from '../../../src/eval/downstream';
 import { type FloatArray, Llama, nextTokenNll } from '../../../src/lm/forward';
 import { encode } from '../../../src/lm/tokenizer';

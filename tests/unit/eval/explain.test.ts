@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/data/rng';
 import { codesByLatent, type SparseCodes } from '../../../src/eval/codes';
-import { contextFromPositions, type ExplainSource, explainAll, explainLatent } from '../../../src/eval/explain';
+import {
+  contextFromPositions,
+  type ExplainSource,
+  explainAll,
+  explainLatent,
+} from '../../../src/eval/explain';
 
 const rows = 4000;
 const W = 50; // window length

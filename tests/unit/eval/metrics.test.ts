@@ -40,7 +40,11 @@ describe('EvalAccumulator against hand computations', () => {
 
   it('EV ignores a constant residual that nMSE counts', () => {
     const acc = new EvalAccumulator({ N: 3, d: 2 });
-    acc.add(x, codes, x.map((v) => v + 1)); // Σe² = 8, Var(e) = 0
+    acc.add(
+      x,
+      codes,
+      x.map((v) => v + 1),
+    ); // Σe² = 8, Var(e) = 0
     const r = acc.report();
     expect(r.nmse).toBeCloseTo(8 / 40, 12);
     expect(r.explainedVariance).toBeCloseTo(1, 12);

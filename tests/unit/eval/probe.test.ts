@@ -103,7 +103,8 @@ describe('probe loss', () => {
     const Jfit = J(fit.a, fit.b);
     expect(fit.loss).toBeCloseTo(Jfit - 0.5 * lam * fit.a * fit.a, 12);
     for (let da = -0.05; da <= 0.05; da += 0.01)
-      for (let db = -0.05; db <= 0.05; db += 0.01) expect(J(fit.a + da, fit.b + db)).toBeGreaterThanOrEqual(Jfit - 1e-12);
+      for (let db = -0.05; db <= 0.05; db += 0.01)
+        expect(J(fit.a + da, fit.b + db)).toBeGreaterThanOrEqual(Jfit - 1e-12);
     expect(fit.a).toBeGreaterThan(0.8);
   });
 
@@ -134,7 +135,11 @@ describe('probe loss', () => {
     expect(fit.loss).toBeLessThan(0.25 * bernoulliEntropy(pos / n));
     // through probeLoss: codes that carry no information → best latent ≈ constant, raw ≪ constant
     const labels = Int32Array.from(y, (v) => (v ? 1 : 0));
-    const noise = plantedCodes(Int32Array.from(labels, () => 9), [], 1);
+    const noise = plantedCodes(
+      Int32Array.from(labels, () => 9),
+      [],
+      1,
+    );
     const rep = probeLoss(noise, N, [y.subarray(0, rows)], { x: x.subarray(0, rows * d), d });
     expect(rep.tasks[0].rawLoss).toBeLessThan(0.5 * rep.tasks[0].constantLoss);
     expect(rep.tasks[0].loss).toBeGreaterThan(0.9 * rep.tasks[0].constantLoss);

@@ -37,7 +37,8 @@ describe('oracle SAE on synthetic data', () => {
     // task: "feature 5 is active" (from the planted coefficients) → latent 5 is the best probe
     const { rowPtr, feature } = syn.coefficients as NonNullable<typeof syn.coefficients>;
     const y = new Uint8Array(rows);
-    for (let r = 0; r < rows; r++) for (let p = rowPtr[r]; p < rowPtr[r + 1]; p++) if (feature[p] === 5) y[r] = 1;
+    for (let r = 0; r < rows; r++)
+      for (let p = rowPtr[r]; p < rowPtr[r + 1]; p++) if (feature[p] === 5) y[r] = 1;
     const pr = probeLoss(codesByLatent(concatCodes(parts), F), F, [y], { x: syn.data, d });
     expect(pr.tasks[0].bestLatent).toBe(5);
     // not near 0: exponential magnitudes make some true activations tiny, and cross-talk between

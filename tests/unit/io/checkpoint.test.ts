@@ -7,8 +7,8 @@ import {
   memoryFs,
   opfsFs,
   parseCheckpoint,
-  serializeCheckpoint,
   StorageFullError,
+  serializeCheckpoint,
 } from '../../../src/io/checkpoint.ts';
 import { randomState } from './helpers.ts';
 
@@ -76,7 +76,9 @@ describe('checkpoint blob', () => {
     for (const at of [30, Math.floor(bytes.length / 2), bytes.length - 6, bytes.length - 1]) {
       const bad = bytes.slice();
       bad[at] ^= 0x10;
-      expect(() => parseCheckpoint(bad, 'run-a step 5')).toThrow('checkpoint run-a step 5 is corrupt (checksum mismatch)');
+      expect(() => parseCheckpoint(bad, 'run-a step 5')).toThrow(
+        'checkpoint run-a step 5 is corrupt (checksum mismatch)',
+      );
     }
   });
 
@@ -85,11 +87,13 @@ describe('checkpoint blob', () => {
     const cut = () => parseCheckpoint(bytes.subarray(0, bytes.length - 1000), 'x');
     expect(cut).toThrow(CheckpointError);
     expect(cut).toThrow(/^checkpoint x is truncated \(.* of .*; the write did not finish\)$/);
-    expect(() => parseCheckpoint(bytes.subarray(0, 10), 'x')).toThrow('checkpoint x is truncated (10 bytes; the header alone is 24)');
-    expect(() => parseCheckpoint(new Uint8Array(0), 'x')).toThrow(/truncated/);
-    expect(() => parseCheckpoint(new TextEncoder().encode('PK\u0003\u0004 definitely a zip file, not ours'), 'x')).toThrow(
-      'checkpoint x is not an SAE Lab checkpoint (no SAELABCK header)',
+    expect(() => parseCheckpoint(bytes.subarray(0, 10), 'x')).toThrow(
+      'checkpoint x is truncated (10 bytes; the header alone is 24)',
     );
+    expect(() => parseCheckpoint(new Uint8Array(0), 'x')).toThrow(/truncated/);
+    expect(() =>
+      parseCheckpoint(new TextEncoder().encode('PK\u0003\u0004 definitely a zip file, not ours'), 'x'),
+    ).toThrow('checkpoint x is not an SAE Lab checkpoint (no SAELABCK header)');
     try {
       cut();
     } catch (e) {
@@ -177,7 +181,9 @@ describe('CheckpointStore', () => {
     const store2 = new CheckpointStore(noEstimate, { keep: 2 });
     const err = await store2.save('r', 2, serializeCheckpoint(ck(2))).catch((e) => e);
     expect(err).toBeInstanceOf(StorageFullError);
-    expect(err.message).toBe(`not enough browser storage for checkpoint (need ${need} MB, unknown free): delete old checkpoints`);
+    expect(err.message).toBe(
+      `not enough browser storage for checkpoint (need ${need} MB, unknown free): delete old checkpoints`,
+    );
     expect((await store.list('r')).map((c) => c.step)).toEqual([1]);
     expect((await store.latest('r'))!.checkpoint.step).toBe(1);
   });
@@ -185,13 +191,19 @@ describe('CheckpointStore', () => {
 
 /** A small in-memory stand-in for the OPFS handle API, to exercise opfsFs in node. */
 function fakeOpfs(withMove: boolean) {
-  type Node = { kind: 'file'; name: string; bytes: Uint8Array; t: number } | { kind: 'directory'; name: string; kids: Map<string, Node> };
+  type Node =
+    | { kind: 'file'; name: string; bytes: Uint8Array; t: number }
+    | { kind: 'directory'; name: string; kids: Map<string, Node> };
   const root: Node = { kind: 'directory', name: '', kids: new Map() };
   const nf = () => new DOMException('not found', 'NotFoundError');
   const fileHandle = (parent: Map<string, Node>, node: Node & { kind: 'file' }) => ({
     kind: 'file',
     name: node.name,
-    getFile: async () => ({ size: node.bytes.length, lastModified: node.t, arrayBuffer: async () => node.bytes.slice().buffer }),
+    getFile: async () => ({
+      size: node.bytes.length,
+      lastModified: node.t,
+      arrayBuffer: async () => node.bytes.slice().buffer,
+    }),
     createWritable: async () => {
       const parts: Uint8Array[] = [];
       return {
@@ -217,14 +229,20 @@ function fakeOpfs(withMove: boolean) {
     name: node.name,
     async getDirectoryHandle(name: string, o?: { create?: boolean }) {
       let n = node.kids.get(name);
-      if (!n && o?.create) node.kids.set(name, (n = { kind: 'directory', name, kids: new Map() }));
-      if (!n || n.kind !== 'directory') throw nf();
+      if (!n && o?.create) {
+        n = { kind: 'directory', name, kids: new Map() };
+        node.kids.set(name, n);
+      }
+      if (n?.kind !== 'directory') throw nf();
       return dirHandle(n);
     },
     async getFileHandle(name: string, o?: { create?: boolean }) {
       let n = node.kids.get(name);
-      if (!n && o?.create) node.kids.set(name, (n = { kind: 'file', name, bytes: new Uint8Array(0), t: Date.now() }));
-      if (!n || n.kind !== 'file') throw nf();
+      if (!n && o?.create) {
+        n = { kind: 'file', name, bytes: new Uint8Array(0), t: Date.now() };
+        node.kids.set(name, n);
+      }
+      if (n?.kind !== 'file') throw nf();
       return fileHandle(node.kids, n);
     },
     async removeEntry(name: string) {
@@ -249,7 +267,10 @@ describe('opfsFs (over a fake OPFS)', () => {
       const fake = fakeOpfs(withMove);
       const nav = globalThis.navigator as unknown as { storage?: unknown } | undefined;
       const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
-      Object.defineProperty(globalThis, 'navigator', { value: { ...(nav ?? {}), storage: fake.storage }, configurable: true });
+      Object.defineProperty(globalThis, 'navigator', {
+        value: { ...(nav ?? {}), storage: fake.storage },
+        configurable: true,
+      });
       try {
         const fs = await opfsFs();
         expect(typeof fs.rename === 'function').toBe(withMove);
@@ -260,8 +281,9 @@ describe('opfsFs (over a fake OPFS)', () => {
         // Corrupt the newest file behind the store's back.
         const top = fake.root.kids.get('sae-lab-checkpoints');
         const runDir = top && top.kind === 'directory' ? top.kids.get('run') : undefined;
-        const f = runDir && runDir.kind === 'directory' ? runDir.kids.get('step-000000000003.ckpt') : undefined;
-        if (!f || f.kind !== 'file') throw new Error('fake OPFS layout unexpected');
+        const f =
+          runDir && runDir.kind === 'directory' ? runDir.kids.get('step-000000000003.ckpt') : undefined;
+        if (f?.kind !== 'file') throw new Error('fake OPFS layout unexpected');
         f.bytes[100] ^= 1;
         const got = (await store.latest('run'))!;
         expect(got.checkpoint.step).toBe(2);

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../../../src/data/safetensors.ts';
 import {
+  type ExportInput,
   exportRunConfig,
   exportSae,
-  type ExportInput,
   filesFromZip,
   importSae,
   importSaes,
@@ -44,7 +44,12 @@ function input(params: ParamsF32, normalization: ExportInput['normalization']): 
     tokensTrained: 123456,
     step: 482,
     metrics: { nmse: 0.12, l0: k, deadFraction: 0 },
-    source: { modelName: 'stories260K', hookName: 'blocks.2.hook_resid_post', hookLayer: 2, contextSize: 256 },
+    source: {
+      modelName: 'stories260K',
+      hookName: 'blocks.2.hook_resid_post',
+      hookLayer: 2,
+      contextSize: 256,
+    },
     tokensSince: Uint32Array.from({ length: N }, (_, i) => i * 1000),
   };
 }
@@ -81,7 +86,8 @@ describe('SAELens export/import', () => {
     expect(imp.format).toBe('saelens');
     expect(imp.k).toBe(k);
     expect(imp.normalization).toEqual({ kind: 'none' });
-    for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const) expect(bits(imp.params[key]).equals(bits(p[key]))).toBe(true);
+    for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
+      expect(bits(imp.params[key]).equals(bits(p[key]))).toBe(true);
     expect(imp.config).toMatchObject({ d, nLatents: N, k, batchSize: 256 });
     expect(imp.source.hookLayer).toBe(2);
     expect(imp.tokensTrained).toBe(123456);
@@ -143,7 +149,9 @@ describe('SAELens export/import', () => {
     const p = randomParams(d, N, 7);
     for (const dtype of ['F16', 'BF16'] as const) {
       const files = exportSae(input(p, { kind: 'none' }), { dtype });
-      expect(JSON.parse(new TextDecoder().decode(files.get('cfg.json'))).dtype).toBe(dtype === 'F16' ? 'float16' : 'bfloat16');
+      expect(JSON.parse(new TextDecoder().decode(files.get('cfg.json'))).dtype).toBe(
+        dtype === 'F16' ? 'float16' : 'bfloat16',
+      );
       const imp = importSae(files);
       expect(imp.params.W_dec).toBeInstanceOf(Float32Array);
       expect(relErr(imp.params.W_dec, p.W_dec)).toBeLessThan(dtype === 'F16' ? 1e-3 : 1e-2);
@@ -180,10 +188,17 @@ describe('openai/sparse_autoencoder names', () => {
     expect(Number((tensors.stats_last_nonzero.data as BigInt64Array)[5])).toBe(Math.floor(5000 / 256));
     expect(bits(tensors['encoder.weight'].data as Float32Array).equals(bits(p.W_enc))).toBe(true);
     const meta = JSON.parse(new TextDecoder().decode(files.get('openai_sae.json')));
-    expect(meta).toMatchObject({ n_latents: N, n_inputs: d, activation: 'TopK', activation_state_dict: { k }, normalize: false });
+    expect(meta).toMatchObject({
+      n_latents: N,
+      n_inputs: d,
+      activation: 'TopK',
+      activation_state_dict: { k },
+      normalize: false,
+    });
     const imp = importSae(files);
     expect(imp.format).toBe('openai');
-    for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const) expect(bits(imp.params[key]).equals(bits(p[key]))).toBe(true);
+    for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
+      expect(bits(imp.params[key]).equals(bits(p[key]))).toBe(true);
   });
 
   it('paper normalization → normalize: true and back', () => {
@@ -193,16 +208,24 @@ describe('openai/sparse_autoencoder names', () => {
     expect(JSON.parse(new TextDecoder().decode(files.get('openai_sae.json'))).normalize).toBe(true);
     const imp = importSae(files);
     expect(imp.normalization).toEqual({ kind: 'paper' });
-    expect(relErr(reconstructRaw(imp.params, k, imp.normalization, x), reconstructRaw(p, k, { kind: 'paper' }, x))).toBeLessThan(1e-5);
+    expect(
+      relErr(reconstructRaw(imp.params, k, imp.normalization, x), reconstructRaw(p, k, { kind: 'paper' }, x)),
+    ).toBeLessThan(1e-5);
   });
 });
 
 describe('import errors name the file and the problem', () => {
   const base = () => exportSae(input(randomParams(d, N, 13), { kind: 'none' }));
-  const rewrite = (files: Map<string, Uint8Array>, edit: (t: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }>) => void) => {
+  const rewrite = (
+    files: Map<string, Uint8Array>,
+    edit: (
+      t: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }>,
+    ) => void,
+  ) => {
     const { tensors } = readSafetensors(files.get('sae_weights.safetensors')!);
     const t: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }> = {};
-    for (const [n, v] of Object.entries(tensors)) t[n] = { dtype: 'F32', shape: v.shape, data: v.data as Float32Array };
+    for (const [n, v] of Object.entries(tensors))
+      t[n] = { dtype: 'F32', shape: v.shape, data: v.data as Float32Array };
     edit(t);
     files.set('sae_weights.safetensors', writeSafetensors(t));
     return files;
@@ -210,26 +233,34 @@ describe('import errors name the file and the problem', () => {
 
   it('missing tensor', () => {
     const files = rewrite(base(), (t) => delete t.W_dec);
-    expect(() => importSae(files)).toThrow(/^sae_weights\.safetensors: missing tensor 'W_dec' \[d_sae, d_in\] \(file has: W_enc, b_dec, b_enc\)/);
+    expect(() => importSae(files)).toThrow(
+      /^sae_weights\.safetensors: missing tensor 'W_dec' \[d_sae, d_in\] \(file has: W_enc, b_dec, b_enc\)/,
+    );
   });
   it('wrong shape', () => {
     const files = rewrite(base(), (t) => {
       t.b_dec = { dtype: 'F32', shape: [d - 1], data: new Float32Array(d - 1) };
     });
-    expect(() => importSae(files)).toThrow(`sae_weights.safetensors: tensor 'b_dec' has shape (${d - 1},), expected [d_in] = (${d},)`);
+    expect(() => importSae(files)).toThrow(
+      `sae_weights.safetensors: tensor 'b_dec' has shape (${d - 1},), expected [d_in] = (${d},)`,
+    );
   });
   it('cfg and weights disagree', () => {
     const files = base();
     const cfg = JSON.parse(new TextDecoder().decode(files.get('cfg.json')));
     cfg.d_in = d + 1;
     files.set('cfg.json', new TextEncoder().encode(JSON.stringify(cfg)));
-    expect(() => importSae(files)).toThrow(`tensor 'W_enc' has shape (${d}, ${N}), expected [d_in, d_sae] = (${d + 1}, ${N})`);
+    expect(() => importSae(files)).toThrow(
+      `tensor 'W_enc' has shape (${d}, ${N}), expected [d_in, d_sae] = (${d + 1}, ${N})`,
+    );
   });
   it('wrong dtype', () => {
     const files = rewrite(base(), (t) => {
       t.b_enc = { dtype: 'I32', shape: [N], data: new Int32Array(N) };
     });
-    expect(() => importSae(files)).toThrow("sae_weights.safetensors: tensor 'b_enc' has dtype I32; expected a float dtype (F32, F16, BF16 or F64)");
+    expect(() => importSae(files)).toThrow(
+      "sae_weights.safetensors: tensor 'b_enc' has dtype I32; expected a float dtype (F32, F16, BF16 or F64)",
+    );
   });
   it('not TopK, no SAE, several SAEs, missing cfg', () => {
     const files = base();
@@ -261,14 +292,39 @@ describe('zip', () => {
 });
 
 describe('scale-out configs', () => {
-  const cfg = { d: 768, nLatents: 32768, k: 32, batchSize: 4096, tokens: 1e9, auxk: true, inputNorm: 'scalar' as const };
-  const out = exportRunConfig(cfg, { model: 'EleutherAI/pythia-160m', dataset: 'EleutherAI/fineweb-edu-dedup-10b', hookpoint: 'layers.6', layer: 6, ctxLen: 2048 });
+  const cfg = {
+    d: 768,
+    nLatents: 32768,
+    k: 32,
+    batchSize: 4096,
+    tokens: 1e9,
+    auxk: true,
+    inputNorm: 'scalar' as const,
+  };
+  const out = exportRunConfig(cfg, {
+    model: 'EleutherAI/pythia-160m',
+    dataset: 'EleutherAI/fineweb-edu-dedup-10b',
+    hookpoint: 'layers.6',
+    layer: 6,
+    ctxLen: 2048,
+  });
 
   it('writes a sparsify CLI call, its JSON, and a SAELens snippet with the mapping', () => {
     expect([...out.keys()]).toEqual(['sparsify_train.sh', 'sparsify_config.json', 'saelens_train.py']);
     const sh = out.get('sparsify_train.sh')!;
     expect(sh).toContain('python -m sparsify EleutherAI/pythia-160m EleutherAI/fineweb-edu-dedup-10b');
-    for (const f of ['--num_latents 32768', '-k 32', '--batch_size 2', '--ctx_len 2048', '--max_examples 488282', '--auxk_alpha 0.03125', '--dead_feature_threshold 10000000', '--hookpoints layers.6', '--optimizer adam', `--lr ${2e-4 / Math.sqrt(2)}`])
+    for (const f of [
+      '--num_latents 32768',
+      '-k 32',
+      '--batch_size 2',
+      '--ctx_len 2048',
+      '--max_examples 488282',
+      '--auxk_alpha 0.03125',
+      '--dead_feature_threshold 10000000',
+      '--hookpoints layers.6',
+      '--optimizer adam',
+      `--lr ${2e-4 / Math.sqrt(2)}`,
+    ])
       expect(sh).toContain(f);
     expect(sh).toMatch(/# Field mapping/);
     expect(sh).toMatch(/NOTE: inputNorm 'scalar' has no sparsify equivalent/);
@@ -288,7 +344,11 @@ describe('scale-out configs', () => {
     writeFileSync(join(dir, 'a.py'), out.get('saelens_train.py')!);
     execFileSync('bash', ['-n', join(dir, 'a.sh')]);
     try {
-      execFileSync('python3', ['-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', join(dir, 'a.py')]);
+      execFileSync('python3', [
+        '-c',
+        'import ast,sys; ast.parse(open(sys.argv[1]).read())',
+        join(dir, 'a.py'),
+      ]);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // no python here
       throw e;

@@ -9,8 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exportSae } from '../../../src/io/export.ts';
-import { importSae, importSaes } from '../../../src/io/export.ts';
+import { exportSae, importSae, importSaes } from '../../../src/io/export.ts';
 import { type Normalization, reconstructRaw, topkForward } from '../../../src/io/forward.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 
@@ -56,7 +55,12 @@ describe.skipIf(!hasNumpy)('python reads our exports', () => {
       const x = randn(B * d, 22, 25);
       for (let i = 0; i < x.length; i++) x[i] += 3;
       const files = exportSae(
-        { params: p, config: { d, nLatents: N, k, batchSize: 64 }, normalization: norm, tokensSince: new Uint32Array(N) },
+        {
+          params: p,
+          config: { d, nLatents: N, k, batchSize: 64 },
+          normalization: norm,
+          tokensSince: new Uint32Array(N),
+        },
         { format },
       );
       const dir = mkdtempSync(join(tmpdir(), 'sae-export-'));
@@ -69,9 +73,16 @@ describe.skipIf(!hasNumpy)('python reads our exports', () => {
         }),
       );
       expect(out.k).toBe(k);
-      if (format === 'saelens') expect(out.shapes).toEqual({ W_enc: [d, N], b_enc: [N], W_dec: [N, d], b_dec: [d] });
+      if (format === 'saelens')
+        expect(out.shapes).toEqual({ W_enc: [d, N], b_enc: [N], W_dec: [N, d], b_dec: [d] });
       else
-        expect(out.shapes).toEqual({ pre_bias: [d], latent_bias: [N], 'encoder.weight': [N, d], 'decoder.weight': [d, N], stats_last_nonzero: [N] });
+        expect(out.shapes).toEqual({
+          pre_bias: [d],
+          latent_bias: [N],
+          'encoder.weight': [N, d],
+          'decoder.weight': [d, N],
+          stats_last_nonzero: [N],
+        });
       // python's reconstruction of RAW x with the tool's own rule = ours. For layer_norm the
       // only difference is LN's ε = 1e-5 added to the std (inputs here have std ≈ 25).
       const ours = reconstructRaw(p, k, norm, x);
@@ -85,8 +96,18 @@ describe('python-written fixtures import here', () => {
 
   it('SAELens (cfg.json + sae_weights.safetensors, 5.x architecture standard + activation topk)', () => {
     const sae = importSae(readTree(join(FIX, 'saelens')));
-    expect(sae).toMatchObject({ format: 'saelens', d: exp.d, nLatents: exp.N, k: exp.k, normalization: { kind: 'none' } });
-    expect(sae.source).toMatchObject({ modelName: 'tiny-stories-1M', hookName: 'blocks.1.hook_resid_post', hookLayer: 1 });
+    expect(sae).toMatchObject({
+      format: 'saelens',
+      d: exp.d,
+      nLatents: exp.N,
+      k: exp.k,
+      normalization: { kind: 'none' },
+    });
+    expect(sae.source).toMatchObject({
+      modelName: 'tiny-stories-1M',
+      hookName: 'blocks.1.hook_resid_post',
+      hookLayer: 1,
+    });
     expect(relErr(topkForward(sae.params, sae.k, exp.x), exp.saelens_xhat)).toBeLessThan(1e-6);
   });
 
@@ -102,10 +123,17 @@ describe('python-written fixtures import here', () => {
   it('sparsify errors: skip connection, transcoder, missing W_dec', () => {
     const files = readTree(join(FIX, 'sparsify'));
     const cfg = JSON.parse(new TextDecoder().decode(files.get('layers.1/cfg.json')));
-    const withCfg = (c: object) => new Map([...files, ['layers.1/cfg.json', new TextEncoder().encode(JSON.stringify(c))]]);
-    expect(() => importSae(withCfg({ ...cfg, transcode: true }))).toThrow(/layers\.1\/cfg\.json: this is a transcoder/);
-    expect(() => importSae(withCfg({ ...cfg, skip_connection: true }))).toThrow(/layers\.1\/sae\.safetensors: has a linear skip connection/);
-    expect(() => importSae(withCfg({ ...cfg, num_latents: 11 }))).toThrow(/tensor 'encoder\.weight' has shape \(10, 6\), expected \[num_latents, d_in\] = \(11, 6\)/);
+    const withCfg = (c: object) =>
+      new Map([...files, ['layers.1/cfg.json', new TextEncoder().encode(JSON.stringify(c))]]);
+    expect(() => importSae(withCfg({ ...cfg, transcode: true }))).toThrow(
+      /layers\.1\/cfg\.json: this is a transcoder/,
+    );
+    expect(() => importSae(withCfg({ ...cfg, skip_connection: true }))).toThrow(
+      /layers\.1\/sae\.safetensors: has a linear skip connection/,
+    );
+    expect(() => importSae(withCfg({ ...cfg, num_latents: 11 }))).toThrow(
+      /tensor 'encoder\.weight' has shape \(10, 6\), expected \[num_latents, d_in\] = \(11, 6\)/,
+    );
   });
 
   it.skipIf(!hasNumpy)('fixtures are reproducible by make_fixtures.py', () => {
@@ -113,7 +141,9 @@ describe('python-written fixtures import here', () => {
     mkdirSync(dir, { recursive: true });
     // The script writes beside itself; run a copy so the checked-in files stay untouched.
     for (const f of ['make_fixtures.py', 'st.py']) writeFileSync(join(dir, f), readFileSync(join(FIX, f)));
-    execFileSync('python3', [join(dir, 'make_fixtures.py')], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    execFileSync('python3', [join(dir, 'make_fixtures.py')], {
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
     for (const f of ['saelens/sae_weights.safetensors', 'sparsify/layers.1/sae.safetensors', 'expected.json'])
       expect(readFileSync(join(dir, f)).equals(readFileSync(join(FIX, f)))).toBe(true);
   });
