@@ -1,4 +1,6 @@
 import { createGpu } from '../src/gpu/device';
+import type { EncodeVariant } from '../src/gpu/kernels/encode';
+import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
 import { benchStep } from './step.bench';
 
@@ -21,8 +23,16 @@ async function main() {
   if (want('step-small'))
     entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {
-    entries.push(await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples));
-    entries.push(await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples));
+    // The variants the autotuner picks on SwiftShader (vec4 blocked encode, per-row insertion TopK);
+    // pass ?encode=&topk= to bench others.
+    const kernels = {
+      encode: (params.get('encode') ?? 'vec4x8') as EncodeVariant,
+      topk: (params.get('topk') ?? 'insert') as TopKVariant,
+    };
+    entries.push(await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels));
+    entries.push(
+      await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels),
+    );
   }
   const result = { adapter: gpu.report, when: new Date().toISOString(), entries };
   gpu.destroy();
