@@ -46,6 +46,10 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   vocab: { kind: 'string', help: 'vocabulary (.txt one token per line, or tokenizer json)' },
   directions: { kind: 'string', help: 'true directions [F, d] (.npy) for feature recovery' },
   'max-rows': { kind: 'int', help: 'rows evaluated at most (default 16384)' },
+  downstream: {
+    kind: 'bool',
+    help: 'downstream LM loss with the SAE spliced in (only with --data demo: its model is bundled)',
+  },
   explain: { kind: 'int', help: 'latents to explain with N2G (needs --tokens and --vocab; default 0)' },
   path: {
     kind: 'string',
@@ -118,8 +122,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!flags.sae)
     throw new UsageError('--sae is required (a folder, a .zip, or cfg.json + sae_weights.safetensors)');
   if (!flags.data) throw new UsageError('--data is required (the activations to evaluate on)');
-  const dataPaths = String(flags.data).split(',');
+  const demo = String(flags.data) === 'demo';
+  const dataPaths = demo ? [] : String(flags.data).split(',');
   for (const p of dataPaths) mustExist('data', p);
+  if (flags.downstream && !demo)
+    throw new UsageError('--downstream needs --data demo (the bundled model made it)');
   for (const f of ['labels', 'tokens', 'vocab', 'directions'] as const)
     if (flags[f] !== undefined) mustExist(f, String(flags[f]));
   if ((flags.tokens === undefined) !== (flags.vocab === undefined) && flags.explain)
@@ -135,14 +142,19 @@ export async function main(argv: string[]): Promise<number> {
     await h.send({ type: 'init' });
     const ready = await h.next(['ready']);
     // 1. the dataset (same path as npm run train)
-    await h.setFiles('files', dataPaths);
-    if (flags.tokens) await h.setFiles('tokens', [String(flags.tokens)]);
-    if (flags.vocab) await h.setFiles('vocab', [String(flags.vocab)]);
-    await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
-      tensor: flags.tensor as string | undefined,
-      rawWidth: flags['raw-width'] as number | undefined,
-      rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
-    });
+    if (demo) {
+      const url = `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy`;
+      await h.send({ type: 'open-dataset', spec: { kind: 'demo', url } });
+    } else {
+      await h.setFiles('files', dataPaths);
+      if (flags.tokens) await h.setFiles('tokens', [String(flags.tokens)]);
+      if (flags.vocab) await h.setFiles('vocab', [String(flags.vocab)]);
+      await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
+        tensor: flags.tensor as string | undefined,
+        rawWidth: flags['raw-width'] as number | undefined,
+        rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
+      });
+    }
     const opened = await h.next(['dataset-ready', 'dataset-error']);
     if (opened.type === 'dataset-error') throw new UsageError(`${opened.file}: ${opened.message}`);
     const info = opened.info;
@@ -174,6 +186,7 @@ export async function main(argv: string[]): Promise<number> {
     const request: FullEvalRequest = {
       maxRows: flags['max-rows'] as number | undefined,
       explainLatents: (flags.explain as number | undefined) ?? 0,
+      downstream: Boolean(flags.downstream),
     };
     await h.session.page.evaluate((req) => {
       const w = window as unknown as { __evalFiles?: Record<string, { blob: Blob; name: string }> };
