@@ -32,6 +32,10 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   lr: { kind: 'number', help: 'Adam learning rate (default 2e-4/sqrt(N/2^14))' },
   'lr-warmup': { kind: 'int', help: 'linear warm-up steps (default 0)' },
+  'lr-decay': {
+    kind: 'int',
+    help: 'linear lr decay to 0 over the last this-many steps (default 0: constant)',
+  },
   'k-aux': { kind: 'int', help: 'AuxK latents (default min(512, d/2))' },
   'aux-coef': { kind: 'number', help: 'AuxK loss coefficient (default 1/32)' },
   'dead-tokens': {
@@ -77,6 +81,7 @@ export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> 
   set('evalFrac', 'eval-frac');
   set('lr', 'lr');
   set('lrWarmupSteps', 'lr-warmup');
+  set('lrDecaySteps', 'lr-decay');
   set('kAux', 'k-aux');
   set('auxCoef', 'aux-coef');
   set('deadTokens', 'dead-tokens');

@@ -22,6 +22,8 @@ export interface SaeConfig {
   lr: number | null;
   /** Linear warm-up steps for lr (0 in the paper's code). */
   lrWarmupSteps: number;
+  /** Linear decay of lr to 0 over the run's last this-many steps (0: constant, as the released code). */
+  lrDecaySteps: number;
   /** Adam β1, β2 (paper A.1: 0.9, 0.999). */
   beta1: number;
   beta2: number;
@@ -65,6 +67,7 @@ export const DEFAULTS: Omit<SaeConfig, 'd'> = {
   tokens: 10_000_000,
   lr: null,
   lrWarmupSteps: 0,
+  lrDecaySteps: 0,
   beta1: 0.9,
   beta2: 0.999,
   eps: 6.25e-10,
@@ -135,6 +138,8 @@ export function validateConfig(c: ResolvedConfig): string[] {
   if (!['scalar', 'paper', 'none'].includes(c.inputNorm)) p.push(`inputNorm must be scalar|paper|none`);
   if (!['geomedian', 'mean', 'zero'].includes(c.bPreInit)) p.push(`bPreInit must be geomedian|mean|zero`);
   int('metricsEvery', c.metricsEvery, 1, 64);
+  int('lrWarmupSteps', c.lrWarmupSteps, 0);
+  int('lrDecaySteps', c.lrDecaySteps, 0);
   return p;
 }
 
@@ -145,5 +150,11 @@ export function adamScalars(c: ResolvedConfig, t: number, lr: number) {
 
 /** Learning rate at step t (1-based) with linear warm-up. */
 export function lrAt(c: ResolvedConfig, t: number): number {
-  return c.lrWarmupSteps > 0 ? c.lr * Math.min(1, t / c.lrWarmupSteps) : c.lr;
+  let lr = c.lrWarmupSteps > 0 ? c.lr * Math.min(1, t / c.lrWarmupSteps) : c.lr;
+  if (c.lrDecaySteps > 0) {
+    const total = Math.max(1, Math.ceil(c.tokens / c.batchSize));
+    const left = total - t + 1;
+    if (left <= c.lrDecaySteps) lr *= Math.max(0, left) / c.lrDecaySteps;
+  }
+  return lr;
 }
