@@ -2,8 +2,11 @@
  * Drives the worker in headless Chromium from node: open a session on cli/index.html, hand it files,
  * send messages, receive worker messages as an async stream.
  */
+
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { FromWorker, ToWorker } from '../src/worker/protocol';
+import type { DatasetInfo, FromWorker, ToWorker } from '../src/worker/protocol';
+import { UsageError } from './args';
 import { openSession, type Session } from './browser';
 
 export interface Headless {
@@ -72,4 +75,30 @@ export async function openHeadless(): Promise<Headless> {
   });
   await session.page.waitForFunction(() => window.__cli?.ready === true);
   return h;
+}
+
+/**
+ * Opens `--data` in the session's worker: "demo" (the bundled demo) or files (shards comma-separated),
+ * with the reader flags --tensor / --raw-width / --raw-dtype. A bad file is a UsageError (exit 2).
+ */
+export async function openDataFlag(h: Headless, flags: Record<string, unknown>): Promise<DatasetInfo> {
+  const data = String(flags.data);
+  if (data === 'demo') {
+    await h.send({
+      type: 'open-dataset',
+      spec: { kind: 'demo', url: `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy` },
+    });
+  } else {
+    const paths = data.split(',');
+    for (const p of paths) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
+    await h.setFiles('files', paths);
+    await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
+      tensor: flags.tensor as string | undefined,
+      rawWidth: flags['raw-width'] as number | undefined,
+      rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
+    });
+  }
+  const opened = await h.next(['dataset-ready', 'dataset-error']);
+  if (opened.type === 'dataset-error') throw new UsageError(opened.message);
+  return opened.info;
 }

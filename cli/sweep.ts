@@ -7,7 +7,7 @@
  * and writes DIR/sweep.json (runs, fits — FitError messages where a fit cannot be made — and the
  * ablation table), DIR/sweep.csv, DIR/ablation.csv and the log-log plots as SVG.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SaeConfig } from '../src/sae/config';
 import {
@@ -163,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       jobs.push({ run: plan.ablation, patch: v.patch, label: `${plan.ablation.id} ${v.label}` });
   }
 
-  const { openHeadless } = await import('./headless');
+  const { openDataFlag, openHeadless } = await import('./headless');
   const t0 = performance.now();
   const h = await openHeadless();
   const records: SweepRunRecord[] = [];
@@ -172,25 +172,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await h.send({ type: 'init' });
     const ready = await h.next(['ready']);
-    const data = String(flags.data);
-    if (data === 'demo') {
-      await h.send({
-        type: 'open-dataset',
-        spec: { kind: 'demo', url: `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy` },
-      });
-    } else {
-      const paths = data.split(',');
-      for (const p of paths) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
-      await h.setFiles('files', paths);
-      await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
-        tensor: flags.tensor as string | undefined,
-        rawWidth: flags['raw-width'] as number | undefined,
-        rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
-      });
-    }
-    const opened = await h.next(['dataset-ready', 'dataset-error']);
-    if (opened.type === 'dataset-error') throw new UsageError(opened.message);
-    const ds = opened.info;
+    const ds = await openDataFlag(h, flags);
     log(
       `sweep: ${jobs.length} runs on ${ds.name} [${ds.rows}, ${ds.d}] · ${plan.grid.budget.kind === 'tokens' ? `${plan.grid.budget.tokens} tokens each` : `until converged (tol ${plan.tol}, cap ${plan.grid.budget.maxTokens})`} · lr ${flags.lr !== undefined ? `fixed ${flags.lr}` : `2e-4·… rule: lr(N) = ${plan.grid.baseLr ?? 2e-4}/sqrt(N/2^14)`}`,
     );

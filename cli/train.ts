@@ -4,13 +4,13 @@
  * (DIR/sae/cfg.json + DIR/sae/sae_weights.safetensors, from the worker's 'export' message, unzipped).
  * Exit 2 with one line on bad input or flags.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { filesFromZip } from '../src/io/export';
 import type { SaeConfig } from '../src/sae/config';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
-import { openHeadless } from './headless';
+import { openDataFlag, openHeadless } from './headless';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   data: {
@@ -159,25 +159,7 @@ export async function trainHeadless(
   try {
     await h.send({ type: 'init' });
     const ready = await h.next(['ready']);
-    const data = String(flags.data);
-    if (data === 'demo')
-      await h.send({
-        type: 'open-dataset',
-        spec: { kind: 'demo', url: `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy` },
-      });
-    else {
-      const paths = data.split(',');
-      for (const p of paths) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
-      await h.setFiles('files', paths);
-      await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
-        tensor: flags.tensor as string | undefined,
-        rawWidth: flags['raw-width'] as number | undefined,
-        rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
-      });
-    }
-    const opened = await h.next(['dataset-ready', 'dataset-error']);
-    if (opened.type === 'dataset-error') throw new UsageError(opened.message);
-    const dataset = opened.info;
+    const dataset = await openDataFlag(h, flags);
     const label = opts.label ? `${opts.label} ` : '';
     let total = 0;
     h.onMessage = (m: FromWorker) => {

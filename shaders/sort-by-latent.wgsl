@@ -39,6 +39,20 @@ fn sort_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 var<workgroup> part: array<u32, WG>;
 
+/** Exclusive prefix of v over the workgroup (Hillis–Steele); part[WG − 1] holds the total after. */
+fn scan_part(lid: u32, v: u32) -> u32 {
+  part[lid] = v;
+  workgroupBarrier();
+  for (var off = 1u; off < WG; off <<= 1u) {
+    var add = 0u;
+    if (lid >= off) { add = part[lid - off]; }
+    workgroupBarrier();
+    part[lid] += add;
+    workgroupBarrier();
+  }
+  return part[lid] - v;
+}
+
 @compute @workgroup_size(WG)
 fn sort_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
   let per = (P.N + WG - 1u) / WG;
@@ -46,16 +60,7 @@ fn sort_scan(@builtin(local_invocation_id) lid: vec3<u32>) {
   let hi = min(lo + per, P.N);
   var n = 0u;
   for (var i = lo; i < hi; i++) { n += atomicLoad(&counts[i]); }
-  part[lid.x] = n;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var add = 0u;
-    if (lid.x >= off) { add = part[lid.x - off]; }
-    workgroupBarrier();
-    part[lid.x] += add;
-    workgroupBarrier();
-  }
-  var pos = part[lid.x] - n;
+  var pos = scan_part(lid.x, n);
   for (var i = lo; i < hi; i++) {
     start[i] = pos;
     atomicStore(&cursor[i], pos);
@@ -116,16 +121,7 @@ fn order_latent(i: u32, lid: vec3<u32>) {
   let hi = min(lo + per, words);
   var cnt = 0u;
   for (var w = lo; w < hi; w++) { cnt += countOneBits(atomicLoad(&bits[w])); }
-  part[lid.x] = cnt;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var add = 0u;
-    if (lid.x >= off) { add = part[lid.x - off]; }
-    workgroupBarrier();
-    part[lid.x] += add;
-    workgroupBarrier();
-  }
-  var run = part[lid.x] - cnt;
+  var run = scan_part(lid.x, cnt);
   for (var w = lo; w < hi; w++) {
     prefix[w] = run;
     run += countOneBits(atomicLoad(&bits[w]));
