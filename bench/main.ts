@@ -2,7 +2,7 @@ import { createGpu } from '../src/gpu/device';
 import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
-import { benchStep } from './step.bench';
+import { benchStep, benchVariants } from './step.bench';
 
 declare global {
   interface Window {
@@ -34,6 +34,8 @@ async function main() {
       await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels),
     );
   }
+  if (want('variants'))
+    entries.push(await benchVariants(gpu.device, { B: 1024, d: 64, N: 1024, k: 8, kAux: 32 }, samples));
   const result = { adapter: gpu.report, when: new Date().toISOString(), entries };
   gpu.destroy();
   return result;

@@ -1,7 +1,8 @@
 import { Rng } from '../src/data/rng';
 import { createEncode } from '../src/gpu/kernels/encode';
 import { timeGpu } from '../src/gpu/timing';
-import { resolveConfig } from '../src/sae/config';
+import { encodeRef } from '../src/reference/encode';
+import { type Activation, isDense, resolveConfig, type SaeConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice } from '../src/sae/step';
 
@@ -88,5 +89,88 @@ export async function benchStep(
     ratio_step_over_encode: step.medianMs / phases.encode,
     ratio_encode_over_naive_gflops: naiveT.medianMs / phases.encode,
     tokens_per_s: (s.B / step.medianMs) * 1000,
+  };
+}
+
+/**
+ * The whole step of each activation variant at one shape, in one run, as a ratio to the TopK step:
+ * the price of the dense path (ReLU, ProLU, Gated, JumpReLU hold [B, N] activations and their gradient,
+ * and W_dec·g is a full B·N·d matmul) against sparse-through-indices (TopK, BatchTopK, Multi-TopK).
+ * The dense kernels skip zero activations, so they are timed twice: at initialization (about half of
+ * the latents active) and with encoder biases lowered until about 2k latents per row are active,
+ * the regime of a trained model.
+ */
+export async function benchVariants(
+  device: GPUDevice,
+  s: StepShape,
+  samples: number,
+  kernels?: Partial<KernelChoice>,
+) {
+  const runs: { activation: string; regime: string; step_ms: number; l0: number }[] = [];
+  const variants: [Activation, Partial<SaeConfig>][] = [
+    ['topk', {}],
+    ['topk', { multiTopK: true }],
+    ['batchtopk', {}],
+    ['relu', {}],
+    ['prolu', {}],
+    ['gated', {}],
+    ['jumprelu', {}],
+  ];
+  for (const [activation, over] of variants) {
+    for (const regime of isDense(activation) ? ['init', 'sparse'] : ['sparse']) {
+      const cfg = resolveConfig({
+        d: s.d,
+        nLatents: s.N,
+        k: s.k,
+        kAux: s.kAux,
+        batchSize: s.B,
+        deadTokens: 1_000_000,
+        activation,
+        l1WarmupFrac: 0,
+        ...over,
+      });
+      const rng = new Rng(1);
+      const sample = new Float32Array(256 * s.d).map(() => rng.normal());
+      const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, ...kernels });
+      const params = initParams(cfg, sample, rng);
+      if (regime === 'sparse' && isDense(activation)) {
+        // Lower every bias to the (1 − 2k/N) quantile of the pre-activations of a sample.
+        const pre = encodeRef(
+          sample.subarray(0, 64 * s.d),
+          params.b_pre,
+          params.W_enc,
+          params.b_enc,
+          64,
+          s.d,
+          s.N,
+        );
+        const sorted = Float64Array.from(pre).sort();
+        const q = sorted[Math.floor(sorted.length * (1 - (2 * s.k) / s.N))];
+        for (let i = 0; i < s.N; i++) params.b_enc[i] -= q;
+      }
+      sae.setState({ params });
+      const x = new Float32Array(s.B * s.d).map(() => rng.normal());
+      sae.writeBatch(x, new Float32Array(s.B).fill(1));
+      sae.step(1, cfg.lr * 1e-6, 1 / s.B);
+      let t = 1;
+      const r = await timeGpu(device, (enc) => sae.encodeStep(enc, ++t, cfg.lr * 1e-6, 1 / s.B), {
+        warmup: 1,
+        samples,
+      });
+      const [m] = await sae.readMetrics(t - 1, t);
+      runs.push({
+        activation: activation + (over.multiTopK ? '+multi' : ''),
+        regime,
+        step_ms: r.medianMs,
+        l0: m.l0,
+      });
+      sae.destroy();
+    }
+  }
+  const base = runs[0].step_ms;
+  return {
+    name: 'variants',
+    shape: s,
+    runs: runs.map((r) => ({ ...r, ratio_to_topk: r.step_ms / base })),
   };
 }

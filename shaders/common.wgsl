@@ -1,5 +1,5 @@
 // Shared by every training-step kernel (prepended by the TS wrappers): the per-step uniform.
-// Field order must match src/sae/params.ts (writeStepParams).
+// Field order must match src/sae/step.ts (stepParamsBytes); 96 bytes.
 struct StepParams {
   B: u32,            // batch rows
   d: u32,            // model width
@@ -21,11 +21,17 @@ struct StepParams {
   clipNorm: f32,
   emaDecay: f32,
   slot: u32,         // metrics ring slot for this step
+  l1Scale: f32,      // sparsity penalty weight per token: λ_t / (B·√c) (L1 family) or λ_t / B (JumpReLU's L0)
+  bandwidth: f32,    // JumpReLU STE kernel width ε
+  kBatch: u32,       // BatchTopK: entries kept over the whole batch (B·k)
+  pad1: u32,
 }
 
 const FLAG_PROJECT: u32 = 1u;
 const FLAG_CLIP: u32 = 2u;
 const FLAG_AUXK: u32 = 4u;
+const FLAG_RECON_AUX: u32 = 8u;   // aux loss is auxCoef·lossScale·‖ê + e‖² (Multi-TopK, Gated), not AuxK's
+const FLAG_MULTI: u32 = 16u;      // Multi-TopK: the main gradient also carries the aux one (g += g_aux)
 const NONE: u32 = 0xffffffffu;
 const METRICS: u32 = 8u;  // floats per metrics slot
 

@@ -6,6 +6,10 @@
 //   colsum_r   one thread per column: Σ_b r[b, c]                               B·d
 //   finalize   one workgroup: deterministic tree sums → scalars, metrics slot   B + d
 //   loss_grad  one thread per element: g = 2·lossScale·e, g_aux = 2·auxCoef/D·ea  B·d
+// FLAG_RECON_AUX (Multi-TopK, Gated): the aux term is a second reconstruction loss,
+//   Lax = auxCoef · lossScale · Σ‖ea‖²  (ea = ê + e = x̂₂ − x), g_aux = 2·auxCoef·lossScale·ea,
+//   and with FLAG_MULTI the main gradient also carries it (g += g_aux): Multi-TopK's top-4k
+//   reconstruction shares the decoder bias and the top-k entries with the main one.
 
 const WG: u32 = 64u;
 const FWG: u32 = 256u;
@@ -94,9 +98,13 @@ fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
     let D = se - red[0] / f32(P.B);
     let nDead = dead_info[0];
     let auxOn = (P.flags & FLAG_AUXK) != 0u && nDead > 0u && D > 1e-30;
-    let auxLoss = select(0.0, P.auxCoef * sea / max(D, 1e-30), auxOn);
+    var auxLoss = select(0.0, P.auxCoef * sea / max(D, 1e-30), auxOn);
     scal[0] = 2.0 * P.lossScale;
     scal[1] = select(0.0, 2.0 * P.auxCoef / max(D, 1e-30), auxOn);
+    if ((P.flags & FLAG_RECON_AUX) != 0u) {
+      auxLoss = P.auxCoef * P.lossScale * sea;
+      scal[1] = 2.0 * P.auxCoef * P.lossScale;
+    }
     let m = P.slot * METRICS;
     metrics[m] = se * P.lossScale;
     metrics[m + 1u] = auxLoss;
@@ -111,7 +119,8 @@ fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
 fn loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var o = gid.x; o < P.B * P.d; o += nwg.x * FWG) {
     let e = x_hat[o] - x[o];
-    g[o] = scal[0] * e;
-    g_aux[o] = scal[1] * (e_hat[o] + e);
+    let ga = scal[1] * (e_hat[o] + e);
+    g[o] = scal[0] * e + select(0.0, ga, (P.flags & FLAG_MULTI) != 0u);
+    g_aux[o] = ga;
   }
 }

@@ -4,9 +4,12 @@
 // better half (bitonic top-k), and the tile's top KP is merged into the best list. Order: larger value
 // first, ties to the lower latent index, NaN as -inf — a total order, so the result is deterministic.
 // AUX mode (AuxK): candidates are only the dead latents, read through dead_list[0..dead_info[0]).
+// MULTI mode (Multi-TopK): the top k + kAux of each row; ranks < k go to the main rows, the rest to the
+// AuxK region (so the decoder and the gradient see "main" = top-k, "aux" = ranks k..k+kAux−1).
 // Out: out_idx/out_val, rows of KOUT at offset 0 (main) or B·k (AUX), with val = relu(pre); NONE index where fewer candidates than KOUT.
 
 override AUX: bool = false;
+override MULTI: bool = false;
 const KP: u32 = {{KP}}u;
 const T: u32 = {{T}}u;
 const WG: u32 = {{WG}}u;
@@ -24,6 +27,16 @@ var<workgroup> bv: array<f32, KP>;
 var<workgroup> bi: array<u32, KP>;
 var<workgroup> tv: array<f32, T>;
 var<workgroup> ti: array<u32, T>;
+
+// Entry slot of rank j of a row.
+fn out_slot(row: u32, j: u32, kout: u32) -> u32 {
+  if (MULTI) {
+    if (j < P.k) { return row * P.k + j; }
+    return P.B * P.k + row * P.kAux + (j - P.k);
+  }
+  // Main pairs fill [0, B·k) of the shared entry arrays, AuxK pairs [B·k, B·(k+kAux)).
+  return select(0u, P.B * P.k, AUX) + row * kout + j;
+}
 
 fn better(av: f32, ai: u32, cv: f32, ci: u32) -> bool {
   return av > cv || (av == cv && ai < ci);
@@ -61,7 +74,7 @@ fn topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 fn topk_row(row: u32, lid: u32) {
   var count = P.N;
-  var kout = P.k;
+  var kout = select(P.k, P.k + P.kAux, MULTI);
   if (AUX) {
     count = select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u);
     kout = P.kAux;
@@ -140,8 +153,7 @@ fn topk_row(row: u32, lid: u32) {
     }
   }
   for (var j = lid; j < kout; j += WG) {
-    // Main pairs fill [0, B·k) of the shared entry arrays, AuxK pairs [B·k, B·(k+kAux)).
-    let o = select(0u, P.B * P.k, AUX) + row * kout + j;
+    let o = out_slot(row, j, kout);
     let lat = bi[j];
     out_idx[o] = lat;
     out_val[o] = select(0.0, max(bv[j], 0.0), lat != NONE);
@@ -154,7 +166,7 @@ fn topk_row(row: u32, lid: u32) {
 @compute @workgroup_size(64)
 fn topk_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   var count = P.N;
-  var kout = P.k;
+  var kout = select(P.k, P.k + P.kAux, MULTI);
   if (AUX) {
     count = select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u);
     kout = P.kAux;
@@ -180,7 +192,7 @@ fn topk_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       li[j] = lat;
     }
     for (var j = 0u; j < kout; j++) {
-      let o = select(0u, P.B * P.k, AUX) + row * kout + j;
+      let o = out_slot(row, j, kout);
       out_idx[o] = li[j];
       out_val[o] = select(0.0, max(lv[j], 0.0), li[j] != NONE);
     }

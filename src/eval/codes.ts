@@ -9,7 +9,11 @@
  * metric code downstream never needs to know which one made them.
  */
 import { NONE } from '../reference/step.ts';
+import { type Activation, isDense } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
+
+/** Code entries per row kept for the threshold family (as the GPU forward, src/sae/step.ts DENSE_CODES_MAX). */
+const DENSE_CODES_MAX = 512;
 
 export { NONE };
 
@@ -46,8 +50,11 @@ export function encodeSparse(
   rows: number,
   d: number,
   k: number,
+  activation: Activation = 'topk',
 ): SparseCodes {
   const { N } = paramShape(params);
+  if (activation === 'batchtopk') return encodeBatchTopK(params, x, rows, d, k);
+  if (isDense(activation)) return encodeThreshold(params, x, rows, d, activation);
   if (params.b_pre.length !== d) throw new Error(`d = ${d} but b_pre has ${params.b_pre.length}`);
   if (x.length < rows * d) throw new Error(`x has ${x.length} values, need rows·d = ${rows * d}`);
   if (!(k >= 1)) throw new Error(`k must be ≥ 1, got ${k}`);
@@ -74,6 +81,93 @@ export function encodeSparse(
     }
   }
   return { rows, k, idx, val };
+}
+
+/** Pre-activations of one row into pre [N] (float64 dot products, stored as f32 like the GPU). */
+function preRow(
+  params: ParamsF32,
+  x: ArrayLike<number>,
+  r: number,
+  d: number,
+  pre: Float32Array,
+  z: Float64Array,
+) {
+  const { W_enc, b_enc, b_pre } = params;
+  const N = b_enc.length;
+  for (let c = 0; c < d; c++) z[c] = x[r * d + c] - b_pre[c];
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    const wo = n * d;
+    for (let c = 0; c < d; c++) acc += z[c] * W_enc[wo + c];
+    pre[n] = Math.fround(acc + b_enc[n]);
+  }
+}
+
+/**
+ * The threshold family (ReLU, ProLU, Gated, JumpReLU; shaders/activation.wgsl act_fwd): every
+ * activation computed, the largest min(N, 512) per row kept as codes (value desc, ties → lower id).
+ */
+function encodeThreshold(
+  params: ParamsF32,
+  x: ArrayLike<number>,
+  rows: number,
+  d: number,
+  activation: Activation,
+): SparseCodes {
+  const { b_enc, extra } = params;
+  const N = b_enc.length;
+  const needsExtra = activation === 'gated' || activation === 'jumprelu';
+  if (needsExtra && (!extra || extra.length !== 2 * N))
+    throw new Error(`${activation} SAE: per-latent parameters (extra [2N]) missing or of the wrong size`);
+  const k = Math.min(N, DENSE_CODES_MAX);
+  const idx = new Uint32Array(rows * k).fill(NONE);
+  const val = new Float32Array(rows * k);
+  const pre = new Float32Array(N);
+  const act = new Float32Array(N);
+  const z = new Float64Array(d);
+  const heap = new Int32Array(k);
+  for (let r = 0; r < rows; r++) {
+    preRow(params, x, r, d, pre, z);
+    for (let i = 0; i < N; i++) {
+      const p = pre[i];
+      let a = 0;
+      if (activation === 'prolu') {
+        const m = p - b_enc[i];
+        a = m > 0 && p > 0 ? m : 0;
+      } else if (activation === 'gated') {
+        const mag = Math.exp(extra![i]) * (p - b_enc[i]) + extra![N + i];
+        a = p > 0 ? Math.max(mag, 0) : 0;
+      } else if (activation === 'jumprelu') a = p > Math.exp(extra![i]) ? p : 0;
+      else a = Math.max(p, 0);
+      act[i] = Number.isNaN(a) ? -Infinity : a;
+    }
+    const m = selectTopK(act, N, k, heap);
+    for (let j = 0; j < m; j++) {
+      idx[r * k + j] = heap[j];
+      val[r * k + j] = Math.max(act[heap[j]], 0);
+    }
+  }
+  return { rows, k, idx, val };
+}
+
+/**
+ * BatchTopK over the given rows (shaders/batch-topk.wgsl): each row's top min(N, 4k, 512) candidates,
+ * then only the rows·k largest of all of them kept (the rest zeroed).
+ */
+function encodeBatchTopK(
+  params: ParamsF32,
+  x: ArrayLike<number>,
+  rows: number,
+  d: number,
+  k: number,
+): SparseCodes {
+  const N = params.b_enc.length;
+  const cap = Math.min(N, 4 * k, 512);
+  const codes = encodeSparse(params, x, rows, d, cap, 'topk');
+  const sorted = Float32Array.from(codes.val).sort().reverse();
+  const tau = sorted[Math.min(rows * k, sorted.length) - 1] ?? 0;
+  for (let e = 0; e < codes.val.length; e++) if (codes.val[e] < tau) codes.val[e] = 0;
+  return codes;
 }
 
 /**

@@ -5,7 +5,7 @@
  * Choices are cached per adapter and shape (in memory, and in OPFS when available).
  */
 
-import type { GpuSae, KernelChoice } from '../sae/step';
+import { type GpuSae, type KernelChoice, kRow } from '../sae/step';
 import { encodeVariantsFor } from './kernels/encode';
 import { TOPK_INSERT_MAX_K } from './kernels/topk';
 import { timeGpu } from './timing';
@@ -22,7 +22,9 @@ export interface AutotuneReport {
 
 function cacheKey(sae: GpuSae, adapter: string): string {
   const c = sae.cfg;
-  return `${adapter}|B${c.batchSize}|d${c.d}|N${c.nLatents}|k${c.k}`;
+  // The TopK the step runs: k, BatchTopK's cap or Multi-TopK's 4k (the threshold family runs none).
+  const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
+  return `${adapter}|B${c.batchSize}|d${c.d}|N${c.nLatents}|k${kTop}|${c.activation}`;
 }
 
 async function readOpfs(): Promise<Record<string, KernelChoice>> {
@@ -85,7 +87,13 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
       best = { ...best, encode };
     }
   }
-  const topks = sae.cfg.k <= TOPK_INSERT_MAX_K ? (['bitonic', 'insert'] as const) : (['bitonic'] as const);
+  const c = sae.cfg;
+  const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
+  const topks = !sae.phases.some((p) => p.name === 'topk')
+    ? []
+    : kTop <= TOPK_INSERT_MAX_K
+      ? (['bitonic', 'insert'] as const)
+      : (['bitonic'] as const);
   bestMs = Number.POSITIVE_INFINITY;
   for (const topk of topks) {
     sae.build({ ...best, topk });

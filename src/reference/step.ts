@@ -3,7 +3,7 @@
  * TopK order (value desc, ties to the lower index, NaN lowest), the same dead-latent rule and AuxK.
  * Shapes: x [B, d] (normalized space), W_enc/W_dec [N, d] latent-major, b_enc [N], b_pre [d].
  */
-import { adamScalars, type ResolvedConfig } from '../sae/config';
+import { adamScalars, isDense, l1At, l1Scale, type ResolvedConfig } from '../sae/config';
 import { encodeRef } from './encode';
 
 export const NONE = 0xffffffff;
@@ -13,6 +13,11 @@ export interface Params<T = Float64Array> {
   b_enc: T;
   W_dec: T;
   b_pre: T;
+  /**
+   * Per-latent parameters of the activation [2N], absent for topk/batchtopk/relu/prolu:
+   * gated: r_mag = extra[0, N), b_mag = extra[N, 2N);  jumprelu: log_threshold = extra[0, N).
+   */
+  extra?: T;
 }
 export const PARAM_NAMES = ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const;
 
@@ -29,17 +34,21 @@ export interface RefState {
   t: number;
 }
 
+/** The tensors present in p: the four of every SAE, and `extra` where the activation has one. */
+export function tensorNames(p: Params): (keyof Params)[] {
+  return p.extra ? [...PARAM_NAMES, 'extra'] : [...PARAM_NAMES];
+}
+
 export function zerosLike(p: Params): Params {
-  return {
-    W_enc: new Float64Array(p.W_enc.length),
-    b_enc: new Float64Array(p.b_enc.length),
-    W_dec: new Float64Array(p.W_dec.length),
-    b_pre: new Float64Array(p.b_pre.length),
-  };
+  const o = {} as Params;
+  for (const n of tensorNames(p)) o[n] = new Float64Array(p[n]!.length);
+  return o;
 }
 
 export function cloneParams(p: Params): Params {
-  return { W_enc: p.W_enc.slice(), b_enc: p.b_enc.slice(), W_dec: p.W_dec.slice(), b_pre: p.b_pre.slice() };
+  const o = {} as Params;
+  for (const n of tensorNames(p)) o[n] = p[n]!.slice();
+  return o;
 }
 
 export function newRefState(params: Params, N: number, ema: boolean): RefState {
@@ -123,11 +132,16 @@ export interface RefStepOut {
   l0: number;
   gradNorm: number;
   grads: Params;
+  /** Threshold family: the penalty term; BatchTopK: the batch threshold τ; else 0. */
+  extra: number;
+  /** Threshold family: the activations [B, N]. */
+  act?: Float64Array;
 }
 
 /**
  * One step in float64, mutating `st`. x: normalized batch [B, d]; rowScale [B] maps normalized errors
- * back to raw units; lossScale = 1 / (B · c); lr for this step (after warm-up).
+ * back to raw units; lossScale = 1 / (B · c); lr for this step (after warm-up); l1 the sparsity
+ * coefficient λ of this step (after its warm-up). Dispatches on cfg.activation.
  */
 export function refStep(
   st: RefState,
@@ -136,28 +150,48 @@ export function refStep(
   cfg: ResolvedConfig,
   lossScale: number,
   lr: number,
+  l1 = l1At(cfg, st.t + 1),
 ): RefStepOut {
+  if (isDense(cfg.activation)) return refStepDense(st, x, rowScale, cfg, lossScale, lr, l1);
   const { d, nLatents: N, k, kAux } = cfg;
   const B = x.length / d;
   const p = st.params;
+  const multi = cfg.multiTopK;
+  // Entries per row of the main region: k, or BatchTopK's per-row candidate cap.
+  const kr = cfg.activation === 'batchtopk' ? cfg.batchTopKCap : k;
 
   const pre = encodeRef(x, p.b_pre, p.W_enc, p.b_enc, B, d, N);
-  const top = topkRef(pre, B, N, k);
-  const xHat = decodeRef(top.idx, top.val, p.W_dec, p.b_pre, B, d, k);
+  let top = topkRef(pre, B, N, kr);
+  let multiAux: { idx: Uint32Array; val: Float64Array } | null = null;
+  if (multi) {
+    // Multi-TopK: one TopK of k + kAux, split into the top k and ranks k..k+kAux−1.
+    const all = topkRef(pre, B, N, k + kAux);
+    top = { idx: new Uint32Array(B * k), val: new Float64Array(B * k) };
+    multiAux = { idx: new Uint32Array(B * kAux), val: new Float64Array(B * kAux) };
+    for (let b = 0; b < B; b++)
+      for (let j = 0; j < k + kAux; j++) {
+        const from = b * (k + kAux) + j;
+        const [dst, at] = j < k ? [top, b * k + j] : [multiAux, b * kAux + j - k];
+        dst.idx[at] = all.idx[from];
+        dst.val[at] = all.val[from];
+      }
+  }
+  let tau = 0;
+  if (cfg.activation === 'batchtopk') {
+    // BatchTopK: keep the B·k largest of the batch's candidates; τ is the (B·k)-th largest.
+    const sorted = Float64Array.from(top.val).sort().reverse();
+    tau = sorted[Math.min(B * k, sorted.length) - 1];
+    for (let e = 0; e < top.val.length; e++) if (top.val[e] < tau) top.val[e] = 0;
+  }
+  const xHat = decodeRef(top.idx, top.val, p.W_dec, p.b_pre, B, d, kr);
 
   // Dead bookkeeping after the main TopK, before AuxK (as the released code updates its stats in forward).
   const fires = new Uint32Array(N);
-  for (let e = 0; e < B * k; e++)
+  for (let e = 0; e < B * kr; e++)
     if (top.idx[e] !== NONE && top.val[e] > cfg.fireThreshold) fires[top.idx[e]]++;
-  const deadList: number[] = [];
-  for (let i = 0; i < N; i++) {
-    st.firesTotal[i] += fires[i];
-    const prev = st.tokensSince[i];
-    st.tokensSince[i] = fires[i] > 0 ? 0 : prev > 0xffffffff - B ? 0xffffffff : prev + B;
-    if (st.tokensSince[i] > cfg.deadTokens) deadList.push(i);
-  }
+  const deadList = updateDead(st, fires, B, cfg);
   const auxCands = cfg.auxk ? deadList : [];
-  const aux = topkRef(pre, B, N, kAux, auxCands);
+  const aux = multiAux ?? topkRef(pre, B, N, kAux, auxCands);
   const eHat = decodeRef(aux.idx, aux.val, p.W_dec, null, B, d, kAux);
 
   // Losses.
@@ -176,21 +210,26 @@ export function refStep(
     }
     se += rowSe;
     rawSe += rowSe * rowScale[b] * rowScale[b];
-    for (let j = 0; j < k; j++) if (top.val[b * k + j] > 0) l0++;
+    for (let j = 0; j < kr; j++) if (top.val[b * kr + j] > 0) l0++;
   }
   let r2 = 0;
   for (let c = 0; c < d; c++) r2 += colR[c] * colR[c];
   const D = se - r2 / B;
   const auxOn = cfg.auxk && deadList.length > 0 && D > 1e-30;
-  const auxLoss = auxOn ? (cfg.auxCoef * sea) / D : 0;
+  let auxLoss = auxOn ? (cfg.auxCoef * sea) / D : 0;
   const gScale = 2 * lossScale;
-  const gAuxScale = auxOn ? (2 * cfg.auxCoef) / D : 0;
+  let gAuxScale = auxOn ? (2 * cfg.auxCoef) / D : 0;
+  if (multi) {
+    // 1/8 of the top-(k + kAux) reconstruction loss (x̂₄ₖ − x = ê + e), on main and aux entries alike.
+    auxLoss = (lossScale * sea) / 8;
+    gAuxScale = (2 * lossScale) / 8;
+  }
   const g = new Float64Array(B * d);
   const gAux = new Float64Array(B * d);
   for (let o = 0; o < B * d; o++) {
     const e = xHat[o] - x[o];
-    g[o] = gScale * e;
     gAux[o] = gAuxScale * (eHat[o] + e);
+    g[o] = gScale * e + (multi ? gAux[o] : 0);
   }
 
   // Backward through the indices.
@@ -211,7 +250,7 @@ export function refStep(
       }
     }
   };
-  entry(top.idx, top.val, k, g);
+  entry(top.idx, top.val, kr, g);
   entry(aux.idx, aux.val, kAux, gAux);
   for (let c = 0; c < d; c++) {
     let acc = 0;
@@ -219,45 +258,7 @@ export function refStep(
     for (let i = 0; i < N; i++) acc -= grads.b_enc[i] * p.W_enc[i * d + c];
     grads.b_pre[c] = acc;
   }
-
-  // Update: projection, norm, clip, Adam, renormalize, EMA.
-  let sq = 0;
-  for (let i = 0; i < N; i++) {
-    let dot = 0;
-    for (let c = 0; c < d; c++) dot += grads.W_dec[i * d + c] * p.W_dec[i * d + c];
-    if (!cfg.gradProjection) dot = 0;
-    for (let c = 0; c < d; c++) grads.W_dec[i * d + c] -= dot * p.W_dec[i * d + c];
-  }
-  for (const name of PARAM_NAMES) for (const gx of grads[name]) sq += gx * gx;
-  const gradNorm = Math.sqrt(sq);
-  const clip = cfg.clipGrad && gradNorm > cfg.clipNorm ? cfg.clipNorm / gradNorm : 1;
-  st.t += 1;
-  const { stepSize, bc2 } = adamScalars(cfg, st.t, lr);
-  for (const name of PARAM_NAMES) {
-    const th = p[name];
-    const gr = grads[name];
-    const m = st.m[name];
-    const v = st.v[name];
-    for (let o = 0; o < th.length; o++) {
-      const gg = gr[o] * clip;
-      m[o] = cfg.beta1 * m[o] + (1 - cfg.beta1) * gg;
-      v[o] = cfg.beta2 * v[o] + (1 - cfg.beta2) * gg * gg;
-      th[o] -= (stepSize * m[o]) / (Math.sqrt(v[o] * bc2) + cfg.eps);
-    }
-  }
-  for (let i = 0; i < N; i++) {
-    let n2 = 0;
-    for (let c = 0; c < d; c++) n2 += p.W_dec[i * d + c] ** 2;
-    const inv = 1 / Math.max(Math.sqrt(n2), 1e-30);
-    for (let c = 0; c < d; c++) p.W_dec[i * d + c] *= inv;
-  }
-  if (st.ema) {
-    for (const name of PARAM_NAMES) {
-      const e = st.ema[name];
-      const th = p[name];
-      for (let o = 0; o < th.length; o++) e[o] = cfg.emaDecay * e[o] + (1 - cfg.emaDecay) * th[o];
-    }
-  }
+  const gradNorm = refUpdate(st, grads, cfg, lr);
   return {
     pre,
     topIdx: top.idx,
@@ -273,5 +274,243 @@ export function refStep(
     l0: l0 / B,
     gradNorm,
     grads,
+    extra: tau,
   };
+}
+
+/** Fire counts → tokens-since and total-fire counters; returns the dead latents in index order. */
+function updateDead(st: RefState, fires: Uint32Array, B: number, cfg: ResolvedConfig): number[] {
+  const deadList: number[] = [];
+  for (let i = 0; i < fires.length; i++) {
+    st.firesTotal[i] += fires[i];
+    const prev = st.tokensSince[i];
+    st.tokensSince[i] = fires[i] > 0 ? 0 : prev > 0xffffffff - B ? 0xffffffff : prev + B;
+    if (st.tokensSince[i] > cfg.deadTokens) deadList.push(i);
+  }
+  return deadList;
+}
+
+/**
+ * The threshold family (shaders/activation.wgsl) in float64, dense over [B, N]: activation,
+ * dense decode, penalty, Gated's aux reconstruction, the local gradients and the per-latent sums.
+ */
+export function refStepDense(
+  st: RefState,
+  x: ArrayLike<number>,
+  rowScale: ArrayLike<number>,
+  cfg: ResolvedConfig,
+  lossScale: number,
+  lr: number,
+  l1: number,
+): RefStepOut {
+  const { d, nLatents: N, activation } = cfg;
+  const B = x.length / d;
+  const p = st.params;
+  const ex = p.extra ?? new Float64Array(2 * N);
+  const lam = l1Scale(cfg, lossScale, l1);
+  const eps = cfg.jumpBandwidth;
+  const gated = activation === 'gated';
+  const pre = encodeRef(x, p.b_pre, p.W_enc, p.b_enc, B, d, N);
+  const nrm = new Float64Array(N);
+  for (let i = 0; i < N; i++) {
+    let s2 = 0;
+    for (let c = 0; c < d; c++) s2 += p.W_dec[i * d + c] ** 2;
+    nrm[i] = Math.sqrt(s2);
+  }
+  const actOf = (z: number, i: number) => {
+    switch (activation) {
+      case 'prolu': {
+        const m = z - p.b_enc[i];
+        return m > 0 && z > 0 ? m : 0;
+      }
+      case 'gated': {
+        const mag = Math.exp(ex[i]) * (z - p.b_enc[i]) + ex[N + i];
+        return z > 0 ? Math.max(mag, 0) : 0;
+      }
+      case 'jumprelu':
+        return z > Math.exp(ex[i]) ? z : 0;
+      default:
+        return Math.max(z, 0);
+    }
+  };
+  const act = new Float64Array(B * N);
+  const actAux = new Float64Array(B * N);
+  for (let o = 0; o < B * N; o++) {
+    act[o] = actOf(pre[o], o % N);
+    if (gated) actAux[o] = Math.max(pre[o], 0) - act[o];
+  }
+  const denseDecode = (A: Float64Array, bias: ArrayLike<number> | null) => {
+    const out = new Float64Array(B * d);
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < d; c++) out[b * d + c] = bias ? bias[c] : 0;
+      for (let i = 0; i < N; i++) {
+        const a = A[b * N + i];
+        if (a !== 0) for (let c = 0; c < d; c++) out[b * d + c] += a * p.W_dec[i * d + c];
+      }
+    }
+    return out;
+  };
+  const xHat = denseDecode(act, p.b_pre);
+  const eHat = gated ? denseDecode(actAux, null) : new Float64Array(B * d);
+
+  const fires = new Uint32Array(N);
+  for (let o = 0; o < B * N; o++) if (act[o] > cfg.fireThreshold) fires[o % N]++;
+  const deadList = updateDead(st, fires, B, cfg);
+
+  let se = 0;
+  let sea = 0;
+  let rawSe = 0;
+  let l0 = 0;
+  const g = new Float64Array(B * d);
+  const gAux = new Float64Array(B * d);
+  for (let b = 0; b < B; b++) {
+    let rowSe = 0;
+    for (let c = 0; c < d; c++) {
+      const o = b * d + c;
+      const e = xHat[o] - x[o];
+      rowSe += e * e;
+      sea += (eHat[o] + e) ** 2;
+      g[o] = 2 * lossScale * e;
+      gAux[o] = gated ? 2 * lossScale * (eHat[o] + e) : 0;
+    }
+    se += rowSe;
+    rawSe += rowSe * rowScale[b] * rowScale[b];
+    for (let i = 0; i < N; i++) if (act[b * N + i] > 0) l0++;
+  }
+  const auxLoss = gated ? lossScale * sea : 0;
+  // ∂L/∂a = W_dec,i · g_b (and W_dec,i · g_aux,b for Gated's gate).
+  const dotDec = (src: Float64Array, b: number, i: number) => {
+    let acc = 0;
+    for (let c = 0; c < d; c++) acc += p.W_dec[i * d + c] * src[b * d + c];
+    return acc;
+  };
+  const grads = zerosLike(p);
+  const gpre = new Float64Array(B * N);
+  const sA = new Float64Array(N);
+  const base = new Float64Array(N);
+  let penalty = 0;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < N; i++) {
+      const o = b * N + i;
+      const z = pre[o];
+      const ga = dotDec(g, b, i);
+      let gW = 0;
+      let gB = 0;
+      switch (activation) {
+        case 'prolu': {
+          const m = z - p.b_enc[i];
+          gW = gB = m > 0 && z > 0 ? ga + lam * nrm[i] : 0;
+          base[i] += act[o];
+          break;
+        }
+        case 'gated': {
+          const er = Math.exp(ex[i]);
+          const mag = er * (z - p.b_enc[i]) + ex[N + i];
+          const gm = z > 0 && mag > 0 ? ga : 0;
+          const gg = z > 0 ? lam * nrm[i] + dotDec(gAux, b, i) : 0;
+          gW = gg + gm * er;
+          gB = gg;
+          grads.extra![i] += gm * er * (z - p.b_enc[i]);
+          grads.extra![N + i] += gm;
+          base[i] += Math.max(z, 0);
+          break;
+        }
+        case 'jumprelu': {
+          const th = Math.exp(ex[i]);
+          gW = gB = z > th ? ga : 0;
+          if (Math.abs(z - th) < 0.5 * eps) grads.extra![i] += (-th * (ga * th + lam)) / eps;
+          base[i] += z > th ? 1 : 0;
+          break;
+        }
+        default:
+          gW = gB = z > 0 ? ga + lam * nrm[i] : 0;
+          base[i] += act[o];
+      }
+      gpre[o] = gW;
+      sA[i] += gW;
+      grads.b_enc[i] += gB;
+      for (let c = 0; c < d; c++) {
+        grads.W_enc[i * d + c] += gW * (x[b * d + c] - p.b_pre[c]);
+        grads.W_dec[i * d + c] += act[o] * g[b * d + c];
+      }
+    }
+  }
+  for (let i = 0; i < N; i++) {
+    penalty += lam * base[i] * (activation === 'jumprelu' ? 1 : nrm[i]);
+    if (activation === 'jumprelu') continue;
+    const coef = (lam * base[i]) / Math.max(nrm[i], 1e-30);
+    for (let c = 0; c < d; c++) grads.W_dec[i * d + c] += coef * p.W_dec[i * d + c];
+  }
+  for (let c = 0; c < d; c++) {
+    let acc = 0;
+    for (let b = 0; b < B; b++) acc += g[b * d + c];
+    for (let i = 0; i < N; i++) acc -= sA[i] * p.W_enc[i * d + c];
+    grads.b_pre[c] = acc;
+  }
+  const gradNorm = refUpdate(st, grads, cfg, lr);
+  return {
+    pre,
+    topIdx: new Uint32Array(0),
+    topVal: new Float64Array(0),
+    xHat,
+    deadList,
+    auxIdx: new Uint32Array(0),
+    auxVal: new Float64Array(0),
+    eHat,
+    loss: se * lossScale,
+    auxLoss,
+    rawSe,
+    l0: l0 / B,
+    gradNorm,
+    grads,
+    extra: penalty,
+    act,
+  };
+}
+
+/** Update after the gradients: projection, norm, clip, Adam, renormalization, EMA. Returns ‖grad‖. */
+function refUpdate(st: RefState, grads: Params, cfg: ResolvedConfig, lr: number): number {
+  const { d, nLatents: N } = cfg;
+  const p = st.params;
+  let sq = 0;
+  for (let i = 0; i < N; i++) {
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += grads.W_dec[i * d + c] * p.W_dec[i * d + c];
+    if (!cfg.gradProjection) dot = 0;
+    for (let c = 0; c < d; c++) grads.W_dec[i * d + c] -= dot * p.W_dec[i * d + c];
+  }
+  const names = tensorNames(p);
+  for (const name of names) for (const gx of grads[name]!) sq += gx * gx;
+  const gradNorm = Math.sqrt(sq);
+  const clip = cfg.clipGrad && gradNorm > cfg.clipNorm ? cfg.clipNorm / gradNorm : 1;
+  st.t += 1;
+  const { stepSize, bc2 } = adamScalars(cfg, st.t, lr);
+  for (const name of names) {
+    const th = p[name]!;
+    const gr = grads[name]!;
+    const m = st.m[name]!;
+    const v = st.v[name]!;
+    for (let o = 0; o < th.length; o++) {
+      const gg = gr[o] * clip;
+      m[o] = cfg.beta1 * m[o] + (1 - cfg.beta1) * gg;
+      v[o] = cfg.beta2 * v[o] + (1 - cfg.beta2) * gg * gg;
+      th[o] -= (stepSize * m[o]) / (Math.sqrt(v[o] * bc2) + cfg.eps);
+    }
+  }
+  if (cfg.unitNormDecoder) {
+    for (let i = 0; i < N; i++) {
+      let n2 = 0;
+      for (let c = 0; c < d; c++) n2 += p.W_dec[i * d + c] ** 2;
+      const inv = 1 / Math.max(Math.sqrt(n2), 1e-30);
+      for (let c = 0; c < d; c++) p.W_dec[i * d + c] *= inv;
+    }
+  }
+  if (st.ema) {
+    for (const name of names) {
+      const e = st.ema[name]!;
+      const th = p[name]!;
+      for (let o = 0; o < th.length; o++) e[o] = cfg.emaDecay * e[o] + (1 - cfg.emaDecay) * th[o];
+    }
+  }
+  return gradNorm;
 }

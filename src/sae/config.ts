@@ -6,14 +6,42 @@
 
 export type InputNorm = 'scalar' | 'paper' | 'none';
 export type BPreInit = 'geomedian' | 'mean' | 'zero';
+/**
+ * Activation of the autoencoder. The TopK family runs sparse through indices (no dense [B, N]
+ * gradient): 'topk' (the paper), 'batchtopk' (Bussmann et al. 2024: the B·k largest activations of
+ * the whole batch). The threshold family runs dense ([B, N] activations and their gradient):
+ * 'relu' (L1 penalty weighted by decoder row norms), 'prolu' (Taggart 2024, ReLU synthetic gradient),
+ * 'gated' (Rajamanoharan et al. 2024a), 'jumprelu' (Rajamanoharan et al. 2024b, L0 penalty, STE).
+ */
+export type Activation = 'topk' | 'batchtopk' | 'relu' | 'prolu' | 'gated' | 'jumprelu';
+export const ACTIVATIONS: readonly Activation[] = ['topk', 'batchtopk', 'relu', 'prolu', 'gated', 'jumprelu'];
+export const isDense = (a: Activation) => a !== 'topk' && a !== 'batchtopk';
+/** Activations with per-latent parameters in `extra` [2N] (Gated: r_mag, b_mag; JumpReLU: log θ). */
+export const hasExtra = (a: Activation) => a === 'gated' || a === 'jumprelu';
 
 export interface SaeConfig {
   /** Model width d (taken from the data). */
   d: number;
   /** Number of latents N. */
   nLatents: number;
-  /** Active latents per token (TopK). */
+  /** Activation (see {@link Activation}); 'topk' is the paper's. */
+  activation: Activation;
+  /** Active latents per token (TopK; BatchTopK: mean per token). Unused by the threshold family. */
   k: number;
+  /** Multi-TopK (paper §5.3, 'topk' only): loss on the top-k plus 1/8 of the loss on the top-4k. Uses the AuxK entry region, so AuxK is off. */
+  multiTopK: boolean;
+  /** BatchTopK: per-row candidates kept before the batch selection; null → min(N, 4k, 512). */
+  batchTopKCap: number | null;
+  /** Sparsity coefficient λ: L1 of a·‖W_dec,i‖ for relu/prolu/gated, L0 for jumprelu (in units of the normalized MSE). */
+  l1Coef: number;
+  /** λ ramps linearly from 0 over this fraction of the run's steps (Anthropic's 2024 recipe: 5%). */
+  l1WarmupFrac: number;
+  /** JumpReLU STE kernel width ε; null → 1e-3·√d (the paper's 1e-3 at E‖x‖² = 1, our inputs have E‖x‖² = d). */
+  jumpBandwidth: number | null;
+  /** JumpReLU initial threshold; null → 1e-3·√d. */
+  jumpInitThreshold: number | null;
+  /** Renormalize decoder rows to unit norm after each step; null → on except for relu/prolu/gated, which weight their L1 by the row norms instead. */
+  unitNormDecoder: boolean | null;
   /** Rows per step. Paper A.1: 131072 tokens for GPT-4; openai code default 4096 "where memory allows". */
   batchSize: number;
   /** Token budget of the run. */
@@ -62,7 +90,15 @@ export interface SaeConfig {
 
 export const DEFAULTS: Omit<SaeConfig, 'd'> = {
   nLatents: 4096,
+  activation: 'topk',
   k: 32,
+  multiTopK: false,
+  batchTopKCap: null,
+  l1Coef: 1,
+  l1WarmupFrac: 0.05,
+  jumpBandwidth: null,
+  jumpInitThreshold: null,
+  unitNormDecoder: null,
   batchSize: 4096,
   tokens: 10_000_000,
   lr: null,
@@ -94,6 +130,10 @@ export interface ResolvedConfig extends SaeConfig {
   lr: number;
   kAux: number;
   deadTokens: number;
+  batchTopKCap: number;
+  jumpBandwidth: number;
+  jumpInitThreshold: number;
+  unitNormDecoder: boolean;
 }
 
 export const lrRule = (nLatents: number) => 2e-4 / Math.sqrt(nLatents / 2 ** 14);
@@ -102,12 +142,27 @@ export const deadTokensRule = (tokens: number) => Math.min(10_000_000, Math.max(
 
 export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): ResolvedConfig {
   const c = { ...DEFAULTS, ...partial } as SaeConfig;
+  const multi = c.activation === 'topk' && c.multiTopK;
   const resolved: ResolvedConfig = {
     ...c,
+    multiTopK: multi,
+    // The threshold family has no k; keep it a valid number for the code paths that read it.
+    k: isDense(c.activation) ? Math.min(c.k, c.nLatents) : c.k,
     lr: c.lr ?? lrRule(c.nLatents),
-    kAux: c.kAux ?? kAuxRule(c.d, c.nLatents),
+    // Multi-TopK keeps ranks k..4k−1 of each row in the AuxK entry region.
+    kAux: multi
+      ? Math.min(3 * c.k, c.nLatents - c.k)
+      : isDense(c.activation)
+        ? 0
+        : (c.kAux ?? kAuxRule(c.d, c.nLatents)),
+    auxk: c.auxk && !multi && !isDense(c.activation),
     deadTokens: c.deadTokens ?? deadTokensRule(c.tokens),
+    batchTopKCap: c.batchTopKCap ?? Math.min(c.nLatents, 4 * c.k, 512),
+    jumpBandwidth: c.jumpBandwidth ?? 1e-3 * Math.sqrt(c.d),
+    jumpInitThreshold: c.jumpInitThreshold ?? 1e-3 * Math.sqrt(c.d),
+    unitNormDecoder: c.unitNormDecoder ?? !['relu', 'prolu', 'gated'].includes(c.activation),
   };
+  if (!resolved.unitNormDecoder) resolved.gradProjection = false;
   const problems = validateConfig(resolved);
   if (problems.length) throw new Error(`invalid config: ${problems.join('; ')}`);
   return resolved;
@@ -138,6 +193,16 @@ export function validateConfig(c: ResolvedConfig): string[] {
   if (!['scalar', 'paper', 'none'].includes(c.inputNorm)) p.push(`inputNorm must be scalar|paper|none`);
   if (!['geomedian', 'mean', 'zero'].includes(c.bPreInit)) p.push(`bPreInit must be geomedian|mean|zero`);
   int('metricsEvery', c.metricsEvery, 1, 64);
+  if (!ACTIVATIONS.includes(c.activation))
+    p.push(`activation must be ${ACTIVATIONS.join('|')}, got ${c.activation}`);
+  if (c.activation === 'batchtopk') int('batchTopKCap', c.batchTopKCap, c.k, Math.min(512, c.nLatents));
+  if (c.multiTopK && c.k + c.kAux > 512)
+    p.push(`Multi-TopK keeps 4k per row, at most 512: k must be ≤ 128, got ${c.k}`);
+  if (!(c.l1Coef >= 0)) p.push(`l1Coef must be ≥ 0, got ${c.l1Coef}`);
+  if (!(c.l1WarmupFrac >= 0 && c.l1WarmupFrac <= 1))
+    p.push(`l1WarmupFrac must be in [0, 1], got ${c.l1WarmupFrac}`);
+  if (!(c.jumpBandwidth > 0)) p.push(`jumpBandwidth must be positive, got ${c.jumpBandwidth}`);
+  if (!(c.jumpInitThreshold > 0)) p.push(`jumpInitThreshold must be positive, got ${c.jumpInitThreshold}`);
   int('lrWarmupSteps', c.lrWarmupSteps, 0);
   int('lrDecaySteps', c.lrDecaySteps, 0);
   return p;
@@ -146,6 +211,15 @@ export function validateConfig(c: ResolvedConfig): string[] {
 /** Adam's bias-corrected step for step t (1-based), computed in float64. */
 export function adamScalars(c: ResolvedConfig, t: number, lr: number) {
   return { stepSize: lr / (1 - c.beta1 ** t), bc2: 1 / (1 - c.beta2 ** t) };
+}
+
+/** Steps of the run. */
+export const totalSteps = (c: ResolvedConfig) => Math.max(1, Math.ceil(c.tokens / c.batchSize));
+
+/** Sparsity coefficient λ at step t (1-based): linear warm-up from 0 over l1WarmupFrac of the steps. */
+export function l1At(c: ResolvedConfig, t: number): number {
+  const warm = Math.round(c.l1WarmupFrac * totalSteps(c));
+  return warm > 0 ? c.l1Coef * Math.min(1, t / warm) : c.l1Coef;
 }
 
 /** Learning rate at step t (1-based) with linear warm-up. */
@@ -157,4 +231,23 @@ export function lrAt(c: ResolvedConfig, t: number): number {
     if (left <= c.lrDecaySteps) lr *= Math.max(0, left) / c.lrDecaySteps;
   }
   return lr;
+}
+
+/** Initial per-latent parameters: Gated r_mag = b_mag = 0; JumpReLU log θ = log(jumpInitThreshold). */
+export function defaultExtra(c: ResolvedConfig): Float32Array {
+  const N = c.nLatents;
+  const e = new Float32Array(2 * N);
+  if (c.activation === 'jumprelu') e.fill(Math.log(c.jumpInitThreshold), 0, N);
+  return e;
+}
+
+/**
+ * The sparsity penalty's weight per token as the kernels use it: the L1 term λ·Σ a·‖w‖ has the units
+ * of x, so it is divided by B·√var to sit on the scale of the normalized MSE (var = 1 / (B·lossScale));
+ * JumpReLU's L0 term is unitless and only averaged over the batch.
+ */
+export function l1Scale(c: ResolvedConfig, lossScale: number, l1: number): number {
+  if (c.activation === 'jumprelu') return l1 / c.batchSize;
+  const variance = 1 / (lossScale * c.batchSize);
+  return l1 / (c.batchSize * Math.sqrt(variance));
 }

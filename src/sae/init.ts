@@ -7,7 +7,7 @@
 import type { Rng } from '../data/rng';
 import { encodeRef } from '../reference/encode';
 import { decodeRef, topkRef } from '../reference/step';
-import type { ResolvedConfig } from './config';
+import { defaultExtra, hasExtra, isDense, type ResolvedConfig } from './config';
 import type { ParamsF32 } from './step';
 
 /**
@@ -93,8 +93,10 @@ export function initParams(cfg: ResolvedConfig, sample: Float32Array, rng: Rng):
     for (let c = 0; c < d; c++) xp[r * d + c] = xp[r * d + c] / Math.sqrt(s) + b_pre[c];
   }
   const pre = encodeRef(xp, b_pre, W_enc, b_enc, probes, d, N);
-  const top = topkRef(pre, probes, N, k);
-  const recon = decodeRef(top.idx, top.val, W_dec, null, probes, d, k);
+  // The threshold family starts out as a ReLU over every latent (θ ≈ 0, r_mag = b_mag = 0).
+  const kk = isDense(cfg.activation) ? N : k;
+  const top = topkRef(pre, probes, N, kk);
+  const recon = decodeRef(top.idx, top.val, W_dec, null, probes, d, kk);
   let mean = 0;
   for (let r = 0; r < probes; r++) {
     let s = 0;
@@ -102,5 +104,7 @@ export function initParams(cfg: ResolvedConfig, sample: Float32Array, rng: Rng):
     mean += Math.sqrt(s) / probes;
   }
   if (mean > 0 && Number.isFinite(mean)) for (let o = 0; o < W_enc.length; o++) W_enc[o] /= mean;
-  return { W_enc, b_enc, W_dec, b_pre };
+  const params: ParamsF32 = { W_enc, b_enc, W_dec, b_pre };
+  if (hasExtra(cfg.activation)) params.extra = defaultExtra(cfg);
+  return params;
 }

@@ -11,9 +11,9 @@ import type { ActivationStats } from '../data/stream';
 import { Batcher, type BatcherState } from '../data/stream';
 import { type AutotuneReport, autotune } from '../gpu/autotune';
 import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from '../io/checkpoint';
-import { PARAM_NAMES } from '../reference/step';
+
 import type { EvalResult, MetricPoint, RunStatus } from '../worker/protocol';
-import { lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
+import { isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
 import { centeredMeanSqNorm, denormalizeInPlace, type Normalizer, normalizeBatch } from './normalize';
 import {
@@ -21,6 +21,8 @@ import {
   GpuSae,
   type KernelChoice,
   type ParamsF32,
+  paramNames,
+  paramSizes,
   type StepMetrics,
   type TrainState,
 } from './step';
@@ -76,11 +78,12 @@ export class DeviceLostError extends Error {
  * submitted while the copies are mapped. Returns the promise of the mapped data; training goes on.
  */
 export function snapshotState(sae: GpuSae): Promise<TrainState> {
-  const { d, nLatents: N, ema } = sae.cfg;
-  const n = { W_enc: N * d, b_enc: N, W_dec: N * d, b_pre: d };
+  const { nLatents: N, ema } = sae.cfg;
+  const n = paramSizes(sae.cfg);
+  const tensors = paramNames(sae.cfg);
   const names: [string, number][] = [];
   for (const prefix of ['', 'm_', 'v_', ...(ema ? ['ema_'] : [])])
-    for (const p of PARAM_NAMES) names.push([`${prefix}${p}`, n[p]]);
+    for (const p of tensors) names.push([`${prefix}${p}`, n[p]]);
   names.push(['tokensSince', N], ['firesTotal', N]);
   const dev = sae.device;
   const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
@@ -101,7 +104,7 @@ export function snapshotState(sae: GpuSae): Promise<TrainState> {
       for (let i = 0; i < names.length; i++) out.set(names[i][0], staging[i].getMappedRange().slice(0));
       const grab = (prefix: string) => {
         const o = {} as ParamsF32;
-        for (const p of PARAM_NAMES) o[p] = new Float32Array(out.get(`${prefix}${p}`)!);
+        for (const p of tensors) o[p] = new Float32Array(out.get(`${prefix}${p}`)!);
         return o;
       };
       return {
@@ -434,6 +437,8 @@ export class Trainer {
         lr: lrAt(this.cfg, upTo),
         gradNorm: mean((m) => m.gradNorm),
       };
+      if (isDense(this.cfg.activation)) point.penalty = mean((m) => m.extra);
+      if (this.cfg.activation === 'batchtopk') point.batchThreshold = mean((m) => m.extra);
       lastRead = upTo;
       this.curve.push(point);
       this.hooks.onMetrics?.([point]);
@@ -504,7 +509,8 @@ export class Trainer {
    * L0, fraction never fired on these rows, and the dead fraction by the deadTokens rule.
    */
   async evaluate(maxRows = this.opts.evalMaxRows ?? 65536): Promise<EvalResult> {
-    const { d, batchSize: B, k, nLatents: N } = this.cfg;
+    const { d, batchSize: B, nLatents: N } = this.cfg;
+    const k = this.sae.codesK;
     const xn = new Float32Array(B * d);
     const rowScale = new Float32Array(B);
     const rowShift = new Float32Array(B);

@@ -18,7 +18,7 @@ async function runTopK(
   const k = aux ? 1 : K;
   const kAux = aux ? K : 0;
   const cfg = resolveConfig({ d: 2, nLatents: N, k, kAux, batchSize: B, deadTokens: 1 });
-  const params = device.createBuffer({ size: 80, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const params = device.createBuffer({ size: 96, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(params, 0, stepParamsBytes(cfg, 1, 1e-3, 1));
   const E = B * (k + kAux);
   const dead = opts.dead ?? [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adamScalars, lrAt, resolveConfig } from '../../src/sae/config';
+import { adamScalars, l1At, lrAt, resolveConfig } from '../../src/sae/config';
 
 describe('config defaults (paper / released code)', () => {
   it('derives lr, kAux and deadTokens from their rules', () => {
@@ -43,5 +43,64 @@ describe('learning-rate schedule and Adam bias correction', () => {
     const { stepSize, bc2 } = adamScalars(c, 1, 1e-3);
     expect(stepSize).toBeCloseTo(1e-3 / 0.1, 12);
     expect(bc2).toBeCloseTo(1 / 0.001, 9);
+  });
+});
+
+describe('activation variants in the config', () => {
+  it('resolves per-activation defaults', () => {
+    const relu = resolveConfig({ d: 64, nLatents: 256, activation: 'relu' });
+    expect(relu.unitNormDecoder).toBe(false);
+    expect(relu.gradProjection).toBe(false);
+    expect(relu.kAux).toBe(0);
+    expect(relu.auxk).toBe(false);
+    const jump = resolveConfig({ d: 64, nLatents: 256, activation: 'jumprelu' });
+    expect(jump.unitNormDecoder).toBe(true);
+    expect(jump.jumpBandwidth).toBeCloseTo(1e-3 * 8);
+    expect(jump.jumpInitThreshold).toBeCloseTo(1e-3 * 8);
+    const btk = resolveConfig({ d: 64, nLatents: 256, k: 8, activation: 'batchtopk' });
+    expect(btk.batchTopKCap).toBe(32);
+    expect(btk.auxk).toBe(true);
+  });
+
+  it('Multi-TopK takes the AuxK region (ranks k..4k−1) and turns AuxK off', () => {
+    const m = resolveConfig({ d: 64, nLatents: 256, k: 8, multiTopK: true });
+    expect(m.kAux).toBe(24);
+    expect(m.auxk).toBe(false);
+    expect(resolveConfig({ d: 64, nLatents: 20, k: 8, multiTopK: true }).kAux).toBe(12);
+    expect(() => resolveConfig({ d: 64, nLatents: 4096, k: 200, multiTopK: true })).toThrow(
+      /k must be ≤ 128/,
+    );
+    // Only the TopK activation has a Multi-TopK form.
+    expect(resolveConfig({ d: 64, nLatents: 256, activation: 'relu', multiTopK: true }).multiTopK).toBe(
+      false,
+    );
+  });
+
+  it('warms the sparsity coefficient up linearly over l1WarmupFrac of the steps', () => {
+    const c = resolveConfig({
+      d: 8,
+      nLatents: 16,
+      batchSize: 10,
+      tokens: 1000,
+      activation: 'relu',
+      l1Coef: 2,
+      l1WarmupFrac: 0.1,
+    });
+    expect(l1At(c, 1)).toBeCloseTo(0.2);
+    expect(l1At(c, 5)).toBeCloseTo(1);
+    expect(l1At(c, 10)).toBeCloseTo(2);
+    expect(l1At(c, 90)).toBeCloseTo(2);
+    expect(l1At({ ...c, l1WarmupFrac: 0 }, 1)).toBe(2);
+  });
+
+  it('rejects bad variant settings', () => {
+    expect(() => resolveConfig({ d: 8, nLatents: 16, k: 4, activation: 'softmax' as never })).toThrow(
+      /activation must be/,
+    );
+    expect(() => resolveConfig({ d: 8, nLatents: 16, k: 4, l1Coef: -1 })).toThrow(/l1Coef/);
+    expect(() =>
+      resolveConfig({ d: 8, nLatents: 64, k: 8, activation: 'batchtopk', batchTopKCap: 4 }),
+    ).toThrow(/batchTopKCap/);
+    expect(() => resolveConfig({ d: 8, nLatents: 16, k: 4, jumpBandwidth: 0 })).toThrow(/jumpBandwidth/);
   });
 });

@@ -13,11 +13,21 @@ export type TopKVariant = 'bitonic' | 'insert';
  * [1, 512] and any N. 'insert': one invocation per row with a sorted private list (K ≤ 64).
  * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
  * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
+ * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
  * Bindings: pre [B,N], deadList [N], deadInfo [4], idxAll, valAll [B·(k+kAux)] (out), params.
  */
 export function createTopK(
   device: GPUDevice,
-  s: { B: number; N: number; K: number; aux: boolean; tile?: number; wg?: number; variant?: TopKVariant },
+  s: {
+    B: number;
+    N: number;
+    K: number;
+    aux: boolean;
+    multi?: boolean;
+    tile?: number;
+    wg?: number;
+    variant?: TopKVariant;
+  },
 ) {
   const KP = nextPow2(s.K);
   if (s.K < 1 || KP > 512) throw new Error(`topk: K must be in [1, 512], got ${s.K}`);
@@ -30,8 +40,16 @@ export function createTopK(
     code,
     [
       insert
-        ? { entry: 'topk_insert', constants: { AUX: s.aux }, groups: groupsFor(device, s.B, 64) }
-        : { entry: 'topk', constants: { AUX: s.aux }, groups: groupsFor(device, s.B) },
+        ? {
+            entry: 'topk_insert',
+            constants: { AUX: s.aux, MULTI: s.multi ?? false },
+            groups: groupsFor(device, s.B, 64),
+          }
+        : {
+            entry: 'topk',
+            constants: { AUX: s.aux, MULTI: s.multi ?? false },
+            groups: groupsFor(device, s.B),
+          },
     ],
     { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
   );
