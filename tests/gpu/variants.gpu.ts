@@ -232,11 +232,11 @@ gpuTest(
       );
       assert(f.l0 > 0 && f.l0 < 64, `${name}: held-out L0 ${f.l0}`);
       if (name.includes('topk')) assert(Math.abs(f.l0 - 4) < 1.5, `${name}: L0 ${f.l0} far from k = 4`);
-      else
-        assert(
-          first.penalty! > 0 && f.l0 < first.l0,
-          `${name}: the sparsity penalty did not act (${lines.at(-1)})`,
-        );
+      else assert(first.penalty! > 0, `${name}: no sparsity penalty reported`);
+      // The L1 family gets sparser as λ warms up; JumpReLU's thresholds move slowly (Adam moves log θ by
+      // about lr per step), so there the test is that the L0 penalty pushed the thresholds up.
+      if (['relu', 'prolu', 'gated'].includes(name))
+        assert(f.l0 < first.l0, `${name}: L0 did not fall (${lines.at(-1)})`);
       if (name === 'batchtopk') assert(first.batchThreshold! > 0, 'no batch threshold reported');
       if (over.activation === 'gated' || over.activation === 'jumprelu') {
         const st = await trainer.sae.readState();
@@ -244,6 +244,12 @@ gpuTest(
           st.params.extra !== undefined && st.m.extra!.some((v) => v !== 0),
           `${name}: extra not trained`,
         );
+        if (name === 'jumprelu') {
+          const t0 = Math.log(trainer.cfg.jumpInitThreshold);
+          const risen = st.params.extra!.subarray(0, 64).filter((t) => t > t0 + 0.05).length;
+          lines.push(`jumprelu: ${risen}/64 thresholds rose by > 5%`);
+          assert(risen > 32, `jumprelu: only ${risen}/64 thresholds rose under the L0 penalty`);
+        }
       }
       trainer.destroy();
     }
