@@ -9,8 +9,10 @@
  * The evaluation runs in the worker, in headless Chromium, through the same messages the page
  * uses: 'open-dataset', then 'import-sae' (the worker builds a GPU model of the imported SAE on
  * that dataset), then 'full-eval' (GPU encode of the rows, then src/eval on the CPU: nMSE,
- * density, feature recovery, probes, N2G explanations). The SAE files are first read in node with
- * importSae, so bad files fail fast with one line and exit code 2.
+ * density, feature recovery, probes, N2G explanations; with --data demo, --downstream and
+ * --ablation [N] run stories260K with the SAE spliced in on the WGSL forward pass, or the CPU one
+ * with --lm-backend cpu). The SAE files are first read in node with importSae, so bad files fail
+ * fast with one line and exit code 2.
  */
 import {
   existsSync,
@@ -50,6 +52,18 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
     kind: 'bool',
     help: 'downstream LM loss with the SAE spliced in (only with --data demo: its model is bundled)',
   },
+  ablation: {
+    kind: 'int',
+    help: 'ablation sparsity (paper §4.5) of N sampled latents (bare --ablation: 64; only with --data demo)',
+  },
+  'ablation-tokens': {
+    kind: 'int',
+    help: 'held-out tokens the ablated latents are looked for in (default 512)',
+  },
+  'lm-backend': {
+    kind: 'string',
+    help: 'language-model forward for --downstream / --ablation: auto (WGSL when WebGPU works), gpu, cpu',
+  },
   explain: { kind: 'int', help: 'latents to explain with N2G (needs --tokens and --vocab; default 0)' },
   path: {
     kind: 'string',
@@ -59,7 +73,7 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   help: { kind: 'bool', help: 'this help' },
 };
 export const EVAL_USAGE =
-  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] --out DIR';
+  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] [--downstream] [--ablation [N]] --out DIR';
 
 const mustExist = (flag: string, p: string) => {
   if (!existsSync(p)) throw new UsageError(`--${flag} ${p}: no such file`);
@@ -113,8 +127,24 @@ export function loadSae(path: string, which?: string): { sae: ImportedSae; zip: 
   return { sae, zip };
 }
 
+export const DEFAULT_ABLATION_LATENTS = 64;
+
+/** `--ablation` takes an optional count: a bare `--ablation` means the default. */
+export function expandOptionalFlags(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--ablation') {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('--')) out.push(`--ablation=${argv[++i]}`);
+      else out.push(`--ablation=${DEFAULT_ABLATION_LATENTS}`);
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, EVAL_FLAGS);
+  const flags = parseFlags(expandOptionalFlags(argv), EVAL_FLAGS);
   if (flags.help) {
     console.log(helpText(EVAL_USAGE, EVAL_FLAGS));
     return 0;
@@ -127,6 +157,13 @@ export async function main(argv: string[]): Promise<number> {
   for (const p of dataPaths) mustExist('data', p);
   if (flags.downstream && !demo)
     throw new UsageError('--downstream needs --data demo (the bundled model made it)');
+  if (flags.ablation !== undefined && !demo)
+    throw new UsageError('--ablation needs --data demo (the bundled model made it)');
+  if (flags.ablation !== undefined && !((flags.ablation as number) >= 1))
+    throw new UsageError(`--ablation expects a positive number of latents, got ${flags.ablation}`);
+  const lmBackend = (flags['lm-backend'] as string | undefined) ?? 'auto';
+  if (lmBackend !== 'auto' && lmBackend !== 'gpu' && lmBackend !== 'cpu')
+    throw new UsageError(`--lm-backend must be auto, gpu or cpu, got '${lmBackend}'`);
   for (const f of ['labels', 'tokens', 'vocab', 'directions'] as const)
     if (flags[f] !== undefined) mustExist(f, String(flags[f]));
   if ((flags.tokens === undefined) !== (flags.vocab === undefined) && flags.explain)
@@ -187,6 +224,15 @@ export async function main(argv: string[]): Promise<number> {
       maxRows: flags['max-rows'] as number | undefined,
       explainLatents: (flags.explain as number | undefined) ?? 0,
       downstream: Boolean(flags.downstream),
+      lmBackend,
+      ...(flags.ablation !== undefined
+        ? {
+            ablation: {
+              latents: flags.ablation as number,
+              tokens: flags['ablation-tokens'] as number | undefined,
+            },
+          }
+        : {}),
     };
     await h.session.page.evaluate((req) => {
       const w = window as unknown as { __evalFiles?: Record<string, { blob: Blob; name: string }> };
@@ -218,6 +264,17 @@ export async function main(argv: string[]): Promise<number> {
     };
     writeFileSync(join(out, 'eval.json'), JSON.stringify(result, null, 2));
     const rec = report.recovery ? `  recovered ${(report.recovery.fractionRecovered * 100).toFixed(1)}%` : '';
+    if (report.downstream && report.downstreamRun)
+      console.log(
+        `downstream (${report.downstreamRun.backend} forward, ${report.downstreamRun.seconds.toFixed(1)} s): clean ${report.downstream.cleanLoss.toFixed(4)}  spliced ${report.downstream.splicedLoss.toFixed(4)}  zero ${report.downstream.zeroLoss.toFixed(4)}  recovered ${(report.downstream.fractionRecovered * 100).toFixed(1)}%`,
+      );
+    if (report.ablation) {
+      const a = report.ablation;
+      const q = (x: number) => a.quantiles.find((e) => e.q === x)?.fraction.toFixed(4) ?? '—';
+      console.log(
+        `ablation sparsity (${a.backend} forward, ${a.latents} latents, ${a.seconds.toFixed(1)} s): fraction of ${a.futureTokens}×${a.vocab} logits moved: p10 ${q(0.1)}  median ${q(0.5)}  p90 ${q(0.9)}  mean ${a.meanFraction.toFixed(4)}`,
+      );
+    }
     console.log(
       `nMSE ${report.nmse.toFixed(4)}  EV ${report.explainedVariance.toFixed(4)}  L0 ${report.l0.toFixed(2)}  dead ${(report.deadFraction * 100).toFixed(1)}% on ${report.rows} rows${rec} → ${join(out, 'eval.json')}`,
     );

@@ -175,6 +175,12 @@ export interface AblationOptions {
   positionsPerLatent?: number;
   /** Leave BOS rows clean (and never ablate there). Default true. */
   keepBos?: boolean;
+  /**
+   * T: logit changes are concatenated over the ablated position and the next T − 1 (cut at the
+   * window's end), the paper's "set of T future tokens". Default 16, so that the normalized
+   * fraction does not depend on where in a long window the latent fired.
+   */
+  futureTokens?: number;
 }
 
 export interface AblationResult {
@@ -195,8 +201,8 @@ export interface AblationResult {
  * Ablation sparsity (§4.5). With the SAE spliced at `layer` (baseline logits L_s), for each
  * sampled latent i and each chosen position p where it is active with value v, rerun with the
  * reconstruction at row p replaced by x̂_p − v·W_dec[i] (raw units: ÷ inputScale), and measure
- * Δ = logits − L_s over rows p … T−1 (earlier rows cannot change: attention is causal) with
- * ablationEffectSparsity. Cost: one forward pass per (latent, position).
+ * Δ = logits − L_s over rows p … min(p + futureTokens, T) − 1 (earlier rows cannot change: attention
+ * is causal) with ablationEffectSparsity. Cost: one forward pass per (latent, position).
  */
 export function ablationSparsity(
   model: Llama,
@@ -212,6 +218,7 @@ export function ablationSparsity(
   }
   const keepBos = opts.keepBos ?? true;
   const perLatent = opts.positionsPerLatent ?? 2;
+  const future = opts.futureTokens ?? 16;
   const scale = sae.inputScale ?? 1;
   const sumCount = new Map<number, number>();
   const sumFrac = new Map<number, number>();
@@ -251,7 +258,7 @@ export function ablationSparsity(
         const abl = model.run(tokens, { interventions: [{ index: layer, fn: spliceWith(patch) }] })
           .logits as FloatArray;
         const p = r + from; // window position of the ablated row
-        const rowsAfter = T - p;
+        const rowsAfter = Math.min(future, T - p);
         const delta = new Float64Array(rowsAfter * V);
         for (let e = 0; e < rowsAfter * V; e++) delta[e] = abl[p * V + e] - base[p * V + e];
         const s = ablationEffectSparsity(delta, rowsAfter, V);

@@ -13,7 +13,8 @@
  * browser worker.
  */
 
-import type { Llama } from './forward';
+import type { LlamaConfig } from './checkpoint';
+import type { FloatArray, Llama } from './forward';
 import { encode, type Tokenizer } from './tokenizer';
 
 export type Site = 'resid' | 'mlp';
@@ -95,16 +96,44 @@ export function splitParagraphs(text: string): { text: string; end: number }[] {
 }
 
 /**
- * Streams activations window by window.
- * @yields one chunk per window (possibly empty when only BOS fell in it and keepBos is false)
+ * One forward pass over a window that returns a site's activations [T, dim]: the CPU {@link Llama}
+ * ({@link llamaSiteReader}) or the WGSL GpuLlama (src/lm/gpu-forward.ts, in the worker).
  */
-export function* extractWindows(
-  model: Llama,
+export interface SiteReader {
+  readonly config: LlamaConfig;
+  /** Most tokens per window. */
+  readonly capacity: number;
+  read(win: Int32Array, site: Site, layer: number): FloatArray | Promise<FloatArray>;
+}
+
+/** The CPU model as a SiteReader (synchronous). */
+export function llamaSiteReader(model: Llama): SiteReader {
+  return {
+    config: model.config,
+    capacity: model.capacity,
+    read(win, site, layer) {
+      const request = site === 'resid' ? { resid: [layer], logits: false } : { mlp: [layer], logits: false };
+      const out = model.run(win, request);
+      return (site === 'resid' ? out.resid.get(layer) : out.mlp.get(layer)) as FloatArray;
+    },
+  };
+}
+
+interface PlannedWindow {
+  win: Int32Array;
+  /** text offset after this window's paragraph when it is the paragraph's last window, else −1 */
+  paraEnd: number;
+}
+
+/** Checks the options and plans the windows (the same for every reader). */
+function planWindows(
+  config: LlamaConfig,
+  capacity: number,
   tok: Tokenizer,
   text: string,
   opts: ExtractOptions,
-): Generator<ExtractChunk> {
-  const { nLayers, dim, vocabSize, seqLen } = model.config;
+): { windows: Generator<PlannedWindow>; site: Site; layer: number; window: number } {
+  const { nLayers, vocabSize, seqLen } = config;
   const site = opts.site ?? 'resid';
   const layer = opts.layer;
   const maxLayer = site === 'resid' ? nLayers : nLayers - 1;
@@ -114,44 +143,99 @@ export function* extractWindows(
   if (tok.vocabSize !== vocabSize) {
     throw new Error(`tokenizer has ${tok.vocabSize} tokens but the model expects ${vocabSize}`);
   }
-  const window = opts.window ?? Math.min(seqLen, model.capacity);
-  if (!Number.isInteger(window) || window < 2 || window > model.capacity) {
-    throw new Error(`window ${window} must be an integer in 2..${model.capacity}`);
+  const window = opts.window ?? Math.min(seqLen, capacity);
+  if (!Number.isInteger(window) || window < 2 || window > capacity) {
+    throw new Error(`window ${window} must be an integer in 2..${capacity}`);
   }
-  const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
-  const skip = opts.keepBos ? 0 : 1;
-  const request = site === 'resid' ? { resid: [layer], logits: false } : { mlp: [layer], logits: false };
   const paragraphs = opts.split === 'none' ? [{ text, end: text.length }] : splitParagraphs(text);
-  const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
-
-  for (const para of paragraphs) {
-    const ids = encode(tok, para.text, { bos: true });
-    // Windows: ids[0:W], then BOS + ids[W + (k−1)(W−1) : …] (each continuation adds W−1 new tokens).
-    for (let start = 1; start < ids.length; ) {
-      if (progress.tokensDone >= maxTokens) return;
-      if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-      const n = Math.min(window - 1, ids.length - start);
-      const win = new Int32Array(n + 1);
-      win[0] = tok.bosId;
-      win.set(ids.subarray(start, start + n), 1);
-      start += n;
-
-      const out = model.run(win, request);
-      const a = (site === 'resid' ? out.resid.get(layer) : out.mlp.get(layer)) as Float32Array | Float64Array;
-      const rows = Math.min(win.length - skip, maxTokens - progress.tokensDone);
-      const acts = new Float32Array(rows * dim);
-      // Float64 models are narrowed here; the dataset is always float32.
-      acts.set(a.subarray(skip * dim, (skip + rows) * dim));
-      const tokens = win.slice(skip, skip + rows);
-      const positions = new Int32Array(rows);
-      for (let r = 0; r < rows; r++) positions[r] = skip + r;
-      progress.tokensDone += rows;
-      progress.windowsDone++;
-      if (start >= ids.length) progress.charsDone = para.end;
-      opts.onProgress?.({ ...progress });
-      yield { acts, tokens, positions, progress: { ...progress } };
+  function* windows(): Generator<PlannedWindow> {
+    for (const para of paragraphs) {
+      const ids = encode(tok, para.text, { bos: true });
+      // Windows: ids[0:W], then BOS + ids[W + (k−1)(W−1) : …] (each continuation adds W−1 new tokens).
+      for (let start = 1; start < ids.length; ) {
+        const n = Math.min(window - 1, ids.length - start);
+        const win = new Int32Array(n + 1);
+        win[0] = tok.bosId;
+        win.set(ids.subarray(start, start + n), 1);
+        start += n;
+        yield { win, paraEnd: start >= ids.length ? para.end : -1 };
+      }
     }
-    progress.charsDone = para.end;
+  }
+  return { windows: windows(), site, layer, window };
+}
+
+/** Rows of one window's activations `a` [T, dim] (BOS row dropped unless keepBos), as float32. */
+function takeRows(
+  a: FloatArray,
+  win: Int32Array,
+  dim: number,
+  opts: ExtractOptions,
+  progress: ExtractProgress,
+  maxTokens: number,
+): Omit<ExtractChunk, 'progress'> {
+  const skip = opts.keepBos ? 0 : 1;
+  const rows = Math.min(win.length - skip, maxTokens - progress.tokensDone);
+  const acts = new Float32Array(rows * dim);
+  // Float64 models are narrowed here; the dataset is always float32.
+  acts.set(a.subarray(skip * dim, (skip + rows) * dim));
+  const tokens = win.slice(skip, skip + rows);
+  const positions = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) positions[r] = skip + r;
+  return { acts, tokens, positions };
+}
+
+/**
+ * Streams activations window by window.
+ * @yields one chunk per window (possibly empty when only BOS fell in it and keepBos is false)
+ */
+export function* extractWindows(
+  model: Llama,
+  tok: Tokenizer,
+  text: string,
+  opts: ExtractOptions,
+): Generator<ExtractChunk> {
+  const reader = llamaSiteReader(model);
+  const plan = planWindows(model.config, model.capacity, tok, text, opts);
+  const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
+  const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
+  for (const w of plan.windows) {
+    if (progress.tokensDone >= maxTokens) return;
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    const a = reader.read(w.win, plan.site, plan.layer) as FloatArray; // the CPU reader is synchronous
+    const chunk = takeRows(a, w.win, model.config.dim, opts, progress, maxTokens);
+    progress.tokensDone += chunk.tokens.length;
+    progress.windowsDone++;
+    if (w.paraEnd >= 0) progress.charsDone = w.paraEnd;
+    opts.onProgress?.({ ...progress });
+    yield { ...chunk, progress: { ...progress } };
+  }
+}
+
+/**
+ * {@link extractWindows} over any {@link SiteReader} (e.g. the WGSL forward pass): the same windows,
+ * rows and progress, one awaited forward per window.
+ */
+export async function* extractWindowsAsync(
+  reader: SiteReader,
+  tok: Tokenizer,
+  text: string,
+  opts: ExtractOptions,
+): AsyncGenerator<ExtractChunk> {
+  const plan = planWindows(reader.config, reader.capacity, tok, text, opts);
+  const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
+  const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
+  for (const w of plan.windows) {
+    if (progress.tokensDone >= maxTokens) return;
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    const a = await reader.read(w.win, plan.site, plan.layer);
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    const chunk = takeRows(a, w.win, reader.config.dim, opts, progress, maxTokens);
+    progress.tokensDone += chunk.tokens.length;
+    progress.windowsDone++;
+    if (w.paraEnd >= 0) progress.charsDone = w.paraEnd;
+    opts.onProgress?.({ ...progress });
+    yield { ...chunk, progress: { ...progress } };
   }
 }
 
@@ -165,40 +249,73 @@ export function extractActivations(
   text: string,
   opts: ExtractOptions,
 ): ExtractResult {
-  const d = model.config.dim;
-  let cap = Math.max(1024, Math.min(opts.maxTokens ?? 1 << 16, 1 << 20));
-  let acts = new Float32Array(cap * d);
-  let tokens = new Int32Array(cap);
-  let positions = new Int32Array(cap);
-  let n = 0;
-  let windows = 0;
-  for (const c of extractWindows(model, tok, text, opts)) {
-    const rows = c.tokens.length;
-    if (n + rows > cap) {
-      // Grow geometrically so the total copying stays linear.
-      while (n + rows > cap) cap *= 2;
-      const a2 = new Float32Array(cap * d);
-      a2.set(acts.subarray(0, n * d));
-      acts = a2;
-      const t2 = new Int32Array(cap);
-      t2.set(tokens.subarray(0, n));
-      tokens = t2;
-      const p2 = new Int32Array(cap);
-      p2.set(positions.subarray(0, n));
-      positions = p2;
-    }
-    acts.set(c.acts, n * d);
-    tokens.set(c.tokens, n);
-    positions.set(c.positions, n);
-    n += rows;
-    windows++;
+  const c = new ChunkCollector(model.config.dim, opts.maxTokens);
+  for (const chunk of extractWindows(model, tok, text, opts)) c.add(chunk);
+  return c.result();
+}
+
+/** {@link extractActivations} over any {@link SiteReader} (async: the GPU forward). */
+export async function extractActivationsAsync(
+  reader: SiteReader,
+  tok: Tokenizer,
+  text: string,
+  opts: ExtractOptions,
+): Promise<ExtractResult> {
+  const c = new ChunkCollector(reader.config.dim, opts.maxTokens);
+  for await (const chunk of extractWindowsAsync(reader, tok, text, opts)) c.add(chunk);
+  return c.result();
+}
+
+/** Appends chunks into contiguous arrays that grow geometrically (total copying stays linear). */
+class ChunkCollector {
+  private cap: number;
+  private acts: Float32Array;
+  private tokens: Int32Array;
+  private positions: Int32Array;
+  private n = 0;
+  private windows = 0;
+
+  constructor(
+    private readonly d: number,
+    maxTokens?: number,
+  ) {
+    this.cap = Math.max(1024, Math.min(maxTokens ?? 1 << 16, 1 << 20));
+    this.acts = new Float32Array(this.cap * d);
+    this.tokens = new Int32Array(this.cap);
+    this.positions = new Int32Array(this.cap);
   }
-  return {
-    acts: acts.slice(0, n * d),
-    tokens: tokens.slice(0, n),
-    positions: positions.slice(0, n),
-    nTokens: n,
-    d,
-    windows,
-  };
+
+  add(c: ExtractChunk) {
+    const { d, n } = this;
+    const rows = c.tokens.length;
+    if (n + rows > this.cap) {
+      while (n + rows > this.cap) this.cap *= 2;
+      const a2 = new Float32Array(this.cap * d);
+      a2.set(this.acts.subarray(0, n * d));
+      this.acts = a2;
+      const t2 = new Int32Array(this.cap);
+      t2.set(this.tokens.subarray(0, n));
+      this.tokens = t2;
+      const p2 = new Int32Array(this.cap);
+      p2.set(this.positions.subarray(0, n));
+      this.positions = p2;
+    }
+    this.acts.set(c.acts, n * d);
+    this.tokens.set(c.tokens, n);
+    this.positions.set(c.positions, n);
+    this.n += rows;
+    this.windows++;
+  }
+
+  result(): ExtractResult {
+    const { d, n } = this;
+    return {
+      acts: this.acts.slice(0, n * d),
+      tokens: this.tokens.slice(0, n),
+      positions: this.positions.slice(0, n),
+      nTokens: n,
+      d,
+      windows: this.windows,
+    };
+  }
 }

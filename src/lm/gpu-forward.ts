@@ -33,6 +33,8 @@ import type { LlamaCheckpoint, LlamaConfig } from './checkpoint';
 export interface GpuForwardRequest {
   /** Residual indices 0..nLayers to return. */
   residLayers?: number[];
+  /** Layers 0..nLayers−1 whose FFN (MLP) output w2·(silu(w1·xb) ⊙ w3·xb) to return (site 'mlp'). */
+  mlpLayers?: number[];
   /** Return logits [T, vocab] (default true). When false, layers past the deepest requested index are skipped. */
   logits?: boolean;
   /**
@@ -45,6 +47,8 @@ export interface GpuForwardRequest {
 export interface GpuForwardResult {
   /** index → [T, dim] */
   resid: Map<number, Float32Array>;
+  /** layer → [T, dim] FFN output (only for requested mlpLayers) */
+  mlp: Map<number, Float32Array>;
   /** [T, vocab] or null */
   logits: Float32Array | null;
 }
@@ -59,6 +63,8 @@ interface LayerBinds {
   w13: GPUBindGroup;
   swiglu: GPUBindGroup;
   w2: GPUBindGroup;
+  /** w2 · h into the separate `mlp` buffer (for the FFN-output read-out) */
+  w2Out: GPUBindGroup;
 }
 
 export class GpuLlama {
@@ -76,6 +82,7 @@ export class GpuLlama {
     w13: LmKernel;
     swiglu: LmKernel;
     w2: LmKernel;
+    w2Out: LmKernel;
     cls: LmKernel;
   };
   private readonly b: {
@@ -84,6 +91,7 @@ export class GpuLlama {
     x: GPUBuffer;
     replace: GPUBuffer;
     logits: GPUBuffer;
+    mlp: GPUBuffer;
   };
   private readonly embedBind: GPUBindGroup;
   private readonly layers: LayerBinds[];
@@ -113,6 +121,7 @@ export class GpuLlama {
       w13: createLmMatmul(device, { nIn: d, nOut: 2 * h }),
       swiglu: createLmSwiglu(device, { hidden: h }),
       w2: createLmMatmul(device, { nIn: h, nOut: d, accum: true }),
+      w2Out: createLmMatmul(device, { nIn: h, nOut: d }),
       cls: createLmMatmul(device, { nIn: d, nOut: V }),
     };
     // Activations, sized for `capacity` rows.
@@ -127,7 +136,8 @@ export class GpuLlama {
     const hg = arena.create('hg', f * h);
     const logits = arena.create('logits', f * V);
     const replace = arena.create('replace', f * d);
-    this.b = { params, tokens, x, replace, logits };
+    const mlp = arena.create('mlp', f * d);
+    this.b = { params, tokens, x, replace, logits, mlp };
     // Weights.
     const emb = arena.from('token_embedding', w.tokenEmbedding);
     const rope = arena.from('rope', ropeTable(capacity, headSize));
@@ -160,6 +170,7 @@ export class GpuLlama {
         w13: this.k.w13.bind(`${l}`, [params, xb, w13, hb]),
         swiglu: this.k.swiglu.bind(`${l}`, [params, hb, hg]),
         w2: this.k.w2.bind(`${l}`, [params, hg, w2, x]),
+        w2Out: this.k.w2Out.bind(`${l}`, [params, hg, w2, mlp]),
       });
     }
     const rmsFinal = arena.from('rms_final', w.rmsFinal);
@@ -196,6 +207,9 @@ export class GpuLlama {
     const residIdx = [...new Set(req.residLayers ?? [])].sort((a, b) => a - b);
     for (const i of residIdx)
       if (!(Number.isInteger(i) && i >= 0 && i <= L)) throw new Error(`resid index ${i} is outside 0..${L}`);
+    const mlpIdx = [...new Set(req.mlpLayers ?? [])].sort((a, b) => a - b);
+    for (const l of mlpIdx)
+      if (!(Number.isInteger(l) && l >= 0 && l < L)) throw new Error(`mlp layer ${l} is outside 0..${L - 1}`);
     const wantLogits = req.logits ?? true;
     const rep = req.replace;
     if (rep) {
@@ -205,10 +219,11 @@ export class GpuLlama {
       if (bytes < T * d * 4)
         throw new Error(`replacement holds ${bytes} bytes; [${T}, ${d}] needs ${T * d * 4}`);
     }
-    const layersToRun = wantLogits ? L : Math.max(0, ...residIdx);
+    const layersToRun = wantLogits ? L : Math.max(0, ...residIdx, ...mlpIdx.map((l) => l + 1));
     const rowBytes = T * d * 4;
-    const stagingBytes = residIdx.length * rowBytes + (wantLogits ? T * V * 4 : 0);
-    const result: GpuForwardResult = { resid: new Map(), logits: null };
+    const nRows = residIdx.length + mlpIdx.length;
+    const stagingBytes = nRows * rowBytes + (wantLogits ? T * V * 4 : 0);
+    const result: GpuForwardResult = { resid: new Map(), mlp: new Map(), logits: null };
     if (stagingBytes === 0) return result;
 
     const { device, b, k } = this;
@@ -231,11 +246,14 @@ export class GpuLlama {
       pass = null;
     };
     let stagingOff = 0;
+    /** what each rowBytes slot of the staging buffer holds, in order */
+    const slots: { map: Map<number, Float32Array>; index: number }[] = [];
     const visit = (index: number) => {
       if (residIdx.includes(index)) {
         endPass();
         enc.copyBufferToBuffer(b.x, 0, staging, stagingOff, rowBytes);
         stagingOff += rowBytes;
+        slots.push({ map: result.resid, index });
       }
       if (rep && rep.index === index) {
         endPass();
@@ -255,6 +273,13 @@ export class GpuLlama {
       k.rmsnorm.dispatch(p(), g.normFfn, T);
       k.w13.dispatch(p(), g.w13, T);
       k.swiglu.dispatch(p(), g.swiglu, T);
+      if (mlpIdx.includes(l)) {
+        k.w2Out.dispatch(p(), g.w2Out, T);
+        endPass();
+        enc.copyBufferToBuffer(b.mlp, 0, staging, stagingOff, rowBytes);
+        stagingOff += rowBytes;
+        slots.push({ map: result.mlp, index: l });
+      }
       k.w2.dispatch(p(), g.w2, T);
       visit(l + 1);
     }
@@ -269,10 +294,10 @@ export class GpuLlama {
     try {
       await staging.mapAsync(GPUMapMode.READ);
       const all = new Float32Array(staging.getMappedRange().slice(0));
-      residIdx.forEach((index, n) => {
-        result.resid.set(index, all.slice((n * rowBytes) / 4, ((n + 1) * rowBytes) / 4));
+      slots.forEach(({ map, index }, n) => {
+        map.set(index, all.slice((n * rowBytes) / 4, ((n + 1) * rowBytes) / 4));
       });
-      if (wantLogits) result.logits = all.slice((residIdx.length * rowBytes) / 4);
+      if (wantLogits) result.logits = all.slice((nRows * rowBytes) / 4);
     } finally {
       staging.destroy();
     }

@@ -14,6 +14,10 @@ export interface EvalOptions {
   directions: File | null;
   explainLatents: number;
   downstream: boolean;
+  /** ablation sparsity (paper §4.5) of a sample of latents */
+  ablation: boolean;
+  ablationLatents: number;
+  ablationTokens: number;
 }
 
 export interface EvalState {
@@ -39,7 +43,16 @@ export interface EvalState {
 }
 
 export const useEval = create<EvalState>(() => ({
-  options: { maxRows: 16384, labels: null, directions: null, explainLatents: 64, downstream: true },
+  options: {
+    maxRows: 16384,
+    labels: null,
+    directions: null,
+    explainLatents: 64,
+    downstream: true,
+    ablation: false,
+    ablationLatents: 64,
+    ablationTokens: 512,
+  },
   busy: false,
   fraction: 0,
   phase: '',

@@ -5,6 +5,7 @@
 import { resolveConfig, validateConfig } from '../sae/config';
 import { startWorker } from '../worker/client';
 import type { DatasetSpec, FromWorker, ToWorker } from '../worker/protocol';
+import { handleCompareMessage } from './compare';
 import {
   evalDone,
   evalFailed,
@@ -15,6 +16,14 @@ import {
   resetEval,
   useEval,
 } from './eval';
+import {
+  extractDone,
+  extractFailed,
+  extractProgress,
+  extractRequest,
+  extractStarted,
+  useExtract,
+} from './extract';
 import { isRaw } from './files';
 import { addBanner, clearBanners, isActive, saveMeasured, updateRun, useLab } from './lab';
 import { handlePersistMessage } from './persist';
@@ -47,6 +56,7 @@ const runIdOk = (runId: string) => useLab.getState().run?.runId === runId;
 
 function onMessage(m: FromWorker) {
   if (handleSweepMessage(m)) return;
+  if (handleCompareMessage(m)) return;
   if (handlePersistMessage(m)) return;
   const set = useLab.setState;
   switch (m.type) {
@@ -156,11 +166,30 @@ function onMessage(m: FromWorker) {
     case 'full-eval':
       evalDone(m.report);
       break;
+    case 'extract-progress':
+      extractProgress(m.progress);
+      break;
+    case 'extract-done':
+      extractDone(m.lm);
+      break;
+    case 'extract-error':
+      extractFailed(m.message, m.cancelled);
+      if (!m.cancelled)
+        addBanner({
+          kind: 'dataset-error',
+          title: `Could not extract activations${m.file ? ` (${m.file})` : ''}`,
+          message: m.message,
+          next: useLab.getState().dataset.info
+            ? `The previous dataset (${useLab.getState().dataset.info?.name}) is still loaded. Check that the checkpoint is a llama2.c .bin (legacy/version-0 export), the tokenizer its tokenizer .bin, and the text UTF-8.`
+            : 'Check that the checkpoint is a llama2.c .bin (legacy/version-0 export), the tokenizer its tokenizer .bin, and the text UTF-8; or load the demo dataset.',
+        });
+      break;
     case 'latent':
       latentArrived(m.detail);
       break;
     case 'error': {
       evalFailed(m.message);
+      extractFailed(m.message);
       set({ selfcheckBusy: false });
       const run = useLab.getState().run;
       if (run && run.status === 'preparing') updateRun({ status: 'failed', message: m.message });
@@ -198,6 +227,19 @@ export function openDemo() {
     dataset: { ...s.dataset, status: 'loading', source: 'demo', fraction: 0, phase: 'loading demo' },
   }));
   send({ type: 'open-dataset', spec: { kind: 'demo' } });
+}
+
+/** Extracts activations from a language model in the worker (the form in the dataset panel). */
+export function startExtract() {
+  const { options, status } = useExtract.getState();
+  if (status === 'running') return;
+  extractStarted();
+  clearBanners('dataset-error');
+  send({ type: 'extract-lm', request: extractRequest(options) });
+}
+
+export function cancelExtract() {
+  send({ type: 'cancel-extract' });
 }
 
 /** Files that can be opened now; returns a reason when they cannot. */
@@ -300,13 +342,22 @@ export function runFullEval() {
     request: {
       maxRows: options.maxRows,
       explainLatents: options.explainLatents,
-      downstream: options.downstream && useLab.getState().dataset.info?.kind === 'demo',
+      downstream: options.downstream && lmDataset(),
+      ...(options.ablation && lmDataset()
+        ? { ablation: { latents: options.ablationLatents, tokens: options.ablationTokens } }
+        : {}),
       ...(options.labels ? { labels: { blob: options.labels, name: options.labels.name } } : {}),
       ...(options.directions
         ? { directions: { blob: options.directions, name: options.directions.name } }
         : {}),
     },
   });
+}
+
+/** The open dataset came from a language model whose residual stream the worker can splice into. */
+export function lmDataset(): boolean {
+  const info = useLab.getState().dataset.info;
+  return !!info && (info.kind === 'demo' || info.lm?.site === 'resid');
 }
 
 /** Opens one latent of the last evaluation in the latent browser. */

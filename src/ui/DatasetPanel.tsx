@@ -1,8 +1,10 @@
 import { useRef, useState } from 'react';
+import { useExtract } from '../store/extract';
 import { ACCEPT, classifyFile, formatBytes, isRaw, rawDtypeOf } from '../store/files';
 import { type FileRole, isActive, type PickedFile, useLab } from '../store/lab';
 import { filesProblem, openDemo, openFiles } from '../store/worker';
 import type { DatasetInfo } from '../worker/protocol';
+import { ExtractSection } from './ExtractSection';
 import { fmtInt, fmtNum } from './format';
 
 const DEMO_TEXT =
@@ -31,7 +33,8 @@ export function DatasetPanel() {
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const loading = useLab((s) => s.dataset.status === 'loading');
-  const locked = running || loading || !adapterReady;
+  const extracting = useExtract((s) => s.status === 'running');
+  const locked = running || loading || extracting || !adapterReady;
   const problem = picked.length ? filesProblem() : null;
   const hasRaw = picked.some((p) => p.role === 'activations' && isRaw(p.file.name));
 
@@ -80,6 +83,8 @@ export function DatasetPanel() {
           }}
         />
       </div>
+
+      <ExtractSection />
 
       {picked.length > 0 && (
         <div className="picked" data-testid="picked-files">
@@ -184,10 +189,24 @@ function DatasetCard({ info }: { info: DatasetInfo }) {
       <div className="ds-title">
         <strong data-testid="dataset-name">{info.name}</strong>
         {info.kind === 'demo' && <span className="tag">demo</span>}
+        {info.lm && (
+          <span className="tag" data-testid="dataset-lm-tag">
+            LM activations
+          </span>
+        )}
       </div>
       <p className="muted small" data-testid="dataset-description">
         {description}
       </p>
+      {info.lm && (
+        <p className="small" data-testid="dataset-lm" data-source={info.lm.source}>
+          model <strong>{info.lm.model}</strong> · layer {info.lm.layer} ·{' '}
+          {info.lm.site === 'resid' ? 'residual stream' : 'MLP output'} · {fmtInt(info.lm.tokens)} tokens ·{' '}
+          {info.lm.source === 'cache'
+            ? 'from the cache'
+            : `${info.lm.source === 'gpu' ? 'WGSL' : 'CPU'} forward, ${info.lm.seconds.toFixed(1)} s`}
+        </p>
+      )}
       <dl className="kv cols">
         <dt>shape</dt>
         <dd data-testid="dataset-shape">[{info.shape.join(', ')}]</dd>

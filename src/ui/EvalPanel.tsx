@@ -17,7 +17,7 @@ import {
 } from 'recharts';
 import { setEvalOption, useEval } from '../store/eval';
 import { useLab } from '../store/lab';
-import { runFullEval } from '../store/worker';
+import { lmDataset, runFullEval } from '../store/worker';
 import type { FullEvalReport } from '../worker/protocol';
 import { fmtInt, fmtNum, fmtPct } from './format';
 import { LatentBrowser } from './LatentBrowser';
@@ -47,7 +47,9 @@ export function EvalPanel() {
   // A paused or finished run, or an imported SAE (the worker says so when there is nothing to evaluate).
   const evaluable = !!info && status !== 'running' && status !== 'preparing' && status !== 'stopping';
   const canRun = evaluable && !ev.busy;
-  const demo = info?.kind === 'demo';
+  // demo, or activations extracted in the page from a language model's residual stream
+  const demo = !!info && (info.kind === 'demo' || info.lm?.site === 'resid') && lmDataset();
+  const lmName = info?.lm ? `${info.lm.model} at layer ${info.lm.layer}` : 'stories260K at layer 2';
   const o = ev.options;
   let why = '';
   if (!info) why = 'load a dataset first';
@@ -121,7 +123,47 @@ export function EvalPanel() {
               />
               Downstream loss
             </label>
-            <p className="help">splice the SAE into stories260K at layer 2 (CPU, a few seconds)</p>
+            <p className="help">splice the SAE into {lmName} (WGSL forward on the GPU)</p>
+          </div>
+        )}
+        {demo && (
+          <div className="field toggle">
+            <label>
+              <input
+                type="checkbox"
+                checked={o.ablation}
+                data-testid="eval-ablation"
+                onChange={(e) => setEvalOption('ablation', e.target.checked)}
+              />
+              Ablation sparsity
+            </label>
+            <p className="help">
+              <input
+                type="number"
+                min={1}
+                value={o.ablationLatents}
+                aria-label="latents to ablate"
+                data-testid="eval-ablation-latents"
+                style={{ width: '5em' }}
+                onChange={(e) =>
+                  setEvalOption('ablationLatents', Math.max(1, Math.floor(Number(e.target.value) || 1)))
+                }
+              />{' '}
+              latents over{' '}
+              <input
+                type="number"
+                min={16}
+                step={128}
+                value={o.ablationTokens}
+                aria-label="tokens to look for them in"
+                data-testid="eval-ablation-tokens"
+                style={{ width: '5.5em' }}
+                onChange={(e) =>
+                  setEvalOption('ablationTokens', Math.max(16, Math.floor(Number(e.target.value) || 16)))
+                }
+              />{' '}
+              held-out tokens: how many logits each latent moves (§4.5)
+            </p>
           </div>
         )}
       </div>
@@ -214,7 +256,8 @@ function Report({ r, stale }: { r: FullEvalReport; stale: boolean }) {
         {r.recovery && <RecoveryChart rec={r.recovery} />}
         {r.explanations && <ExplanationChart ex={r.explanations} />}
       </div>
-      {r.downstream && <Downstream ds={r.downstream} />}
+      {r.downstream && <Downstream ds={r.downstream} run={r.downstreamRun} />}
+      {r.ablation && <Ablation ab={r.ablation} />}
       {r.probes && r.probes.length > 0 && <Probes probes={r.probes} />}
       <LatentBrowser />
     </div>
@@ -305,12 +348,21 @@ function ExplanationChart({ ex }: { ex: NonNullable<FullEvalReport['explanations
   );
 }
 
-function Downstream({ ds }: { ds: NonNullable<FullEvalReport['downstream']> }) {
+function Downstream({
+  ds,
+  run,
+}: {
+  ds: NonNullable<FullEvalReport['downstream']>;
+  run?: FullEvalReport['downstreamRun'];
+}) {
   return (
     <div className="eval-block" data-testid="eval-downstream-report">
       <h3>
         Downstream loss{' '}
-        <span className="muted thin small">({fmtInt(ds.tokens)} held-out tokens, nats/token)</span>
+        <span className="muted thin small" data-testid="ds-backend" data-backend={run?.backend ?? ''}>
+          ({fmtInt(ds.tokens)} held-out tokens, nats/token
+          {run ? `; ${run.backend === 'gpu' ? 'WGSL' : 'CPU'} forward, ${run.seconds.toFixed(1)} s` : ''})
+        </span>
       </h3>
       <div className="readouts">
         <Tile label="clean" testid="ds-clean" value={ds.cleanLoss}>
@@ -362,6 +414,75 @@ function Probes({ probes }: { probes: NonNullable<FullEvalReport['probes']> }) {
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+function Ablation({ ab }: { ab: NonNullable<FullEvalReport['ablation']> }) {
+  const data = ab.histogram.counts.map((c, i) => ({
+    x: (ab.histogram.edges[i] + ab.histogram.edges[i + 1]) / 2,
+    latents: c,
+  }));
+  return (
+    <div className="eval-block" data-testid="eval-ablation-report">
+      <h3>
+        Ablation sparsity{' '}
+        <span className="muted thin small">
+          ({ab.latents} of {ab.activeLatents} active latents, {ab.positionsPerLatent} positions each, over{' '}
+          {ab.futureTokens} positions × {fmtInt(ab.vocab)} logits; {ab.backend === 'gpu' ? 'WGSL' : 'CPU'}{' '}
+          forward, {ab.forwards} passes, {ab.seconds.toFixed(1)} s)
+        </span>
+      </h3>
+      <p className="muted small">
+        Each latent is removed where it fires; the change in the next {ab.futureTokens} positions' logits
+        (median per position removed) has an effective number of moved logits (‖Δ‖₁/‖Δ‖₂)². As a fraction of
+        all {ab.futureTokens}·{fmtInt(ab.vocab)}: lower is sparser.
+      </p>
+      <div className="charts eval-charts">
+        <figure className="chart" data-testid="chart-ablation">
+          <figcaption>
+            log₁₀ fraction of logits moved, per latent{' '}
+            <span className="muted thin">(mean {fmtNum(ab.meanFraction, 3)})</span>
+          </figcaption>
+          <ResponsiveContainer width="100%" height={180}>
+            <BarChart data={data} margin={{ top: 6, right: 12, bottom: 0, left: 0 }} barCategoryGap={1}>
+              <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" vertical={false} />
+              <XAxis dataKey="x" tickFormatter={(v: number) => v.toFixed(1)} {...axisProps} />
+              <YAxis width={40} allowDecimals={false} {...axisProps} />
+              <Tooltip
+                {...tooltipStyle}
+                labelFormatter={(v: unknown) => `log₁₀ fraction ≈ ${Number(v).toFixed(2)}`}
+                formatter={(v: unknown) => [fmtInt(Number(v)), 'latents']}
+              />
+              <Bar dataKey="latents" fill="var(--c3)" isAnimationActive={false} />
+            </BarChart>
+          </ResponsiveContainer>
+        </figure>
+        <table className="tbl" data-testid="ablation-quantiles">
+          <thead>
+            <tr>
+              <th>quantile</th>
+              <th className="num">fraction</th>
+              <th className="num">(L1/L2)²</th>
+            </tr>
+          </thead>
+          <tbody>
+            {ab.quantiles.map((q) => (
+              <tr key={q.q}>
+                <td>{q.q === 0 ? 'min' : q.q === 1 ? 'max' : `${Math.round(q.q * 100)}%`}</td>
+                <td
+                  className="num"
+                  data-testid={`ablation-q${Math.round(q.q * 100)}`}
+                  data-value={String(q.fraction)}
+                >
+                  {fmtNum(q.fraction, 3)}
+                </td>
+                <td className="num">{fmtNum(q.count, 4)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }

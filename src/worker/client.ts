@@ -22,6 +22,10 @@ export function startWorker(onMessage: (m: FromWorker) => void) {
           spec: { ...m.spec, url: new URL('demo/stories260K_L2_resid.f16.npy', document.baseURI).href },
         };
       }
+      // Bundled language models and texts ('extract-lm') resolve against the page's base too.
+      if (m.type === 'extract-lm' && !m.request.baseUrl && typeof document !== 'undefined') {
+        m = { ...m, request: { ...m.request, baseUrl: document.baseURI } };
+      }
       worker.postMessage(m);
     },
     terminate: () => worker.terminate(),

@@ -72,6 +72,23 @@ export async function openDataset(
     description = `synthetic data: ${spec.nFeatures} planted directions in d=${spec.d}, ~${spec.activePerRow} active per row`;
     files = [];
   }
+  return datasetFromSource(source, { kind: spec.kind, description, files, tokenIds, vocab }, onProgress);
+}
+
+/** Statistics, problems and the info card of an opened source (every way of opening ends here). */
+export async function datasetFromSource(
+  source: ActivationSource,
+  meta: {
+    kind: DatasetInfo['kind'];
+    description: string;
+    files: string[];
+    tokenIds: OpenedDataset['tokenIds'];
+    vocab: string[] | null;
+    lm?: DatasetInfo['lm'];
+  },
+  onProgress: (fraction: number, phase: string) => void,
+): Promise<OpenedDataset> {
+  const { description, files, tokenIds, vocab } = meta;
   const stats = await computeStats(source, (done, total) =>
     onProgress(total ? done / total : 1, 'statistics'),
   );
@@ -87,7 +104,7 @@ export async function openDataset(
   const info: DatasetInfo = {
     name: source.name,
     description,
-    kind: spec.kind,
+    kind: meta.kind,
     rows: source.rows,
     d: source.d,
     dtype: source.dtype,
@@ -106,6 +123,7 @@ export async function openDataset(
     problems,
     hasTokens: tokenIds !== null,
     hasVocab: vocab !== null,
+    ...(meta.lm ? { lm: meta.lm } : {}),
   };
   return { source, stats, info, vocab, tokenIds };
 }

@@ -7,7 +7,8 @@
  * training step in flight cannot interleave) and streamed into src/eval's EvalAccumulator. What
  * follows is CPU work on the sparse codes: feature recovery (synthetic data or a directions
  * file), probes (a labels file), N2G explanations (token ids + vocabulary), and the downstream
- * loss through the bundled llama2.c model (the demo dataset only).
+ * loss and ablation sparsity through the dataset's llama2.c model (the demo, or a dataset extracted
+ * in the page), on the WGSL forward pass when a device is there.
  *
  * The worker keeps the last finished Trainer (with its GPU buffers) for this until a new run
  * starts; the last evaluation's codes and contexts are kept for the latent browser's 'latent'
@@ -23,7 +24,6 @@ import {
   codesByLatent,
   concatCodes,
   decoderNeighbours,
-  downstreamLoss,
   EvalAccumulator,
   type ExplainSource,
   type Explanation,
@@ -35,17 +35,28 @@ import {
   probeLoss,
   type SparseCodes,
 } from '../eval/index';
+import {
+  ablationSparsityOn,
+  cpuRunner,
+  downstreamLossOn,
+  gpuRunner,
+  type LmRunner,
+  log10Histogram,
+  quantiles,
+  rowsReconstructor,
+  type SaeOnRows,
+} from '../eval/lm-runner';
 import { readBytes } from '../gpu/buffers';
-import { reconstructRaw, toNormalization } from '../io/forward';
-import { readCheckpoint } from '../lm/checkpoint';
+import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
 import { splitParagraphs } from '../lm/extract';
 import { Llama } from '../lm/forward';
-import { encode, readTokenizer } from '../lm/tokenizer';
+import { encode, readTokenizer, type Tokenizer } from '../lm/tokenizer';
 import { denormalizeInPlace, normalizeBatch } from '../sae/normalize';
 import type { ParamsF32 } from '../sae/step';
 import type { Trainer } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';
-import type { DatasetSpec, FullEvalReport, FullEvalRequest, LatentDetail } from './protocol';
+import { gpuLlamaFor, type LmContext } from './lm-extract';
+import type { AblationReport, DatasetSpec, FullEvalReport, FullEvalRequest, LatentDetail } from './protocol';
 
 export type Progress = (fraction: number, phase: string) => void;
 
@@ -60,6 +71,14 @@ interface Target {
 let retained: Target | null = null;
 /** URL of each opened demo dataset (for its provenance: model, tokenizer, text, positions). */
 const demoUrls = new WeakMap<OpenedDataset, string>();
+
+/** Language model, text and positions of each dataset extracted in the page ('extract-lm'). */
+const lmContexts = new WeakMap<OpenedDataset, LmContext>();
+
+/** Remembers the language model an extracted dataset came from (downstream loss, token contexts). */
+export function noteLmDataset(ds: OpenedDataset, ctx: LmContext) {
+  lmContexts.set(ds, ctx);
+}
 
 /** Remembers where a dataset came from (call after openDataset). */
 export function noteDataset(ds: OpenedDataset, spec: DatasetSpec) {
@@ -276,7 +295,7 @@ export async function fullEvaluate(
   let contexts: Contexts | null = null;
   if (ds?.tokenIds && ds.source === source) {
     onProgress(0.66, 'evaluating: token contexts');
-    const positions = await demoPositions(ds, source.rows);
+    const positions = lmContexts.get(ds)?.positions ?? (await demoPositions(ds, source.rows));
     contexts = await Contexts.build(ds.tokenIds, positions, ds.vocab, rowIds, source.rows);
   }
   const vocab = ds && ds.source === source ? ds.vocab : null;
@@ -319,16 +338,41 @@ export async function fullEvaluate(
     }
   }
 
-  // ---- 5. downstream loss (demo: the bundled llama2.c model) ----
-  if (req.downstream) {
-    const url = ds && ds.source === source ? demoUrls.get(ds) : undefined;
-    if (!url)
-      throw new Error('downstream loss needs the demo dataset (its language model is bundled with the page)');
+  // ---- 5. downstream loss and ablation sparsity through the language model ----
+  if (req.downstream || req.ablation) {
+    const sameData = ds && ds.source === source;
+    const extracted = sameData ? lmContexts.get(ds) : undefined;
+    const url = sameData ? demoUrls.get(ds) : undefined;
+    if (!extracted && !url)
+      throw new Error(
+        'downstream loss and ablation sparsity need activations from a language model: the demo dataset or one extracted in the page',
+      );
+    if (extracted && extracted.site !== 'resid')
+      throw new Error(
+        `downstream loss and ablation sparsity splice into the residual stream; this dataset is the MLP output of layer ${extracted.layer}`,
+      );
     onProgress(0.86, 'evaluating: downstream loss');
     await yieldToEvents();
-    report.downstream = await demoDownstream(url, params, k, trainer, (f) =>
-      onProgress(0.86 + 0.14 * f, 'evaluating: downstream loss'),
-    );
+    const lm = extracted ?? (await loadDemoLm(url as string));
+    const norm = trainer.norm;
+    const sae: SaeOnRows = {
+      sae: { params, k, inputScale: norm.kind === 'scalar' ? norm.scale : 1 },
+      perRow: norm.kind === 'paper',
+    };
+    const runner = lmRunner(lm.ckpt, req.lmBackend ?? 'auto', saeDevice(trainer));
+    if (req.downstream) {
+      const t0 = performance.now();
+      report.downstream = await lmDownstream(lm, runner, sae, (f) =>
+        onProgress(0.86 + (req.ablation ? 0.06 : 0.14) * f, 'evaluating: downstream loss'),
+      );
+      report.downstreamRun = { backend: runner.backend, seconds: (performance.now() - t0) / 1000 };
+    }
+    if (req.ablation) {
+      onProgress(0.92, 'evaluating: ablation sparsity');
+      report.ablation = await lmAblation(lm, runner, sae, req.ablation, cfg.seed, (f) =>
+        onProgress(0.92 + 0.08 * f, 'evaluating: ablation sparsity'),
+      );
+    }
   }
 
   state = {
@@ -578,81 +622,155 @@ class Contexts {
   }
 }
 
-/**
- * Downstream loss of the SAE spliced into the demo's model (stories260K, residual index from the
- * demo's provenance) on held-out text: paragraphs after the part of the text the dataset used.
- */
-async function demoDownstream(
-  demoUrl: string,
-  params: ParamsF32,
-  k: number,
-  trainer: Trainer,
-  onProgress: (f: number) => void,
-): Promise<NonNullable<FullEvalReport['downstream']>> {
-  const get = async (url: string) => {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`could not load ${url} for the downstream loss (HTTP ${res.status})`);
-    return res;
-  };
-  const prov = (await (await get(demoUrl.replace(/\.f16\.npy$/, '.json'))).json()) as {
-    model: { path: string };
-    tokenizer: string;
-    text: { path: string; charsUsed: number };
-    layer: number;
-  };
-  const root = new URL('../', demoUrl);
-  const at = (p: string) => new URL(p.replace(/^public\//, ''), root).href;
-  const ckpt = readCheckpoint(await (await get(at(prov.model.path))).arrayBuffer(), 'stories260K.bin');
-  const model = new Llama(ckpt);
-  const tok = readTokenizer(await (await get(at(prov.tokenizer))).arrayBuffer(), {
-    vocabSize: model.config.vocabSize,
-    name: 'tok512.bin',
-  });
-  const text = await (await get(at(prov.text.path))).text();
-  const paras = splitParagraphs(text.slice(prov.text.charsUsed));
+/** The language model of the demo dataset, from its provenance file (bundled with the page). */
+interface DemoLm {
+  name: string;
+  ckpt: LlamaCheckpoint;
+  tok: Tokenizer;
+  text: string;
+  charsUsed: number;
+  layer: number;
+}
+
+const demoLms = new Map<string, Promise<DemoLm>>();
+
+function loadDemoLm(demoUrl: string): Promise<DemoLm> {
+  let p = demoLms.get(demoUrl);
+  if (!p) {
+    p = (async () => {
+      const get = async (url: string) => {
+        const res = await fetch(url);
+        if (!res.ok) throw new Error(`could not load ${url} for the downstream loss (HTTP ${res.status})`);
+        return res;
+      };
+      const prov = (await (await get(demoUrl.replace(/\.f16\.npy$/, '.json'))).json()) as {
+        model: { path: string };
+        tokenizer: string;
+        text: { path: string; charsUsed: number };
+        layer: number;
+      };
+      const root = new URL('../', demoUrl);
+      const at = (path: string) => new URL(path.replace(/^public\//, ''), root).href;
+      const ckpt = readCheckpoint(await (await get(at(prov.model.path))).arrayBuffer(), 'stories260K.bin');
+      const tok = readTokenizer(await (await get(at(prov.tokenizer))).arrayBuffer(), {
+        vocabSize: ckpt.config.vocabSize,
+        name: 'tok512.bin',
+      });
+      const text = await (await get(at(prov.text.path))).text();
+      return { name: 'stories260K', ckpt, tok, text, charsUsed: prov.text.charsUsed, layer: prov.layer };
+    })();
+    p.catch(() => demoLms.delete(demoUrl));
+    demoLms.set(demoUrl, p);
+  }
+  return p;
+}
+
+/** The GPU device of the model being evaluated (the worker's device). */
+function saeDevice(trainer: Trainer): GPUDevice | null {
+  return trainer.sae.device ?? null;
+}
+
+/** The WGSL forward on `device` (the default when there is one), or the CPU forward. */
+function lmRunner(ckpt: LlamaCheckpoint, want: 'auto' | 'gpu' | 'cpu', device: GPUDevice | null): LmRunner {
+  if (want !== 'cpu' && device) return gpuRunner(gpuLlamaFor(device, ckpt));
+  if (want === 'gpu') throw new Error('no WebGPU device for the WGSL forward pass');
+  return cpuRunner(new Llama(ckpt));
+}
+
+/** BOS-led windows of held-out text: paragraphs after the part the dataset used. */
+function heldOutWindows(
+  lm: { tok: Tokenizer; text: string; charsUsed: number; ckpt: LlamaCheckpoint },
+  maxTokens: number,
+  maxWindows: number,
+  windowLen = 96,
+): Int32Array[] {
+  const paras = splitParagraphs(lm.text.slice(lm.charsUsed));
   const windows: Int32Array[] = [];
-  const WINDOW = 96;
   let tokens = 0;
   for (const p of paras) {
-    if (windows.length >= 12 || tokens >= 768) break;
-    const ids = encode(tok, p.text, { bos: true });
+    if (windows.length >= maxWindows || tokens >= maxTokens) break;
+    const ids = encode(lm.tok, p.text, { bos: true });
     if (ids.length < 8) continue;
-    const w = ids.slice(0, Math.min(WINDOW, model.capacity));
+    const w = ids.slice(0, Math.min(windowLen, lm.ckpt.config.seqLen, 1 + maxTokens - tokens));
     windows.push(w);
     tokens += w.length;
   }
-  if (windows.length === 0) throw new Error('no held-out text windows for the downstream loss');
-  const norm = toNormalization(trainer.norm);
-  const recon = (x: Float32Array, T: number, d: number) =>
-    Float32Array.from(reconstructRaw(params, k, norm, x.subarray(0, T * d)));
-  // One window at a time so progress can be reported; results pooled by token counts.
-  let count = 0;
-  let clean = 0;
-  let spliced = 0;
-  let zero = 0;
-  let kl = 0;
-  let klRows = 0;
-  for (let j = 0; j < windows.length; j++) {
-    const r = downstreamLoss(model, [windows[j]], prov.layer, recon);
-    count += r.tokens;
-    clean += r.cleanLoss * r.tokens;
-    spliced += r.splicedLoss * r.tokens;
-    zero += r.zeroLoss * r.tokens;
-    kl += r.kl * windows[j].length;
-    klRows += windows[j].length;
-    onProgress((j + 1) / windows.length);
-    await yieldToEvents();
-  }
-  const cleanLoss = clean / count;
-  const splicedLoss = spliced / count;
-  const zeroLoss = zero / count;
+  if (windows.length === 0)
+    throw new Error(
+      'no held-out text left for the language-model measures (the dataset used the whole text): extract fewer tokens',
+    );
+  return windows;
+}
+
+/**
+ * Downstream loss of the SAE spliced into the dataset's model at its residual index, on held-out
+ * text (at most 12 windows, 768 tokens), on the WGSL forward when a device is there.
+ */
+async function lmDownstream(
+  lm: DemoLm | LmContext,
+  runner: LmRunner,
+  sae: SaeOnRows,
+  onProgress: (f: number) => void,
+): Promise<NonNullable<FullEvalReport['downstream']>> {
+  const windows = heldOutWindows(lm, 768, 12);
+  return downstreamLossOn(runner, windows, lm.layer, rowsReconstructor(sae), {
+    onProgress: async (f) => {
+      onProgress(f);
+      await yieldToEvents();
+    },
+  });
+}
+
+/** Ablation sparsity (paper §4.5) of a sample of latents active in held-out text, as a distribution. */
+async function lmAblation(
+  lm: DemoLm | LmContext,
+  runner: LmRunner,
+  sae: SaeOnRows,
+  req: NonNullable<FullEvalRequest['ablation']>,
+  seed: number,
+  onProgress: (f: number) => void,
+): Promise<AblationReport> {
+  const t0 = performance.now();
+  const nLatents = Math.max(1, Math.floor(req.latents ?? 64));
+  const nTokens = Math.max(8, Math.floor(req.tokens ?? 512));
+  const perLatent = Math.max(1, Math.floor(req.positionsPerLatent ?? 2));
+  const future = Math.max(1, Math.floor(req.futureTokens ?? 16));
+  const windows = heldOutWindows(lm, nTokens, 64);
+  const r = await ablationSparsityOn(runner, windows, lm.layer, sae, {
+    sample: nLatents,
+    seed: seed + 0xab1a,
+    positionsPerLatent: perLatent,
+    futureTokens: future,
+    onProgress: async (f) => {
+      onProgress(f);
+      await yieldToEvents();
+    },
+  });
+  const qs = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
+  const qf = quantiles(r.effectiveFraction, qs);
+  const qc = quantiles(r.effectiveCount, qs);
+  const V = runner.config.vocabSize;
   return {
-    tokens: count,
-    cleanLoss,
-    splicedLoss,
-    zeroLoss,
-    deltaLoss: splicedLoss - cleanLoss,
-    fractionRecovered: (zeroLoss - splicedLoss) / (zeroLoss - cleanLoss),
-    kl: kl / klRows,
+    latents: r.latents.length,
+    requested: nLatents,
+    activeLatents: r.activeLatents,
+    tokens: windows.reduce((a, w) => a + w.length, 0),
+    positionsPerLatent: perLatent,
+    futureTokens: future,
+    vocab: V,
+    meanCount: r.meanEffectiveCount,
+    meanFraction: r.meanEffectiveFraction,
+    quantiles: qs.map((q, j) => ({ q, fraction: qf[j], count: qc[j] })),
+    // fractions lie in [1/(T'·V), 1]
+    histogram: log10Histogram(r.effectiveFraction, Math.floor(Math.log10(1 / (future * V))), 0, 16),
+    perLatent: Array.from(r.latents, (id, j) => ({
+      id,
+      fraction: r.effectiveFraction[j],
+      count: r.effectiveCount[j],
+      positions: r.positions[j],
+    })),
+    backend: runner.backend,
+    forwards: r.forwards,
+    seconds: (performance.now() - t0) / 1000,
   };
 }
