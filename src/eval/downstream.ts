@@ -17,6 +17,7 @@
  */
 import { type FloatArray, type Llama, meanKl, nextTokenNll } from '../lm/forward.ts';
 import type { ParamsF32 } from '../sae/step.ts';
+import type { Activation } from '../sae/config.ts';
 import { encodeSparse, paramShape, reconstruct, type SparseCodes } from './codes.ts';
 
 /** Maps raw residual rows x [T, d] to their reconstruction [T, d] (raw units). */
@@ -29,6 +30,8 @@ export type Reconstructor = (x: Float32Array, T: number, d: number) => Float32Ar
 export interface SaeOnRaw {
   params: ParamsF32;
   k: number;
+  /** The SAE's activation (default TopK); see src/eval/codes.ts encodeSparse. */
+  activation?: Activation;
   /** Default 1. */
   inputScale?: number;
 }
@@ -42,7 +45,7 @@ export function saeEncodeRaw(
   const { d } = paramShape(sae.params);
   const s = sae.inputScale ?? 1;
   const xs = s === 1 ? x : Float32Array.from(x.subarray(0, T * d), (v) => v * s);
-  const codes = encodeSparse(sae.params, xs, T, d, sae.k);
+  const codes = encodeSparse(sae.params, xs, T, d, sae.k, sae.activation);
   const xhat = reconstruct(sae.params, codes, d);
   if (s !== 1) for (let i = 0; i < xhat.length; i++) xhat[i] /= s;
   return { codes, xhat };

@@ -140,7 +140,9 @@ export async function fullEvaluate(
   if (!target) throw new Error('nothing to evaluate: train an SAE first');
   const { trainer, dataset } = target;
   const { cfg, sae, norm, source } = trainer;
-  const { d, nLatents: N, k, batchSize: B } = cfg;
+  const { d, nLatents: N, batchSize: B } = cfg;
+  // Code entries per row the GPU forward leaves (k; BatchTopK's cap; up to 512 for the threshold family).
+  const k = sae.codesK;
   const maxRows = Math.max(B, Math.floor(req.maxRows ?? 16384));
   onProgress(0, 'evaluating');
 
@@ -356,7 +358,12 @@ export async function fullEvaluate(
     const lm = extracted ?? (await loadDemoLm(url as string));
     const norm = trainer.norm;
     const sae: SaeOnRows = {
-      sae: { params, k, inputScale: norm.kind === 'scalar' ? norm.scale : 1 },
+      sae: {
+        params,
+        k: cfg.k,
+        activation: cfg.activation,
+        inputScale: norm.kind === 'scalar' ? norm.scale : 1,
+      },
       perRow: norm.kind === 'paper',
     };
     const runner = lmRunner(lm.ckpt, req.lmBackend ?? 'auto', saeDevice(trainer));
