@@ -51,7 +51,8 @@ export function AdapterPanel() {
           <dd data-testid="kernel-choice">
             {kernels ? (
               <>
-                encode <code>{kernels.encode}</code>, TopK tile <code>{kernels.topkTile}</code>
+                encode <code>{kernels.encode}</code>, TopK <code>{kernels.topk}</code> (tile{' '}
+                <code>{kernels.topkTile}</code>)
                 {gpuBytes > 0 && <> · {(gpuBytes / MiB).toFixed(1)} MiB allocated</>}
               </>
             ) : (
