@@ -62,6 +62,9 @@ test('train the demo, pause, export SAELens, reload, resume from the checkpoint'
   await expect(offer).toBeHidden();
   await expect(status).toHaveAttribute('data-status', 'running', { timeout: 120_000 });
   await expect.poll(() => readout(page, 'tokens-done'), { timeout: 120_000 }).toBeGreaterThan(pausedAt);
+  // the resumed run's curve so far came back with it: the plots continue from the first point
+  const firstStep = Number(await page.getByTestId('points-count').getAttribute('data-first-step'));
+  expect(firstStep).toBeLessThanOrEqual(step);
   const resumedAt = await readout(page, 'tokens-done');
   await expect.poll(() => readout(page, 'tokens-done'), { timeout: 120_000 }).toBeGreaterThan(resumedAt);
   await shot(page, 'persist-03-resumed');

@@ -397,6 +397,8 @@ export class Trainer {
       this.kernels = this.sae.kernels;
     }
     this.hooks.onStarted?.({ kernels: this.kernels, autotune: tuned });
+    // A resumed run's curve so far goes out first, so the page's plots continue rather than restart.
+    if (resuming && this.curve.length) this.hooks.onMetrics?.(this.curve.slice());
     this.hooks.onStatus?.('running');
     const raw = new Float32Array(B * d);
     const xn = new Float32Array(B * d);

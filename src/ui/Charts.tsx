@@ -172,7 +172,7 @@ export function Charts() {
     <section className="card" aria-label="charts">
       <div className="card-head">
         <h2>Live curves</h2>
-        <span className="muted small" data-testid="points-count">
+        <span className="muted small" data-testid="points-count" data-first-step={s.points[0]?.step ?? ''}>
           {s.points.length} points{s.received > s.points.length ? ` (of ${s.received}, decimated)` : ''}
         </span>
       </div>
