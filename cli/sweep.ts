@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SaeConfig } from '../src/sae/config';
+import { DEFAULT_L0_COEF_LIST, DEFAULT_L1_LIST, METHODS } from '../src/scaling/compare';
 import {
   ABLATIONS,
   type AblationRow,
@@ -32,6 +33,7 @@ import type { FitOutcome } from '../src/scaling/sweep';
 import { expandGrid, type SweepGrid, type SweepRunConfig, type TokenBudget } from '../src/scaling/sweep';
 import type { FromWorker } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
+import { compareMain } from './compare';
 import { configFromFlags, progressLine, TRAIN_FLAGS } from './train';
 
 const { 'n-latents': _n, k: _k, tokens: _t, out: _o, ...trainOnly } = TRAIN_FLAGS;
@@ -53,12 +55,33 @@ export const SWEEP_FLAGS: Record<string, FlagSpec> = {
   'evals-per-run': { kind: 'int', help: `held-out evaluations per run (default ${DEFAULT_EVALS_PER_RUN})` },
   'base-lr': { kind: 'number', help: 'lr at N = 2^14 for the rule lr(N) = base/sqrt(N/2^14) (default 2e-4)' },
   ablate: { kind: 'bool', help: 'also run the full recipe with each ablation switch off once at one (N, k)' },
-  'ablate-at': { kind: 'list', help: 'N,k of the ablation (default: the largest N, its middle k)' },
+  'ablate-at': {
+    kind: 'list',
+    help: 'N,k of the ablation (default: the largest N, its middle k; with --methods: k, or N,k)',
+  },
+  methods: {
+    kind: 'string',
+    help: `method comparison at one N: any of ${METHODS.join(',')} (sparsity axis: --k for the TopK family, --l1 for relu/prolu/gated, --l0-coef for jumprelu)`,
+  },
+  l1: {
+    kind: 'list',
+    help: `with --methods: λ values (L1) for relu/prolu/gated (default ${DEFAULT_L1_LIST.join(',')})`,
+  },
+  'l0-coef': {
+    kind: 'list',
+    help: `with --methods: λ values (L0) for jumprelu (default ${DEFAULT_L0_COEF_LIST.join(',')})`,
+  },
+  restart: {
+    kind: 'bool',
+    help: 'with --methods: ignore runs already in DIR/compare.json (default: skip them)',
+  },
   ...trainOnly,
   out: { kind: 'string', help: 'output directory (default sweeps/<timestamp>)' },
 };
-export const SWEEP_USAGE =
-  'usage: npm run sweep -- --data FILE|demo --n-latents 256,512,1024 --k 8,16,32 --tokens T [--until-converged --tol 0.01 --max-tokens T] [--ablate] [train flags] --out DIR';
+export const SWEEP_USAGE = [
+  'usage: npm run sweep -- --data FILE|demo --n-latents 256,512,1024 --k 8,16,32 --tokens T [--until-converged --tol 0.01 --max-tokens T] [--ablate] [train flags] --out DIR',
+  '       npm run sweep -- --data FILE|demo --methods topk,relu,jumprelu --n-latents 1024 [--k 8,16,32] [--l1 1e-3,1e-2] [--l0-coef 1e-3,1e-2] --tokens T [--ablate] [train flags] --out DIR',
+].join('\n');
 
 export interface SweepPlan {
   grid: SweepGrid;
@@ -151,6 +174,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!flags.data) throw new UsageError('--data is required (a file, shards comma-separated, or "demo")');
+  if (flags.methods !== undefined) return compareMain(flags);
   const plan = planFromFlags(flags);
   const out =
     (flags.out as string | undefined) ?? join('sweeps', new Date().toISOString().replace(/[:.]/g, '-'));

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { filesFromZip } from '../src/io/export';
-import type { SaeConfig } from '../src/sae/config';
+import { ACTIVATIONS, type Activation, type SaeConfig } from '../src/sae/config';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { openDataFlag, openHeadless } from './headless';
@@ -21,7 +21,27 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   'raw-width': { kind: 'int', help: 'row width d for raw .bin/.f32/.f16 files' },
   'raw-dtype': { kind: 'string', help: 'f32|f16 for raw files (default from the extension, else f32)' },
   'n-latents': { kind: 'int', help: 'number of latents N (default 4096)' },
-  k: { kind: 'int', help: 'active latents per token (default 32)' },
+  k: { kind: 'int', help: 'active latents per token (default 32; BatchTopK: mean per token)' },
+  activation: {
+    kind: 'string',
+    help: `${ACTIVATIONS.join('|')} (default topk); multitopk = topk --multi-topk`,
+  },
+  'multi-topk': { kind: 'bool', help: 'topk only: add 1/8 of the loss on the top 4k (paper §5.3; AuxK off)' },
+  'batch-topk-cap': {
+    kind: 'int',
+    help: 'batchtopk: per-row candidates before the batch selection (default min(N, 4k, 512))',
+  },
+  'l1-coef': {
+    kind: 'number',
+    help: 'sparsity λ: L1 of a·‖W_dec,i‖ for relu/prolu/gated, L0 for jumprelu (default 1)',
+  },
+  'l1-warmup-frac': { kind: 'number', help: 'λ ramps from 0 over this fraction of the steps (default 0.05)' },
+  'jump-bandwidth': { kind: 'number', help: 'jumprelu: STE kernel width ε (default 1e-3·√d)' },
+  'jump-init-threshold': { kind: 'number', help: 'jumprelu: initial threshold (default 1e-3·√d)' },
+  'unit-norm-decoder': {
+    kind: 'string',
+    help: 'on|off: renormalize decoder rows each step (default on, off for relu/prolu/gated)',
+  },
   batch: { kind: 'int', help: 'rows per step (default 4096)' },
   tokens: { kind: 'number', help: 'token budget (default 10M; accepts 2M, 500k)' },
   seed: { kind: 'int', help: 'seed for init and data order (default 0)' },
@@ -36,11 +56,18 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     kind: 'int',
     help: 'linear lr decay to 0 over the last this-many steps (default 0: constant)',
   },
+  beta1: { kind: 'number', help: 'Adam β1 (default 0.9)' },
+  beta2: { kind: 'number', help: 'Adam β2 (default 0.999)' },
+  eps: { kind: 'number', help: 'Adam ε (default 6.25e-10)' },
   'k-aux': { kind: 'int', help: 'AuxK latents (default min(512, d/2))' },
   'aux-coef': { kind: 'number', help: 'AuxK loss coefficient (default 1/32)' },
   'dead-tokens': {
     kind: 'number',
     help: 'tokens without firing before a latent is dead (default min(10M, tokens/10))',
+  },
+  'fire-threshold': {
+    kind: 'number',
+    help: 'a latent fires when its activation exceeds this (default 1e-3)',
   },
   'input-norm': { kind: 'string', help: 'scalar|paper|none (default scalar: E‖x‖² = d)' },
   clip: { kind: 'bool', help: 'clip the global gradient norm to --clip-norm (default off)' },
@@ -88,6 +115,47 @@ export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> 
   set('clipNorm', 'clip-norm');
   set('emaDecay', 'ema-decay');
   set('metricsEvery', 'metrics-every');
+  set('beta1', 'beta1');
+  set('beta2', 'beta2');
+  set('eps', 'eps');
+  set('fireThreshold', 'fire-threshold');
+  set('batchTopKCap', 'batch-topk-cap');
+  set('l1Coef', 'l1-coef');
+  set('l1WarmupFrac', 'l1-warmup-frac');
+  set('jumpBandwidth', 'jump-bandwidth');
+  set('jumpInitThreshold', 'jump-init-threshold');
+  if (f.activation !== undefined) {
+    const a = String(f.activation);
+    if (a === 'multitopk') {
+      c.activation = 'topk';
+      c.multiTopK = true;
+    } else if ((ACTIVATIONS as readonly string[]).includes(a)) c.activation = a as Activation;
+    else throw new UsageError(`--activation must be ${ACTIVATIONS.join('|')}|multitopk, got '${a}'`);
+  }
+  if (f['multi-topk']) {
+    if (c.activation !== undefined && c.activation !== 'topk')
+      throw new UsageError(`--multi-topk needs --activation topk, got '${c.activation}'`);
+    c.multiTopK = true;
+  }
+  if (f['unit-norm-decoder'] !== undefined) {
+    const v = String(f['unit-norm-decoder']);
+    if (v !== 'on' && v !== 'off') throw new UsageError(`--unit-norm-decoder must be on|off, got '${v}'`);
+    c.unitNormDecoder = v === 'on';
+  }
+  for (const [flag, lo, hi] of [
+    ['l1-coef', 0, Number.POSITIVE_INFINITY],
+    ['l1-warmup-frac', 0, 1],
+  ] as const) {
+    const v = f[flag] as number | undefined;
+    if (v !== undefined && !(v >= lo && v <= hi))
+      throw new UsageError(
+        `--${flag} must be in [${lo}, ${hi === Number.POSITIVE_INFINITY ? '∞)' : `${hi}]`}, got ${v}`,
+      );
+  }
+  for (const flag of ['jump-bandwidth', 'jump-init-threshold'] as const) {
+    const v = f[flag] as number | undefined;
+    if (v !== undefined && !(v > 0)) throw new UsageError(`--${flag} must be positive, got ${v}`);
+  }
   if (f['input-norm'] !== undefined) {
     if (!['scalar', 'paper', 'none'].includes(f['input-norm'] as string))
       throw new UsageError(`--input-norm must be scalar|paper|none`);

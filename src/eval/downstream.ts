@@ -16,8 +16,8 @@
  * out-of-distribution input rather than the SAE.
  */
 import { type FloatArray, type Llama, meanKl, nextTokenNll } from '../lm/forward.ts';
-import type { ParamsF32 } from '../sae/step.ts';
 import type { Activation } from '../sae/config.ts';
+import type { ParamsF32 } from '../sae/step.ts';
 import { encodeSparse, paramShape, reconstruct, type SparseCodes } from './codes.ts';
 
 /** Maps raw residual rows x [T, d] to their reconstruction [T, d] (raw units). */

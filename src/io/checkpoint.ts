@@ -18,6 +18,9 @@
  *
  * Tensors (float32 unless noted), W_* [N, d] latent-major as everywhere in SAE Lab:
  *   params.{W_enc,b_enc,W_dec,b_pre}, m.{…}, v.{…} (Adam moments), ema.{…} (if EMA is on),
+ *   and params.extra / m.extra / v.extra / ema.extra [2N] when the activation has per-latent
+ *   parameters (gated: r_mag, b_mag; jumprelu: log_threshold, then N unused); checkpoints written
+ *   before these existed simply have none and still load,
  *   tokensSince [N], firesTotal [N]: uint32 counters stored bit-for-bit as I32 (safetensors
  *   readers without U32 still load them; values ≥ 2^31 appear negative there).
  */
@@ -120,6 +123,13 @@ const jsonReviver = (_k: string, v: unknown) => {
 function paramTensors(prefix: string, p: ParamsF32, d: number, N: number, out: Record<string, StTensorIn>) {
   const shapes = { W_enc: [N, d], b_enc: [N], W_dec: [N, d], b_pre: [d] };
   for (const k of PARAM_KEYS) out[`${prefix}.${k}`] = { dtype: 'F32', shape: shapes[k], data: p[k] };
+  if (p.extra) {
+    if (p.extra.length !== 2 * N)
+      throw new RangeError(
+        `checkpoint: ${prefix}.extra has ${p.extra.length} values, expected 2N = ${2 * N}`,
+      );
+    out[`${prefix}.extra`] = { dtype: 'F32', shape: [2 * N], data: p.extra };
+  }
 }
 
 const asI32 = (u: Uint32Array) => new Int32Array(u.buffer, u.byteOffset, u.length);
@@ -153,6 +163,7 @@ export function serializeCheckpoint(ck: CheckpointData): Uint8Array {
     metrics: ck.metrics,
     normalization: ck.normalization ?? null,
     hasEma: s.ema !== null,
+    hasExtra: s.params.extra !== undefined,
     extra: ck.extra ?? null,
   };
   let json = new TextEncoder().encode(JSON.stringify(meta, jsonReplacer));
@@ -194,6 +205,16 @@ function takeParams(
       );
     }
     p[k] = t.data;
+  }
+  const extra = tensors[`${prefix}.extra`];
+  if (extra) {
+    if (!(extra.data instanceof Float32Array) || extra.data.length !== 2 * N)
+      throw new CheckpointError(
+        name,
+        'invalid',
+        `invalid (tensor ${prefix}.extra is ${extra.dtype} ${JSON.stringify(extra.shape)}; expected ${2 * N} float32 values for N=${N})`,
+      );
+    p.extra = extra.data;
   }
   return p;
 }
@@ -277,6 +298,15 @@ export function parseCheckpoint(bytes: Uint8Array, name = '(unnamed)'): Checkpoi
     tokensSince: takeU32(name, t, 'tokensSince', N),
     firesTotal: takeU32(name, t, 'firesTotal', N),
   };
+  // All or none: the Adam moments (and the EMA) of `extra` exist exactly when the parameter does.
+  const parts = [state.params, state.m, state.v, ...(state.ema ? [state.ema] : [])];
+  const withExtra = parts.filter((p) => p.extra !== undefined).length;
+  if ((meta.hasExtra === true && withExtra !== parts.length) || (withExtra > 0 && withExtra !== parts.length))
+    throw new CheckpointError(
+      name,
+      'invalid',
+      `invalid (extra parameters present in ${withExtra} of ${parts.length} of params/m/v${state.ema ? '/ema' : ''})`,
+    );
   return {
     version,
     createdAt: String(meta.createdAt),

@@ -42,8 +42,8 @@
  */
 import { unzipSync, zipSync } from 'fflate';
 import { DataError, fmtShape } from '../data/errors.ts';
-import { readSafetensors, type StTensorOut, writeSafetensors } from '../data/safetensors.ts';
-import type { SaeConfig } from '../sae/config.ts';
+import { readSafetensors, type StTensorIn, type StTensorOut, writeSafetensors } from '../data/safetensors.ts';
+import type { Activation, SaeConfig } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 import type { Normalization } from './forward.ts';
 
@@ -127,6 +127,8 @@ export function foldParams(p: ParamsF32, c: number): ParamsF32 {
     b_enc: p.b_enc,
     W_dec: p.W_dec.map((w) => w / c),
     b_pre: p.b_pre.map((w) => w / c),
+    // W_enc·(u − b_pre) is unchanged by the fold, so the per-latent parameters are too.
+    ...(p.extra ? { extra: p.extra } : {}),
   };
 }
 
@@ -138,6 +140,7 @@ export function unfoldParams(p: ParamsF32, c: number): ParamsF32 {
     b_enc: p.b_enc,
     W_dec: p.W_dec.map((w) => w * c),
     b_pre: p.b_pre.map((w) => w * c),
+    ...(p.extra ? { extra: p.extra } : {}),
   };
 }
 
@@ -151,8 +154,8 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
   return out;
 }
 
-function checkParams(p: ParamsF32, d: number, N: number): void {
-  const want: [keyof ParamsF32, number][] = [
+function checkParams(p: ParamsF32, d: number, N: number, activation: Activation): void {
+  const want: ['W_enc' | 'b_enc' | 'W_dec' | 'b_pre', number][] = [
     ['W_enc', N * d],
     ['b_enc', N],
     ['W_dec', N * d],
@@ -162,9 +165,45 @@ function checkParams(p: ParamsF32, d: number, N: number): void {
     if (p[name].length !== n)
       throw new RangeError(`export: ${name} has ${p[name].length} values, expected ${n} (d=${d}, N=${N})`);
   }
+  if ((activation === 'gated' || activation === 'jumprelu') && p.extra?.length !== 2 * N)
+    throw new RangeError(
+      `export: ${activation} needs params.extra with 2N = ${2 * N} values, got ${p.extra ? p.extra.length : 'none'}`,
+    );
 }
 
-function saeLabBlock(input: ExportInput, c: number, rule: InputRule, format: ExportFormat) {
+/** How an activation is written for SAELens, and what the reader should know about it. */
+export function saelensArchitecture(activation: Activation): { architecture: string; note: string | null } {
+  switch (activation) {
+    case 'topk':
+      return { architecture: 'topk', note: null };
+    case 'batchtopk':
+      return {
+        architecture: 'topk',
+        note: 'trained as BatchTopK (the B·k largest activations of a batch); exported as per-token TopK with the same k',
+      };
+    case 'relu':
+      return { architecture: 'standard', note: null };
+    case 'jumprelu':
+      return { architecture: 'jumprelu', note: 'threshold = exp(log_threshold)' };
+    case 'prolu':
+      return {
+        architecture: 'jumprelu',
+        note: 'trained as ProLU: a = m·[m>0]·[m+b>0], m = W_enc(x−b_dec), which equals JumpReLU with b_enc = 0 and threshold = max(0, −b); exported that way (import restores b = −threshold, exact wherever b < 0; b ≥ 0 becomes 0, the same function)',
+      };
+    case 'gated':
+      return { architecture: 'gated', note: 'b_gate = our b_enc; r_mag, b_mag as trained' };
+  }
+}
+
+const LOG_THRESHOLD_FLOOR = Math.log(1.1754943508222875e-38); // smallest normal float32
+
+function saeLabBlock(
+  input: ExportInput,
+  c: number,
+  rule: InputRule,
+  format: ExportFormat,
+  architectureNote: string | null = null,
+) {
   const n = input.normalization;
   const notes: Record<InputRule, string> = {
     raw:
@@ -181,7 +220,13 @@ function saeLabBlock(input: ExportInput, c: number, rule: InputRule, format: Exp
     version: 1,
     config: input.config,
     normalization: { kind: n.kind, scale: n.kind === 'scalar' ? n.scale : null },
-    export: { fold_factor: c, input: rule, note: notes[rule] },
+    export: {
+      fold_factor: c,
+      input: rule,
+      note: notes[rule],
+      activation: input.config.activation ?? 'topk',
+      ...(architectureNote ? { architecture_note: architectureNote } : {}),
+    },
     tokens_trained: input.tokensTrained ?? null,
     step: input.step ?? null,
     metrics: input.metrics ?? null,
@@ -198,11 +243,14 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
   const format = opts.format ?? 'saelens';
   const dtype = opts.dtype ?? 'F32';
   const { d, nLatents: N, k } = input.config;
-  checkParams(input.params, d, N);
+  const activation: Activation = input.config.activation ?? 'topk';
+  checkParams(input.params, d, N, activation);
   const { c, input: rule } = foldFactor(input.normalization, d, opts.foldScalar ?? true);
   const p = foldParams(input.params, c);
-  const lab = saeLabBlock(input, c, rule, format);
+  const arch = saelensArchitecture(activation);
+  const lab = saeLabBlock(input, c, rule, format, format === 'saelens' ? arch.note : null);
   const files = new Map<string, Uint8Array>();
+  const isTopK = activation === 'topk' || activation === 'batchtopk';
 
   if (format === 'saelens') {
     const s = input.source ?? {};
@@ -222,13 +270,13 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
     // rest, and renames activation_fn → activation_fn_str); `k` and `metadata` are SAELens 6's
     // TopK config. Writing both keeps one file loadable by either.
     const cfg = {
-      architecture: 'topk',
+      architecture: arch.architecture,
       d_in: d,
       d_sae: N,
-      activation_fn_str: 'topk',
-      activation_fn: 'topk',
-      activation_fn_kwargs: { k },
-      k,
+      activation_fn_str: isTopK ? 'topk' : 'relu',
+      activation_fn: isTopK ? 'topk' : 'relu',
+      activation_fn_kwargs: isTopK ? { k } : {},
+      ...(isTopK ? { k } : {}),
       apply_b_dec_to_input: true,
       finetuning_scaling_factor: false,
       normalize_activations,
@@ -241,21 +289,55 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
       reshape_activations: 'none',
       rescale_acts_by_decoder_norm: false,
       neuronpedia_id: null,
-      metadata: meta,
+      metadata: { ...meta, ...(arch.note ? { sae_lab_architecture_note: arch.note } : {}) },
       sae_lab: lab,
     };
     files.set(SAELENS_CFG, json(cfg));
-    files.set(
-      SAELENS_WEIGHTS,
-      writeSafetensors({
-        W_enc: { dtype, shape: [d, N], data: transpose(p.W_enc, N, d) },
+    const W_enc = { dtype, shape: [d, N], data: transpose(p.W_enc, N, d) };
+    const W_dec = { dtype, shape: [N, d], data: p.W_dec };
+    const b_dec = { dtype, shape: [d], data: p.b_pre };
+    let tensors: Record<string, StTensorIn>;
+    if (activation === 'gated') {
+      const e = p.extra as Float32Array;
+      tensors = {
+        W_enc,
+        b_gate: { dtype, shape: [N], data: p.b_enc },
+        r_mag: { dtype, shape: [N], data: e.subarray(0, N) },
+        b_mag: { dtype, shape: [N], data: e.subarray(N, 2 * N) },
+        W_dec,
+        b_dec,
+      };
+    } else if (activation === 'jumprelu') {
+      const e = p.extra as Float32Array;
+      const threshold = new Float32Array(N);
+      for (let i = 0; i < N; i++) threshold[i] = Math.exp(e[i]);
+      tensors = {
+        W_enc,
         b_enc: { dtype, shape: [N], data: p.b_enc },
-        W_dec: { dtype, shape: [N, d], data: p.W_dec },
-        b_dec: { dtype, shape: [d], data: p.b_pre },
-      }),
-    );
+        W_dec,
+        b_dec,
+        threshold: { dtype, shape: [N], data: threshold },
+      };
+    } else if (activation === 'prolu') {
+      // ProLU a = m·[m>0]·[m+b>0] = JumpReLU(m; threshold max(0, −b)) with b_enc' = 0 (see saelensArchitecture).
+      const threshold = new Float32Array(N);
+      for (let i = 0; i < N; i++) threshold[i] = Math.max(0, -p.b_enc[i]);
+      tensors = {
+        W_enc,
+        b_enc: { dtype, shape: [N], data: new Float32Array(N) },
+        W_dec,
+        b_dec,
+        threshold: { dtype, shape: [N], data: threshold },
+      };
+    } else tensors = { W_enc, b_enc: { dtype, shape: [N], data: p.b_enc }, W_dec, b_dec };
+    files.set(SAELENS_WEIGHTS, writeSafetensors(tensors));
     return files;
   }
+
+  if (!isTopK && activation !== 'relu')
+    throw new RangeError(
+      `export: the openai layout holds TopK and ReLU SAEs only; export ${activation} in the SAELens layout`,
+    );
 
   // openai/sparse_autoencoder: stats_last_nonzero counts forward calls (steps) since a latent
   // was last nonzero; ours counts tokens, so divide by the batch size.
@@ -269,8 +351,8 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
     json({
       n_latents: N,
       n_inputs: d,
-      activation: 'TopK',
-      activation_state_dict: { k },
+      activation: isTopK ? 'TopK' : 'ReLU',
+      activation_state_dict: isTopK ? { k } : {},
       // openai's Autoencoder.from_state_dict turns normalize on whenever activation is TopK; build
       // Autoencoder(n_latents, n_inputs, TopK(k), normalize=<this>) and load_state_dict instead.
       normalize: rule === 'layer_norm',
@@ -328,7 +410,10 @@ export interface ImportedSae {
   params: ParamsF32;
   d: number;
   nLatents: number;
+  /** TopK's k (other activations: the recorded config's k, else min(32, N); unused by them) */
   k: number;
+  /** The activation the weights are for (params.extra holds gated's r_mag, b_mag / jumprelu's log_threshold). */
+  activation: Activation;
   /** Our config as recorded by an SAE Lab export, else what the tool's config says (d, nLatents, k). */
   config: Partial<SaeConfig>;
   normalization: Normalization;
@@ -432,23 +517,73 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   const warnings: string[] = [];
   const arch = cfg.architecture ?? 'standard';
   const act = cfg.activation_fn_str ?? cfg.activation_fn ?? (arch === 'topk' ? 'topk' : 'relu');
-  if (arch !== 'topk' && !(arch === 'standard' && act === 'topk')) {
+  const lab0 = readSaeLab(cfg.sae_lab);
+  const recorded = lab0?.config.activation;
+  let activation: Activation;
+  if (arch === 'topk' || (arch === 'standard' && act === 'topk'))
+    activation = recorded === 'batchtopk' ? 'batchtopk' : 'topk';
+  else if (arch === 'standard' && act === 'relu') activation = 'relu';
+  else if (arch === 'jumprelu' && act === 'relu') activation = recorded === 'prolu' ? 'prolu' : 'jumprelu';
+  else if (arch === 'gated' && act === 'relu') activation = 'gated';
+  else
     throw new DataError(
       cfgName,
-      `architecture '${arch}' with activation '${act}' is not a TopK SAE; only TopK SAEs can be imported`,
+      `architecture '${arch}' with activation '${act}' is not supported; SAE Lab imports topk, standard (ReLU), jumprelu and gated SAEs`,
     );
-  }
+  const isTopK = activation === 'topk' || activation === 'batchtopk';
   const kw = (cfg.activation_fn_kwargs ?? {}) as Json;
-  const k = intField(cfgName, { k: cfg.k ?? kw.k }, 'k');
+  const N0 = typeof cfg.d_sae === 'number' ? cfg.d_sae : 32;
+  const k = isTopK
+    ? intField(cfgName, { k: cfg.k ?? kw.k }, 'k')
+    : typeof lab0?.config.k === 'number'
+      ? lab0.config.k
+      : Math.min(32, N0);
   const { tensors } = readSafetensors(files.get(wName)!, wName);
   const d = intField(cfgName, cfg, 'd_in', tensors.W_enc?.shape[0]);
   const N = intField(cfgName, cfg, 'd_sae', tensors.W_enc?.shape[1]);
   const W_enc_t = floatTensor(wName, tensors, 'W_enc', [d, N], '[d_in, d_sae]');
-  let b_enc = floatTensor(wName, tensors, 'b_enc', [N], '[d_sae]');
+  let b_enc = floatTensor(wName, tensors, activation === 'gated' ? 'b_gate' : 'b_enc', [N], '[d_sae]');
   const W_dec = floatTensor(wName, tensors, 'W_dec', [N, d], '[d_sae, d_in]');
   const b_dec = floatTensor(wName, tensors, 'b_dec', [d], '[d_in]');
   const W_enc = transpose(W_enc_t, d, N);
+  let extra: Float32Array | undefined;
+  if (activation === 'gated') {
+    extra = new Float32Array(2 * N);
+    extra.set(floatTensor(wName, tensors, 'r_mag', [N], '[d_sae]'), 0);
+    extra.set(floatTensor(wName, tensors, 'b_mag', [N], '[d_sae]'), N);
+  } else if (activation === 'jumprelu' || activation === 'prolu') {
+    const threshold = floatTensor(wName, tensors, 'threshold', [N], '[d_sae]');
+    if (activation === 'prolu') {
+      // exported as JumpReLU with b_enc = 0 and threshold = max(0, −b): b = −threshold.
+      const b = new Float32Array(N);
+      for (let i = 0; i < N; i++) b[i] = threshold[i] > 0 ? -threshold[i] : 0;
+      let zero = true;
+      for (let i = 0; i < N; i++) if (b_enc[i] !== 0) zero = false;
+      if (!zero) {
+        activation = 'jumprelu';
+        warnings.push('recorded as ProLU but b_enc is not zero: imported as JumpReLU');
+      } else b_enc = b;
+    }
+    if (activation === 'jumprelu') {
+      extra = new Float32Array(2 * N);
+      let clamped = 0;
+      for (let i = 0; i < N; i++) {
+        const t = threshold[i];
+        if (!(t > 0)) clamped++;
+        extra[i] = t > 0 ? Math.log(t) : LOG_THRESHOLD_FLOOR;
+      }
+      if (clamped)
+        warnings.push(
+          `${clamped} JumpReLU threshold(s) ≤ 0 were raised to the smallest float32 (log threshold ${LOG_THRESHOLD_FLOOR.toFixed(2)})`,
+        );
+    }
+  }
   if (cfg.apply_b_dec_to_input === false) {
+    if (activation === 'gated' || activation === 'prolu')
+      throw new DataError(
+        cfgName,
+        `apply_b_dec_to_input false is not supported for ${activation} SAEs (the bias cannot be folded)`,
+      );
     // pre = x·W_enc + b_enc = (x − b_dec)·W_enc + (b_enc + b_dec·W_enc): fold into b_enc.
     b_enc = b_enc.slice();
     for (let i = 0; i < N; i++) {
@@ -463,8 +598,8 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   if (cfg.finetuning_scaling_factor === true) {
     warnings.push('finetuning_scaling_factor is set; the scaling factor (a separate parameter) is ignored');
   }
-  let params: ParamsF32 = { W_enc, b_enc, W_dec, b_pre: b_dec };
-  const lab = readSaeLab(cfg.sae_lab);
+  let params: ParamsF32 = { W_enc, b_enc, W_dec, b_pre: b_dec, ...(extra ? { extra } : {}) };
+  const lab = lab0;
   let normalization: Normalization = { kind: 'none' };
   if (lab) {
     params = unfoldParams(params, lab.c);
@@ -488,7 +623,8 @@ function importSaelens(dir: string, files: Files): ImportedSae {
     d,
     nLatents: N,
     k,
-    config: { ...(lab?.config ?? {}), d, nLatents: N, k },
+    activation,
+    config: { ...(lab?.config ?? {}), d, nLatents: N, k, activation },
     normalization,
     source: {
       modelName: meta.model_name as string | undefined,
@@ -519,15 +655,26 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
   const W_dec_t = floatTensor(wName, tensors, 'decoder.weight', [d, N], '[n_inputs, n_latents]');
   const b_pre = floatTensor(wName, tensors, 'pre_bias', [d], '[n_inputs]');
   const act = cfg.activation ?? 'TopK';
-  if (act !== 'TopK')
-    throw new DataError(jsonName ?? wName, `activation '${act}' is not TopK; only TopK SAEs can be imported`);
+  if (act !== 'TopK' && act !== 'ReLU')
+    throw new DataError(
+      jsonName ?? wName,
+      `activation '${act}' is not supported; SAE Lab imports TopK and ReLU SAEs in this layout`,
+    );
   const asd = (cfg.activation_state_dict ?? {}) as Json;
-  if (asd.k === undefined && cfg.k === undefined)
+  if (act === 'TopK' && asd.k === undefined && cfg.k === undefined)
     throw new DataError(
       jsonName ?? wName,
       `no k: expected activation_state_dict.k in a json beside ${basename(wName)}`,
     );
-  const k = intField(jsonName ?? wName, { k: asd.k ?? cfg.k }, 'k');
+  const labK = (cfg.sae_lab as { config?: { k?: unknown } } | undefined)?.config?.k;
+  const k =
+    act === 'TopK'
+      ? intField(jsonName ?? wName, { k: asd.k ?? cfg.k }, 'k')
+      : typeof labK === 'number'
+        ? labK
+        : Math.min(32, N);
+  const recordedAct = (cfg.sae_lab as { config?: { activation?: unknown } } | undefined)?.config?.activation;
+  const activation: Activation = act === 'ReLU' ? 'relu' : recordedAct === 'batchtopk' ? 'batchtopk' : 'topk';
   let params: ParamsF32 = { W_enc, b_enc, W_dec: transpose(W_dec_t, d, N), b_pre };
   const lab = readSaeLab(cfg.sae_lab);
   let normalization: Normalization = { kind: 'none' };
@@ -546,7 +693,8 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
     d,
     nLatents: N,
     k,
-    config: { ...(lab?.config ?? {}), d, nLatents: N, k },
+    activation,
+    config: { ...(lab?.config ?? {}), d, nLatents: N, k, activation },
     normalization,
     source: {},
     tokensTrained: lab?.tokens ?? null,
@@ -592,7 +740,8 @@ function importSparsify(dir: string, files: Files): ImportedSae {
     d,
     nLatents: N,
     k,
-    config: { d, nLatents: N, k },
+    activation: 'topk',
+    config: { d, nLatents: N, k, activation: 'topk' },
     normalization: { kind: 'none' },
     source: { hookName: dir ? basename(dir) : undefined },
     tokensTrained: null,

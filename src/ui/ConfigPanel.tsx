@@ -1,8 +1,10 @@
 import { type ReactNode, useEffect, useState } from 'react';
 import {
+  type Activation,
   type BPreInit,
   deadTokensRule,
   type InputNorm,
+  isDense,
   kAuxRule,
   lrRule,
   resolveConfig,
@@ -67,7 +69,7 @@ function NumberField(props: {
 }
 
 function Toggle(props: {
-  k: 'auxk' | 'tiedInit' | 'gradProjection' | 'clipGrad' | 'ema';
+  k: 'auxk' | 'tiedInit' | 'gradProjection' | 'clipGrad' | 'ema' | 'multiTopK';
   label: string;
   help: ReactNode;
   disabled?: boolean;
@@ -93,7 +95,7 @@ function Toggle(props: {
 }
 
 function Select<T extends string>(props: {
-  k: 'bPreInit' | 'inputNorm';
+  k: 'bPreInit' | 'inputNorm' | 'activation';
   label: string;
   help: ReactNode;
   options: [T, string][];
@@ -106,6 +108,7 @@ function Select<T extends string>(props: {
       <label htmlFor={id}>{props.label}</label>
       <select
         id={id}
+        data-testid={id}
         value={v}
         disabled={props.disabled}
         onChange={(e) => setConfig(props.k, e.target.value as never)}
@@ -135,7 +138,51 @@ const FIELD_OF: Record<string, keyof ConfigForm> = {
   emaDecay: 'emaDecay',
   evalFrac: 'evalFrac',
   metricsEvery: 'metricsEvery',
+  activation: 'activation',
+  batchTopKCap: 'batchTopKCap',
+  l1Coef: 'l1Coef',
+  l1WarmupFrac: 'l1WarmupFrac',
+  jumpBandwidth: 'jumpBandwidth',
+  jumpInitThreshold: 'jumpInitThreshold',
 };
+
+/** What each activation is, in one line. */
+const ACTIVATION_HELP: Record<Activation, string> = {
+  topk: 'TopK (the paper): exactly k latents per token.',
+  batchtopk:
+    'BatchTopK (Bussmann et al. 2024): the B·k largest activations of the batch; k per token on average.',
+  relu: 'ReLU + L1 baseline: λ·Σ a·‖W_dec,i‖ penalty; L0 follows from λ.',
+  prolu: 'ProLU (Taggart 2024): a = m·[m>0]·[m+b>0], L1 penalty, ReLU synthetic gradient.',
+  gated: 'Gated (Rajamanoharan et al. 2024a): gate and magnitude paths sharing W_enc; L1 on the gate.',
+  jumprelu:
+    'JumpReLU (Rajamanoharan et al. 2024b): learned thresholds, L0 penalty through a straight-through estimator.',
+};
+
+/** The decoder-norm switch: auto (null) follows the activation. */
+function UnitNormDecoder({ auto }: { auto: boolean }) {
+  const v = useLab((s) => s.config.unitNormDecoder);
+  return (
+    <div className="field">
+      <label htmlFor="cfg-unitNormDecoder">Unit-norm decoder</label>
+      <select
+        id="cfg-unitNormDecoder"
+        data-testid="cfg-unitNormDecoder"
+        value={v === null ? 'auto' : v ? 'on' : 'off'}
+        onChange={(e) =>
+          setConfig('unitNormDecoder', e.target.value === 'auto' ? null : e.target.value === 'on')
+        }
+      >
+        <option value="auto">auto ({auto ? 'on' : 'off'} for this activation)</option>
+        <option value="on">on</option>
+        <option value="off">off</option>
+      </select>
+      <p className="help">
+        Renormalize decoder rows after each step (off: the L1 penalty is weighted by the row norms instead,
+        and there is no gradient projection).
+      </p>
+    </div>
+  );
+}
 
 export function ConfigPanel() {
   const config = useLab((s) => s.config);
@@ -158,6 +205,12 @@ export function ConfigPanel() {
   }
 
   const N = config.nLatents;
+  const act = config.activation;
+  const dense = isDense(act);
+  const penalty = act === 'relu' || act === 'prolu' || act === 'gated' || act === 'jumprelu';
+  const jumpAuto = 1e-3 * Math.sqrt(d);
+  const capAuto = Math.min(N, 4 * config.k, 512);
+  const unitAuto = !['relu', 'prolu', 'gated'].includes(act);
   const lrAuto = Number.isFinite(N) && N > 0 ? lrRule(N) : Number.NaN;
   const kAuxAuto = kAuxRule(d, N);
   const deadAuto = deadTokensRule(config.tokens);
@@ -193,6 +246,87 @@ export function ConfigPanel() {
       </p>
 
       <fieldset disabled={locked}>
+        <legend>Activation</legend>
+        <div className="grid">
+          <Select<Activation>
+            k="activation"
+            label="Activation"
+            options={[
+              ['topk', 'TopK (paper)'],
+              ['batchtopk', 'BatchTopK'],
+              ['relu', 'ReLU + L1'],
+              ['prolu', 'ProLU'],
+              ['gated', 'Gated'],
+              ['jumprelu', 'JumpReLU'],
+            ]}
+            help={ACTIVATION_HELP[act] ?? ''}
+          />
+          {act === 'topk' && (
+            <Toggle
+              k="multiTopK"
+              label="Multi-TopK"
+              help="Add 1/8 of the loss on the top 4k (paper §5.3), so k can be raised at test time; AuxK is off."
+            />
+          )}
+          {act === 'batchtopk' && (
+            <NumberField
+              k="batchTopKCap"
+              label="Candidates per row"
+              nullable
+              placeholder={`auto: ${capAuto}`}
+              error={errs.batchTopKCap}
+              help={
+                <>
+                  Per-row top candidates kept before the batch selection; empty: min(N, 4k, 512) = {capAuto}.
+                </>
+              }
+            />
+          )}
+          {penalty && (
+            <NumberField
+              k="l1Coef"
+              label={act === 'jumprelu' ? 'L0 coefficient λ' : 'L1 coefficient λ'}
+              error={errs.l1Coef}
+              help={
+                act === 'jumprelu'
+                  ? 'Weight of the L0 penalty (in units of the normalized MSE); larger λ, fewer active latents.'
+                  : 'Weight of Σ a·‖W_dec,i‖ (in units of the normalized MSE); larger λ, fewer active latents.'
+              }
+            />
+          )}
+          {penalty && (
+            <NumberField
+              k="l1WarmupFrac"
+              label="λ warm-up (fraction)"
+              error={errs.l1WarmupFrac}
+              help="λ ramps linearly from 0 over this fraction of the run (Anthropic's recipe: 0.05)."
+            />
+          )}
+          {act === 'jumprelu' && (
+            <NumberField
+              k="jumpBandwidth"
+              label="STE bandwidth ε"
+              nullable
+              placeholder={`auto: ${fmtNum(jumpAuto, 3)}`}
+              error={errs.jumpBandwidth}
+              help={<>Kernel width of the threshold's straight-through gradient; empty: 1e-3·√d.</>}
+            />
+          )}
+          {act === 'jumprelu' && (
+            <NumberField
+              k="jumpInitThreshold"
+              label="Initial threshold"
+              nullable
+              placeholder={`auto: ${fmtNum(jumpAuto, 3)}`}
+              error={errs.jumpInitThreshold}
+              help={<>Threshold every latent starts with; empty: 1e-3·√d.</>}
+            />
+          )}
+          <UnitNormDecoder auto={unitAuto} />
+        </div>
+      </fieldset>
+
+      <fieldset disabled={locked}>
         <legend>Size</legend>
         <div className="grid">
           <NumberField
@@ -205,7 +339,14 @@ export function ConfigPanel() {
             k="k"
             label="k (active per token)"
             error={errs.k}
-            help="TopK keeps exactly k latents per token; the rest are 0."
+            disabled={dense}
+            help={
+              dense
+                ? 'Not used by this activation: its L0 follows from λ.'
+                : act === 'batchtopk'
+                  ? 'BatchTopK keeps B·k activations per batch: k per token on average.'
+                  : 'TopK keeps exactly k latents per token; the rest are 0.'
+            }
           />
           <NumberField
             k="batchSize"

@@ -5,7 +5,30 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import { lrRule } from '../sae/config';
-import { ablationToCsv, sweepCsv, sweepSvgs } from '../scaling/runner';
+import {
+  type CompareDocument,
+  compareCsv,
+  compareFrontierSvg,
+  DEFAULT_L0_COEF_LIST,
+  DEFAULT_L1_LIST,
+  deadCsv,
+  expandCompare,
+  METHOD_LABEL,
+  METHODS,
+  type Method,
+  sparsityKind,
+} from '../scaling/compare';
+import { type AblationRow, ablationToCsv, sweepCsv, sweepSvgs } from '../scaling/runner';
+import {
+  type CompareSpec,
+  compareActive,
+  discardCompare,
+  pendingRuns,
+  resumeCompare,
+  startCompare,
+  stopCompare,
+  useCompare,
+} from '../store/compare';
 import { isActive, useLab } from '../store/lab';
 import {
   discardSweep,
@@ -19,7 +42,7 @@ import {
   useSweep,
 } from '../store/sweep';
 import { fmtCompact, fmtNum, fmtPct } from './format';
-import { SweepPlots } from './SweepPlots';
+import { ComparePlots, SweepPlots } from './SweepPlots';
 
 const N_CHOICES = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 
@@ -35,6 +58,7 @@ function Builder() {
   const config = useLab((s) => s.config);
   const labRun = useLab((s) => s.run);
   const active = useSweep((s) => sweepActive(s));
+  const compareBusy = useCompare((s) => compareActive(s));
   const [Ns, setNs] = useState<number[]>([256, 512, 1024, 2048]);
   const [kText, setKText] = useState('8,16,32');
   const [mode, setMode] = useState<'tokens' | 'converged'>('tokens');
@@ -59,6 +83,7 @@ function Builder() {
   if (!(Number.isInteger(evalsN) && evalsN >= 2)) problems.push('evaluations per run: an integer ≥ 2');
   if (!dataset) problems.push('load a dataset first');
   if (labRun && isActive(labRun.status)) problems.push('a training run is in progress');
+  if (compareBusy) problems.push('a method comparison is in progress');
 
   const def: SweepDef | null = problems.length
     ? null
@@ -373,10 +398,14 @@ function Exports() {
 
 function AblationTable() {
   const rows = useSweep((s) => s.doc?.ablation);
+  return <AblationRows rows={rows} prefix="ablation" />;
+}
+
+function AblationRows({ rows, prefix }: { rows: AblationRow[] | undefined; prefix: string }) {
   if (!rows?.length) return null;
   const full = rows.find((r) => r.id === 'full');
   return (
-    <table className="small" data-testid="ablation-table">
+    <table className="small" data-testid={`${prefix}-table`}>
       <caption style={{ textAlign: 'left' }}>
         Ablations at N={rows[0].N}, k={rows[0].k}
       </caption>
@@ -391,7 +420,7 @@ function AblationTable() {
       </thead>
       <tbody>
         {rows.map((r) => (
-          <tr key={r.id} data-testid={`ablation-${r.id}`} data-nmse={r.nmse}>
+          <tr key={r.id} data-testid={`${prefix}-${r.id}`} data-nmse={r.nmse}>
             <td>{r.label}</td>
             <td>{fmtNum(r.nmse, 4)}</td>
             <td>{full ? `${r.nmse >= full.nmse ? '+' : ''}${fmtPct(r.nmse / full.nmse - 1)}` : '—'}</td>
@@ -406,21 +435,405 @@ function AblationTable() {
 
 export function SweepPanel() {
   const doc = useSweep((s) => s.doc);
+  const hasSweep = useSweep((s) => s.def !== null);
+  const hasCompare = useCompare((s) => s.spec !== null);
+  const [mode, setMode] = useState<'scaling' | 'compare'>(hasCompare && !hasSweep ? 'compare' : 'scaling');
   return (
     <section className="card" aria-label="sweeps" data-testid="sweeps">
       <div className="card-head">
-        <h2>Scaling-law sweeps</h2>
-        <span className="muted small">N × k grid, one run after another; fits update as runs finish</span>
+        <h2>{mode === 'scaling' ? 'Scaling-law sweeps' : 'Compare methods'}</h2>
+        <div className="row" role="tablist">
+          <button
+            type="button"
+            role="tab"
+            aria-selected={mode === 'scaling'}
+            className={mode === 'scaling' ? '' : 'ghost'}
+            onClick={() => setMode('scaling')}
+            data-testid="sweep-mode-scaling"
+          >
+            Scaling sweep
+          </button>
+          <button
+            type="button"
+            role="tab"
+            aria-selected={mode === 'compare'}
+            className={mode === 'compare' ? '' : 'ghost'}
+            onClick={() => setMode('compare')}
+            data-testid="sweep-mode-compare"
+          >
+            Compare methods
+          </button>
+        </div>
       </div>
-      <Builder />
-      <Progress />
-      {doc && (doc.runs.length > 0 || (doc.failed?.length ?? 0) > 0) && (
+      {mode === 'scaling' ? (
         <>
-          <SweepPlots doc={doc} />
-          <AblationTable />
-          <Exports />
+          <p className="muted small">N × k grid, one run after another; fits update as runs finish</p>
+          <Builder />
+          <Progress />
+          {doc && (doc.runs.length > 0 || (doc.failed?.length ?? 0) > 0) && (
+            <>
+              <SweepPlots doc={doc} />
+              <AblationTable />
+              <Exports />
+            </>
+          )}
         </>
+      ) : (
+        <CompareSection />
       )}
     </section>
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Compare methods: the same runs as `npm run sweep -- --methods …` (src/scaling/compare.ts)
+
+function CompareBuilder() {
+  const dataset = useLab((s) => s.dataset.info);
+  const config = useLab((s) => s.config);
+  const labRun = useLab((s) => s.run);
+  const active = useCompare((s) => compareActive(s));
+  const sweepBusy = useSweep((s) => sweepActive(s));
+  const [methods, setMethods] = useState<Method[]>(['topk', 'relu']);
+  const [N, setN] = useState(1024);
+  const [kText, setKText] = useState('8,16,32,64');
+  const [l1Text, setL1Text] = useState(DEFAULT_L1_LIST.join(','));
+  const [l0Text, setL0Text] = useState(DEFAULT_L0_COEF_LIST.join(','));
+  const [tokens, setTokens] = useState('1M');
+  const [evals, setEvals] = useState('8');
+  const [ablate, setAblate] = useState(false);
+  const ks = parseList(kText);
+  const l1 = parseList(l1Text);
+  const l0 = parseList(l0Text);
+  const tokensN = parseList(tokens)[0];
+  const evalsN = Number(evals);
+  const problems: string[] = [];
+  if (!(tokensN > 0)) problems.push('token budget must be positive');
+  if (!(Number.isInteger(evalsN) && evalsN >= 2)) problems.push('evaluations per run: an integer ≥ 2');
+  if (
+    ks.some((k) => !Number.isFinite(k)) ||
+    l1.some((x) => !Number.isFinite(x)) ||
+    l0.some((x) => !Number.isFinite(x))
+  )
+    problems.push('lists: numbers separated by commas');
+  if (!dataset) problems.push('load a dataset first');
+  if (labRun && isActive(labRun.status)) problems.push('a training run is in progress');
+  if (sweepBusy) problems.push('a scaling sweep is in progress');
+  const spec: CompareSpec = {
+    def: {
+      methods,
+      N,
+      k: ks,
+      l1,
+      l0Coef: l0,
+      tokens: tokensN,
+      seed: config.seed,
+      lr: null,
+      ablate,
+    },
+    base: {
+      ...config,
+      nLatents: undefined,
+      k: undefined,
+      lr: undefined,
+      seed: undefined,
+      tokens: undefined,
+      activation: undefined,
+      multiTopK: undefined,
+      l1Coef: undefined,
+    },
+    evalsPerRun: evalsN,
+    dataset: dataset?.name ?? '',
+    createdAt: Date.now(),
+  };
+  let count = 0;
+  try {
+    count = expandCompare(spec.def).length;
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const kinds = new Set(methods.map(sparsityKind));
+  const toggle = (m: Method) =>
+    setMethods((cur) =>
+      cur.includes(m) ? cur.filter((x) => x !== m) : METHODS.filter((x) => x === m || cur.includes(x)),
+    );
+  return (
+    <fieldset disabled={active} data-testid="compare-builder">
+      <legend>New comparison</legend>
+      <div className="field">
+        <span className="small" style={{ fontWeight: 550 }}>
+          methods
+        </span>
+        <div className="row wrap" style={{ gap: 10 }}>
+          {METHODS.map((m) => (
+            <label key={m} className="small">
+              <input
+                type="checkbox"
+                checked={methods.includes(m)}
+                onChange={() => toggle(m)}
+                data-testid={`compare-method-${m}`}
+              />{' '}
+              {METHOD_LABEL[m]}
+            </label>
+          ))}
+        </div>
+      </div>
+      <div className="grid" style={{ marginTop: 8 }}>
+        <div className="field">
+          <label htmlFor="compare-n">latents N</label>
+          <select
+            id="compare-n"
+            value={N}
+            onChange={(e) => setN(Number(e.target.value))}
+            data-testid="compare-n"
+          >
+            {N_CHOICES.map((n) => (
+              <option key={n} value={n}>
+                {fmtCompact(n)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="compare-k">k values (TopK family)</label>
+          <input
+            id="compare-k"
+            type="text"
+            value={kText}
+            disabled={!kinds.has('k')}
+            onChange={(e) => setKText(e.target.value)}
+            data-testid="compare-k"
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="compare-l1">λ values (L1: ReLU, ProLU, Gated)</label>
+          <input
+            id="compare-l1"
+            type="text"
+            value={l1Text}
+            disabled={!kinds.has('l1')}
+            onChange={(e) => setL1Text(e.target.value)}
+            data-testid="compare-l1"
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="compare-l0">λ values (L0: JumpReLU)</label>
+          <input
+            id="compare-l0"
+            type="text"
+            value={l0Text}
+            disabled={!kinds.has('l0')}
+            onChange={(e) => setL0Text(e.target.value)}
+            data-testid="compare-l0"
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="compare-tokens">tokens per run</label>
+          <input
+            id="compare-tokens"
+            type="text"
+            value={tokens}
+            onChange={(e) => setTokens(e.target.value)}
+            data-testid="compare-tokens"
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="compare-evals">evaluations per run</label>
+          <input
+            id="compare-evals"
+            type="text"
+            value={evals}
+            onChange={(e) => setEvals(e.target.value)}
+            data-testid="compare-evals"
+          />
+        </div>
+        <div className="field toggle">
+          <label>
+            <input
+              type="checkbox"
+              checked={ablate}
+              onChange={(e) => setAblate(e.target.checked)}
+              data-testid="compare-ablate"
+            />
+            ablations (TopK, middle k)
+          </label>
+          <p className="help">tied init, AuxK, b_pre = 0, b_pre = mean, gradient projection off once each</p>
+        </div>
+      </div>
+      <p className="small muted">
+        lr {lrRule(N).toExponential(2)} (rule 2e-4/√(N/2¹⁴)) for every run; batch {config.batchSize} and the
+        other settings come from the configuration panel
+      </p>
+      {problems.length > 0 && (
+        <ul className="problems" data-testid="compare-problems">
+          {problems.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+        </ul>
+      )}
+      <button
+        type="button"
+        disabled={problems.length > 0 || count === 0}
+        onClick={() => startCompare(spec)}
+        data-testid="compare-start"
+      >
+        Start comparison ({count} runs)
+      </button>
+    </fieldset>
+  );
+}
+
+function CompareProgress() {
+  const s = useCompare();
+  const dataset = useLab((st) => st.dataset.info);
+  if (!s.spec) return null;
+  const doneCount = Object.keys(s.done).length;
+  const total = s.runs.length;
+  const cur = s.current;
+  const curFrac = cur && cur.total > 0 ? Math.min(1, cur.tokens / cur.total) : 0;
+  const overall = total ? (doneCount + (cur ? curFrac : 0)) / total : 0;
+  const pending = pendingRuns(s).length;
+  const canResume = !compareActive(s) && pending > 0;
+  const curRun = cur ? s.runs.find((r) => r.id === cur.id) : null;
+  return (
+    <div data-testid="compare-progress" data-status={s.status} data-done={doneCount} data-total={total}>
+      <div className="row wrap" style={{ gap: 8, alignItems: 'center' }}>
+        <strong data-testid="compare-status">
+          {s.status === 'interrupted' ? 'comparison interrupted (page reloaded)' : `comparison ${s.status}`}
+        </strong>
+        <span>
+          {doneCount}/{total} runs done
+        </span>
+        {canResume && (
+          <button type="button" onClick={resumeCompare} data-testid="compare-resume" disabled={!dataset}>
+            Resume ({pending} left)
+          </button>
+        )}
+        {compareActive(s) && (
+          <button
+            type="button"
+            className="ghost"
+            onClick={stopCompare}
+            data-testid="compare-stop"
+            disabled={s.status === 'stopping'}
+          >
+            Stop
+          </button>
+        )}
+        {!compareActive(s) && (
+          <button type="button" className="ghost" onClick={discardCompare} data-testid="compare-discard">
+            Discard
+          </button>
+        )}
+      </div>
+      {s.message && <p className="field-error">{s.message}</p>}
+      <div className="progress" title="whole comparison">
+        <div className="bar" style={{ width: `${(overall * 100).toFixed(1)}%` }} />
+      </div>
+      {cur && curRun && (
+        <p className="small" data-testid="compare-current">
+          run {cur.index + 1}/{total}: {METHOD_LABEL[curRun.method]}{' '}
+          {curRun.sparsity_kind === 'k' ? 'k' : 'λ'}={curRun.sparsity}
+          {curRun.variant !== 'method' ? ` (${curRun.variant})` : ''} · {fmtCompact(cur.tokens)}/
+          {fmtCompact(cur.total)} tokens ({fmtPct(curFrac, 0)})
+        </p>
+      )}
+      <details>
+        <summary className="small">runs</summary>
+        <ol className="small" data-testid="compare-queue">
+          {s.runs.map((r) => {
+            const d = s.done[r.id];
+            return (
+              <li
+                key={r.id}
+                data-testid={`compare-run-${r.id}`}
+                data-state={
+                  d
+                    ? d.stop_reason === 'failed'
+                      ? 'failed'
+                      : 'done'
+                    : cur?.id === r.id
+                      ? 'running'
+                      : 'pending'
+                }
+              >
+                {r.id}:{' '}
+                {d
+                  ? d.stop_reason === 'failed' && !Number.isFinite(d.final.nmse ?? Number.NaN)
+                    ? `failed — ${d.error}`
+                    : `nMSE ${fmtNum(d.final.nmse, 4)}, L0 ${fmtNum(d.final.l0, 3)}, dead ${fmtPct(d.final.dead_fraction)}, ${fmtCompact(d.tokens_per_s)} tok/s${d.error ? ` — failed: ${d.error}` : ''}`
+                  : cur?.id === r.id
+                    ? 'running'
+                    : 'pending'}
+              </li>
+            );
+          })}
+        </ol>
+      </details>
+    </div>
+  );
+}
+
+function CompareExports({ doc }: { doc: CompareDocument }) {
+  const json = useMemo(() => JSON.stringify(doc, null, 2), [doc]);
+  const csv = useMemo(() => compareCsv(doc), [doc]);
+  const dead = useMemo(() => deadCsv(doc.dead), [doc]);
+  const abl = useMemo(() => (doc.ablation?.length ? ablationToCsv(doc.ablation) : null), [doc]);
+  const svg = useMemo(() => compareFrontierSvg(doc), [doc]);
+  const jsonUrl = useBlobUrl(json, 'application/json');
+  const csvUrl = useBlobUrl(csv, 'text/csv');
+  const deadUrl = useBlobUrl(dead, 'text/csv');
+  const ablUrl = useBlobUrl(abl, 'text/csv');
+  const svgUrl = useBlobUrl(svg, 'image/svg+xml');
+  return (
+    <p className="row wrap small" style={{ gap: 10 }} data-testid="compare-exports">
+      export:
+      {jsonUrl && (
+        <a href={jsonUrl} download="compare.json" data-testid="export-compare-json">
+          compare.json
+        </a>
+      )}
+      {csvUrl && (
+        <a href={csvUrl} download="compare.csv" data-testid="export-compare-csv">
+          compare.csv
+        </a>
+      )}
+      {deadUrl && (
+        <a href={deadUrl} download="dead.csv" data-testid="export-compare-dead-csv">
+          dead.csv
+        </a>
+      )}
+      {ablUrl && (
+        <a href={ablUrl} download="ablation.csv" data-testid="export-compare-ablation-csv">
+          ablation.csv
+        </a>
+      )}
+      {svgUrl && (
+        <a href={svgUrl} download="frontier.svg" data-testid="export-compare-svg">
+          frontier.svg
+        </a>
+      )}
+    </p>
+  );
+}
+
+function CompareSection() {
+  const doc = useCompare((s) => s.doc);
+  return (
+    <>
+      <p className="muted small">
+        One N, one token budget; each method over its own sparsity axis (k for the TopK family, λ for the
+        penalty methods); the same runs as <code>npm run sweep -- --methods …</code>
+      </p>
+      <CompareBuilder />
+      <CompareProgress />
+      {doc && (doc.runs.length > 0 || (doc.failed?.length ?? 0) > 0) && (
+        <>
+          <ComparePlots doc={doc} />
+          <AblationRows rows={doc.ablation} prefix="compare-ablation" />
+          <CompareExports doc={doc} />
+        </>
+      )}
+    </>
   );
 }

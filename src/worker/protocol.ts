@@ -62,6 +62,93 @@ export interface DatasetInfo {
   problems: string[];
   hasTokens: boolean;
   hasVocab: boolean;
+  /** set when the rows are activations extracted in the page from a language model ('extract-lm') */
+  lm?: LmProvenance;
+}
+
+/** Which language model, text and site an extracted dataset came from. */
+export interface LmProvenance {
+  /** model name, e.g. "stories260K" or the dropped checkpoint's file name */
+  model: string;
+  tokenizer: string;
+  text: string;
+  layer: number;
+  site: 'resid' | 'mlp';
+  tokens: number;
+  windows: number;
+  /** tokens per window including BOS */
+  window: number;
+  /** where the rows came from this time: a WGSL or CPU forward, or the OPFS cache */
+  source: 'gpu' | 'cpu' | 'cache';
+  seconds: number;
+  /** cache key (SHA-256 of model, tokenizer, text and settings) */
+  key: string;
+}
+
+/** A bundled file (a path under the page's base URL) or a dropped one. */
+export type LmFileSpec = { kind: 'bundled'; path: string } | { kind: 'file'; blob: Blob; name: string };
+
+/** 'extract-lm': run a llama2.c model over a text in the worker; the rows become the dataset. */
+export interface ExtractLmRequest {
+  /** shown in the dataset card, e.g. "stories260K" */
+  modelName: string;
+  checkpoint: LmFileSpec;
+  tokenizer: LmFileSpec;
+  text: LmFileSpec;
+  /** resid: residual index 0..nLayers; mlp: layer 0..nLayers−1 */
+  layer: number;
+  site: 'resid' | 'mlp';
+  /** stop after this many rows (default 20,000) */
+  maxTokens?: number;
+  /** tokens per window including BOS (default the model's seq_len) */
+  window?: number;
+  /** absolute base URL for bundled paths; the client fills it from the page */
+  baseUrl?: string;
+  /** 'auto' (default): the WGSL forward when a device is available, else the CPU */
+  backend?: 'auto' | 'gpu' | 'cpu';
+  /** ignore a cached result (default false) */
+  noCache?: boolean;
+}
+
+export interface ExtractLmProgress {
+  fraction: number;
+  phase: string;
+  tokens: number;
+  windows: number;
+}
+
+/** Latent sample for the ablation-sparsity measure of a full evaluation (paper §4.5). */
+export interface AblationRequest {
+  /** latents drawn among those active in the held-out text (default 64) */
+  latents?: number;
+  /** held-out tokens the latents are looked for in (default 512) */
+  tokens?: number;
+  /** positions ablated per latent (default 2) */
+  positionsPerLatent?: number;
+  /** logit changes concatenated over this many positions from the ablated one (default 16) */
+  futureTokens?: number;
+}
+
+export interface AblationReport {
+  /** latents measured (active in the text), drawn, and active in the text */
+  latents: number;
+  requested: number;
+  activeLatents: number;
+  tokens: number;
+  positionsPerLatent: number;
+  futureTokens: number;
+  vocab: number;
+  /** means over latents of (‖Δ‖₁/‖Δ‖₂)² and of that / (T'·V) */
+  meanCount: number;
+  meanFraction: number;
+  /** quantiles of the per-latent fraction and count */
+  quantiles: { q: number; fraction: number; count: number }[];
+  /** histogram of log10(fraction) */
+  histogram: { edges: number[]; counts: number[] };
+  perLatent: { id: number; fraction: number; count: number; positions: number }[];
+  backend: 'gpu' | 'cpu';
+  forwards: number;
+  seconds: number;
 }
 
 /** One point of the live curves, averaged over the steps since the previous point. */
@@ -78,6 +165,10 @@ export interface MetricPoint {
   tokensPerS: number;
   lr: number;
   gradNorm: number;
+  /** Threshold family: the sparsity penalty term λ·L1 (λ·L0 for JumpReLU), mean over the point's steps. */
+  penalty?: number;
+  /** BatchTopK: the batch threshold τ (normalized units), mean over the point's steps. */
+  batchThreshold?: number;
 }
 
 export interface EvalResult {
@@ -121,6 +212,10 @@ export interface FullEvalRequest {
   explainLatents?: number;
   /** downstream loss through the language model, when the dataset came from a bundled model */
   downstream?: boolean;
+  /** ablation sparsity (paper §4.5) of a sample of latents, through the same language model */
+  ablation?: AblationRequest;
+  /** language-model forward for downstream / ablation: 'auto' (default) = WGSL when available */
+  lmBackend?: 'auto' | 'gpu' | 'cpu';
 }
 
 export interface FullEvalReport {
@@ -158,6 +253,9 @@ export interface FullEvalReport {
     fractionRecovered: number;
     kl: number;
   };
+  /** how the downstream loss was computed: the WGSL or the CPU forward, and its time */
+  downstreamRun?: { backend: 'gpu' | 'cpu'; seconds: number };
+  ablation?: AblationReport;
 }
 
 export interface LatentDetail {
@@ -201,7 +299,9 @@ export type ToWorker =
   | { type: 'import-sae'; files: { blob: Blob; name: string }[] }
   | { type: 'list-checkpoints' }
   | { type: 'resume-checkpoint'; runId: string; step?: number }
-  | { type: 'delete-checkpoint'; runId: string; step?: number };
+  | { type: 'delete-checkpoint'; runId: string; step?: number }
+  | { type: 'extract-lm'; request: ExtractLmRequest }
+  | { type: 'cancel-extract' };
 
 export type FromWorker =
   | { type: 'ready'; adapter: AdapterReport }
@@ -238,4 +338,8 @@ export type FromWorker =
     }
   | { type: 'device-lost'; message: string }
   | { type: 'gpu-error'; message: string }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  | { type: 'extract-progress'; progress: ExtractLmProgress }
+  /** followed by 'dataset-ready' (info.lm says where the rows came from) */
+  | { type: 'extract-done'; lm: LmProvenance }
+  | { type: 'extract-error'; file: string; message: string; cancelled?: boolean };

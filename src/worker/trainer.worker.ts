@@ -15,10 +15,12 @@ import {
   fullEvaluate,
   latentDetail,
   noteDataset,
+  noteLmDataset,
   releaseTrainer,
   retainedTrainer,
   retainTrainer,
 } from './evaluate';
+import { extractLm } from './lm-extract';
 import * as models from './models';
 import type { FromWorker, ToWorker, TrainStart } from './protocol';
 import { encodeSelfCheck } from './selfcheck';
@@ -32,6 +34,8 @@ let runId = '';
 /** An SAE imported from files; the current model (for export / evaluation) while `current` says so. */
 let imported: ImportedSae | null = null;
 let current: 'trained' | 'imported' = 'trained';
+/** The extraction in progress ('extract-lm'), cancelled by 'cancel-extract'. */
+let extracting: AbortController | null = null;
 
 async function ensureGpu(): Promise<GpuContext> {
   if (gpu) return gpu;
@@ -177,6 +181,46 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         }
         break;
       }
+      case 'extract-lm': {
+        if (trainer) throw new Error('stop the current run before extracting activations');
+        if (extracting) throw new Error('an extraction is already running: cancel it first');
+        const ctl = new AbortController();
+        extracting = ctl;
+        const r = msg.request;
+        try {
+          const x = await extractLm(
+            r,
+            async () => (await ensureGpu()).device,
+            (progress) => post({ type: 'extract-progress', progress }),
+            ctl.signal,
+          );
+          dataset = x.dataset;
+          noteLmDataset(x.dataset, x.context);
+          if (current === 'imported') await adoptImported();
+          post({ type: 'extract-done', lm: x.lm });
+          post({ type: 'dataset-ready', info: x.dataset.info });
+        } catch (e) {
+          const cancelled = ctl.signal.aborted;
+          // the LM readers start their messages with the file's name
+          const names = [r.checkpoint, r.tokenizer, r.text].map((f) =>
+            f.kind === 'file' ? f.name : (f.path.split('/').pop() ?? f.path),
+          );
+          const file =
+            e instanceof DataError ? e.file : (names.find((n) => errorMessage(e).startsWith(`${n}:`)) ?? '');
+          post({
+            type: 'extract-error',
+            file,
+            message: cancelled ? 'extraction cancelled' : errorMessage(e),
+            cancelled,
+          });
+        } finally {
+          extracting = null;
+        }
+        break;
+      }
+      case 'cancel-extract':
+        extracting?.abort(new Error('extraction cancelled'));
+        break;
       case 'train':
         await train(msg.start);
         break;

@@ -262,11 +262,15 @@ describe('import errors name the file and the problem', () => {
       "sae_weights.safetensors: tensor 'b_enc' has dtype I32; expected a float dtype (F32, F16, BF16 or F64)",
     );
   });
-  it('not TopK, no SAE, several SAEs, missing cfg', () => {
+  it('unsupported architecture, no SAE, several SAEs, missing cfg', () => {
     const files = base();
     const cfg = JSON.parse(new TextDecoder().decode(files.get('cfg.json')));
     files.set('cfg.json', new TextEncoder().encode(JSON.stringify({ ...cfg, architecture: 'jumprelu' })));
-    expect(() => importSae(files)).toThrow(/cfg\.json: architecture 'jumprelu' .* is not a TopK SAE/);
+    expect(() => importSae(files)).toThrow(
+      /cfg\.json: architecture 'jumprelu' with activation 'topk' is not supported/,
+    );
+    files.set('cfg.json', new TextEncoder().encode(JSON.stringify({ ...cfg, architecture: 'matryoshka' })));
+    expect(() => importSae(files)).toThrow(/architecture 'matryoshka' .* is not supported/);
     expect(() => importSaes(new Map([['notes.txt', new Uint8Array(3)]]))).toThrow(/no SAE found.*notes\.txt/);
     const two = new Map<string, Uint8Array>();
     for (const [n, b] of base()) {
