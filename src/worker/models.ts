@@ -189,7 +189,8 @@ export function trainerForImported(device: GPUDevice, s: ImportedSae, dataset: O
     dataset.stats,
     {
       nLatents: N,
-      k: s.k,
+      activation: s.activation,
+      k: Math.min(s.k, N),
       batchSize,
       tokens: batchSize,
       auxk: false,
