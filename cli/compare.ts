@@ -34,10 +34,10 @@ import {
   type Method,
   reusableRecords,
 } from '../src/scaling/compare';
-import { DEFAULT_EVALS_PER_RUN, evalEveryFor, RunTracker } from '../src/scaling/runner';
-import type { FromWorker } from '../src/worker/protocol';
+import { DEFAULT_EVALS_PER_RUN, RunTracker } from '../src/scaling/runner';
 import { UsageError } from './args';
-import { configFromFlags, progressLine } from './train';
+import { configFromFlags } from './train';
+import { fmtDur, queueTrainer } from './train-one';
 
 export interface ComparePlan {
   def: CompareDef;
@@ -113,9 +113,6 @@ export function comparePlanFromFlags(flags: Record<string, unknown>): ComparePla
   return { def, runs, base, evalsPerRun };
 }
 
-const fmtDur = (s: number) =>
-  s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
-
 /** Writes every output file of the comparison; returns the document. */
 export function writeCompareOutputs(
   out: string,
@@ -179,52 +176,27 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
         `compare: ${todo.length} runs (${plan.def.methods.map((m) => METHOD_LABEL[m]).join(', ')}) at N=${plan.def.N} on ${ds.name} [${ds.rows}, ${ds.d}] · ${plan.def.tokens} tokens each · lr ${plan.runs[0].lr.toPrecision(3)}`,
       );
     }
-    for (let i = 0; h && i < todo.length; i++) {
+    const train =
+      h &&
+      queueTrainer(h, { encodeVariant: flags['encode-variant'], evalsPerRun: plan.evalsPerRun, quiet, log });
+    for (let i = 0; train && i < todo.length; i++) {
       const run = todo[i];
-      const cfg = compareTrainConfig(run, plan.base);
+      const config = compareTrainConfig(run, plan.base);
       const tracker = new RunTracker(run);
       const runId = `compare-${i}-${Date.now().toString(36)}`;
       const prefix = `[${i + 1}/${todo.length} ${run.id}]`;
-      let total = 0;
-      let nextPrint = 0;
-      let nanMessage: string | undefined;
-      const started0 = performance.now();
+      const startedAt = performance.now();
       log(
-        `${prefix} ${METHOD_LABEL[run.method]} ${run.sparsity_kind}=${run.sparsity} · elapsed ${fmtDur((started0 - t0) / 1000)}`,
+        `${prefix} ${METHOD_LABEL[run.method]} ${run.sparsity_kind}=${run.sparsity} · elapsed ${fmtDur((startedAt - t0) / 1000)}`,
       );
-      h.onMessage = (m: FromWorker) => {
-        if (!('runId' in m) || m.runId !== runId) return;
-        if (m.type === 'eval') tracker.push(m.result.tokens, m.result.nmse);
-        else if (m.type === 'metrics' && !quiet && total > 0) {
-          const p = m.points[m.points.length - 1];
-          if (process.stderr.isTTY) process.stderr.write(`\r${prefix} ${progressLine(p, total)}\x1b[K`);
-          else if (p.tokens >= nextPrint) {
-            nextPrint = p.tokens + total / 5;
-            log(`${prefix} ${progressLine(p, total)}`);
-          }
-        } else if (m.type === 'nan') nanMessage = m.message;
-      };
       let rec: CompareRunRecord;
       try {
-        await h.send({
-          type: 'train',
-          start: {
-            runId,
-            config: cfg,
-            kernels: flags['encode-variant'] ? { encode: flags['encode-variant'] as never } : undefined,
-            evalEveryTokens: evalEveryFor(run.budget, cfg.batchSize ?? 4096, plan.evalsPerRun),
-          },
-        });
-        const started = await h.next(['train-started']);
-        total = started.totalSteps * started.config.batchSize;
-        const done = await h.next(['train-done']);
-        if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
-        const wall = (performance.now() - started0) / 1000;
-        rec = compareRecord(run, tracker.finish(done.final, wall, nanMessage), done.final.tokensPerS);
+        const { final, wall, nanMessage } = await train({ runId, prefix, config, tracker, startedAt });
+        rec = compareRecord(run, tracker.finish(final, wall, nanMessage), final.tokensPerS);
       } catch (e) {
         // The engine refuses a method it does not support (or the run failed): record it, go on.
         const msg = (e as Error).message.split('\n')[0];
-        rec = failedCompareRecord(run, msg, (performance.now() - started0) / 1000);
+        rec = failedCompareRecord(run, msg, (performance.now() - startedAt) / 1000);
       }
       const f = rec.final;
       log(

@@ -19,7 +19,6 @@ import {
   ablationToCsv,
   DEFAULT_EVALS_PER_RUN,
   DEFAULT_TOL,
-  evalEveryFor,
   RunTracker,
   type SweepDocument,
   type SweepRunRecord,
@@ -31,10 +30,10 @@ import {
 } from '../src/scaling/runner';
 import type { FitOutcome } from '../src/scaling/sweep';
 import { expandGrid, type SweepGrid, type SweepRunConfig, type TokenBudget } from '../src/scaling/sweep';
-import type { FromWorker } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { compareMain } from './compare';
-import { configFromFlags, progressLine, TRAIN_FLAGS } from './train';
+import { configFromFlags, TRAIN_FLAGS } from './train';
+import { fmtDur, queueTrainer } from './train-one';
 
 const { 'n-latents': _n, k: _k, tokens: _t, out: _o, ...trainOnly } = TRAIN_FLAGS;
 
@@ -144,9 +143,6 @@ export function planFromFlags(flags: Record<string, unknown>): SweepPlan {
   return { grid, runs, base, tol, evalsPerRun, ablation };
 }
 
-const fmtDur = (s: number) =>
-  s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
-
 /** One line per fit: parameters ± stderr and R², or the FitError message. */
 export function fitSummary(doc: SweepDocument): string[] {
   const fmt = <P extends string>(o: FitOutcome<P>) =>
@@ -208,52 +204,25 @@ export async function main(argv: string[]): Promise<number> {
       tol: plan.tol,
     };
 
+    const train = queueTrainer(h, {
+      encodeVariant: flags['encode-variant'],
+      evalsPerRun: plan.evalsPerRun,
+      quiet,
+      log,
+    });
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i];
       const isFullAblation = job.label === plan.ablation?.id;
-      const cfg = trainConfigFor(job.run, plan.base, job.patch);
+      const config = trainConfigFor(job.run, plan.base, job.patch);
       const tracker = new RunTracker(job.run, plan.tol);
       const runId = `sweep-${i}-${Date.now().toString(36)}`;
       const prefix = `[${i + 1}/${jobs.length} ${job.label}]`;
-      let total = 0;
-      let nextPrint = 0;
-      let nanMessage: string | undefined;
-      const started0 = performance.now();
+      const startedAt = performance.now();
       log(
-        `${prefix} N=${job.run.N} k=${job.run.k} lr=${job.run.lr.toPrecision(3)} · sweep elapsed ${fmtDur((started0 - t0) / 1000)}`,
+        `${prefix} N=${job.run.N} k=${job.run.k} lr=${job.run.lr.toPrecision(3)} · sweep elapsed ${fmtDur((startedAt - t0) / 1000)}`,
       );
-      h.onMessage = (m: FromWorker) => {
-        if (!('runId' in m) || m.runId !== runId) return;
-        if (m.type === 'eval' && tracker.push(m.result.tokens, m.result.nmse)) {
-          if (!quiet)
-            log(
-              `${prefix} converged at ~${m.result.tokens} tokens (nMSE ${m.result.nmse.toFixed(4)}): stopping`,
-            );
-          void h.send({ type: 'stop' });
-        } else if (m.type === 'metrics' && !quiet && total > 0) {
-          const p = m.points[m.points.length - 1];
-          if (process.stderr.isTTY) process.stderr.write(`\r${prefix} ${progressLine(p, total)}\x1b[K`);
-          else if (p.tokens >= nextPrint) {
-            nextPrint = p.tokens + total / 5;
-            log(`${prefix} ${progressLine(p, total)}`);
-          }
-        } else if (m.type === 'nan') nanMessage = m.message;
-      };
-      await h.send({
-        type: 'train',
-        start: {
-          runId,
-          config: cfg,
-          kernels: flags['encode-variant'] ? { encode: flags['encode-variant'] as never } : undefined,
-          evalEveryTokens: evalEveryFor(job.run.budget, cfg.batchSize ?? 4096, plan.evalsPerRun),
-        },
-      });
-      const started = await h.next(['train-started']);
-      total = started.totalSteps * started.config.batchSize;
-      const done = await h.next(['train-done']);
-      if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
-      const wall = (performance.now() - started0) / 1000;
-      const rec = tracker.finish(done.final, wall, nanMessage);
+      const { final, wall, nanMessage } = await train({ runId, prefix, config, tracker, startedAt });
+      const rec = tracker.finish(final, wall, nanMessage);
       const f = rec.final;
       log(
         `${prefix} done in ${fmtDur(wall)}: nMSE ${f.nmse.toFixed(4)} L0 ${f.l0.toFixed(1)} dead ${(f.dead_fraction * 100).toFixed(1)}% tokens ${f.tokens}` +

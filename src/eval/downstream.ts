@@ -103,36 +103,53 @@ export function downstreamLoss(
   const keepBos = opts.keepBos ?? true;
   const splice = replaceRows(d, keepBos, (rows, n) => recon(rows, n, d));
   const zero = replaceRows(d, keepBos, (_rows, n) => new Float32Array(n * d));
+  const tally = lossTally(V);
+  for (const tokens of windows) {
+    const lc = model.run(tokens).logits as FloatArray;
+    const ls = model.run(tokens, { interventions: [{ index: layer, fn: splice }] }).logits as FloatArray;
+    const lz = model.run(tokens, { interventions: [{ index: layer, fn: zero }] }).logits as FloatArray;
+    tally.add(tokens, lc, ls, lz);
+  }
+  return tally.result();
+}
+
+/**
+ * Running sums of {@link downstreamLoss}: per window the clean (lc), spliced (ls) and zero-ablated
+ * (lz) logits [T, V]; the result averages next-token losses over tokens and KL(clean ‖ spliced) over
+ * positions.
+ */
+export function lossTally(V: number) {
   let count = 0;
   let clean = 0;
   let spliced = 0;
   let zeroed = 0;
   let klSum = 0;
   let klRows = 0;
-  for (const tokens of windows) {
-    const T = tokens.length;
-    const lc = model.run(tokens).logits as FloatArray;
-    const ls = model.run(tokens, { interventions: [{ index: layer, fn: splice }] }).logits as FloatArray;
-    const lz = model.run(tokens, { interventions: [{ index: layer, fn: zero }] }).logits as FloatArray;
-    const nc = nextTokenNll(lc, tokens, V);
-    count += nc.count;
-    clean += nc.sum;
-    spliced += nextTokenNll(ls, tokens, V).sum;
-    zeroed += nextTokenNll(lz, tokens, V).sum;
-    klSum += meanKl(lc, ls, T, V) * T;
-    klRows += T;
-  }
-  const cleanLoss = clean / count;
-  const splicedLoss = spliced / count;
-  const zeroLoss = zeroed / count;
   return {
-    tokens: count,
-    cleanLoss,
-    splicedLoss,
-    zeroLoss,
-    deltaLoss: splicedLoss - cleanLoss,
-    fractionRecovered: (zeroLoss - splicedLoss) / (zeroLoss - cleanLoss),
-    kl: klSum / klRows,
+    add(tokens: ArrayLike<number>, lc: FloatArray, ls: FloatArray, lz: FloatArray) {
+      const T = tokens.length;
+      const nc = nextTokenNll(lc, tokens, V);
+      count += nc.count;
+      clean += nc.sum;
+      spliced += nextTokenNll(ls, tokens, V).sum;
+      zeroed += nextTokenNll(lz, tokens, V).sum;
+      klSum += meanKl(lc, ls, T, V) * T;
+      klRows += T;
+    },
+    result(): DownstreamResult {
+      const cleanLoss = clean / count;
+      const splicedLoss = spliced / count;
+      const zeroLoss = zeroed / count;
+      return {
+        tokens: count,
+        cleanLoss,
+        splicedLoss,
+        zeroLoss,
+        deltaLoss: splicedLoss - cleanLoss,
+        fractionRecovered: (zeroLoss - splicedLoss) / (zeroLoss - cleanLoss),
+        kl: klSum / klRows,
+      };
+    },
   };
 }
 
@@ -223,8 +240,7 @@ export function ablationSparsity(
   const perLatent = opts.positionsPerLatent ?? 2;
   const future = opts.futureTokens ?? 16;
   const scale = sae.inputScale ?? 1;
-  const sumCount = new Map<number, number>();
-  const sumFrac = new Map<number, number>();
+  const sums = effectSums();
   const nPos = new Map<number, number>();
   for (const i of opts.latents) {
     if (!(i >= 0 && i < N)) throw new Error(`latent ${i} outside 0..${N - 1}`);
@@ -261,28 +277,55 @@ export function ablationSparsity(
         const abl = model.run(tokens, { interventions: [{ index: layer, fn: spliceWith(patch) }] })
           .logits as FloatArray;
         const p = r + from; // window position of the ablated row
-        const rowsAfter = Math.min(future, T - p);
-        const delta = new Float64Array(rowsAfter * V);
-        for (let e = 0; e < rowsAfter * V; e++) delta[e] = abl[p * V + e] - base[p * V + e];
-        const s = ablationEffectSparsity(delta, rowsAfter, V);
-        sumCount.set(i, (sumCount.get(i) ?? 0) + s.count);
-        sumFrac.set(i, (sumFrac.get(i) ?? 0) + s.fraction);
+        sums.add(i, ablationEffect(abl, base, p, Math.min(future, T - p), V));
         nPos.set(i, (nPos.get(i) as number) + 1);
       }
     }
   }
-  const active = opts.latents.filter((i) => (nPos.get(i) as number) > 0);
-  const per = (sums: Map<number, number>) =>
-    Float64Array.from(active, (i) => (sums.get(i) as number) / (nPos.get(i) as number));
-  const effectiveCount = per(sumCount);
-  const effectiveFraction = per(sumFrac);
-  const mean = (a: Float64Array) => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : Number.NaN);
+  return sums.means(opts.latents, nPos);
+}
+
+/**
+ * {@link ablationEffectSparsity} of Δ = ablated − baseline logits [T, V] over `rows` positions from
+ * window position p.
+ */
+export function ablationEffect(
+  abl: FloatArray,
+  base: FloatArray,
+  p: number,
+  rows: number,
+  V: number,
+): { count: number; fraction: number } {
+  const delta = new Float64Array(rows * V);
+  for (let e = 0; e < rows * V; e++) delta[e] = abl[p * V + e] - base[p * V + e];
+  return ablationEffectSparsity(delta, rows, V);
+}
+
+/** Sums of ablation effects per latent; `means` divides by the positions ablated (nPos). */
+export function effectSums() {
+  const sumCount = new Map<number, number>();
+  const sumFrac = new Map<number, number>();
   return {
-    latents: Uint32Array.from(active),
-    effectiveCount,
-    effectiveFraction,
-    positions: Uint32Array.from(active, (i) => nPos.get(i) as number),
-    meanEffectiveCount: mean(effectiveCount),
-    meanEffectiveFraction: mean(effectiveFraction),
+    add(i: number, m: { count: number; fraction: number }) {
+      sumCount.set(i, (sumCount.get(i) ?? 0) + m.count);
+      sumFrac.set(i, (sumFrac.get(i) ?? 0) + m.fraction);
+    },
+    /** Per-latent means over the latents (in this order) with at least one position ablated. */
+    means(latents: readonly number[], nPos: ReadonlyMap<number, number>): AblationResult {
+      const active = latents.filter((i) => (nPos.get(i) as number) > 0);
+      const per = (sums: Map<number, number>) =>
+        Float64Array.from(active, (i) => (sums.get(i) as number) / (nPos.get(i) as number));
+      const effectiveCount = per(sumCount);
+      const effectiveFraction = per(sumFrac);
+      const mean = (a: Float64Array) => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : Number.NaN);
+      return {
+        latents: Uint32Array.from(active),
+        effectiveCount,
+        effectiveFraction,
+        positions: Uint32Array.from(active, (i) => nPos.get(i) as number),
+        meanEffectiveCount: mean(effectiveCount),
+        meanEffectiveFraction: mean(effectiveFraction),
+      };
+    },
   };
 }

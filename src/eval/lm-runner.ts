@@ -10,12 +10,15 @@
  * the clean residual once, then hand in a copy with rows [from, T) overwritten.
  */
 import type { LlamaConfig } from '../lm/checkpoint.ts';
-import { type FloatArray, type Llama, meanKl, nextTokenNll } from '../lm/forward.ts';
+import type { FloatArray, Llama } from '../lm/forward.ts';
 import type { GpuLlama } from '../lm/gpu-forward.ts';
 import type { SparseCodes } from './codes.ts';
 import {
-  ablationEffectSparsity,
+  type AblationResult,
+  ablationEffect,
   type DownstreamResult,
+  effectSums,
+  lossTally,
   type Reconstructor,
   type SaeOnRaw,
   saeEncodeRaw,
@@ -107,12 +110,7 @@ export async function downstreamLossOn(
 ): Promise<DownstreamResult> {
   const { dim: d, vocabSize: V } = runner.config;
   const from = (opts.keepBos ?? true) ? 1 : 0;
-  let count = 0;
-  let clean = 0;
-  let spliced = 0;
-  let zeroed = 0;
-  let klSum = 0;
-  let klRows = 0;
+  const tally = lossTally(V);
   for (let w = 0; w < windows.length; w++) {
     const tokens = windows[w];
     const T = tokens.length;
@@ -129,27 +127,10 @@ export async function downstreamLossOn(
     }
     const ls = (await runner.run(tokens, { replace: { index: layer, data: spl } })).logits as FloatArray;
     const lz = (await runner.run(tokens, { replace: { index: layer, data: zer } })).logits as FloatArray;
-    const nc = nextTokenNll(lc, tokens, V);
-    count += nc.count;
-    clean += nc.sum;
-    spliced += nextTokenNll(ls, tokens, V).sum;
-    zeroed += nextTokenNll(lz, tokens, V).sum;
-    klSum += meanKl(lc, ls, T, V) * T;
-    klRows += T;
+    tally.add(tokens, lc, ls, lz);
     await opts.onProgress?.((w + 1) / windows.length);
   }
-  const cleanLoss = clean / count;
-  const splicedLoss = spliced / count;
-  const zeroLoss = zeroed / count;
-  return {
-    tokens: count,
-    cleanLoss,
-    splicedLoss,
-    zeroLoss,
-    deltaLoss: splicedLoss - cleanLoss,
-    fractionRecovered: (zeroLoss - splicedLoss) / (zeroLoss - cleanLoss),
-    kl: klSum / klRows,
-  };
+  return tally.result();
 }
 
 /**
@@ -220,17 +201,8 @@ export interface RunnerAblationOptions {
   onProgress?: (fraction: number) => void | Promise<void>;
 }
 
-export interface RunnerAblationResult {
-  /** Latents measured (active somewhere in the windows), ascending. */
-  latents: Uint32Array;
-  /** [latents] mean over ablated positions of (‖Δ‖₁/‖Δ‖₂)². */
-  effectiveCount: Float64Array;
-  /** [latents] mean of the same divided by T'·V. */
-  effectiveFraction: Float64Array;
-  /** [latents] positions ablated. */
-  positions: Uint32Array;
-  meanEffectiveCount: number;
-  meanEffectiveFraction: number;
+/** {@link AblationResult} (its latents ascending) with the population and the cost. */
+export interface RunnerAblationResult extends AblationResult {
   /** Latents active in the windows (the population the sample was drawn from). */
   activeLatents: number;
   forwards: number;
@@ -304,8 +276,7 @@ export async function ablationSparsityOn(
   }
   const total = plan.reduce((a, p) => a + p.length, 0);
 
-  const sumCount = new Map<number, number>();
-  const sumFrac = new Map<number, number>();
+  const sums = effectSums();
   let done = 0;
   for (let w = 0; w < enc.length; w++) {
     if (plan[w].length === 0) continue;
@@ -324,32 +295,12 @@ export async function ablationSparsityOn(
       const la = (await runner.run(tokens, { replace: { index: layer, data: abl } })).logits as FloatArray;
       forwards++;
       const p = r + from;
-      const rows = Math.min(future, T - p);
-      const delta = new Float64Array(rows * V);
-      for (let e = 0; e < rows * V; e++) delta[e] = la[p * V + e] - base[p * V + e];
-      const m = ablationEffectSparsity(delta, rows, V);
-      sumCount.set(i, (sumCount.get(i) ?? 0) + m.count);
-      sumFrac.set(i, (sumFrac.get(i) ?? 0) + m.fraction);
+      sums.add(i, ablationEffect(la, base, p, Math.min(future, T - p), V));
       done++;
       await opts.onProgress?.(done / total);
     }
   }
-  const measured = chosen.filter((i) => (nPos.get(i) as number) > 0);
-  const per = (sums: Map<number, number>) =>
-    Float64Array.from(measured, (i) => (sums.get(i) as number) / (nPos.get(i) as number));
-  const effectiveCount = per(sumCount);
-  const effectiveFraction = per(sumFrac);
-  const mean = (a: Float64Array) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : Number.NaN);
-  return {
-    latents: Uint32Array.from(measured),
-    effectiveCount,
-    effectiveFraction,
-    positions: Uint32Array.from(measured, (i) => nPos.get(i) as number),
-    meanEffectiveCount: mean(effectiveCount),
-    meanEffectiveFraction: mean(effectiveFraction),
-    activeLatents: active.size,
-    forwards,
-  };
+  return { ...sums.means(chosen, nPos), activeLatents: active.size, forwards };
 }
 
 /** Fisher–Yates with a small seeded generator (mulberry32). */

@@ -12,8 +12,6 @@ import {
   type AblationRow,
   ablationPoint,
   ablationRow,
-  evalEveryFor,
-  RunTracker,
   type SweepDocument,
   type SweepRunRecord,
   sweepDocument,
@@ -22,8 +20,7 @@ import {
 } from '../scaling/runner';
 import { expandGrid, type SweepGrid, type SweepRunConfig } from '../scaling/sweep';
 import type { FromWorker } from '../worker/protocol';
-import { useLab } from './lab';
-import { sendToWorker } from './worker';
+import { loadStored, type QueueCurrent, type QueueStatus, runQueue } from './run-queue';
 
 export const SWEEP_STORAGE_KEY = 'sae-lab.sweep';
 const RUN_PREFIX = 'sweep-';
@@ -52,17 +49,11 @@ export interface SweepJob {
   label: string;
 }
 
-export type SweepStatus = 'idle' | 'running' | 'stopping' | 'stopped' | 'interrupted' | 'done' | 'failed';
+export type SweepStatus = QueueStatus;
 
-export interface SweepCurrent {
+export interface SweepCurrent extends QueueCurrent {
   key: string;
-  runId: string;
-  index: number;
-  started: boolean;
-  tokens: number;
-  total: number;
   nmse: number | null;
-  startedAt: number;
 }
 
 export interface SweepState {
@@ -128,188 +119,83 @@ interface Persisted {
   done: Record<string, SweepRunRecord>;
 }
 
-function load(): Pick<SweepState, 'def' | 'jobs' | 'done' | 'status' | 'doc'> {
-  const empty = { def: null, jobs: [], done: {}, status: 'idle' as const, doc: null };
-  try {
-    const raw = globalThis.localStorage?.getItem(SWEEP_STORAGE_KEY);
-    if (!raw) return empty;
-    const p = JSON.parse(raw) as Persisted;
-    if (p.version !== 1 || !p.def) return empty;
-    const jobs = jobsFor(p.def);
-    const unfinished = jobs.some((j) => !p.done[j.key]);
-    return {
-      def: p.def,
-      jobs,
-      done: p.done,
-      status: unfinished ? 'interrupted' : 'done',
-      doc: buildDoc(p.def, jobs, p.done),
-    };
-  } catch {
-    return empty;
-  }
-}
+type Stored = Pick<SweepState, 'def' | 'jobs' | 'done' | 'status' | 'doc'>;
 
-function persist() {
-  const { def, done } = useSweep.getState();
-  try {
-    if (!def) globalThis.localStorage?.removeItem(SWEEP_STORAGE_KEY);
-    else
-      globalThis.localStorage?.setItem(
-        SWEEP_STORAGE_KEY,
-        JSON.stringify({ version: 1, def, done } satisfies Persisted),
-      );
-  } catch {
-    // storage full or unavailable: the sweep still runs, it just cannot be resumed
-  }
+function load(): Stored {
+  const empty: Stored = { def: null, jobs: [], done: {}, status: 'idle', doc: null };
+  return loadStored<Persisted, Stored>(
+    SWEEP_STORAGE_KEY,
+    (p) => {
+      if (!p.def) return null;
+      const jobs = jobsFor(p.def);
+      const unfinished = jobs.some((j) => !p.done[j.key]);
+      return {
+        def: p.def,
+        jobs,
+        done: p.done,
+        status: unfinished ? 'interrupted' : 'done',
+        doc: buildDoc(p.def, jobs, p.done),
+      };
+    },
+    empty,
+  );
 }
 
 export const useSweep = create<SweepState>(() => ({ ...load(), current: null, message: null }));
-
-let tracker: RunTracker | null = null;
-let nanMessage: string | undefined;
 
 /** Jobs not finished yet, in queue order. */
 export function pendingJobs(s: SweepState = useSweep.getState()): SweepJob[] {
   return s.jobs.filter((j) => !s.done[j.key]);
 }
 
-export const sweepActive = (s: SweepState = useSweep.getState()) =>
-  s.status === 'running' || s.status === 'stopping';
+const queue = runQueue<SweepState, SweepCurrent, SweepJob>({
+  store: useSweep,
+  prefix: RUN_PREFIX,
+  storageKey: SWEEP_STORAGE_KEY,
+  stored: ({ def, done }) => (def ? { def, done } : null),
+  pick: (s) => (s.def ? pendingJobs(s)[0] : undefined),
+  launch: (s, job) => {
+    const def = s.def as SweepDef;
+    const variant = ABLATIONS.find((v) => v.id === job.variant);
+    return {
+      current: { key: job.key, nmse: null },
+      index: s.jobs.indexOf(job),
+      name: job.key,
+      run: job.run,
+      config: trainConfigFor(job.run, def.base, variant?.patch ?? {}),
+      evalsPerRun: def.evalsPerRun,
+      tol: def.tol,
+    };
+  },
+  record: (s, cur, rec) => {
+    const done = { ...s.done, [cur.key]: rec };
+    useSweep.setState({ done, doc: buildDoc(s.def, s.jobs, done) });
+  },
+  onEval: (_cur, nmse) => ({ nmse }),
+});
 
-function startNext() {
-  const s = useSweep.getState();
-  const next = pendingJobs(s)[0];
-  if (!next || !s.def) {
-    tracker = null;
-    useSweep.setState({ status: 'done', current: null });
-    return;
-  }
-  const lab = useLab.getState();
-  if (!lab.dataset.info) {
-    useSweep.setState({ status: 'failed', current: null, message: 'no dataset is loaded' });
-    return;
-  }
-  const runId = `${RUN_PREFIX}${Date.now().toString(36)}-${next.key}`;
-  const variant = ABLATIONS.find((v) => v.id === next.variant);
-  const config = trainConfigFor(next.run, s.def.base, variant?.patch ?? {});
-  tracker = new RunTracker(next.run, s.def.tol);
-  nanMessage = undefined;
-  useSweep.setState({
-    status: 'running',
-    message: null,
-    current: {
-      key: next.key,
-      runId,
-      index: s.jobs.indexOf(next),
-      started: false,
-      tokens: 0,
-      total: config.tokens ?? 0,
-      nmse: null,
-      startedAt: performance.now(),
-    },
-  });
-  sendToWorker({
-    type: 'train',
-    start: {
-      runId,
-      config: { ...config, d: lab.dataset.info.d },
-      evalEveryTokens: evalEveryFor(next.run.budget, config.batchSize ?? 4096, s.def.evalsPerRun),
-    },
-  });
-}
+export const sweepActive = (s: SweepState = useSweep.getState()) => queue.active(s);
 
 /** Start a new sweep (replacing any stored one). */
 export function startSweep(def: SweepDef) {
-  if (sweepActive()) return;
+  if (queue.active()) return;
   const jobs = jobsFor(def);
-  useSweep.setState({ def, jobs, done: {}, doc: buildDoc(def, jobs, {}), message: null });
-  persist();
-  startNext();
+  queue.start({ def, jobs, done: {}, doc: buildDoc(def, jobs, {}), message: null });
 }
 
 /** Continue a stored or stopped sweep with its unfinished runs. */
 export function resumeSweep() {
-  const s = useSweep.getState();
-  if (!s.def || sweepActive()) return;
-  startNext();
+  if (useSweep.getState().def) queue.resume();
 }
 
 /** Stop the current run and the queue (finished runs are kept; resume continues). */
-export function stopSweep() {
-  if (!sweepActive()) return;
-  useSweep.setState({ status: 'stopping' });
-  sendToWorker({ type: 'stop' });
-}
+export const stopSweep = () => queue.stop();
 
 /** Forget the stored sweep. */
-export function discardSweep() {
-  if (sweepActive()) return;
-  useSweep.setState({
-    def: null,
-    jobs: [],
-    done: {},
-    doc: null,
-    status: 'idle',
-    current: null,
-    message: null,
-  });
-  persist();
-}
+export const discardSweep = () => queue.discard({ def: null, jobs: [], done: {}, doc: null });
 
 /**
  * Messages of sweep runs (runId prefix 'sweep-'): returns true when handled (the lab's run state must
  * not see them). Also watches for a worker error while a run is being started.
  */
-export function handleSweepMessage(m: FromWorker): boolean {
-  const s = useSweep.getState();
-  if (m.type === 'error' || m.type === 'device-lost') {
-    if (
-      s.current &&
-      (s.status === 'running' || s.status === 'stopping') &&
-      (!s.current.started || m.type === 'device-lost')
-    ) {
-      tracker = null;
-      useSweep.setState({ status: 'failed', current: null, message: m.message });
-    }
-    return false;
-  }
-  if (!('runId' in m) || !m.runId.startsWith(RUN_PREFIX)) return false;
-  const cur = s.current;
-  if (!cur || m.runId !== cur.runId) return true;
-  switch (m.type) {
-    case 'train-started':
-      useSweep.setState({ current: { ...cur, started: true, total: m.totalSteps * m.config.batchSize } });
-      break;
-    case 'metrics': {
-      const p = m.points[m.points.length - 1];
-      if (p) useSweep.setState({ current: { ...cur, tokens: p.tokens } });
-      break;
-    }
-    case 'eval':
-      useSweep.setState({ current: { ...cur, nmse: m.result.nmse } });
-      if (tracker?.push(m.result.tokens, m.result.nmse) && s.status === 'running')
-        sendToWorker({ type: 'stop' });
-      break;
-    case 'nan':
-      nanMessage = m.message;
-      break;
-    case 'train-done': {
-      const wall = (performance.now() - cur.startedAt) / 1000;
-      if (s.status === 'stopping') {
-        // stopped by the user: the partial run is not a result
-        tracker = null;
-        useSweep.setState({ status: 'stopped', current: null });
-        return true;
-      }
-      if (tracker) {
-        const rec = tracker.finish(m.final, wall, nanMessage);
-        const done = { ...s.done, [cur.key]: rec };
-        useSweep.setState({ done, doc: buildDoc(s.def, s.jobs, done) });
-        persist();
-      }
-      startNext();
-      break;
-    }
-  }
-  return true;
-}
+export const handleSweepMessage = (m: FromWorker): boolean => queue.handle(m);

@@ -42,6 +42,7 @@ import {
   useSweep,
 } from '../store/sweep';
 import { fmtCompact, fmtNum, fmtPct } from './format';
+import { CheckField, ExportLinks, ProblemList, QueueProgress, TextField } from './SweepParts';
 import { ComparePlots, SweepPlots } from './SweepPlots';
 
 const N_CHOICES = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
@@ -144,16 +145,7 @@ function Builder() {
         </div>
       </div>
       <div className="grid" style={{ marginTop: 8 }}>
-        <div className="field">
-          <label htmlFor="sweep-k">k values</label>
-          <input
-            id="sweep-k"
-            type="text"
-            value={kText}
-            onChange={(e) => setKText(e.target.value)}
-            data-testid="sweep-k"
-          />
-        </div>
+        <TextField id="sweep-k" label="k values" value={kText} onChange={setKText} testId="sweep-k" />
         <div className="field">
           <label htmlFor="sweep-mode">budget</label>
           <select
@@ -167,63 +159,39 @@ function Builder() {
           </select>
         </div>
         {mode === 'tokens' ? (
-          <div className="field">
-            <label htmlFor="sweep-tokens">tokens per run</label>
-            <input
-              id="sweep-tokens"
-              type="text"
-              value={tokens}
-              onChange={(e) => setTokens(e.target.value)}
-              data-testid="sweep-tokens"
-            />
-          </div>
+          <TextField
+            id="sweep-tokens"
+            label="tokens per run"
+            value={tokens}
+            onChange={setTokens}
+            testId="sweep-tokens"
+          />
         ) : (
-          <div className="field">
-            <label htmlFor="sweep-max">cap (tokens)</label>
-            <input
-              id="sweep-max"
-              type="text"
-              value={maxTokens}
-              onChange={(e) => setMaxTokens(e.target.value)}
-              data-testid="sweep-max-tokens"
-            />
-          </div>
+          <TextField
+            id="sweep-max"
+            label="cap (tokens)"
+            value={maxTokens}
+            onChange={setMaxTokens}
+            testId="sweep-max-tokens"
+          />
         )}
-        <div className="field">
-          <label htmlFor="sweep-tol">tolerance</label>
-          <input
-            id="sweep-tol"
-            type="text"
-            value={tol}
-            onChange={(e) => setTol(e.target.value)}
-            data-testid="sweep-tol"
-          />
+        <TextField id="sweep-tol" label="tolerance" value={tol} onChange={setTol} testId="sweep-tol">
           <p className="help">converged: held-out nMSE improves &lt; tol over a doubling of tokens</p>
-        </div>
-        <div className="field">
-          <label htmlFor="sweep-evals">evaluations per run</label>
-          <input
-            id="sweep-evals"
-            type="text"
-            value={evals}
-            onChange={(e) => setEvals(e.target.value)}
-            data-testid="sweep-evals"
-          />
-        </div>
-        <div className="field toggle">
-          <label>
-            <input
-              type="checkbox"
-              checked={ablate}
-              onChange={(e) => setAblate(e.target.checked)}
-              data-testid="sweep-ablate"
-            />
-            ablations at the largest N
-          </label>
-          <p className="help">
-            full recipe, then tied init, AuxK, b_pre init, gradient projection off once each
-          </p>
-        </div>
+        </TextField>
+        <TextField
+          id="sweep-evals"
+          label="evaluations per run"
+          value={evals}
+          onChange={setEvals}
+          testId="sweep-evals"
+        />
+        <CheckField
+          checked={ablate}
+          onChange={setAblate}
+          testId="sweep-ablate"
+          label="ablations at the largest N"
+          help="full recipe, then tied init, AuxK, b_pre init, gradient projection off once each"
+        />
       </div>
       <p className="small" data-testid="sweep-lr-rule">
         lr rule lr(N) = 2e-4 / √(N / 2¹⁴):{' '}
@@ -236,13 +204,7 @@ function Builder() {
           · batch {config.batchSize} and the other settings come from the configuration panel
         </span>
       </p>
-      {problems.length > 0 && (
-        <ul className="problems" data-testid="sweep-problems">
-          {problems.map((p) => (
-            <li key={p}>{p}</li>
-          ))}
-        </ul>
-      )}
+      <ProblemList problems={problems} testId="sweep-problems" />
       <button
         type="button"
         disabled={!def || count === 0}
@@ -259,84 +221,45 @@ function Progress() {
   const s = useSweep();
   const dataset = useLab((st) => st.dataset.info);
   if (!s.def) return null;
-  const doneCount = Object.keys(s.done).length;
-  const total = s.jobs.length;
   const cur = s.current;
-  const curFrac = cur && cur.total > 0 ? Math.min(1, cur.tokens / cur.total) : 0;
-  const overall = total ? (doneCount + (cur ? curFrac : 0)) / total : 0;
-  const pending = pendingJobs(s).length;
-  const canResume = !sweepActive(s) && pending > 0;
   const curJob = cur ? s.jobs.find((j) => j.key === cur.key) : null;
   return (
-    <div data-testid="sweep-progress" data-status={s.status} data-done={doneCount} data-total={total}>
-      <div className="row wrap" style={{ gap: 8, alignItems: 'center' }}>
-        <strong data-testid="sweep-status">
-          {s.status === 'interrupted' ? 'sweep interrupted (page reloaded)' : `sweep ${s.status}`}
-        </strong>
-        <span data-testid="sweep-count">
-          {doneCount}/{total} runs done
-        </span>
-        {canResume && (
-          <button type="button" onClick={resumeSweep} data-testid="sweep-resume" disabled={!dataset}>
-            Resume sweep ({pending} left)
-          </button>
-        )}
-        {sweepActive(s) && (
-          <button
-            type="button"
-            className="ghost"
-            onClick={stopSweep}
-            data-testid="sweep-stop"
-            disabled={s.status === 'stopping'}
-          >
-            Stop sweep
-          </button>
-        )}
-        {!sweepActive(s) && (
-          <button type="button" className="ghost" onClick={discardSweep} data-testid="sweep-discard">
-            Discard
-          </button>
-        )}
-      </div>
-      {canResume && dataset && s.def.dataset && dataset.name !== s.def.dataset && (
-        <p className="field-error">
-          this sweep was started on {s.def.dataset}; the loaded dataset is {dataset.name}
-        </p>
-      )}
-      {s.message && <p className="field-error">{s.message}</p>}
-      <div className="progress" title="whole sweep">
-        <div className="bar" style={{ width: `${(overall * 100).toFixed(1)}%` }} />
-      </div>
-      {cur && curJob && (
-        <p className="small" data-testid="sweep-current">
-          run {cur.index + 1}/{total}: {curJob.label} · lr {curJob.run.lr.toExponential(2)} ·{' '}
-          {fmtCompact(cur.tokens)}/{fmtCompact(cur.total)} tokens ({fmtPct(curFrac, 0)}) · held-out nMSE{' '}
-          {fmtNum(cur.nmse, 4)}
-        </p>
-      )}
-      <details>
-        <summary className="small">queue</summary>
-        <ol className="small" data-testid="sweep-queue">
-          {s.jobs.map((j) => {
-            const r = s.done[j.key];
-            return (
-              <li
-                key={j.key}
-                data-testid={`sweep-job-${j.key}`}
-                data-state={r ? 'done' : cur?.key === j.key ? 'running' : 'pending'}
-              >
-                {j.label}:{' '}
-                {r
-                  ? `nMSE ${fmtNum(r.final.nmse, 4)}, L0 ${fmtNum(r.final.l0, 3)}, dead ${fmtPct(r.final.dead_fraction)}, ${fmtCompact(r.final.tokens)} tok${r.final.tokens_to_convergence ? `, converged ~${fmtCompact(r.final.tokens_to_convergence)}` : ''}${r.error ? ` — failed: ${r.error}` : ''}`
-                  : cur?.key === j.key
-                    ? 'running'
-                    : 'pending'}
-              </li>
-            );
-          })}
-        </ol>
-      </details>
-    </div>
+    <QueueProgress
+      testId="sweep"
+      noun="sweep"
+      state={s}
+      total={s.jobs.length}
+      pending={pendingJobs(s).length}
+      actions={{ active: sweepActive(s), resume: resumeSweep, stop: stopSweep, discard: discardSweep }}
+      resumeLabel="Resume sweep"
+      stopLabel="Stop sweep"
+      countTestId="sweep-count"
+      resumeNotice={
+        dataset && s.def.dataset && dataset.name !== s.def.dataset ? (
+          <p className="field-error">
+            this sweep was started on {s.def.dataset}; the loaded dataset is {dataset.name}
+          </p>
+        ) : null
+      }
+      currentRun={curJob && `${curJob.label} · lr ${curJob.run.lr.toExponential(2)}`}
+      currentTail={cur && ` · held-out nMSE ${fmtNum(cur.nmse, 4)}`}
+      queueLabel="queue"
+      itemTestId="sweep-job-"
+      currentKey={cur?.key}
+      items={s.jobs.map((j) => {
+        const r = s.done[j.key];
+        return {
+          key: j.key,
+          label: j.label,
+          result: r
+            ? {
+                state: 'done',
+                text: `nMSE ${fmtNum(r.final.nmse, 4)}, L0 ${fmtNum(r.final.l0, 3)}, dead ${fmtPct(r.final.dead_fraction)}, ${fmtCompact(r.final.tokens)} tok${r.final.tokens_to_convergence ? `, converged ~${fmtCompact(r.final.tokens_to_convergence)}` : ''}${r.error ? ` — failed: ${r.error}` : ''}`,
+              }
+            : null,
+        };
+      })}
+    />
   );
 }
 
@@ -370,29 +293,15 @@ function Exports() {
   );
   if (!doc) return null;
   return (
-    <p className="row wrap small" style={{ gap: 10 }} data-testid="sweep-exports">
-      export:
-      {jsonUrl && (
-        <a href={jsonUrl} download="sweep.json" data-testid="export-sweep-json">
-          sweep.json
-        </a>
-      )}
-      {csvUrl && (
-        <a href={csvUrl} download="sweep.csv" data-testid="export-sweep-csv">
-          sweep.csv
-        </a>
-      )}
-      {ablUrl && (
-        <a href={ablUrl} download="ablation.csv" data-testid="export-ablation-csv">
-          ablation.csv
-        </a>
-      )}
-      {svgUrls.map((s) => (
-        <a key={s.file} href={s.url} download={s.file} data-testid={`export-${s.file}`}>
-          {s.file}
-        </a>
-      ))}
-    </p>
+    <ExportLinks
+      testId="sweep-exports"
+      links={[
+        { url: jsonUrl, file: 'sweep.json', testId: 'export-sweep-json' },
+        { url: csvUrl, file: 'sweep.csv', testId: 'export-sweep-csv' },
+        { url: ablUrl, file: 'ablation.csv', testId: 'export-ablation-csv' },
+        ...svgUrls.map((s) => ({ url: s.url, file: s.file, testId: `export-${s.file}` })),
+      ]}
+    />
   );
 }
 
@@ -594,83 +503,50 @@ function CompareBuilder() {
             ))}
           </select>
         </div>
-        <div className="field">
-          <label htmlFor="compare-k">k values (TopK family)</label>
-          <input
-            id="compare-k"
-            type="text"
-            value={kText}
-            disabled={!kinds.has('k')}
-            onChange={(e) => setKText(e.target.value)}
-            data-testid="compare-k"
+        {(
+          [
+            ['k', 'k values (TopK family)', kText, setKText],
+            ['l1', 'λ values (L1: ReLU, ProLU, Gated)', l1Text, setL1Text],
+            ['l0', 'λ values (L0: JumpReLU)', l0Text, setL0Text],
+          ] as const
+        ).map(([kind, label, value, set]) => (
+          <TextField
+            key={kind}
+            id={`compare-${kind}`}
+            label={label}
+            value={value}
+            disabled={!kinds.has(kind)}
+            onChange={set}
+            testId={`compare-${kind}`}
           />
-        </div>
-        <div className="field">
-          <label htmlFor="compare-l1">λ values (L1: ReLU, ProLU, Gated)</label>
-          <input
-            id="compare-l1"
-            type="text"
-            value={l1Text}
-            disabled={!kinds.has('l1')}
-            onChange={(e) => setL1Text(e.target.value)}
-            data-testid="compare-l1"
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="compare-l0">λ values (L0: JumpReLU)</label>
-          <input
-            id="compare-l0"
-            type="text"
-            value={l0Text}
-            disabled={!kinds.has('l0')}
-            onChange={(e) => setL0Text(e.target.value)}
-            data-testid="compare-l0"
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="compare-tokens">tokens per run</label>
-          <input
-            id="compare-tokens"
-            type="text"
-            value={tokens}
-            onChange={(e) => setTokens(e.target.value)}
-            data-testid="compare-tokens"
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="compare-evals">evaluations per run</label>
-          <input
-            id="compare-evals"
-            type="text"
-            value={evals}
-            onChange={(e) => setEvals(e.target.value)}
-            data-testid="compare-evals"
-          />
-        </div>
-        <div className="field toggle">
-          <label>
-            <input
-              type="checkbox"
-              checked={ablate}
-              onChange={(e) => setAblate(e.target.checked)}
-              data-testid="compare-ablate"
-            />
-            ablations (TopK, middle k)
-          </label>
-          <p className="help">tied init, AuxK, b_pre = 0, b_pre = mean, gradient projection off once each</p>
-        </div>
+        ))}
+        <TextField
+          id="compare-tokens"
+          label="tokens per run"
+          value={tokens}
+          onChange={setTokens}
+          testId="compare-tokens"
+        />
+        <TextField
+          id="compare-evals"
+          label="evaluations per run"
+          value={evals}
+          onChange={setEvals}
+          testId="compare-evals"
+        />
+        <CheckField
+          checked={ablate}
+          onChange={setAblate}
+          testId="compare-ablate"
+          label="ablations (TopK, middle k)"
+          help="tied init, AuxK, b_pre = 0, b_pre = mean, gradient projection off once each"
+        />
       </div>
       <p className="small muted">
         lr {lrRule(N).toExponential(2)} (rule 2e-4/√(N/2¹⁴)) for every run; batch {config.batchSize} and the
         other settings come from the configuration panel
       </p>
-      {problems.length > 0 && (
-        <ul className="problems" data-testid="compare-problems">
-          {problems.map((p) => (
-            <li key={p}>{p}</li>
-          ))}
-        </ul>
-      )}
+      <ProblemList problems={problems} testId="compare-problems" />
       <button
         type="button"
         disabled={problems.length > 0 || count === 0}
@@ -685,92 +561,48 @@ function CompareBuilder() {
 
 function CompareProgress() {
   const s = useCompare();
-  const dataset = useLab((st) => st.dataset.info);
   if (!s.spec) return null;
-  const doneCount = Object.keys(s.done).length;
-  const total = s.runs.length;
   const cur = s.current;
-  const curFrac = cur && cur.total > 0 ? Math.min(1, cur.tokens / cur.total) : 0;
-  const overall = total ? (doneCount + (cur ? curFrac : 0)) / total : 0;
-  const pending = pendingRuns(s).length;
-  const canResume = !compareActive(s) && pending > 0;
   const curRun = cur ? s.runs.find((r) => r.id === cur.id) : null;
   return (
-    <div data-testid="compare-progress" data-status={s.status} data-done={doneCount} data-total={total}>
-      <div className="row wrap" style={{ gap: 8, alignItems: 'center' }}>
-        <strong data-testid="compare-status">
-          {s.status === 'interrupted' ? 'comparison interrupted (page reloaded)' : `comparison ${s.status}`}
-        </strong>
-        <span>
-          {doneCount}/{total} runs done
-        </span>
-        {canResume && (
-          <button type="button" onClick={resumeCompare} data-testid="compare-resume" disabled={!dataset}>
-            Resume ({pending} left)
-          </button>
-        )}
-        {compareActive(s) && (
-          <button
-            type="button"
-            className="ghost"
-            onClick={stopCompare}
-            data-testid="compare-stop"
-            disabled={s.status === 'stopping'}
-          >
-            Stop
-          </button>
-        )}
-        {!compareActive(s) && (
-          <button type="button" className="ghost" onClick={discardCompare} data-testid="compare-discard">
-            Discard
-          </button>
-        )}
-      </div>
-      {s.message && <p className="field-error">{s.message}</p>}
-      <div className="progress" title="whole comparison">
-        <div className="bar" style={{ width: `${(overall * 100).toFixed(1)}%` }} />
-      </div>
-      {cur && curRun && (
-        <p className="small" data-testid="compare-current">
-          run {cur.index + 1}/{total}: {METHOD_LABEL[curRun.method]}{' '}
-          {curRun.sparsity_kind === 'k' ? 'k' : 'λ'}={curRun.sparsity}
-          {curRun.variant !== 'method' ? ` (${curRun.variant})` : ''} · {fmtCompact(cur.tokens)}/
-          {fmtCompact(cur.total)} tokens ({fmtPct(curFrac, 0)})
-        </p>
-      )}
-      <details>
-        <summary className="small">runs</summary>
-        <ol className="small" data-testid="compare-queue">
-          {s.runs.map((r) => {
-            const d = s.done[r.id];
-            return (
-              <li
-                key={r.id}
-                data-testid={`compare-run-${r.id}`}
-                data-state={
-                  d
-                    ? d.stop_reason === 'failed'
-                      ? 'failed'
-                      : 'done'
-                    : cur?.id === r.id
-                      ? 'running'
-                      : 'pending'
-                }
-              >
-                {r.id}:{' '}
-                {d
-                  ? d.stop_reason === 'failed' && !Number.isFinite(d.final.nmse ?? Number.NaN)
+    <QueueProgress
+      testId="compare"
+      noun="comparison"
+      state={s}
+      total={s.runs.length}
+      pending={pendingRuns(s).length}
+      actions={{
+        active: compareActive(s),
+        resume: resumeCompare,
+        stop: stopCompare,
+        discard: discardCompare,
+      }}
+      resumeLabel="Resume"
+      stopLabel="Stop"
+      currentRun={
+        curRun &&
+        `${METHOD_LABEL[curRun.method]} ${curRun.sparsity_kind === 'k' ? 'k' : 'λ'}=${curRun.sparsity}${curRun.variant !== 'method' ? ` (${curRun.variant})` : ''}`
+      }
+      queueLabel="runs"
+      itemTestId="compare-run-"
+      currentKey={cur?.id}
+      items={s.runs.map((r) => {
+        const d = s.done[r.id];
+        return {
+          key: r.id,
+          label: r.id,
+          result: d
+            ? {
+                state: d.stop_reason === 'failed' ? 'failed' : 'done',
+                text:
+                  d.stop_reason === 'failed' && !Number.isFinite(d.final.nmse ?? Number.NaN)
                     ? `failed — ${d.error}`
-                    : `nMSE ${fmtNum(d.final.nmse, 4)}, L0 ${fmtNum(d.final.l0, 3)}, dead ${fmtPct(d.final.dead_fraction)}, ${fmtCompact(d.tokens_per_s)} tok/s${d.error ? ` — failed: ${d.error}` : ''}`
-                  : cur?.id === r.id
-                    ? 'running'
-                    : 'pending'}
-              </li>
-            );
-          })}
-        </ol>
-      </details>
-    </div>
+                    : `nMSE ${fmtNum(d.final.nmse, 4)}, L0 ${fmtNum(d.final.l0, 3)}, dead ${fmtPct(d.final.dead_fraction)}, ${fmtCompact(d.tokens_per_s)} tok/s${d.error ? ` — failed: ${d.error}` : ''}`,
+              }
+            : null,
+        };
+      })}
+    />
   );
 }
 
@@ -786,34 +618,16 @@ function CompareExports({ doc }: { doc: CompareDocument }) {
   const ablUrl = useBlobUrl(abl, 'text/csv');
   const svgUrl = useBlobUrl(svg, 'image/svg+xml');
   return (
-    <p className="row wrap small" style={{ gap: 10 }} data-testid="compare-exports">
-      export:
-      {jsonUrl && (
-        <a href={jsonUrl} download="compare.json" data-testid="export-compare-json">
-          compare.json
-        </a>
-      )}
-      {csvUrl && (
-        <a href={csvUrl} download="compare.csv" data-testid="export-compare-csv">
-          compare.csv
-        </a>
-      )}
-      {deadUrl && (
-        <a href={deadUrl} download="dead.csv" data-testid="export-compare-dead-csv">
-          dead.csv
-        </a>
-      )}
-      {ablUrl && (
-        <a href={ablUrl} download="ablation.csv" data-testid="export-compare-ablation-csv">
-          ablation.csv
-        </a>
-      )}
-      {svgUrl && (
-        <a href={svgUrl} download="frontier.svg" data-testid="export-compare-svg">
-          frontier.svg
-        </a>
-      )}
-    </p>
+    <ExportLinks
+      testId="compare-exports"
+      links={[
+        { url: jsonUrl, file: 'compare.json', testId: 'export-compare-json' },
+        { url: csvUrl, file: 'compare.csv', testId: 'export-compare-csv' },
+        { url: deadUrl, file: 'dead.csv', testId: 'export-compare-dead-csv' },
+        { url: ablUrl, file: 'ablation.csv', testId: 'export-compare-ablation-csv' },
+        { url: svgUrl, file: 'frontier.svg', testId: 'export-compare-svg' },
+      ]}
+    />
   );
 }
 
