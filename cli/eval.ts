@@ -48,13 +48,22 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   vocab: { kind: 'string', help: 'vocabulary (.txt one token per line, or tokenizer json)' },
   directions: { kind: 'string', help: 'true directions [F, d] (.npy) for feature recovery' },
   'max-rows': { kind: 'int', help: 'rows evaluated at most (default 16384)' },
+  'lm-model': {
+    kind: 'string',
+    help: 'instead of --data: extract the evaluation activations with this llama2.c checkpoint (.bin) in the worker',
+  },
+  'lm-tokenizer': { kind: 'string', help: "with --lm-model: its tokenizer (.bin, llama2.c's format)" },
+  'lm-text': { kind: 'string', help: 'with --lm-model: the text (.txt) to run it over' },
+  layer: { kind: 'int', help: 'with --lm-model: residual index 0..nLayers (site resid) or block (site mlp)' },
+  site: { kind: 'string', help: 'with --lm-model: resid (default) or mlp' },
+  'lm-tokens': { kind: 'int', help: 'with --lm-model: tokens to extract (default 8192)' },
   downstream: {
     kind: 'bool',
-    help: 'downstream LM loss with the SAE spliced in (only with --data demo: its model is bundled)',
+    help: 'downstream LM loss with the SAE spliced in (with --data demo or --lm-model)',
   },
   ablation: {
     kind: 'int',
-    help: 'ablation sparsity (paper §4.5) of N sampled latents (bare --ablation: 64; only with --data demo)',
+    help: 'ablation sparsity (paper §4.5) of N sampled latents (bare --ablation: 64; with --data demo or --lm-model)',
   },
   'ablation-tokens': {
     kind: 'int',
@@ -73,7 +82,8 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   help: { kind: 'bool', help: 'this help' },
 };
 export const EVAL_USAGE =
-  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] [--downstream] [--ablation [N]] --out DIR';
+  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE|demo [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] [--downstream] [--ablation [N]] --out DIR\n' +
+  '       npm run eval -- --sae DIR_OR_FILE --lm-model M.bin --lm-tokenizer T.bin --lm-text F.txt --layer L [--site resid|mlp] [--lm-tokens N] [--downstream] [--ablation [N]] --out DIR';
 
 const mustExist = (flag: string, p: string) => {
   if (!existsSync(p)) throw new UsageError(`--${flag} ${p}: no such file`);
@@ -143,6 +153,41 @@ export function expandOptionalFlags(argv: string[]): string[] {
   return out;
 }
 
+interface LmFlags {
+  model: string;
+  tokenizer: string;
+  text: string;
+  layer: number;
+  site: 'resid' | 'mlp';
+  tokens: number;
+}
+
+/** --lm-model and its companions, checked; null without --lm-model. */
+export function lmFlags(flags: Record<string, unknown>): LmFlags | null {
+  if (flags['lm-model'] === undefined) {
+    for (const f of ['lm-tokenizer', 'lm-text', 'layer', 'site', 'lm-tokens'])
+      if (flags[f] !== undefined) throw new UsageError(`--${f} needs --lm-model`);
+    return null;
+  }
+  for (const f of ['lm-tokenizer', 'lm-text', 'layer'])
+    if (flags[f] === undefined) throw new UsageError(`--lm-model needs --${f}`);
+  for (const f of ['lm-model', 'lm-tokenizer', 'lm-text']) mustExist(f, String(flags[f]));
+  const site = (flags.site as string | undefined) ?? 'resid';
+  if (site !== 'resid' && site !== 'mlp') throw new UsageError(`--site must be resid or mlp, got '${site}'`);
+  const tokens = (flags['lm-tokens'] as number | undefined) ?? 8192;
+  if (!(tokens >= 1)) throw new UsageError(`--lm-tokens expects a positive number, got ${tokens}`);
+  const layer = flags.layer as number;
+  if (!(layer >= 0)) throw new UsageError(`--layer expects a non-negative integer, got ${layer}`);
+  return {
+    model: String(flags['lm-model']),
+    tokenizer: String(flags['lm-tokenizer']),
+    text: String(flags['lm-text']),
+    layer,
+    site,
+    tokens,
+  };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(expandOptionalFlags(argv), EVAL_FLAGS);
   if (flags.help) {
@@ -151,14 +196,19 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!flags.sae)
     throw new UsageError('--sae is required (a folder, a .zip, or cfg.json + sae_weights.safetensors)');
-  if (!flags.data) throw new UsageError('--data is required (the activations to evaluate on)');
+  const lm = lmFlags(flags);
+  if (!flags.data && !lm)
+    throw new UsageError(
+      '--data is required (the activations to evaluate on), or --lm-model to extract them',
+    );
+  if (flags.data && lm) throw new UsageError('give --data or --lm-model, not both');
   const demo = String(flags.data) === 'demo';
-  const dataPaths = demo ? [] : String(flags.data).split(',');
+  const dataPaths = demo || lm ? [] : String(flags.data).split(',');
   for (const p of dataPaths) mustExist('data', p);
-  if (flags.downstream && !demo)
-    throw new UsageError('--downstream needs --data demo (the bundled model made it)');
-  if (flags.ablation !== undefined && !demo)
-    throw new UsageError('--ablation needs --data demo (the bundled model made it)');
+  if (flags.downstream && !demo && !lm)
+    throw new UsageError('--downstream needs a language model: --data demo, or --lm-model with --layer');
+  if (flags.ablation !== undefined && !demo && !lm)
+    throw new UsageError('--ablation needs a language model: --data demo, or --lm-model with --layer');
   if (flags.ablation !== undefined && !((flags.ablation as number) >= 1))
     throw new UsageError(`--ablation expects a positive number of latents, got ${flags.ablation}`);
   const lmBackend = (flags['lm-backend'] as string | undefined) ?? 'auto';
@@ -178,8 +228,22 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await h.send({ type: 'init' });
     const ready = await h.next(['ready']);
-    // 1. the dataset (same path as npm run train)
-    if (demo) {
+    // 1. the dataset (same path as npm run train; or extracted in the worker, as the page's extractor)
+    if (lm) {
+      await h.setFiles('lm-model', [lm.model]);
+      await h.setFiles('lm-tokenizer', [lm.tokenizer]);
+      await h.setFiles('lm-text', [lm.text]);
+      await h.session.page.evaluate((o) => window.__cli.extractLm(o), {
+        modelName: basename(lm.model).replace(/\.bin$/, ''),
+        layer: lm.layer,
+        site: lm.site,
+        maxTokens: lm.tokens,
+        backend: lmBackend as 'auto' | 'gpu' | 'cpu',
+        noCache: true,
+      });
+      const x = await h.next(['extract-done', 'extract-error']);
+      if (x.type === 'extract-error') throw new UsageError(`${x.file ? `${x.file}: ` : ''}${x.message}`);
+    } else if (demo) {
       const url = `${h.session.baseUrl}/public/demo/stories260K_L2_resid.f16.npy`;
       await h.send({ type: 'open-dataset', spec: { kind: 'demo', url } });
     } else {

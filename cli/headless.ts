@@ -18,7 +18,10 @@ export interface Headless {
     timeoutMs?: number,
   ): Promise<Extract<FromWorker, { type: T }>>;
   onMessage: ((m: FromWorker) => void) | null;
-  setFiles(id: 'files' | 'tokens' | 'vocab', paths: string[]): Promise<void>;
+  setFiles(
+    id: 'files' | 'tokens' | 'vocab' | 'lm-model' | 'lm-tokenizer' | 'lm-text',
+    paths: string[],
+  ): Promise<void>;
   close(): Promise<void>;
 }
 

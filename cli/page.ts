@@ -4,7 +4,7 @@
  * copied into memory); worker messages go out through window.__emit (playwright exposeFunction).
  */
 import { startWorker } from '../src/worker/client';
-import type { DatasetSpec, FromWorker, ToWorker } from '../src/worker/protocol';
+import type { DatasetSpec, ExtractLmRequest, FromWorker, ToWorker } from '../src/worker/protocol';
 
 declare global {
   interface Window {
@@ -14,6 +14,8 @@ declare global {
       openFiles(
         opts: Omit<Extract<DatasetSpec, { kind: 'files' }>, 'kind' | 'files' | 'tokens' | 'vocab'>,
       ): void;
+      /** 'extract-lm' with the checkpoint, tokenizer and text of the lm-* inputs */
+      extractLm(opts: Omit<ExtractLmRequest, 'checkpoint' | 'tokenizer' | 'text'>): void;
       ready: boolean;
     };
   }
@@ -24,6 +26,21 @@ const input = (id: string) => document.getElementById(id) as HTMLInputElement;
 window.__cli = {
   ready: true,
   send: (m) => worker.send(m),
+  extractLm(opts) {
+    const spec = (id: string) => {
+      const f = input(id).files![0];
+      return { kind: 'file' as const, blob: f as Blob, name: f.name };
+    };
+    worker.send({
+      type: 'extract-lm',
+      request: {
+        ...opts,
+        checkpoint: spec('lm-model'),
+        tokenizer: spec('lm-tokenizer'),
+        text: spec('lm-text'),
+      },
+    });
+  },
   openFiles(opts) {
     const files = [...(input('files').files ?? [])].map((f) => ({ blob: f as Blob, name: f.name }));
     const tok = input('tokens').files?.[0];

@@ -83,4 +83,77 @@ describe('cli', () => {
     },
     150_000,
   );
+
+  it('eval --lm-model: usage errors name the missing companion flag', () => {
+    const r = cli(['eval', '--sae', 'x', '--lm-model', 'public/models/stories260K/stories260K.bin']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe('error: --lm-model needs --lm-tokenizer');
+    const both = cli([
+      'eval',
+      '--sae',
+      'x',
+      '--downstream',
+      '--data',
+      'public/demo/stories260K_L2_resid.f16.npy',
+    ]);
+    expect(both.status).toBe(2);
+    expect(both.stderr.trim()).toMatch(/--downstream needs a language model/);
+  });
+
+  it.skipIf(!haveChrome)(
+    'eval --lm-model extracts in the worker and reports downstream loss and ablation sparsity',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sae-cli-lm-'));
+      const run = join(dir, 'run');
+      const t = cli([
+        'train',
+        '--data',
+        'demo',
+        '--n-latents',
+        '64',
+        '--k',
+        '4',
+        '--batch',
+        '128',
+        '--tokens',
+        '8192',
+        '--quiet',
+        '--out',
+        run,
+      ]);
+      expect(t.status, t.stderr).toBe(0);
+      const out = join(dir, 'eval');
+      const m = 'public/models/stories260K/';
+      const r = cli([
+        'eval',
+        '--sae',
+        join(run, 'sae'),
+        '--lm-model',
+        `${m}stories260K.bin`,
+        '--lm-tokenizer',
+        `${m}tok512.bin`,
+        '--lm-text',
+        'public/text/tinystories_train_head.txt',
+        '--layer',
+        '2',
+        '--lm-tokens',
+        '1500',
+        '--downstream',
+        '--ablation',
+        '4',
+        '--out',
+        out,
+      ]);
+      expect(r.status, r.stderr).toBe(0);
+      const e = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+      const ds = e.report.downstream;
+      // The spliced model sits between the clean model and the zero-ablated one.
+      expect(ds.cleanLoss).toBeLessThan(ds.splicedLoss);
+      expect(ds.splicedLoss).toBeLessThan(ds.zeroLoss);
+      expect(ds.fractionRecovered).toBeGreaterThan(0.3);
+      expect(e.report.ablation.perLatent.length).toBeGreaterThan(0);
+      expect(e.report.ablation.quantiles.find((q: { q: number }) => q.q === 0.5).fraction).toBeGreaterThan(0);
+    },
+    240_000,
+  );
 });
