@@ -358,4 +358,31 @@ describe('scale-out configs', () => {
       throw e;
     }
   });
+
+  it('carries the activation: Multi-TopK to sparsify, the L1/L0 architectures to SAELens, with notes', () => {
+    const ds = { model: 'm', dataset: 'd', layer: 3 };
+    const multi = exportRunConfig({ ...cfg, multiTopK: true }, ds);
+    expect(multi.get('sparsify_train.sh')).toContain('--multi_topk true');
+    expect(JSON.parse(multi.get('sparsify_config.json')!).sae.multi_topk).toBe(true);
+
+    const relu = exportRunConfig({ ...cfg, activation: 'relu', l1Coef: 0.2, tokens: 4096 * 1000 }, ds);
+    const rpy = relu.get('saelens_train.py')!;
+    expect(rpy).toContain('architecture="standard"');
+    expect(rpy).toContain('l1_coefficient=0.2');
+    expect(rpy).toContain('l1_warm_up_steps=50');
+    expect(rpy).toContain('scale_sparsity_penalty_by_decoder_norm=True');
+    expect(rpy).toContain('normalize_sae_decoder=False');
+    expect(rpy).not.toContain('\n    activation_fn_kwargs=');
+    expect(relu.get('sparsify_train.sh')).toMatch(/NOTE: activation 'relu': sparsify trains TopK SAEs only/);
+
+    const jump = exportRunConfig({ ...cfg, activation: 'jumprelu', jumpInitThreshold: 0.5 }, ds);
+    expect(jump.get('saelens_train.py')).toContain('architecture="jumprelu"');
+    expect(jump.get('saelens_train.py')).toContain('jumprelu_init_threshold=0.5');
+    expect(exportRunConfig({ ...cfg, activation: 'gated' }, ds).get('saelens_train.py')).toContain(
+      'architecture="gated"',
+    );
+    expect(exportRunConfig({ ...cfg, activation: 'prolu' }, ds).get('saelens_train.py')).toMatch(
+      /NOTE: activation 'prolu'.*no ProLU/,
+    );
+  });
 });
