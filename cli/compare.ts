@@ -152,7 +152,7 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const kept = flags.restart ? [] : resumeRecords(out, plan);
   const records = new Map<string, CompareRunRecord>(kept.map((r) => [r.config.id, r]));
-  const todo = plan.runs.filter((r) => !records.has(r.id));
+  const pending = plan.runs.filter((r) => !records.has(r.id));
   if (kept.length)
     log(
       `compare: resuming, ${kept.length} of ${plan.runs.length} runs already in ${join(out, 'compare.json')}`,
@@ -161,7 +161,7 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
   const { openDataFlag, openHeadless } = await import('./headless');
   const t0 = performance.now();
   let meta: Record<string, unknown> = { base_config: plan.base, evals_per_run: plan.evalsPerRun };
-  const h = todo.length ? await openHeadless() : null;
+  const h = pending.length ? await openHeadless() : null;
   try {
     if (h) {
       await h.send({ type: 'init' });
@@ -173,18 +173,18 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
         adapter: ready.adapter,
       };
       log(
-        `compare: ${todo.length} runs (${plan.def.methods.map((m) => METHOD_LABEL[m]).join(', ')}) at N=${plan.def.N} on ${ds.name} [${ds.rows}, ${ds.d}] · ${plan.def.tokens} tokens each · lr ${plan.runs[0].lr.toPrecision(3)}`,
+        `compare: ${pending.length} runs (${plan.def.methods.map((m) => METHOD_LABEL[m]).join(', ')}) at N=${plan.def.N} on ${ds.name} [${ds.rows}, ${ds.d}] · ${plan.def.tokens} tokens each · lr ${plan.runs[0].lr.toPrecision(3)}`,
       );
     }
     const train =
       h &&
       queueTrainer(h, { encodeVariant: flags['encode-variant'], evalsPerRun: plan.evalsPerRun, quiet, log });
-    for (let i = 0; train && i < todo.length; i++) {
-      const run = todo[i];
+    for (let i = 0; train && i < pending.length; i++) {
+      const run = pending[i];
       const config = compareTrainConfig(run, plan.base);
       const tracker = new RunTracker(run);
       const runId = `compare-${i}-${Date.now().toString(36)}`;
-      const prefix = `[${i + 1}/${todo.length} ${run.id}]`;
+      const prefix = `[${i + 1}/${pending.length} ${run.id}]`;
       const startedAt = performance.now();
       log(
         `${prefix} ${METHOD_LABEL[run.method]} ${run.sparsity_kind}=${run.sparsity} · elapsed ${fmtDur((startedAt - t0) / 1000)}`,

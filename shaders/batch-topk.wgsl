@@ -55,7 +55,7 @@ fn batch_select(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) {
     let t = bitcast<f32>(prefix);
     tau[0] = t;
-    metrics[P.slot * METRICS + 7u] = t;
+    if ((P.flags & FLAG_NO_METRICS) == 0u) { metrics[P.slot * METRICS + 7u] = t; }
   }
 }
 

@@ -32,6 +32,7 @@ const FLAG_CLIP: u32 = 2u;
 const FLAG_AUXK: u32 = 4u;
 const FLAG_RECON_AUX: u32 = 8u;   // aux loss is auxCoef·lossScale·‖ê + e‖² (Multi-TopK, Gated), not AuxK's
 const FLAG_MULTI: u32 = 16u;      // Multi-TopK: the main gradient also carries the aux one (g += g_aux)
+const FLAG_NO_METRICS: u32 = 32u; // an evaluation forward pass: leave the metrics ring alone
 const NONE: u32 = 0xffffffffu;
 const METRICS: u32 = 8u;  // floats per metrics slot
 

@@ -91,6 +91,8 @@ export function kRow(c: ResolvedConfig): number {
 
 /** Writes the StepParams uniform (field order of shaders/common.wgsl). */
 export const STEP_PARAMS_BYTES = 96;
+/** StepParams.flags bit: a forward pass for evaluation, which must not write the metrics ring. */
+const FLAG_NO_METRICS = 32;
 
 /**
  * Writes the StepParams uniform (field order of shaders/common.wgsl). lossScale = 1 / (B·c);
@@ -449,6 +451,9 @@ export class GpuSae {
         : null;
     const batchTopK = cfg.activation === 'batchtopk' ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
     const batchBg = batchTopK?.bind('batch', [b.valAll, b.tau, b.metrics, params]);
+    // The forward pass (evaluation) runs the batch selection with a uniform that keeps τ out of the
+    // metrics ring, so an evaluation never overwrites a training step's slot.
+    const batchFwdBg = batchTopK?.bind('batch-fwd', [b.valAll, b.tau, b.metrics, b.paramsCodes]);
     const decode = createDecode(device, { B, aux: false });
     const decodeAux = createDecode(device, { B, aux: true });
     const grad = createGrad(device, { d, N, entries: E });
@@ -485,7 +490,8 @@ export class GpuSae {
 
     this.recordForward = (pass) => {
       encode.run(pass, encodeBindings);
-      select(pass);
+      topk.run(pass, topkBg);
+      if (batchTopK && batchFwdBg) batchTopK.run(pass, batchFwdBg);
       decode.run(pass, decodeBg);
     };
     /** The step as named phases in order (the benchmark times each alone). */
@@ -559,9 +565,11 @@ export class GpuSae {
     // The uniform of the last step still holds the sizes the forward pass needs.
     if (!this.uniformWritten)
       this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
-    if (isDense(this.cfg.activation)) {
+    if (isDense(this.cfg.activation) || this.cfg.activation === 'batchtopk') {
       const codes = stepParamsBytes(this.cfg, 1, this.cfg.lr, 1);
-      new Uint32Array(codes)[3] = this.codesK;
+      const u = new Uint32Array(codes);
+      u[3] = this.codesK;
+      u[7] |= FLAG_NO_METRICS;
       this.device.queue.writeBuffer(this.b.paramsCodes, 0, codes);
     }
     const pass = enc.beginComputePass({ label: 'sae-forward' });

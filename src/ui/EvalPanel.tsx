@@ -275,20 +275,37 @@ function DensityChart({ r }: { r: FullEvalReport }) {
           ({fmtInt(r.latents.length - neverFired)} fired · {fmtInt(neverFired)} never)
         </span>
       </figcaption>
-      <ResponsiveContainer width="100%" height={200}>
-        <BarChart data={data} margin={{ top: 6, right: 12, bottom: 0, left: 0 }} barCategoryGap={1}>
-          <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" vertical={false} />
-          <XAxis dataKey="x" tickFormatter={(v: number) => v.toFixed(1)} {...axisProps} />
-          <YAxis width={40} allowDecimals={false} {...axisProps} />
-          <Tooltip
-            {...tooltipStyle}
-            labelFormatter={(v: unknown) => `log₁₀ freq ≈ ${Number(v).toFixed(2)}`}
-            formatter={(v: unknown) => [fmtInt(Number(v)), 'latents']}
-          />
-          <Bar dataKey="latents" fill="var(--c1)" isAnimationActive={false} />
-        </BarChart>
-      </ResponsiveContainer>
+      <LatentHistogram data={data} height={200} what="freq" fill="var(--c1)" />
     </figure>
+  );
+}
+
+/** Histogram of latents over a log₁₀ quantity: data rows {x: bin centre, latents: count}. */
+function LatentHistogram({
+  data,
+  height,
+  what,
+  fill,
+}: {
+  data: { x: number; latents: number }[];
+  height: number;
+  what: string;
+  fill: string;
+}) {
+  return (
+    <ResponsiveContainer width="100%" height={height}>
+      <BarChart data={data} margin={{ top: 6, right: 12, bottom: 0, left: 0 }} barCategoryGap={1}>
+        <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" vertical={false} />
+        <XAxis dataKey="x" tickFormatter={(v: number) => v.toFixed(1)} {...axisProps} />
+        <YAxis width={40} allowDecimals={false} {...axisProps} />
+        <Tooltip
+          {...tooltipStyle}
+          labelFormatter={(v: unknown) => `log₁₀ ${what} ≈ ${Number(v).toFixed(2)}`}
+          formatter={(v: unknown) => [fmtInt(Number(v)), 'latents']}
+        />
+        <Bar dataKey="latents" fill={fill} isAnimationActive={false} />
+      </BarChart>
+    </ResponsiveContainer>
   );
 }
 
@@ -444,19 +461,7 @@ function Ablation({ ab }: { ab: NonNullable<FullEvalReport['ablation']> }) {
             log₁₀ fraction of logits moved, per latent{' '}
             <span className="muted thin">(mean {fmtNum(ab.meanFraction, 3)})</span>
           </figcaption>
-          <ResponsiveContainer width="100%" height={180}>
-            <BarChart data={data} margin={{ top: 6, right: 12, bottom: 0, left: 0 }} barCategoryGap={1}>
-              <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" vertical={false} />
-              <XAxis dataKey="x" tickFormatter={(v: number) => v.toFixed(1)} {...axisProps} />
-              <YAxis width={40} allowDecimals={false} {...axisProps} />
-              <Tooltip
-                {...tooltipStyle}
-                labelFormatter={(v: unknown) => `log₁₀ fraction ≈ ${Number(v).toFixed(2)}`}
-                formatter={(v: unknown) => [fmtInt(Number(v)), 'latents']}
-              />
-              <Bar dataKey="latents" fill="var(--c3)" isAnimationActive={false} />
-            </BarChart>
-          </ResponsiveContainer>
+          <LatentHistogram data={data} height={180} what="fraction" fill="var(--c3)" />
         </figure>
         <table className="tbl" data-testid="ablation-quantiles">
           <thead>

@@ -52,26 +52,20 @@ export function ExtractSection() {
         </label>
         {o.model === 'custom' && (
           <>
-            <label className="inline">
-              checkpoint .bin
-              <input
-                type="file"
-                accept=".bin"
-                disabled={busy}
-                data-testid="extract-checkpoint"
-                onChange={(e) => setExtractOption('checkpointFile', e.target.files?.[0] ?? null)}
-              />
-            </label>
-            <label className="inline">
-              tokenizer .bin
-              <input
-                type="file"
-                accept=".bin"
-                disabled={busy}
-                data-testid="extract-tokenizer"
-                onChange={(e) => setExtractOption('tokenizerFile', e.target.files?.[0] ?? null)}
-              />
-            </label>
+            <FilePick
+              label="checkpoint .bin"
+              accept=".bin"
+              busy={busy}
+              testId="extract-checkpoint"
+              field="checkpointFile"
+            />
+            <FilePick
+              label="tokenizer .bin"
+              accept=".bin"
+              busy={busy}
+              testId="extract-tokenizer"
+              field="tokenizerFile"
+            />
           </>
         )}
         <label className="inline">
@@ -87,16 +81,13 @@ export function ExtractSection() {
           </select>
         </label>
         {o.text === 'custom' && (
-          <label className="inline">
-            .txt
-            <input
-              type="file"
-              accept=".txt,text/plain"
-              disabled={busy}
-              data-testid="extract-text-file"
-              onChange={(e) => setExtractOption('textFile', e.target.files?.[0] ?? null)}
-            />
-          </label>
+          <FilePick
+            label=".txt"
+            accept=".txt,text/plain"
+            busy={busy}
+            testId="extract-text-file"
+            field="textFile"
+          />
         )}
         <label className="inline">
           site
@@ -178,5 +169,27 @@ export function ExtractSection() {
         </p>
       )}
     </details>
+  );
+}
+
+/** One file input of the extraction form, writing its file into the option `field`. */
+function FilePick(p: {
+  label: string;
+  accept: string;
+  busy: boolean;
+  testId: string;
+  field: 'checkpointFile' | 'tokenizerFile' | 'textFile';
+}) {
+  return (
+    <label className="inline">
+      {p.label}
+      <input
+        type="file"
+        accept={p.accept}
+        disabled={p.busy}
+        data-testid={p.testId}
+        onChange={(e) => setExtractOption(p.field, e.target.files?.[0] ?? null)}
+      />
+    </label>
   );
 }

@@ -26,6 +26,20 @@ import { PALETTE } from '../scaling/svg';
 import type { FitOutcome } from '../scaling/sweep';
 import { fmtNum } from './format';
 
+/** Tooltip and vertical axis label shared by the sweep plots. */
+const plotTooltip = {
+  isAnimationActive: false,
+  formatter: (v: unknown) => fmtNum(Number(v), 4),
+  contentStyle: { background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 },
+};
+const yAxisLabel = (value: string) => ({
+  value,
+  angle: -90,
+  position: 'insideLeft' as const,
+  fill: 'var(--muted)',
+  fontSize: 11,
+});
+
 interface XY {
   x: number;
   y: number;
@@ -113,20 +127,10 @@ const LogLogChart = memo(function LogLogChart(props: {
           allowDataOverflow
           width={58}
           tickFormatter={(v: number) => fmtNum(v, 2)}
-          label={{
-            value: props.yLabel,
-            angle: -90,
-            position: 'insideLeft',
-            fill: 'var(--muted)',
-            fontSize: 11,
-          }}
+          label={yAxisLabel(props.yLabel)}
           {...axisProps}
         />
-        <Tooltip
-          isAnimationActive={false}
-          formatter={(v: unknown) => fmtNum(Number(v), 4)}
-          contentStyle={{ background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 }}
-        />
+        <Tooltip {...plotTooltip} />
         <Legend verticalAlign="top" wrapperStyle={{ fontSize: 12 }} />
         {props.series.map((s, i) =>
           s.points.length === 0 ? null : (
@@ -370,20 +374,10 @@ export const ComparePlots = memo(function ComparePlots({ doc }: { doc: CompareDo
               allowDataOverflow
               width={58}
               tickFormatter={(v: number) => fmtNum(v, 2)}
-              label={{
-                value: 'nMSE',
-                angle: -90,
-                position: 'insideLeft',
-                fill: 'var(--muted)',
-                fontSize: 11,
-              }}
+              label={yAxisLabel('nMSE')}
               {...axisProps}
             />
-            <Tooltip
-              isAnimationActive={false}
-              formatter={(v: unknown) => fmtNum(Number(v), 4)}
-              contentStyle={{ background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 }}
-            />
+            <Tooltip {...plotTooltip} />
             <Legend verticalAlign="top" wrapperStyle={{ fontSize: 12 }} />
             {methods.map((m) => {
               const pts = methodRuns(doc.runs, m)
