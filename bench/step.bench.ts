@@ -58,7 +58,7 @@ export async function benchStep(
   const naiveBind = {
     x: sae.b.x,
     b_pre: sae.b.b_pre,
-    W_enc: sae.b.W_enc,
+    W_enc: sae.segments('W_enc')[0],
     b_enc: sae.b.b_enc,
     pre: sae.b.pre,
   };

@@ -27,6 +27,15 @@ struct StepParams {
   pad1: u32,
 }
 
+// A latent range of the [N, d] tensors (one shard): latents [lat0, lat0 + n), rows 0..n of the bound
+// shard buffers. first / last: whether this is the first / last shard (for sums carried across shards).
+struct Shard {
+  lat0: u32,
+  n: u32,
+  first: u32,
+  last: u32,
+}
+
 const FLAG_PROJECT: u32 = 1u;
 const FLAG_CLIP: u32 = 2u;
 const FLAG_AUXK: u32 = 4u;

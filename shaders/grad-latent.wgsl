@@ -1,11 +1,15 @@
 // Sparse backward through the TopK indices: no dense [B, N] gradient exists.
 // Entries e index idx_all/val_all/gv_all [B·(k+kAux)]: e < B·k are main TopK pairs (row e / k),
 // the rest AuxK pairs (row (e − B·k) / kAux), whose gradient source is g_aux instead of g.
-//   gv          one thread per entry: gv[e] = (W_dec[idx[e]] · g_src[row]) · [val[e] > 0]     B·(k+kAux)·d
+// W_dec, W_enc, dW_dec, dW_enc are the buffers of one latent shard S (rows i − S.lat0); the kernels
+// run once per shard. Every sum is over one latent's entries or carried across shards in latent
+// order, so the result does not depend on how the latents are sharded.
+//   gv          one thread per entry of this shard: gv[e] = (W_dec[idx[e]] · g_src[row]) · [val[e] > 0]  B·(k+kAux)·d
 //   grad_dec    one workgroup per latent i, over its sorted list (sort-by-latent.wgsl), deterministic:
 //               dW_dec[i] = Σ val·g_src[row]
 //   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv
-//   grad_bpre   one thread per column: db_pre = Σ_b g[b] − Σ_i db_enc[i]·W_enc[i]              (B + N)·d
+//   bpre_part   one thread per column: enc_part[c] (+)= Σ_{i in shard} db_enc[i]·W_enc[i, c]      N·d
+//   bpre_final  one thread per column: db_pre = Σ_b g[b] − enc_part                               B·d
 
 const WG: u32 = 64u;
 
@@ -25,6 +29,8 @@ const WG: u32 = 64u;
 @group(0) @binding(13) var<storage, read_write> db_enc: array<f32>;
 @group(0) @binding(14) var<storage, read_write> db_pre: array<f32>;
 @group(0) @binding(15) var<uniform> P: StepParams;
+@group(0) @binding(16) var<uniform> S: Shard;
+@group(0) @binding(17) var<storage, read_write> enc_part: array<f32>;
 
 // Row of entry e and whether it belongs to AuxK.
 fn row_of(e: u32) -> vec2<u32> {
@@ -38,19 +44,24 @@ fn gv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw
   for (var e = gid.x; e < P.B * (P.k + P.kAux); e += nwg.x * WG) { gv_entry(e); }
 }
 
+// Each entry is written by exactly one shard: its latent's, or the first for an inactive entry.
 fn gv_entry(e: u32) {
   let i = idx_all[e];
   let v = val_all[e];
+  let live = i < P.N && v > 0.0;
+  let mine = live && i >= S.lat0 && i - S.lat0 < S.n;
+  if (!mine) {
+    if (!live && S.first != 0u) { gv_all[e] = 0.0; }
+    return;
+  }
   var acc = 0.0;
-  if (i < P.N && v > 0.0) {
-    let r = row_of(e);
-    let wo = i * P.d;
-    let go = r.x * P.d;
-    if (r.y == 0u) {
-      for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g[go + c]; }
-    } else {
-      for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g_aux[go + c]; }
-    }
+  let r = row_of(e);
+  let wo = (i - S.lat0) * P.d;
+  let go = r.x * P.d;
+  if (r.y == 0u) {
+    for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g[go + c]; }
+  } else {
+    for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g_aux[go + c]; }
   }
   gv_all[e] = acc;
 }
@@ -60,7 +71,8 @@ fn gv_entry(e: u32) {
 @compute @workgroup_size(WG)
 fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
-  for (var i = wid.x; i < P.N; i += nwg.x) {
+  for (var il = wid.x; il < S.n; il += nwg.x) {
+    let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
     for (var c = lid.x; c < P.d; c += WG) {
@@ -71,7 +83,7 @@ fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         let o = r.x * P.d + c;
         acc += val_all[e] * select(g[o], g_aux[o], r.y == 1u);
       }
-      dW_dec[i * P.d + c] = acc;
+      dW_dec[il * P.d + c] = acc;
     }
   }
 }
@@ -79,7 +91,8 @@ fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
-  for (var i = wid.x; i < P.N; i += nwg.x) {
+  for (var il = wid.x; il < S.n; il += nwg.x) {
+    let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
     for (var c = lid.x; c < P.d; c += WG) {
@@ -89,7 +102,7 @@ fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         let e = rows[s + t];
         acc += gv_all[e] * (x[row_of(e).x * P.d + c] - bp);
       }
-      dW_enc[i * P.d + c] = acc;
+      dW_enc[il * P.d + c] = acc;
     }
     if (lid.x == 0u) {
       var acc = 0.0;
@@ -99,13 +112,22 @@ fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
+// The encoder's share of db_pre, carried across shards in latent order (the same additions in the
+// same order as one pass over all N latents).
 @compute @workgroup_size(WG)
-fn grad_bpre(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn bpre_part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var c = gid.x; c < P.d; c += nwg.x * WG) {
+    var enc = select(enc_part[c], 0.0, S.first != 0u);
+    for (var il = 0u; il < S.n; il++) { enc += db_enc[S.lat0 + il] * W_enc[il * P.d + c]; }
+    enc_part[c] = enc;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bpre_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var c = gid.x; c < P.d; c += nwg.x * WG) {
     var acc = 0.0;
     for (var b = 0u; b < P.B; b++) { acc += g[b * P.d + c]; }
-    var enc = 0.0;
-    for (var i = 0u; i < P.N; i++) { enc += db_enc[i] * W_enc[i * P.d + c]; }
-    db_pre[c] = acc - enc;
+    db_pre[c] = acc - enc_part[c];
   }
 }

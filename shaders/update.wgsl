@@ -5,6 +5,8 @@
 //   adam         one thread per element of one tensor: Adam with bias correction folded into stepSize/bc2
 //   renorm_dec   one thread per latent: W_dec[i] /= ‖W_dec[i]‖                                      N·d
 //   ema          one thread per element: θ_ema = decay·θ_ema + (1 − decay)·θ
+// W_dec, dW_dec, dW_enc are one latent shard's buffers (rows i − S.lat0); project_dec and renorm_dec
+// run once per shard, clip_reduce once.
 
 const WG: u32 = 64u;
 const RWG: u32 = 256u;
@@ -18,14 +20,16 @@ const RWG: u32 = 256u;
 @group(0) @binding(6) var<storage, read_write> scal: array<f32>;        // [8]: [2] clip factor, [3] ‖grad‖
 @group(0) @binding(7) var<storage, read_write> metrics: array<f32>;
 @group(0) @binding(8) var<uniform> P: StepParams;
+@group(0) @binding(9) var<uniform> S: Shard;
 
 var<workgroup> red: array<f32, RWG>;
 
 // One thread per latent row, no barriers: rows are short (d) and there are many of them (N).
 @compute @workgroup_size(WG)
 fn project_dec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < P.N; i += nwg.x * WG) {
-    let o = i * P.d;
+  for (var il = gid.x; il < S.n; il += nwg.x * WG) {
+    let i = S.lat0 + il;
+    let o = il * P.d;
     var dot = 0.0;
     if ((P.flags & FLAG_PROJECT) != 0u) {
       for (var c = 0u; c < P.d; c++) { dot += dW_dec[o + c] * W_dec[o + c]; }
@@ -63,8 +67,8 @@ fn clip_reduce(@builtin(local_invocation_id) lid: vec3<u32>) {
 
 @compute @workgroup_size(WG)
 fn renorm_dec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < P.N; i += nwg.x * WG) {
-    let o = i * P.d;
+  for (var il = gid.x; il < S.n; il += nwg.x * WG) {
+    let o = il * P.d;
     var sq = 0.0;
     for (var c = 0u; c < P.d; c++) { sq += W_dec[o + c] * W_dec[o + c]; }
     let inv = 1.0 / max(sqrt(sq), 1e-30);

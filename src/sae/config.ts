@@ -86,6 +86,11 @@ export interface SaeConfig {
   seed: number;
   /** Steps between metric read-backs (the loop never waits on the GPU every step). */
   metricsEvery: number;
+  /**
+   * Cap on one storage binding, MiB (ours); null → the adapter's maxStorageBufferBindingSize. Lower it
+   * to force latent shards and tiles (tests), or on a driver that reports more than it can bind.
+   */
+  maxBindingMiB: number | null;
 }
 
 export const DEFAULTS: Omit<SaeConfig, 'd'> = {
@@ -123,6 +128,7 @@ export const DEFAULTS: Omit<SaeConfig, 'd'> = {
   evalFrac: 0.1,
   seed: 0,
   metricsEvery: 8,
+  maxBindingMiB: null,
 };
 
 /** Config with every derived default turned into a number. */
@@ -205,6 +211,8 @@ export function validateConfig(c: ResolvedConfig): string[] {
   if (!(c.jumpInitThreshold > 0)) p.push(`jumpInitThreshold must be positive, got ${c.jumpInitThreshold}`);
   int('lrWarmupSteps', c.lrWarmupSteps, 0);
   int('lrDecaySteps', c.lrDecaySteps, 0);
+  if (c.maxBindingMiB !== null && !(c.maxBindingMiB > 0))
+    p.push(`maxBindingMiB must be positive, got ${c.maxBindingMiB}`);
   return p;
 }
 

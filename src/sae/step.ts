@@ -3,7 +3,7 @@
  * pass. The float64 twin is src/reference/step.ts (refStep); tests compare the two buffer by buffer.
  */
 import { BufferArena, readBytes, upload } from '../gpu/buffers';
-import { createActivation, LAT_STATS } from '../gpu/kernels/activation';
+import { createActivation } from '../gpu/kernels/activation';
 import { createAdam } from '../gpu/kernels/adam';
 import { createBatchTopK } from '../gpu/kernels/batch-topk';
 import { createDead } from '../gpu/kernels/dead';
@@ -27,8 +27,19 @@ import {
   l1Scale,
   type ResolvedConfig,
 } from './config';
+import {
+  assertPlan,
+  type BufferPlan,
+  bufferPlan,
+  DENSE_CODES_MAX,
+  METRIC_SLOTS,
+  METRICS,
+  SHARDED,
+  STEP_PARAMS_BYTES,
+  type ShardedName,
+} from './plan';
 
-export { defaultExtra, hasExtra };
+export { DENSE_CODES_MAX, defaultExtra, hasExtra, METRIC_SLOTS, METRICS, STEP_PARAMS_BYTES };
 
 export type ParamName = (typeof PARAM_NAMES)[number] | 'extra';
 /** The trained tensors of a config, in order. */
@@ -40,11 +51,6 @@ export function paramSizes(c: { d: number; nLatents: number }): Record<ParamName
   const { d, nLatents: N } = c;
   return { W_enc: N * d, b_enc: N, W_dec: N * d, b_pre: d, extra: 2 * N };
 }
-/** Most code entries per row kept by the forward pass of the threshold family (the largest activations). */
-export const DENSE_CODES_MAX = 512;
-
-export const METRICS = 8;
-export const METRIC_SLOTS = 64;
 /** Per-step metrics, in slot order (see shaders/loss.wgsl finalize and update.wgsl clip_reduce). */
 export interface StepMetrics {
   loss: number;
@@ -89,8 +95,6 @@ export function kRow(c: ResolvedConfig): number {
   return c.k;
 }
 
-/** Writes the StepParams uniform (field order of shaders/common.wgsl). */
-export const STEP_PARAMS_BYTES = 96;
 /** StepParams.flags bit: a forward pass for evaluation, which must not write the metrics ring. */
 const FLAG_NO_METRICS = 32;
 
@@ -140,125 +144,109 @@ export function stepParamsBytes(
   return buf;
 }
 
+/**
+ * The buffers of one step, allocated from its BufferPlan: `b` the whole buffers by plan key, `sh` the
+ * [N, d] tensors as one buffer per latent shard (plan.shards), `shardParams` the Shard uniform of each.
+ */
 export class GpuSae {
+  readonly plan: BufferPlan;
   readonly arena: BufferArena;
   readonly b: Record<string, GPUBuffer> = {};
-  readonly grads: Params<GPUBuffer>;
-  readonly theta: Params<GPUBuffer>;
+  readonly sh = {} as Record<ShardedName, GPUBuffer[]>;
+  readonly shardParams: GPUBuffer[] = [];
   private record: (pass: GPUComputePassEncoder) => void = () => {};
   private recordForward: (pass: GPUComputePassEncoder) => void = () => {};
   phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[] = [];
   kernels: KernelChoice;
 
+  /**
+   * Plans every buffer against the device's limits (and cfg.maxBindingMiB) and throws LimitError,
+   * naming the buffer and the limit, before anything is allocated. `tileLatents` forces the width of
+   * the encoder + TopK tile (tests).
+   */
   constructor(
     readonly device: GPUDevice,
     readonly cfg: ResolvedConfig,
     kernels: KernelChoice = DEFAULT_KERNELS,
+    opts: { tileLatents?: number } = {},
   ) {
     this.kernels = kernels;
-    const { batchSize: B, d, nLatents: N, kAux } = cfg;
+    this.plan = assertPlan(bufferPlan(cfg, device.limits, opts));
     const dense = isDense(cfg.activation);
     // Sparse family: main + aux entries per row. Threshold family: the forward keeps the largest
     // codesK activations per row as codes (evaluation); training never goes through entries.
-    this.codesK = dense ? Math.min(N, DENSE_CODES_MAX) : kRow(cfg);
-    const E = dense ? B * this.codesK : B * (kRow(cfg) + kAux);
+    this.codesK = dense ? Math.min(cfg.nLatents, DENSE_CODES_MAX) : kRow(cfg);
     const a = new BufferArena(device, 'sae');
     this.arena = a;
-    const maxBinding = device.limits.maxStorageBufferBindingSize;
-    if (f32(B * N) > maxBinding) {
-      throw new Error(
-        `pre-activations [${B}, ${N}] need ${(f32(B * N) / 2 ** 20).toFixed(0)} MiB, over this adapter's ${(maxBinding / 2 ** 20).toFixed(0)} MiB binding limit: lower the batch or N`,
-      );
+    for (const name of SHARDED) this.sh[name] = [];
+    for (const pb of this.plan.buffers) {
+      const hash = pb.key.indexOf('#');
+      if (hash >= 0) {
+        const name = pb.key.slice(0, hash) as ShardedName;
+        if (name === ('shardParams' as string)) {
+          const i = Number(pb.key.slice(hash + 1));
+          const r = this.plan.shards[i];
+          const u = a.uniform(pb.key, pb.bytes);
+          device.queue.writeBuffer(
+            u,
+            0,
+            new Uint32Array([r.lat0, r.n, i === 0 ? 1 : 0, i === this.plan.shards.length - 1 ? 1 : 0]),
+          );
+          this.shardParams.push(u);
+        } else this.sh[name].push(a.create(pb.key, pb.bytes));
+      } else if (pb.shape === 'uniform') this.b[pb.key] = a.uniform(pb.key, pb.bytes);
+      else this.b[pb.key] = a.create(pb.key, pb.bytes);
     }
-    const b = this.b;
-    const mk = (name: string, n: number) => {
-      b[name] = a.create(name, f32(n));
-      return b[name];
-    };
-    const sizes = paramSizes(cfg);
-    mk('x', B * d);
-    mk('rowScale', B);
-    this.theta = {
-      W_enc: mk('W_enc', N * d),
-      b_enc: mk('b_enc', N),
-      W_dec: mk('W_dec', N * d),
-      b_pre: mk('b_pre', d),
-      extra: mk('extra', dense ? sizes.extra : 1),
-    };
-    for (const p of paramNames(cfg)) {
-      mk(`m_${p}`, sizes[p]);
-      mk(`v_${p}`, sizes[p]);
-      if (cfg.ema) mk(`ema_${p}`, sizes[p]);
-    }
-    mk('emaDummy', 4);
-    mk('pre', B * N);
-    mk('idxAll', E);
-    mk('valAll', E);
-    mk('gvAll', dense ? 1 : E);
-    mk('xHat', B * d);
-    mk('eHat', B * d);
-    mk('g', B * d);
-    mk('gAux', B * d);
-    for (const n of [
-      'firesStep',
-      'tokensSince',
-      'firesTotal',
-      'deadFlag',
-      'deadList',
-      'counts',
-      'cursor',
-      'normPart',
-    ])
-      mk(n, N);
-    mk('deadInfo', 4);
-    mk('rowStats', B * 4);
-    mk('colR', d);
-    mk('scal', 8);
-    mk('metrics', METRIC_SLOTS * METRICS);
-    mk('start', N + 1);
-    mk('unordered', dense ? 1 : E);
-    mk('rows', dense ? 1 : E);
-    mk('tau', 4);
-    // The threshold family's dense buffers (Gated alone needs the aux pair).
-    const gated = cfg.activation === 'gated';
-    mk('act', dense ? B * N : 1);
-    mk('actAux', gated ? B * N : 1);
-    mk('gact', dense ? B * N : 1);
-    mk('gactAux', gated ? B * N : 1);
-    mk('gpre', dense ? B * N : 1);
-    mk('decNorm', N);
-    mk('latStats', N * LAT_STATS);
-    mk('zerosD', d);
-    mk('zerosN', N);
-    this.grads = {
-      W_enc: mk('dW_enc', N * d),
-      b_enc: mk('db_enc', N),
-      W_dec: mk('dW_dec', N * d),
-      b_pre: mk('db_pre', d),
-      extra: mk('dextra', dense ? sizes.extra : 1),
-    };
-    b.params = a.uniform('params', STEP_PARAMS_BYTES);
-    b.paramsCodes = a.uniform('paramsCodes', STEP_PARAMS_BYTES);
     this.build(kernels);
   }
 
   /** Code entries per row the forward pass leaves at the start of idxAll/valAll ([B, codesK]; val 0 = inactive). */
   readonly codesK: number;
 
+  /** The buffers of a tensor in latent order: its shards, or the one buffer. */
+  segments(name: string): GPUBuffer[] {
+    const sharded = this.sh[name as ShardedName];
+    if (sharded?.length) return sharded;
+    const one = this.b[name];
+    if (!one) throw new Error(`GpuSae: no buffer ${name}`);
+    return [one];
+  }
+
   /** (Re)creates the kernels for a variant choice and binds them to this step's buffers. */
   build(kernels: KernelChoice) {
     this.destroyEncode();
     this.kernels = kernels;
-    const { device, cfg, b } = this;
+    const { device, cfg, b, sh, plan } = this;
     const { batchSize: B, d, nLatents: N, kAux } = cfg;
+    const shards = plan.shards;
+    const S = shards.length;
+    const shardN = shards[0].n;
     const params = b.params;
-    const encode = createEncode(device, { B, d, N }, kernels.encode);
-    const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: b.W_enc, b_enc: b.b_enc, pre: b.pre };
     const loss = createLoss(device, { B, d });
-    const update = createUpdate(device, { N });
+    const update = createUpdate(device, { shardN });
     const dead = createDead(device, { B, N, k: kRow(cfg) });
     const names = paramNames(cfg);
-    const adams = names.map((p) => createAdam(device, this.theta[p]!.size / 4));
+    // Adam and EMA per tensor, and per shard for the [N, d] tensors: [theta, grad, m, v, ema] buffers.
+    const adamJobs: { kernel: ReturnType<typeof createAdam>; bgs: GPUBindGroup[] }[] = [];
+    for (const p of names) {
+      const parts = this.segments(p);
+      parts.forEach((theta, i) => {
+        const kernel = createAdam(device, theta.size / 4);
+        const seg = (key: string) => this.segments(key)[i];
+        adamJobs.push({
+          kernel,
+          bgs: kernel.bind(`${p}#${i}`, [
+            theta,
+            seg(`d${p}`),
+            seg(`m_${p}`),
+            seg(`v_${p}`),
+            b.scal,
+            cfg.ema ? seg(`ema_${p}`) : b.emaDummy,
+            params,
+          ]),
+        });
+      });
+    }
     const lossBg = (topVal: GPUBuffer) =>
       loss.bind('loss', [
         b.x,
@@ -286,58 +274,58 @@ export class GpuSae {
       b.deadInfo,
       params,
     ]);
-    const updateBg = update.bind('update', [
-      b.W_dec,
-      b.dW_dec,
-      b.dW_enc,
-      b.db_enc,
-      b.db_pre,
-      b.normPart,
-      b.scal,
-      b.metrics,
-      params,
-    ]);
-    const adamBgs = names.map((p, i) =>
-      adams[i].bind(p, [
-        this.theta[p]!,
-        this.grads[p]!,
-        b[`m_${p}`],
-        b[`v_${p}`],
+    const updateBgs = shards.map((_, i) =>
+      update.bind(`update#${i}`, [
+        sh.W_dec[i],
+        sh.dW_dec[i],
+        sh.dW_enc[i],
+        b.db_enc,
+        b.db_pre,
+        b.normPart,
         b.scal,
-        cfg.ema ? b[`ema_${p}`] : b.emaDummy,
+        b.metrics,
         params,
+        this.shardParams[i],
       ]),
     );
+    const perShard = (p: GPUComputePassEncoder, entries: string[]) => {
+      for (const bg of updateBgs) update.run(p, bg, entries);
+    };
     const tail = (extraNorm?: (p: GPUComputePassEncoder) => void) => [
       {
         name: 'project+norm',
         record: (p: GPUComputePassEncoder) => {
-          update.run(p, updateBg, ['project_dec']);
+          perShard(p, ['project_dec']);
           extraNorm?.(p);
-          update.run(p, updateBg, ['clip_reduce']);
+          update.run(p, updateBgs[0], ['clip_reduce']);
         },
       },
       {
         name: 'adam',
         record: (p: GPUComputePassEncoder) => {
-          for (const [i, k] of adams.entries()) k.run(p, adamBgs[i], ['adam']);
+          for (const j of adamJobs) j.kernel.run(p, j.bgs, ['adam']);
         },
       },
       {
         name: 'renorm',
         record: (p: GPUComputePassEncoder) => {
-          if (cfg.unitNormDecoder) update.run(p, updateBg, ['renorm_dec']);
+          if (cfg.unitNormDecoder) perShard(p, ['renorm_dec']);
         },
       },
       {
         name: 'ema',
         record: (p: GPUComputePassEncoder) => {
-          if (cfg.ema) for (const [i, k] of adams.entries()) k.run(p, adamBgs[i], ['ema']);
+          if (cfg.ema) for (const j of adamJobs) j.kernel.run(p, j.bgs, ['ema']);
         },
       },
     ];
 
     if (isDense(cfg.activation)) {
+      // The threshold family runs unsharded (the plan refuses more than one shard for it).
+      const W_enc = sh.W_enc[0];
+      const W_dec = sh.W_dec[0];
+      const encode = createEncode(device, { B, d, N }, kernels.encode);
+      const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre };
       const act = createActivation(device, { B, N, d, activation: cfg.activation });
       const actBg = act.bind('act', [
         b.pre,
@@ -350,13 +338,13 @@ export class GpuSae {
         b.extra,
         b.decNorm,
         b.latStats,
-        b.W_dec,
-        b.dW_dec,
+        W_dec,
+        sh.dW_dec[0],
         b.db_enc,
         b.dextra,
         b.firesStep,
         b.g,
-        b.W_enc,
+        W_enc,
         b.db_pre,
         b.metrics,
         b.normPart,
@@ -365,14 +353,14 @@ export class GpuSae {
       const gated = cfg.activation === 'gated';
       const decodeD = createDenseDecode(device, { B, aux: false });
       const decodeDAux = createDenseDecode(device, { B, aux: true });
-      const decodeBg = decodeD.bind('main', [b.act, b.W_dec, b.b_pre, b.xHat, params]);
-      const decodeAuxBg = decodeDAux.bind('aux', [b.actAux, b.W_dec, b.b_pre, b.eHat, params]);
+      const decodeBg = decodeD.bind('main', [b.act, W_dec, b.b_pre, b.xHat, params]);
+      const decodeAuxBg = decodeDAux.bind('aux', [b.actAux, W_dec, b.b_pre, b.eHat, params]);
       const outer = createOuterAcc(device, { N });
-      const outerEncBg = outer.bind('enc', [b.gpre, b.x, b.b_pre, b.dW_enc, params]);
-      const outerDecBg = outer.bind('dec', [b.act, b.g, b.zerosD, b.dW_dec, params]);
+      const outerEncBg = outer.bind('enc', [b.gpre, b.x, b.b_pre, sh.dW_enc[0], params]);
+      const outerDecBg = outer.bind('dec', [b.act, b.g, b.zerosD, sh.dW_dec[0], params]);
       // ∂L/∂a = W_dec·g is the encoder's own matmul with W_dec in place of W_enc and no biases.
-      const gactBindings = { x: b.g, b_pre: b.zerosD, W_enc: b.W_dec, b_enc: b.zerosN, pre: b.gact };
-      const gactAuxBindings = { x: b.gAux, b_pre: b.zerosD, W_enc: b.W_dec, b_enc: b.zerosN, pre: b.gactAux };
+      const gactBindings = { x: b.g, b_pre: b.zerosD, W_enc: W_dec, b_enc: b.zerosN, pre: b.gact };
+      const gactAuxBindings = { x: b.gAux, b_pre: b.zerosD, W_enc: W_dec, b_enc: b.zerosN, pre: b.gactAux };
       // Codes for evaluation: the largest activations of each row, through the TopK kernel on `act`
       // with its own uniform (k = codesK).
       const codes = createTopK(device, {
@@ -435,7 +423,92 @@ export class GpuSae {
     }
 
     const E = B * (kRow(cfg) + kAux);
+    const select = this.buildSelect(kernels);
+    const decode = createDecode(device, { B, aux: false, shards: S, shardN });
+    const decodeAux = createDecode(device, { B, aux: true, shards: S, shardN });
+    const grad = createGrad(device, { d, shardN, entries: E });
+    const sort = createSortByLatent(device, { B, N, entries: E });
+
+    const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec]);
+    const decodeAuxBg = decodeAux.bind('aux', [b.idxAll, b.valAll, b.b_pre, b.eHat, params, ...sh.W_dec]);
+    const gradBgs = shards.map((_, i) =>
+      grad.bind(`grad#${i}`, [
+        b.idxAll,
+        b.valAll,
+        b.g,
+        b.gAux,
+        sh.W_dec[i],
+        b.gvAll,
+        b.start,
+        b.rows,
+        b.x,
+        b.b_pre,
+        sh.W_enc[i],
+        sh.dW_dec[i],
+        sh.dW_enc[i],
+        b.db_enc,
+        b.db_pre,
+        params,
+        this.shardParams[i],
+        b.encPart,
+      ]),
+    );
+    const sortBg = sort.bind('sort', [b.idxAll, b.counts, b.start, b.cursor, b.unordered, b.rows, params]);
+    const lBg = lossBg(b.valAll);
+
+    this.recordForward = (pass) => {
+      select.encode(pass);
+      select.main(pass, true);
+      decode.run(pass, decodeBg);
+    };
+    /** The step as named phases in order (the benchmark times each alone). */
+    this.phases = [
+      { name: 'encode', record: (p) => select.encode(p) },
+      { name: 'topk', record: (p) => select.main(p, false) },
+      { name: 'decode', record: (p) => decode.run(p, decodeBg) },
+      { name: 'dead', record: (p) => dead.run(p, deadBg) },
+      { name: 'topk-aux', record: (p) => select.aux(p) },
+      { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
+      { name: 'loss', record: (p) => loss.run(p, lBg) },
+      { name: 'gv', record: (p) => gradBgs.forEach((bg) => grad.run(p, bg, ['gv'])) },
+      { name: 'sort', record: (p) => sort.run(p, sortBg) },
+      {
+        name: 'grad',
+        record: (p) => {
+          for (const bg of gradBgs) grad.run(p, bg, ['grad_dec', 'grad_enc']);
+          for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
+          grad.run(p, gradBgs[0], ['bpre_final']);
+        },
+      },
+      ...tail(),
+    ];
+    this.record = (pass) => {
+      for (const ph of this.phases) ph.record(pass);
+    };
+    this.destroyEncode = () => select.destroy();
+  }
+
+  /**
+   * The sparse family's encoder and selection: `encode` the pre-activations, `main` TopK (and the
+   * BatchTopK cut; forward = the evaluation uniform), `aux` the AuxK TopK among dead latents.
+   * With one tile this is today's path over [B, N]; with more, the encoder and TopK walk the latent
+   * tiles of plan.tiles, keeping per-row running top-k lists, and [B, N] never exists.
+   */
+  private buildSelect(kernels: KernelChoice) {
+    const { device, cfg, b, sh, plan } = this;
+    const { batchSize: B, d, nLatents: N, kAux } = cfg;
     const multi = cfg.multiTopK;
+    const batchTopK = cfg.activation === 'batchtopk' ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
+    const batchBg = batchTopK?.bind('batch', [b.valAll, b.tau, b.metrics, b.params]);
+    // The forward pass (evaluation) runs the batch selection with a uniform that keeps τ out of the
+    // metrics ring, so an evaluation never overwrites a training step's slot.
+    const batchFwdBg = batchTopK?.bind('batch-fwd', [b.valAll, b.tau, b.metrics, b.paramsCodes]);
+    const batch = (p: GPUComputePassEncoder, forward: boolean) => {
+      if (batchTopK && batchBg && batchFwdBg) batchTopK.run(p, forward ? batchFwdBg : batchBg);
+    };
+    if (plan.tiles.length > 1) throw new Error('latent tiles: not built yet');
+    const encode = createEncode(device, { B, d, N }, kernels.encode);
+    const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre };
     const topk = createTopK(device, {
       B,
       N,
@@ -449,69 +522,19 @@ export class GpuSae {
       kAux > 0 && !multi
         ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk })
         : null;
-    const batchTopK = cfg.activation === 'batchtopk' ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
-    const batchBg = batchTopK?.bind('batch', [b.valAll, b.tau, b.metrics, params]);
-    // The forward pass (evaluation) runs the batch selection with a uniform that keeps τ out of the
-    // metrics ring, so an evaluation never overwrites a training step's slot.
-    const batchFwdBg = batchTopK?.bind('batch-fwd', [b.valAll, b.tau, b.metrics, b.paramsCodes]);
-    const decode = createDecode(device, { B, aux: false });
-    const decodeAux = createDecode(device, { B, aux: true });
-    const grad = createGrad(device, { d, N, entries: E });
-    const sort = createSortByLatent(device, { B, N, entries: E });
-
-    const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, params]);
-    const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, params]);
-    const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.W_dec, b.b_pre, b.xHat, params]);
-    const decodeAuxBg = decodeAux.bind('aux', [b.idxAll, b.valAll, b.W_dec, b.b_pre, b.eHat, params]);
-    const gradBg = grad.bind('grad', [
-      b.idxAll,
-      b.valAll,
-      b.g,
-      b.gAux,
-      b.W_dec,
-      b.gvAll,
-      b.start,
-      b.rows,
-      b.x,
-      b.b_pre,
-      b.W_enc,
-      b.dW_dec,
-      b.dW_enc,
-      b.db_enc,
-      b.db_pre,
-      params,
-    ]);
-    const sortBg = sort.bind('sort', [b.idxAll, b.counts, b.start, b.cursor, b.unordered, b.rows, params]);
-    const lBg = lossBg(b.valAll);
-    const select = (p: GPUComputePassEncoder) => {
-      topk.run(p, topkBg);
-      if (batchTopK && batchBg) batchTopK.run(p, batchBg);
+    const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
+    const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
+    return {
+      encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
+      main: (p: GPUComputePassEncoder, forward: boolean) => {
+        topk.run(p, topkBg);
+        batch(p, forward);
+      },
+      aux: (p: GPUComputePassEncoder) => {
+        if (topkAux && topkAuxBg) topkAux.run(p, topkAuxBg);
+      },
+      destroy: () => encode.destroy(),
     };
-
-    this.recordForward = (pass) => {
-      encode.run(pass, encodeBindings);
-      topk.run(pass, topkBg);
-      if (batchTopK && batchFwdBg) batchTopK.run(pass, batchFwdBg);
-      decode.run(pass, decodeBg);
-    };
-    /** The step as named phases in order (the benchmark times each alone). */
-    this.phases = [
-      { name: 'encode', record: (p) => encode.run(p, encodeBindings) },
-      { name: 'topk', record: select },
-      { name: 'decode', record: (p) => decode.run(p, decodeBg) },
-      { name: 'dead', record: (p) => dead.run(p, deadBg) },
-      { name: 'topk-aux', record: (p) => (topkAux && topkAuxBg ? topkAux.run(p, topkAuxBg) : undefined) },
-      { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
-      { name: 'loss', record: (p) => loss.run(p, lBg) },
-      { name: 'gv', record: (p) => grad.run(p, gradBg, ['gv']) },
-      { name: 'sort', record: (p) => sort.run(p, sortBg) },
-      { name: 'grad', record: (p) => grad.run(p, gradBg, ['grad_dec', 'grad_enc', 'grad_bpre']) },
-      ...tail(),
-    ];
-    this.record = (pass) => {
-      for (const ph of this.phases) ph.record(pass);
-    };
-    this.destroyEncode = () => encode.destroy();
   }
   private destroyEncode: () => void = () => {};
 
@@ -520,21 +543,57 @@ export class GpuSae {
     return this.arena.bytes;
   }
 
+  /** Elements of each segment of a tensor (its shards' n·d, or the whole buffer's length). */
+  segmentElems(name: string, total?: number): number[] {
+    if (this.sh[name as ShardedName]?.length) return this.plan.shards.map((r) => r.n * this.cfg.d);
+    return [total ?? this.b[name].size / 4];
+  }
+
+  /** Writes a whole tensor (f32/u32) across its segments. */
+  writeTensor(name: string, data: Float32Array | Uint32Array) {
+    const segs = this.segments(name);
+    const counts = this.segmentElems(name, data.length);
+    let o = 0;
+    segs.forEach((buf, i) => {
+      upload(this.device, buf, data.subarray(o, o + counts[i]));
+      o += counts[i];
+    });
+  }
+
+  /** Reads `count` elements of a tensor (all when omitted), across its segments. */
+  async readTensor(name: string, count?: number): Promise<ArrayBuffer> {
+    const segs = this.segments(name);
+    const counts = this.segmentElems(name, count);
+    const total = count ?? counts.reduce((a, c) => a + c, 0);
+    const out = new Uint8Array(total * 4);
+    let o = 0;
+    for (let i = 0; i < segs.length && o < total; i++) {
+      const n = Math.min(counts[i], total - o);
+      out.set(new Uint8Array(await readBytes(this.device, segs[i], f32(n))), o * 4);
+      o += n;
+    }
+    return out.buffer;
+  }
+
   /** Uploads parameters (f32) and resets optimizer state and dead counters unless `state` is given. */
   setState(s: { params: ParamsF32 } & Partial<TrainState>) {
-    const dev = this.device;
     const params = { ...s.params };
     if (hasExtra(this.cfg.activation) && !params.extra) params.extra = defaultExtra(this.cfg);
     for (const p of paramNames(this.cfg)) {
       const v = params[p]!;
-      upload(dev, this.theta[p]!, v);
-      upload(dev, this.b[`m_${p}`], s.m?.[p] ?? new Float32Array(v.length));
-      upload(dev, this.b[`v_${p}`], s.v?.[p] ?? new Float32Array(v.length));
-      if (this.cfg.ema) upload(dev, this.b[`ema_${p}`], s.ema?.[p] ?? v);
+      this.writeTensor(p, v);
+      this.writeTensor(`m_${p}`, s.m?.[p] ?? new Float32Array(v.length));
+      this.writeTensor(`v_${p}`, s.v?.[p] ?? new Float32Array(v.length));
+      if (this.cfg.ema) this.writeTensor(`ema_${p}`, s.ema?.[p] ?? v);
     }
     const N = this.cfg.nLatents;
-    upload(dev, this.b.tokensSince, s.tokensSince ?? new Uint32Array(N));
-    upload(dev, this.b.firesTotal, s.firesTotal ?? new Uint32Array(N));
+    upload(this.device, this.b.tokensSince, s.tokensSince ?? new Uint32Array(N));
+    upload(this.device, this.b.firesTotal, s.firesTotal ?? new Uint32Array(N));
+  }
+
+  /** Replaces the parameters alone (e.g. evaluation with the EMA weights); optimizer state is kept. */
+  writeParams(params: Partial<ParamsF32>) {
+    for (const p of paramNames(this.cfg)) if (params[p]) this.writeTensor(p, params[p]!);
   }
 
   /** Uploads the next batch: x normalized [B, d], rowScale [B] (raw error = rowScale · normalized error). */
@@ -586,13 +645,11 @@ export class GpuSae {
   }
 
   async readF32(name: string, count?: number): Promise<Float32Array> {
-    const buf = this.b[name];
-    return new Float32Array(await readBytes(this.device, buf, f32(count ?? buf.size / 4)));
+    return new Float32Array(await this.readTensor(name, count));
   }
 
   async readU32(name: string, count?: number): Promise<Uint32Array> {
-    const buf = this.b[name];
-    return new Uint32Array(await readBytes(this.device, buf, f32(count ?? buf.size / 4)));
+    return new Uint32Array(await this.readTensor(name, count));
   }
 
   async readParams(which: 'theta' | 'ema' = 'theta'): Promise<ParamsF32> {

@@ -52,7 +52,7 @@ import { splitParagraphs } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { encode, readTokenizer, type Tokenizer } from '../lm/tokenizer';
 import { denormalizeInPlace, normalizeBatch } from '../sae/normalize';
-import { type ParamsF32, paramNames } from '../sae/step';
+import type { ParamsF32 } from '../sae/step';
 import type { Trainer } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';
 import { gpuLlamaFor, type LmContext } from './lm-extract';
@@ -152,7 +152,7 @@ export async function fullEvaluate(
   let restore: ParamsF32 | null = null;
   if (useEma) {
     restore = await sae.readParams('theta');
-    for (const p of paramNames(cfg)) writeF32(sae.device, sae.theta[p]!, params[p]!);
+    sae.writeParams(params);
   }
 
   // ---- 1. GPU encode of held-out rows (the training split: same rows, f, block size) ----
@@ -207,7 +207,7 @@ export async function fullEvaluate(
       onProgress(0.55 * Math.min(1, done / Math.max(1, total)), 'evaluating');
     }
   } finally {
-    if (restore) for (const p of paramNames(cfg)) writeF32(sae.device, sae.theta[p]!, restore[p]!);
+    if (restore) sae.writeParams(restore);
   }
   if (acc.rows === 0) throw new Error('no finite rows to evaluate');
   const codes = concatCodes(codeParts);
@@ -437,10 +437,6 @@ export function latentDetail(latent: number): LatentDetail {
 
 function topMFor(N: number): number {
   return Math.max(4, Math.min(20, Math.floor((1 << 22) / N)));
-}
-
-function writeF32(device: GPUDevice, buf: GPUBuffer, data: Float32Array) {
-  device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Without a held-out split: the first maxRows rows in file order (finite ones). */

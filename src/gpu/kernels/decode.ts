@@ -1,12 +1,40 @@
 import code from '../../../shaders/decode.wgsl?raw';
 import { groupsFor, phases } from './kernel';
 
+/** Storage bindings of the decoder besides the W_dec shards. */
+export const DECODE_FIXED_BINDINGS = 4;
+
+/** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
+function shardCode(shards: number): { bindings: string; read: string } {
+  const bindings = Array.from(
+    { length: shards },
+    (_, s) => `@group(0) @binding(${5 + s}) var<storage, read> W_dec_${s}: array<f32>;`,
+  ).join('\n');
+  if (shards === 1) return { bindings, read: '  return W_dec_0[i * P.d + c];' };
+  const cases = Array.from(
+    { length: shards },
+    (_, s) => `    ${s === shards - 1 ? 'default' : `case ${s}u`}: { return W_dec_${s}[o]; }`,
+  ).join('\n');
+  return {
+    bindings,
+    read: `  let s = i / SHARD_N;\n  let o = (i - s * SHARD_N) * P.d + c;\n  switch s {\n${cases}\n  }`,
+  };
+}
+
 /**
  * Sparse decoder x̂ = Σ val·W_dec[idx] + b_pre; aux: ê from the AuxK pairs, without b_pre.
- * Bindings: idxAll, valAll, W_dec [N,d], b_pre [d], out [B,d], params.
+ * `shards` W_dec buffers of `shardN` latents each (the last may hold fewer).
+ * Bindings: idxAll, valAll, b_pre [d], out [B,d], params, W_dec shard 0, 1, …
  */
-export function createDecode(device: GPUDevice, s: { B: number; aux: boolean }) {
-  return phases(device, 'decode', code, [
-    { entry: 'decode', constants: { AUX: s.aux }, groups: groupsFor(device, s.B) },
-  ]);
+export function createDecode(device: GPUDevice, s: { B: number; aux: boolean; shards?: number; shardN?: number }) {
+  const shards = s.shards ?? 1;
+  const { bindings, read } = shardCode(shards);
+  const src = code.replace('{{W_DEC_BINDINGS}}', bindings).replace('{{W_DEC_READ}}', read);
+  return phases(
+    device,
+    'decode',
+    src,
+    [{ entry: 'decode', constants: { AUX: s.aux }, groups: groupsFor(device, s.B) }],
+    { SHARD_N: s.shardN ?? 1 },
+  );
 }

@@ -1,0 +1,281 @@
+/**
+ * One plan of every GPU buffer a training step holds, computed from the config and the adapter's
+ * limits before anything is allocated. The engine (GpuSae) allocates exactly these buffers; the page
+ * and the CLI show the same plan as their memory estimate and refuse a config whose plan has problems.
+ *
+ * Scale (docs/DESIGN.md "Scale"): the [N, d] tensors are split by latent range into shards that each
+ * fit one storage binding; the sparse family never holds pre-activations [B, N], only a tile [B, n]
+ * that the encoder and TopK walk across the latents, keeping per-row running top-k lists.
+ */
+import { LAT_STATS } from '../gpu/kernels/activation';
+import { hasExtra, isDense, type ResolvedConfig } from './config';
+
+/** The adapter limits a plan depends on (GPUSupportedLimits names). */
+export interface PlanLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxStorageBuffersPerShaderStage: number;
+}
+
+/** WebGPU's default limits: what a device gets when it asks for nothing (spec §3.6.2). */
+export const DEFAULT_LIMITS: PlanLimits = {
+  maxStorageBufferBindingSize: 128 * 2 ** 20,
+  maxBufferSize: 256 * 2 ** 20,
+  maxStorageBuffersPerShaderStage: 8,
+};
+
+/**
+ * The pre-activation tile [B, n] is kept at or under this many bytes even where one binding could hold
+ * more (ours): beyond it a bigger tile saves only dispatches, and memory stays free of a B·N term.
+ */
+export const TILE_BUDGET_BYTES = 256 * 2 ** 20;
+
+/** Storage buffers the sparse decoder binds besides the W_dec shards (idx, val, b_pre, out). */
+const DECODE_FIXED_BINDINGS = 4;
+
+/** The [N, d] tensors split by latent range (parameters, gradients, Adam moments, EMA). */
+export const SHARDED = [
+  'W_enc',
+  'W_dec',
+  'dW_enc',
+  'dW_dec',
+  'm_W_enc',
+  'v_W_enc',
+  'm_W_dec',
+  'v_W_dec',
+  'ema_W_enc',
+  'ema_W_dec',
+] as const;
+export type ShardedName = (typeof SHARDED)[number];
+
+export interface LatentRange {
+  /** first latent (global index) */
+  lat0: number;
+  /** latents in the range */
+  n: number;
+}
+
+/** A latent tile of the encoder + TopK: inside one shard, `wOff` rows into that shard's buffers. */
+export interface Tile extends LatentRange {
+  shard: number;
+  wOff: number;
+}
+
+export interface PlannedBuffer {
+  /** engine key: a StepBuffers field, or `${ShardedName}#${shard}` */
+  key: string;
+  bytes: number;
+  /** shape in words, for messages and the estimate table */
+  shape: string;
+  group: 'parameters' | 'gradients' | 'adam' | 'ema' | 'batch' | 'pre-activations' | 'entries' | 'latents' | 'small';
+}
+
+export interface BufferPlan {
+  /** Largest bytes one binding may hold: the adapter's binding and buffer limits, and the config cap. */
+  bindingCap: number;
+  /** Where bindingCap comes from, for messages. */
+  capSource: string;
+  /** Latent ranges of the [N, d] shards (one range when N·d fits one binding). */
+  shards: LatentRange[];
+  /** Latent tiles of the encoder + TopK (sparse family); one tile = the whole [B, N] at once. */
+  tiles: Tile[];
+  /** Width n of the pre-activation tile buffer [B, n]. */
+  tileLatents: number;
+  buffers: PlannedBuffer[];
+  totalBytes: number;
+  /** One line per limit the config breaks, each naming the buffer, its size, the limit and what to change. */
+  problems: string[];
+}
+
+/** Bytes the engine's allocator gives a buffer of `bytes` (WebGPU: 4-byte multiple, at least 16). */
+export const allocBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
+
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 0)} MiB`;
+
+/** Tile width of the encoder + TopK: all N when [B, N] fits the budget, else the largest that does. */
+function tileWidth(c: ResolvedConfig, cap: number, shardLatents: number, forced?: number): number {
+  if (forced) return Math.max(1, Math.min(forced, shardLatents));
+  const budget = Math.min(cap, TILE_BUDGET_BYTES);
+  const n = Math.floor(budget / (4 * c.batchSize));
+  return Math.max(1, Math.min(n, shardLatents));
+}
+
+/**
+ * The buffers of a training step for `cfg` on an adapter with `limits`. `tileLatents` forces the tile
+ * width (tests); the config's maxBindingMiB caps the binding size below the adapter's.
+ */
+export function bufferPlan(
+  cfg: ResolvedConfig,
+  limits: PlanLimits,
+  opts: { tileLatents?: number } = {},
+): BufferPlan {
+  const { batchSize: B, d, nLatents: N, kAux } = cfg;
+  const dense = isDense(cfg.activation);
+  const adapterCap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const userCap = cfg.maxBindingMiB ? Math.floor(cfg.maxBindingMiB * 2 ** 20) : Number.POSITIVE_INFINITY;
+  const bindingCap = Math.min(adapterCap, userCap);
+  const capSource =
+    userCap < adapterCap
+      ? `maxBindingMiB ${cfg.maxBindingMiB}`
+      : limits.maxStorageBufferBindingSize <= limits.maxBufferSize
+        ? 'the adapter’s maxStorageBufferBindingSize'
+        : 'the adapter’s maxBufferSize';
+  const problems: string[] = [];
+
+  // Shards: whole rows of d floats, as many latents as one binding holds.
+  const shardLatents = Math.max(1, Math.min(N, Math.floor(bindingCap / (4 * d))));
+  const shards: LatentRange[] = [];
+  for (let lat0 = 0; lat0 < N; lat0 += shardLatents) shards.push({ lat0, n: Math.min(shardLatents, N - lat0) });
+  const maxShards = limits.maxStorageBuffersPerShaderStage - DECODE_FIXED_BINDINGS;
+  if (4 * d > bindingCap)
+    problems.push(
+      `one decoder row of d = ${d} floats needs ${MiB(4 * d)}, over ${MiB(bindingCap)} (${capSource}): raise the cap`,
+    );
+  else if (shards.length > maxShards)
+    problems.push(
+      `W_enc/W_dec [${N}, ${d}] need ${shards.length} shards of ${MiB(4 * d * shardLatents)} (${capSource}), over the ${maxShards} the decoder can bind (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage} − ${DECODE_FIXED_BINDINGS}): lower N to ≤ ${maxShards * shardLatents} or raise the binding cap`,
+    );
+  else if (dense && shards.length > 1)
+    problems.push(
+      `W_enc/W_dec [${N}, ${d}] need ${MiB(4 * N * d)}, over ${MiB(bindingCap)} (${capSource}); the ${cfg.activation} activation runs unsharded: lower N to ≤ ${shardLatents} or use topk/batchtopk`,
+    );
+
+  const tileLatents = dense ? N : tileWidth(cfg, bindingCap, shardLatents, opts.tileLatents);
+  const tiles: Tile[] = [];
+  if (!dense)
+    shards.forEach((s, shard) => {
+      for (let off = 0; off < s.n; off += tileLatents)
+        tiles.push({ lat0: s.lat0 + off, n: Math.min(tileLatents, s.n - off), shard, wOff: off });
+    });
+
+  const buffers: PlannedBuffer[] = [];
+  const add = (key: string, words: number, shape: string, group: PlannedBuffer['group']) =>
+    buffers.push({ key, bytes: allocBytes(4 * words), shape, group });
+
+  // Per-latent tensors [N, d], by shard.
+  const groupOf = (name: ShardedName): PlannedBuffer['group'] =>
+    name.startsWith('d') ? 'gradients' : name.startsWith('ema') ? 'ema' : name.startsWith('W') ? 'parameters' : 'adam';
+  for (const name of SHARDED) {
+    if (name.startsWith('ema') && !cfg.ema) continue;
+    shards.forEach((s, i) =>
+      add(
+        `${name}#${i}`,
+        s.n * d,
+        `[${s.n}, ${d}]${shards.length > 1 ? ` latents ${s.lat0}…${s.lat0 + s.n - 1}` : ''}`,
+        groupOf(name),
+      ),
+    );
+  }
+  shards.forEach((_, i) => buffers.push({ key: `shardParams#${i}`, bytes: 16, shape: 'uniform', group: 'small' }));
+  // The small parameters, their gradients, moments and EMA.
+  const extraN = hasExtra(cfg.activation) ? 2 * N : 1;
+  for (const [p, n, shape] of [
+    ['b_enc', N, `[${N}]`],
+    ['b_pre', d, `[${d}]`],
+    ['extra', extraN, `[${extraN}]`],
+  ] as const) {
+    add(p, n, shape, 'parameters');
+    add(`d${p}`, n, shape, 'gradients');
+    add(`m_${p}`, n, shape, 'adam');
+    add(`v_${p}`, n, shape, 'adam');
+    if (cfg.ema) add(`ema_${p}`, n, shape, 'ema');
+  }
+  add('emaDummy', 4, '[4]', 'small');
+
+  // The batch.
+  for (const name of ['x', 'xHat', 'eHat', 'g', 'gAux']) add(name, B * d, `[${B}, ${d}]`, 'batch');
+  add('rowScale', B, `[${B}]`, 'batch');
+  add('rowStats', B * 4, `[${B}, 4]`, 'batch');
+
+  // Pre-activations: the tile [B, n] (sparse), or [B, N] and the dense family's activations.
+  add('pre', B * tileLatents, `[${B}, ${tileLatents}]`, 'pre-activations');
+  const BN = dense ? B * N : 1;
+  const gated = cfg.activation === 'gated';
+  add('act', BN, dense ? `[${B}, ${N}]` : '[1]', 'pre-activations');
+  add('gact', BN, dense ? `[${B}, ${N}]` : '[1]', 'pre-activations');
+  add('gpre', BN, dense ? `[${B}, ${N}]` : '[1]', 'pre-activations');
+  add('actAux', gated ? BN : 1, gated ? `[${B}, ${N}]` : '[1]', 'pre-activations');
+  add('gactAux', gated ? BN : 1, gated ? `[${B}, ${N}]` : '[1]', 'pre-activations');
+
+  // Entries: TopK + AuxK pairs per row (sparse), the codes (dense), and the CSC order by latent.
+  const kMain = cfg.activation === 'batchtopk' ? cfg.batchTopKCap : dense ? N : cfg.k;
+  const codesK = dense ? Math.min(N, DENSE_CODES_MAX) : kMain;
+  const E = dense ? B * codesK : B * (kMain + kAux);
+  add('idxAll', E, `[${E}]`, 'entries');
+  add('valAll', E, `[${E}]`, 'entries');
+  for (const name of ['gvAll', 'unordered', 'rows']) add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
+  // Running top-k lists across tiles (only when there is more than one tile).
+  const multi = cfg.multiTopK;
+  const kList = multi ? cfg.k + kAux : kMain;
+  const many = tiles.length > 1;
+  add('tileIdx', many ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
+  add('tileVal', many ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
+  add('bestIdx', many ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
+  add('bestVal', many ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
+  const auxLists = many && kAux > 0 && !multi;
+  add('bestAuxIdx', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
+  add('bestAuxVal', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
+
+  // Per-latent vectors [N] (whole: N·4 bytes stays far under any binding limit up to N = 2^25).
+  for (const name of [
+    'firesStep',
+    'tokensSince',
+    'firesTotal',
+    'deadFlag',
+    'deadList',
+    'counts',
+    'cursor',
+    'normPart',
+    'decNorm',
+    'zerosN',
+  ])
+    add(name, N, `[${N}]`, 'latents');
+  add('start', N + 1, `[${N + 1}]`, 'latents');
+  add('latStats', dense ? N * LAT_STATS : 1, `[${N}, ${LAT_STATS}]`, 'latents');
+
+  // Small.
+  add('deadInfo', 4, '[4]', 'small');
+  add('colR', d, `[${d}]`, 'small');
+  add('zerosD', d, `[${d}]`, 'small');
+  add('encPart', d, `[${d}]`, 'small');
+  add('scal', 8, '[8]', 'small');
+  add('metrics', METRIC_SLOTS * METRICS, `[${METRIC_SLOTS}, ${METRICS}]`, 'small');
+  add('tau', 4, '[4]', 'small');
+  buffers.push({ key: 'params', bytes: STEP_PARAMS_BYTES, shape: 'uniform', group: 'small' });
+  buffers.push({ key: 'paramsCodes', bytes: STEP_PARAMS_BYTES, shape: 'uniform', group: 'small' });
+
+  for (const b of buffers) {
+    if (b.bytes <= bindingCap) continue;
+    const fix = /^(x|xHat|eHat|g|gAux|rowScale|rowStats)$/.test(b.key)
+      ? `lower the batch to ≤ ${Math.floor(bindingCap / (4 * (b.key === 'rowStats' ? 4 : b.key === 'rowScale' ? 1 : d)))}`
+      : b.group === 'pre-activations'
+        ? `the ${cfg.activation} activation keeps [B, N] whole: lower the batch to ≤ ${Math.floor(bindingCap / (4 * N))} or N, or use topk/batchtopk`
+        : b.group === 'entries'
+          ? 'lower the batch, k or kAux'
+          : 'lower N';
+    problems.push(`buffer ${b.key} ${b.shape} needs ${MiB(b.bytes)}, over ${MiB(bindingCap)} (${capSource}): ${fix}`);
+  }
+  const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
+  return { bindingCap, capSource, shards, tiles, tileLatents, buffers, totalBytes, problems };
+}
+
+/** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */
+export class LimitError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''));
+    this.name = 'LimitError';
+  }
+}
+
+/** Throws LimitError when the plan breaks a limit. */
+export function assertPlan(plan: BufferPlan): BufferPlan {
+  if (plan.problems.length) throw new LimitError(plan.problems);
+  return plan;
+}
+
+/** Most code entries per row kept by the forward pass of the threshold family (the largest activations). */
+export const DENSE_CODES_MAX = 512;
+export const METRICS = 8;
+export const METRIC_SLOTS = 64;
+/** Bytes of the StepParams uniform (shaders/common.wgsl). */
+export const STEP_PARAMS_BYTES = 96;
