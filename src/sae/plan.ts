@@ -90,7 +90,8 @@ export interface BufferPlan {
 /** Bytes the engine's allocator gives a buffer of `bytes` (WebGPU: 4-byte multiple, at least 16). */
 export const allocBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
 
-const MiB = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 0)} MiB`;
+const MiB = (b: number) =>
+  b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} bytes`;
 
 /** Tile width of the encoder + TopK: all N when [B, N] fits the budget, else the largest that does. */
 function tileWidth(c: ResolvedConfig, cap: number, shardLatents: number, forced?: number): number {

@@ -10,11 +10,13 @@ import { createDead } from '../gpu/kernels/dead';
 import { createDecode } from '../gpu/kernels/decode';
 import { createDenseDecode } from '../gpu/kernels/dense-decode';
 import { createEncode, type EncodeVariant } from '../gpu/kernels/encode';
+import { createEncodeDead } from '../gpu/kernels/encode-dead';
 import { createGrad } from '../gpu/kernels/grad';
 import { createLoss } from '../gpu/kernels/loss';
 import { createOuterAcc } from '../gpu/kernels/outer-acc';
 import { createSortByLatent } from '../gpu/kernels/sort';
 import { createTopK, type TopKVariant } from '../gpu/kernels/topk';
+import { createTopKMerge } from '../gpu/kernels/topk-merge';
 import { createUpdate } from '../gpu/kernels/update';
 import { PARAM_NAMES, type Params } from '../reference/step';
 import {
@@ -506,7 +508,7 @@ export class GpuSae {
     const batch = (p: GPUComputePassEncoder, forward: boolean) => {
       if (batchTopK && batchBg && batchFwdBg) batchTopK.run(p, forward ? batchFwdBg : batchBg);
     };
-    if (plan.tiles.length > 1) throw new Error('latent tiles: not built yet');
+    if (plan.tiles.length > 1) return this.buildTiledSelect(kernels, batch);
     const encode = createEncode(device, { B, d, N }, kernels.encode);
     const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre };
     const topk = createTopK(device, {
@@ -537,6 +539,113 @@ export class GpuSae {
     };
   }
   private destroyEncode: () => void = () => {};
+
+  /**
+   * The encoder + TopK over latent tiles (plan.tiles): per tile, the encoder writes the tile [B, n],
+   * the tiled TopK its raw per-row list, and the merge folds that into a running best list; after
+   * the last tile the best lists are emitted into idxAll/valAll exactly as the untiled TopK writes
+   * them. AuxK runs after the dead update: per tile, only the dead latents' pre-activations are
+   * recomputed (encode-dead) and their tiled TopK merged. Phases: 'encode' = tiles + merges,
+   * 'topk' = emit + BatchTopK's cut.
+   */
+  private buildTiledSelect(kernels: KernelChoice, batch: (p: GPUComputePassEncoder, forward: boolean) => void) {
+    const { device, cfg, b, sh, plan } = this;
+    const { batchSize: B, d, kAux } = cfg;
+    const multi = cfg.multiTopK;
+    const n = plan.tileLatents;
+    const kList = multi ? cfg.k + kAux : kRow(cfg);
+    const common = { B, N: n, tile: kernels.topkTile, variant: kernels.topk, tiled: true };
+    const topk = createTopK(device, { ...common, K: kList, aux: false, multi });
+    const hasAux = kAux > 0 && !multi;
+    const topkAux = hasAux ? createTopK(device, { ...common, K: kAux, aux: true }) : null;
+    const merge = createTopKMerge(device, { B, K: kList, multi });
+    const mergeAux = hasAux ? createTopKMerge(device, { B, K: kAux, aux: true }) : null;
+    const encodeDead = hasAux ? createEncodeDead(device, { B, d, n }, kernels.encode) : null;
+    const mergeBgs = merge.bind('main', [
+      b.tileIdx,
+      b.tileVal,
+      b.bestIdx,
+      b.bestVal,
+      b.idxAll,
+      b.valAll,
+      b.params,
+      merge.mergeParams(1),
+    ]);
+    const mergeAuxBgs = mergeAux?.bind('aux', [
+      b.tileIdx,
+      b.tileVal,
+      b.bestAuxIdx,
+      b.bestAuxVal,
+      b.idxAll,
+      b.valAll,
+      b.params,
+      mergeAux.mergeParams(1),
+    ]);
+    const encodes: ReturnType<typeof createEncode>[] = [];
+    const tiles = plan.tiles.map((t) => {
+      const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode);
+      encodes.push(encode);
+      const tp = topk.tileParams(t.lat0, t.n);
+      const W_enc = sh.W_enc[t.shard];
+      return {
+        encode: (p: GPUComputePassEncoder) =>
+          encode.run(p, { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre }),
+        topkBg: topk.bind(`tile@${t.lat0}`, [b.pre, b.deadList, b.deadInfo, b.tileIdx, b.tileVal, b.params, tp]),
+        auxBg: topkAux?.bind(`aux@${t.lat0}`, [
+          b.pre,
+          b.deadList,
+          b.deadInfo,
+          b.tileIdx,
+          b.tileVal,
+          b.params,
+          topkAux.tileParams(t.lat0, t.n),
+        ]),
+        deadBg: encodeDead?.bind(t, {
+          x: b.x,
+          b_pre: b.b_pre,
+          W_enc,
+          b_enc: b.b_enc,
+          pre: b.pre,
+          deadList: b.deadList,
+          deadInfo: b.deadInfo,
+          params: b.params,
+        }),
+      };
+    });
+    return {
+      encode: (p: GPUComputePassEncoder) => {
+        merge.init(p, mergeBgs);
+        for (const t of tiles) {
+          t.encode(p);
+          topk.run(p, t.topkBg);
+          merge.merge(p, mergeBgs);
+        }
+      },
+      main: (p: GPUComputePassEncoder, forward: boolean) => {
+        merge.emit(p, mergeBgs);
+        batch(p, forward);
+      },
+      aux: (p: GPUComputePassEncoder) => {
+        if (!topkAux || !mergeAux || !mergeAuxBgs || !encodeDead) return;
+        mergeAux.init(p, mergeAuxBgs);
+        for (const t of tiles) {
+          encodeDead.run(p, t.deadBg!);
+          topkAux.run(p, t.auxBg!);
+          mergeAux.merge(p, mergeAuxBgs);
+        }
+        mergeAux.emit(p, mergeAuxBgs);
+      },
+      destroy: () => {
+        for (const e of encodes) e.destroy();
+        topk.destroy();
+        topkAux?.destroy();
+        merge.destroy();
+        mergeAux?.destroy();
+        encodeDead?.destroy();
+      },
+    };
+  }
+
 
   /** Bytes of GPU memory this step holds. */
   get bytes() {

@@ -1,0 +1,90 @@
+/**
+ * Latent shards and tiles: the same seed, the same batches, once with every tensor in one buffer and
+ * once with a binding cap that splits W_enc/W_dec (and their gradients, moments, EMA) into shards and
+ * the encoder + TopK into tiles. Parameters, Adam moments, EMA, dead counters and metrics must agree
+ * bit for bit after several steps, with latents dying and AuxK active.
+ */
+import { type ResolvedConfig, resolveConfig, type SaeConfig } from '../../src/sae/config';
+import { bufferPlan } from '../../src/sae/plan';
+import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type StepMetrics } from '../../src/sae/step';
+import { assert, gpuTest, randn } from './harness';
+import { randomParams } from './step.gpu';
+
+const STEPS = 6;
+
+async function run(device: GPUDevice, cfg: ResolvedConfig, kernels: KernelChoice, tileLatents?: number) {
+  const { batchSize: B, d, nLatents: N } = cfg;
+  const sae = new GpuSae(device, cfg, kernels, { tileLatents });
+  try {
+    // Half the latents start near death, so AuxK has candidates in several tiles and shards.
+    const tokensSince = new Uint32Array(N).map((_, i) => (i % 2 ? cfg.deadTokens : 0));
+    sae.setState({ params: randomParams(N, d, 3), tokensSince });
+    for (let t = 1; t <= STEPS; t++) {
+      sae.writeBatch(randn(B * d, 100 + t), new Float32Array(B).fill(1.5));
+      sae.step(t, cfg.lr, 1 / (B * 1.1));
+    }
+    const state = await sae.readState();
+    const metrics = await sae.readMetrics(0, STEPS);
+    const entries = await sae.readU32('idxAll');
+    return { state, metrics, entries, plan: sae.plan };
+  } finally {
+    sae.destroy();
+  }
+}
+
+function sameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
+  assert(a.length === b.length, `${what}: length ${a.length} vs ${b.length}`);
+  const fa = new Float32Array(a as ArrayLike<number>);
+  const fb = new Float32Array(b as ArrayLike<number>);
+  const ua = new Uint32Array(fa.buffer);
+  const ub = new Uint32Array(fb.buffer);
+  for (let i = 0; i < ua.length; i++)
+    if (ua[i] !== ub[i]) throw new Error(`${what}[${i}]: ${fa[i]} vs ${fb[i]} (bits differ)`);
+}
+
+const CASES: { name: string; cfg: Partial<SaeConfig> & { d: number }; kernels?: Partial<KernelChoice> }[] = [
+  { name: 'topk, AuxK, EMA, clip', cfg: { d: 12, nLatents: 160, k: 4, kAux: 6, ema: true, clipGrad: true, clipNorm: 0.05 } },
+  { name: 'topk insert, vec4 encoder', cfg: { d: 16, nLatents: 130, k: 3, kAux: 5, batchSize: 32 }, kernels: { topk: 'insert', encode: 'vec4x4' } },
+  { name: 'multitopk', cfg: { d: 12, nLatents: 150, k: 2, activation: 'topk', multiTopK: true } },
+  { name: 'batchtopk, AuxK', cfg: { d: 12, nLatents: 170, k: 3, kAux: 4, activation: 'batchtopk' } },
+];
+
+for (const cs of CASES) {
+  gpuTest(`shards: sharded + tiled run equals the unsharded run bit for bit (${cs.name})`, async (device) => {
+    const base = { batchSize: 16, deadTokens: 32, lr: 1e-2, ...cs.cfg };
+    const kernels = { ...DEFAULT_KERNELS, ...cs.kernels };
+    const whole = resolveConfig(base);
+    // The smallest cap every buffer but the [N, d] tensors and the pre-activations fits.
+    const capBytes = Math.max(
+      ...bufferPlan(whole, device.limits)
+        .buffers.filter((x) => !x.key.includes('#') && x.group !== 'pre-activations')
+        .map((x) => x.bytes),
+    );
+    const sharded = resolveConfig({ ...base, maxBindingMiB: capBytes / 2 ** 20 });
+    const plan = bufferPlan(sharded, device.limits);
+    assert(plan.problems.length === 0, `plan problems: ${plan.problems.join('; ')}`);
+    assert(plan.shards.length >= 2, `expected several shards, got ${plan.shards.length}`);
+    assert(plan.tiles.length > plan.shards.length, `expected several tiles per shard, got ${plan.tiles.length}`);
+    const a = await run(device, whole, kernels);
+    assert(a.plan.shards.length === 1 && a.plan.tiles.length === 1, 'the reference run must be unsharded');
+    const b = await run(device, sharded, kernels);
+    for (const key of ['params', 'm', 'v'] as const)
+      for (const [p, arr] of Object.entries(a.state[key])) sameBits(arr, b.state[key][p as 'W_enc'], `${key}.${p}`);
+    if (a.state.ema) for (const [p, arr] of Object.entries(a.state.ema)) sameBits(arr, b.state.ema![p as 'W_enc'], `ema.${p}`);
+    sameBits(a.state.tokensSince, b.state.tokensSince, 'tokensSince');
+    sameBits(a.entries, b.entries, 'idxAll');
+    const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
+    sameBits(flat(a.metrics), flat(b.metrics), 'metrics');
+    // The run must have exercised AuxK: some step saw dead latents.
+    if (whole.auxk && whole.kAux > 0) assert(a.metrics.some((m) => m.deadCount > 0), 'no dead latents: AuxK untested');
+  });
+}
+
+gpuTest('shards: the untiled path and a forced tile width agree bit for bit (one shard)', async (device) => {
+  const cfg = resolveConfig({ d: 12, nLatents: 40, k: 4, kAux: 6, batchSize: 16, deadTokens: 32, lr: 1e-2 });
+  const a = await run(device, cfg, DEFAULT_KERNELS);
+  const b = await run(device, cfg, DEFAULT_KERNELS, 7);
+  assert(b.plan.tiles.length === 6, `expected 6 tiles, got ${b.plan.tiles.length}`);
+  for (const [p, arr] of Object.entries(a.state.params)) sameBits(arr, b.state.params[p as 'W_enc'], p);
+  sameBits(a.entries, b.entries, 'idxAll');
+});
