@@ -1,0 +1,125 @@
+/**
+ * The buffer plan (src/sae/plan.ts): every limit a config can break is named in one problem line,
+ * and a small binding cap splits the [N, d] tensors into shards and the encoder + TopK into tiles
+ * that cover the latents exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import { resolveConfig, type SaeConfig } from '../../../src/sae/config';
+import { assertPlan, bufferPlan, DEFAULT_LIMITS, LimitError, type PlanLimits } from '../../../src/sae/plan';
+
+const cfg = (c: Partial<SaeConfig> & { d: number }) => resolveConfig(c);
+const MiB = 2 ** 20;
+
+/** Ranges sorted by lat0 tile [0, N) with no gap and no overlap. */
+function expectCover(ranges: { lat0: number; n: number }[], N: number) {
+  const sorted = [...ranges].sort((a, b) => a.lat0 - b.lat0);
+  let next = 0;
+  for (const r of sorted) {
+    expect(r.n).toBeGreaterThan(0);
+    expect(r.lat0).toBe(next);
+    next = r.lat0 + r.n;
+  }
+  expect(next).toBe(N);
+}
+
+describe('bufferPlan', () => {
+  it('the default config on default limits has no problem, one shard, and sums its buffers', () => {
+    const p = bufferPlan(cfg({ d: 64 }), DEFAULT_LIMITS);
+    expect(p.problems).toEqual([]);
+    expect(p.shards).toEqual([{ lat0: 0, n: 4096 }]);
+    expect(p.totalBytes).toBe(p.buffers.reduce((a, b) => a + b.bytes, 0));
+    expect(p.bindingCap).toBe(DEFAULT_LIMITS.maxStorageBufferBindingSize);
+    expect(() => assertPlan(p)).not.toThrow();
+  });
+
+  it('an over-limit batch: the batch buffers are named with their size, the limit and the batch that fits', () => {
+    // x [B, d] = 32768·1024·4 bytes = 128 MiB, over a 64 MiB cap
+    const p = bufferPlan(
+      cfg({ d: 1024, nLatents: 4096, batchSize: 32768, maxBindingMiB: 64 }),
+      DEFAULT_LIMITS,
+    );
+    expect(p.bindingCap).toBe(64 * MiB);
+    const x = p.problems.find((l) => l.startsWith('buffer x '));
+    expect(x).toBeDefined();
+    expect(x).toMatch(
+      /^buffer x \[32768, 1024\] needs .+, over .+ \(maxBindingMiB 64\): lower the batch to ≤ 16384$/,
+    );
+    for (const name of ['xHat', 'eHat', 'g', 'gAux'])
+      expect(p.problems.some((l) => l.startsWith(`buffer ${name} `))).toBe(true);
+    const err = (() => {
+      try {
+        assertPlan(p);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(LimitError);
+    expect((err as LimitError).problems).toEqual(p.problems);
+    expect((err as LimitError).message.startsWith(p.problems[0])).toBe(true);
+  });
+
+  it('too many shards for the decoder to bind: one problem naming W_enc/W_dec, the shard count and the N that fits', () => {
+    const limits: PlanLimits = { ...DEFAULT_LIMITS, maxStorageBuffersPerShaderStage: 8 };
+    // d = 256: one row is 1 KiB; a 0.25 MiB cap holds 256 latents per shard; N = 4096 needs 16 > 8 − 4
+    const p = bufferPlan(cfg({ d: 256, nLatents: 4096, k: 16, batchSize: 64, maxBindingMiB: 0.25 }), limits);
+    expect(p.shards).toHaveLength(16);
+    const line = p.problems.find((l) => l.startsWith('W_enc/W_dec'));
+    expect(line).toMatch(/\[4096, 256\] need 16 shards/);
+    expect(line).toMatch(/over the 4 the decoder can bind \(maxStorageBuffersPerShaderStage 8/);
+    expect(line).toMatch(/lower N to ≤ 1024/);
+  });
+
+  it('a dense activation whose [B, N] exceeds the cap: the pre-activation buffers are named', () => {
+    // relu keeps [B, N] whole: 1024·8192·4 = 32 MiB over a 16 MiB cap ([N, d] = 2 MiB still fits one shard)
+    const c = cfg({ d: 64, nLatents: 8192, batchSize: 1024, activation: 'relu', maxBindingMiB: 16 });
+    const p = bufferPlan(c, DEFAULT_LIMITS);
+    expect(p.shards).toHaveLength(1);
+    const act = p.problems.find((l) => l.startsWith('buffer act '));
+    expect(act).toMatch(
+      /^buffer act \[1024, 8192\] needs .+, over .+ \(maxBindingMiB 16\): the relu activation keeps \[B, N\] whole/,
+    );
+    expect(act).toMatch(/lower the batch to ≤ 512/);
+    expect(p.problems.some((l) => l.startsWith('buffer pre '))).toBe(true);
+    // the same shape under topk walks [B, N] in tiles: no problem
+    expect(bufferPlan(cfg({ ...c, activation: 'topk' }), DEFAULT_LIMITS).problems).toEqual([]);
+  });
+
+  it('topk under a small maxBindingMiB: no problem, several shards and tiles covering [0, N) exactly', () => {
+    // d = 64: one row 256 B; a 1/16 MiB cap holds 256 latents per shard → N = 1000 in 4 shards (the last 232)
+    const c = cfg({ d: 64, nLatents: 1000, k: 8, batchSize: 128, maxBindingMiB: 1 / 16 });
+    const p = bufferPlan(c, DEFAULT_LIMITS);
+    expect(p.problems).toEqual([]);
+    expect(p.shards.length).toBeGreaterThan(1);
+    expect(p.shards.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxStorageBuffersPerShaderStage - 4);
+    expectCover(p.shards, 1000);
+    for (const s of p.shards) expect(s.n * 64 * 4).toBeLessThanOrEqual(p.bindingCap);
+    // tiles: [B, n] fits the cap, several of them, inside their shard, covering [0, N) exactly
+    expect(p.tiles.length).toBeGreaterThan(p.shards.length);
+    expect(128 * p.tileLatents * 4).toBeLessThanOrEqual(p.bindingCap);
+    expectCover(p.tiles, 1000);
+    for (const t of p.tiles) {
+      const s = p.shards[t.shard];
+      expect(t.lat0).toBe(s.lat0 + t.wOff);
+      expect(t.wOff + t.n).toBeLessThanOrEqual(s.n);
+    }
+    // each sharded tensor has one buffer per shard, none over the cap
+    expect(p.buffers.filter((b) => b.key.startsWith('W_dec#'))).toHaveLength(p.shards.length);
+    for (const b of p.buffers) expect(b.bytes).toBeLessThanOrEqual(p.bindingCap);
+  });
+
+  it('shard ranges cover [0, N) exactly for awkward N and caps', () => {
+    for (const [N, d, cap] of [
+      [1, 16, 1],
+      [7, 16, 1 / 1024],
+      [4097, 32, 1 / 8],
+      [12345, 8, 1 / 64],
+    ] as const) {
+      const p = bufferPlan(cfg({ d, nLatents: N, k: 1, batchSize: 16, maxBindingMiB: cap }), {
+        ...DEFAULT_LIMITS,
+        maxStorageBuffersPerShaderStage: 1000,
+      });
+      expectCover(p.shards, N);
+      expectCover(p.tiles, N);
+    }
+  });
+});
