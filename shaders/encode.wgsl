@@ -1,12 +1,17 @@
-// pre[b, n] = (x[b] - b_pre) · W_enc[n] + b_enc[n]
-// x [B, d], W_enc [N, d] (latent-major rows), pre [B, N]. The only dense op of a step: 2·B·d·N flops.
+// pre[b, n] = (x[b] - b_pre) · W_enc[wOff + n] + b_enc[lat0 + n], n in [0, N)
+// x [B, d], W_enc [≥ wOff + N, d] (latent-major rows), b_enc [≥ lat0 + N], pre [B, N].
+// The only dense op of a step: 2·B·d·N flops.
+// Latent tiles: N is the width of the tile of latents [lat0, lat0 + N) this dispatch computes (the whole
+// latent range when lat0 = 0); pre is that tile, row stride N. b_enc stays the whole vector (indexed by
+// the global latent lat0 + n); W_enc may be a shard buffer holding a range of latents, whose row wOff is
+// the tile's first latent. lat0 = wOff = 0 is the untiled product.
 // Three variants of the same product, chosen per adapter by the autotuner:
 //   encode_naive   one output per thread (the baseline the others are measured against)
 //   encode_blocked each thread keeps an RB×RN register tile, no workgroup memory, no barriers
 //                  (barriers are expensive on SwiftShader and some mobile GPUs)
 //   encode_tiled   classic shared-memory tiling with barriers (good where barriers are cheap)
 
-struct Sizes { B: u32, d: u32, N: u32, pad: u32 }
+struct Sizes { B: u32, d: u32, N: u32, lat0: u32, wOff: u32, pad0: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> b_pre: array<f32>;
@@ -27,11 +32,11 @@ fn encode_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (n >= sz.N || b >= sz.B) { return; }
   var acc = 0.0;
   let xo = b * sz.d;
-  let wo = n * sz.d;
+  let wo = (sz.wOff + n) * sz.d;
   for (var c = 0u; c < sz.d; c++) {
     acc += (x[xo + c] - b_pre[c]) * W_enc[wo + c];
   }
-  pre[b * sz.N + n] = acc + b_enc[n];
+  pre[b * sz.N + n] = acc + b_enc[sz.lat0 + n];
 }
 
 // Workgroup = 8×8 threads; thread (tx, ty) owns rows ty*RB.. and latents tx*RN.. of a (8·RB)×(8·RN) tile.
@@ -43,7 +48,7 @@ fn encode_blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   var xo: array<u32, RB>;
   var wo: array<u32, RN>;
   for (var i = 0u; i < RB; i++) { xo[i] = min(b0 + i, sz.B - 1u) * sz.d; }
-  for (var j = 0u; j < RN; j++) { wo[j] = min(n0 + j, sz.N - 1u) * sz.d; }
+  for (var j = 0u; j < RN; j++) { wo[j] = (sz.wOff + min(n0 + j, sz.N - 1u)) * sz.d; }
   var acc: array<f32, RB * RN>;
   var xv: array<f32, RB>;
   for (var c = 0u; c < sz.d; c++) {
@@ -60,7 +65,7 @@ fn encode_blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     for (var j = 0u; j < RN; j++) {
       let n = n0 + j;
       if (n >= sz.N) { break; }
-      pre[b * sz.N + n] = acc[i * RN + j] + b_enc[n];
+      pre[b * sz.N + n] = acc[i * RN + j] + b_enc[sz.lat0 + n];
     }
   }
 }
@@ -74,7 +79,7 @@ fn encode_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let b = wid.y * TILE + lid.y;
   // Loads for the slab: thread (lx, ly) loads x[wid.y*TILE + ly, c0 + lx] and W_enc[wid.x*TILE + ly, c0 + lx].
   let lb = min(wid.y * TILE + lid.y, sz.B - 1u);
-  let ln = min(wid.x * TILE + lid.y, sz.N - 1u);
+  let ln = sz.wOff + min(wid.x * TILE + lid.y, sz.N - 1u);
   var acc = 0.0;
   for (var c0 = 0u; c0 < sz.d; c0 += TILE) {
     let c = c0 + lid.x;
@@ -92,7 +97,7 @@ fn encode_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     workgroupBarrier();
   }
-  if (n < sz.N && b < sz.B) { pre[b * sz.N + n] = acc + b_enc[n]; }
+  if (n < sz.N && b < sz.B) { pre[b * sz.N + n] = acc + b_enc[sz.lat0 + n]; }
 }
 
 // As encode_blocked, reading x, b_pre and W_enc as vec4 (d % 4 == 0): a quarter of the loads, and
@@ -110,7 +115,7 @@ fn encode_blocked_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   var xo: array<u32, RB>;
   var wo: array<u32, RN>;
   for (var i = 0u; i < RB; i++) { xo[i] = min(b0 + i, sz.B - 1u) * d4; }
-  for (var j = 0u; j < RN; j++) { wo[j] = min(n0 + j, sz.N - 1u) * d4; }
+  for (var j = 0u; j < RN; j++) { wo[j] = (sz.wOff + min(n0 + j, sz.N - 1u)) * d4; }
   var acc: array<f32, RB * RN>;
   var xv: array<vec4<f32>, RB>;
   for (var c = 0u; c < d4; c++) {
@@ -127,7 +132,7 @@ fn encode_blocked_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     for (var j = 0u; j < RN; j++) {
       let n = n0 + j;
       if (n >= sz.N) { break; }
-      pre[b * sz.N + n] = acc[i * RN + j] + b_enc[n];
+      pre[b * sz.N + n] = acc[i * RN + j] + b_enc[sz.lat0 + n];
     }
   }
 }

@@ -8,8 +8,15 @@
 // AuxK region (so the decoder and the gradient see "main" = top-k, "aux" = ranks k..k+kAux−1).
 // Out: out_idx/out_val, rows of KOUT at offset 0 (main) or B·k (AUX), with val = relu(pre); NONE index where fewer candidates than KOUT.
 
+// TILED mode (latent tiles, entry points topk_tile / topk_insert_tile): the candidates of a row are the
+// latents [TP.lat0, TP.lat0 + TP.n) read from a tile pre[row·n + (lat − lat0)] (AUX: only the dead latents in
+// that range, found by binary search in the ascending dead_list). Out: a RAW sorted list per row at
+// out_idx/out_val[row·KOUT + j], values not relu'd (NEG_MAX for NaN, -inf and padding), NONE index for
+// padding, global latent indices; shaders/topk-merge.wgsl merges the tiles' lists and writes the entries.
+// KOUT = k (main), kAux (AUX), k + kAux (MULTI), from StepParams in every mode.
 override AUX: bool = false;
 override MULTI: bool = false;
+override TILED: bool = false;   // set with the *_tile entry points: raw [B, KOUT] lists, no out_slot
 const KP: u32 = {{KP}}u;
 const T: u32 = {{T}}u;
 const WG: u32 = {{WG}}u;
@@ -22,6 +29,9 @@ const PER_THREAD: u32 = {{PER_THREAD}}u;  // max(1, T / 2 / WG): winners a threa
 @group(0) @binding(3) var<storage, read_write> out_idx: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out_val: array<f32>;
 @group(0) @binding(5) var<uniform> P: StepParams;
+// Per-tile uniform, read only by the *_tile entry points (their layouts alone include binding 6).
+struct TileParams { lat0: u32, n: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(6) var<uniform> TP: TileParams;
 
 var<workgroup> bv: array<f32, KP>;
 var<workgroup> bi: array<u32, KP>;
@@ -36,6 +46,80 @@ fn out_slot(row: u32, j: u32, kout: u32) -> u32 {
   }
   // Main pairs fill [0, B·k) of the shared entry arrays, AuxK pairs [B·k, B·(k+kAux)).
   return select(0u, P.B * P.k, AUX) + row * kout + j;
+}
+
+// Where a row's candidates come from: candidate t < count is latent lat0 + t (AUX: dead_list[d0 + t]),
+// its pre-activation pre[row·stride + lat − lat0].
+struct Src { count: u32, stride: u32, lat0: u32, d0: u32 }
+
+fn aux_count() -> u32 { return select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u); }
+
+// The whole row [0, N) (the untiled entry points).
+fn whole_src() -> Src {
+  return Src(select(P.N, aux_count(), AUX), P.N, 0u, 0u);
+}
+
+// First t < cnt with dead_list[t] >= v (dead_list ascending).
+fn lower_bound(cnt: u32, v: u32) -> u32 {
+  var lo = 0u;
+  var hi = cnt;
+  while (lo < hi) {
+    let m = (lo + hi) >> 1u;
+    if (dead_list[m] < v) { lo = m + 1u; } else { hi = m; }
+  }
+  return lo;
+}
+
+// A tile [TP.lat0, TP.lat0 + TP.n) (the *_tile entry points).
+fn tile_src() -> Src {
+  if (AUX) {
+    let cnt = aux_count();
+    let lo = lower_bound(cnt, TP.lat0);
+    let hi = lower_bound(cnt, TP.lat0 + TP.n);
+    return Src(hi - lo, TP.n, TP.lat0, lo);
+  }
+  return Src(TP.n, TP.n, TP.lat0, 0u);
+}
+
+fn kout_of() -> u32 {
+  if (AUX) { return P.kAux; }
+  return select(P.k, P.k + P.kAux, MULTI);
+}
+
+// Candidate t of a row: (value as sorted — NaN and -inf as NEG_MAX —, global latent).
+fn cand_lat(s: Src, t: u32) -> u32 { return select(s.lat0 + t, dead_list[s.d0 + t], AUX); }
+fn cand_val(s: Src, row: u32, lat: u32) -> f32 {
+  var v = pre[row * s.stride + (lat - s.lat0)];
+  // NaN (checked on the bits: compilers may fold v != v) and -inf sort as NEG_MAX.
+  if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { v = NEG_MAX; }
+  return max(v, NEG_MAX);
+}
+
+// Rank j of a row's result: the entry (untiled: relu'd, NONE → 0) or the raw list (TILED).
+fn put(row: u32, j: u32, kout: u32, v: f32, lat: u32) {
+  if (TILED) {
+    out_idx[row * kout + j] = lat;
+    out_val[row * kout + j] = v;
+    return;
+  }
+  let o = out_slot(row, j, kout);
+  out_idx[o] = lat;
+  out_val[o] = select(0.0, max(v, 0.0), lat != NONE);
+}
+
+// No candidates in this row source (AUX with no dead latents, in the tile or at all): every row's
+// result is all padding; no barriers. The untiled form writes the AuxK entries NONE / 0 as before.
+fn put_empty(start: u32, step: u32) {
+  let kout = kout_of();
+  for (var o = start; o < P.B * kout; o += step) {
+    if (TILED) {
+      out_idx[o] = NONE;
+      out_val[o] = NEG_MAX;
+    } else {
+      out_idx[P.B * P.k + o] = NONE;
+      out_val[P.B * P.k + o] = 0.0;
+    }
+  }
 }
 
 fn better(av: f32, ai: u32, cv: f32, ci: u32) -> bool {
@@ -61,27 +145,29 @@ fn cx_best(i: u32, j: u32) {
 @compute @workgroup_size(WG)
 fn topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid3: vec3<u32>) {
-  if (AUX && select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u) == 0u) {
-    // No dead latents (the common case early in training): no candidates, no barriers.
-    for (var o = wid.x * WG + lid3.x; o < P.B * P.kAux; o += nwg.x * WG) {
-      out_idx[P.B * P.k + o] = NONE;
-      out_val[P.B * P.k + o] = 0.0;
-    }
-    return;
-  }
-  for (var row = wid.x; row < P.B; row += nwg.x) { topk_row(row, lid3.x); }
+  topk_rows(whole_src(), wid.x, nwg.x, lid3.x);
 }
 
-fn topk_row(row: u32, lid: u32) {
-  var count = P.N;
-  var kout = select(P.k, P.k + P.kAux, MULTI);
-  if (AUX) {
-    count = select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u);
-    kout = P.kAux;
+@compute @workgroup_size(WG)
+fn topk_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_id) lid3: vec3<u32>) {
+  topk_rows(tile_src(), wid.x, nwg.x, lid3.x);
+}
+
+fn topk_rows(s: Src, wid: u32, nwg: u32, lid: u32) {
+  if (AUX && s.count == 0u) {
+    // No dead latents (the common case early in training): no candidates, no barriers.
+    put_empty(wid * WG + lid, nwg * WG);
+    return;
   }
+  for (var row = wid; row < P.B; row += nwg) { topk_row(s, row, lid); }
+}
+
+fn topk_row(s: Src, row: u32, lid: u32) {
+  let count = s.count;
+  let kout = kout_of();
   workgroupBarrier();   // the previous row's output loop may still read bv/bi
   for (var i = lid; i < KP; i += WG) { bv[i] = NEG_MAX; bi[i] = NONE; }
-  let base = row * P.N;
 
   for (var t0 = 0u; t0 < count; t0 += T) {
     for (var i = lid; i < T; i += WG) {
@@ -89,17 +175,14 @@ fn topk_row(row: u32, lid: u32) {
       var v = NEG_MAX;
       var lat = NONE;
       if (t < count) {
-        lat = select(t, dead_list[t], AUX);
-        v = pre[base + lat];
-        // NaN (checked on the bits: compilers may fold v != v) and -inf sort as NEG_MAX.
-        if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { v = NEG_MAX; }
-        v = max(v, NEG_MAX);
+        lat = cand_lat(s, t);
+        v = cand_val(s, row, lat);
       }
       tv[i] = v;
       ti[i] = lat;
     }
     workgroupBarrier();
-    // Phase A: sort every KP-chunk descending (bitonic sort; direction from the bit within the chunk).
+  // Phase A: sort every KP-chunk descending (bitonic sort; direction from the bit within the chunk).
     for (var size = 2u; size <= KP; size <<= 1u) {
       for (var stride = size >> 1u; stride > 0u; stride >>= 1u) {
         for (var p = lid; p < T / 2u; p += WG) {
@@ -152,12 +235,7 @@ fn topk_row(row: u32, lid: u32) {
       workgroupBarrier();
     }
   }
-  for (var j = lid; j < kout; j += WG) {
-    let o = out_slot(row, j, kout);
-    let lat = bi[j];
-    out_idx[o] = lat;
-    out_val[o] = select(0.0, max(bv[j], 0.0), lat != NONE);
-  }
+  for (var j = lid; j < kout; j += WG) { put(row, j, kout, bv[j], bi[j]); }
 }
 
 // Variant for small k (KP ≤ 64): one invocation per row keeps a sorted list of KP in private memory and
@@ -165,22 +243,24 @@ fn topk_row(row: u32, lid: u32) {
 // autotuner prefers it where barriers are expensive or N per row is modest. Same order and output.
 @compute @workgroup_size(64)
 fn topk_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  var count = P.N;
-  var kout = select(P.k, P.k + P.kAux, MULTI);
-  if (AUX) {
-    count = select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u);
-    kout = P.kAux;
-  }
-  for (var row = gid.x; row < P.B; row += nwg.x * 64u) {
+  insert_rows(whole_src(), gid.x, nwg.x * 64u);
+}
+
+@compute @workgroup_size(64)
+fn topk_insert_tile(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  insert_rows(tile_src(), gid.x, nwg.x * 64u);
+}
+
+fn insert_rows(s: Src, start: u32, step: u32) {
+  let count = s.count;
+  let kout = kout_of();
+  for (var row = start; row < P.B; row += step) {
     var lv: array<f32, KP>;
     var li: array<u32, KP>;
     for (var j = 0u; j < KP; j++) { lv[j] = NEG_MAX; li[j] = NONE; }
-    let base = row * P.N;
     for (var t = 0u; t < count; t++) {
-      let lat = select(t, dead_list[t], AUX);
-      var v = pre[base + lat];
-      if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { v = NEG_MAX; }
-      v = max(v, NEG_MAX);
+      let lat = cand_lat(s, t);
+      let v = cand_val(s, row, lat);
       if (!better(v, lat, lv[kout - 1u], li[kout - 1u])) { continue; }
       var j = kout - 1u;
       while (j > 0u && better(v, lat, lv[j - 1u], li[j - 1u])) {
@@ -191,10 +271,6 @@ fn topk_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       lv[j] = v;
       li[j] = lat;
     }
-    for (var j = 0u; j < kout; j++) {
-      let o = out_slot(row, j, kout);
-      out_idx[o] = li[j];
-      out_val[o] = select(0.0, max(lv[j], 0.0), li[j] != NONE);
-    }
+    for (var j = 0u; j < kout; j++) { put(row, j, kout, lv[j], li[j]); }
   }
 }

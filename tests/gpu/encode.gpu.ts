@@ -42,3 +42,54 @@ for (const variant of ENCODE_VARIANTS) {
     });
   }
 }
+
+// Latent tiles: the tile [lat0, lat0 + n) with W_enc a shard buffer (its row wOff is latent lat0) equals the
+// whole product's columns bit for bit (same arithmetic order), and the float64 reference.
+for (const variant of ENCODE_VARIANTS) {
+  gpuTest(`encode ${variant} tile lat0/wOff from a shard buffer`, async (device) => {
+    const B = 11;
+    const d = 24;
+    const N = 150;
+    const x = randn(B * d, 5);
+    const b_pre = randn(d, 6, 0.5);
+    const W_enc = randn(N * d, 7, 1 / Math.sqrt(d));
+    const b_enc = randn(N, 8, 0.1);
+    const common = {
+      x: createBufferFrom(device, 'x', x),
+      b_pre: createBufferFrom(device, 'b_pre', b_pre),
+      b_enc: createBufferFrom(device, 'b_enc', b_enc),
+    };
+    const W = createBufferFrom(device, 'W_enc', W_enc);
+    const preAll = device.createBuffer({ label: 'preAll', size: B * N * 4, usage: STORAGE });
+    const whole = createEncode(device, { B, d, N }, variant);
+    // shard = latents [40, 150) (rows 0..110 of the shard buffer); tile = latents [57, 57 + 61)
+    const shard0 = 40;
+    const lat0 = 57;
+    const n = 61;
+    const shard = createBufferFrom(device, 'W_shard', W_enc.slice(shard0 * d));
+    const preTile = device.createBuffer({ label: 'preTile', size: B * n * 4, usage: STORAGE });
+    const tile = createEncode(device, { B, d, N: n, lat0, wOff: lat0 - shard0 }, variant);
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    whole.run(pass, { ...common, W_enc: W, pre: preAll });
+    tile.run(pass, { ...common, W_enc: shard, pre: preTile });
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const all = await readF32(device, preAll, B * N);
+    const got = await readF32(device, preTile, B * n);
+    const want = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) for (let j = 0; j < n; j++) want[b * n + j] = all[b * N + lat0 + j];
+    const gb = new Uint32Array(got.buffer);
+    const wb = new Uint32Array(want.buffer);
+    for (let e = 0; e < B * n; e++)
+      if (gb[e] !== wb[e])
+        throw new Error(`pre tile [${Math.floor(e / n)}, ${e % n}] = ${got[e]}, whole ${want[e]}`);
+    const ref = encodeRef(x, b_pre, W_enc, b_enc, B, d, N);
+    const refTile = new Float64Array(B * n);
+    for (let b = 0; b < B; b++) for (let j = 0; j < n; j++) refTile[b * n + j] = ref[b * N + lat0 + j];
+    assertClose(got, refTile, 1e-5 * Math.sqrt(d), 1e-5, 'pre tile');
+    whole.destroy();
+    tile.destroy();
+    for (const b of [...Object.values(common), W, preAll, shard, preTile]) b.destroy();
+  });
+}

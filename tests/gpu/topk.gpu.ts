@@ -133,3 +133,119 @@ for (const s of [
     );
   });
 }
+
+// ---- tiled mode: the raw sorted list of a tile of latents [lat0, lat0 + n) ------------------------------
+
+const NEG_MAX = -3.4028234e38;
+
+/** Runs the tiled TopK on the tile [lat0, lat0 + n) of `pre` [B, N] (passed as a [B, n] tile buffer). */
+async function runTopKTile(
+  device: GPUDevice,
+  pre: Float32Array,
+  B: number,
+  N: number,
+  K: number,
+  lat0: number,
+  n: number,
+  opts: { dead?: number[]; variant?: 'bitonic' | 'insert'; auxk?: boolean } = {},
+) {
+  const aux = opts.dead !== undefined;
+  const k = aux ? 1 : K;
+  const kAux = aux ? K : 0;
+  const cfg = resolveConfig({
+    d: 2,
+    nLatents: N,
+    k,
+    kAux,
+    batchSize: B,
+    deadTokens: 1,
+    auxk: opts.auxk ?? true,
+  });
+  const params = device.createBuffer({ size: 96, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, stepParamsBytes(cfg, 1, 1e-3, 1));
+  const tile = new Float32Array(B * n);
+  for (let b = 0; b < B; b++) tile.set(pre.subarray(b * N + lat0, b * N + lat0 + n), b * n);
+  const dead = opts.dead ?? [];
+  const bufs = [
+    createBufferFrom(device, 'preTile', tile),
+    createBufferFrom(device, 'deadList', Uint32Array.from(dead.length ? dead : [0])),
+    createBufferFrom(device, 'deadInfo', Uint32Array.from([dead.length, 0, 0, 0])),
+    createBufferFrom(device, 'listIdx', new Uint32Array(B * K).fill(7)),
+    createBufferFrom(device, 'listVal', new Float32Array(B * K).fill(7)),
+    params,
+  ];
+  const kernel = createTopK(device, { B, N: n + 3, K, aux, variant: opts.variant, tiled: true });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  kernel.run(pass, kernel.bind('t', [...bufs, kernel.tileParams(lat0, n)]));
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const idx = await readU32(device, bufs[3], B * K);
+  const val = await readF32(device, bufs[4], B * K);
+  for (const b of bufs) b.destroy();
+  kernel.destroy();
+  return { idx, val };
+}
+
+/** Raw list: the reference order over the tile's candidates, values as sorted (not relu'd), NEG_MAX padding. */
+function checkRaw(
+  got: { idx: Uint32Array; val: Float32Array },
+  pre: Float32Array,
+  B: number,
+  N: number,
+  K: number,
+  cands: number[],
+) {
+  const want = topkRef(pre, B, N, K, cands);
+  for (let e = 0; e < B * K; e++) {
+    const lat = want.idx[e];
+    const raw = lat === NONE ? NEG_MAX : pre[Math.floor(e / K) * N + lat];
+    const wantVal = Number.isNaN(raw) ? NEG_MAX : Math.max(raw, NEG_MAX);
+    if (got.idx[e] !== lat || got.val[e] !== Math.fround(wantVal))
+      throw new Error(
+        `tile list [${Math.floor(e / K)}, ${e % K}] = (${got.idx[e]}, ${got.val[e]}), want (${lat}, ${wantVal})`,
+      );
+  }
+}
+
+for (const variant of ['bitonic', 'insert'] as const) {
+  gpuTest(`topk tiled ${variant}: raw list of a tile, ties, NaN/-inf, padding`, async (device) => {
+    const B = 3;
+    const N = 400;
+    const pre = randn(B * N, 91);
+    for (let i = 0; i < N; i++) pre[i] = Math.floor(i / 30) - 6; // row 0: ties, negatives kept raw
+    pre[N + 130] = Number.NaN;
+    pre[N + 131] = Number.NEGATIVE_INFINITY;
+    pre[N + 132] = Number.POSITIVE_INFINITY;
+    for (const [lat0, n, K] of [
+      [0, 400, 16],
+      [100, 150, 32],
+      [130, 5, 8], // fewer candidates than K: NEG_MAX / NONE padding
+      [399, 1, 1],
+    ]) {
+      const cands = Array.from({ length: n }, (_, i) => lat0 + i);
+      checkRaw(await runTopKTile(device, pre, B, N, K, lat0, n, { variant }), pre, B, N, K, cands);
+    }
+    // AUX: the dead latents inside the tile only (binary search in the ascending dead list)
+    const dead = [0, 5, 99, 100, 101, 170, 249, 250, 251, 300, 399];
+    for (const [lat0, n] of [
+      [100, 150],
+      [0, 100],
+      [102, 60], // no dead latent in [102, 162)
+      [251, 149],
+      [0, 400],
+    ]) {
+      const cands = dead.filter((i) => i >= lat0 && i < lat0 + n);
+      checkRaw(await runTopKTile(device, pre, B, N, 4, lat0, n, { variant, dead }), pre, B, N, 4, cands);
+    }
+    // AuxK flag off: no candidates whatever the dead list holds
+    checkRaw(
+      await runTopKTile(device, pre, B, N, 4, 0, 400, { variant, dead, auxk: false }),
+      pre,
+      B,
+      N,
+      4,
+      [],
+    );
+  });
+}

@@ -28,15 +28,20 @@ export function encodeVariantsFor(d: number): EncodeVariant[] {
 export interface EncodeSizes {
   B: number;
   d: number;
+  /** Latents this dispatch computes: the whole N, or the width n of a tile of latents [lat0, lat0 + n). */
   N: number;
+  /** Global latent index of output column 0 (indexes b_enc, which stays the whole [N_total] vector). Default 0. */
+  lat0?: number;
+  /** Row of W_enc (the bound buffer, e.g. a shard holding a range of latents) for output column 0. Default 0. */
+  wOff?: number;
 }
 
 export interface EncodeBindings {
   /** [B, d] */ x: GPUBuffer;
   /** [d] */ b_pre: GPUBuffer;
-  /** [N, d] */ W_enc: GPUBuffer;
-  /** [N] */ b_enc: GPUBuffer;
-  /** [B, N] output */ pre: GPUBuffer;
+  /** [≥ wOff + N, d] */ W_enc: GPUBuffer;
+  /** [≥ lat0 + N] (the whole vector) */ b_enc: GPUBuffer;
+  /** [B, N] output (row stride N, the tile width) */ pre: GPUBuffer;
 }
 
 function tileOf(variant: EncodeVariant): { RB: number; RN: number } {
@@ -54,9 +59,16 @@ const ENTRY: Record<EncodeVariant, string> = {
   tiled: 'encode_tiled',
 };
 
-/** pre = (x - b_pre) · W_encᵀ + b_enc. create() once per shape; run() records one dispatch. */
+/**
+ * pre = (x - b_pre) · W_encᵀ + b_enc. create() once per shape (and per latent tile: each call owns its
+ * 32-byte Sizes uniform, freed by destroy()); run() records one dispatch.
+ * Tile: pre[b, n] = (x[b] - b_pre) · W_enc[wOff + n] + b_enc[lat0 + n] for n < N (the tile width);
+ * lat0 = wOff = 0 (the defaults) is the untiled product, bit for bit.
+ */
 export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: EncodeVariant = 'blocked4x4') {
   const { B, d, N } = sizes;
+  const lat0 = sizes.lat0 ?? 0;
+  const wOff = sizes.wOff ?? 0;
   if (variant.startsWith('vec4') && d % 4 !== 0) variant = 'blocked4x4';
   const { RB, RN } = tileOf(variant);
   const entryPoint = ENTRY[variant];
@@ -73,10 +85,10 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   const pipeline = getPipeline(device, { label: 'encode', code: full, entryPoint, layout });
   const uniform = device.createBuffer({
     label: 'encode:sizes',
-    size: 16,
+    size: 32,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
-  device.queue.writeBuffer(uniform, 0, new Uint32Array([B, d, N, 0]));
+  device.queue.writeBuffer(uniform, 0, new Uint32Array([B, d, N, lat0, wOff, 0, 0, 0]));
   let groups: [number, number];
   if (variant === 'naive') groups = [Math.ceil(N / 64), B];
   else if (variant === 'tiled') groups = [Math.ceil(N / 16), Math.ceil(B / 16)];

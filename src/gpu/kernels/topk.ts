@@ -8,6 +8,9 @@ export const TOPK_INSERT_MAX_K = 64;
 
 export type TopKVariant = 'bitonic' | 'insert';
 
+/** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
+export const TILE_PARAMS_BYTES = 16;
+
 /**
  * TopK (or AuxK when aux) per row. 'bitonic': bitonic sort + merge of tiles in workgroup memory, any K in
  * [1, 512] and any N. 'insert': one invocation per row with a sorted private list (K ≤ 64).
@@ -15,6 +18,14 @@ export type TopKVariant = 'bitonic' | 'insert';
  * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
  * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
  * Bindings: pre [B,N], deadList [N], deadInfo [4], idxAll, valAll [B·(k+kAux)] (out), params.
+ *
+ * tiled (latent tiles): N is the tile width n; the candidates of a row are the latents [lat0, lat0 + n)
+ * of a tile buffer pre [B, n] (AUX: the dead ones among them), and the output is a raw sorted list
+ * [B, K] per row (global latent indices, values not relu'd, (NEG_MAX, NONE) padding) for
+ * createTopKMerge. K must equal the list width the StepParams give (k, kAux when aux, k + kAux when
+ * multi). Bindings: pre tile [B,n], deadList, deadInfo, listIdx [B,K] (out), listVal [B,K] (out), params,
+ * tileParams(lat0, n). One pipeline serves every tile of width ≤ n (T is sized from n); each tile gets its
+ * own 16-byte uniform from tileParams(), which destroy() frees.
  */
 export function createTopK(
   device: GPUDevice,
@@ -27,6 +38,7 @@ export function createTopK(
     tile?: number;
     wg?: number;
     variant?: TopKVariant;
+    tiled?: boolean;
   },
 ) {
   const KP = nextPow2(s.K);
@@ -34,23 +46,49 @@ export function createTopK(
   const insert = s.variant === 'insert' && KP <= TOPK_INSERT_MAX_K;
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
   const WG = s.wg ?? 64;
-  return phases(
+  const tiled = s.tiled ?? false;
+  const constants: Record<string, boolean> = tiled
+    ? { AUX: s.aux, MULTI: s.multi ?? false, TILED: true }
+    : { AUX: s.aux, MULTI: s.multi ?? false };
+  const kernel = phases(
     device,
     'topk',
     code,
     [
       insert
         ? {
-            entry: 'topk_insert',
-            constants: { AUX: s.aux, MULTI: s.multi ?? false },
+            entry: tiled ? 'topk_insert_tile' : 'topk_insert',
+            constants,
             groups: groupsFor(device, s.B, 64),
           }
         : {
-            entry: 'topk',
-            constants: { AUX: s.aux, MULTI: s.multi ?? false },
+            entry: tiled ? 'topk_tile' : 'topk',
+            constants,
             groups: groupsFor(device, s.B),
           },
     ],
     { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
   );
+  const uniforms: GPUBuffer[] = [];
+  return {
+    ...kernel,
+    /** A TileParams uniform for the tile [lat0, lat0 + n) (binding 6 of the tiled entries); freed by destroy(). */
+    tileParams(lat0: number, n: number): GPUBuffer {
+      if (!tiled) throw new Error('topk: tileParams() is for a tiled TopK');
+      if (n < 1 || n > s.N) throw new Error(`topk: tile width ${n} outside [1, ${s.N}]`);
+      const buf = device.createBuffer({
+        label: `topk:tile@${lat0}+${n}`,
+        size: TILE_PARAMS_BYTES,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      device.queue.writeBuffer(buf, 0, new Uint32Array([lat0, n, 0, 0]));
+      uniforms.push(buf);
+      return buf;
+    },
+    destroy() {
+      for (const b of uniforms) b.destroy();
+      uniforms.length = 0;
+    },
+  };
 }
+export type TopKKernel = ReturnType<typeof createTopK>;
