@@ -2,10 +2,23 @@
 
 export class UsageError extends Error {}
 
+/**
+ * A GPU error (validation, out-of-memory, internal) ended the command: the worker's 'run-error' of
+ * kind 'gpu', or a 'gpu-error' outside a run. cli/main.ts prints it on one line and exits 1.
+ */
+export class GpuFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GpuFailure';
+  }
+}
+
 export interface FlagSpec {
   /** value kind; 'bool' flags take no value */
   kind: 'string' | 'int' | 'number' | 'bool' | 'list';
   help: string;
+  /** left out of --help (test hooks) */
+  hidden?: boolean;
 }
 
 export function parseFlags(
@@ -55,8 +68,8 @@ export function helpText(usage: string, spec: Record<string, FlagSpec>): string 
   return [
     usage,
     '',
-    ...Object.entries(spec).map(
-      ([k, s]) => `  --${k}${s.kind === 'bool' ? '' : ' V'}`.padEnd(w + 6) + s.help,
-    ),
+    ...Object.entries(spec)
+      .filter(([, s]) => !s.hidden)
+      .map(([k, s]) => `  --${k}${s.kind === 'bool' ? '' : ' V'}`.padEnd(w + 6) + s.help),
   ].join('\n');
 }

@@ -35,9 +35,9 @@ import {
   reusableRecords,
 } from '../src/scaling/compare';
 import { DEFAULT_EVALS_PER_RUN, RunTracker } from '../src/scaling/runner';
-import { UsageError } from './args';
+import { GpuFailure, UsageError } from './args';
 import { configFromFlags } from './train';
-import { fmtDur, queueTrainer } from './train-one';
+import { checkPlans, fmtDur, queueTrainer } from './train-one';
 
 export interface ComparePlan {
   def: CompareDef;
@@ -167,6 +167,10 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
       await h.send({ type: 'init' });
       const ready = await h.next(['ready']);
       const ds = await openDataFlag(h, flags);
+      await checkPlans(
+        h,
+        pending.map((r) => ({ label: r.id, config: compareTrainConfig(r, plan.base) })),
+      );
       meta = {
         ...meta,
         dataset: { name: ds.name, rows: ds.rows, d: ds.d, dtype: ds.dtype, description: ds.description },
@@ -194,6 +198,8 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
         const { final, wall, nanMessage } = await train({ runId, prefix, config, tracker, startedAt });
         rec = compareRecord(run, tracker.finish(final, wall, nanMessage), final.tokensPerS);
       } catch (e) {
+        // A config over the GPU's limits (exit 2) and a GPU error (exit 1) end the comparison.
+        if (e instanceof UsageError || e instanceof GpuFailure) throw e;
         // The engine refuses a method it does not support (or the run failed): record it, go on.
         const msg = (e as Error).message.split('\n')[0];
         rec = failedCompareRecord(run, msg, (performance.now() - startedAt) / 1000);

@@ -6,8 +6,19 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { DatasetInfo, FromWorker, ToWorker } from '../src/worker/protocol';
-import { UsageError } from './args';
+import { GpuFailure, UsageError } from './args';
 import { openSession, type Session } from './browser';
+
+/** Messages that end whatever the CLI is waiting for. */
+const FATAL = ['error', 'no-webgpu', 'device-lost', 'run-error', 'gpu-error'];
+
+/** The error a fatal worker message becomes: a refused config is bad input (exit 2), a GPU error exit 1. */
+function fatalError(m: FromWorker): Error {
+  if (m.type === 'run-error')
+    return m.kind === 'limit' ? new UsageError(m.message) : new GpuFailure(m.message);
+  if (m.type === 'gpu-error') return new GpuFailure(`GPU error: ${m.message}`);
+  return new Error('message' in m ? String(m.message) : m.type);
+}
 
 export interface Headless {
   session: Session;
@@ -42,19 +53,12 @@ export async function openHeadless(): Promise<Headless> {
     async next(types, timeoutMs = 24 * 3600_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const i = queue.findIndex(
-          (m) =>
-            (types as string[]).includes(m.type) ||
-            m.type === 'error' ||
-            m.type === 'no-webgpu' ||
-            m.type === 'device-lost',
-        );
+        const i = queue.findIndex((m) => (types as string[]).includes(m.type) || FATAL.includes(m.type));
         if (i >= 0) {
           const m = queue.splice(i, 1)[0];
           if ((types as string[]).includes(m.type))
             return m as Extract<FromWorker, { type: (typeof types)[number] }>;
-          if (m.type === 'error' || m.type === 'no-webgpu' || m.type === 'device-lost')
-            throw new Error(m.message);
+          throw fatalError(m);
         }
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${types.join('/')}`);
         await new Promise<void>((r) => {

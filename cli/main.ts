@@ -1,8 +1,9 @@
 /**
  * Headless SAE Lab: `tsx cli/main.ts <train|sweep|eval|extract> [flags]` (npm run train / sweep / eval / extract).
- * Bad input or flags: one line on stderr and exit code 2.
+ * Bad input or flags, or a config that breaks a limit of the GPU: one line on stderr and exit code 2.
+ * A GPU error (validation, out-of-memory, internal) ends the run: one line on stderr and exit code 1.
  */
-import { UsageError } from './args';
+import { GpuFailure, UsageError } from './args';
 
 const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   train: () => import('./train'),
@@ -32,6 +33,11 @@ async function run(): Promise<number> {
     ) {
       console.error(`error: ${msg.split('\n')[0]}`);
       return 2;
+    }
+    // A GPU error: one line (the driver's message can span several), exit 1.
+    if (e instanceof GpuFailure) {
+      console.error(`error: ${msg.replace(/\s*\n\s*/g, ' ').trim()}`);
+      return 1;
     }
     console.error(e instanceof Error ? (e.stack ?? msg) : msg);
     return 1;

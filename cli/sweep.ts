@@ -33,9 +33,16 @@ import { expandGrid, type SweepGrid, type SweepRunConfig, type TokenBudget } fro
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { compareMain } from './compare';
 import { configFromFlags, TRAIN_FLAGS } from './train';
-import { fmtDur, queueTrainer } from './train-one';
+import { checkPlans, fmtDur, queueTrainer } from './train-one';
 
-const { 'n-latents': _n, k: _k, tokens: _t, out: _o, ...trainOnly } = TRAIN_FLAGS;
+const {
+  'n-latents': _n,
+  k: _k,
+  tokens: _t,
+  out: _o,
+  'inject-gpu-error': _inject,
+  ...trainOnly
+} = TRAIN_FLAGS;
 
 export const SWEEP_FLAGS: Record<string, FlagSpec> = {
   'n-latents': { kind: 'list', help: 'latent counts N, powers of two, comma-separated (e.g. 256,512,1024)' },
@@ -195,6 +202,10 @@ export async function main(argv: string[]): Promise<number> {
     const ds = await openDataFlag(h, flags);
     log(
       `sweep: ${jobs.length} runs on ${ds.name} [${ds.rows}, ${ds.d}] · ${plan.grid.budget.kind === 'tokens' ? `${plan.grid.budget.tokens} tokens each` : `until converged (tol ${plan.tol}, cap ${plan.grid.budget.maxTokens})`} · lr ${flags.lr !== undefined ? `fixed ${flags.lr}` : `2e-4·… rule: lr(N) = ${plan.grid.baseLr ?? 2e-4}/sqrt(N/2^14)`}`,
+    );
+    await checkPlans(
+      h,
+      jobs.map((j) => ({ label: j.label, config: trainConfigFor(j.run, plan.base, j.patch) })),
     );
     meta = {
       dataset: { name: ds.name, rows: ds.rows, d: ds.d, dtype: ds.dtype, description: ds.description },

@@ -6,12 +6,26 @@
 import type { SaeConfig } from '../src/sae/config';
 import { evalEveryFor, type RunTracker } from '../src/scaling/runner';
 import type { EvalResult, FromWorker } from '../src/worker/protocol';
+import { UsageError } from './args';
 import type { Headless } from './headless';
 import { progressLine } from './train';
 
 /** A duration in seconds as "42s" or "3m07s". */
 export const fmtDur = (s: number) =>
   s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
+
+/**
+ * Refuses a queue before its first run when one run's buffer plan breaks a limit of the device (the
+ * worker computes the plans with the device's limits, allocating nothing): UsageError (exit 2) with one
+ * line, the run's label and the plan's first problem. Configs that do not resolve are left to the run
+ * (the worker refuses it, and a queue records it as failed).
+ */
+export async function checkPlans(h: Headless, jobs: { label: string; config: Partial<SaeConfig> }[]) {
+  await h.send({ type: 'check-plans', configs: jobs });
+  const { results } = await h.next(['plan-check']);
+  const bad = results.find((r) => r.problems.length);
+  if (bad) throw new UsageError(`run ${bad.label}: ${bad.problems[0]}`);
+}
 
 /** What every run of one CLI queue shares. */
 export interface QueueOptions {

@@ -2,7 +2,9 @@
  * npm run train -- --data FILE.npy --n-latents N --k K [...]: the lab's worker in headless Chromium,
  * a progress bar on the terminal, DIR/metrics.json, and the trained SAE in SAELens's layout
  * (DIR/sae/cfg.json + DIR/sae/sae_weights.safetensors, from the worker's 'export' message, unzipped).
- * Exit 2 with one line on bad input or flags.
+ * Exit 2 with one line on bad input or flags, or on a config that breaks a limit of the GPU (refused
+ * by the worker before anything is allocated). A GPU error during the run stops it: one line, exit 1,
+ * and no metrics.json or export is written.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -79,6 +81,15 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   'b-pre-init': { kind: 'string', help: 'geomedian|mean|zero (default geomedian)' },
   'no-grad-projection': { kind: 'bool', help: 'ablation: no projection of decoder gradients' },
   'metrics-every': { kind: 'int', help: 'steps between metric read-backs (default 8)' },
+  'max-binding-mib': {
+    kind: 'number',
+    help: 'cap one GPU storage binding at this many MiB (default: the adapter limit); forces latent shards and tiles. A config that breaks a limit is refused with one line naming the buffer (exit 2)',
+  },
+  'inject-gpu-error': {
+    kind: 'int',
+    help: 'TEST HOOK: record an invalid GPU command right after step STEP, outside any error scope',
+    hidden: true,
+  },
   'encode-variant': {
     kind: 'string',
     help: 'naive|blocked4x4|blocked2x4|blocked4x8|tiled (default blocked4x4)',
@@ -124,6 +135,7 @@ export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> 
   set('l1WarmupFrac', 'l1-warmup-frac');
   set('jumpBandwidth', 'jump-bandwidth');
   set('jumpInitThreshold', 'jump-init-threshold');
+  set('maxBindingMiB', 'max-binding-mib');
   if (f.activation !== undefined) {
     const a = String(f.activation);
     if (a === 'multitopk') {
@@ -152,7 +164,7 @@ export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> 
         `--${flag} must be in [${lo}, ${hi === Number.POSITIVE_INFINITY ? '∞)' : `${hi}]`}, got ${v}`,
       );
   }
-  for (const flag of ['jump-bandwidth', 'jump-init-threshold'] as const) {
+  for (const flag of ['jump-bandwidth', 'jump-init-threshold', 'max-binding-mib'] as const) {
     const v = f[flag] as number | undefined;
     if (v !== undefined && !(v > 0)) throw new UsageError(`--${flag} must be positive, got ${v}`);
   }
@@ -245,6 +257,10 @@ export async function trainHeadless(
         config,
         kernels: flags['encode-variant'] ? { encode: flags['encode-variant'] as never } : undefined,
         evalEveryTokens: (flags['eval-every'] as number | undefined) ?? 0,
+        // test hook (hidden flag): a real invalid GPU command after this step
+        ...(flags['inject-gpu-error'] !== undefined
+          ? { injectGpuError: flags['inject-gpu-error'] as number }
+          : {}),
       },
     });
     const started = await h.next(['train-started']);

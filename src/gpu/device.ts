@@ -69,6 +69,22 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
 }
 
 /**
+ * The limits named in `fallback` as an adapter report gives them; a name the report lacks (or no
+ * report: the adapter is not known yet) keeps its fallback value, e.g. WebGPU's defaults.
+ */
+export function reportLimits<T extends { [K in keyof T]: number }>(
+  report: Pick<AdapterReport, 'limits'> | null | undefined,
+  fallback: T,
+): T {
+  const out = { ...fallback };
+  for (const name of Object.keys(fallback) as (keyof T & string)[]) {
+    const v = report?.limits[name];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[name] = v as T[keyof T & string];
+  }
+  return out;
+}
+
+/**
  * Requests the high-performance adapter and a device with the adapter's maximum storage-buffer
  * sizes (the defaults, 128 MiB bindings, are far too small for [B, N] pre-activations).
  * Throws WebGPUUnavailableError with a user-facing message when WebGPU is missing.
@@ -107,8 +123,43 @@ export async function createGpu(events: DeviceEvents = {}, label = 'sae-lab'): P
 }
 
 /**
+ * A GPU error (validation, out-of-memory, internal) that ended an operation: `phase` says what was
+ * running, `kind` is the error's class (GPUValidationError, …), `detail` the driver's message.
+ */
+export class GpuError extends Error {
+  constructor(
+    readonly phase: string,
+    readonly kind: string,
+    readonly detail: string,
+    message = `${phase}: GPU ${kind}: ${detail}`,
+  ) {
+    super(message);
+    this.name = 'GpuError';
+  }
+}
+
+/** The class name of a GPUError (GPUValidationError, GPUOutOfMemoryError, GPUInternalError). */
+export const gpuErrorKind = (e: GPUError) => e.constructor?.name || 'GPUError';
+
+/**
+ * TEST HOOK (fault injection, never used by a normal run): records a genuinely invalid command — a
+ * copyBufferToBuffer past the end of a 16-byte buffer — and submits it, so that the device raises a
+ * real validation error. Called outside any error scope, the error reaches the device's
+ * `uncapturederror` handler exactly as a real fault would.
+ */
+export function injectGpuFault(device: GPUDevice, label = 'injected-fault') {
+  const src = device.createBuffer({ label: `${label}:src`, size: 16, usage: GPUBufferUsage.COPY_SRC });
+  const dst = device.createBuffer({ label: `${label}:dst`, size: 16, usage: GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder({ label });
+  enc.copyBufferToBuffer(src, 0, dst, 0, 64); // 64 bytes from a 16-byte buffer: invalid
+  device.queue.submit([enc.finish()]);
+  src.destroy();
+  dst.destroy();
+}
+
+/**
  * Runs fn inside validation / out-of-memory / internal error scopes and throws the first
- * error with its message, so a WGSL or binding mistake fails loudly where it happened.
+ * error with its message (a GpuError), so a WGSL or binding mistake fails loudly where it happened.
  */
 export async function withErrorScopes<T>(
   device: GPUDevice,
@@ -128,7 +179,7 @@ export async function withErrorScopes<T>(
   const errors = [await device.popErrorScope(), await device.popErrorScope(), await device.popErrorScope()];
   const first = errors.find((e) => e !== null);
   // A GPU error explains a JS failure that follows it (e.g. a failed readback), so it wins.
-  if (first) throw new Error(`${what}: GPU ${first.constructor.name}: ${first.message}`);
+  if (first) throw new GpuError(what, gpuErrorKind(first), first.message);
   if (thrown !== undefined) throw thrown;
   return result as T;
 }

@@ -10,6 +10,7 @@ import type { ActivationSource } from '../data/source';
 import type { ActivationStats } from '../data/stream';
 import { Batcher, type BatcherState } from '../data/stream';
 import { type AutotuneReport, autotune } from '../gpu/autotune';
+import { GpuError, gpuErrorKind, injectGpuFault, withErrorScopes } from '../gpu/device';
 import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from '../io/checkpoint';
 
 import type { EvalResult, MetricPoint, RunStatus } from '../worker/protocol';
@@ -70,6 +71,38 @@ export class DeviceLostError extends Error {
     );
     this.name = 'DeviceLostError';
   }
+}
+
+/**
+ * A GPU error (validation, out-of-memory, internal) that no error scope caught surfaced during the
+ * run: the run stopped before reporting anything computed after it. The last checkpoint is kept.
+ */
+export class GpuRunError extends GpuError {
+  constructor(
+    kind: string,
+    detail: string,
+    readonly step: number,
+    readonly lastCheckpointStep: number | null,
+  ) {
+    super(
+      `training (noticed at step ${step})`,
+      kind,
+      detail,
+      `GPU ${kind} during training (noticed at step ${step}), the run stopped; ${lastCheckpointStep === null ? 'no checkpoint was saved' : `last checkpoint kept: step ${lastCheckpointStep}`}: ${detail}`,
+    );
+    this.name = 'GpuRunError';
+  }
+}
+
+/** The config a Trainer runs: the checkpoint's wins over `config` when resuming, so the run continues exactly. */
+export function trainerConfig(
+  config: Partial<SaeConfig>,
+  d: number,
+  resumeFrom?: Checkpoint,
+): ResolvedConfig {
+  if (resumeFrom && resumeFrom.config.d !== d)
+    throw new Error(`checkpoint is for d=${resumeFrom.config.d}, the dataset has d=${d}`);
+  return resolveConfig({ ...config, ...(resumeFrom?.config ?? {}), d });
 }
 
 /**
@@ -140,6 +173,12 @@ export interface TrainerOptions {
   resumeFrom?: Checkpoint;
   /** input normalization to use instead of the dataset statistics' (imported models) */
   normalization?: Normalizer;
+  /**
+   * TEST HOOK, never set by a normal run: right after submitting this step, record a genuinely invalid
+   * GPU command outside any error scope (injectGpuFault), so the run's uncapturederror path is
+   * exercised by a real validation error (CLI --inject-gpu-error, page ?inject-gpu-error=STEP).
+   */
+  injectGpuErrorAtStep?: number;
 }
 
 export interface TrainResult {
@@ -169,6 +208,14 @@ export class Trainer {
   private lastCheckpointTime = performance.now();
   private prepared = false;
   private lost: { reason: string; message: string } | null = null;
+  /** the first GPU error no scope caught (uncapturederror), null while there is none */
+  gpuFault: { kind: string; message: string } | null = null;
+  private readonly onUncaptured = (ev: Event) => {
+    const err = (ev as GPUUncapturedErrorEvent).error;
+    if (this.gpuFault) return;
+    this.gpuFault = { kind: gpuErrorKind(err), message: err.message };
+    this.wake?.();
+  };
 
   constructor(
     readonly device: GPUDevice,
@@ -180,10 +227,8 @@ export class Trainer {
   ) {
     const ck = opts.resumeFrom;
     const ckExtra = ck?.extra as Partial<TrainerCheckpointExtra> | undefined;
-    if (ck && ck.config.d !== source.d)
-      throw new Error(`checkpoint is for d=${ck.config.d}, the dataset has d=${source.d}`);
     // Resuming: the checkpoint's config and kernels win, so the run continues exactly.
-    this.cfg = resolveConfig({ ...config, ...(ck?.config ?? {}), d: source.d });
+    this.cfg = trainerConfig(config, source.d, ck);
     this.kernels = { ...DEFAULT_KERNELS, ...opts.kernels, ...(ckExtra?.kernels ?? {}) };
     const ckScale = ck?.normalization?.kind === 'scalar' ? ck.normalization.scale : undefined;
     this.norm = opts.normalization ?? {
@@ -201,6 +246,22 @@ export class Trainer {
       this.lost = { reason: info.reason, message: info.message };
       this.wake?.();
     });
+    device.addEventListener('uncapturederror', this.onUncaptured);
+  }
+
+  /** Throws the GPU error that surfaced (uncapturederror), if one did. */
+  private throwIfGpuFault() {
+    if (this.gpuFault)
+      throw new GpuRunError(this.gpuFault.kind, this.gpuFault.message, this.step, this.lastCheckpointStep);
+  }
+
+  /**
+   * After an await on the GPU: let error events already on their way be dispatched, then throw
+   * the GPU error if one surfaced, so nothing computed after a fault is reported.
+   */
+  private async checkGpu() {
+    await new Promise((r) => setTimeout(r, 0));
+    this.throwIfGpuFault();
   }
 
   /**
@@ -234,7 +295,8 @@ export class Trainer {
    */
   checkpoint(force = false): Promise<void> | null {
     const c = this.opts.checkpoints;
-    if (!c || this.lost) return null;
+    // Never save a state the GPU may have computed after a fault (or on a lost device).
+    if (!c || this.lost || this.gpuFault) return null;
     if (this.saving && !force) return this.saving;
     if (this.saving)
       return this.saving.then(() =>
@@ -377,7 +439,12 @@ export class Trainer {
     try {
       return await this.runLoop();
     } catch (e) {
-      throw await this.asDeviceLoss(e);
+      const err = await this.asDeviceLoss(e);
+      // A save already under way finishes (it began before the fault was noticed); none starts.
+      if (!(err instanceof DeviceLostError)) await this.saving?.catch(() => {});
+      throw err;
+    } finally {
+      this.device.removeEventListener('uncapturederror', this.onUncaptured);
     }
   }
 
@@ -388,14 +455,21 @@ export class Trainer {
       'preparing',
       resuming ? `resuming from checkpoint step ${this.opts.resumeFrom!.step}` : undefined,
     );
-    await this.prepare();
+    // Start-up runs inside error scopes: a GPU error there names its phase and ends the run.
+    await withErrorScopes(
+      this.device,
+      resuming ? 'restoring the checkpoint state (setState)' : 'initializing the parameters (setState)',
+      () => this.prepare(),
+    );
     const startStep = this.step;
     let tuned: AutotuneReport | null = null;
     if (this.opts.autotuneAdapter && !this.opts.kernels && !resuming) {
       this.hooks.onStatus?.('preparing', 'autotuning kernels');
-      tuned = await autotune(this.sae, this.opts.autotuneAdapter);
+      const adapter = this.opts.autotuneAdapter;
+      tuned = await withErrorScopes(this.device, 'autotuning the kernels', () => autotune(this.sae, adapter));
       this.kernels = this.sae.kernels;
     }
+    this.throwIfGpuFault();
     this.hooks.onStarted?.({ kernels: this.kernels, autotune: tuned });
     // A resumed run's curve so far goes out first, so the page's plots continue rather than restart.
     if (resuming && this.curve.length) this.hooks.onMetrics?.(this.curve.slice());
@@ -415,6 +489,7 @@ export class Trainer {
 
     const readBack = async (upTo: number) => {
       const ms: StepMetrics[] = await this.sae.readMetrics(lastRead, upTo);
+      await this.checkGpu();
       const now = performance.now();
       const steps = upTo - lastRead;
       tokensPerS = (steps * B) / Math.max(1e-3, (now - lastTime) / 1000);
@@ -455,6 +530,7 @@ export class Trainer {
 
     for (let t = startStep + 1; t <= this.totalSteps; t++) {
       if (this.lost) throw this.deviceLostError();
+      this.throwIfGpuFault();
       if (this.paused) {
         if (t - 1 > lastRead && !(await readBack(t - 1))) {
           status = 'failed';
@@ -463,8 +539,9 @@ export class Trainer {
         // Save on pause: the user may close the tab next.
         if (!this.stopped) await this.checkpoint(true);
         this.hooks.onStatus?.('paused');
-        while (this.paused && !this.lost) await new Promise<void>((r) => (this.wake = r));
+        while (this.paused && !this.lost && !this.gpuFault) await new Promise<void>((r) => (this.wake = r));
         if (this.lost) throw this.deviceLostError();
+        this.throwIfGpuFault();
         lastTime = performance.now();
         if (!this.stopped) this.hooks.onStatus?.('running');
       }
@@ -477,9 +554,19 @@ export class Trainer {
       let den = 0;
       for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) den += (raw[b * d + c] - mu[c]) ** 2;
       denoms[t - 1] = den;
-      this.sae.writeBatch(xn, rowScale);
-      this.sae.step(t, lrAt(this.cfg, t), this.lossScale);
+      if (t === startStep + 1)
+        // The first step runs inside error scopes (it waits for the GPU once).
+        await withErrorScopes(this.device, `the first training step (step ${t})`, () => {
+          this.sae.writeBatch(xn, rowScale);
+          this.sae.step(t, lrAt(this.cfg, t), this.lossScale);
+        });
+      else {
+        this.sae.writeBatch(xn, rowScale);
+        this.sae.step(t, lrAt(this.cfg, t), this.lossScale);
+      }
       this.step = t;
+      // Test hook: a real invalid command, outside any scope (the first step's scope is closed).
+      if (t === this.opts.injectGpuErrorAtStep) injectGpuFault(this.device, `injected-fault@${t}`);
       if (t % metricsEvery === 0 || t === this.totalSteps) {
         if (!(await readBack(t))) {
           status = 'failed';
@@ -489,7 +576,9 @@ export class Trainer {
       }
       if (evalEvery > 0 && t * B - lastEvalTokens >= evalEvery && t < this.totalSteps) {
         lastEvalTokens = t * B;
-        this.hooks.onEval?.(await this.evaluate());
+        const r = await this.evaluate();
+        await this.checkGpu();
+        this.hooks.onEval?.(r);
         lastTime = performance.now();
       }
     }
@@ -497,10 +586,12 @@ export class Trainer {
       if (!(await readBack(this.step))) status = 'failed';
     }
     if (this.lost) throw this.deviceLostError();
+    await this.checkGpu();
     // Save on stop and at the end (never a NaN state); wait for it, the run is over.
     if (status !== 'failed') await this.checkpoint(true);
     else await this.saving;
     const final = { ...(await this.evaluate()), tokensPerS };
+    await this.checkGpu();
     this.hooks.onEval?.(final);
     this.hooks.onStatus?.(status);
     return { status, steps: this.step, tokens: this.step * B, final, curve: this.curve };
@@ -601,6 +692,7 @@ export class Trainer {
   }
 
   destroy() {
+    this.device.removeEventListener('uncapturederror', this.onUncaptured);
     this.sae.destroy();
   }
 

@@ -199,6 +199,13 @@ export interface TrainStart {
   kernels?: Partial<KernelChoice>;
   /** evaluate on the held-out split every this many tokens (0: only at the end) */
   evalEveryTokens?: number;
+  /**
+   * TEST HOOK, absent in normal runs: right after submitting this step the worker records a genuinely
+   * invalid GPU command outside any error scope, so the run must stop through its uncapturederror
+   * path ('run-error' kind 'gpu'). Set by the CLI's hidden --inject-gpu-error and the page's
+   * ?inject-gpu-error=STEP query parameter only.
+   */
+  injectGpuError?: number;
 }
 
 /** Full evaluation of the current model on the held-out split (issue: evaluation view). */
@@ -282,6 +289,11 @@ export type ToWorker =
   | { type: 'selfcheck'; variant?: string }
   | { type: 'open-dataset'; spec: DatasetSpec; nonFinite?: 'skip' | 'stop' }
   | { type: 'train'; start: TrainStart }
+  /**
+   * The buffer plans of these configs (d filled in from the open dataset) against this device's
+   * limits, without allocating anything: answered by 'plan-check' (a queue checks all its runs first).
+   */
+  | { type: 'check-plans'; configs: { label: string; config: Partial<SaeConfig> }[] }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
@@ -325,6 +337,28 @@ export type FromWorker =
   | { type: 'status'; runId: string; status: RunStatus; message?: string }
   | { type: 'train-done'; runId: string; final: EvalResult & { tokensPerS: number }; curve: MetricPoint[] }
   | { type: 'nan'; runId: string; step: number; message: string }
+  /**
+   * A run that ended without 'train-done': 'limit' — the config breaks a limit of the device and was
+   * refused before anything was allocated (`problems`: one line each naming the buffer, its size, the
+   * limit and what to change; `message` the first); 'gpu' — a GPU error (validation, out-of-memory,
+   * internal) during start-up (`phase`) or training (`step` where it was noticed): the run stopped, its
+   * last checkpoint (`lastCheckpointStep`) is kept, and nothing computed after the fault was reported.
+   */
+  | {
+      type: 'run-error';
+      runId: string;
+      kind: 'limit' | 'gpu';
+      message: string;
+      problems?: string[];
+      phase?: string;
+      step?: number;
+      lastCheckpointStep?: number | null;
+    }
+  /** per config of 'check-plans': the plan's problems (empty when it fits) and bytes; `error` when it does not resolve */
+  | {
+      type: 'plan-check';
+      results: { label: string; problems: string[]; totalBytes: number; error?: string }[];
+    }
   | { type: 'full-eval'; report: FullEvalReport }
   | { type: 'latent'; detail: LatentDetail }
   /** a zip (export) or text files (run config) to save */
@@ -337,6 +371,7 @@ export type FromWorker =
       warning?: string;
     }
   | { type: 'device-lost'; message: string }
+  /** a GPU error no error scope caught, outside a run (during a run: 'run-error' kind 'gpu') */
   | { type: 'gpu-error'; message: string }
   | { type: 'error'; message: string }
   | { type: 'extract-progress'; progress: ExtractLmProgress }

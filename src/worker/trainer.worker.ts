@@ -4,12 +4,19 @@
  * the typed protocol. Device loss and uncaptured GPU errors are handled here, in one place.
  */
 import { DataError } from '../data/errors';
-import { createGpu, type GpuContext, WebGPUUnavailableError } from '../gpu/device';
+import { createGpu, type GpuContext, GpuError, WebGPUUnavailableError, withErrorScopes } from '../gpu/device';
 import type { EncodeVariant } from '../gpu/kernels/encode';
 import type { Checkpoint } from '../io/checkpoint';
 import { type ImportedSae, zipExport } from '../io/export';
+import { bufferPlan, LimitError } from '../sae/plan';
 import type { KernelChoice } from '../sae/step';
-import { DeviceLostError, Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
+import {
+  DeviceLostError,
+  GpuRunError,
+  Trainer,
+  type TrainerCheckpointExtra,
+  trainerConfig,
+} from '../sae/trainer';
 import { type OpenedDataset, openDataset } from './datasets';
 import {
   fullEvaluate,
@@ -45,7 +52,10 @@ async function ensureGpu(): Promise<GpuContext> {
       gpu = null;
       post({ type: 'device-lost', message: `${info.reason}: ${info.message}` });
     },
-    onUncapturedError: (message) => post({ type: 'gpu-error', message }),
+    // During a run the Trainer catches these itself, stops, and its 'run-error' says so.
+    onUncapturedError: (message) => {
+      if (!trainer) post({ type: 'gpu-error', message });
+    },
   });
   return gpu;
 }
@@ -57,8 +67,35 @@ function errorMessage(e: unknown): string {
 /**
  * Runs (or, with `resumeFrom`, continues) a run. Checkpoints go to OPFS; when the GPU device is
  * lost the run continues on a new device from its latest checkpoint (a few times at most).
+ * A config that breaks a limit of the device is refused before anything is allocated, and a GPU
+ * error stops the run: both end with 'run-error' (kind 'limit' or 'gpu'), not 'train-done'.
  */
 async function train(start: TrainStart, resumeFrom?: Checkpoint) {
+  try {
+    await trainOrRecover(start, resumeFrom);
+  } catch (e) {
+    if (e instanceof LimitError)
+      post({
+        type: 'run-error',
+        runId: start.runId,
+        kind: 'limit',
+        message: e.message,
+        problems: e.problems,
+      });
+    else if (e instanceof GpuError)
+      post({
+        type: 'run-error',
+        runId: start.runId,
+        kind: 'gpu',
+        message: e.message,
+        phase: e.phase,
+        ...(e instanceof GpuRunError ? { step: e.step, lastCheckpointStep: e.lastCheckpointStep } : {}),
+      });
+    else throw e;
+  }
+}
+
+async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
   if (!dataset) throw new Error('no dataset is open: drop a file or load the demo first');
   if (trainer) throw new Error('a run is already in progress: stop it first');
   releaseTrainer(); // the previous run's model, kept for evaluation (src/worker/evaluate.ts)
@@ -70,45 +107,59 @@ async function train(start: TrainStart, resumeFrom?: Checkpoint) {
   let ck = resumeFrom;
   for (let recoveries = 0; ; recoveries++) {
     const g = await ensureGpu();
-    const t: Trainer = new Trainer(
-      g.device,
-      ds.source,
-      ds.stats,
-      start.config,
-      {
-        onMetrics: (points) => post({ type: 'metrics', runId: id, points }),
-        onEval: (result) => post({ type: 'eval', runId: id, result }),
-        onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
-        onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
-        onStarted: ({ kernels, autotune }) =>
-          post({
-            type: 'train-started',
-            runId: id,
-            config: t.cfg,
-            kernels,
-            autotune: autotune?.timings ?? null,
-            gpuBytes: t.sae.bytes,
-            totalSteps: t.totalSteps,
-          }),
-        onCheckpoint: (c) => {
-          models.listCheckpoints(c.error).then(post, () => {});
+    // Every buffer the run will hold, checked against this device's limits before any is allocated.
+    const plan = bufferPlan(trainerConfig(start.config, ds.source.d, ck), g.device.limits);
+    if (plan.problems.length) throw new LimitError(plan.problems);
+    let built: Trainer | null = null;
+    await withErrorScopes(g.device, "building the SAE's buffers and pipelines", () => {
+      built = new Trainer(
+        g.device,
+        ds.source,
+        ds.stats,
+        start.config,
+        {
+          onMetrics: (points) => post({ type: 'metrics', runId: id, points }),
+          onEval: (result) => post({ type: 'eval', runId: id, result }),
+          onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
+          onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
+          onStarted: ({ kernels, autotune }) =>
+            post({
+              type: 'train-started',
+              runId: id,
+              config: t.cfg,
+              kernels,
+              autotune: autotune?.timings ?? null,
+              gpuBytes: t.sae.bytes,
+              totalSteps: t.totalSteps,
+            }),
+          onCheckpoint: (c) => {
+            models.listCheckpoints(c.error).then(post, () => {});
+          },
         },
-      },
-      {
-        kernels: start.kernels as Partial<KernelChoice> | undefined,
-        evalEveryTokens: start.evalEveryTokens,
-        autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
-        checkpoints: { store, runId: id },
-        resumeFrom: ck,
-      },
-    );
+        {
+          kernels: start.kernels as Partial<KernelChoice> | undefined,
+          evalEveryTokens: start.evalEveryTokens,
+          autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
+          checkpoints: { store, runId: id },
+          resumeFrom: ck,
+          injectGpuErrorAtStep: start.injectGpuError,
+        },
+      );
+    }).catch((e) => {
+      (built as Trainer | null)?.destroy();
+      throw e;
+    });
+    const t = built as unknown as Trainer;
     trainer = t;
     let lost = false;
+    let broken = false;
     try {
       const r = await t.run();
       post({ type: 'train-done', runId: id, final: r.final, curve: r.curve });
       return;
     } catch (e) {
+      // A GPU error leaves buffers that cannot be trusted: the model is not kept for evaluation or export.
+      if (e instanceof GpuError) broken = true;
       if (!(e instanceof DeviceLostError)) throw e;
       lost = true;
       const latest = await store.latest(id).catch(() => null);
@@ -126,7 +177,7 @@ async function train(start: TrainStart, resumeFrom?: Checkpoint) {
       });
     } finally {
       // kept (GPU buffers included) for 'full-eval' / 'latent' until the next run starts
-      if (lost) t.destroy();
+      if (lost || broken) t.destroy();
       else retainTrainer(t, ds);
       trainer = null;
     }
@@ -224,6 +275,21 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'train':
         await train(msg.start);
         break;
+      case 'check-plans': {
+        if (!dataset) throw new Error('no dataset is open: drop a file or load the demo first');
+        const g = await ensureGpu();
+        const d = dataset.source.d;
+        const results = msg.configs.map(({ label, config }) => {
+          try {
+            const plan = bufferPlan(trainerConfig(config, d), g.device.limits);
+            return { label, problems: plan.problems, totalBytes: plan.totalBytes };
+          } catch (e) {
+            return { label, problems: [], totalBytes: 0, error: errorMessage(e) };
+          }
+        });
+        post({ type: 'plan-check', results });
+        break;
+      }
       case 'list-checkpoints':
         post(await models.listCheckpoints());
         break;
