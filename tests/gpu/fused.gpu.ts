@@ -5,6 +5,11 @@
  */
 import { createBufferFrom, readF32, readU32, STORAGE } from '../../src/gpu/buffers';
 import { createEncode, type EncodeVariant } from '../../src/gpu/kernels/encode';
+import {
+  createEncodeTopK,
+  ENCODE_TOPK_CHUNK,
+  type EncodeTopKVariant,
+} from '../../src/gpu/kernels/encode-topk';
 import { createTopK, type TopKVariant } from '../../src/gpu/kernels/topk';
 import { createTopKMerge } from '../../src/gpu/kernels/topk-merge';
 import { NONE, topkRef } from '../../src/reference/step';
@@ -409,4 +414,209 @@ gpuTest('fused: tiled fewer candidates than k gives NONE / 0', async (device) =>
   const p = randomProblem(2, 3, 10, 80);
   const got = await tiledPath(device, p, { mode: 'main', k: 16, kAux: 0 }, { tileW: 4 });
   assert(got.idx[10] === NONE && got.val[10] === 0, 'padding entry should be NONE with value 0');
+});
+
+// ---- fused encode + TopK --------------------------------------------------------------------------
+
+/** Whole-row step selection: the main (or multi) TopK, plus AuxK over the dead list when kAux > 0. */
+async function wholeStep(device: GPUDevice, p: Problem, s: Selection, encode: EncodeVariant) {
+  const main = await wholeRow(device, p, s, { encode });
+  assertMatchesRef(main, p, s);
+  if (s.mode === 'multi' || s.kAux === 0) return main;
+  const aux = await wholeRow(device, p, { ...s, mode: 'aux' }, { encode });
+  assertMatchesRef(aux, p, { ...s, mode: 'aux' });
+  const E = main.idx.length;
+  const off = p.B * s.k;
+  const idx = Uint32Array.from({ length: E }, (_, e) => (e < off ? main.idx[e] : aux.idx[e]));
+  const val = Float32Array.from({ length: E }, (_, e) => (e < off ? main.val[e] : aux.val[e]));
+  return { idx, val };
+}
+
+/**
+ * The fused path: per tile, encode-topk → lists [C, B, K] → merge (C lists); with AuxK, the tiled AUX
+ * TopK reads the dead columns the fused kernel wrote into the tile buffer → its own merge. Then emit.
+ */
+async function fusedPath(
+  device: GPUDevice,
+  p: Problem,
+  s: Selection,
+  o: { tileW: number; shardW?: number; variant: EncodeTopKVariant; chunk?: number },
+) {
+  const { B, d, N } = p;
+  const { E, K } = region(B, s);
+  const multi = s.mode === 'multi';
+  const withAux = !multi && s.kAux > 0;
+  const tileW = Math.min(o.tileW, N);
+  const shardW = o.shardW ?? Math.ceil(N / tileW) * tileW;
+  const b = commonBufs(device, p, s);
+  const W = shards(device, p, shardW);
+  const chunk = Math.min(o.chunk ?? ENCODE_TOPK_CHUNK, tileW);
+  const cMax = Math.ceil(tileW / chunk);
+  const sb = (label: string, n: number) =>
+    device.createBuffer({ label, size: Math.max(16, n * 4), usage: STORAGE });
+  const preTile = sb('preTile', B * tileW);
+  const lists = [sb('listIdx', cMax * B * K), sb('listVal', cMax * B * K)];
+  const best = [sb('bestIdx', B * K), sb('bestVal', B * K)];
+  const merge = createTopKMerge(device, { B, K, multi });
+  const bgFor = new Map<number, GPUBindGroup[]>();
+  const mbg = (C: number) => {
+    let g = bgFor.get(C);
+    if (!g) {
+      g = merge.bind(`C${C}`, [...lists, ...best, b.idxAll, b.valAll, b.params, merge.mergeParams(C)]);
+      bgFor.set(C, g);
+    }
+    return g;
+  };
+  const auxLists = [sb('auxListIdx', B * s.kAux), sb('auxListVal', B * s.kAux)];
+  const auxBest = [sb('auxBestIdx', B * s.kAux), sb('auxBestVal', B * s.kAux)];
+  const topkAux = withAux ? createTopK(device, { B, N: tileW, K: s.kAux, aux: true, tiled: true }) : null;
+  const mergeAux = withAux ? createTopKMerge(device, { B, K: s.kAux, aux: true }) : null;
+  const abg = mergeAux?.bind('aux', [
+    ...auxLists,
+    ...auxBest,
+    b.idxAll,
+    b.valAll,
+    b.params,
+    mergeAux.mergeParams(1),
+  ]);
+  const kernels: { destroy(): void }[] = [];
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  merge.init(pass, mbg(1));
+  if (mergeAux && abg) mergeAux.init(pass, abg);
+  for (const t of tilesOf(N, tileW, shardW)) {
+    const f = createEncodeTopK(
+      device,
+      { B, d, N: t.n, K, lat0: t.lat0, wOff: t.wOff, chunk, multi },
+      o.variant,
+    );
+    kernels.push(f);
+    f.run(pass, {
+      x: b.x,
+      b_pre: b.b_pre,
+      W_enc: W[t.shard],
+      b_enc: b.b_enc,
+      pre: preTile,
+      deadFlag: b.deadFlag,
+      listIdx: lists[0],
+      listVal: lists[1],
+      params: b.params,
+    });
+    merge.merge(pass, mbg(f.chunks));
+    if (topkAux && mergeAux && abg) {
+      const tp = topkAux.tileParams(t.lat0, t.n);
+      topkAux.run(
+        pass,
+        topkAux.bind(`a${t.lat0}`, [preTile, b.deadList, b.deadInfo, ...auxLists, b.params, tp]),
+      );
+      mergeAux.merge(pass, abg);
+    }
+  }
+  merge.emit(pass, mbg(1));
+  if (mergeAux && abg) mergeAux.emit(pass, abg);
+  pass.end();
+  const out = await finish(device, enc, b, E, [...W, preTile, ...lists, ...best, ...auxLists, ...auxBest]);
+  for (const k of kernels) k.destroy();
+  merge.destroy();
+  mergeAux?.destroy();
+  topkAux?.destroy();
+  return out;
+}
+
+/** Whole-row (vs topkRef) then fused for each variant, tile width and chunk. */
+async function checkFused(
+  device: GPUDevice,
+  p: Problem,
+  s: Selection,
+  tileWs: number[],
+  o: { chunks?: number[]; variants?: EncodeTopKVariant[]; shardW?: (tileW: number) => number } = {},
+) {
+  const variants = (o.variants ?? ['blocked4x4', 'blocked1x4', 'vec4x8']).filter(
+    (v) => !v.startsWith('vec4') || p.d % 4 === 0,
+  );
+  const scalar = await wholeStep(device, p, s, 'blocked4x4');
+  const v4 = p.d % 4 === 0 ? await wholeStep(device, p, s, 'vec4x4') : null;
+  for (const variant of variants) {
+    const want = variant.startsWith('vec4') ? v4! : scalar;
+    for (const tileW of tileWs)
+      for (const chunk of o.chunks ?? [ENCODE_TOPK_CHUNK]) {
+        const got = await fusedPath(device, p, s, { tileW, shardW: o.shardW?.(tileW), variant, chunk });
+        assertSameEntries(got, want, `fused ${variant} tileW=${tileW} chunk=${chunk} ${selectionName(s)}`);
+      }
+  }
+}
+
+gpuTest('fused: encode-topk B=1 N=1 d=1 k=1', async (device) => {
+  const p = randomProblem(1, 1, 1, 111);
+  await checkFused(device, p, { mode: 'main', k: 1, kAux: 0 }, [1, 64], { chunks: [1, 128] });
+  await checkFused(device, p, { mode: 'main', k: 1, kAux: 1, dead: [0] }, [1]);
+});
+
+for (const K of [1, 8, 32, 64]) {
+  gpuTest(`fused: encode-topk N=5000 k=${K} tiles 64/1000/4096, chunks, shards`, async (device) => {
+    const p = randomProblem(5, 8, 5000, 120 + K);
+    await checkFused(device, p, { mode: 'main', k: K, kAux: 0 }, [64, 1000, 4096], {
+      chunks: [37, 256],
+      shardW: (w) => (w === 64 ? 192 : w === 1000 ? 2000 : 5000),
+    });
+  });
+}
+
+gpuTest(
+  'fused: encode-topk equals every scalar encoder (naive, tiled, blocked2x4) + topk',
+  async (device) => {
+    const p = randomProblem(7, 13, 700, 130);
+    const s: Selection = { mode: 'main', k: 16, kAux: 0 };
+    for (const e of ['naive', 'tiled', 'blocked2x4', 'blocked4x8'] as EncodeVariant[]) {
+      const want = await wholeRow(device, p, s, { encode: e });
+      const got = await fusedPath(device, p, s, { tileW: 256, variant: 'blocked2x4', chunk: 50 });
+      assertSameEntries(got, want, `fused blocked2x4 vs encode ${e}`);
+    }
+    const q = randomProblem(7, 16, 700, 131);
+    const want = await wholeRow(device, q, s, { encode: 'vec4x8' });
+    const got = await fusedPath(device, q, s, { tileW: 256, variant: 'vec4x4', chunk: 50 });
+    assertSameEntries(got, want, 'fused vec4x4 vs encode vec4x8');
+  },
+);
+
+gpuTest('fused: encode-topk ties across tiles and chunks, NaN, ±inf', async (device) => {
+  const p = tieProblem(6, 4, 900, 140);
+  await checkFused(device, p, { mode: 'main', k: 32, kAux: 0 }, [64, 300], {
+    chunks: [16, 64],
+    shardW: (w) => 2 * w,
+    variants: ['blocked4x4', 'blocked2x4', 'vec4x4'],
+  });
+  for (let n = 0; n < 900; n++) {
+    if (n % 7 === 0) p.b_enc[n] = Number.NaN;
+    else if (n % 11 === 0) p.b_enc[n] = Number.NEGATIVE_INFINITY;
+  }
+  p.b_enc[444] = Number.POSITIVE_INFINITY;
+  p.x.fill(Number.NaN, 0, 4); // row 0: all NaN
+  await checkFused(device, p, { mode: 'main', k: 64, kAux: 0 }, [64, 300], { chunks: [16, 300] });
+});
+
+gpuTest(
+  'fused: encode-topk with AuxK (dead columns written, tiled aux topk): 0, few, > kAux dead, flag off',
+  async (device) => {
+    const p = randomProblem(5, 8, 1500, 150);
+    const many = Array.from({ length: 70 }, (_, i) => i * 21 + (i % 3)).filter(
+      (i) => i < 1500 && (i < 400 || i >= 1000),
+    );
+    const base = { mode: 'main' as const, k: 8, kAux: 24 };
+    await checkFused(device, p, { ...base, dead: [] }, [64, 1000]);
+    await checkFused(device, p, { ...base, dead: [0, 77, 1499] }, [64, 1000]);
+    await checkFused(device, p, { ...base, dead: many }, [64, 1000, 4096], { chunks: [40, 128] });
+    await checkFused(device, p, { ...base, dead: many, auxk: false }, [64]);
+    const t = tieProblem(4, 4, 800, 151);
+    await checkFused(device, t, { ...base, k: 4, kAux: 48, dead: many.filter((i) => i < 800) }, [64, 128], {
+      chunks: [32],
+    });
+  },
+);
+
+gpuTest('fused: encode-topk multi (k + kAux ≤ 64)', async (device) => {
+  const p = tieProblem(5, 4, 1200, 160);
+  await checkFused(device, p, { mode: 'multi', k: 8, kAux: 24 }, [64, 500], { chunks: [20, 128] });
+  const q = randomProblem(3, 12, 2000, 161);
+  await checkFused(device, q, { mode: 'multi', k: 16, kAux: 48 }, [1000], { chunks: [100] });
 });
