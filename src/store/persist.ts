@@ -85,6 +85,12 @@ export function handlePersistMessage(m: FromWorker): boolean {
     case 'train-done':
       refreshCheckpoints();
       return false;
+    case 'run-error': {
+      // a run resumed from the list may end here; its earlier checkpoints are kept
+      refreshCheckpoints();
+      if (usePersist.getState().busy === 'resume') set({ busy: null, error: m.message });
+      return false;
+    }
     case 'train-started':
       if (usePersist.getState().busy === 'resume') set({ busy: null });
       return false;

@@ -202,6 +202,17 @@ export function runQueue<S extends QueueState<C>, C extends QueueCurrent, J>(o: 
       case 'nan':
         nanMessage = m.message;
         break;
+      case 'run-error':
+        // refused over a limit (before anything was allocated): recorded as failed when the store can,
+        // and the queue goes on; a GPU error ends the queue (the finished runs are kept)
+        tracker = null;
+        if (m.kind === 'limit' && o.refused?.(s, cur, m.message)) {
+          if (s.status === 'stopping') set({ status: 'stopped', current: null });
+          else startNext();
+          return true;
+        }
+        set({ status: 'failed', current: null, message: m.message });
+        break;
       case 'train-done': {
         const wall = (performance.now() - cur.startedAt) / 1000;
         if (s.status === 'stopping') {

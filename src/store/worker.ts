@@ -2,7 +2,9 @@
  * The one connection to trainer.worker.ts: starts it, routes every FromWorker message into the stores,
  * and exposes the page's actions (open a dataset, train, pause, resume, stop, evaluate).
  */
+import { reportLimits } from '../gpu/device';
 import { resolveConfig, validateConfig } from '../sae/config';
+import { bufferPlan, DEFAULT_LIMITS } from '../sae/plan';
 import { startWorker } from '../worker/client';
 import type { DatasetSpec, FromWorker, ToWorker } from '../worker/protocol';
 import { handleCompareMessage } from './compare';
@@ -156,12 +158,31 @@ function onMessage(m: FromWorker) {
       break;
     }
     case 'gpu-error':
+      // outside a run (a run's GPU error comes as 'run-error')
       addBanner({
         kind: 'gpu-error',
         title: 'GPU error',
         message: m.message,
-        next: 'The run may be unreliable: stop it, try a smaller configuration, and report the message if it repeats.',
+        next: 'The last GPU operation (evaluation, extraction or export) cannot be trusted: try again, with a smaller configuration if it repeats, and report the message.',
       });
+      break;
+    case 'run-error':
+      if (!runIdOk(m.runId)) break;
+      updateRun({ status: 'failed', message: m.message });
+      if (m.kind === 'limit')
+        addBanner({
+          kind: 'error',
+          title: 'The configuration does not fit this GPU',
+          message: (m.problems ?? [m.message]).join('\n'),
+          next: 'Nothing was allocated. Change what the message names (batch, N, k, or the binding cap) and start again.',
+        });
+      else
+        addBanner({
+          kind: 'gpu-error',
+          title: 'GPU error: the run stopped',
+          message: m.message,
+          next: `Nothing computed after the error was reported${m.lastCheckpointStep != null ? `; the checkpoint of step ${m.lastCheckpointStep} is kept (resume it from the checkpoint list)` : ''}. Try a smaller N or batch, or report the message if it repeats; you can start another run now.`,
+        });
       break;
     case 'full-eval':
       evalDone(m.report);
@@ -275,16 +296,31 @@ export function openFiles() {
   send({ type: 'open-dataset', spec, nonFinite: 'skip' });
 }
 
-/** Problems with the current form for the loaded dataset (empty when it can start). */
+/**
+ * Problems with the current form for the loaded dataset (empty when it can start): invalid fields,
+ * then the limits its buffer plan breaks on this adapter (WebGPU's defaults until it is known).
+ */
 export function configProblems(): string[] {
-  const { config, dataset } = useLab.getState();
+  const { config, dataset, adapter } = useLab.getState();
   const d = dataset.info?.d ?? 1;
   try {
     const r = resolveConfig({ ...config, d });
-    return validateConfig(r);
+    const invalid = validateConfig(r);
+    return invalid.length ? invalid : bufferPlan(r, reportLimits(adapter, DEFAULT_LIMITS)).problems;
   } catch (e) {
     return [(e as Error).message.replace(/^invalid config: /, '')];
   }
+}
+
+/**
+ * TEST HOOK: `?inject-gpu-error=STEP` in the page's URL makes the next run record a genuinely invalid
+ * GPU command right after step STEP (TrainStart.injectGpuError), so e2e tests can exercise the
+ * GPU-error path. Absent (the default), nothing is injected.
+ */
+function injectedGpuErrorStep(): number | undefined {
+  const v = new URLSearchParams(globalThis.location?.search ?? '').get('inject-gpu-error');
+  const n = v === null ? Number.NaN : Number(v);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
 }
 
 export function startTraining() {
@@ -292,6 +328,7 @@ export function startTraining() {
   if (!dataset.info || (run && isActive(run.status))) return;
   if (configProblems().length) return;
   const runId = `run-${Date.now().toString(36)}`;
+  const inject = injectedGpuErrorStep();
   resetSeries();
   resetEval();
   clearBanners('nan');
@@ -314,6 +351,7 @@ export function startTraining() {
       config: { ...config, d: dataset.info.d },
       // about 8 held-out evaluations per run, never more often than every 16 steps
       evalEveryTokens: Math.max(16 * config.batchSize, Math.floor(config.tokens / 8)),
+      ...(inject !== undefined ? { injectGpuError: inject } : {}),
     },
   });
 }

@@ -7,12 +7,13 @@ import {
   isDense,
   kAuxRule,
   lrRule,
+  type ResolvedConfig,
   resolveConfig,
   validateConfig,
 } from '../sae/config';
 import { formatBytes } from '../store/files';
 import { type ConfigForm, isActive, patchConfig, resetConfig, setConfig, useLab } from '../store/lab';
-import { estimateMemory, estimateTime, stepFlops } from './estimate';
+import { estimateMemory, estimateTime, planLimits, stepFlops } from './estimate';
 import { fmtCompact, fmtDuration, fmtInt, fmtNum } from './format';
 
 type NumKey = {
@@ -144,6 +145,7 @@ const FIELD_OF: Record<string, keyof ConfigForm> = {
   l1WarmupFrac: 'l1WarmupFrac',
   jumpBandwidth: 'jumpBandwidth',
   jumpInitThreshold: 'jumpInitThreshold',
+  maxBindingMiB: 'maxBindingMiB',
 };
 
 /** What each activation is, in one line. */
@@ -193,8 +195,10 @@ export function ConfigPanel() {
   const d = info?.d ?? 64;
 
   let problems: string[];
+  let resolved: ResolvedConfig | null = null;
   try {
-    problems = validateConfig(resolveConfig({ ...config, d }));
+    resolved = resolveConfig({ ...config, d });
+    problems = validateConfig(resolved);
   } catch (e) {
     problems = (e as Error).message.replace(/^invalid config: /, '').split('; ');
   }
@@ -214,11 +218,11 @@ export function ConfigPanel() {
   const lrAuto = Number.isFinite(N) && N > 0 ? lrRule(N) : Number.NaN;
   const kAuxAuto = kAuxRule(d, N);
   const deadAuto = deadTokensRule(config.tokens);
-  const kAux = config.kAux ?? kAuxAuto;
-  const shapeOk = [N, config.k, config.batchSize, kAux].every((v) => Number.isFinite(v) && v >= 0);
-  const mem = shapeOk ? estimateMemory({ ...config, d, kAux: config.auxk ? kAux : 0 }) : null;
-  const time = shapeOk ? estimateTime({ ...config, d }, measured, adapter) : null;
-  const maxBinding = adapter?.limits.maxStorageBufferBindingSize ?? Number.POSITIVE_INFINITY;
+  // The engine's buffer plan on this adapter (WebGPU's default limits until it is known).
+  const mem = resolved && !problems.length ? estimateMemory(resolved, adapter) : null;
+  const time = mem ? estimateTime({ ...config, d }, measured, adapter) : null;
+  const limits = planLimits(adapter);
+  const adapterCap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
 
   return (
     <section className="card" aria-label="configuration">
@@ -494,6 +498,25 @@ export function ConfigPanel() {
         </div>
       </fieldset>
 
+      <fieldset disabled={locked}>
+        <legend>Advanced</legend>
+        <div className="grid">
+          <NumberField
+            k="maxBindingMiB"
+            label="Max binding (MiB)"
+            nullable
+            placeholder={`auto: ${formatBytes(adapterCap)}${adapter ? '' : ' (WebGPU default)'}`}
+            error={errs.maxBindingMiB}
+            help={
+              <>
+                Cap one GPU binding; forces latent shards. The [N, d] tensors split into latent shards and the
+                encoder + TopK walk latent tiles that each fit the cap; empty: the adapter's limit.
+              </>
+            }
+          />
+        </div>
+      </fieldset>
+
       {problems.length > 0 && (
         <ul className="problems" data-testid="config-problems">
           {problems.map((p) => (
@@ -502,19 +525,35 @@ export function ConfigPanel() {
         </ul>
       )}
 
+      {mem && mem.problems.length > 0 && (
+        <div className="problems" data-testid="plan-problems" role="alert">
+          <strong>
+            This configuration does not fit {adapter ? 'this GPU' : "WebGPU's default limits"}; change it to
+            start:
+          </strong>
+          <ul>
+            {mem.problems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </div>
+      )}
+
       {mem && time && (
         <div className="estimate" data-testid="estimate">
           <div>
             <span className="muted">GPU memory ≈ </span>
             <strong data-testid="estimate-memory">{formatBytes(mem.total)}</strong>
-            {mem.largestBinding > maxBinding && (
-              <span className="bad">
+            {(mem.plan.shards.length > 1 || mem.plan.tiles.length > 1) && (
+              <span className="muted small" data-testid="estimate-shards">
                 {' '}
-                · [B, N] exceeds this adapter's {formatBytes(maxBinding)} binding limit
+                · {mem.plan.shards.length} latent shard{mem.plan.shards.length > 1 ? 's' : ''},{' '}
+                {mem.plan.tiles.length} tile{mem.plan.tiles.length > 1 ? 's' : ''} of{' '}
+                {fmtInt(mem.plan.tileLatents)} latents (binding cap {formatBytes(mem.plan.bindingCap)})
               </span>
             )}
             <details>
-              <summary className="small muted">breakdown (4 bytes each)</summary>
+              <summary className="small muted">breakdown by buffer group (the engine's plan)</summary>
               <table className="small">
                 <tbody>
                   {mem.parts.map((p) => (

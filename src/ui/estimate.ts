@@ -1,45 +1,51 @@
 /**
- * Back-of-envelope GPU memory and step-time estimates for the config panel. They mirror DESIGN.md §1:
- * the dense encode (2·B·d·N flops forward, about twice that backward) dominates the time, and the
- * [B, N] pre-activations plus parameters and Adam moments dominate the memory.
+ * GPU memory and step-time estimates for the config panel. The memory is the engine's own buffer plan
+ * (src/sae/plan.ts: every buffer a step holds, checked against the adapter's limits), summed by group;
+ * the time mirrors DESIGN.md §1: the dense encode (2·B·d·N flops forward, about twice that backward)
+ * dominates.
  */
-import type { AdapterReport } from '../gpu/device';
+import { type AdapterReport, reportLimits } from '../gpu/device';
+import type { ResolvedConfig } from '../sae/config';
+import {
+  type BufferPlan,
+  bufferPlan,
+  DEFAULT_LIMITS,
+  type PlanLimits,
+  type PlannedBuffer,
+} from '../sae/plan';
 import type { MeasuredSpeed } from '../store/lab';
 
 export interface MemoryEstimate {
   total: number;
   parts: { name: string; bytes: number }[];
-  /** largest single buffer; must fit maxStorageBufferBindingSize */
-  largestBinding: number;
+  /** the plan's problems: one line per limit the config breaks (Start stays disabled while any) */
+  problems: string[];
+  plan: BufferPlan;
 }
 
-const F = 4;
+/** The adapter's limits a plan needs, or WebGPU's defaults while the adapter is not known. */
+export const planLimits = (adapter: AdapterReport | null): PlanLimits =>
+  reportLimits(adapter, DEFAULT_LIMITS);
 
-export function estimateMemory(c: {
-  d: number;
-  nLatents: number;
-  k: number;
-  kAux: number;
-  batchSize: number;
-  ema: boolean;
-}): MemoryEstimate {
-  const { d, nLatents: N, k, kAux, batchSize: B } = c;
-  const paramCount = 2 * N * d + N + d;
-  const kk = k + kAux;
-  const parts = [
-    { name: 'pre-activations B·N', bytes: B * N * F },
-    { name: 'params + Adam m, v: 3×(2N·d+N+d)', bytes: 3 * paramCount * F },
-    { name: 'gradients 2N·d+N+d', bytes: paramCount * F },
-    ...(c.ema ? [{ name: 'EMA weights', bytes: paramCount * F }] : []),
-    { name: 'batch scratch x, x̂, e, g: 4·B·d', bytes: 4 * B * d * F },
-    { name: 'TopK/AuxK indices + values, CSC: 5·B·(k+kAux)', bytes: 5 * B * kk * F },
-    { name: 'dead-latent counters, CSC starts: 3N', bytes: 3 * N * F },
-  ];
-  return {
-    total: parts.reduce((a, p) => a + p.bytes, 0),
-    parts,
-    largestBinding: Math.max(B * N * F, N * d * F),
-  };
+const GROUP_LABEL: Record<PlannedBuffer['group'], string> = {
+  parameters: 'parameters W_enc, W_dec, biases',
+  gradients: 'gradients',
+  adam: 'Adam moments m, v',
+  ema: 'EMA weights',
+  batch: 'batch x, x̂, e, g, AuxK residual',
+  'pre-activations': 'pre-activations (tile [B, n] or [B, N])',
+  entries: 'TopK/AuxK entries, CSC order, running top-k',
+  latents: 'per-latent counters',
+  small: 'small buffers and uniforms',
+};
+
+/** The config's buffer plan on this adapter, summed by group. */
+export function estimateMemory(c: ResolvedConfig, adapter: AdapterReport | null): MemoryEstimate {
+  const plan = bufferPlan(c, planLimits(adapter));
+  const sums = new Map<PlannedBuffer['group'], number>();
+  for (const b of plan.buffers) sums.set(b.group, (sums.get(b.group) ?? 0) + b.bytes);
+  const parts = [...sums].map(([g, bytes]) => ({ name: GROUP_LABEL[g] ?? g, bytes }));
+  return { total: plan.totalBytes, parts, problems: plan.problems, plan };
 }
 
 /** FLOPs of one step: encode forward 2·B·d·N, and ≈ twice that for the rest (backward, AuxK, update). */
