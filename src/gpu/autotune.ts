@@ -49,7 +49,8 @@ async function writeOpfs(all: Record<string, KernelChoice>) {
 }
 
 async function timePhase(sae: GpuSae, name: string, samples: number): Promise<number> {
-  const ph = sae.phases.find((p) => p.name === name);
+  const tuned = sae.tunePhases[name as 'encode' | 'topk'];
+  const ph = tuned ? { record: tuned } : sae.phases.find((p) => p.name === name);
   if (!ph) throw new Error(`autotune: no phase ${name}`);
   const r = await timeGpu(
     sae.device,

@@ -7,7 +7,6 @@
  * fit one storage binding; the sparse family never holds pre-activations [B, N], only a tile [B, n]
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists.
  */
-import { LAT_STATS } from '../gpu/kernels/activation';
 import { hasExtra, isDense, type ResolvedConfig } from './config';
 
 /** The adapter limits a plan depends on (GPUSupportedLimits names). */
@@ -274,6 +273,8 @@ export function assertPlan(plan: BufferPlan): BufferPlan {
   return plan;
 }
 
+/** Floats per latent of the threshold family's statistics (src/gpu/kernels/activation.ts LAT_STATS; a unit test keeps them equal). Here so the CLI can plan in node. */
+export const LAT_STATS = 6;
 /** Most code entries per row kept by the forward pass of the threshold family (the largest activations). */
 export const DENSE_CODES_MAX = 512;
 export const METRICS = 8;

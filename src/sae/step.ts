@@ -159,6 +159,11 @@ export class GpuSae {
   private record: (pass: GPUComputePassEncoder) => void = () => {};
   private recordForward: (pass: GPUComputePassEncoder) => void = () => {};
   phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[] = [];
+  /**
+   * What the autotuner times for each kernel choice: the encoder and the TopK over [B, N], or over the
+   * first tile when the step walks tiles. Empty for the threshold family (its phases are used).
+   */
+  tunePhases: Partial<Record<'encode' | 'topk', (pass: GPUComputePassEncoder) => void>> = {};
   kernels: KernelChoice;
 
   /**
@@ -487,6 +492,7 @@ export class GpuSae {
     this.record = (pass) => {
       for (const ph of this.phases) ph.record(pass);
     };
+    this.tunePhases = select.tune;
     this.destroyEncode = () => select.destroy();
   }
 
@@ -534,6 +540,10 @@ export class GpuSae {
       },
       aux: (p: GPUComputePassEncoder) => {
         if (topkAux && topkAuxBg) topkAux.run(p, topkAuxBg);
+      },
+      tune: {
+        encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
+        topk: (p: GPUComputePassEncoder) => topk.run(p, topkBg),
       },
       destroy: () => encode.destroy(),
     };
@@ -634,6 +644,11 @@ export class GpuSae {
           mergeAux.merge(p, mergeAuxBgs);
         }
         mergeAux.emit(p, mergeAuxBgs);
+      },
+      // The autotuner times one tile: the choice is per tile shape, and a whole step at scale takes minutes.
+      tune: {
+        encode: (p: GPUComputePassEncoder) => tiles[0].encode(p),
+        topk: (p: GPUComputePassEncoder) => topk.run(p, tiles[0].topkBg),
       },
       destroy: () => {
         for (const e of encodes) e.destroy();

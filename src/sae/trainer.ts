@@ -120,13 +120,20 @@ export function snapshotState(sae: GpuSae): Promise<TrainState> {
   names.push(['tokensSince', N], ['firesTotal', N]);
   const dev = sae.device;
   const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
+  // One staging buffer per tensor; a sharded tensor's shards are copied into it in latent order.
   const staging = names.map(([name, count]) => {
     const buf = dev.createBuffer({
       label: `snapshot:${name}`,
       size: count * 4,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    enc.copyBufferToBuffer(sae.b[name], 0, buf, 0, count * 4);
+    const elems = sae.segmentElems(name, count);
+    let o = 0;
+    sae.segments(name).forEach((seg, i) => {
+      const n = Math.min(elems[i], count - o) * 4;
+      if (n > 0) enc.copyBufferToBuffer(seg, 0, buf, o * 4, n);
+      o += n / 4;
+    });
     return buf;
   });
   dev.queue.submit([enc.finish()]);

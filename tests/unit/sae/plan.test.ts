@@ -123,3 +123,11 @@ describe('bufferPlan', () => {
     }
   });
 });
+
+describe('plan constants', () => {
+  it('LAT_STATS equals the activation kernel’s', async () => {
+    const { LAT_STATS } = await import('../../../src/sae/plan');
+    const kernel = await import('../../../src/gpu/kernels/activation');
+    expect(LAT_STATS).toBe(kernel.LAT_STATS);
+  });
+});
