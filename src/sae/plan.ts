@@ -29,6 +29,13 @@ export const DEFAULT_LIMITS: PlanLimits = {
  */
 export const TILE_BUDGET_BYTES = 256 * 2 ** 20;
 
+/** The fused encode + TopK keeps private lists of at most this many entries (encode-topk.wgsl). */
+export const FUSED_MAX_K = 64;
+/** Fused chunks: at least this many latents per thread (ours: below it the merge dominates)… */
+const FUSED_MIN_CHUNK = 128;
+/** …and at most this many chunk lists per row and tile, so the lists stay ≤ 64·B·K·8 bytes. */
+const FUSED_MAX_CHUNKS = 64;
+
 /** Storage buffers the sparse decoder binds besides the W_dec shards (idx, val, b_pre, out). */
 const DECODE_FIXED_BINDINGS = 4;
 
@@ -66,7 +73,16 @@ export interface PlannedBuffer {
   bytes: number;
   /** shape in words, for messages and the estimate table */
   shape: string;
-  group: 'parameters' | 'gradients' | 'adam' | 'ema' | 'batch' | 'pre-activations' | 'entries' | 'latents' | 'small';
+  group:
+    | 'parameters'
+    | 'gradients'
+    | 'adam'
+    | 'ema'
+    | 'batch'
+    | 'pre-activations'
+    | 'entries'
+    | 'latents'
+    | 'small';
 }
 
 export interface BufferPlan {
@@ -80,6 +96,11 @@ export interface BufferPlan {
   tiles: Tile[];
   /** Width n of the pre-activation tile buffer [B, n]. */
   tileLatents: number;
+  /**
+   * Smallest chunk (latents per thread) of the fused encode + TopK, which sizes its lists
+   * [⌈n / chunk⌉, B, K]; 0 where the fused kernel does not apply (threshold family, K > 64).
+   */
+  fusedChunkMin: number;
   buffers: PlannedBuffer[];
   totalBytes: number;
   /** One line per limit the config breaks, each naming the buffer, its size, the limit and what to change. */
@@ -90,7 +111,11 @@ export interface BufferPlan {
 export const allocBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
 
 const MiB = (b: number) =>
-  b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} bytes`;
+  b >= 2 ** 20
+    ? `${(b / 2 ** 20).toFixed(0)} MiB`
+    : b >= 1024
+      ? `${(b / 1024).toFixed(1)} KiB`
+      : `${b} bytes`;
 
 /** Tile width of the encoder + TopK: all N when [B, N] fits the budget, else the largest that does. */
 function tileWidth(c: ResolvedConfig, cap: number, shardLatents: number, forced?: number): number {
@@ -125,7 +150,8 @@ export function bufferPlan(
   // Shards: whole rows of d floats, as many latents as one binding holds.
   const shardLatents = Math.max(1, Math.min(N, Math.floor(bindingCap / (4 * d))));
   const shards: LatentRange[] = [];
-  for (let lat0 = 0; lat0 < N; lat0 += shardLatents) shards.push({ lat0, n: Math.min(shardLatents, N - lat0) });
+  for (let lat0 = 0; lat0 < N; lat0 += shardLatents)
+    shards.push({ lat0, n: Math.min(shardLatents, N - lat0) });
   const maxShards = limits.maxStorageBuffersPerShaderStage - DECODE_FIXED_BINDINGS;
   if (4 * d > bindingCap)
     problems.push(
@@ -154,19 +180,22 @@ export function bufferPlan(
 
   // Per-latent tensors [N, d], by shard.
   const groupOf = (name: ShardedName): PlannedBuffer['group'] =>
-    name.startsWith('d') ? 'gradients' : name.startsWith('ema') ? 'ema' : name.startsWith('W') ? 'parameters' : 'adam';
+    name.startsWith('d')
+      ? 'gradients'
+      : name.startsWith('ema')
+        ? 'ema'
+        : name.startsWith('W')
+          ? 'parameters'
+          : 'adam';
   for (const name of SHARDED) {
     if (name.startsWith('ema') && !cfg.ema) continue;
-    shards.forEach((s, i) =>
-      add(
-        `${name}#${i}`,
-        s.n * d,
-        `[${s.n}, ${d}]${shards.length > 1 ? ` latents ${s.lat0}…${s.lat0 + s.n - 1}` : ''}`,
-        groupOf(name),
-      ),
-    );
+    shards.forEach((s, i) => {
+      const where = shards.length > 1 ? ` latents ${s.lat0}…${s.lat0 + s.n - 1}` : '';
+      add(`${name}#${i}`, s.n * d, `[${s.n}, ${d}]${where}`, groupOf(name));
+    });
   }
-  shards.forEach((_, i) => buffers.push({ key: `shardParams#${i}`, bytes: 16, shape: 'uniform', group: 'small' }));
+  for (let i = 0; i < shards.length; i++)
+    buffers.push({ key: `shardParams#${i}`, bytes: 16, shape: 'uniform', group: 'small' });
   // The small parameters, their gradients, moments and EMA.
   const extraN = hasExtra(cfg.activation) ? 2 * N : 1;
   for (const [p, n, shape] of [
@@ -203,16 +232,35 @@ export function bufferPlan(
   const E = dense ? B * codesK : B * (kMain + kAux);
   add('idxAll', E, `[${E}]`, 'entries');
   add('valAll', E, `[${E}]`, 'entries');
-  for (const name of ['gvAll', 'unordered', 'rows']) add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
-  // Running top-k lists across tiles (only when there is more than one tile).
+  for (const name of ['gvAll', 'unordered', 'rows'])
+    add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
   const multi = cfg.multiTopK;
   const kList = multi ? cfg.k + kAux : kMain;
+  // The fused encode + TopK's chunk lists (K ≤ 64): at most FUSED_MAX_CHUNKS lists per row and tile.
+  const fusedChunkMin =
+    !dense && kList <= FUSED_MAX_K ? Math.max(FUSED_MIN_CHUNK, Math.ceil(tileLatents / FUSED_MAX_CHUNKS)) : 0;
+  const fusedLists = fusedChunkMin ? Math.ceil(tileLatents / fusedChunkMin) * B * kList : 1;
+  add(
+    'fusedIdx',
+    fusedLists,
+    `[${Math.ceil(tileLatents / Math.max(1, fusedChunkMin))}, ${B}, ${kList}]`,
+    'entries',
+  );
+  add(
+    'fusedVal',
+    fusedLists,
+    `[${Math.ceil(tileLatents / Math.max(1, fusedChunkMin))}, ${B}, ${kList}]`,
+    'entries',
+  );
+  // Running top-k lists across tiles (only when there is more than one tile).
   const many = tiles.length > 1;
-  add('tileIdx', many ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
-  add('tileVal', many ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
-  add('bestIdx', many ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
-  add('bestVal', many ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
-  const auxLists = many && kAux > 0 && !multi;
+  // (The fused path and AuxK use them with one tile too.)
+  const lists = many || fusedChunkMin > 0;
+  add('tileIdx', lists ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
+  add('tileVal', lists ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
+  add('bestIdx', lists ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
+  add('bestVal', lists ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
+  const auxLists = lists && kAux > 0 && !multi;
   add('bestAuxIdx', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
   add('bestAuxVal', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
 
@@ -253,10 +301,12 @@ export function bufferPlan(
         : b.group === 'entries'
           ? 'lower the batch, k or kAux'
           : 'lower N';
-    problems.push(`buffer ${b.key} ${b.shape} needs ${MiB(b.bytes)}, over ${MiB(bindingCap)} (${capSource}): ${fix}`);
+    problems.push(
+      `buffer ${b.key} ${b.shape} needs ${MiB(b.bytes)}, over ${MiB(bindingCap)} (${capSource}): ${fix}`,
+    );
   }
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
-  return { bindingCap, capSource, shards, tiles, tileLatents, buffers, totalBytes, problems };
+  return { bindingCap, capSource, shards, tiles, tileLatents, fusedChunkMin, buffers, totalBytes, problems };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */

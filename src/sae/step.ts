@@ -11,6 +11,7 @@ import { createDecode } from '../gpu/kernels/decode';
 import { createDenseDecode } from '../gpu/kernels/dense-decode';
 import { createEncode, type EncodeVariant } from '../gpu/kernels/encode';
 import { createEncodeDead } from '../gpu/kernels/encode-dead';
+import { createEncodeTopK, type EncodeTopKVariant } from '../gpu/kernels/encode-topk';
 import { createGrad } from '../gpu/kernels/grad';
 import { createLoss } from '../gpu/kernels/loss';
 import { createOuterAcc } from '../gpu/kernels/outer-acc';
@@ -37,8 +38,8 @@ import {
   METRIC_SLOTS,
   METRICS,
   SHARDED,
-  STEP_PARAMS_BYTES,
   type ShardedName,
+  STEP_PARAMS_BYTES,
 } from './plan';
 
 export { DENSE_CODES_MAX, defaultExtra, hasExtra, METRIC_SLOTS, METRICS, STEP_PARAMS_BYTES };
@@ -71,6 +72,13 @@ export interface KernelChoice {
   encode: EncodeVariant;
   topk: TopKVariant;
   topkTile: number;
+  /**
+   * Fused encode + TopK (shaders/encode-topk.wgsl) instead of encode + TopK: the variant, or null for
+   * the unfused path. Only where the TopK list is ≤ 64 wide (sparse family); the autotuner chooses.
+   */
+  fused?: EncodeTopKVariant | null;
+  /** Latents per thread chunk of the fused kernel (≥ plan's fusedChunkMin). */
+  fusedChunk?: number;
 }
 export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 };
 
@@ -163,7 +171,7 @@ export class GpuSae {
    * What the autotuner times for each kernel choice: the encoder and the TopK over [B, N], or over the
    * first tile when the step walks tiles. Empty for the threshold family (its phases are used).
    */
-  tunePhases: Partial<Record<'encode' | 'topk', (pass: GPUComputePassEncoder) => void>> = {};
+  tunePhases: Partial<Record<'encode' | 'topk' | 'select', (pass: GPUComputePassEncoder) => void>> = {};
   kernels: KernelChoice;
 
   /**
@@ -477,7 +485,12 @@ export class GpuSae {
       { name: 'topk-aux', record: (p) => select.aux(p) },
       { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
       { name: 'loss', record: (p) => loss.run(p, lBg) },
-      { name: 'gv', record: (p) => gradBgs.forEach((bg) => grad.run(p, bg, ['gv'])) },
+      {
+        name: 'gv',
+        record: (p) => {
+          for (const bg of gradBgs) grad.run(p, bg, ['gv']);
+        },
+      },
       { name: 'sort', record: (p) => sort.run(p, sortBg) },
       {
         name: 'grad',
@@ -514,7 +527,8 @@ export class GpuSae {
     const batch = (p: GPUComputePassEncoder, forward: boolean) => {
       if (batchTopK && batchBg && batchFwdBg) batchTopK.run(p, forward ? batchFwdBg : batchBg);
     };
-    if (plan.tiles.length > 1) return this.buildTiledSelect(kernels, batch);
+    if (plan.tiles.length > 1 || (kernels.fused && plan.fusedChunkMin > 0))
+      return this.buildTiledSelect(kernels, batch);
     const encode = createEncode(device, { B, d, N }, kernels.encode);
     const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre };
     const topk = createTopK(device, {
@@ -544,6 +558,10 @@ export class GpuSae {
       tune: {
         encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
         topk: (p: GPUComputePassEncoder) => topk.run(p, topkBg),
+        select: (p: GPUComputePassEncoder) => {
+          encode.run(p, encodeBindings);
+          topk.run(p, topkBg);
+        },
       },
       destroy: () => encode.destroy(),
     };
@@ -555,10 +573,14 @@ export class GpuSae {
    * the tiled TopK its raw per-row list, and the merge folds that into a running best list; after
    * the last tile the best lists are emitted into idxAll/valAll exactly as the untiled TopK writes
    * them. AuxK runs after the dead update: per tile, only the dead latents' pre-activations are
-   * recomputed (encode-dead) and their tiled TopK merged. Phases: 'encode' = tiles + merges,
-   * 'topk' = emit + BatchTopK's cut.
+   * recomputed (encode-dead) and their tiled TopK merged. With `kernels.fused` a tile's encoder and
+   * TopK are one kernel (encode-topk) writing C chunk lists that the merge folds in at once.
+   * Phases: 'encode' = tiles + merges, 'topk' = emit + BatchTopK's cut.
    */
-  private buildTiledSelect(kernels: KernelChoice, batch: (p: GPUComputePassEncoder, forward: boolean) => void) {
+  private buildTiledSelect(
+    kernels: KernelChoice,
+    batch: (p: GPUComputePassEncoder, forward: boolean) => void,
+  ) {
     const { device, cfg, b, sh, plan } = this;
     const { batchSize: B, d, kAux } = cfg;
     const multi = cfg.multiTopK;
@@ -591,16 +613,84 @@ export class GpuSae {
       b.params,
       mergeAux.mergeParams(1),
     ]);
-    const encodes: ReturnType<typeof createEncode>[] = [];
+    const encodes: { destroy(): void }[] = [];
+    const fused = kernels.fused && plan.fusedChunkMin > 0 ? kernels.fused : null;
+    const chunk = Math.max(plan.fusedChunkMin, kernels.fusedChunk ?? 0);
+    // Merge bind groups over the fused kernel's chunk lists, one per chunk count C.
+    const fusedMerge = new Map<number, GPUBindGroup[]>();
+    const fusedMergeBgs = (C: number) => {
+      let bgs = fusedMerge.get(C);
+      if (!bgs) {
+        bgs = merge.bind(`fused C=${C}`, [
+          b.fusedIdx,
+          b.fusedVal,
+          b.bestIdx,
+          b.bestVal,
+          b.idxAll,
+          b.valAll,
+          b.params,
+          merge.mergeParams(C),
+        ]);
+        fusedMerge.set(C, bgs);
+      }
+      return bgs;
+    };
     const tiles = plan.tiles.map((t) => {
-      const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode);
-      encodes.push(encode);
-      const tp = topk.tileParams(t.lat0, t.n);
       const W_enc = sh.W_enc[t.shard];
+      let select: (p: GPUComputePassEncoder) => void;
+      let encodeOnly: (p: GPUComputePassEncoder) => void;
+      let topkOnly: (p: GPUComputePassEncoder) => void;
+      if (fused) {
+        const f = createEncodeTopK(
+          device,
+          { B, d, N: t.n, K: kList, lat0: t.lat0, wOff: t.wOff, chunk, multi },
+          fused,
+        );
+        encodes.push(f);
+        const bgs = fusedMergeBgs(f.chunks);
+        // deadFlag ← zeros: AuxK's dead columns come from encode-dead after the dead update.
+        const bind = {
+          x: b.x,
+          b_pre: b.b_pre,
+          W_enc,
+          b_enc: b.b_enc,
+          pre: b.pre,
+          deadFlag: b.zerosN,
+          listIdx: b.fusedIdx,
+          listVal: b.fusedVal,
+          params: b.params,
+        };
+        encodeOnly = (p) => f.run(p, bind);
+        topkOnly = () => {};
+        select = (p) => {
+          f.run(p, bind);
+          merge.merge(p, bgs);
+        };
+      } else {
+        const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode);
+        encodes.push(encode);
+        const tp = topk.tileParams(t.lat0, t.n);
+        const topkBg = topk.bind(`tile@${t.lat0}`, [
+          b.pre,
+          b.deadList,
+          b.deadInfo,
+          b.tileIdx,
+          b.tileVal,
+          b.params,
+          tp,
+        ]);
+        encodeOnly = (p) => encode.run(p, { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre });
+        topkOnly = (p) => topk.run(p, topkBg);
+        select = (p) => {
+          encodeOnly(p);
+          topkOnly(p);
+          merge.merge(p, mergeBgs);
+        };
+      }
       return {
-        encode: (p: GPUComputePassEncoder) =>
-          encode.run(p, { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre }),
-        topkBg: topk.bind(`tile@${t.lat0}`, [b.pre, b.deadList, b.deadInfo, b.tileIdx, b.tileVal, b.params, tp]),
+        select,
+        encodeOnly,
+        topkOnly,
         auxBg: topkAux?.bind(`aux@${t.lat0}`, [
           b.pre,
           b.deadList,
@@ -625,11 +715,7 @@ export class GpuSae {
     return {
       encode: (p: GPUComputePassEncoder) => {
         merge.init(p, mergeBgs);
-        for (const t of tiles) {
-          t.encode(p);
-          topk.run(p, t.topkBg);
-          merge.merge(p, mergeBgs);
-        }
+        for (const t of tiles) t.select(p);
       },
       main: (p: GPUComputePassEncoder, forward: boolean) => {
         merge.emit(p, mergeBgs);
@@ -647,8 +733,12 @@ export class GpuSae {
       },
       // The autotuner times one tile: the choice is per tile shape, and a whole step at scale takes minutes.
       tune: {
-        encode: (p: GPUComputePassEncoder) => tiles[0].encode(p),
-        topk: (p: GPUComputePassEncoder) => topk.run(p, tiles[0].topkBg),
+        encode: (p: GPUComputePassEncoder) => tiles[0].encodeOnly(p),
+        topk: (p: GPUComputePassEncoder) => tiles[0].topkOnly(p),
+        select: (p: GPUComputePassEncoder) => {
+          merge.init(p, mergeBgs);
+          tiles[0].select(p);
+        },
       },
       destroy: () => {
         for (const e of encodes) e.destroy();
@@ -660,7 +750,6 @@ export class GpuSae {
       },
     };
   }
-
 
   /** Bytes of GPU memory this step holds. */
   get bytes() {

@@ -53,6 +53,12 @@ export function AdapterPanel() {
               <>
                 encode <code>{kernels.encode}</code>, TopK <code>{kernels.topk}</code> (tile{' '}
                 <code>{kernels.topkTile}</code>)
+                {kernels.fused && (
+                  <>
+                    {' '}
+                    · fused encode+TopK <code>{kernels.fused}</code> (chunk <code>{kernels.fusedChunk}</code>)
+                  </>
+                )}
                 {gpuBytes > 0 && <> · {(gpuBytes / MiB).toFixed(1)} MiB allocated</>}
               </>
             ) : (

@@ -43,8 +43,15 @@ function sameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
 }
 
 const CASES: { name: string; cfg: Partial<SaeConfig> & { d: number }; kernels?: Partial<KernelChoice> }[] = [
-  { name: 'topk, AuxK, EMA, clip', cfg: { d: 12, nLatents: 160, k: 4, kAux: 6, ema: true, clipGrad: true, clipNorm: 0.05 } },
-  { name: 'topk insert, vec4 encoder', cfg: { d: 16, nLatents: 130, k: 3, kAux: 5, batchSize: 32 }, kernels: { topk: 'insert', encode: 'vec4x4' } },
+  {
+    name: 'topk, AuxK, EMA, clip',
+    cfg: { d: 12, nLatents: 160, k: 4, kAux: 6, ema: true, clipGrad: true, clipNorm: 0.05 },
+  },
+  {
+    name: 'topk insert, vec4 encoder',
+    cfg: { d: 16, nLatents: 130, k: 3, kAux: 5, batchSize: 32 },
+    kernels: { topk: 'insert', encode: 'vec4x4' },
+  },
   { name: 'multitopk', cfg: { d: 12, nLatents: 150, k: 2, activation: 'topk', multiTopK: true } },
   { name: 'batchtopk, AuxK', cfg: { d: 12, nLatents: 170, k: 3, kAux: 4, activation: 'batchtopk' } },
 ];
@@ -64,19 +71,29 @@ for (const cs of CASES) {
     const plan = bufferPlan(sharded, device.limits);
     assert(plan.problems.length === 0, `plan problems: ${plan.problems.join('; ')}`);
     assert(plan.shards.length >= 2, `expected several shards, got ${plan.shards.length}`);
-    assert(plan.tiles.length > plan.shards.length, `expected several tiles per shard, got ${plan.tiles.length}`);
+    assert(
+      plan.tiles.length > plan.shards.length,
+      `expected several tiles per shard, got ${plan.tiles.length}`,
+    );
     const a = await run(device, whole, kernels);
     assert(a.plan.shards.length === 1 && a.plan.tiles.length === 1, 'the reference run must be unsharded');
     const b = await run(device, sharded, kernels);
     for (const key of ['params', 'm', 'v'] as const)
-      for (const [p, arr] of Object.entries(a.state[key])) sameBits(arr, b.state[key][p as 'W_enc'], `${key}.${p}`);
-    if (a.state.ema) for (const [p, arr] of Object.entries(a.state.ema)) sameBits(arr, b.state.ema![p as 'W_enc'], `ema.${p}`);
+      for (const [p, arr] of Object.entries(a.state[key]))
+        sameBits(arr, b.state[key][p as 'W_enc'], `${key}.${p}`);
+    if (a.state.ema)
+      for (const [p, arr] of Object.entries(a.state.ema))
+        sameBits(arr, b.state.ema![p as 'W_enc'], `ema.${p}`);
     sameBits(a.state.tokensSince, b.state.tokensSince, 'tokensSince');
     sameBits(a.entries, b.entries, 'idxAll');
     const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
     sameBits(flat(a.metrics), flat(b.metrics), 'metrics');
     // The run must have exercised AuxK: some step saw dead latents.
-    if (whole.auxk && whole.kAux > 0) assert(a.metrics.some((m) => m.deadCount > 0), 'no dead latents: AuxK untested');
+    if (whole.auxk && whole.kAux > 0)
+      assert(
+        a.metrics.some((m) => m.deadCount > 0),
+        'no dead latents: AuxK untested',
+      );
   });
 }
 
@@ -87,4 +104,25 @@ gpuTest('shards: the untiled path and a forced tile width agree bit for bit (one
   assert(b.plan.tiles.length === 6, `expected 6 tiles, got ${b.plan.tiles.length}`);
   for (const [p, arr] of Object.entries(a.state.params)) sameBits(arr, b.state.params[p as 'W_enc'], p);
   sameBits(a.entries, b.entries, 'idxAll');
+});
+
+gpuTest('shards: fused encode+TopK steps equal the unfused step bit for bit (one tile, and sharded)', async (device) => {
+  const base = { d: 16, nLatents: 300, k: 4, kAux: 6, batchSize: 16, deadTokens: 32, lr: 1e-2 };
+  const cfg = resolveConfig(base);
+  const unfused = await run(device, cfg, { ...DEFAULT_KERNELS, encode: 'vec4x4' });
+  const fused = await run(device, cfg, { ...DEFAULT_KERNELS, encode: 'vec4x4', fused: 'vec4x4', fusedChunk: 128 });
+  assert(fused.plan.tiles.length === 1 && fused.plan.fusedChunkMin > 0, 'expected one tile with the fused kernel');
+  const capBytes = 16 * 300; // 75 latents per shard → 4 shards
+  const sharded = resolveConfig({ ...base, maxBindingMiB: capBytes / 2 ** 20 });
+  const fusedSharded = await run(device, sharded, { ...DEFAULT_KERNELS, encode: 'blocked4x4', fused: 'blocked4x4' });
+  const scalar = await run(device, cfg, DEFAULT_KERNELS);
+  assert(fusedSharded.plan.shards.length >= 2, `expected shards, got ${fusedSharded.plan.shards.length}`);
+  for (const [p, arr] of Object.entries(unfused.state.params)) sameBits(arr, fused.state.params[p as 'W_enc'], p);
+  for (const [p, arr] of Object.entries(scalar.state.params))
+    sameBits(arr, fusedSharded.state.params[p as 'W_enc'], `sharded ${p}`);
+  sameBits(unfused.entries, fused.entries, 'idxAll');
+  sameBits(scalar.entries, fusedSharded.entries, 'sharded idxAll');
+  const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
+  sameBits(flat(unfused.metrics), flat(fused.metrics), 'metrics');
+  assert(unfused.metrics.some((m) => m.deadCount > 0), 'no dead latents: AuxK untested');
 });
