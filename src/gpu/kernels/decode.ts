@@ -26,7 +26,10 @@ function shardCode(shards: number): { bindings: string; read: string } {
  * `shards` W_dec buffers of `shardN` latents each (the last may hold fewer).
  * Bindings: idxAll, valAll, b_pre [d], out [B,d], params, W_dec shard 0, 1, …
  */
-export function createDecode(device: GPUDevice, s: { B: number; aux: boolean; shards?: number; shardN?: number }) {
+export function createDecode(
+  device: GPUDevice,
+  s: { B: number; aux: boolean; shards?: number; shardN?: number },
+) {
   const shards = s.shards ?? 1;
   const { bindings, read } = shardCode(shards);
   const src = code.replace('{{W_DEC_BINDINGS}}', bindings).replace('{{W_DEC_READ}}', read);

@@ -9,10 +9,17 @@ import { stepShader } from './kernel';
  * deadList [N], deadInfo [4], params, then the tile uniform (created here, one per tile) and the vec4
  * views of x, b_pre, W_enc. `groups` bounds the grid-stride loop over (row, dead latent) pairs.
  */
-export function createEncodeDead(device: GPUDevice, s: { B: number; d: number; n: number }, variant: EncodeVariant) {
+export function createEncodeDead(
+  device: GPUDevice,
+  s: { B: number; d: number; n: number },
+  variant: EncodeVariant,
+) {
   const v4 = variant.startsWith('vec4') && s.d % 4 === 0;
   const ep = stepShader(device, 'encode-dead', code).entry(v4 ? 'encode_dead_v4' : 'encode_dead');
-  const groups = Math.max(1, Math.min(Math.ceil((s.B * s.n) / 64), 4096, device.limits.maxComputeWorkgroupsPerDimension));
+  const groups = Math.max(
+    1,
+    Math.min(Math.ceil((s.B * s.n) / 64), 4096, device.limits.maxComputeWorkgroupsPerDimension),
+  );
   const uniforms: GPUBuffer[] = [];
   return {
     /** One tile's bind group: [lat0, lat0 + n) at row wOff of `W_enc` (a shard buffer). */
@@ -36,7 +43,20 @@ export function createEncodeDead(device: GPUDevice, s: { B: number; d: number; n
       });
       device.queue.writeBuffer(u, 0, new Uint32Array([tile.lat0, tile.n, tile.wOff, 0]));
       uniforms.push(u);
-      const all = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre, b.deadList, b.deadInfo, b.params, u, b.x, b.b_pre, b.W_enc];
+      const all = [
+        b.x,
+        b.b_pre,
+        b.W_enc,
+        b.b_enc,
+        b.pre,
+        b.deadList,
+        b.deadInfo,
+        b.params,
+        u,
+        b.x,
+        b.b_pre,
+        b.W_enc,
+      ];
       return ep.bind(`tile@${tile.lat0}`, all);
     },
     run(pass: GPUComputePassEncoder, bg: GPUBindGroup) {
