@@ -2,6 +2,7 @@ import { createGpu } from '../src/gpu/device';
 import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
+import { benchScale } from './scale.bench';
 import { benchStep, benchVariants } from './step.bench';
 
 declare global {
@@ -13,10 +14,14 @@ declare global {
 const params = new URLSearchParams(location.search);
 const only = params.get('only') ?? '';
 const samples = Number(params.get('samples') ?? 3);
+/** --max-n: the largest N of the scale bench, as a number (65536) or a power (2^16); default 2^20. */
+const maxN = params.get('max-n') ?? '2^20';
+const maxLog2N = /^2\^\d+$/.test(maxN) ? Number(maxN.slice(2)) : Math.floor(Math.log2(Number(maxN)));
 
 async function main() {
   const gpu = await createGpu({ onUncapturedError: (m) => console.log(`[gpu error] ${m}`) });
   const entries: unknown[] = [];
+  // only=adapter matches no bench: the page just reports its adapter (bench/hw.ts checks it first).
   const want = (name: string) => !only || only.split(',').includes(name);
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));
@@ -36,6 +41,23 @@ async function main() {
   }
   if (want('variants'))
     entries.push(await benchVariants(gpu.device, { B: 1024, d: 64, N: 1024, k: 8, kAux: 32 }, samples));
+  if (want('scale')) {
+    if (!Number.isFinite(maxLog2N)) throw new Error(`--max-n ${maxN}: expected a number or 2^E`);
+    // One sample by default: at N = 2^20 a step takes minutes on SwiftShader.
+    // DEFAULT_KERNELS unless ?encode= / ?topk= say otherwise.
+    const kernels = {
+      ...(params.get('encode') ? { encode: params.get('encode') as EncodeVariant } : {}),
+      ...(params.get('topk') ? { topk: params.get('topk') as TopKVariant } : {}),
+    };
+    entries.push(
+      await benchScale(gpu.device, {
+        samples: Number(params.get('samples') ?? 1),
+        maxLog2N,
+        kernels,
+        fusedVariant: params.get('fused') ?? undefined,
+      }),
+    );
+  }
   const result = { adapter: gpu.report, when: new Date().toISOString(), entries };
   gpu.destroy();
   return result;

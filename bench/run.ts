@@ -1,9 +1,10 @@
 /**
- * npm run bench [-- --only encode,step --samples 3 --out FILE]: runs bench/index.html in headless Chromium
- * and prints one JSON document (adapter, shapes, median ms per variant, GFLOP/s, ratios).
+ * npm run bench [-- --only encode,step,scale --samples 3 --max-n 65536 --encode V --topk V --out FILE]: runs
+ * bench/index.html in headless Chromium and prints one JSON document (adapter, shapes, median ms per
+ * variant, GFLOP/s, ratios).
  */
 import { writeFileSync } from 'node:fs';
-import { openSession } from '../cli/browser';
+import { runBenchPage } from './page';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -11,22 +12,11 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const q = new URLSearchParams();
-if (opt('only')) q.set('only', opt('only')!);
-if (opt('samples')) q.set('samples', opt('samples')!);
+for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused'])
+  if (opt(name)) q.set(name, opt(name)!);
 
-const session = await openSession(`/bench/index.html?${q}`, {
-  log: (l) => process.stderr.write(`${l}\n`),
-});
-try {
-  await session.page.waitForFunction(() => window.__benchDone !== undefined, null, {
-    timeout: 60 * 60_000,
-    polling: 500,
-  });
-  const result = await session.page.evaluate(() => window.__benchDone);
-  const json = JSON.stringify(result, null, 2);
-  console.log(json);
-  if (opt('out')) writeFileSync(opt('out')!, json);
-  if ((result as { error?: string }).error) process.exitCode = 1;
-} finally {
-  await session.close();
-}
+const result = await runBenchPage(q);
+const json = JSON.stringify(result, null, 2);
+console.log(json);
+if (opt('out')) writeFileSync(opt('out')!, json);
+if (result.error) process.exitCode = 1;

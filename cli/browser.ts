@@ -35,7 +35,14 @@ export function chromeArgs(): string[] {
   ];
   const gpu =
     process.env.SAE_LAB_GPU === 'hw'
-      ? ['--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist']
+      ? // Linux + NVIDIA/AMD (Vulkan): Dawn on the Vulkan driver, ANGLE on Vulkan too; no window surface
+        // in headless mode; the blocklist would send some drivers back to software.
+        [
+          '--enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan',
+          '--use-angle=vulkan',
+          '--disable-vulkan-surface',
+          '--ignore-gpu-blocklist',
+        ]
       : ['--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
   const extra = (process.env.SAE_LAB_CHROME_ARGS ?? '').split(/\s+/).filter(Boolean);
   return [...base, ...gpu, ...extra];

@@ -1,0 +1,30 @@
+/**
+ * Runs bench/index.html in headless Chromium (cli/browser.ts) with a query and returns what the page
+ * leaves in window.__benchDone: { adapter, when, entries } or { error }. Page logs go to `log`.
+ */
+
+import { openSession } from '../cli/browser';
+import type { AdapterReport } from '../src/gpu/device';
+
+export interface BenchResult {
+  adapter?: AdapterReport;
+  when?: string;
+  entries?: unknown[];
+  error?: string;
+}
+
+export async function runBenchPage(
+  query: URLSearchParams,
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<BenchResult> {
+  const session = await openSession(`/bench/index.html?${query}`, { log });
+  try {
+    await session.page.waitForFunction(() => window.__benchDone !== undefined, null, {
+      timeout: 60 * 60_000,
+      polling: 500,
+    });
+    return (await session.page.evaluate(() => window.__benchDone)) as BenchResult;
+  } finally {
+    await session.close();
+  }
+}
