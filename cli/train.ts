@@ -8,8 +8,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ENCODE_TOPK_VARIANT_NAMES, ENCODE_VARIANT_NAMES } from '../src/gpu/kernel-variants';
 import { filesFromZip } from '../src/io/export';
 import { ACTIVATIONS, type Activation, type SaeConfig } from '../src/sae/config';
+import type { KernelChoice } from '../src/sae/step';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { openDataFlag, openHeadless } from './headless';
@@ -92,7 +94,15 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   'encode-variant': {
     kind: 'string',
-    help: 'naive|blocked4x4|blocked2x4|blocked4x8|tiled (default blocked4x4)',
+    help: 'naive|blocked4x4|blocked2x4|blocked4x8|vec4x4|vec4x8|tiled: skip the autotuner and use this encoder (default: autotuned)',
+  },
+  'topk-variant': {
+    kind: 'string',
+    help: 'bitonic|insert (insert: k ≤ 64): with --encode-variant, the TopK to use (default bitonic)',
+  },
+  fused: {
+    kind: 'string',
+    help: 'blocked1x4|blocked2x4|blocked4x4|blocked4x8|vec4x4|vec4x8: with --encode-variant, use the fused encode+TopK (k ≤ 64)',
   },
   out: {
     kind: 'string',
@@ -230,6 +240,25 @@ export function writeFiles(dir: string, files: Map<string, Uint8Array>) {
 }
 
 /** Opens the data in a headless session, trains once, returns metrics.json's content. */
+/** The kernels named on the command line (then the autotuner is skipped), or undefined. */
+function kernelFlags(flags: Record<string, unknown>): Partial<KernelChoice> | undefined {
+  const encode = flags['encode-variant'] as string | undefined;
+  if (!encode) {
+    if (flags['topk-variant'] || flags.fused)
+      throw new UsageError('--topk-variant and --fused need --encode-variant (they replace the autotuner)');
+    return undefined;
+  }
+  if (!ENCODE_VARIANT_NAMES.includes(encode as never))
+    throw new UsageError(`--encode-variant must be ${ENCODE_VARIANT_NAMES.join('|')}, got '${encode}'`);
+  const topk = (flags['topk-variant'] as string | undefined) ?? 'bitonic';
+  if (topk !== 'bitonic' && topk !== 'insert')
+    throw new UsageError(`--topk-variant must be bitonic|insert, got '${topk}'`);
+  const fused = flags.fused as string | undefined;
+  if (fused && !ENCODE_TOPK_VARIANT_NAMES.includes(fused as never))
+    throw new UsageError(`--fused must be ${ENCODE_TOPK_VARIANT_NAMES.join('|')}, got '${fused}'`);
+  return { encode: encode as never, topk, fused: (fused as never) ?? null };
+}
+
 export async function trainHeadless(
   flags: Record<string, unknown>,
   config: Partial<SaeConfig>,
@@ -255,7 +284,7 @@ export async function trainHeadless(
       start: {
         runId: `cli-${Date.now()}`,
         config,
-        kernels: flags['encode-variant'] ? { encode: flags['encode-variant'] as never } : undefined,
+        kernels: kernelFlags(flags),
         evalEveryTokens: (flags['eval-every'] as number | undefined) ?? 0,
         // test hook (hidden flag): a real invalid GPU command after this step
         ...(flags['inject-gpu-error'] !== undefined
