@@ -271,12 +271,17 @@ export async function trainHeadless(
     const dataset = await openDataFlag(h, flags);
     const label = opts.label ? `${opts.label} ` : '';
     let total = 0;
+    let lastLine = Date.now();
     h.onMessage = (m: FromWorker) => {
       if (m.type === 'metrics' && !opts.quiet && process.stderr.isTTY)
         process.stderr.write(`\r${label}${progressLine(m.points[m.points.length - 1], total)}\x1b[K`);
       else if (m.type === 'metrics' && !opts.quiet) {
+        // Not a terminal: a line every 50 steps, or every 30 s when steps are slow (large N).
         const p = m.points[m.points.length - 1];
-        if (p.step % 50 === 0) process.stderr.write(`${label}${progressLine(p, total)}\n`);
+        if (p.step % 50 === 0 || Date.now() - lastLine > 30_000) {
+          process.stderr.write(`${label}${progressLine(p, total)}\n`);
+          lastLine = Date.now();
+        }
       }
     };
     await h.send({
