@@ -9,11 +9,15 @@
 //                        width ε for ∂/∂θ (Rajamanoharan et al. 2024b)
 // Per-latent parameters `extra` [2N]: Gated r = extra[i], b_mag = extra[N + i]; JumpReLU t = extra[i].
 // λ enters as P.l1Scale (per token, normalized units; see src/sae/step.ts).
+// Micro-batches (MB, shaders/common.wgsl): the [·, N] buffers hold the MB.n rows of one micro-batch;
+// the per-row and per-element entries cover those rows, the per-latent sums (dense_fires, latent_sums)
+// overwrite or add (MB.accFwd / MB.accBwd); the whole batch is one micro-batch.
 //   dec_norm      one thread per latent: ‖W_dec,i‖                                   N·d
-//   act_fwd       one thread per element: a, and for Gated relu(z) − a              B·N
-//   dense_fires   one thread per latent: fires = #{b: a > fireThreshold}             B·N
-//   act_bwd       one thread per element: ∂L/∂pre for the W_enc / b_pre path        B·N
-//   latent_sums   one thread per latent: db_enc, ∂extra, Σ_b ∂L/∂pre, penalty, Σ_b (penalty base)
+//   act_fwd       one thread per element: a, and for Gated relu(z) − a              b·N
+//   dense_fires   one thread per latent: fires (+)= #{b: a > fireThreshold}          b·N
+//   row_l0        one workgroup per row: L0 of the row → row_stats[row0 + b, 2]      b·N
+//   act_bwd       one thread per element: ∂L/∂pre for the W_enc / b_pre path        b·N
+//   latent_sums   one thread per latent: db_enc, ∂extra, Σ_b ∂L/∂pre, penalty, Σ_b (penalty base)  (+=)
 //   latent_apply  one thread per latent: db_enc, dextra, dW_dec += λ·Σ base·W_dec,i/‖W_dec,i‖   N·d
 //   dense_bpre    one thread per column: db_pre = Σ_b g − Σ_i (Σ_b ∂L/∂pre)_i W_enc,i   (B + N)·d
 //   pen_reduce    one workgroup: Σ_i penalty → metrics slot 7                       N
@@ -45,6 +49,8 @@ const STATS: u32 = 6u;   // lat_stats row: db_enc, dextra0, dextra1, Σ ∂L/∂
 @group(0) @binding(18) var<storage, read_write> metrics: array<f32>;
 @group(0) @binding(19) var<storage, read_write> norm_part: array<f32>;
 @group(0) @binding(20) var<uniform> P: StepParams;
+@group(0) @binding(21) var<storage, read_write> row_stats: array<f32>;   // [B, 4] (loss.wgsl)
+@group(0) @binding(22) var<uniform> MB: MicroBatch;
 
 var<workgroup> red: array<f32, RWG>;
 
@@ -106,7 +112,7 @@ fn dec_norm_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 @compute @workgroup_size(RWG)
 fn act_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var o = gid.x; o < P.B * P.N; o += nwg.x * RWG) {
+  for (var o = gid.x; o < MB.n * P.N; o += nwg.x * RWG) {
     let z = pre[o];
     let a = act_of(z, o % P.N);
     act[o] = a;
@@ -118,16 +124,38 @@ fn act_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn dense_fires(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < P.N; i += nwg.x * WG) {
     var n = 0u;
-    for (var b = 0u; b < P.B; b++) {
+    for (var b = 0u; b < MB.n; b++) {
       if (act[b * P.N + i] > P.fireThreshold) { n++; }
     }
+    if (MB.accFwd != 0u) { n += fires_step[i]; }
     fires_step[i] = n;
+  }
+}
+
+// The loss's L0 of a row (loss.wgsl counts it from the [B, N] activations when they are whole; with
+// micro-batches, FLAG_ROW_L0, it takes this). Integer counts: exact in any order.
+@compute @workgroup_size(RWG)
+fn row_l0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var b = wid.x; b < MB.n; b += nwg.x) {
+    var n = 0.0;
+    for (var i = lid.x; i < P.N; i += RWG) {
+      if (act[b * P.N + i] > 0.0) { n += 1.0; }
+    }
+    red[lid.x] = n;
+    workgroupBarrier();
+    for (var s = RWG / 2u; s > 0u; s >>= 1u) {
+      if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
+      workgroupBarrier();
+    }
+    if (lid.x == 0u) { row_stats[(MB.row0 + b) * 4u + 2u] = red[0]; }
+    workgroupBarrier();
   }
 }
 
 @compute @workgroup_size(RWG)
 fn act_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var o = gid.x; o < P.B * P.N; o += nwg.x * RWG) {
+  for (var o = gid.x; o < MB.n * P.N; o += nwg.x * RWG) {
     let i = o % P.N;
     let gx = select(0.0, gact_aux[o], VARIANT == 4u);
     gpre[o] = local_grad(pre[o], i, gact[o], gx, dec_norm[i]).x;
@@ -140,7 +168,7 @@ fn latent_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let nrm = dec_norm[i];
     var acc = vec4<f32>(0.0);
     var base = 0.0;
-    for (var b = 0u; b < P.B; b++) {
+    for (var b = 0u; b < MB.n; b++) {
       let o = b * P.N + i;
       let z = pre[o];
       let gx = select(0.0, gact_aux[o], VARIANT == 4u);
@@ -152,11 +180,17 @@ fn latent_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
       }
     }
     let s = i * STATS;
+    var pen = P.l1Scale * base * select(nrm, 1.0, VARIANT == 5u);
+    if (MB.accBwd != 0u) {
+      acc += vec4<f32>(lat_stats[s + 3u], lat_stats[s], lat_stats[s + 1u], lat_stats[s + 2u]);
+      pen += lat_stats[s + 4u];
+      base += lat_stats[s + 5u];
+    }
     lat_stats[s] = acc.y;
     lat_stats[s + 1u] = acc.z;
     lat_stats[s + 2u] = acc.w;
     lat_stats[s + 3u] = acc.x;
-    lat_stats[s + 4u] = P.l1Scale * base * select(nrm, 1.0, VARIANT == 5u);
+    lat_stats[s + 4u] = pen;
     lat_stats[s + 5u] = base;
   }
 }

@@ -42,6 +42,19 @@ const FLAG_AUXK: u32 = 4u;
 const FLAG_RECON_AUX: u32 = 8u;   // aux loss is auxCoef·lossScale·‖ê + e‖² (Multi-TopK, Gated), not AuxK's
 const FLAG_MULTI: u32 = 16u;      // Multi-TopK: the main gradient also carries the aux one (g += g_aux)
 const FLAG_NO_METRICS: u32 = 32u; // an evaluation forward pass: leave the metrics ring alone
+const FLAG_ROW_L0: u32 = 64u;     // threshold family in micro-batches: the loss takes each row's L0 from row_stats
+// A micro-batch of the threshold family: batch rows [row0, row0 + n), whose [n, N] pre-activations and
+// activations sit at rows 0..n of the [b, N] buffers ([B, d] buffers stay whole). accFwd / accBwd: add
+// into the per-latent sums instead of overwriting them (every micro-batch but the first summed: the
+// forward sums fires in row order, the backward its sums from the last micro-batch down). The whole
+// batch is one micro-batch {0, B, 0, 0}.
+struct MicroBatch {
+  row0: u32,
+  n: u32,
+  accFwd: u32,
+  accBwd: u32,
+}
+
 const NONE: u32 = 0xffffffffu;
 const METRICS: u32 = 8u;  // floats per metrics slot
 

@@ -5,13 +5,15 @@
 // latent range when lat0 = 0); pre is that tile, row stride N. b_enc stays the whole vector (indexed by
 // the global latent lat0 + n); W_enc may be a shard buffer holding a range of latents, whose row wOff is
 // the tile's first latent. lat0 = wOff = 0 is the untiled product.
+// Micro-batches (threshold family): pre row b is x row row0 + b (x stays the whole [B_total, d]); row0 = 0
+// is the whole batch.
 // Three variants of the same product, chosen per adapter by the autotuner:
 //   encode_naive   one output per thread (the baseline the others are measured against)
 //   encode_blocked each thread keeps an RB×RN register tile, no workgroup memory, no barriers
 //                  (barriers are expensive on SwiftShader and some mobile GPUs)
 //   encode_tiled   classic shared-memory tiling with barriers (good where barriers are cheap)
 
-struct Sizes { B: u32, d: u32, N: u32, lat0: u32, wOff: u32, pad0: u32, pad1: u32, pad2: u32 }
+struct Sizes { B: u32, d: u32, N: u32, lat0: u32, wOff: u32, row0: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> b_pre: array<f32>;
@@ -31,7 +33,7 @@ fn encode_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let b = wid.y;
   if (n >= sz.N || b >= sz.B) { return; }
   var acc = 0.0;
-  let xo = b * sz.d;
+  let xo = (sz.row0 + b) * sz.d;
   let wo = (sz.wOff + n) * sz.d;
   for (var c = 0u; c < sz.d; c++) {
     acc += (x[xo + c] - b_pre[c]) * W_enc[wo + c];
@@ -47,7 +49,7 @@ fn encode_blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   if (n0 >= sz.N || b0 >= sz.B) { return; }
   var xo: array<u32, RB>;
   var wo: array<u32, RN>;
-  for (var i = 0u; i < RB; i++) { xo[i] = min(b0 + i, sz.B - 1u) * sz.d; }
+  for (var i = 0u; i < RB; i++) { xo[i] = (sz.row0 + min(b0 + i, sz.B - 1u)) * sz.d; }
   for (var j = 0u; j < RN; j++) { wo[j] = (sz.wOff + min(n0 + j, sz.N - 1u)) * sz.d; }
   var acc: array<f32, RB * RN>;
   var xv: array<f32, RB>;
@@ -78,7 +80,7 @@ fn encode_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let n = wid.x * TILE + lid.x;
   let b = wid.y * TILE + lid.y;
   // Loads for the slab: thread (lx, ly) loads x[wid.y*TILE + ly, c0 + lx] and W_enc[wid.x*TILE + ly, c0 + lx].
-  let lb = min(wid.y * TILE + lid.y, sz.B - 1u);
+  let lb = sz.row0 + min(wid.y * TILE + lid.y, sz.B - 1u);
   let ln = sz.wOff + min(wid.x * TILE + lid.y, sz.N - 1u);
   var acc = 0.0;
   for (var c0 = 0u; c0 < sz.d; c0 += TILE) {
@@ -114,7 +116,7 @@ fn encode_blocked_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   let d4 = sz.d / 4u;
   var xo: array<u32, RB>;
   var wo: array<u32, RN>;
-  for (var i = 0u; i < RB; i++) { xo[i] = min(b0 + i, sz.B - 1u) * d4; }
+  for (var i = 0u; i < RB; i++) { xo[i] = (sz.row0 + min(b0 + i, sz.B - 1u)) * d4; }
   for (var j = 0u; j < RN; j++) { wo[j] = (sz.wOff + min(n0 + j, sz.N - 1u)) * d4; }
   var acc: array<f32, RB * RN>;
   var xv: array<vec4<f32>, RB>;

@@ -10,6 +10,8 @@
 //   Lax = auxCoef · lossScale · Σ‖ea‖²  (ea = ê + e = x̂₂ − x), g_aux = 2·auxCoef·lossScale·ea,
 //   and with FLAG_MULTI the main gradient also carries it (g += g_aux): Multi-TopK's top-4k
 //   reconstruction shares the decoder bias and the top-k entries with the main one.
+// FLAG_ROW_L0 (the threshold family in micro-batches, whose activations are not whole): each row's L0
+//   is already in row_stats[b, 2] (shaders/activation.wgsl row_l0) instead of counted from top_val.
 
 const WG: u32 = 64u;
 const FWG: u32 = 256u;
@@ -44,8 +46,12 @@ fn loss_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       se += e * e;
       sea += ea * ea;
     }
-    for (var j = 0u; j < P.k; j++) {
-      if (top_val[b * P.k + j] > 0.0) { l0 += 1.0; }
+    if ((P.flags & FLAG_ROW_L0) != 0u) {
+      l0 = row_stats[b * 4u + 2u];
+    } else {
+      for (var j = 0u; j < P.k; j++) {
+        if (top_val[b * P.k + j] > 0.0) { l0 += 1.0; }
+      }
     }
     let s2 = row_scale[b] * row_scale[b];
     row_stats[b * 4u] = se;

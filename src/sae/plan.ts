@@ -5,7 +5,8 @@
  *
  * Scale (docs/design-notes.md "Scale as built"): the [N, d] tensors are split by latent range into shards that each
  * fit one storage binding; the sparse family never holds pre-activations [B, N], only a tile [B, n]
- * that the encoder and TopK walk across the latents, keeping per-row running top-k lists.
+ * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
+ * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.
  */
 import { hasExtra, isDense, type ResolvedConfig } from './config';
 
@@ -97,6 +98,14 @@ export interface BufferPlan {
   /** Width n of the pre-activation tile buffer [B, n]. */
   tileLatents: number;
   /**
+   * Rows b of a micro-batch of the threshold family: its [b, N] buffers (pre, act, gact, gpre, Gated's
+   * actAux, gactAux) fit one binding and the tile budget; the step runs ⌈B / b⌉ micro-batches and sums
+   * their gradients. B when the whole batch fits (and for the sparse family).
+   */
+  microBatch: number;
+  /** The micro-batches in order: batch rows [row0, row0 + n) (one, the whole batch, when b = B). */
+  microBatches: { row0: number; n: number }[];
+  /**
    * Smallest chunk (latents per thread) of the fused encode + TopK, which sizes its lists
    * [⌈n / chunk⌉, B, K]; 0 where the fused kernel does not apply (threshold family, K > 64).
    */
@@ -126,13 +135,23 @@ function tileWidth(c: ResolvedConfig, cap: number, shardLatents: number, forced?
 }
 
 /**
+ * Rows of a threshold-family micro-batch: the whole batch when [B, N] fits the budget, else the
+ * largest b whose [b, N] does (at least 1; the plan refuses N·4 over the cap).
+ */
+function microBatchRows(c: ResolvedConfig, cap: number, forced?: number): number {
+  if (forced) return Math.max(1, Math.min(forced, c.batchSize));
+  const budget = Math.min(cap, TILE_BUDGET_BYTES);
+  return Math.max(1, Math.min(c.batchSize, Math.floor(budget / (4 * c.nLatents))));
+}
+
+/**
  * The buffers of a training step for `cfg` on an adapter with `limits`. `tileLatents` forces the tile
  * width (tests); the config's maxBindingMiB caps the binding size below the adapter's.
  */
 export function bufferPlan(
   cfg: ResolvedConfig,
   limits: PlanLimits,
-  opts: { tileLatents?: number } = {},
+  opts: { tileLatents?: number; microBatch?: number } = {},
 ): BufferPlan {
   const { batchSize: B, d, nLatents: N, kAux } = cfg;
   const dense = isDense(cfg.activation);
@@ -167,6 +186,15 @@ export function bufferPlan(
     );
 
   const tileLatents = dense ? N : tileWidth(cfg, bindingCap, shardLatents, opts.tileLatents);
+  // Threshold family: micro-batches of b rows whose [b, N] buffers fit (memory without a B·N term).
+  const microBatch = dense ? microBatchRows(cfg, bindingCap, opts.microBatch) : B;
+  const microBatches: { row0: number; n: number }[] = [];
+  for (let row0 = 0; row0 < B; row0 += microBatch)
+    microBatches.push({ row0, n: Math.min(microBatch, B - row0) });
+  if (dense && 4 * N > bindingCap)
+    problems.push(
+      `buffer pre [1, ${N}] (a micro-batch of one row) needs ${MiB(4 * N)}, over ${MiB(bindingCap)} (${capSource}): the ${cfg.activation} activation keeps a row of N pre-activations in one binding: lower N to ≤ ${Math.floor(bindingCap / 4)}, raise the cap, or use topk/batchtopk`,
+    );
   const tiles: Tile[] = [];
   if (!dense)
     shards.forEach((s, shard) => {
@@ -217,14 +245,21 @@ export function bufferPlan(
   add('rowStats', B * 4, `[${B}, 4]`, 'batch');
 
   // Pre-activations: the tile [B, n] (sparse), or [B, N] and the dense family's activations.
-  add('pre', B * tileLatents, `[${B}, ${tileLatents}]`, 'pre-activations');
-  const BN = dense ? B * N : 1;
+  // Threshold family: [b, N] of a micro-batch (b = microBatch rows).
+  const preRows = dense ? microBatch : B;
+  add('pre', preRows * tileLatents, `[${preRows}, ${tileLatents}]`, 'pre-activations');
+  const BN = dense ? microBatch * N : 1;
+  const bnShape = `[${microBatch}, ${N}]`;
   const gated = cfg.activation === 'gated';
-  add('act', BN, dense ? `[${B}, ${N}]` : '[1]', 'pre-activations');
-  add('gact', BN, dense ? `[${B}, ${N}]` : '[1]', 'pre-activations');
-  add('gpre', BN, dense ? `[${B}, ${N}]` : '[1]', 'pre-activations');
-  add('actAux', gated ? BN : 1, gated ? `[${B}, ${N}]` : '[1]', 'pre-activations');
-  add('gactAux', gated ? BN : 1, gated ? `[${B}, ${N}]` : '[1]', 'pre-activations');
+  add('act', BN, dense ? bnShape : '[1]', 'pre-activations');
+  add('gact', BN, dense ? bnShape : '[1]', 'pre-activations');
+  add('gpre', BN, dense ? bnShape : '[1]', 'pre-activations');
+  add('actAux', gated ? BN : 1, gated ? bnShape : '[1]', 'pre-activations');
+  add('gactAux', gated ? BN : 1, gated ? bnShape : '[1]', 'pre-activations');
+  // Each micro-batch's rows (the MicroBatch uniform of shaders/common.wgsl).
+  if (dense)
+    for (let m = 0; m < microBatches.length; m++)
+      buffers.push({ key: `microRows#${m}`, bytes: 16, shape: 'uniform', group: 'small' });
 
   // Entries: TopK + AuxK pairs per row (sparse), the codes (dense), and the CSC order by latent.
   const kMain = cfg.activation === 'batchtopk' ? cfg.batchTopKCap : dense ? N : cfg.k;
@@ -294,10 +329,12 @@ export function bufferPlan(
 
   for (const b of buffers) {
     if (b.bytes <= bindingCap) continue;
+    // (The threshold family's [b, N] buffers when not even b = 1 fits: one line above.)
+    if (dense && b.group === 'pre-activations' && 4 * N > bindingCap) continue;
     const fix = /^(x|xHat|eHat|g|gAux|rowScale|rowStats)$/.test(b.key)
       ? `lower the batch to ≤ ${Math.floor(bindingCap / (4 * (b.key === 'rowStats' ? 4 : b.key === 'rowScale' ? 1 : d)))}`
       : b.group === 'pre-activations'
-        ? `the ${cfg.activation} activation keeps [B, N] whole: lower the batch to ≤ ${Math.floor(bindingCap / (4 * N))} or N, or use topk/batchtopk`
+        ? `lower the batch to ≤ ${Math.floor(bindingCap / 4)}`
         : b.group === 'entries'
           ? 'lower the batch, k or kAux'
           : 'lower N';
@@ -306,7 +343,19 @@ export function bufferPlan(
     );
   }
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
-  return { bindingCap, capSource, shards, tiles, tileLatents, fusedChunkMin, buffers, totalBytes, problems };
+  return {
+    bindingCap,
+    capSource,
+    shards,
+    tiles,
+    tileLatents,
+    microBatch,
+    microBatches,
+    fusedChunkMin,
+    buffers,
+    totalBytes,
+    problems,
+  };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */

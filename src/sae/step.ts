@@ -107,6 +107,8 @@ export function kRow(c: ResolvedConfig): number {
 
 /** StepParams.flags bit: a forward pass for evaluation, which must not write the metrics ring. */
 const FLAG_NO_METRICS = 32;
+/** StepParams.flags bit: the loss takes each row's L0 from rowStats (threshold family in micro-batches). */
+const FLAG_ROW_L0 = 64;
 
 /**
  * Writes the StepParams uniform (field order of shaders/common.wgsl). lossScale = 1 / (B·c);
@@ -164,8 +166,13 @@ export class GpuSae {
   readonly b: Record<string, GPUBuffer> = {};
   readonly sh = {} as Record<ShardedName, GPUBuffer[]>;
   readonly shardParams: GPUBuffer[] = [];
+  /** Threshold family: the MicroBatch uniform of each micro-batch (plan.microBatches; one = the whole batch). */
+  readonly microRows: GPUBuffer[] = [];
   private record: (pass: GPUComputePassEncoder) => void = () => {};
   private recordForward: (pass: GPUComputePassEncoder) => void = () => {};
+  /** Threshold family in micro-batches: the forward of each (encode, activation, decode, codes into gact/gpre). */
+  private microForward: { row0: number; n: number; record: (pass: GPUComputePassEncoder) => void }[] | null =
+    null;
   phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[] = [];
   /**
    * What the autotuner times for each kernel choice: the encoder and the TopK over [B, N], or over the
@@ -183,7 +190,7 @@ export class GpuSae {
     readonly device: GPUDevice,
     readonly cfg: ResolvedConfig,
     kernels: KernelChoice = DEFAULT_KERNELS,
-    opts: { tileLatents?: number } = {},
+    opts: { tileLatents?: number; microBatch?: number } = {},
   ) {
     this.kernels = kernels;
     this.plan = assertPlan(bufferPlan(cfg, device.limits, opts));
@@ -208,6 +215,15 @@ export class GpuSae {
             new Uint32Array([r.lat0, r.n, i === 0 ? 1 : 0, i === this.plan.shards.length - 1 ? 1 : 0]),
           );
           this.shardParams.push(u);
+        } else if (name === ('microRows' as string)) {
+          // MicroBatch uniform (shaders/common.wgsl): rows; the forward sums fires from the first
+          // micro-batch up, the backward its sums from the last one down.
+          const m = Number(pb.key.slice(hash + 1));
+          const { row0, n } = this.plan.microBatches[m];
+          const u = a.uniform(pb.key, pb.bytes);
+          const last = this.plan.microBatches.length - 1;
+          device.queue.writeBuffer(u, 0, new Uint32Array([row0, n, m > 0 ? 1 : 0, m < last ? 1 : 0]));
+          this.microRows.push(u);
         } else this.sh[name].push(a.create(pb.key, pb.bytes));
       } else if (pb.shape === 'uniform') this.b[pb.key] = a.uniform(pb.key, pb.bytes);
       else this.b[pb.key] = a.create(pb.key, pb.bytes);
@@ -336,104 +352,187 @@ export class GpuSae {
     ];
 
     if (isDense(cfg.activation)) {
-      // The threshold family runs unsharded (the plan refuses more than one shard for it).
+      // The threshold family runs unsharded (the plan refuses more than one shard for it), over
+      // micro-batches of plan.microBatch rows whose [b, N] buffers fit one binding (one micro-batch:
+      // the whole batch, the path below with b = B). Each micro-batch has its encoder (x's rows row0…,
+      // and g's for ∂L/∂a) and bind groups with its MicroBatch uniform; [B, d] buffers stay whole.
       const W_enc = sh.W_enc[0];
       const W_dec = sh.W_dec[0];
-      const encode = createEncode(device, { B, d, N }, kernels.encode);
-      const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre };
-      const act = createActivation(device, { B, N, d, activation: cfg.activation });
-      const actBg = act.bind('act', [
-        b.pre,
-        b.act,
-        b.actAux,
-        b.gact,
-        b.gactAux,
-        b.gpre,
-        b.b_enc,
-        b.extra,
-        b.decNorm,
-        b.latStats,
-        W_dec,
-        sh.dW_dec[0],
-        b.db_enc,
-        b.dextra,
-        b.firesStep,
-        b.g,
-        W_enc,
-        b.db_pre,
-        b.metrics,
-        b.normPart,
-        params,
-      ]);
+      const rows = plan.microBatch;
       const gated = cfg.activation === 'gated';
-      const decodeD = createDenseDecode(device, { B, aux: false });
-      const decodeDAux = createDenseDecode(device, { B, aux: true });
-      const decodeBg = decodeD.bind('main', [b.act, W_dec, b.b_pre, b.xHat, params]);
-      const decodeAuxBg = decodeDAux.bind('aux', [b.actAux, W_dec, b.b_pre, b.eHat, params]);
+      const act = createActivation(device, { B: rows, N, d, activation: cfg.activation });
+      const decodeD = createDenseDecode(device, { B: rows, aux: false });
+      const decodeDAux = createDenseDecode(device, { B: rows, aux: true });
       const outer = createOuterAcc(device, { N });
-      const outerEncBg = outer.bind('enc', [b.gpre, b.x, b.b_pre, sh.dW_enc[0], params]);
-      const outerDecBg = outer.bind('dec', [b.act, b.g, b.zerosD, sh.dW_dec[0], params]);
+      const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre };
       // ∂L/∂a = W_dec·g is the encoder's own matmul with W_dec in place of W_enc and no biases.
       const gactBindings = { x: b.g, b_pre: b.zerosD, W_enc: W_dec, b_enc: b.zerosN, pre: b.gact };
       const gactAuxBindings = { x: b.gAux, b_pre: b.zerosD, W_enc: W_dec, b_enc: b.zerosN, pre: b.gactAux };
+      const micro = plan.microBatches.map((r, m) => {
+        const mb = this.microRows[m];
+        return {
+          ...r,
+          encode: createEncode(device, { B: r.n, d, N, row0: r.row0 }, kernels.encode),
+          actBg: act.bind(`act#${m}`, [
+            b.pre,
+            b.act,
+            b.actAux,
+            b.gact,
+            b.gactAux,
+            b.gpre,
+            b.b_enc,
+            b.extra,
+            b.decNorm,
+            b.latStats,
+            W_dec,
+            sh.dW_dec[0],
+            b.db_enc,
+            b.dextra,
+            b.firesStep,
+            b.g,
+            W_enc,
+            b.db_pre,
+            b.metrics,
+            b.normPart,
+            params,
+            b.rowStats,
+            mb,
+          ]),
+          decodeBg: decodeD.bind(`main#${m}`, [b.act, W_dec, b.b_pre, b.xHat, params, mb]),
+          decodeAuxBg: decodeDAux.bind(`aux#${m}`, [b.actAux, W_dec, b.b_pre, b.eHat, params, mb]),
+          outerEncBg: outer.bind(`enc#${m}`, [b.gpre, b.x, b.b_pre, sh.dW_enc[0], params, mb]),
+          outerDecBg: outer.bind(`dec#${m}`, [b.act, b.g, b.zerosD, sh.dW_dec[0], params, mb]),
+        };
+      });
       // Codes for evaluation: the largest activations of each row, through the TopK kernel on `act`
-      // with its own uniform (k = codesK).
+      // with its own uniform (k = codesK). Micro-batches: into gact/gpre ([b, N] ⊇ [n, codesK]), which
+      // forward() copies into the micro-batch's rows of idxAll/valAll.
+      const many = micro.length > 1;
       const codes = createTopK(device, {
-        B,
+        B: rows,
         N,
         K: this.codesK,
         aux: false,
         tile: kernels.topkTile,
         variant: kernels.topk,
       });
-      const codesBg = codes.bind('codes', [b.act, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.paramsCodes]);
+      const codesBg = codes.bind('codes', [
+        b.act,
+        b.deadList,
+        b.deadInfo,
+        many ? b.gact : b.idxAll,
+        many ? b.gpre : b.valAll,
+        b.paramsCodes,
+      ]);
       const lBg = lossBg(b.act);
+      const mb0 = micro[0];
+      this.destroyEncode = () => {
+        for (const mb of micro) mb.encode.destroy();
+      };
+      const fwd = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
+        mb.encode.run(p, encodeBindings);
+        act.run(p, mb.actBg, ['act_fwd']);
+        decodeD.run(p, mb.decodeBg);
+      };
+      const grads = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
+        outer.run(p, mb.outerEncBg);
+        outer.run(p, mb.outerDecBg);
+      };
+      const gact = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
+        mb.encode.run(p, gactBindings);
+        if (gated) mb.encode.run(p, gactAuxBindings);
+      };
+      const apply = (p: GPUComputePassEncoder) =>
+        act.run(p, mb0.actBg, ['latent_apply', 'dense_bpre', 'pen_reduce']);
+      const normExtra = (p: GPUComputePassEncoder) => act.run(p, mb0.actBg, ['norm_extra']);
+      this.microForward = many
+        ? micro.map((mb) => ({
+            row0: mb.row0,
+            n: mb.n,
+            record: (p: GPUComputePassEncoder) => {
+              fwd(p, mb);
+              codes.run(p, codesBg);
+            },
+          }))
+        : null;
       this.recordForward = (pass) => {
-        encode.run(pass, encodeBindings);
-        act.run(pass, actBg, ['act_fwd']);
-        decodeD.run(pass, decodeBg);
+        fwd(pass, mb0);
         codes.run(pass, codesBg);
       };
-      this.phases = [
-        { name: 'encode', record: (p) => encode.run(p, encodeBindings) },
-        { name: 'activation', record: (p) => act.run(p, actBg, ['dec_norm_rows', 'act_fwd']) },
-        {
-          name: 'decode',
-          record: (p) => {
-            decodeD.run(p, decodeBg);
-            if (gated) decodeDAux.run(p, decodeAuxBg);
+      if (!many) {
+        this.phases = [
+          { name: 'encode', record: (p) => mb0.encode.run(p, encodeBindings) },
+          { name: 'activation', record: (p) => act.run(p, mb0.actBg, ['dec_norm_rows', 'act_fwd']) },
+          {
+            name: 'decode',
+            record: (p) => {
+              decodeD.run(p, mb0.decodeBg);
+              if (gated) decodeDAux.run(p, mb0.decodeAuxBg);
+            },
           },
-        },
-        {
-          name: 'dead',
-          record: (p) => {
-            act.run(p, actBg, ['dense_fires']);
-            dead.run(p, deadBg, ['update_dead', 'compact_dead']);
+          {
+            name: 'dead',
+            record: (p) => {
+              act.run(p, mb0.actBg, ['dense_fires']);
+              dead.run(p, deadBg, ['update_dead', 'compact_dead']);
+            },
           },
-        },
-        { name: 'loss', record: (p) => loss.run(p, lBg) },
-        {
-          name: 'gact',
-          record: (p) => {
-            encode.run(p, gactBindings);
-            if (gated) encode.run(p, gactAuxBindings);
+          { name: 'loss', record: (p) => loss.run(p, lBg) },
+          { name: 'gact', record: (p) => gact(p, mb0) },
+          { name: 'act-bwd', record: (p) => act.run(p, mb0.actBg, ['act_bwd', 'latent_sums']) },
+          {
+            name: 'grad',
+            record: (p) => {
+              grads(p, mb0);
+              apply(p);
+            },
           },
-        },
-        { name: 'act-bwd', record: (p) => act.run(p, actBg, ['act_bwd', 'latent_sums']) },
-        {
-          name: 'grad',
-          record: (p) => {
-            outer.run(p, outerEncBg);
-            outer.run(p, outerDecBg);
-            act.run(p, actBg, ['latent_apply', 'dense_bpre', 'pen_reduce']);
+          ...tail(normExtra),
+        ];
+      } else {
+        // Micro-batches: the forward of each (fires summed in row order, each row's L0 for the loss,
+        // FLAG_ROW_L0), the loss over the whole batch, then the backward of each from the last down
+        // (whose pre-activations and activations are still in place; the others' are recomputed),
+        // summing the per-latent sums and dW_enc, dW_dec; then the per-latent apply and the update.
+        const last = micro.length - 1;
+        this.phases = [
+          {
+            name: 'forward',
+            record: (p) => {
+              act.run(p, mb0.actBg, ['dec_norm_rows']);
+              for (const mb of micro) {
+                fwd(p, mb);
+                if (gated) decodeDAux.run(p, mb.decodeAuxBg);
+                act.run(p, mb.actBg, ['dense_fires', 'row_l0']);
+              }
+            },
           },
-        },
-        ...tail((p) => act.run(p, actBg, ['norm_extra'])),
-      ];
+          { name: 'dead', record: (p) => dead.run(p, deadBg, ['update_dead', 'compact_dead']) },
+          { name: 'loss', record: (p) => loss.run(p, lBg) },
+          {
+            name: 'backward',
+            record: (p) => {
+              for (let m = last; m >= 0; m--) {
+                const mb = micro[m];
+                if (m < last) {
+                  mb.encode.run(p, encodeBindings);
+                  act.run(p, mb.actBg, ['act_fwd']);
+                }
+                gact(p, mb);
+                act.run(p, mb.actBg, ['act_bwd', 'latent_sums']);
+                grads(p, mb);
+              }
+            },
+          },
+          { name: 'grad', record: apply },
+          ...tail(normExtra),
+        ];
+      }
+      // The autotuner times the encoder of one micro-batch (the phase 'encode' with one).
+      this.tunePhases = many ? { encode: (p) => mb0.encode.run(p, encodeBindings) } : {};
       this.record = (pass) => {
         for (const ph of this.phases) ph.record(pass);
       };
-      this.destroyEncode = () => encode.destroy();
       return;
     }
 
@@ -817,11 +916,10 @@ export class GpuSae {
 
   /** Records step t (1-based) into `enc`; the uniform is written now, so submit before the next call. */
   encodeStep(enc: GPUCommandEncoder, t: number, lr: number, lossScale: number) {
-    this.device.queue.writeBuffer(
-      this.b.params,
-      0,
-      stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t)),
-    );
+    const params = stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t));
+    // Micro-batches: the loss takes each row's L0 from the forward (the activations are not whole).
+    if (this.microForward) new Uint32Array(params)[7] |= FLAG_ROW_L0;
+    this.device.queue.writeBuffer(this.b.params, 0, params);
     this.uniformWritten = true;
     const pass = enc.beginComputePass({ label: `sae-step-${t}` });
     this.record(pass);
@@ -830,20 +928,39 @@ export class GpuSae {
 
   /**
    * Forward only (encode, TopK, decode) on the batch in `x`, for evaluation: no counters or
-   * parameters change. Results in xHat and the first B·k entries of idxAll/valAll.
+   * parameters change. Results in xHat and the first B·k entries of idxAll/valAll. Micro-batches
+   * (threshold family): one submission each, its codes copied into its rows of idxAll/valAll.
    */
   forward() {
-    const enc = this.device.createCommandEncoder({ label: 'sae-forward' });
     // The uniform of the last step still holds the sizes the forward pass needs.
     if (!this.uniformWritten)
       this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
-    if (isDense(this.cfg.activation) || this.cfg.activation === 'batchtopk') {
+    const codesParams = (B: number) => {
       const codes = stepParamsBytes(this.cfg, 1, this.cfg.lr, 1);
       const u = new Uint32Array(codes);
+      u[0] = B;
       u[3] = this.codesK;
       u[7] |= FLAG_NO_METRICS;
-      this.device.queue.writeBuffer(this.b.paramsCodes, 0, codes);
+      return codes;
+    };
+    if (this.microForward) {
+      const K = this.codesK;
+      for (const mb of this.microForward) {
+        // Queue order: this write lands after the previous micro-batch's submission ran.
+        this.device.queue.writeBuffer(this.b.paramsCodes, 0, codesParams(mb.n));
+        const e = this.device.createCommandEncoder({ label: `sae-forward@${mb.row0}` });
+        const pass = e.beginComputePass({ label: `sae-forward@${mb.row0}` });
+        mb.record(pass);
+        pass.end();
+        e.copyBufferToBuffer(this.b.gact, 0, this.b.idxAll, 4 * mb.row0 * K, 4 * mb.n * K);
+        e.copyBufferToBuffer(this.b.gpre, 0, this.b.valAll, 4 * mb.row0 * K, 4 * mb.n * K);
+        this.device.queue.submit([e.finish()]);
+      }
+      return;
     }
+    if (isDense(this.cfg.activation) || this.cfg.activation === 'batchtopk')
+      this.device.queue.writeBuffer(this.b.paramsCodes, 0, codesParams(this.cfg.batchSize));
+    const enc = this.device.createCommandEncoder({ label: 'sae-forward' });
     const pass = enc.beginComputePass({ label: 'sae-forward' });
     this.recordForward(pass);
     pass.end();

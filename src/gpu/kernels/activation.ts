@@ -12,10 +12,11 @@ export const ACTIVATION_CODE: Partial<Record<Activation, number>> = {
 export const LAT_STATS = 6;
 
 /**
- * The threshold activations (ReLU, ProLU, Gated, JumpReLU) forward and backward, dense over [B, N].
- * Bindings: pre, act, actAux, gact, gactAux, gpre [B,N]; b_enc [N], extra [2N], decNorm [N],
+ * The threshold activations (ReLU, ProLU, Gated, JumpReLU) forward and backward, dense over a
+ * micro-batch [b, N] (B = b, its most rows; the whole batch when it fits).
+ * Bindings: pre, act, actAux, gact, gactAux, gpre [b,N]; b_enc [N], extra [2N], decNorm [N],
  * latStats [N·6], W_dec, dW_dec [N,d], db_enc [N], dextra [2N], firesStep [N], g [B,d], W_enc [N,d],
- * db_pre [d], metrics, normPart [N], params.
+ * db_pre [d], metrics, normPart [N], params, rowStats [B,4], the micro-batch's MicroBatch uniform.
  */
 export function createActivation(
   device: GPUDevice,
@@ -32,6 +33,7 @@ export function createActivation(
     { entry: 'dec_norm_rows', groups: perLatent },
     { entry: 'act_fwd', constants: c, groups: perElem },
     { entry: 'dense_fires', groups: perLatent },
+    { entry: 'row_l0', groups: groupsFor(device, s.B) },
     { entry: 'act_bwd', constants: c, groups: perElem },
     { entry: 'latent_sums', constants: c, groups: perLatent },
     { entry: 'latent_apply', constants: c, groups: perLatent },

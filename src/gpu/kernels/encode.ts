@@ -34,10 +34,12 @@ export interface EncodeSizes {
   lat0?: number;
   /** Row of W_enc (the bound buffer, e.g. a shard holding a range of latents) for output column 0. Default 0. */
   wOff?: number;
+  /** Row of x for output row 0 (a micro-batch of B rows inside a bigger x). Default 0. */
+  row0?: number;
 }
 
 export interface EncodeBindings {
-  /** [B, d] */ x: GPUBuffer;
+  /** [≥ row0 + B, d] */ x: GPUBuffer;
   /** [d] */ b_pre: GPUBuffer;
   /** [≥ wOff + N, d] */ W_enc: GPUBuffer;
   /** [≥ lat0 + N] (the whole vector) */ b_enc: GPUBuffer;
@@ -63,12 +65,13 @@ const ENTRY: Record<EncodeVariant, string> = {
  * pre = (x - b_pre) · W_encᵀ + b_enc. create() once per shape (and per latent tile: each call owns its
  * 32-byte Sizes uniform, freed by destroy()); run() records one dispatch.
  * Tile: pre[b, n] = (x[b] - b_pre) · W_enc[wOff + n] + b_enc[lat0 + n] for n < N (the tile width);
- * lat0 = wOff = 0 (the defaults) is the untiled product, bit for bit.
+ * lat0 = wOff = 0 (the defaults) is the untiled product, bit for bit. row0: pre row b is x row row0 + b.
  */
 export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: EncodeVariant = 'blocked4x4') {
   const { B, d, N } = sizes;
   const lat0 = sizes.lat0 ?? 0;
   const wOff = sizes.wOff ?? 0;
+  const row0 = sizes.row0 ?? 0;
   if (variant.startsWith('vec4') && d % 4 !== 0) variant = 'blocked4x4';
   const { RB, RN } = tileOf(variant);
   const entryPoint = ENTRY[variant];
@@ -88,7 +91,7 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
     size: 32,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
-  device.queue.writeBuffer(uniform, 0, new Uint32Array([B, d, N, lat0, wOff, 0, 0, 0]));
+  device.queue.writeBuffer(uniform, 0, new Uint32Array([B, d, N, lat0, wOff, row0, 0, 0]));
   let groups: [number, number];
   if (variant === 'naive') groups = [Math.ceil(N / 64), B];
   else if (variant === 'tiled') groups = [Math.ceil(N / 16), Math.ceil(B / 16)];

@@ -69,19 +69,73 @@ describe('bufferPlan', () => {
     expect(line).toMatch(/lower N to ≤ 1024/);
   });
 
-  it('a dense activation whose [B, N] exceeds the cap: the pre-activation buffers are named', () => {
-    // relu keeps [B, N] whole: 1024·8192·4 = 32 MiB over a 16 MiB cap ([N, d] = 2 MiB still fits one shard)
+  it('a dense activation whose [B, N] exceeds the cap: micro-batches of b rows whose [b, N] fits', () => {
+    // relu: [B, N] = 1024·8192·4 = 32 MiB over a 16 MiB cap ([N, d] = 2 MiB still fits one shard)
     const c = cfg({ d: 64, nLatents: 8192, batchSize: 1024, activation: 'relu', maxBindingMiB: 16 });
     const p = bufferPlan(c, DEFAULT_LIMITS);
+    expect(p.problems).toEqual([]);
     expect(p.shards).toHaveLength(1);
-    const act = p.problems.find((l) => l.startsWith('buffer act '));
-    expect(act).toMatch(
-      /^buffer act \[1024, 8192\] needs .+, over .+ \(maxBindingMiB 16\): the relu activation keeps \[B, N\] whole/,
+    expect(p.microBatch).toBe(512);
+    expect(p.microBatches).toEqual([
+      { row0: 0, n: 512 },
+      { row0: 512, n: 512 },
+    ]);
+    for (const name of ['pre', 'act', 'gact', 'gpre']) {
+      const b = p.buffers.find((x) => x.key === name)!;
+      expect(b.shape).toBe('[512, 8192]');
+      expect(b.bytes).toBe(512 * 8192 * 4);
+    }
+    for (const b of p.buffers) expect(b.bytes).toBeLessThanOrEqual(p.bindingCap);
+    // a ragged last micro-batch; Gated's aux buffers sized alike
+    const g = bufferPlan(
+      cfg({ ...c, activation: 'gated', batchSize: 1000, maxBindingMiB: 12 }),
+      DEFAULT_LIMITS,
     );
-    expect(act).toMatch(/lower the batch to ≤ 512/);
-    expect(p.problems.some((l) => l.startsWith('buffer pre '))).toBe(true);
-    // the same shape under topk walks [B, N] in tiles: no problem
-    expect(bufferPlan(cfg({ ...c, activation: 'topk' }), DEFAULT_LIMITS).problems).toEqual([]);
+    expect(g.problems).toEqual([]);
+    expect(g.microBatch).toBe(384);
+    expect(g.microBatches.map((m) => m.n)).toEqual([384, 384, 232]);
+    expect(g.buffers.find((x) => x.key === 'gactAux')!.shape).toBe('[384, 8192]');
+    // the whole batch when it fits; forced (tests)
+    expect(bufferPlan(cfg({ ...c, maxBindingMiB: 64 }), DEFAULT_LIMITS).microBatch).toBe(1024);
+    expect(
+      bufferPlan(cfg({ ...c, maxBindingMiB: 64 }), DEFAULT_LIMITS, { microBatch: 5 }).microBatches,
+    ).toHaveLength(205);
+    // the sparse family keeps the whole batch
+    expect(bufferPlan(cfg({ ...c, activation: 'topk' }), DEFAULT_LIMITS).microBatch).toBe(1024);
+  });
+
+  it('a large threshold config: b keeps [b, N] within the tile budget, so memory has no B·N term', () => {
+    // relu, B = 4096, N = 131072, d = 1024 under a 1 GiB cap: [B, N] = 2 GiB; the budget is 256 MiB → b = 512
+    const limits: PlanLimits = {
+      ...DEFAULT_LIMITS,
+      maxStorageBufferBindingSize: 2 ** 31,
+      maxBufferSize: 2 ** 31,
+    };
+    const c = cfg({ d: 1024, nLatents: 131072, batchSize: 4096, activation: 'relu', maxBindingMiB: 1024 });
+    const p = bufferPlan(c, limits);
+    expect(p.problems).toEqual([]);
+    expect(p.microBatch).toBe(512);
+    expect(p.microBatches).toHaveLength(8);
+    const pre = p.buffers.filter((b) => b.group === 'pre-activations').reduce((a, b) => a + b.bytes, 0);
+    expect(pre).toBe(4 * 256 * MiB + 2 * 16); // pre, act, gact, gpre (+ Gated's two, here 16 bytes each)
+    // twice the batch: the same pre-activation memory, twice the micro-batches
+    const p2 = bufferPlan(cfg({ ...c, batchSize: 8192 }), limits);
+    expect(p2.microBatches).toHaveLength(16);
+    expect(p2.buffers.filter((b) => b.group === 'pre-activations').reduce((a, b) => a + b.bytes, 0)).toBe(
+      pre,
+    );
+  });
+
+  it('a dense activation whose one row [1, N] exceeds the cap: one line naming pre, its size, the cap and N', () => {
+    // N·4 = 4 MiB over a 2 MiB cap: not even a micro-batch of one row fits
+    const c = cfg({ d: 16, nLatents: 2 ** 20, batchSize: 64, activation: 'jumprelu', maxBindingMiB: 2 });
+    const p = bufferPlan(c, { ...DEFAULT_LIMITS, maxStorageBuffersPerShaderStage: 1000 });
+    const lines = p.problems.filter((l) => l.startsWith('buffer pre ') || l.startsWith('buffer act'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^buffer pre \[1, 1048576\] \(a micro-batch of one row\) needs 4 MiB, over 2 MiB \(maxBindingMiB 2\): .*lower N to ≤ 524288/,
+    );
+    expect(() => assertPlan(p)).toThrow(LimitError);
   });
 
   it('topk under a small maxBindingMiB: no problem, several shards and tiles covering [0, N) exactly', () => {
