@@ -8,6 +8,7 @@
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
  * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.
  */
+import { STEP_PARAMS_BYTES } from '../gpu/step-params';
 import { hasExtra, isDense, type ResolvedConfig } from './config';
 
 /** The adapter limits a plan depends on (GPUSupportedLimits names). */
@@ -378,5 +379,4 @@ export const LAT_STATS = 6;
 export const DENSE_CODES_MAX = 512;
 export const METRICS = 8;
 export const METRIC_SLOTS = 64;
-/** Bytes of the StepParams uniform (shaders/common.wgsl). */
-export const STEP_PARAMS_BYTES = 96;
+export { STEP_PARAMS_BYTES };

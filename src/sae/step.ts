@@ -19,17 +19,9 @@ import { createSortByLatent } from '../gpu/kernels/sort';
 import { createTopK, type TopKVariant } from '../gpu/kernels/topk';
 import { createTopKMerge } from '../gpu/kernels/topk-merge';
 import { createUpdate } from '../gpu/kernels/update';
+import { STEP_FLAGS } from '../gpu/step-params';
 import { PARAM_NAMES, type Params } from '../reference/step';
-import {
-  type Activation,
-  adamScalars,
-  defaultExtra,
-  hasExtra,
-  isDense,
-  l1At,
-  l1Scale,
-  type ResolvedConfig,
-} from './config';
+import { type Activation, defaultExtra, hasExtra, isDense, l1At, type ResolvedConfig } from './config';
 import {
   assertPlan,
   type BufferPlan,
@@ -42,7 +34,19 @@ import {
   STEP_PARAMS_BYTES,
 } from './plan';
 
-export { DENSE_CODES_MAX, defaultExtra, hasExtra, METRIC_SLOTS, METRICS, STEP_PARAMS_BYTES };
+import { kRow, stepFlags, stepParamsBytes } from './step-uniform';
+
+export {
+  DENSE_CODES_MAX,
+  defaultExtra,
+  hasExtra,
+  kRow,
+  METRIC_SLOTS,
+  METRICS,
+  STEP_PARAMS_BYTES,
+  stepFlags,
+  stepParamsBytes,
+};
 
 export type ParamName = (typeof PARAM_NAMES)[number] | 'extra';
 /** The trained tensors of a config, in order. */
@@ -94,67 +98,6 @@ export interface TrainState {
 }
 
 const f32 = (n: number) => n * 4;
-
-/**
- * Entries per row in the main region: k (TopK, Multi-TopK), the per-row candidate cap (BatchTopK),
- * N (the threshold family: the loss counts L0 over the dense activations).
- */
-export function kRow(c: ResolvedConfig): number {
-  if (c.activation === 'batchtopk') return c.batchTopKCap;
-  if (isDense(c.activation)) return c.nLatents;
-  return c.k;
-}
-
-/** StepParams.flags bit: a forward pass for evaluation, which must not write the metrics ring. */
-const FLAG_NO_METRICS = 32;
-/** StepParams.flags bit: the loss takes each row's L0 from rowStats (threshold family in micro-batches). */
-const FLAG_ROW_L0 = 64;
-
-/**
- * Writes the StepParams uniform (field order of shaders/common.wgsl). lossScale = 1 / (B·c);
- * `l1` is the sparsity coefficient λ of this step (after warm-up).
- */
-export function stepParamsBytes(
-  c: ResolvedConfig,
-  t: number,
-  lr: number,
-  lossScale: number,
-  l1 = c.l1Coef,
-): ArrayBuffer {
-  const buf = new ArrayBuffer(STEP_PARAMS_BYTES);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  const { stepSize, bc2 } = adamScalars(c, t, lr);
-  const gated = c.activation === 'gated';
-  const flags =
-    (c.gradProjection ? 1 : 0) |
-    (c.clipGrad ? 2 : 0) |
-    (c.auxk ? 4 : 0) |
-    (c.multiTopK || gated ? 8 : 0) |
-    (c.multiTopK ? 16 : 0);
-  u.set([c.batchSize, c.d, c.nLatents, kRow(c), c.kAux, Math.min(c.deadTokens, 0xffffffff), 0, flags]);
-  f.set(
-    [
-      lr,
-      c.beta1,
-      c.beta2,
-      c.eps,
-      stepSize,
-      bc2,
-      lossScale,
-      c.multiTopK ? 1 / 8 : gated ? 1 : c.auxCoef,
-      c.fireThreshold,
-      c.clipNorm,
-      c.emaDecay,
-    ],
-    8,
-  );
-  u[19] = (t - 1) % METRIC_SLOTS;
-  f[20] = l1Scale(c, lossScale, l1);
-  f[21] = c.jumpBandwidth;
-  u[22] = c.batchSize * c.k;
-  return buf;
-}
 
 /**
  * The buffers of one step, allocated from its BufferPlan: `b` the whole buffers by plan key, `sh` the
@@ -916,10 +859,13 @@ export class GpuSae {
 
   /** Records step t (1-based) into `enc`; the uniform is written now, so submit before the next call. */
   encodeStep(enc: GPUCommandEncoder, t: number, lr: number, lossScale: number) {
-    const params = stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t));
     // Micro-batches: the loss takes each row's L0 from the forward (the activations are not whole).
-    if (this.microForward) new Uint32Array(params)[7] |= FLAG_ROW_L0;
-    this.device.queue.writeBuffer(this.b.params, 0, params);
+    const over = this.microForward ? { flags: stepFlags(this.cfg) | STEP_FLAGS.ROW_L0 } : {};
+    this.device.queue.writeBuffer(
+      this.b.params,
+      0,
+      stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t), over),
+    );
     this.uniformWritten = true;
     const pass = enc.beginComputePass({ label: `sae-step-${t}` });
     this.record(pass);
@@ -935,14 +881,12 @@ export class GpuSae {
     // The uniform of the last step still holds the sizes the forward pass needs.
     if (!this.uniformWritten)
       this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
-    const codesParams = (B: number) => {
-      const codes = stepParamsBytes(this.cfg, 1, this.cfg.lr, 1);
-      const u = new Uint32Array(codes);
-      u[0] = B;
-      u[3] = this.codesK;
-      u[7] |= FLAG_NO_METRICS;
-      return codes;
-    };
+    const codesParams = (B: number) =>
+      stepParamsBytes(this.cfg, 1, this.cfg.lr, 1, this.cfg.l1Coef, {
+        B,
+        k: this.codesK,
+        flags: stepFlags(this.cfg) | STEP_FLAGS.NO_METRICS,
+      });
     if (this.microForward) {
       const K = this.codesK;
       for (const mb of this.microForward) {

@@ -106,23 +106,75 @@ gpuTest('shards: the untiled path and a forced tile width agree bit for bit (one
   sameBits(a.entries, b.entries, 'idxAll');
 });
 
-gpuTest('shards: fused encode+TopK steps equal the unfused step bit for bit (one tile, and sharded)', async (device) => {
-  const base = { d: 16, nLatents: 300, k: 4, kAux: 6, batchSize: 16, deadTokens: 32, lr: 1e-2 };
-  const cfg = resolveConfig(base);
-  const unfused = await run(device, cfg, { ...DEFAULT_KERNELS, encode: 'vec4x4' });
-  const fused = await run(device, cfg, { ...DEFAULT_KERNELS, encode: 'vec4x4', fused: 'vec4x4', fusedChunk: 128 });
-  assert(fused.plan.tiles.length === 1 && fused.plan.fusedChunkMin > 0, 'expected one tile with the fused kernel');
-  const capBytes = 16 * 300; // 75 latents per shard → 4 shards
-  const sharded = resolveConfig({ ...base, maxBindingMiB: capBytes / 2 ** 20 });
-  const fusedSharded = await run(device, sharded, { ...DEFAULT_KERNELS, encode: 'blocked4x4', fused: 'blocked4x4' });
-  const scalar = await run(device, cfg, DEFAULT_KERNELS);
-  assert(fusedSharded.plan.shards.length >= 2, `expected shards, got ${fusedSharded.plan.shards.length}`);
-  for (const [p, arr] of Object.entries(unfused.state.params)) sameBits(arr, fused.state.params[p as 'W_enc'], p);
-  for (const [p, arr] of Object.entries(scalar.state.params))
-    sameBits(arr, fusedSharded.state.params[p as 'W_enc'], `sharded ${p}`);
-  sameBits(unfused.entries, fused.entries, 'idxAll');
-  sameBits(scalar.entries, fusedSharded.entries, 'sharded idxAll');
-  const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
-  sameBits(flat(unfused.metrics), flat(fused.metrics), 'metrics');
-  assert(unfused.metrics.some((m) => m.deadCount > 0), 'no dead latents: AuxK untested');
-});
+gpuTest(
+  'shards: fused encode+TopK steps equal the unfused step bit for bit (one tile, and sharded)',
+  async (device) => {
+    const base = { d: 16, nLatents: 300, k: 4, kAux: 6, batchSize: 16, deadTokens: 32, lr: 1e-2 };
+    const cfg = resolveConfig(base);
+    const unfused = await run(device, cfg, { ...DEFAULT_KERNELS, encode: 'vec4x4' });
+    const fused = await run(device, cfg, {
+      ...DEFAULT_KERNELS,
+      encode: 'vec4x4',
+      fused: 'vec4x4',
+      fusedChunk: 128,
+    });
+    assert(
+      fused.plan.tiles.length === 1 && fused.plan.fusedChunkMin > 0,
+      'expected one tile with the fused kernel',
+    );
+    const capBytes = 16 * 300; // 75 latents per shard → 4 shards
+    const sharded = resolveConfig({ ...base, maxBindingMiB: capBytes / 2 ** 20 });
+    const fusedSharded = await run(device, sharded, {
+      ...DEFAULT_KERNELS,
+      encode: 'blocked4x4',
+      fused: 'blocked4x4',
+    });
+    const scalar = await run(device, cfg, DEFAULT_KERNELS);
+    assert(fusedSharded.plan.shards.length >= 2, `expected shards, got ${fusedSharded.plan.shards.length}`);
+    for (const [p, arr] of Object.entries(unfused.state.params))
+      sameBits(arr, fused.state.params[p as 'W_enc'], p);
+    for (const [p, arr] of Object.entries(scalar.state.params))
+      sameBits(arr, fusedSharded.state.params[p as 'W_enc'], `sharded ${p}`);
+    sameBits(unfused.entries, fused.entries, 'idxAll');
+    sameBits(scalar.entries, fusedSharded.entries, 'sharded idxAll');
+    const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
+    sameBits(flat(unfused.metrics), flat(fused.metrics), 'metrics');
+    assert(
+      unfused.metrics.some((m) => m.deadCount > 0),
+      'no dead latents: AuxK untested',
+    );
+  },
+);
+
+gpuTest(
+  'plan: the engine allocates what the plan estimates, for every activation (within 5%; exact but for kernel uniforms)',
+  async (device) => {
+    const activations = ['topk', 'batchtopk', 'relu', 'prolu', 'gated', 'jumprelu'] as const;
+    for (const activation of activations)
+      for (const extra of [{}, { ema: true }, { multiTopK: true }, { maxBindingMiB: 0.02 }]) {
+        if ('multiTopK' in extra && activation !== 'topk') continue;
+        if ('maxBindingMiB' in extra && activation !== 'topk' && activation !== 'batchtopk') continue;
+        const cfg = resolveConfig({
+          d: 16,
+          nLatents: 600,
+          k: 4,
+          kAux: 8,
+          batchSize: 32,
+          activation,
+          ...extra,
+        });
+        const plan = bufferPlan(cfg, device.limits);
+        const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+        try {
+          const what = `${activation} ${JSON.stringify(extra)}`;
+          assert(
+            sae.bytes === plan.totalBytes,
+            `${what}: allocated ${sae.bytes}, planned ${plan.totalBytes}`,
+          );
+          assert(Math.abs(sae.bytes - plan.totalBytes) <= 0.05 * plan.totalBytes, what);
+        } finally {
+          sae.destroy();
+        }
+      }
+  },
+);

@@ -1,5 +1,6 @@
 import common from '../../../shaders/common.wgsl?raw';
 import { expand, getPipeline } from '../pipelines';
+import { STEP_PARAMS_WGSL } from '../step-params';
 
 interface BindingDecl {
   binding: number;
@@ -63,14 +64,14 @@ export interface EntryPoint {
   bind(label: string, all: GPUBuffer[]): GPUBindGroup;
 }
 
-/** A kernel file: common.wgsl + its WGSL with template sizes expanded. */
+/** A kernel file: StepParams (generated) + common.wgsl + its WGSL with template sizes expanded. */
 export function stepShader(
   device: GPUDevice,
   label: string,
   code: string,
   templates: Record<string, number> = {},
 ) {
-  const full = expand(`${common}\n${code}`, templates);
+  const full = expand(`${STEP_PARAMS_WGSL}\n${common}\n${code}`, templates);
   return {
     entry(entryPoint: string, constants: Record<string, number | boolean> = {}): EntryPoint {
       const used = usedBindings(full, entryPoint);
