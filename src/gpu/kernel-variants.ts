@@ -10,6 +10,7 @@ export const ENCODE_VARIANT_NAMES = [
   'vec4x4',
   'vec4x8',
   'tiled',
+  'wgtile4x4',
 ] as const;
 export const ENCODE_TOPK_VARIANT_NAMES = [
   'blocked1x4',

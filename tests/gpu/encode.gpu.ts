@@ -93,3 +93,32 @@ for (const variant of ENCODE_VARIANTS) {
     for (const b of [...Object.values(common), W, preAll, shard, preTile]) b.destroy();
   });
 }
+
+// The workgroup-tiled encoder adds its products in the scalar order: bit-identical to blocked4x4
+// (so the scalar fused encode+TopK and AuxK's encode-dead match it too), across partial tiles and slabs.
+gpuTest('encode wgtile4x4 equals blocked4x4 bit for bit (B=70, d=44, N=130)', async (device) => {
+  const [B, d, N] = [70, 44, 130];
+  const bufs = {
+    x: createBufferFrom(device, 'x', randn(B * d, 11)),
+    b_pre: createBufferFrom(device, 'b_pre', randn(d, 12, 0.5)),
+    W_enc: createBufferFrom(device, 'W_enc', randn(N * d, 13, 0.2)),
+    b_enc: createBufferFrom(device, 'b_enc', randn(N, 14, 0.1)),
+  };
+  const outs: Float32Array[] = [];
+  for (const variant of ['blocked4x4', 'wgtile4x4'] as const) {
+    const pre = device.createBuffer({ label: `pre-${variant}`, size: B * N * 4, usage: STORAGE });
+    const k = createEncode(device, { B, d, N }, variant);
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    k.run(pass, { ...bufs, pre });
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    outs.push(await readF32(device, pre, B * N));
+    k.destroy();
+    pre.destroy();
+  }
+  const [a, b] = outs.map((o) => new Uint32Array(o.buffer));
+  for (let i = 0; i < a.length; i++)
+    if (a[i] !== b[i]) throw new Error(`pre[${i}]: ${outs[0][i]} vs ${outs[1][i]} (bits differ)`);
+  for (const buf of Object.values(bufs)) buf.destroy();
+});

@@ -9,7 +9,8 @@ export type EncodeVariant =
   | 'blocked4x8'
   | 'vec4x4'
   | 'vec4x8'
-  | 'tiled';
+  | 'tiled'
+  | 'wgtile4x4';
 export const ENCODE_VARIANTS: EncodeVariant[] = [
   'naive',
   'blocked4x4',
@@ -18,11 +19,12 @@ export const ENCODE_VARIANTS: EncodeVariant[] = [
   'vec4x4',
   'vec4x8',
   'tiled',
+  'wgtile4x4',
 ];
 
-/** Variants usable at width d (the vec4 ones need d % 4 == 0). */
+/** Variants usable at width d (the vec4 ones and wgtile4x4 need d % 4 == 0). */
 export function encodeVariantsFor(d: number): EncodeVariant[] {
-  return ENCODE_VARIANTS.filter((v) => !v.startsWith('vec4') || d % 4 === 0);
+  return ENCODE_VARIANTS.filter((v) => !(v.startsWith('vec4') || v === 'wgtile4x4') || d % 4 === 0);
 }
 
 export interface EncodeSizes {
@@ -59,6 +61,7 @@ const ENTRY: Record<EncodeVariant, string> = {
   vec4x4: 'encode_blocked_v4',
   vec4x8: 'encode_blocked_v4',
   tiled: 'encode_tiled',
+  wgtile4x4: 'encode_wgtile',
 };
 
 /**
@@ -72,7 +75,7 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   const lat0 = sizes.lat0 ?? 0;
   const wOff = sizes.wOff ?? 0;
   const row0 = sizes.row0 ?? 0;
-  if (variant.startsWith('vec4') && d % 4 !== 0) variant = 'blocked4x4';
+  if ((variant.startsWith('vec4') || variant === 'wgtile4x4') && d % 4 !== 0) variant = 'blocked4x4';
   const { RB, RN } = tileOf(variant);
   const entryPoint = ENTRY[variant];
   const full = expand(code, { RB, RN });
@@ -95,6 +98,7 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   let groups: [number, number];
   if (variant === 'naive') groups = [Math.ceil(N / 64), B];
   else if (variant === 'tiled') groups = [Math.ceil(N / 16), Math.ceil(B / 16)];
+  else if (variant === 'wgtile4x4') groups = [Math.ceil(N / 64), Math.ceil(B / 64)];
   else groups = [Math.ceil(N / (8 * RN)), Math.ceil(B / (8 * RB))];
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   if (groups[0] > max || groups[1] > max)
