@@ -3,21 +3,12 @@
  * pass. The float64 twin is src/reference/step.ts (refStep); tests compare the two buffer by buffer.
  */
 import { BufferArena, readBytes, upload } from '../gpu/buffers';
-import { createActivation } from '../gpu/kernels/activation';
 import { createAdam } from '../gpu/kernels/adam';
-import { createBatchTopK } from '../gpu/kernels/batch-topk';
 import { createDead } from '../gpu/kernels/dead';
-import { createDecode } from '../gpu/kernels/decode';
-import { createDenseDecode } from '../gpu/kernels/dense-decode';
-import { createEncode, type EncodeVariant } from '../gpu/kernels/encode';
-import { createEncodeDead } from '../gpu/kernels/encode-dead';
-import { createEncodeTopK, type EncodeTopKVariant } from '../gpu/kernels/encode-topk';
-import { createGrad } from '../gpu/kernels/grad';
+import type { EncodeVariant } from '../gpu/kernels/encode';
+import type { EncodeTopKVariant } from '../gpu/kernels/encode-topk';
 import { createLoss } from '../gpu/kernels/loss';
-import { createOuterAcc } from '../gpu/kernels/outer-acc';
-import { createSortByLatent } from '../gpu/kernels/sort';
-import { createTopK, type TopKVariant } from '../gpu/kernels/topk';
-import { createTopKMerge } from '../gpu/kernels/topk-merge';
+import type { TopKVariant } from '../gpu/kernels/topk';
 import { createUpdate } from '../gpu/kernels/update';
 import { STEP_FLAGS } from '../gpu/step-params';
 import { PARAM_NAMES, type Params } from '../reference/step';
@@ -34,6 +25,8 @@ import {
   STEP_PARAMS_BYTES,
 } from './plan';
 
+import { buildDense } from './step-dense';
+import { buildSparse } from './step-sparse';
 import { kRow, stepFlags, stepParamsBytes } from './step-uniform';
 
 export {
@@ -88,6 +81,21 @@ export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topk: 'bito
 
 export type ParamsF32 = Params<Float32Array>;
 
+/** What both paths share: the loss and dead-latent kernels with their bind groups, and the update tail. */
+export interface StepCommon {
+  loss: ReturnType<typeof createLoss>;
+  /** the loss bind groups reading the given activations/values buffer */
+  lossBg: (topVal: GPUBuffer) => GPUBindGroup[];
+  dead: ReturnType<typeof createDead>;
+  deadBg: GPUBindGroup[];
+  /** project+norm, Adam, renorm, EMA phases; `extraNorm` adds the per-latent extras' norms */
+  tail: (extraNorm?: (p: GPUComputePassEncoder) => void) => StepPhase[];
+}
+export interface StepPhase {
+  name: string;
+  record: (pass: GPUComputePassEncoder) => void;
+}
+
 export interface TrainState {
   params: ParamsF32;
   m: ParamsF32;
@@ -111,11 +119,13 @@ export class GpuSae {
   readonly shardParams: GPUBuffer[] = [];
   /** Threshold family: the MicroBatch uniform of each micro-batch (plan.microBatches; one = the whole batch). */
   readonly microRows: GPUBuffer[] = [];
-  private record: (pass: GPUComputePassEncoder) => void = () => {};
-  private recordForward: (pass: GPUComputePassEncoder) => void = () => {};
+  /** The step's commands (set by the path builders). */
+  record: (pass: GPUComputePassEncoder) => void = () => {};
+  /** The evaluation forward's commands (set by the path builders). */
+  recordForward: (pass: GPUComputePassEncoder) => void = () => {};
   /** Threshold family in micro-batches: the forward of each (encode, activation, decode, codes into gact/gpre). */
-  private microForward: { row0: number; n: number; record: (pass: GPUComputePassEncoder) => void }[] | null =
-    null;
+  /** The threshold family's forward per micro-batch, when it has several (set by step-dense.ts). */
+  microForward: { row0: number; n: number; record: (pass: GPUComputePassEncoder) => void }[] | null = null;
   phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[] = [];
   /**
    * What the autotuner times for each kernel choice: the encoder and the TopK over [B, N], or over the
@@ -186,14 +196,16 @@ export class GpuSae {
     return [one];
   }
 
-  /** (Re)creates the kernels for a variant choice and binds them to this step's buffers. */
+  /**
+   * (Re)creates the kernels for a variant choice and binds them to this step's buffers: the loss,
+   * dead-latent and update kernels here, the rest by the sparse or the dense path's builder.
+   */
   build(kernels: KernelChoice) {
     this.destroyEncode();
     this.kernels = kernels;
     const { device, cfg, b, sh, plan } = this;
-    const { batchSize: B, d, nLatents: N, kAux } = cfg;
+    const { batchSize: B, d, nLatents: N } = cfg;
     const shards = plan.shards;
-    const S = shards.length;
     const shardN = shards[0].n;
     const params = b.params;
     const loss = createLoss(device, { B, d });
@@ -294,504 +306,13 @@ export class GpuSae {
       },
     ];
 
-    if (isDense(cfg.activation)) {
-      // The threshold family runs unsharded (the plan refuses more than one shard for it), over
-      // micro-batches of plan.microBatch rows whose [b, N] buffers fit one binding (one micro-batch:
-      // the whole batch, the path below with b = B). Each micro-batch has its encoder (x's rows row0…,
-      // and g's for ∂L/∂a) and bind groups with its MicroBatch uniform; [B, d] buffers stay whole.
-      const W_enc = sh.W_enc[0];
-      const W_dec = sh.W_dec[0];
-      const rows = plan.microBatch;
-      const gated = cfg.activation === 'gated';
-      const act = createActivation(device, { B: rows, N, d, activation: cfg.activation });
-      const decodeD = createDenseDecode(device, { B: rows, aux: false });
-      const decodeDAux = createDenseDecode(device, { B: rows, aux: true });
-      const outer = createOuterAcc(device, { N });
-      const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre };
-      // ∂L/∂a = W_dec·g is the encoder's own matmul with W_dec in place of W_enc and no biases.
-      const gactBindings = { x: b.g, b_pre: b.zerosD, W_enc: W_dec, b_enc: b.zerosN, pre: b.gact };
-      const gactAuxBindings = { x: b.gAux, b_pre: b.zerosD, W_enc: W_dec, b_enc: b.zerosN, pre: b.gactAux };
-      const micro = plan.microBatches.map((r, m) => {
-        const mb = this.microRows[m];
-        return {
-          ...r,
-          encode: createEncode(device, { B: r.n, d, N, row0: r.row0 }, kernels.encode),
-          actBg: act.bind(`act#${m}`, [
-            b.pre,
-            b.act,
-            b.actAux,
-            b.gact,
-            b.gactAux,
-            b.gpre,
-            b.b_enc,
-            b.extra,
-            b.decNorm,
-            b.latStats,
-            W_dec,
-            sh.dW_dec[0],
-            b.db_enc,
-            b.dextra,
-            b.firesStep,
-            b.g,
-            W_enc,
-            b.db_pre,
-            b.metrics,
-            b.normPart,
-            params,
-            b.rowStats,
-            mb,
-          ]),
-          decodeBg: decodeD.bind(`main#${m}`, [b.act, W_dec, b.b_pre, b.xHat, params, mb]),
-          decodeAuxBg: decodeDAux.bind(`aux#${m}`, [b.actAux, W_dec, b.b_pre, b.eHat, params, mb]),
-          outerEncBg: outer.bind(`enc#${m}`, [b.gpre, b.x, b.b_pre, sh.dW_enc[0], params, mb]),
-          outerDecBg: outer.bind(`dec#${m}`, [b.act, b.g, b.zerosD, sh.dW_dec[0], params, mb]),
-        };
-      });
-      // Codes for evaluation: the largest activations of each row, through the TopK kernel on `act`
-      // with its own uniform (k = codesK). Micro-batches: into gact/gpre ([b, N] ⊇ [n, codesK]), which
-      // forward() copies into the micro-batch's rows of idxAll/valAll.
-      const many = micro.length > 1;
-      const codes = createTopK(device, {
-        B: rows,
-        N,
-        K: this.codesK,
-        aux: false,
-        tile: kernels.topkTile,
-        variant: kernels.topk,
-      });
-      const codesBg = codes.bind('codes', [
-        b.act,
-        b.deadList,
-        b.deadInfo,
-        many ? b.gact : b.idxAll,
-        many ? b.gpre : b.valAll,
-        b.paramsCodes,
-      ]);
-      const lBg = lossBg(b.act);
-      const mb0 = micro[0];
-      this.destroyEncode = () => {
-        for (const mb of micro) mb.encode.destroy();
-      };
-      const fwd = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
-        mb.encode.run(p, encodeBindings);
-        act.run(p, mb.actBg, ['act_fwd']);
-        decodeD.run(p, mb.decodeBg);
-      };
-      const grads = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
-        outer.run(p, mb.outerEncBg);
-        outer.run(p, mb.outerDecBg);
-      };
-      const gact = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
-        mb.encode.run(p, gactBindings);
-        if (gated) mb.encode.run(p, gactAuxBindings);
-      };
-      const apply = (p: GPUComputePassEncoder) =>
-        act.run(p, mb0.actBg, ['latent_apply', 'dense_bpre', 'pen_reduce']);
-      const normExtra = (p: GPUComputePassEncoder) => act.run(p, mb0.actBg, ['norm_extra']);
-      this.microForward = many
-        ? micro.map((mb) => ({
-            row0: mb.row0,
-            n: mb.n,
-            record: (p: GPUComputePassEncoder) => {
-              fwd(p, mb);
-              codes.run(p, codesBg);
-            },
-          }))
-        : null;
-      this.recordForward = (pass) => {
-        fwd(pass, mb0);
-        codes.run(pass, codesBg);
-      };
-      if (!many) {
-        this.phases = [
-          { name: 'encode', record: (p) => mb0.encode.run(p, encodeBindings) },
-          { name: 'activation', record: (p) => act.run(p, mb0.actBg, ['dec_norm_rows', 'act_fwd']) },
-          {
-            name: 'decode',
-            record: (p) => {
-              decodeD.run(p, mb0.decodeBg);
-              if (gated) decodeDAux.run(p, mb0.decodeAuxBg);
-            },
-          },
-          {
-            name: 'dead',
-            record: (p) => {
-              act.run(p, mb0.actBg, ['dense_fires']);
-              dead.run(p, deadBg, ['update_dead', 'compact_dead']);
-            },
-          },
-          { name: 'loss', record: (p) => loss.run(p, lBg) },
-          { name: 'gact', record: (p) => gact(p, mb0) },
-          { name: 'act-bwd', record: (p) => act.run(p, mb0.actBg, ['act_bwd', 'latent_sums']) },
-          {
-            name: 'grad',
-            record: (p) => {
-              grads(p, mb0);
-              apply(p);
-            },
-          },
-          ...tail(normExtra),
-        ];
-      } else {
-        // Micro-batches: the forward of each (fires summed in row order, each row's L0 for the loss,
-        // FLAG_ROW_L0), the loss over the whole batch, then the backward of each from the last down
-        // (whose pre-activations and activations are still in place; the others' are recomputed),
-        // summing the per-latent sums and dW_enc, dW_dec; then the per-latent apply and the update.
-        const last = micro.length - 1;
-        this.phases = [
-          {
-            name: 'forward',
-            record: (p) => {
-              act.run(p, mb0.actBg, ['dec_norm_rows']);
-              for (const mb of micro) {
-                fwd(p, mb);
-                if (gated) decodeDAux.run(p, mb.decodeAuxBg);
-                act.run(p, mb.actBg, ['dense_fires', 'row_l0']);
-              }
-            },
-          },
-          { name: 'dead', record: (p) => dead.run(p, deadBg, ['update_dead', 'compact_dead']) },
-          { name: 'loss', record: (p) => loss.run(p, lBg) },
-          {
-            name: 'backward',
-            record: (p) => {
-              for (let m = last; m >= 0; m--) {
-                const mb = micro[m];
-                if (m < last) {
-                  mb.encode.run(p, encodeBindings);
-                  act.run(p, mb.actBg, ['act_fwd']);
-                }
-                gact(p, mb);
-                act.run(p, mb.actBg, ['act_bwd', 'latent_sums']);
-                grads(p, mb);
-              }
-            },
-          },
-          { name: 'grad', record: apply },
-          ...tail(normExtra),
-        ];
-      }
-      // The autotuner times the encoder of one micro-batch (the phase 'encode' with one).
-      this.tunePhases = many ? { encode: (p) => mb0.encode.run(p, encodeBindings) } : {};
-      this.record = (pass) => {
-        for (const ph of this.phases) ph.record(pass);
-      };
-      return;
-    }
-
-    const E = B * (kRow(cfg) + kAux);
-    const select = this.buildSelect(kernels);
-    const decode = createDecode(device, { B, aux: false, shards: S, shardN });
-    const decodeAux = createDecode(device, { B, aux: true, shards: S, shardN });
-    const grad = createGrad(device, { d, shardN, entries: E });
-    const sort = createSortByLatent(device, { B, N, entries: E });
-
-    const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec]);
-    const decodeAuxBg = decodeAux.bind('aux', [b.idxAll, b.valAll, b.b_pre, b.eHat, params, ...sh.W_dec]);
-    const gradBgs = shards.map((_, i) =>
-      grad.bind(`grad#${i}`, [
-        b.idxAll,
-        b.valAll,
-        b.g,
-        b.gAux,
-        sh.W_dec[i],
-        b.gvAll,
-        b.start,
-        b.rows,
-        b.x,
-        b.b_pre,
-        sh.W_enc[i],
-        sh.dW_dec[i],
-        sh.dW_enc[i],
-        b.db_enc,
-        b.db_pre,
-        params,
-        this.shardParams[i],
-        b.encPart,
-      ]),
-    );
-    const sortBg = sort.bind('sort', [b.idxAll, b.counts, b.start, b.cursor, b.unordered, b.rows, params]);
-    const lBg = lossBg(b.valAll);
-
-    this.recordForward = (pass) => {
-      select.encode(pass);
-      select.main(pass, true);
-      decode.run(pass, decodeBg);
-    };
-    /** The step as named phases in order (the benchmark times each alone). */
-    this.phases = [
-      { name: 'encode', record: (p) => select.encode(p) },
-      { name: 'topk', record: (p) => select.main(p, false) },
-      { name: 'decode', record: (p) => decode.run(p, decodeBg) },
-      { name: 'dead', record: (p) => dead.run(p, deadBg) },
-      { name: 'topk-aux', record: (p) => select.aux(p) },
-      { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
-      { name: 'loss', record: (p) => loss.run(p, lBg) },
-      {
-        name: 'gv',
-        record: (p) => {
-          for (const bg of gradBgs) grad.run(p, bg, ['gv']);
-        },
-      },
-      { name: 'sort', record: (p) => sort.run(p, sortBg) },
-      {
-        name: 'grad',
-        record: (p) => {
-          for (const bg of gradBgs) grad.run(p, bg, ['grad_dec', 'grad_enc']);
-          for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
-          grad.run(p, gradBgs[0], ['bpre_final']);
-        },
-      },
-      ...tail(),
-    ];
-    this.record = (pass) => {
-      for (const ph of this.phases) ph.record(pass);
-    };
-    this.tunePhases = select.tune;
-    this.destroyEncode = () => select.destroy();
+    const common: StepCommon = { loss, lossBg, dead, deadBg, tail };
+    if (isDense(cfg.activation)) buildDense(this, kernels, common);
+    else buildSparse(this, kernels, common);
   }
 
-  /**
-   * The sparse family's encoder and selection: `encode` the pre-activations, `main` TopK (and the
-   * BatchTopK cut; forward = the evaluation uniform), `aux` the AuxK TopK among dead latents.
-   * With one tile this is today's path over [B, N]; with more, the encoder and TopK walk the latent
-   * tiles of plan.tiles, keeping per-row running top-k lists, and [B, N] never exists.
-   */
-  private buildSelect(kernels: KernelChoice) {
-    const { device, cfg, b, sh, plan } = this;
-    const { batchSize: B, d, nLatents: N, kAux } = cfg;
-    const multi = cfg.multiTopK;
-    const batchTopK = cfg.activation === 'batchtopk' ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
-    const batchBg = batchTopK?.bind('batch', [b.valAll, b.tau, b.metrics, b.params]);
-    // The forward pass (evaluation) runs the batch selection with a uniform that keeps τ out of the
-    // metrics ring, so an evaluation never overwrites a training step's slot.
-    const batchFwdBg = batchTopK?.bind('batch-fwd', [b.valAll, b.tau, b.metrics, b.paramsCodes]);
-    const batch = (p: GPUComputePassEncoder, forward: boolean) => {
-      if (batchTopK && batchBg && batchFwdBg) batchTopK.run(p, forward ? batchFwdBg : batchBg);
-    };
-    if (plan.tiles.length > 1 || (kernels.fused && plan.fusedChunkMin > 0))
-      return this.buildTiledSelect(kernels, batch);
-    const encode = createEncode(device, { B, d, N }, kernels.encode);
-    const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre };
-    const topk = createTopK(device, {
-      B,
-      N,
-      K: multi ? cfg.k + kAux : kRow(cfg),
-      aux: false,
-      multi,
-      tile: kernels.topkTile,
-      variant: kernels.topk,
-    });
-    const topkAux =
-      kAux > 0 && !multi
-        ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk })
-        : null;
-    const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
-    const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
-    return {
-      encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
-      main: (p: GPUComputePassEncoder, forward: boolean) => {
-        topk.run(p, topkBg);
-        batch(p, forward);
-      },
-      aux: (p: GPUComputePassEncoder) => {
-        if (topkAux && topkAuxBg) topkAux.run(p, topkAuxBg);
-      },
-      tune: {
-        encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
-        topk: (p: GPUComputePassEncoder) => topk.run(p, topkBg),
-        select: (p: GPUComputePassEncoder) => {
-          encode.run(p, encodeBindings);
-          topk.run(p, topkBg);
-        },
-      },
-      destroy: () => encode.destroy(),
-    };
-  }
-  private destroyEncode: () => void = () => {};
-
-  /**
-   * The encoder + TopK over latent tiles (plan.tiles): per tile, the encoder writes the tile [B, n],
-   * the tiled TopK its raw per-row list, and the merge folds that into a running best list; after
-   * the last tile the best lists are emitted into idxAll/valAll exactly as the untiled TopK writes
-   * them. AuxK runs after the dead update: per tile, only the dead latents' pre-activations are
-   * recomputed (encode-dead) and their tiled TopK merged. With `kernels.fused` a tile's encoder and
-   * TopK are one kernel (encode-topk) writing C chunk lists that the merge folds in at once.
-   * Phases: 'encode' = tiles + merges, 'topk' = emit + BatchTopK's cut.
-   */
-  private buildTiledSelect(
-    kernels: KernelChoice,
-    batch: (p: GPUComputePassEncoder, forward: boolean) => void,
-  ) {
-    const { device, cfg, b, sh, plan } = this;
-    const { batchSize: B, d, kAux } = cfg;
-    const multi = cfg.multiTopK;
-    const n = plan.tileLatents;
-    const kList = multi ? cfg.k + kAux : kRow(cfg);
-    const common = { B, N: n, tile: kernels.topkTile, variant: kernels.topk, tiled: true };
-    const topk = createTopK(device, { ...common, K: kList, aux: false, multi });
-    const hasAux = kAux > 0 && !multi;
-    const topkAux = hasAux ? createTopK(device, { ...common, K: kAux, aux: true }) : null;
-    const merge = createTopKMerge(device, { B, K: kList, multi });
-    const mergeAux = hasAux ? createTopKMerge(device, { B, K: kAux, aux: true }) : null;
-    const encodeDead = hasAux ? createEncodeDead(device, { B, d, n }, kernels.encode) : null;
-    const mergeBgs = merge.bind('main', [
-      b.tileIdx,
-      b.tileVal,
-      b.bestIdx,
-      b.bestVal,
-      b.idxAll,
-      b.valAll,
-      b.params,
-      merge.mergeParams(1),
-    ]);
-    const mergeAuxBgs = mergeAux?.bind('aux', [
-      b.tileIdx,
-      b.tileVal,
-      b.bestAuxIdx,
-      b.bestAuxVal,
-      b.idxAll,
-      b.valAll,
-      b.params,
-      mergeAux.mergeParams(1),
-    ]);
-    const encodes: { destroy(): void }[] = [];
-    const fused = kernels.fused && plan.fusedChunkMin > 0 ? kernels.fused : null;
-    const chunk = Math.max(plan.fusedChunkMin, kernels.fusedChunk ?? 0);
-    // Merge bind groups over the fused kernel's chunk lists, one per chunk count C.
-    const fusedMerge = new Map<number, GPUBindGroup[]>();
-    const fusedMergeBgs = (C: number) => {
-      let bgs = fusedMerge.get(C);
-      if (!bgs) {
-        bgs = merge.bind(`fused C=${C}`, [
-          b.fusedIdx,
-          b.fusedVal,
-          b.bestIdx,
-          b.bestVal,
-          b.idxAll,
-          b.valAll,
-          b.params,
-          merge.mergeParams(C),
-        ]);
-        fusedMerge.set(C, bgs);
-      }
-      return bgs;
-    };
-    const tiles = plan.tiles.map((t) => {
-      const W_enc = sh.W_enc[t.shard];
-      let select: (p: GPUComputePassEncoder) => void;
-      let encodeOnly: (p: GPUComputePassEncoder) => void;
-      let topkOnly: (p: GPUComputePassEncoder) => void;
-      if (fused) {
-        const f = createEncodeTopK(
-          device,
-          { B, d, N: t.n, K: kList, lat0: t.lat0, wOff: t.wOff, chunk, multi },
-          fused,
-        );
-        encodes.push(f);
-        const bgs = fusedMergeBgs(f.chunks);
-        // deadFlag ← zeros: AuxK's dead columns come from encode-dead after the dead update.
-        const bind = {
-          x: b.x,
-          b_pre: b.b_pre,
-          W_enc,
-          b_enc: b.b_enc,
-          pre: b.pre,
-          deadFlag: b.zerosN,
-          listIdx: b.fusedIdx,
-          listVal: b.fusedVal,
-          params: b.params,
-        };
-        encodeOnly = (p) => f.run(p, bind);
-        topkOnly = () => {};
-        select = (p) => {
-          f.run(p, bind);
-          merge.merge(p, bgs);
-        };
-      } else {
-        const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode);
-        encodes.push(encode);
-        const tp = topk.tileParams(t.lat0, t.n);
-        const topkBg = topk.bind(`tile@${t.lat0}`, [
-          b.pre,
-          b.deadList,
-          b.deadInfo,
-          b.tileIdx,
-          b.tileVal,
-          b.params,
-          tp,
-        ]);
-        encodeOnly = (p) => encode.run(p, { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre });
-        topkOnly = (p) => topk.run(p, topkBg);
-        select = (p) => {
-          encodeOnly(p);
-          topkOnly(p);
-          merge.merge(p, mergeBgs);
-        };
-      }
-      return {
-        select,
-        encodeOnly,
-        topkOnly,
-        auxBg: topkAux?.bind(`aux@${t.lat0}`, [
-          b.pre,
-          b.deadList,
-          b.deadInfo,
-          b.tileIdx,
-          b.tileVal,
-          b.params,
-          topkAux.tileParams(t.lat0, t.n),
-        ]),
-        deadBg: encodeDead?.bind(t, {
-          x: b.x,
-          b_pre: b.b_pre,
-          W_enc,
-          b_enc: b.b_enc,
-          pre: b.pre,
-          deadList: b.deadList,
-          deadInfo: b.deadInfo,
-          params: b.params,
-        }),
-      };
-    });
-    return {
-      encode: (p: GPUComputePassEncoder) => {
-        merge.init(p, mergeBgs);
-        for (const t of tiles) t.select(p);
-      },
-      main: (p: GPUComputePassEncoder, forward: boolean) => {
-        merge.emit(p, mergeBgs);
-        batch(p, forward);
-      },
-      aux: (p: GPUComputePassEncoder) => {
-        if (!topkAux || !mergeAux || !mergeAuxBgs || !encodeDead) return;
-        mergeAux.init(p, mergeAuxBgs);
-        for (const t of tiles) {
-          encodeDead.run(p, t.deadBg!);
-          topkAux.run(p, t.auxBg!);
-          mergeAux.merge(p, mergeAuxBgs);
-        }
-        mergeAux.emit(p, mergeAuxBgs);
-      },
-      // The autotuner times one tile: the choice is per tile shape, and a whole step at scale takes minutes.
-      tune: {
-        encode: (p: GPUComputePassEncoder) => tiles[0].encodeOnly(p),
-        topk: (p: GPUComputePassEncoder) => tiles[0].topkOnly(p),
-        select: (p: GPUComputePassEncoder) => {
-          merge.init(p, mergeBgs);
-          tiles[0].select(p);
-        },
-      },
-      destroy: () => {
-        for (const e of encodes) e.destroy();
-        topk.destroy();
-        topkAux?.destroy();
-        merge.destroy();
-        mergeAux?.destroy();
-        encodeDead?.destroy();
-      },
-    };
-  }
+  /** Set by the path builders (step-sparse.ts, step-dense.ts): frees the kernels of the last build. */
+  destroyEncode: () => void = () => {};
 
   /** Bytes of GPU memory this step holds. */
   get bytes() {

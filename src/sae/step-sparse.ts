@@ -1,0 +1,339 @@
+/**
+ * The sparse family's step (TopK, Multi-TopK, BatchTopK): encoder + TopK (untiled, over latent tiles,
+ * or fused), decode through the entries, AuxK, the sparse backward by latent, per latent shard.
+ */
+import { createBatchTopK } from '../gpu/kernels/batch-topk';
+import { createDecode } from '../gpu/kernels/decode';
+import { createEncode } from '../gpu/kernels/encode';
+import { createEncodeDead } from '../gpu/kernels/encode-dead';
+import { createEncodeTopK } from '../gpu/kernels/encode-topk';
+import { createGrad } from '../gpu/kernels/grad';
+import { createSortByLatent } from '../gpu/kernels/sort';
+import { createTopK } from '../gpu/kernels/topk';
+import { createTopKMerge } from '../gpu/kernels/topk-merge';
+import type { GpuSae, KernelChoice, StepCommon } from './step';
+import { kRow } from './step-uniform';
+
+/** Builds the sparse family's phases into `sae`. */
+export function buildSparse(sae: GpuSae, kernels: KernelChoice, common: StepCommon) {
+  const { device, cfg, b, sh, plan } = sae;
+  const { batchSize: B, d, nLatents: N, kAux } = cfg;
+  const shards = plan.shards;
+  const S = shards.length;
+  const shardN = shards[0].n;
+  const params = b.params;
+  const { loss, lossBg, dead, deadBg, tail } = common;
+
+  const E = B * (kRow(cfg) + kAux);
+  const select = buildSelect(sae, kernels);
+  const decode = createDecode(device, { B, aux: false, shards: S, shardN });
+  const decodeAux = createDecode(device, { B, aux: true, shards: S, shardN });
+  const grad = createGrad(device, { d, shardN, entries: E });
+  const sort = createSortByLatent(device, { B, N, entries: E });
+
+  const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec]);
+  const decodeAuxBg = decodeAux.bind('aux', [b.idxAll, b.valAll, b.b_pre, b.eHat, params, ...sh.W_dec]);
+  const gradBgs = shards.map((_, i) =>
+    grad.bind(`grad#${i}`, [
+      b.idxAll,
+      b.valAll,
+      b.g,
+      b.gAux,
+      sh.W_dec[i],
+      b.gvAll,
+      b.start,
+      b.rows,
+      b.x,
+      b.b_pre,
+      sh.W_enc[i],
+      sh.dW_dec[i],
+      sh.dW_enc[i],
+      b.db_enc,
+      b.db_pre,
+      params,
+      sae.shardParams[i],
+      b.encPart,
+    ]),
+  );
+  const sortBg = sort.bind('sort', [b.idxAll, b.counts, b.start, b.cursor, b.unordered, b.rows, params]);
+  const lBg = lossBg(b.valAll);
+
+  sae.recordForward = (pass) => {
+    select.encode(pass);
+    select.main(pass, true);
+    decode.run(pass, decodeBg);
+  };
+  /** The step as named phases in order (the benchmark times each alone). */
+  sae.phases = [
+    { name: 'encode', record: (p) => select.encode(p) },
+    { name: 'topk', record: (p) => select.main(p, false) },
+    { name: 'decode', record: (p) => decode.run(p, decodeBg) },
+    { name: 'dead', record: (p) => dead.run(p, deadBg) },
+    { name: 'topk-aux', record: (p) => select.aux(p) },
+    { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
+    { name: 'loss', record: (p) => loss.run(p, lBg) },
+    {
+      name: 'gv',
+      record: (p) => {
+        for (const bg of gradBgs) grad.run(p, bg, ['gv']);
+      },
+    },
+    { name: 'sort', record: (p) => sort.run(p, sortBg) },
+    {
+      name: 'grad',
+      record: (p) => {
+        for (const bg of gradBgs) grad.run(p, bg, ['grad_dec', 'grad_enc']);
+        for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
+        grad.run(p, gradBgs[0], ['bpre_final']);
+      },
+    },
+    ...tail(),
+  ];
+  sae.record = (pass) => {
+    for (const ph of sae.phases) ph.record(pass);
+  };
+  sae.tunePhases = select.tune;
+  sae.destroyEncode = () => select.destroy();
+}
+
+/**
+ * The sparse family's encoder and selection: `encode` the pre-activations, `main` TopK (and the
+ * BatchTopK cut; forward = the evaluation uniform), `aux` the AuxK TopK among dead latents.
+ * With one tile this is today's path over [B, N]; with more, the encoder and TopK walk the latent
+ * tiles of plan.tiles, keeping per-row running top-k lists, and [B, N] never exists.
+ */
+function buildSelect(sae: GpuSae, kernels: KernelChoice) {
+  const { device, cfg, b, sh, plan } = sae;
+  const { batchSize: B, d, nLatents: N, kAux } = cfg;
+  const multi = cfg.multiTopK;
+  const batchTopK = cfg.activation === 'batchtopk' ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
+  const batchBg = batchTopK?.bind('batch', [b.valAll, b.tau, b.metrics, b.params]);
+  // The forward pass (evaluation) runs the batch selection with a uniform that keeps τ out of the
+  // metrics ring, so an evaluation never overwrites a training step's slot.
+  const batchFwdBg = batchTopK?.bind('batch-fwd', [b.valAll, b.tau, b.metrics, b.paramsCodes]);
+  const batch = (p: GPUComputePassEncoder, forward: boolean) => {
+    if (batchTopK && batchBg && batchFwdBg) batchTopK.run(p, forward ? batchFwdBg : batchBg);
+  };
+  if (plan.tiles.length > 1 || (kernels.fused && plan.fusedChunkMin > 0))
+    return buildTiledSelect(sae, kernels, batch);
+  const encode = createEncode(device, { B, d, N }, kernels.encode);
+  const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre };
+  const topk = createTopK(device, {
+    B,
+    N,
+    K: multi ? cfg.k + kAux : kRow(cfg),
+    aux: false,
+    multi,
+    tile: kernels.topkTile,
+    variant: kernels.topk,
+  });
+  const topkAux =
+    kAux > 0 && !multi
+      ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk })
+      : null;
+  const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
+  const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
+  return {
+    encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
+    main: (p: GPUComputePassEncoder, forward: boolean) => {
+      topk.run(p, topkBg);
+      batch(p, forward);
+    },
+    aux: (p: GPUComputePassEncoder) => {
+      if (topkAux && topkAuxBg) topkAux.run(p, topkAuxBg);
+    },
+    tune: {
+      encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
+      topk: (p: GPUComputePassEncoder) => topk.run(p, topkBg),
+      select: (p: GPUComputePassEncoder) => {
+        encode.run(p, encodeBindings);
+        topk.run(p, topkBg);
+      },
+    },
+    destroy: () => encode.destroy(),
+  };
+}
+
+/**
+ * The encoder + TopK over latent tiles (plan.tiles): per tile, the encoder writes the tile [B, n],
+ * the tiled TopK its raw per-row list, and the merge folds that into a running best list; after
+ * the last tile the best lists are emitted into idxAll/valAll exactly as the untiled TopK writes
+ * them. AuxK runs after the dead update: per tile, only the dead latents' pre-activations are
+ * recomputed (encode-dead) and their tiled TopK merged. With `kernels.fused` a tile's encoder and
+ * TopK are one kernel (encode-topk) writing C chunk lists that the merge folds in at once.
+ * Phases: 'encode' = tiles + merges, 'topk' = emit + BatchTopK's cut.
+ */
+function buildTiledSelect(
+  sae: GpuSae,
+  kernels: KernelChoice,
+  batch: (p: GPUComputePassEncoder, forward: boolean) => void,
+) {
+  const { device, cfg, b, sh, plan } = sae;
+  const { batchSize: B, d, kAux } = cfg;
+  const multi = cfg.multiTopK;
+  const n = plan.tileLatents;
+  const kList = multi ? cfg.k + kAux : kRow(cfg);
+  const common = { B, N: n, tile: kernels.topkTile, variant: kernels.topk, tiled: true };
+  const topk = createTopK(device, { ...common, K: kList, aux: false, multi });
+  const hasAux = kAux > 0 && !multi;
+  const topkAux = hasAux ? createTopK(device, { ...common, K: kAux, aux: true }) : null;
+  const merge = createTopKMerge(device, { B, K: kList, multi });
+  const mergeAux = hasAux ? createTopKMerge(device, { B, K: kAux, aux: true }) : null;
+  const encodeDead = hasAux ? createEncodeDead(device, { B, d, n }, kernels.encode) : null;
+  const mergeBgs = merge.bind('main', [
+    b.tileIdx,
+    b.tileVal,
+    b.bestIdx,
+    b.bestVal,
+    b.idxAll,
+    b.valAll,
+    b.params,
+    merge.mergeParams(1),
+  ]);
+  const mergeAuxBgs = mergeAux?.bind('aux', [
+    b.tileIdx,
+    b.tileVal,
+    b.bestAuxIdx,
+    b.bestAuxVal,
+    b.idxAll,
+    b.valAll,
+    b.params,
+    mergeAux.mergeParams(1),
+  ]);
+  const encodes: { destroy(): void }[] = [];
+  const fused = kernels.fused && plan.fusedChunkMin > 0 ? kernels.fused : null;
+  const chunk = Math.max(plan.fusedChunkMin, kernels.fusedChunk ?? 0);
+  // Merge bind groups over the fused kernel's chunk lists, one per chunk count C.
+  const fusedMerge = new Map<number, GPUBindGroup[]>();
+  const fusedMergeBgs = (C: number) => {
+    let bgs = fusedMerge.get(C);
+    if (!bgs) {
+      bgs = merge.bind(`fused C=${C}`, [
+        b.fusedIdx,
+        b.fusedVal,
+        b.bestIdx,
+        b.bestVal,
+        b.idxAll,
+        b.valAll,
+        b.params,
+        merge.mergeParams(C),
+      ]);
+      fusedMerge.set(C, bgs);
+    }
+    return bgs;
+  };
+  const tiles = plan.tiles.map((t) => {
+    const W_enc = sh.W_enc[t.shard];
+    let select: (p: GPUComputePassEncoder) => void;
+    let encodeOnly: (p: GPUComputePassEncoder) => void;
+    let topkOnly: (p: GPUComputePassEncoder) => void;
+    if (fused) {
+      const f = createEncodeTopK(
+        device,
+        { B, d, N: t.n, K: kList, lat0: t.lat0, wOff: t.wOff, chunk, multi },
+        fused,
+      );
+      encodes.push(f);
+      const bgs = fusedMergeBgs(f.chunks);
+      // deadFlag ← zeros: AuxK's dead columns come from encode-dead after the dead update.
+      const bind = {
+        x: b.x,
+        b_pre: b.b_pre,
+        W_enc,
+        b_enc: b.b_enc,
+        pre: b.pre,
+        deadFlag: b.zerosN,
+        listIdx: b.fusedIdx,
+        listVal: b.fusedVal,
+        params: b.params,
+      };
+      encodeOnly = (p) => f.run(p, bind);
+      topkOnly = () => {};
+      select = (p) => {
+        f.run(p, bind);
+        merge.merge(p, bgs);
+      };
+    } else {
+      const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode);
+      encodes.push(encode);
+      const tp = topk.tileParams(t.lat0, t.n);
+      const topkBg = topk.bind(`tile@${t.lat0}`, [
+        b.pre,
+        b.deadList,
+        b.deadInfo,
+        b.tileIdx,
+        b.tileVal,
+        b.params,
+        tp,
+      ]);
+      encodeOnly = (p) => encode.run(p, { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre });
+      topkOnly = (p) => topk.run(p, topkBg);
+      select = (p) => {
+        encodeOnly(p);
+        topkOnly(p);
+        merge.merge(p, mergeBgs);
+      };
+    }
+    return {
+      select,
+      encodeOnly,
+      topkOnly,
+      auxBg: topkAux?.bind(`aux@${t.lat0}`, [
+        b.pre,
+        b.deadList,
+        b.deadInfo,
+        b.tileIdx,
+        b.tileVal,
+        b.params,
+        topkAux.tileParams(t.lat0, t.n),
+      ]),
+      deadBg: encodeDead?.bind(t, {
+        x: b.x,
+        b_pre: b.b_pre,
+        W_enc,
+        b_enc: b.b_enc,
+        pre: b.pre,
+        deadList: b.deadList,
+        deadInfo: b.deadInfo,
+        params: b.params,
+      }),
+    };
+  });
+  return {
+    encode: (p: GPUComputePassEncoder) => {
+      merge.init(p, mergeBgs);
+      for (const t of tiles) t.select(p);
+    },
+    main: (p: GPUComputePassEncoder, forward: boolean) => {
+      merge.emit(p, mergeBgs);
+      batch(p, forward);
+    },
+    aux: (p: GPUComputePassEncoder) => {
+      if (!topkAux || !mergeAux || !mergeAuxBgs || !encodeDead) return;
+      mergeAux.init(p, mergeAuxBgs);
+      for (const t of tiles) {
+        encodeDead.run(p, t.deadBg!);
+        topkAux.run(p, t.auxBg!);
+        mergeAux.merge(p, mergeAuxBgs);
+      }
+      mergeAux.emit(p, mergeAuxBgs);
+    },
+    // The autotuner times one tile: the choice is per tile shape, and a whole step at scale takes minutes.
+    tune: {
+      encode: (p: GPUComputePassEncoder) => tiles[0].encodeOnly(p),
+      topk: (p: GPUComputePassEncoder) => tiles[0].topkOnly(p),
+      select: (p: GPUComputePassEncoder) => {
+        merge.init(p, mergeBgs);
+        tiles[0].select(p);
+      },
+    },
+    destroy: () => {
+      for (const e of encodes) e.destroy();
+      topk.destroy();
+      topkAux?.destroy();
+      merge.destroy();
+      mergeAux?.destroy();
+      encodeDead?.destroy();
+    },
+  };
+}
