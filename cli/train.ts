@@ -316,6 +316,8 @@ export async function trainHeadless(
         config: started.config,
         adapter: ready.adapter,
         kernels: started.kernels,
+        gpu_bytes: started.gpuBytes,
+        layout: started.layout,
         dataset: {
           name: dataset.name,
           rows: dataset.rows,

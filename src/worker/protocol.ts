@@ -330,6 +330,8 @@ export type FromWorker =
       /** autotune timings (ms per candidate), null when cached or variants were given */
       autotune: Record<string, number> | null;
       gpuBytes: number;
+      /** how the step is laid out on this device (src/sae/plan.ts) */
+      layout: { shards: number; tiles: number; tileLatents: number; microBatch: number; bindingCap: number };
       totalSteps: number;
     }
   | { type: 'metrics'; runId: string; points: MetricPoint[] }

@@ -130,6 +130,13 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
               kernels,
               autotune: autotune?.timings ?? null,
               gpuBytes: t.sae.bytes,
+              layout: {
+                shards: t.sae.plan.shards.length,
+                tiles: t.sae.plan.tiles.length,
+                tileLatents: t.sae.plan.tileLatents,
+                microBatch: t.sae.plan.microBatch,
+                bindingCap: t.sae.plan.bindingCap,
+              },
               totalSteps: t.totalSteps,
             }),
           onCheckpoint: (c) => {
