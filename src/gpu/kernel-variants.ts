@@ -1,6 +1,6 @@
 /**
  * The names of the kernel variants, without the kernels (no WGSL imports), for the CLI's flags in
- * node. src/gpu/kernels/encode.ts and encode-topk.ts hold the same lists (a unit test keeps them equal).
+ * node. src/gpu/kernels/encode.ts and encode-topk.ts take their variant types from these lists.
  */
 export const ENCODE_VARIANT_NAMES = [
   'naive',

@@ -1,4 +1,5 @@
 import code from '../../../shaders/encode-topk.wgsl?raw';
+import { ENCODE_TOPK_VARIANT_NAMES } from '../kernel-variants';
 import { groupsFor, nextPow2, stepShader } from './kernel';
 
 /**
@@ -6,21 +7,8 @@ import { groupsFor, nextPow2, stepShader } from './kernel';
  * 'blockedRBxRN' ≡ the scalar encoders (blocked*, naive, tiled: the same per-element order),
  * 'vec4xRN' ≡ encode vec4x4 / vec4x8 (d % 4 == 0). RB rows per thread, RN latents per register block.
  */
-export type EncodeTopKVariant =
-  | 'blocked1x4'
-  | 'blocked2x4'
-  | 'blocked4x4'
-  | 'blocked4x8'
-  | 'vec4x4'
-  | 'vec4x8';
-export const ENCODE_TOPK_VARIANTS: EncodeTopKVariant[] = [
-  'blocked1x4',
-  'blocked2x4',
-  'blocked4x4',
-  'blocked4x8',
-  'vec4x4',
-  'vec4x8',
-];
+export type EncodeTopKVariant = (typeof ENCODE_TOPK_VARIANT_NAMES)[number];
+export const ENCODE_TOPK_VARIANTS: EncodeTopKVariant[] = [...ENCODE_TOPK_VARIANT_NAMES];
 /** Private list capacity: the fused kernel serves K ≤ 64 (KP = next power of two ≤ 64). */
 export const ENCODE_TOPK_MAX_K = 64;
 /** Default chunk length (latents per thread per tile); the autotuner's knob. */

@@ -1,26 +1,10 @@
 import code from '../../../shaders/encode.wgsl?raw';
+import { ENCODE_VARIANT_NAMES } from '../kernel-variants';
 import { expand, getPipeline } from '../pipelines';
 import { usedBindings } from './kernel';
 
-export type EncodeVariant =
-  | 'naive'
-  | 'blocked4x4'
-  | 'blocked2x4'
-  | 'blocked4x8'
-  | 'vec4x4'
-  | 'vec4x8'
-  | 'tiled'
-  | 'wgtile4x4';
-export const ENCODE_VARIANTS: EncodeVariant[] = [
-  'naive',
-  'blocked4x4',
-  'blocked2x4',
-  'blocked4x8',
-  'vec4x4',
-  'vec4x8',
-  'tiled',
-  'wgtile4x4',
-];
+export type EncodeVariant = (typeof ENCODE_VARIANT_NAMES)[number];
+export const ENCODE_VARIANTS: EncodeVariant[] = [...ENCODE_VARIANT_NAMES];
 
 /** Variants usable at width d (the vec4 ones and wgtile4x4 need d % 4 == 0). */
 export function encodeVariantsFor(d: number): EncodeVariant[] {
