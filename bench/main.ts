@@ -39,6 +39,17 @@ async function main() {
       await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels),
     );
   }
+  if (want('step-shape')) {
+    // --shape B,d,N,k,kAux: the step profile at one shape of the user's (e.g. a scale shape).
+    const [B, d, N, k, kAux] = (params.get('shape') ?? '').split(',').map(Number);
+    if (![B, d, N, k, kAux].every((v) => Number.isInteger(v) && v > 0))
+      throw new Error(`--shape ${params.get('shape')}: expected B,d,N,k,kAux as positive integers`);
+    const kernels = {
+      ...(params.get('encode') ? { encode: params.get('encode') as EncodeVariant } : {}),
+      ...(params.get('topk') ? { topk: params.get('topk') as TopKVariant } : {}),
+    };
+    entries.push(await benchStep(gpu.device, { B, d, N, k, kAux }, samples, kernels));
+  }
   if (want('variants'))
     entries.push(await benchVariants(gpu.device, { B: 1024, d: 64, N: 1024, k: 8, kAux: 32 }, samples));
   if (want('scale')) {

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only encode,step,scale --samples 3 --max-n 65536 --encode V --topk V --out FILE]: runs
+ * npm run bench [-- --only encode,step,scale --samples 3 --max-n 65536 --encode V --topk V --shape B,d,N,k,kAux --out FILE]: runs
  * bench/index.html in headless Chromium and prints one JSON document (adapter, shapes, median ms per
  * variant, GFLOP/s, ratios).
  */
@@ -12,7 +12,7 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const q = new URLSearchParams();
-for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused'])
+for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused', 'shape'])
   if (opt(name)) q.set(name, opt(name)!);
 
 const result = await runBenchPage(q);

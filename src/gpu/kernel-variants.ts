@@ -1,6 +1,7 @@
 /**
- * The names of the kernel variants, without the kernels (no WGSL imports), for the CLI's flags in
- * node. src/gpu/kernels/encode.ts and encode-topk.ts take their variant types from these lists.
+ * The names of the kernel variants and the kernels' sizes that the buffer plan needs, without the kernels
+ * (no WGSL imports), for the CLI's flags and plans in node. src/gpu/kernels/encode.ts and encode-topk.ts
+ * take their variant types from these lists.
  */
 export const ENCODE_VARIANT_NAMES = [
   'naive',
@@ -20,3 +21,11 @@ export const ENCODE_TOPK_VARIANT_NAMES = [
   'vec4x4',
   'vec4x8',
 ] as const;
+
+/**
+ * sort-by-latent: the longest per-latent list one thread orders alone (O(n²) key reads); longer lists
+ * get a workgroup each. Ours: 32 keeps a thread's work under ~1k reads.
+ */
+export const SORT_SHORT = 32;
+/** Elements of the sort's long-list scratch: a count, then at most ⌊E/(SORT_SHORT+1)⌋ latents. */
+export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(entries / (SORT_SHORT + 1)));

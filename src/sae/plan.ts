@@ -8,6 +8,7 @@
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
  * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.
  */
+import { sortLongSlots } from '../gpu/kernel-variants';
 import { STEP_PARAMS_BYTES } from '../gpu/step-params';
 import { hasExtra, isDense, type ResolvedConfig } from './config';
 
@@ -270,6 +271,8 @@ export function bufferPlan(
   add('valAll', E, `[${E}]`, 'entries');
   for (const name of ['gvAll', 'unordered', 'rows'])
     add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
+  const longSlots = dense ? 1 : sortLongSlots(E);
+  add('longList', longSlots, `[${longSlots}]`, 'entries');
   const multi = cfg.multiTopK;
   const kList = multi ? cfg.k + kAux : kMain;
   // The fused encode + TopK's chunk lists (K ≤ 64): at most FUSED_MAX_CHUNKS lists per row and tile.

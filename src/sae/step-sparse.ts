@@ -55,7 +55,16 @@ export function buildSparse(sae: GpuSae, kernels: KernelChoice, common: StepComm
       b.encPart,
     ]),
   );
-  const sortBg = sort.bind('sort', [b.idxAll, b.counts, b.start, b.cursor, b.unordered, b.rows, params]);
+  const sortBg = sort.bind('sort', [
+    b.idxAll,
+    b.counts,
+    b.start,
+    b.cursor,
+    b.unordered,
+    b.rows,
+    params,
+    b.longList,
+  ]);
   const lBg = lossBg(b.valAll);
 
   sae.recordForward = (pass) => {

@@ -25,6 +25,10 @@ export const toF64 = (p: ParamsF32): Params => ({
 
 interface Case {
   name: string;
+  /** Latents 0 … hot−1 get a large encoder bias, so they are selected by every row. */
+  hot?: number;
+  /** Relative tolerance of the metrics (default 2e-5): AuxK's normalizer se − |Σe|²/B cancels in float32 at large B. */
+  metricsRtol?: number;
   B: number;
   d: number;
   N: number;
@@ -49,6 +53,18 @@ const CASES: Case[] = [
     dead: true,
     clip: true,
     ema: true,
+  },
+  // Lists ≤ 32 (one thread orders them) and > 64 (a workgroup's bitmap): `hot` latents fire on every row.
+  {
+    name: 'long per-latent lists',
+    B: 256,
+    d: 8,
+    N: 64,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    hot: 3,
+    metricsRtol: 1e-4,
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
   {
@@ -81,6 +97,7 @@ for (const cs of CASES) {
         lr: 1e-2,
       });
       const p32 = randomParams(cs.N, cs.d, 11);
+      for (let i = 0; i < (cs.hot ?? 0); i++) p32.b_enc[i] = 10;
       const x = randn(cs.B * cs.d, 5);
       const rowScale = new Float32Array(cs.B).map((_, b) => 1 + b / cs.B);
       const tokensSince = new Uint32Array(cs.N).fill(cs.dead ? 100 : 0);
@@ -110,13 +127,20 @@ for (const cs of CASES) {
       const rows = await sae.readU32('rows', E);
       const keyOf = (e: number) =>
         e < main ? 2 * Math.floor(e / cs.k) : 2 * Math.floor((e - main) / cs.kAux) + 1;
+      const lengths = new Set<string>();
       for (let i = 0; i < cs.N; i++) {
         const want: number[] = [];
         for (let e = 0; e < E; e++) if (idx[e] === i) want.push(e);
         want.sort((a, b) => keyOf(a) - keyOf(b));
         const got = Array.from(rows.subarray(start[i], start[i + 1]));
         if (got.join() !== want.join()) throw new Error(`CSC list of latent ${i}: [${got}] != [${want}]`);
+        lengths.add(want.length <= 32 ? 'short' : want.length <= 64 ? 'mid' : 'long');
       }
+      if (cs.hot)
+        assert(
+          lengths.has('short') && lengths.has('long'),
+          `case meant to have short and long lists has only ${[...lengths]} (${Array.from({ length: cs.N }, (_, i) => start[i + 1] - start[i])})`,
+        );
       assertClose(val.subarray(0, main), out.topVal, 1e-5, 1e-5, 'top val');
       assertClose(val.subarray(main), out.auxVal, 1e-5, 1e-5, 'aux val');
       assertClose(await sae.readF32('xHat', cs.B * cs.d), out.xHat, 1e-5, 1e-5, 'x_hat');
@@ -131,7 +155,7 @@ for (const cs of CASES) {
         [m.loss, m.auxLoss, m.rawSe, m.l0, m.deadCount, m.gradNorm],
         [out.loss, out.auxLoss, out.rawSe, out.l0, out.deadList.length, out.gradNorm],
         1e-7,
-        2e-5,
+        cs.metricsRtol ?? 2e-5,
         'metrics',
       );
       // Gradients (decoder already projected), then parameters after Adam + renorm: norm-wise relative error < 1e-4.
