@@ -1,6 +1,7 @@
 import { createGpu } from '../src/gpu/device';
 import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
+import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import { benchEncode } from './encode.bench';
 import { benchScale } from './scale.bench';
 import { benchStep, benchVariants } from './step.bench';
@@ -47,6 +48,7 @@ async function main() {
     const kernels = {
       ...(params.get('encode') ? { encode: params.get('encode') as EncodeVariant } : {}),
       ...(params.get('topk') ? { topk: params.get('topk') as TopKVariant } : {}),
+      ...(params.get('fused') ? { fused: params.get('fused') as EncodeTopKVariant } : {}),
     };
     entries.push(await benchStep(gpu.device, { B, d, N, k, kAux }, samples, kernels));
   }
