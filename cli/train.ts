@@ -299,6 +299,17 @@ export async function trainHeadless(
     });
     const started = await h.next(['train-started']);
     total = started.totalSteps * started.config.batchSize;
+    if (!opts.quiet) {
+      // At scale the first step takes minutes: say what was built before any progress line.
+      const l = started.layout;
+      const k = started.kernels;
+      process.stderr.write(
+        `${label}started: ${started.totalSteps} steps of ${started.config.batchSize} rows; ` +
+          `${(started.gpuBytes / 2 ** 20).toFixed(0)} MiB on the GPU in ${l.shards} shard(s), ` +
+          `${l.tiles} tile(s) of ${l.tileLatents} latents; kernels ${k.encode}/${k.topk}` +
+          `${k.fused ? ` fused ${k.fused}` : ''}\n`,
+      );
+    }
     const done = await h.next(['train-done', 'nan']);
     if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
     if (done.type === 'nan') throw new Error(done.message);
