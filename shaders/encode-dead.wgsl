@@ -44,21 +44,55 @@ fn dead_range() -> vec2<u32> {
   return vec2<u32>(lower_bound(T.lat0, count), lower_bound(T.lat0 + T.n, count));
 }
 
+// One thread per block of 4 rows × 4 dead latents (register blocking, as the blocked encoders): x and
+// W_enc are loaded once per block instead of once per output, which matters when most latents are
+// dead (every latent is dead after the first step of a short run). Each output still accumulates
+// its own terms in c order, so the blocking does not change a bit. Edges clamp their loads and skip
+// their stores.
+fn block_of(w: u32, cnt: u32) -> vec2<u32> {
+  let lblocks = (cnt + 3u) / 4u;
+  return vec2<u32>((w / lblocks) * 4u, (w % lblocks) * 4u);
+}
+
+fn n_blocks(cnt: u32) -> u32 { return ((P.B + 3u) / 4u) * ((cnt + 3u) / 4u); }
+
+fn store_block(acc: array<vec4<f32>, 4>, b0: u32, q0: u32, cnt: u32, lats: vec4<u32>) {
+  for (var r = 0u; r < 4u; r++) {
+    let b = b0 + r;
+    if (b >= P.B) { break; }
+    for (var l = 0u; l < 4u; l++) {
+      if (q0 + l >= cnt) { break; }
+      pre[b * T.n + lats[l] - T.lat0] = acc[r][l] + b_enc[lats[l]];
+    }
+  }
+}
+
+fn dead_lats(q: vec2<u32>, q0: u32) -> vec4<u32> {
+  let last = q.y - 1u;
+  return vec4<u32>(dead_list[min(q.x + q0, last)], dead_list[min(q.x + q0 + 1u, last)],
+                   dead_list[min(q.x + q0 + 2u, last)], dead_list[min(q.x + q0 + 3u, last)]);
+}
+
 @compute @workgroup_size(WG)
 fn encode_dead(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = dead_range();
   let cnt = q.y - q.x;
-  for (var w = gid.x; w < P.B * cnt; w += nwg.x * WG) {
-    let b = w / cnt;
-    let lat = dead_list[q.x + w % cnt];
-    let xo = b * P.d;
-    let wo = (T.wOff + lat - T.lat0) * P.d;
-    var acc = 0.0;
+  for (var w = gid.x; w < n_blocks(cnt); w += nwg.x * WG) {
+    let blk = block_of(w, cnt);
+    let lats = dead_lats(q, blk.y);
+    var xo: vec4<u32>;
+    for (var r = 0u; r < 4u; r++) { xo[r] = min(blk.x + r, P.B - 1u) * P.d; }
+    let wo = (vec4<u32>(T.wOff) + lats - vec4<u32>(T.lat0)) * P.d;
+    var acc: array<vec4<f32>, 4>;
     for (var c = 0u; c < P.d; c++) {
-      let xv = x[xo + c] - b_pre[c];
-      acc += xv * W_enc[wo + c];
+      let wv = vec4<f32>(W_enc[wo.x + c], W_enc[wo.y + c], W_enc[wo.z + c], W_enc[wo.w + c]);
+      let bp = b_pre[c];
+      for (var r = 0u; r < 4u; r++) {
+        let xv = x[xo[r] + c] - bp;
+        for (var l = 0u; l < 4u; l++) { acc[r][l] += xv * wv[l]; }
+      }
     }
-    pre[b * T.n + lat - T.lat0] = acc + b_enc[lat];
+    store_block(acc, blk.x, blk.y, cnt, lats);
   }
 }
 
@@ -67,16 +101,24 @@ fn encode_dead_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let q = dead_range();
   let cnt = q.y - q.x;
   let d4 = P.d / 4u;
-  for (var w = gid.x; w < P.B * cnt; w += nwg.x * WG) {
-    let b = w / cnt;
-    let lat = dead_list[q.x + w % cnt];
-    let xo = b * d4;
-    let wo = (T.wOff + lat - T.lat0) * d4;
-    var acc = 0.0;
+  for (var w = gid.x; w < n_blocks(cnt); w += nwg.x * WG) {
+    let blk = block_of(w, cnt);
+    let lats = dead_lats(q, blk.y);
+    var xo: vec4<u32>;
+    for (var r = 0u; r < 4u; r++) { xo[r] = min(blk.x + r, P.B - 1u) * d4; }
+    let wo = (vec4<u32>(T.wOff) + lats - vec4<u32>(T.lat0)) * d4;
+    var acc: array<vec4<f32>, 4>;
     for (var c = 0u; c < d4; c++) {
-      let xv = x4[xo + c] - b_pre4[c];
-      acc += dot(xv, W_enc4[wo + c]);
+      let bp = b_pre4[c];
+      let w0 = W_enc4[wo.x + c];
+      let w1 = W_enc4[wo.y + c];
+      let w2 = W_enc4[wo.z + c];
+      let w3 = W_enc4[wo.w + c];
+      for (var r = 0u; r < 4u; r++) {
+        let xv = x4[xo[r] + c] - bp;
+        acc[r] += vec4<f32>(dot(xv, w0), dot(xv, w1), dot(xv, w2), dot(xv, w3));
+      }
     }
-    pre[b * T.n + lat - T.lat0] = acc + b_enc[lat];
+    store_block(acc, blk.x, blk.y, cnt, lats);
   }
 }

@@ -7,7 +7,7 @@ import { stepShader } from './kernel';
  * update, bit-identical to the encoder variant `variant` (vec4 variants → the vec4 form).
  * Bindings: x [B,d], b_pre [d], W_enc shard, b_enc [N], pre tile [B,n] (dead columns written),
  * deadList [N], deadInfo [4], params, then the tile uniform (created here, one per tile) and the vec4
- * views of x, b_pre, W_enc. `groups` bounds the grid-stride loop over (row, dead latent) pairs.
+ * views of x, b_pre, W_enc. `groups` bounds the grid-stride loop over blocks of 4 rows × 4 dead latents.
  */
 export function createEncodeDead(
   device: GPUDevice,
@@ -18,7 +18,7 @@ export function createEncodeDead(
   const ep = stepShader(device, 'encode-dead', code).entry(v4 ? 'encode_dead_v4' : 'encode_dead');
   const groups = Math.max(
     1,
-    Math.min(Math.ceil((s.B * s.n) / 64), 4096, device.limits.maxComputeWorkgroupsPerDimension),
+    Math.min(Math.ceil((Math.ceil(s.B / 4) * Math.ceil(s.n / 4)) / 64), 4096, device.limits.maxComputeWorkgroupsPerDimension),
   );
   const uniforms: GPUBuffer[] = [];
   return {
