@@ -75,6 +75,9 @@ export async function openHeadless(): Promise<Headless> {
     },
     close: () => session.close(),
   };
+  // SAE_LAB_DEBUG=1: the page's and worker's console on stderr (diagnosing a stall inside the worker).
+  if (process.env.SAE_LAB_DEBUG)
+    session.page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
   await session.page.exposeFunction('__emit', (m: FromWorker) => {
     h.onMessage?.(m);
     queue.push(m);

@@ -305,7 +305,7 @@ export async function trainHeadless(
       const k = started.kernels;
       process.stderr.write(
         `${label}started: ${started.totalSteps} steps of ${started.config.batchSize} rows; ` +
-          `${(started.gpuBytes / 2 ** 20).toFixed(0)} MiB on the GPU in ${l.shards} shard(s), ` +
+          `${(started.gpuBytes / 2 ** 20).toFixed(started.gpuBytes < 2 ** 24 ? 2 : 0)} MiB on the GPU in ${l.shards} shard(s), ` +
           `${l.tiles} tile(s) of ${l.tileLatents} latents; kernels ${k.encode}/${k.topk}` +
           `${k.fused ? ` fused ${k.fused}` : ''}\n`,
       );

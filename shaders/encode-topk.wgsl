@@ -43,7 +43,8 @@ fn better(av: f32, ai: u32, cv: f32, ci: u32) -> bool {
   return av > cv || (av == cv && ai < ci);
 }
 
-fn kout_of() -> u32 { return select(P.k, P.k + P.kAux, MULTI); }
+// Clamped to the lists' capacity: an unwritten uniform (k = 0) must not index below a list or spin.
+fn kout_of() -> u32 { return clamp(select(P.k, P.k + P.kAux, MULTI), 1u, KP); }
 
 // The work item g: row block (fastest, so a workgroup reads the same W_enc rows) and chunk.
 struct Item { b0: u32, nBeg: u32, nEnd: u32, c: u32 }

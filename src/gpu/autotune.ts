@@ -52,11 +52,15 @@ async function writeOpfs(all: Record<string, KernelChoice>) {
 /** A candidate slower than this on its first run is timed once (at scale one run takes seconds). */
 const SLOW_MS = 250;
 /**
- * Whether the autotuner times the fused encode + TopK. Off: timing it stalled a CLI run for over 10
- * minutes on SwiftShader (d=64, N=64, B=128, k=4; not yet understood). The fused path itself is tested
- * bit-identical and is chosen explicitly (--fused, KernelChoice.fused).
+ * Whether the fused encode + TopK competes with the unfused pair on equal terms. With one tile and
+ * AuxK on, the unfused path takes AuxK's dead pre-activations from the [B, N] it already wrote, while
+ * the fused one must recompute them (encode-dead): a cost the first-tile timing cannot see (no latent
+ * is dead yet at start-up), up to a whole encoder pass once most latents are dead. There the unfused
+ * path is kept; with several tiles both paths recompute them.
  */
-const TUNE_FUSED = false;
+function fusedComparable(sae: GpuSae): boolean {
+  return sae.plan.tiles.length > 1 || !sae.cfg.auxk || sae.cfg.kAux === 0;
+}
 
 async function timePhase(sae: GpuSae, name: string, samples: number): Promise<number> {
   const tuned = sae.tunePhases[name as 'encode' | 'topk' | 'select'];
@@ -117,7 +121,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   // Fused encode + TopK against the best unfused pair, on the whole selection of the first tile
   // (encoder, TopK and the merge where tiles are merged).
   const chunkMin = sae.plan.fusedChunkMin;
-  if (chunkMin > 0 && TUNE_FUSED) {
+  if (chunkMin > 0 && fusedComparable(sae)) {
     sae.build({ ...best, fused: null });
     bestMs = await timePhase(sae, 'select', samples);
     timings['select:unfused'] = bestMs;

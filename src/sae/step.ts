@@ -181,6 +181,9 @@ export class GpuSae {
       } else if (pb.shape === 'uniform') this.b[pb.key] = a.uniform(pb.key, pb.bytes);
       else this.b[pb.key] = a.create(pb.key, pb.bytes);
     }
+    // A valid uniform before any dispatch: the autotuner and the benchmarks run phases before the
+    // first step, and a kernel reading k = 0 from a zeroed uniform loops for 2^32 iterations.
+    device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(cfg, 1, cfg.lr, 1));
     this.build(kernels);
   }
 
@@ -387,7 +390,6 @@ export class GpuSae {
       0,
       stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t), over),
     );
-    this.uniformWritten = true;
     const pass = enc.beginComputePass({ label: `sae-step-${t}` });
     this.record(pass);
     pass.end();
@@ -399,9 +401,7 @@ export class GpuSae {
    * (threshold family): one submission each, its codes copied into its rows of idxAll/valAll.
    */
   forward() {
-    // The uniform of the last step still holds the sizes the forward pass needs.
-    if (!this.uniformWritten)
-      this.device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(this.cfg, 1, this.cfg.lr, 1));
+    // The uniform (written at construction, then by each step) holds the sizes the forward pass needs.
     const codesParams = (B: number) =>
       stepParamsBytes(this.cfg, 1, this.cfg.lr, 1, this.cfg.l1Coef, {
         B,
@@ -431,7 +431,6 @@ export class GpuSae {
     pass.end();
     this.device.queue.submit([enc.finish()]);
   }
-  private uniformWritten = false;
 
   step(t: number, lr: number, lossScale: number) {
     const enc = this.device.createCommandEncoder({ label: `sae-step-${t}` });

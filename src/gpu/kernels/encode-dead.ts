@@ -18,7 +18,11 @@ export function createEncodeDead(
   const ep = stepShader(device, 'encode-dead', code).entry(v4 ? 'encode_dead_v4' : 'encode_dead');
   const groups = Math.max(
     1,
-    Math.min(Math.ceil((Math.ceil(s.B / 4) * Math.ceil(s.n / 4)) / 64), 4096, device.limits.maxComputeWorkgroupsPerDimension),
+    Math.min(
+      Math.ceil((Math.ceil(s.B / 4) * Math.ceil(s.n / 4)) / 64),
+      4096,
+      device.limits.maxComputeWorkgroupsPerDimension,
+    ),
   );
   const uniforms: GPUBuffer[] = [];
   return {

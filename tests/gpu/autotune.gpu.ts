@@ -1,0 +1,72 @@
+// The autotuner (src/gpu/autotune.ts) and the fused encode + TopK it may choose:
+// - a phase recorded before any step sees a valid step uniform (it once read k = 0, and the fused
+//   kernel's insertion loop counted down from 2^32: a start-up stall);
+// - the fused kernel competes where it pays what the unfused path pays for AuxK (several tiles), and is
+//   not timed with one tile and AuxK on; whatever it picks, the step runs and its loss is finite.
+import { autotune } from '../../src/gpu/autotune';
+import { resolveConfig } from '../../src/sae/config';
+import { DEFAULT_KERNELS, GpuSae } from '../../src/sae/step';
+import { assert, gpuTest, randn } from './harness';
+import { randomParams } from './step.gpu';
+
+gpuTest(
+  'autotune: the fused selection run before any step gives each row its top k (float64)',
+  async (device) => {
+    const B = 16;
+    const d = 8;
+    const N = 200;
+    const k = 4;
+    const cfg = resolveConfig({ d, nLatents: N, k, batchSize: B });
+    const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, fused: 'blocked4x4' });
+    const p = randomParams(N, d, 3);
+    sae.setState({ params: p });
+    const x = randn(B * d, 4);
+    sae.writeBatch(x, new Float32Array(B).fill(1));
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    assert(sae.tunePhases.select, 'no select phase to tune');
+    sae.tunePhases.select(pass);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const got = await sae.readU32('bestIdx', B * k);
+    sae.destroy();
+    for (let b = 0; b < B; b++) {
+      const pre = Array.from({ length: N }, (_, i) => {
+        let s = p.b_enc[i];
+        for (let c = 0; c < d; c++) s += (x[b * d + c] - p.b_pre[c]) * p.W_enc[i * d + c];
+        return s;
+      });
+      const want = pre
+        .map((v, i) => [v, i] as const)
+        .sort((a, c) => c[0] - a[0] || a[1] - c[1])
+        .slice(0, k)
+        .map(([, i]) => i);
+      const row = Array.from(got.subarray(b * k, (b + 1) * k));
+      assert(row.join() === want.join(), `row ${b}: top-${k} [${row}] != [${want}]`);
+    }
+  },
+);
+
+gpuTest(
+  'autotune: fused is timed with several tiles, not with one tile and AuxK; the chosen step runs',
+  async (device) => {
+    const base = { d: 8, nLatents: 512, k: 4, batchSize: 32 };
+    for (const tileLatents of [undefined, 128]) {
+      const cfg = resolveConfig(base);
+      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS, tileLatents ? { tileLatents } : {});
+      const tiles = sae.plan.tiles.length;
+      sae.setState({ params: randomParams(cfg.nLatents, cfg.d, 5) });
+      sae.writeBatch(randn(cfg.batchSize * cfg.d, 6), new Float32Array(cfg.batchSize).fill(1));
+      // A fresh adapter name: no cached choice from an earlier run or test.
+      const report = await autotune(sae, `test-${tiles}-${Date.now()}`, 1);
+      const fusedTimed = Object.keys(report.timings).filter((t) => t.startsWith('select:fused'));
+      if (tiles > 1)
+        assert(fusedTimed.length > 0, `${tiles} tiles: fused not timed (${Object.keys(report.timings)})`);
+      else assert(fusedTimed.length === 0, `one tile with AuxK: fused was timed (${fusedTimed})`);
+      sae.step(1, cfg.lr, 1 / cfg.batchSize);
+      const [m] = await sae.readMetrics(0, 1);
+      sae.destroy();
+      assert(Number.isFinite(m.loss) && m.loss > 0, `loss after the tuned step: ${m.loss}`);
+    }
+  },
+);
