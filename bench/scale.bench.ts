@@ -1,4 +1,6 @@
 import { Rng } from '../src/data/rng';
+import { autotune } from '../src/gpu/autotune';
+import { ENCODE_TOPK_VARIANT_NAMES } from '../src/gpu/kernel-variants';
 import { timeGpu } from '../src/gpu/timing';
 import { type ResolvedConfig, resolveConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
@@ -23,9 +25,9 @@ export interface ScaleOptions {
   compareMaxLog2N?: number;
   /** Largest log2 N of the plan-only sweep (buffers from bufferPlan, nothing allocated or timed). */
   planMaxLog2N?: number;
-  /** Variant of the fused encode + TopK in the comparison (see kernelChoicesToCompare). */
+  /** Variant of the fused encode + TopK in the comparison (default: the chosen encoder's own form). */
   fusedVariant?: string;
-  /** Kernel choice of the sweep over N (default DEFAULT_KERNELS); the comparison's choices add to it. */
+  /** Kernel choice of the sweep over N (default: autotuned at the smallest N); the comparison's choices add to it. */
   kernels?: Partial<KernelChoice>;
   log?: (line: string) => void;
 }
@@ -139,15 +141,50 @@ async function measure(
   }
 }
 
+/** The autotuner's unfused choice at one shape (a fresh cache key, so nothing stored is reused). */
+async function tunedAt(
+  device: GPUDevice,
+  s: { B: number; d: number; N: number; k: number },
+): Promise<KernelChoice> {
+  const cfg = scaleConfig(s);
+  const rng = new Rng(1);
+  const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+  try {
+    sae.setState({
+      params: initParams(
+        cfg,
+        new Float32Array(256 * s.d).map(() => rng.normal()),
+        rng,
+      ),
+    });
+    sae.writeBatch(
+      new Float32Array(s.B * s.d).map(() => rng.normal()),
+      new Float32Array(s.B).fill(1),
+    );
+    const report = await autotune(sae, `scale-bench-${Date.now()}`);
+    return { ...report.choice, fused: null };
+  } finally {
+    sae.destroy();
+  }
+}
+
 export async function benchScale(device: GPUDevice, o: ScaleOptions = {}) {
   const { d = 64, B = 1024, k = 32, minLog2N = 12, maxLog2N = 20, samples = 1 } = o;
   const { compareMaxLog2N = 16, planMaxLog2N = Math.max(22, maxLog2N) } = o;
   const log = o.log ?? ((l: string) => console.log(l));
-  const base = { ...DEFAULT_KERNELS, ...o.kernels };
+  // The kernels a run would get: the autotuner's choice at the smallest N (unless given), unfused;
+  // the fused form of the same encoder is the comparison's second choice.
+  const given = o.kernels && Object.keys(o.kernels).length > 0;
+  const base = given
+    ? { ...DEFAULT_KERNELS, ...o.kernels }
+    : await tunedAt(device, { B, d, N: 2 ** minLog2N, k });
+  const fusedVariant =
+    o.fusedVariant ??
+    ((ENCODE_TOPK_VARIANT_NAMES as readonly string[]).includes(base.encode) ? base.encode : 'blocked4x4');
   const limits = device.limits as unknown as PlanLimits;
   const choices = kernelChoicesToCompare(
     bufferPlan(scaleConfig({ B, d, N: 2 ** minLog2N, k }), limits),
-    o.fusedVariant,
+    fusedVariant,
   );
   const runs: (Measured & { N: number; log2N: number; tokens_per_s: number })[] = [];
   const compare: { N: number; choice: string; step_ms: number; ratio_to_first: number }[] = [];
