@@ -1,7 +1,7 @@
 import { createGpu } from '../src/gpu/device';
 import type { EncodeVariant } from '../src/gpu/kernels/encode';
-import type { TopKVariant } from '../src/gpu/kernels/topk';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
+import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
 import { benchScale } from './scale.bench';
 import { benchStep, benchVariants } from './step.bench';

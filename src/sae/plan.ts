@@ -57,6 +57,73 @@ export const SHARDED = [
 ] as const;
 export type ShardedName = (typeof SHARDED)[number];
 
+/** The step's whole (unsharded) buffers by name: GpuSae.b is a record of exactly these. */
+export const STEP_BUFFERS = [
+  // the small parameters, their gradients, Adam moments and EMA
+  ...(['b_enc', 'b_pre', 'extra'] as const).flatMap(
+    (p) => [p, `d${p}`, `m_${p}`, `v_${p}`, `ema_${p}`] as const,
+  ),
+  'emaDummy',
+  // the batch
+  'x',
+  'xHat',
+  'eHat',
+  'g',
+  'gAux',
+  'rowScale',
+  'rowStats',
+  // pre-activations and the threshold family's activations
+  'pre',
+  'act',
+  'gact',
+  'gpre',
+  'actAux',
+  'gactAux',
+  // entries and their order by latent
+  'idxAll',
+  'valAll',
+  'gvAll',
+  'unordered',
+  'rows',
+  'longList',
+  'fusedIdx',
+  'fusedVal',
+  'tileIdx',
+  'tileVal',
+  'bestIdx',
+  'bestVal',
+  'bestAuxIdx',
+  'bestAuxVal',
+  // per latent
+  'firesStep',
+  'tokensSince',
+  'firesTotal',
+  'deadFlag',
+  'deadList',
+  'counts',
+  'cursor',
+  'normPart',
+  'decNorm',
+  'zerosN',
+  'start',
+  'latStats',
+  // small
+  'deadInfo',
+  'colR',
+  'zerosD',
+  'encPart',
+  'scal',
+  'metrics',
+  'tau',
+  'params',
+  'paramsCodes',
+] as const;
+export type StepBufferName = (typeof STEP_BUFFERS)[number];
+/** A tensor of the step by name: a whole buffer, or a sharded one (its shards in latent order). */
+export type TensorName = StepBufferName | ShardedName;
+/** Plan keys: a whole buffer, a shard of a sharded tensor, or a per-shard / per-micro-batch uniform. */
+export type PlanKey = StepBufferName | `${ShardedName | 'shardParams' | 'microRows'}#${number}`;
+
 export interface LatentRange {
   /** first latent (global index) */
   lat0: number;
@@ -71,8 +138,8 @@ export interface Tile extends LatentRange {
 }
 
 export interface PlannedBuffer {
-  /** engine key: a StepBuffers field, or `${ShardedName}#${shard}` */
-  key: string;
+  /** engine key: a GpuSae.b field, `${ShardedName}#${shard}`, or a per-shard / per-micro-batch uniform */
+  key: PlanKey;
   bytes: number;
   /** shape in words, for messages and the estimate table */
   shape: string;
@@ -205,7 +272,7 @@ export function bufferPlan(
     });
 
   const buffers: PlannedBuffer[] = [];
-  const add = (key: string, words: number, shape: string, group: PlannedBuffer['group']) =>
+  const add = (key: PlanKey, words: number, shape: string, group: PlannedBuffer['group']) =>
     buffers.push({ key, bytes: allocBytes(4 * words), shape, group });
 
   // Per-latent tensors [N, d], by shard.
@@ -242,7 +309,7 @@ export function bufferPlan(
   add('emaDummy', 4, '[4]', 'small');
 
   // The batch.
-  for (const name of ['x', 'xHat', 'eHat', 'g', 'gAux']) add(name, B * d, `[${B}, ${d}]`, 'batch');
+  for (const name of ['x', 'xHat', 'eHat', 'g', 'gAux'] as const) add(name, B * d, `[${B}, ${d}]`, 'batch');
   add('rowScale', B, `[${B}]`, 'batch');
   add('rowStats', B * 4, `[${B}, 4]`, 'batch');
 
@@ -269,7 +336,7 @@ export function bufferPlan(
   const E = dense ? B * codesK : B * (kMain + kAux);
   add('idxAll', E, `[${E}]`, 'entries');
   add('valAll', E, `[${E}]`, 'entries');
-  for (const name of ['gvAll', 'unordered', 'rows'])
+  for (const name of ['gvAll', 'unordered', 'rows'] as const)
     add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
   const longSlots = dense ? 1 : sortLongSlots(E);
   add('longList', longSlots, `[${longSlots}]`, 'entries');
@@ -315,7 +382,7 @@ export function bufferPlan(
     'normPart',
     'decNorm',
     'zerosN',
-  ])
+  ] as const)
     add(name, N, `[${N}]`, 'latents');
   add('start', N + 1, `[${N + 1}]`, 'latents');
   add('latStats', dense ? N * LAT_STATS : 1, `[${N}, ${LAT_STATS}]`, 'latents');

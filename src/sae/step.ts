@@ -23,6 +23,8 @@ import {
   SHARDED,
   type ShardedName,
   STEP_PARAMS_BYTES,
+  type StepBufferName,
+  type TensorName,
 } from './plan';
 
 import { buildDense } from './step-dense';
@@ -114,7 +116,7 @@ const f32 = (n: number) => n * 4;
 export class GpuSae {
   readonly plan: BufferPlan;
   readonly arena: BufferArena;
-  readonly b: Record<string, GPUBuffer> = {};
+  readonly b = {} as Record<StepBufferName, GPUBuffer>;
   readonly sh = {} as Record<ShardedName, GPUBuffer[]>;
   readonly shardParams: GPUBuffer[] = [];
   /** Threshold family: the MicroBatch uniform of each micro-batch (plan.microBatches; one = the whole batch). */
@@ -178,8 +180,8 @@ export class GpuSae {
           device.queue.writeBuffer(u, 0, new Uint32Array([row0, n, m > 0 ? 1 : 0, m < last ? 1 : 0]));
           this.microRows.push(u);
         } else this.sh[name].push(a.create(pb.key, pb.bytes));
-      } else if (pb.shape === 'uniform') this.b[pb.key] = a.uniform(pb.key, pb.bytes);
-      else this.b[pb.key] = a.create(pb.key, pb.bytes);
+      } else if (pb.shape === 'uniform') this.b[pb.key as StepBufferName] = a.uniform(pb.key, pb.bytes);
+      else this.b[pb.key as StepBufferName] = a.create(pb.key, pb.bytes);
     }
     // A valid uniform before any dispatch: the autotuner and the benchmarks run phases before the
     // first step, and a kernel reading k = 0 from a zeroed uniform loops for 2^32 iterations.
@@ -191,10 +193,10 @@ export class GpuSae {
   readonly codesK: number;
 
   /** The buffers of a tensor in latent order: its shards, or the one buffer. */
-  segments(name: string): GPUBuffer[] {
+  segments(name: TensorName): GPUBuffer[] {
     const sharded = this.sh[name as ShardedName];
     if (sharded?.length) return sharded;
-    const one = this.b[name];
+    const one = this.b[name as StepBufferName];
     if (!one) throw new Error(`GpuSae: no buffer ${name}`);
     return [one];
   }
@@ -221,7 +223,7 @@ export class GpuSae {
       const parts = this.segments(p);
       parts.forEach((theta, i) => {
         const kernel = createAdam(device, theta.size / 4);
-        const seg = (key: string) => this.segments(key)[i];
+        const seg = (key: TensorName) => this.segments(key)[i];
         adamJobs.push({
           kernel,
           bgs: kernel.bind(`${p}#${i}`, [
@@ -323,13 +325,13 @@ export class GpuSae {
   }
 
   /** Elements of each segment of a tensor (its shards' n·d, or the whole buffer's length). */
-  segmentElems(name: string, total?: number): number[] {
+  segmentElems(name: TensorName, total?: number): number[] {
     if (this.sh[name as ShardedName]?.length) return this.plan.shards.map((r) => r.n * this.cfg.d);
-    return [total ?? this.b[name].size / 4];
+    return [total ?? this.b[name as StepBufferName].size / 4];
   }
 
   /** Writes a whole tensor (f32/u32) across its segments. */
-  writeTensor(name: string, data: Float32Array | Uint32Array) {
+  writeTensor(name: TensorName, data: Float32Array | Uint32Array) {
     const segs = this.segments(name);
     const counts = this.segmentElems(name, data.length);
     let o = 0;
@@ -340,7 +342,7 @@ export class GpuSae {
   }
 
   /** Reads `count` elements of a tensor (all when omitted), across its segments. */
-  async readTensor(name: string, count?: number): Promise<ArrayBuffer> {
+  async readTensor(name: TensorName, count?: number): Promise<ArrayBuffer> {
     const segs = this.segments(name);
     const counts = this.segmentElems(name, count);
     const total = count ?? counts.reduce((a, c) => a + c, 0);
@@ -438,11 +440,11 @@ export class GpuSae {
     this.device.queue.submit([enc.finish()]);
   }
 
-  async readF32(name: string, count?: number): Promise<Float32Array> {
+  async readF32(name: TensorName, count?: number): Promise<Float32Array> {
     return new Float32Array(await this.readTensor(name, count));
   }
 
-  async readU32(name: string, count?: number): Promise<Uint32Array> {
+  async readU32(name: TensorName, count?: number): Promise<Uint32Array> {
     return new Uint32Array(await this.readTensor(name, count));
   }
 
@@ -456,7 +458,7 @@ export class GpuSae {
   async readState(): Promise<TrainState> {
     const N = this.cfg.nLatents;
     const n = paramSizes(this.cfg);
-    const grab = async (prefix: string) => {
+    const grab = async (prefix: '' | 'm_' | 'v_' | 'ema_') => {
       const o = {} as ParamsF32;
       for (const p of paramNames(this.cfg)) o[p] = await this.readF32(`${prefix}${p}`, n[p]);
       return o;

@@ -17,6 +17,7 @@ import type { EvalResult, MetricPoint, RunStatus } from '../worker/protocol';
 import { isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
 import { centeredMeanSqNorm, denormalizeInPlace, type Normalizer, normalizeBatch } from './normalize';
+import type { TensorName } from './plan';
 import {
   DEFAULT_KERNELS,
   GpuSae,
@@ -114,8 +115,8 @@ export function snapshotState(sae: GpuSae): Promise<TrainState> {
   const { nLatents: N, ema } = sae.cfg;
   const n = paramSizes(sae.cfg);
   const tensors = paramNames(sae.cfg);
-  const names: [string, number][] = [];
-  for (const prefix of ['', 'm_', 'v_', ...(ema ? ['ema_'] : [])])
+  const names: [TensorName, number][] = [];
+  for (const prefix of ['', 'm_', 'v_', ...(ema ? (['ema_'] as const) : [])] as const)
     for (const p of tensors) names.push([`${prefix}${p}`, n[p]]);
   names.push(['tokensSince', N], ['firesTotal', N]);
   const dev = sae.device;

@@ -96,7 +96,7 @@ async function compare(
     const at = (s: string) => `step ${t} ${s}`;
     // The forward is row-wise: from the same parameters (step 1), x̂, ê and the loss are the
     // single-batch step's bit for bit; later the parameters differ by the sums' rounding.
-    for (const buf of ['xHat', 'eHat']) {
+    for (const buf of ['xHat', 'eHat'] as const) {
       const [a, b] = [await many.readF32(buf, B * d), await one.readF32(buf, B * d)];
       if (t === 1) assert(bitEqual(a, b), `${what}: ${at(buf)} differs`);
       else close(a, b, at(buf));

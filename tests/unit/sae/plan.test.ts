@@ -5,7 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type SaeConfig } from '../../../src/sae/config';
-import { assertPlan, bufferPlan, DEFAULT_LIMITS, LimitError, type PlanLimits } from '../../../src/sae/plan';
+import {
+  assertPlan,
+  bufferPlan,
+  DEFAULT_LIMITS,
+  LimitError,
+  type PlanLimits,
+  STEP_BUFFERS,
+} from '../../../src/sae/plan';
 
 const cfg = (c: Partial<SaeConfig> & { d: number }) => resolveConfig(c);
 const MiB = 2 ** 20;
@@ -23,6 +30,17 @@ function expectCover(ranges: { lat0: number; n: number }[], N: number) {
 }
 
 describe('bufferPlan', () => {
+  it('plans each of the step buffers (GpuSae.b) once, and no whole buffer besides them', () => {
+    for (const c of [cfg({ d: 64 }), cfg({ d: 64, ema: true, activation: 'gated' })]) {
+      const whole = bufferPlan(c, DEFAULT_LIMITS)
+        .buffers.map((b) => b.key)
+        .filter((k) => !k.includes('#'));
+      // EMA's small buffers exist only with EMA on; everything else is planned for every config.
+      const want = STEP_BUFFERS.filter((k) => c.ema || !k.startsWith('ema_'));
+      expect([...whole].sort()).toEqual([...want].sort());
+    }
+  });
+
   it('the default config on default limits has no problem, one shard, and sums its buffers', () => {
     const p = bufferPlan(cfg({ d: 64 }), DEFAULT_LIMITS);
     expect(p.problems).toEqual([]);
