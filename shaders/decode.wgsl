@@ -34,8 +34,11 @@ fn decode_row(b: u32, lid: u32) {
     var acc = select(b_pre[c], 0.0, AUX);
     for (var j = 0u; j < K; j++) {
       let i = idx[off + j];
+      // A list's padding (NONE, past N) only follows its entries: AuxK's list holds min(kAux, dead)
+      // of them, so its decode costs what is dead, nothing while no latent is.
+      if (i >= P.N) { break; }
       let v = val[off + j];
-      if (i < P.N && v != 0.0) { acc += v * w_dec(i, c); }
+      if (v != 0.0) { acc += v * w_dec(i, c); }
     }
     out[b * P.d + c] = acc;
   }

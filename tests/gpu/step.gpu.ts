@@ -25,6 +25,8 @@ export const toF64 = (p: ParamsF32): Params => ({
 
 interface Case {
   name: string;
+  /** The case must end with 0 < dead latents < kAux. */
+  fewDead?: boolean;
   /** Latents 0 … hot−1 get a large encoder bias, so they are selected by every row. */
   hot?: number;
   /** Relative tolerance of the metrics (default 2e-5): AuxK's normalizer se − |Σe|²/B cancels in float32 at large B. */
@@ -54,6 +56,8 @@ const CASES: Case[] = [
     clip: true,
     ema: true,
   },
+  // AuxK lists hold min(kAux, dead) entries, then padding: the decode stops at the padding.
+  { name: 'fewer dead latents than kAux', B: 16, d: 12, N: 24, k: 4, kAux: 12, dead: true, fewDead: true },
   // Lists ≤ 32 (one thread orders them) and > 64 (a workgroup's bitmap): `hot` latents fire on every row.
   {
     name: 'long per-latent lists',
@@ -149,6 +153,11 @@ for (const cs of CASES) {
       assert(deadInfo[0] === out.deadList.length, `dead count ${deadInfo[0]} != ${out.deadList.length}`);
       if (cs.dead)
         assert(out.deadList.length > 0 && out.auxLoss > 0, 'case meant to exercise AuxK has no AuxK loss');
+      if (cs.fewDead)
+        assert(
+          out.deadList.length < cs.kAux,
+          `${out.deadList.length} dead latents, not fewer than kAux ${cs.kAux}`,
+        );
       else assert(out.auxLoss === 0, 'AuxK loss without dead latents');
       const [m] = await sae.readMetrics(0, 1);
       assertClose(
