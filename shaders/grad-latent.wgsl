@@ -9,7 +9,7 @@
 //               dW_dec[i] = Σ val·g_src[row]
 //   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv
 //   bpre_part   one thread per column: enc_part[c] (+)= Σ_{i in shard} db_enc[i]·W_enc[i, c]      N·d
-//   bpre_final  one thread per column: db_pre = Σ_b g[b] − enc_part                               B·d
+//   bpre_final  one thread per column: db_pre = Σ_b (g[b] + g_aux[b]) − enc_part                   B·d
 
 const WG: u32 = 64u;
 
@@ -126,8 +126,12 @@ fn bpre_part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(WG)
 fn bpre_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var c = gid.x; c < P.d; c += nwg.x * WG) {
+    // The decoder's share: x̂ = … + b_pre, and AuxK's ê too, as in openai's train.py (decode_sparse
+    // adds pre_bias; only the target's pre_bias is detached). g_aux is 0 when AuxK is off; with
+    // Multi-TopK g already carries it.
+    let multi = (P.flags & FLAG_MULTI) != 0u;
     var acc = 0.0;
-    for (var b = 0u; b < P.B; b++) { acc += g[b * P.d + c]; }
+    for (var b = 0u; b < P.B; b++) { acc += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi); }
     db_pre[c] = acc - enc_part[c];
   }
 }

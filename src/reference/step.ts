@@ -254,7 +254,9 @@ export function refStep(
   entry(aux.idx, aux.val, kAux, gAux);
   for (let c = 0; c < d; c++) {
     let acc = 0;
-    for (let b = 0; b < B; b++) acc += g[b * d + c];
+    // AuxK's ê is decoded with + b_pre and its target's b_pre is detached (openai's train.py), so
+    // b_pre receives ∂Laux/∂ê; Multi-TopK's share is already in g.
+    for (let b = 0; b < B; b++) acc += g[b * d + c] + (multi ? 0 : gAux[b * d + c]);
     for (let i = 0; i < N; i++) acc -= grads.b_enc[i] * p.W_enc[i * d + c];
     grads.b_pre[c] = acc;
   }

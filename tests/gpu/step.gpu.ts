@@ -153,12 +153,12 @@ for (const cs of CASES) {
       assert(deadInfo[0] === out.deadList.length, `dead count ${deadInfo[0]} != ${out.deadList.length}`);
       if (cs.dead)
         assert(out.deadList.length > 0 && out.auxLoss > 0, 'case meant to exercise AuxK has no AuxK loss');
+      else assert(out.auxLoss === 0, 'AuxK loss without dead latents');
       if (cs.fewDead)
         assert(
           out.deadList.length < cs.kAux,
           `${out.deadList.length} dead latents, not fewer than kAux ${cs.kAux}`,
         );
-      else assert(out.auxLoss === 0, 'AuxK loss without dead latents');
       const [m] = await sae.readMetrics(0, 1);
       assertClose(
         [m.loss, m.auxLoss, m.rawSe, m.l0, m.deadCount, m.gradNorm],
