@@ -1,7 +1,7 @@
 import { Rng } from '../src/data/rng';
-import { autotune } from '../src/gpu/autotune';
 import { ENCODE_TOPK_VARIANT_NAMES } from '../src/gpu/kernel-variants';
 import { timeGpu } from '../src/gpu/timing';
+import { autotune } from '../src/sae/autotune';
 import { type ResolvedConfig, resolveConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
 import { type BufferPlan, bufferPlan, type PlanLimits } from '../src/sae/plan';

@@ -7,17 +7,10 @@
  * and it documents in code what each `Normalization` means.
  */
 import type { Activation } from '../sae/config.ts';
+import type { Normalization } from '../sae/normalize.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 
-/**
- * How the training inputs were derived from the raw activations x (one row, width d).
- *  - none:   u = x
- *  - scalar: u = x · scale, one scalar per dataset with E‖x · scale‖² = d (DESIGN §1)
- *  - paper:  u = (x − μ(x)) / ‖x − μ(x)‖₂ with μ(x) the mean of the row's own d entries
- *            (the paper's per-token centering and scaling to unit norm); maps back as
- *            x̂ = û · ‖x − μ(x)‖ + μ(x).
- */
-export type Normalization = { kind: 'none' } | { kind: 'scalar'; scale: number } | { kind: 'paper' };
+export type { Normalization };
 
 /**
  * TopK SAE forward in float64 on already-normalized inputs.

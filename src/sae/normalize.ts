@@ -8,6 +8,16 @@
  */
 import type { InputNorm } from './config';
 
+/**
+ * How the training inputs were derived from the raw activations x (one row, width d).
+ *  - none:   u = x
+ *  - scalar: u = x · scale, one scalar per dataset with E‖x · scale‖² = d
+ *  - paper:  u = (x − μ(x)) / ‖x − μ(x)‖₂ with μ(x) the mean of the row's own d entries
+ *            (the paper's per-token centering and scaling to unit norm); maps back as
+ *            x̂ = û · ‖x − μ(x)‖ + μ(x).
+ */
+export type Normalization = { kind: 'none' } | { kind: 'scalar'; scale: number } | { kind: 'paper' };
+
 export interface Normalizer {
   kind: InputNorm;
   /** scalar mode's s (1 otherwise) */

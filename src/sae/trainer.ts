@@ -9,15 +9,14 @@ import { Rng } from '../data/rng';
 import type { ActivationSource } from '../data/source';
 import type { ActivationStats } from '../data/stream';
 import { Batcher, type BatcherState } from '../data/stream';
-import { type AutotuneReport, autotune } from '../gpu/autotune';
 import { GpuError, gpuErrorKind, injectGpuFault, withErrorScopes } from '../gpu/device';
-import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from '../io/checkpoint';
-
-import type { EvalResult, MetricPoint, RunStatus } from '../worker/protocol';
+import { type AutotuneReport, autotune } from './autotune';
+import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from './checkpoint';
 import { isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
 import { centeredMeanSqNorm, denormalizeInPlace, type Normalizer, normalizeBatch } from './normalize';
 import type { TensorName } from './plan';
+import type { EvalResult, MetricPoint, RunStatus } from './results';
 import {
   DEFAULT_KERNELS,
   GpuSae,

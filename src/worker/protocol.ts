@@ -4,8 +4,11 @@
  */
 import type { AdapterReport } from '../gpu/device';
 import type { ResolvedConfig, SaeConfig } from '../sae/config';
+import type { EvalResult, MetricPoint, RunStatus } from '../sae/results';
 import type { KernelChoice } from '../sae/step';
 import type { SelfCheckResult } from './selfcheck';
+
+export type { EvalResult, MetricPoint, RunStatus };
 
 /** Where the activations come from. Files are Blobs (File objects from a drop or picker). */
 export type DatasetSpec =
@@ -150,48 +153,6 @@ export interface AblationReport {
   forwards: number;
   seconds: number;
 }
-
-/** One point of the live curves, averaged over the steps since the previous point. */
-export interface MetricPoint {
-  step: number;
-  tokens: number;
-  loss: number;
-  auxLoss: number;
-  /** nMSE on raw activations: Σ‖x̂ − x‖² / Σ‖x − mean x‖² over the batches of this point */
-  nmse: number;
-  l0: number;
-  /** latents dead by the deadTokens rule / N */
-  deadFraction: number;
-  tokensPerS: number;
-  lr: number;
-  gradNorm: number;
-  /** Threshold family: the sparsity penalty term λ·L1 (λ·L0 for JumpReLU), mean over the point's steps. */
-  penalty?: number;
-  /** BatchTopK: the batch threshold τ (normalized units), mean over the point's steps. */
-  batchThreshold?: number;
-}
-
-export interface EvalResult {
-  tokens: number;
-  rows: number;
-  nmse: number;
-  explainedVariance: number;
-  l0: number;
-  /** never fired on the evaluated rows */
-  deadFractionEval: number;
-  /** dead by the deadTokens rule during training */
-  deadFractionRule: number;
-}
-
-export type RunStatus =
-  | 'idle'
-  | 'preparing'
-  | 'running'
-  | 'paused'
-  | 'stopping'
-  | 'done'
-  | 'stopped'
-  | 'failed';
 
 export interface TrainStart {
   runId: string;

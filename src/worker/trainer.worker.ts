@@ -6,8 +6,8 @@
 import { DataError } from '../data/errors';
 import { createGpu, type GpuContext, GpuError, WebGPUUnavailableError, withErrorScopes } from '../gpu/device';
 import type { EncodeVariant } from '../gpu/kernels/encode';
-import type { Checkpoint } from '../io/checkpoint';
 import { type ImportedSae, zipExport } from '../io/export';
+import type { Checkpoint } from '../sae/checkpoint';
 import { bufferPlan, LimitError } from '../sae/plan';
 import type { KernelChoice } from '../sae/step';
 import {

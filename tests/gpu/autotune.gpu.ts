@@ -1,9 +1,9 @@
-// The autotuner (src/gpu/autotune.ts) and the fused encode + TopK it may choose:
+// The autotuner (src/sae/autotune.ts) and the fused encode + TopK it may choose:
 // - a phase recorded before any step sees a valid step uniform (it once read k = 0, and the fused
 //   kernel's insertion loop counted down from 2^32: a start-up stall);
 // - the fused kernel competes where it pays what the unfused path pays for AuxK (several tiles), and is
 //   not timed with one tile and AuxK on; whatever it picks, the step runs and its loss is finite.
-import { autotune } from '../../src/gpu/autotune';
+import { autotune } from '../../src/sae/autotune';
 import { resolveConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae } from '../../src/sae/step';
 import { assert, gpuTest, randn } from './harness';

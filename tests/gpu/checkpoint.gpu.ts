@@ -4,7 +4,7 @@
  */
 import { computeStats } from '../../src/data/stream';
 import { syntheticSource } from '../../src/data/synthetic';
-import { CheckpointStore, memoryFs, parseCheckpoint, serializeCheckpoint } from '../../src/io/checkpoint';
+import { CheckpointStore, memoryFs, parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint';
 import type { SaeConfig } from '../../src/sae/config';
 import type { KernelChoice, ParamsF32 } from '../../src/sae/step';
 import { type CheckpointOptions, DeviceLostError, Trainer, type TrainerHooks } from '../../src/sae/trainer';

@@ -6,7 +6,7 @@
  */
 import { computeStats } from '../../src/data/stream';
 import { syntheticSource } from '../../src/data/synthetic';
-import { CheckpointStore, memoryFs } from '../../src/io/checkpoint';
+import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
 import type { SaeConfig } from '../../src/sae/config';
 import { GpuRunError, Trainer } from '../../src/sae/trainer';
 import { assert, gpuTest } from './harness';

@@ -1,13 +1,14 @@
 import code from '../../../shaders/activation.wgsl?raw';
-import type { Activation } from '../../sae/config';
 import { groupsFor, phases } from './kernel';
 
-export const ACTIVATION_CODE: Partial<Record<Activation, number>> = {
+/** The threshold activations this kernel computes, by the VARIANT code activation.wgsl switches on. */
+export const ACTIVATION_CODE = {
   relu: 2,
   prolu: 3,
   gated: 4,
   jumprelu: 5,
-};
+} as const;
+export type ThresholdActivation = keyof typeof ACTIVATION_CODE;
 /** Floats per latent in latStats (db_enc, dextra0, dextra1, Σ ∂L/∂pre, penalty, Σ penalty base). */
 export const LAT_STATS = 6;
 
@@ -20,9 +21,9 @@ export const LAT_STATS = 6;
  */
 export function createActivation(
   device: GPUDevice,
-  s: { B: number; N: number; d: number; activation: Activation },
+  s: { B: number; N: number; d: number; activation: string },
 ) {
-  const VARIANT = ACTIVATION_CODE[s.activation];
+  const VARIANT = ACTIVATION_CODE[s.activation as ThresholdActivation];
   if (VARIANT === undefined)
     throw new Error(`activation kernel: ${s.activation} is not a threshold activation`);
   const c = { VARIANT };

@@ -26,9 +26,9 @@
  */
 import { fmtBytes } from '../data/errors.ts';
 import { readSafetensors, type StTensorIn, writeSafetensors } from '../data/safetensors.ts';
-import type { SaeConfig } from '../sae/config.ts';
-import type { ParamsF32, TrainState } from '../sae/step.ts';
-import type { Normalization } from './forward.ts';
+import type { SaeConfig } from './config.ts';
+import type { Normalization } from './normalize.ts';
+import type { ParamsF32, TrainState } from './step.ts';
 
 export const CKPT_MAGIC = 'SAELABCK';
 export const CKPT_VERSION = 1;

@@ -9,8 +9,8 @@ import {
   parseCheckpoint,
   StorageFullError,
   serializeCheckpoint,
-} from '../../../src/io/checkpoint.ts';
-import { randomState } from './helpers.ts';
+} from '../../../src/sae/checkpoint.ts';
+import { randomState } from '../io/helpers.ts';
 
 const d = 16;
 const N = 48;

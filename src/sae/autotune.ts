@@ -5,11 +5,11 @@
  * Choices are cached per adapter and shape (in memory, and in OPFS when available).
  */
 
-import { type GpuSae, type KernelChoice, kRow } from '../sae/step';
-import { encodeVariantsFor } from './kernels/encode';
-import { encodeTopKVariantsFor } from './kernels/encode-topk';
-import { TOPK_INSERT_MAX_K } from './kernels/topk';
-import { timeGpu } from './timing';
+import { encodeVariantsFor } from '../gpu/kernels/encode';
+import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
+import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
+import { timeGpu } from '../gpu/timing';
+import { type GpuSae, type KernelChoice, kRow } from './step';
 
 const memo = new Map<string, KernelChoice>();
 const CACHE_FILE = 'autotune.json';

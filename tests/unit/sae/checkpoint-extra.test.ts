@@ -9,9 +9,9 @@ import {
   crc32,
   parseCheckpoint,
   serializeCheckpoint,
-} from '../../../src/io/checkpoint.ts';
+} from '../../../src/sae/checkpoint.ts';
 import type { TrainState } from '../../../src/sae/step.ts';
-import { randn, randomState } from './helpers.ts';
+import { randn, randomState } from '../io/helpers.ts';
 
 const d = 8;
 const N = 20;
