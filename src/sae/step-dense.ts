@@ -7,10 +7,10 @@ import { createDenseDecode } from '../gpu/kernels/dense-decode';
 import { createEncode } from '../gpu/kernels/encode';
 import { createOuterAcc } from '../gpu/kernels/outer-acc';
 import { createTopK } from '../gpu/kernels/topk';
-import type { GpuSae, KernelChoice, StepCommon } from './step';
+import type { KernelChoice, StepCommon, StepHost } from './step-host';
 
 /** Builds the threshold family's phases into `sae` (unsharded: the plan refuses more than one shard). */
-export function buildDense(sae: GpuSae, kernels: KernelChoice, common: StepCommon) {
+export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCommon) {
   const { device, cfg, b, sh, plan } = sae;
   const { d, nLatents: N } = cfg;
   const params = b.params;

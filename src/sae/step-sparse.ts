@@ -11,11 +11,11 @@ import { createGrad } from '../gpu/kernels/grad';
 import { createSortByLatent } from '../gpu/kernels/sort';
 import { createTopK } from '../gpu/kernels/topk';
 import { createTopKMerge } from '../gpu/kernels/topk-merge';
-import type { GpuSae, KernelChoice, StepCommon } from './step';
+import type { KernelChoice, StepCommon, StepHost } from './step-host';
 import { kRow } from './step-uniform';
 
 /** Builds the sparse family's phases into `sae`. */
-export function buildSparse(sae: GpuSae, kernels: KernelChoice, common: StepCommon) {
+export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCommon) {
   const { device, cfg, b, sh, plan } = sae;
   const { batchSize: B, d, nLatents: N, kAux } = cfg;
   const shards = plan.shards;
@@ -111,7 +111,7 @@ export function buildSparse(sae: GpuSae, kernels: KernelChoice, common: StepComm
  * With one tile this is today's path over [B, N]; with more, the encoder and TopK walk the latent
  * tiles of plan.tiles, keeping per-row running top-k lists, and [B, N] never exists.
  */
-function buildSelect(sae: GpuSae, kernels: KernelChoice) {
+function buildSelect(sae: StepHost, kernels: KernelChoice) {
   const { device, cfg, b, sh, plan } = sae;
   const { batchSize: B, d, nLatents: N, kAux } = cfg;
   const multi = cfg.multiTopK;
@@ -173,7 +173,7 @@ function buildSelect(sae: GpuSae, kernels: KernelChoice) {
  * Phases: 'encode' = tiles + merges, 'topk' = emit + BatchTopK's cut.
  */
 function buildTiledSelect(
-  sae: GpuSae,
+  sae: StepHost,
   kernels: KernelChoice,
   batch: (p: GPUComputePassEncoder, forward: boolean) => void,
 ) {

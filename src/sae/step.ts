@@ -1,14 +1,11 @@
 /**
- * One TopK SAE training step on the GPU: every kernel of DESIGN §2 wired in order inside one compute
+ * One TopK SAE training step on the GPU: every kernel (docs/design-notes.md) wired in order inside one compute
  * pass. The float64 twin is src/reference/step.ts (refStep); tests compare the two buffer by buffer.
  */
 import { BufferArena, readBytes, upload } from '../gpu/buffers';
 import { createAdam } from '../gpu/kernels/adam';
 import { createDead } from '../gpu/kernels/dead';
-import type { EncodeVariant } from '../gpu/kernels/encode';
-import type { EncodeTopKVariant } from '../gpu/kernels/encode-topk';
 import { createLoss } from '../gpu/kernels/loss';
-import type { TopKVariant } from '../gpu/kernels/topk';
 import { createUpdate } from '../gpu/kernels/update';
 import { STEP_FLAGS } from '../gpu/step-params';
 import { PARAM_NAMES, type Params } from '../reference/step';
@@ -28,10 +25,19 @@ import {
 } from './plan';
 
 import { buildDense } from './step-dense';
+import {
+  DEFAULT_KERNELS,
+  type KernelChoice,
+  type StepCommon,
+  type StepHost,
+  type StepPhase,
+} from './step-host';
 import { buildSparse } from './step-sparse';
 import { kRow, stepFlags, stepParamsBytes } from './step-uniform';
 
+export type { KernelChoice, StepCommon, StepPhase };
 export {
+  DEFAULT_KERNELS,
   DENSE_CODES_MAX,
   defaultExtra,
   hasExtra,
@@ -67,36 +73,7 @@ export interface StepMetrics {
   extra: number;
 }
 
-export interface KernelChoice {
-  encode: EncodeVariant;
-  topk: TopKVariant;
-  topkTile: number;
-  /**
-   * Fused encode + TopK (shaders/encode-topk.wgsl) instead of encode + TopK: the variant, or null for
-   * the unfused path. Only where the TopK list is ≤ 64 wide (sparse family); the autotuner chooses.
-   */
-  fused?: EncodeTopKVariant | null;
-  /** Latents per thread chunk of the fused kernel (≥ plan's fusedChunkMin). */
-  fusedChunk?: number;
-}
-export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 };
-
 export type ParamsF32 = Params<Float32Array>;
-
-/** What both paths share: the loss and dead-latent kernels with their bind groups, and the update tail. */
-export interface StepCommon {
-  loss: ReturnType<typeof createLoss>;
-  /** the loss bind groups reading the given activations/values buffer */
-  lossBg: (topVal: GPUBuffer) => GPUBindGroup[];
-  dead: ReturnType<typeof createDead>;
-  deadBg: GPUBindGroup[];
-  /** project+norm, Adam, renorm, EMA phases; `extraNorm` adds the per-latent extras' norms */
-  tail: (extraNorm?: (p: GPUComputePassEncoder) => void) => StepPhase[];
-}
-export interface StepPhase {
-  name: string;
-  record: (pass: GPUComputePassEncoder) => void;
-}
 
 export interface TrainState {
   params: ParamsF32;
@@ -113,7 +90,7 @@ const f32 = (n: number) => n * 4;
  * The buffers of one step, allocated from its BufferPlan: `b` the whole buffers by plan key, `sh` the
  * [N, d] tensors as one buffer per latent shard (plan.shards), `shardParams` the Shard uniform of each.
  */
-export class GpuSae {
+export class GpuSae implements StepHost {
   readonly plan: BufferPlan;
   readonly arena: BufferArena;
   readonly b = {} as Record<StepBufferName, GPUBuffer>;
