@@ -6,10 +6,10 @@
  */
 import { create } from 'zustand';
 import type { CheckpointEntry, FromWorker } from '../worker/protocol';
+import { sendToWorker } from './channel';
 import { resetEval } from './eval';
 import { clearBanners, isActive, useLab } from './lab';
 import { resetSeries } from './series';
-import { sendToWorker } from './worker';
 
 export type ExportDtype = 'F32' | 'F16' | 'BF16';
 export type PersistOp = 'saelens' | 'openai' | 'run-config' | 'import' | 'resume' | 'delete' | 'list';

@@ -10,8 +10,8 @@ import type { SaeConfig } from '../sae/config';
 import { evalEveryFor, RunTracker, type SweepRunRecord } from '../scaling/runner';
 import type { SweepRunConfig } from '../scaling/sweep';
 import type { EvalResult, FromWorker } from '../worker/protocol';
+import { sendToWorker } from './channel';
 import { useLab } from './lab';
-import { sendToWorker } from './worker';
 
 export type QueueStatus = 'idle' | 'running' | 'stopping' | 'stopped' | 'interrupted' | 'done' | 'failed';
 

@@ -6,7 +6,8 @@ import { reportLimits } from '../gpu/device';
 import { resolveConfig, validateConfig } from '../sae/config';
 import { bufferPlan, DEFAULT_LIMITS } from '../sae/plan';
 import { startWorker } from '../worker/client';
-import type { DatasetSpec, FromWorker, ToWorker } from '../worker/protocol';
+import type { DatasetSpec, FromWorker } from '../worker/protocol';
+import { openChannel, sendToWorker } from './channel';
 import { handleCompareMessage } from './compare';
 import {
   evalDone,
@@ -35,18 +36,15 @@ import { handleSweepMessage } from './sweep';
 let worker: ReturnType<typeof startWorker> | null = null;
 let autoDemo = true;
 
-function send(m: ToWorker) {
-  worker?.send(m);
-}
-
-/** For other stores that drive the worker (sweeps). */
-export const sendToWorker = send;
+const send = sendToWorker;
 
 export function connectWorker(opts: { autoDemo?: boolean } = {}) {
   if (worker) return;
   autoDemo = opts.autoDemo ?? true;
   try {
-    worker = startWorker(onMessage);
+    const w = startWorker(onMessage);
+    worker = w;
+    openChannel((m) => w.send(m));
   } catch (e) {
     onMessage({ type: 'error', message: `could not start the trainer worker: ${(e as Error).message}` });
     return;
