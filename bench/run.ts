@@ -1,7 +1,9 @@
 /**
- * npm run bench [-- --only encode,step,scale --samples 3 --max-n 65536 --encode V --topk V --shape B,d,N,k,kAux --out FILE]: runs
- * bench/index.html in headless Chromium and prints one JSON document (adapter, shapes, median ms per
- * variant, GFLOP/s, ratios).
+ * npm run bench [-- --full | --only encode,step,scale,...] [--samples 3 --max-n 65536 --encode V
+ * --topk V --fused V --shape B,d,N,k,kAux --out FILE]: runs bench/index.html in headless Chromium and
+ * prints one JSON document (adapter, shapes, median ms per variant and phase, GFLOP/s, ratios).
+ * Without --only or --full it runs the quick default, the step profile at its two shapes (a few
+ * minutes on SwiftShader); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
  */
 import { writeFileSync } from 'node:fs';
 import { runBenchPage } from './page';
@@ -14,6 +16,8 @@ const opt = (name: string) => {
 const q = new URLSearchParams();
 for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused', 'shape'])
   if (opt(name)) q.set(name, opt(name)!);
+// An empty `only` runs everything (bench/main.ts); the quick default is the step profile.
+if (!opt('only') && !args.includes('--full')) q.set('only', 'step');
 
 const result = await runBenchPage(q);
 const json = JSON.stringify(result, null, 2);
