@@ -1,11 +1,17 @@
 /**
  * Export and import of trained SAEs in the layouts the PyTorch tools read and write:
  *
- *  - SAELens: `cfg.json` + `sae_weights.safetensors` with
+ *  - SAELens 6: `cfg.json` (SAELens 6's layout, metadata.sae_lens_version ≥ 6; see
+ *    saelens6Config) + `sae_weights.safetensors` with
  *      W_enc [d_in, d_sae]  (the TRANSPOSE of our latent-major [N, d])
- *      b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] (= our b_pre).
+ *      b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] (= our b_pre),
+ *    plus `threshold` [d_sae] (jumprelu) or b_gate/r_mag/b_mag [d_sae] instead of b_enc (gated),
+ *    and `sparsity.safetensors` (log10 firing density per latent) when the fire counts are known.
  *    SAELens encodes `(x − b_dec) @ W_enc + b_enc` (apply_b_dec_to_input), TopK keeps the k
  *    largest and ReLUs them, and decodes `acts @ W_dec + b_dec`: the same map as ours.
+ *    Import reads SAELens 6 configs and the flat pre-6 ones (as SAELens's handle_pre_6_0_config
+ *    reads them), and refuses an architecture it cannot hold (batchtopk training configs,
+ *    transcoders, …) instead of loading it as another.
  *  - openai/sparse_autoencoder state-dict names (model.py, `Autoencoder`):
  *      pre_bias [d], latent_bias [N], encoder.weight [N, d] (nn.Linear(n_inputs, n_latents)),
  *      decoder.weight [d, N] (nn.Linear(n_latents, n_inputs)), stats_last_nonzero [N] (int64),
@@ -28,8 +34,9 @@
  * "none". The cases:
  *   - scalar (u = s·x): c = s; the export takes RAW activations, normalize_activations "none".
  *     With `foldScalar: false` the weights stay as trained and the cfg says
- *     "expected_average_only_in" (SAELens then rescales inputs itself by its own estimate of the
- *     same factor, sqrt(d / E‖x‖²)); the exact scale is recorded in both cases.
+ *     "expected_average_only_in"; SAELens 6 does not rescale inputs at inference for that (it
+ *     folds a factor only for its registered pretrained SAEs), so the caller multiplies inputs by
+ *     sae_lab.normalization.scale; the exact scale is recorded in both cases.
  *   - paper (u = (x − μ)/‖x − μ‖ per token): a per-token factor cannot be folded into weights.
  *     SAELens ("layer_norm") and openai (`normalize=True`) both apply LN(x) = (x − μ)/(std + 1e-5)
  *     with the unbiased std, i.e. LN(x) ≈ sqrt(d − 1)·u (up to that ε), and map back as
@@ -77,6 +84,13 @@ export interface ExportInput {
   source?: SourceInfo;
   /** Tokens since each latent last fired [N]; becomes openai's stats_last_nonzero (in steps). */
   tokensSince?: Uint32Array;
+  /**
+   * Fires per latent [N] over the `tokensTrained` training tokens (the trainer's firesTotal);
+   * with tokensTrained > 0 the SAELens export writes sparsity.safetensors from them.
+   */
+  firesTotal?: Uint32Array;
+  /** log10 firing densities [N] as SAELens stores them (e.g. read on import); used as given. */
+  logSparsity?: Float32Array;
 }
 
 export interface ExportOptions {
@@ -93,6 +107,8 @@ export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
 export const OPENAI_WEIGHTS = 'openai_sae.safetensors';
 export const OPENAI_JSON = 'openai_sae.json';
 export const SPARSIFY_WEIGHTS = 'sae.safetensors';
+/** SAELens's per-latent log10 firing density (constants.py SPARSITY_FILENAME, tensor `sparsity`). */
+const SAELENS_SPARSITY = 'sparsity.safetensors';
 
 /** What the exported model is fed: raw x, x·scale, or the tool's LayerNorm of x. */
 type InputRule = 'raw' | 'scaled' | 'layer_norm';
@@ -179,7 +195,7 @@ export function saelensArchitecture(activation: Activation): { architecture: str
     case 'batchtopk':
       return {
         architecture: 'topk',
-        note: 'trained as BatchTopK (the B·k largest activations of a batch); exported as per-token TopK with the same k',
+        note: 'trained as BatchTopK (the B·k largest activations of a batch); SAE Lab learns no inference threshold (SAELens saves its own BatchTopK as jumprelu with one), so it is exported as per-token TopK with the same k',
       };
     case 'relu':
       return { architecture: 'standard', note: null };
@@ -233,11 +249,100 @@ function saeLabBlock(
   };
 }
 
+/**
+ * The SAELens version whose cfg.json layout this writes. SAELens reads `metadata.sae_lens_version`
+ * (loading/pretrained_sae_loaders.py, handle_config_defaulting): below 6.0.0-rc.0, or absent, the
+ * cfg goes through its pre-6.0 conversion (handle_pre_6_0_config); from 6 on it is read as is.
+ * The layout below is the same in SAELens 6.0.0 and 6.18.0.
+ */
+const SAELENS_FORMAT_VERSION = '6.0.0';
+
+/**
+ * cfg.json as SAELens 6 writes it (saes/sae.py SAEConfig.to_dict, or
+ * TrainingSAEConfig.get_inference_sae_cfg_dict from its training runner): the config dataclass's
+ * fields (d_in, d_sae, dtype, device, apply_b_dec_to_input, normalize_activations,
+ * reshape_activations, metadata, then the architecture's own: TopKSAEConfig's k and
+ * rescale_acts_by_decoder_norm; standard, jumprelu and gated have none), then `architecture`.
+ * `metadata` holds the versions and the source fields its runner sets (_set_sae_metadata);
+ * SAELens's SAEMetadata reads a missing key as None, so an unknown source field is written null.
+ * `sae_lab` is ours: SAELens's SAEConfig.from_dict keeps only its dataclass fields, so it is ignored.
+ */
+function saelens6Config(
+  input: ExportInput,
+  arch: { architecture: string; note: string | null },
+  rule: InputRule,
+  dtype: WeightDtype,
+  lab: ReturnType<typeof saeLabBlock>,
+) {
+  const s = input.source ?? {};
+  const metadata: Record<string, unknown> = {
+    sae_lens_version: SAELENS_FORMAT_VERSION,
+    // not trained by SAELens (its own converters of other tools' SAEs write null here too)
+    sae_lens_training_version: null,
+    model_name: s.modelName ?? null,
+    hook_name: s.hookName ?? null,
+    hook_head_index: s.hookHeadIndex ?? null,
+    context_size: s.contextSize ?? null,
+    prepend_bos: s.prependBos ?? null,
+    dataset_path: s.datasetPath ?? null,
+    // SAELens 6 has no hook_layer (it reads the layer off hook_name); kept when known, as extra
+    // metadata, which SAEMetadata stores and ignores.
+    ...(s.hookLayer !== undefined ? { hook_layer: s.hookLayer } : {}),
+    ...(arch.note ? { sae_lab_architecture_note: arch.note } : {}),
+  };
+  return {
+    d_in: input.config.d,
+    d_sae: input.config.nLatents,
+    dtype: TORCH_DTYPE[dtype],
+    device: 'cpu',
+    apply_b_dec_to_input: true,
+    normalize_activations:
+      rule === 'scaled' ? 'expected_average_only_in' : rule === 'layer_norm' ? 'layer_norm' : 'none',
+    reshape_activations: 'none',
+    metadata,
+    // The decoder is written as trained (not rescaled), so TopK selects on the plain pre-activations.
+    ...(arch.architecture === 'topk' ? { k: input.config.k, rescale_acts_by_decoder_norm: false } : {}),
+    architecture: arch.architecture,
+    sae_lab: lab,
+  };
+}
+
+/** SAELens's never-fired floor: log10(density + 1e-10) (training/sae_trainer.py, _log_feature_sparsity). */
+export const LOG_SPARSITY_EPS = 1e-10;
+
+/**
+ * log10 of each latent's firing density, as SAELens writes `sparsity` in sparsity.safetensors:
+ * log10(fires / tokens + 1e-10), so a latent that never fired gets −10. Computed in float64,
+ * rounded once to float32. A density above 1 (inconsistent counts) is clamped to 1.
+ */
+export function logFeatureSparsity(fires: ArrayLike<number>, tokens: number): Float32Array {
+  if (!(tokens > 0) || !Number.isFinite(tokens))
+    throw new RangeError(`logFeatureSparsity: tokens must be positive, got ${tokens}`);
+  const out = new Float32Array(fires.length);
+  for (let i = 0; i < fires.length; i++)
+    out[i] = Math.log10(Math.min(1, fires[i] / tokens) + LOG_SPARSITY_EPS);
+  return out;
+}
+
+/** The `sparsity` tensor to write, or null when the densities are not known. */
+function exportLogSparsity(input: ExportInput, N: number): Float32Array | null {
+  if (input.logSparsity) {
+    if (input.logSparsity.length !== N)
+      throw new RangeError(`export: logSparsity has ${input.logSparsity.length} values, expected N = ${N}`);
+    return input.logSparsity;
+  }
+  if (!input.firesTotal || !input.tokensTrained) return null;
+  if (input.firesTotal.length !== N)
+    throw new RangeError(`export: firesTotal has ${input.firesTotal.length} values, expected N = ${N}`);
+  return logFeatureSparsity(input.firesTotal, input.tokensTrained);
+}
+
 const json = (o: unknown) => new TextEncoder().encode(`${JSON.stringify(o, null, 2)}\n`);
 
 /**
  * Writes a trained SAE in a PyTorch tool's layout.
- * @returns file name → bytes (two files; zip them with zipExport)
+ * @returns file name → bytes (SAELens: cfg.json, sae_weights.safetensors and, when firing
+ *   densities are known, sparsity.safetensors; openai: two files; zip them with zipExport)
  */
 export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<string, Uint8Array> {
   const format = opts.format ?? 'saelens';
@@ -253,46 +358,7 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
   const isTopK = activation === 'topk' || activation === 'batchtopk';
 
   if (format === 'saelens') {
-    const s = input.source ?? {};
-    const normalize_activations =
-      rule === 'scaled' ? 'expected_average_only_in' : rule === 'layer_norm' ? 'layer_norm' : 'none';
-    const meta = {
-      model_name: s.modelName ?? 'unknown',
-      hook_name: s.hookName ?? 'unknown',
-      hook_layer: s.hookLayer ?? 0,
-      hook_head_index: s.hookHeadIndex ?? null,
-      context_size: s.contextSize ?? null,
-      prepend_bos: s.prependBos ?? true,
-      dataset_path: s.datasetPath ?? '',
-      sae_lens_training_version: null,
-    };
-    // Flat fields are what SAELens 3–5 read (SAEConfig.from_dict keeps known keys and drops the
-    // rest, and renames activation_fn → activation_fn_str); `k` and `metadata` are SAELens 6's
-    // TopK config. Writing both keeps one file loadable by either.
-    const cfg = {
-      architecture: arch.architecture,
-      d_in: d,
-      d_sae: N,
-      activation_fn_str: isTopK ? 'topk' : 'relu',
-      activation_fn: isTopK ? 'topk' : 'relu',
-      activation_fn_kwargs: isTopK ? { k } : {},
-      ...(isTopK ? { k } : {}),
-      apply_b_dec_to_input: true,
-      finetuning_scaling_factor: false,
-      normalize_activations,
-      dtype: TORCH_DTYPE[dtype],
-      device: 'cpu',
-      ...meta,
-      dataset_trust_remote_code: false,
-      model_from_pretrained_kwargs: {},
-      seqpos_slice: [null],
-      reshape_activations: 'none',
-      rescale_acts_by_decoder_norm: false,
-      neuronpedia_id: null,
-      metadata: { ...meta, ...(arch.note ? { sae_lab_architecture_note: arch.note } : {}) },
-      sae_lab: lab,
-    };
-    files.set(SAELENS_CFG, json(cfg));
+    files.set(SAELENS_CFG, json(saelens6Config(input, arch, rule, dtype, lab)));
     const W_enc = { dtype, shape: [d, N], data: transpose(p.W_enc, N, d) };
     const W_dec = { dtype, shape: [N, d], data: p.W_dec };
     const b_dec = { dtype, shape: [d], data: p.b_pre };
@@ -331,6 +397,13 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
       };
     } else tensors = { W_enc, b_enc: { dtype, shape: [N], data: p.b_enc }, W_dec, b_dec };
     files.set(SAELENS_WEIGHTS, writeSafetensors(tensors));
+    const sparsity = exportLogSparsity(input, N);
+    // Always float32, as SAELens writes it (act_freq_scores is a float32 tensor).
+    if (sparsity)
+      files.set(
+        SAELENS_SPARSITY,
+        writeSafetensors({ sparsity: { dtype: 'F32', shape: [N], data: sparsity } }),
+      );
     return files;
   }
 
@@ -420,6 +493,8 @@ export interface ImportedSae {
   source: SourceInfo;
   tokensTrained: number | null;
   metrics: Record<string, number | null> | null;
+  /** log10 firing density per latent [N] (SAELens's sparsity.safetensors), when the files have it. */
+  logSparsity: Float32Array | null;
   /** Things the caller should tell the user (lossy conversions, unknown scales). */
   warnings: string[];
   /** The tool's config json as read. */
@@ -508,6 +583,23 @@ function readSaeLab(lab: unknown): {
   };
 }
 
+/** The major version of a SAELens version string ("6.18.0", "6.0.0-rc.1"), or null. */
+function saelensMajor(v: unknown): number | null {
+  const m = typeof v === 'string' ? /^\s*v?(\d+)/.exec(v) : null;
+  return m ? Number(m[1]) : null;
+}
+
+/** Why a SAELens architecture SAE Lab cannot hold is refused (SAELens's registry names). */
+const SAELENS_REFUSED: Record<string, string> = {
+  batchtopk:
+    'a SAELens training config; SAELens saves a trained BatchTopK SAE as jumprelu (save_inference_model)',
+  matryoshka_batchtopk:
+    'a SAELens training config; SAELens saves a trained BatchTopK SAE as jumprelu (save_inference_model)',
+  transcoder: 'a transcoder predicts another activation, not its input',
+  skip_transcoder: 'a transcoder predicts another activation, not its input',
+  jumprelu_transcoder: 'a transcoder predicts another activation, not its input',
+};
+
 function importSaelens(dir: string, files: Files): ImportedSae {
   const cfgName = join(dir, SAELENS_CFG);
   const wName = join(dir, SAELENS_WEIGHTS);
@@ -515,26 +607,56 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   if (!cfgBytes) throw new DataError(cfgName, `missing: SAELens needs cfg.json beside ${SAELENS_WEIGHTS}`);
   const cfg = parseJson(cfgName, cfgBytes);
   const warnings: string[] = [];
-  const arch = cfg.architecture ?? 'standard';
-  const act = cfg.activation_fn_str ?? cfg.activation_fn ?? (arch === 'topk' ? 'topk' : 'relu');
+  const meta0 =
+    cfg.metadata && typeof cfg.metadata === 'object' && !Array.isArray(cfg.metadata)
+      ? (cfg.metadata as Json)
+      : {};
+  // SAELens's own rule (handle_config_defaulting): the version at the top level, else in metadata;
+  // below 6, or none, the flat pre-6.0 layout.
+  const version = cfg.sae_lens_version || meta0.sae_lens_version;
+  const v6 = (saelensMajor(version) ?? 0) >= 6;
+  let arch: string;
+  let act: string;
+  let kRaw: unknown;
+  if (v6) {
+    if (typeof cfg.architecture !== 'string')
+      throw new DataError(cfgName, `SAELens ${version} config without 'architecture'`);
+    arch = cfg.architecture;
+    act = arch === 'topk' ? 'topk' : 'relu';
+    kRaw = cfg.k;
+  } else {
+    // handle_pre_6_0_config: activation_fn_str is activation_fn, architecture defaults to
+    // 'standard', and activation 'topk' with activation_fn_kwargs.k becomes architecture 'topk'.
+    arch = typeof cfg.architecture === 'string' ? cfg.architecture : 'standard';
+    act = String(cfg.activation_fn_str ?? cfg.activation_fn ?? (arch === 'topk' ? 'topk' : 'relu'));
+    const kw = (cfg.activation_fn_kwargs ?? {}) as Json;
+    if (act === 'topk') arch = arch === 'standard' ? 'topk' : arch;
+    kRaw = cfg.k ?? kw.k;
+  }
   const lab0 = readSaeLab(cfg.sae_lab);
   const recorded = lab0?.config.activation;
   let activation: Activation;
-  if (arch === 'topk' || (arch === 'standard' && act === 'topk'))
-    activation = recorded === 'batchtopk' ? 'batchtopk' : 'topk';
+  if (arch === 'topk') activation = recorded === 'batchtopk' ? 'batchtopk' : 'topk';
   else if (arch === 'standard' && act === 'relu') activation = 'relu';
   else if (arch === 'jumprelu' && act === 'relu') activation = recorded === 'prolu' ? 'prolu' : 'jumprelu';
   else if (arch === 'gated' && act === 'relu') activation = 'gated';
-  else
+  else {
+    const why =
+      SAELENS_REFUSED[arch] ??
+      (act !== 'relu' ? `activation '${act}'` : 'not a SAELens architecture SAE Lab knows');
     throw new DataError(
       cfgName,
-      `architecture '${arch}' with activation '${act}' is not supported; SAE Lab imports topk, standard (ReLU), jumprelu and gated SAEs`,
+      `architecture '${arch}' is not supported (${why}); SAE Lab imports SAELens topk, standard (ReLU), jumprelu and gated SAEs`,
     );
+  }
   const isTopK = activation === 'topk' || activation === 'batchtopk';
-  const kw = (cfg.activation_fn_kwargs ?? {}) as Json;
   const N0 = typeof cfg.d_sae === 'number' ? cfg.d_sae : 32;
+  if (isTopK && v6 && kRaw === undefined) {
+    kRaw = 100;
+    warnings.push("no 'k' in a SAELens 6 topk config: SAELens's default k = 100 used");
+  }
   const k = isTopK
-    ? intField(cfgName, { k: cfg.k ?? kw.k }, 'k')
+    ? intField(cfgName, { k: kRaw }, 'k')
     : typeof lab0?.config.k === 'number'
       ? lab0.config.k
       : Math.min(32, N0);
@@ -543,9 +665,15 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   const N = intField(cfgName, cfg, 'd_sae', tensors.W_enc?.shape[1]);
   const W_enc_t = floatTensor(wName, tensors, 'W_enc', [d, N], '[d_in, d_sae]');
   let b_enc = floatTensor(wName, tensors, activation === 'gated' ? 'b_gate' : 'b_enc', [N], '[d_sae]');
-  const W_dec = floatTensor(wName, tensors, 'W_dec', [N, d], '[d_sae, d_in]');
+  let W_dec = floatTensor(wName, tensors, 'W_dec', [N, d], '[d_sae, d_in]');
   const b_dec = floatTensor(wName, tensors, 'b_dec', [d], '[d_in]');
-  const W_enc = transpose(W_enc_t, d, N);
+  let W_enc = transpose(W_enc_t, d, N);
+  if (isTopK && cfg.rescale_acts_by_decoder_norm === true) {
+    // TopKSAE with rescale_acts_by_decoder_norm selects on pre·‖W_dec,i‖ and decodes a/‖W_dec,i‖;
+    // folding the norms in (SAELens's _fold_norm_topk) gives the plain TopK of the same function.
+    ({ W_enc, b_enc, W_dec } = foldDecoderNorms(wName, W_enc, b_enc, W_dec, d, N));
+    warnings.push('rescale_acts_by_decoder_norm: decoder norms folded into the encoder (same function)');
+  }
   let extra: Float32Array | undefined;
   if (activation === 'gated') {
     extra = new Float32Array(2 * N);
@@ -615,7 +743,15 @@ function importSaelens(dir: string, files: Files): ImportedSae {
       `normalize_activations '${cfg.normalize_activations}' without a recorded scale: the weights expect inputs normalized by SAELens; imported as unnormalized`,
     );
   }
-  const meta = { ...cfg, ...((cfg.metadata ?? {}) as Json) };
+  // SAELens 6 keeps the source in metadata, the pre-6 layout at the top level.
+  const meta = { ...cfg, ...meta0 };
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const hookName = str(meta.hook_name);
+  // SAELens 6 has no hook_layer; it reads the layer off the hook name (util.py,
+  // extract_layer_from_tlens_hook_name: the first ".<digits>.").
+  const layerInName = hookName ? /\.(\d+)\./.exec(hookName) : null;
+  const sparsity = readLogSparsity(dir, files, N);
   return {
     format: 'saelens',
     path: dir,
@@ -627,19 +763,59 @@ function importSaelens(dir: string, files: Files): ImportedSae {
     config: { ...(lab?.config ?? {}), d, nLatents: N, k, activation },
     normalization,
     source: {
-      modelName: meta.model_name as string | undefined,
-      hookName: meta.hook_name as string | undefined,
-      hookLayer: meta.hook_layer as number | undefined,
-      hookHeadIndex: (meta.hook_head_index ?? null) as number | null,
-      contextSize: (meta.context_size ?? undefined) as number | undefined,
-      prependBos: meta.prepend_bos as boolean | undefined,
-      datasetPath: meta.dataset_path as string | undefined,
+      modelName: str(meta.model_name),
+      hookName,
+      hookLayer: num(meta.hook_layer) ?? (layerInName ? Number(layerInName[1]) : undefined),
+      hookHeadIndex: num(meta.hook_head_index) ?? null,
+      contextSize: num(meta.context_size),
+      prependBos: typeof meta.prepend_bos === 'boolean' ? meta.prepend_bos : undefined,
+      datasetPath: str(meta.dataset_path),
     },
     tokensTrained: lab?.tokens ?? null,
     metrics: lab?.metrics ?? null,
+    logSparsity: sparsity,
     warnings,
     rawConfig: cfg,
   };
+}
+
+/**
+ * Folds per-latent decoder norms n into the encoder: W_enc·n, b_enc·n, W_dec/n (float64, rounded
+ * once). A zero-norm row cannot be folded.
+ */
+function foldDecoderNorms(
+  file: string,
+  W_enc: Float32Array,
+  b_enc: Float32Array,
+  W_dec: Float32Array,
+  d: number,
+  N: number,
+): { W_enc: Float32Array; b_enc: Float32Array; W_dec: Float32Array } {
+  const We = new Float32Array(N * d);
+  const be = new Float32Array(N);
+  const Wd = new Float32Array(N * d);
+  for (let i = 0; i < N; i++) {
+    let ss = 0;
+    for (let j = 0; j < d; j++) ss += W_dec[i * d + j] ** 2;
+    const n = Math.sqrt(ss);
+    if (!(n > 0) || !Number.isFinite(n))
+      throw new DataError(file, `rescale_acts_by_decoder_norm with W_dec row ${i} of norm ${n}: cannot fold`);
+    be[i] = b_enc[i] * n;
+    for (let j = 0; j < d; j++) {
+      We[i * d + j] = W_enc[i * d + j] * n;
+      Wd[i * d + j] = W_dec[i * d + j] / n;
+    }
+  }
+  return { W_enc: We, b_enc: be, W_dec: Wd };
+}
+
+/** SAELens's sparsity.safetensors beside the weights: tensor `sparsity` [d_sae], or null if absent. */
+function readLogSparsity(dir: string, files: Files, N: number): Float32Array | null {
+  const name = join(dir, SAELENS_SPARSITY);
+  const bytes = files.get(name);
+  if (!bytes) return null;
+  const { tensors } = readSafetensors(bytes, name);
+  return floatTensor(name, tensors, 'sparsity', [N], '[d_sae]');
 }
 
 function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
@@ -699,6 +875,7 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
     source: {},
     tokensTrained: lab?.tokens ?? null,
     metrics: lab?.metrics ?? null,
+    logSparsity: null,
     warnings,
     rawConfig: cfg,
   };
@@ -746,6 +923,7 @@ function importSparsify(dir: string, files: Files): ImportedSae {
     source: { hookName: dir ? basename(dir) : undefined },
     tokensTrained: null,
     metrics: null,
+    logSparsity: null,
     warnings,
     rawConfig: cfg,
   };

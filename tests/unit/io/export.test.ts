@@ -66,12 +66,11 @@ describe('SAELens export/import', () => {
       architecture: 'topk',
       d_in: d,
       d_sae: N,
-      activation_fn_kwargs: { k },
+      k,
       apply_b_dec_to_input: true,
       normalize_activations: 'none',
       dtype: 'float32',
-      hook_name: 'blocks.2.hook_resid_post',
-      hook_head_index: null,
+      metadata: { hook_name: 'blocks.2.hook_resid_post', hook_head_index: null, sae_lens_version: '6.0.0' },
       sae_lab: { normalization: { kind: 'none', scale: null }, tokens_trained: 123456 },
     });
     const { tensors } = readSafetensors(files.get('sae_weights.safetensors')!);
@@ -265,12 +264,17 @@ describe('import errors name the file and the problem', () => {
   it('unsupported architecture, no SAE, several SAEs, missing cfg', () => {
     const files = base();
     const cfg = JSON.parse(new TextDecoder().decode(files.get('cfg.json')));
+    // SAELens 6: the architecture decides, and its tensors must be there (as load_state_dict wants)
     files.set('cfg.json', new TextEncoder().encode(JSON.stringify({ ...cfg, architecture: 'jumprelu' })));
+    expect(() => importSae(files)).toThrow(/^sae_weights\.safetensors: missing tensor 'threshold'/);
+    // the pre-6 flat layout: an activation the architecture cannot take
+    const flat = { architecture: 'jumprelu', d_in: d, d_sae: N, activation_fn_str: 'topk' };
+    files.set('cfg.json', new TextEncoder().encode(JSON.stringify(flat)));
     expect(() => importSae(files)).toThrow(
-      /cfg\.json: architecture 'jumprelu' with activation 'topk' is not supported/,
+      /^cfg\.json: architecture 'jumprelu' is not supported \(activation 'topk'\)/,
     );
     files.set('cfg.json', new TextEncoder().encode(JSON.stringify({ ...cfg, architecture: 'matryoshka' })));
-    expect(() => importSae(files)).toThrow(/architecture 'matryoshka' .* is not supported/);
+    expect(() => importSae(files)).toThrow(/architecture 'matryoshka' is not supported/);
     expect(() => importSaes(new Map([['notes.txt', new Uint8Array(3)]]))).toThrow(/no SAE found.*notes\.txt/);
     const two = new Map<string, Uint8Array>();
     for (const [n, b] of base()) {

@@ -130,7 +130,7 @@ describe('SAELens export of the variants', () => {
       const files = exportSae(input(p, activation, norm));
       const cfg = cfgOf(files);
       expect(cfg.architecture).toBe(arch);
-      expect(cfg.activation_fn_str).toBe(arch === 'topk' ? 'topk' : 'relu');
+      expect((cfg.metadata as Record<string, unknown>).sae_lens_version).toBe('6.0.0');
       expect(cfg.k === undefined).toBe(arch !== 'topk');
       expect(cfg.normalize_activations).toBe('none');
       const t = tensorsOf(files);
