@@ -105,6 +105,7 @@ export async function exportModel(
           ? { nmse: last.nmse, l0: last.l0, dead_fraction: last.deadFraction, loss: last.loss }
           : undefined,
         tokensSince: st.tokensSince,
+        firesTotal: st.firesTotal,
         source: { modelName: opts.modelName, hookName: opts.hookName, datasetPath: t.source.name },
       },
       { format: opts.format, dtype: opts.dtype },
@@ -120,6 +121,7 @@ export async function exportModel(
         normalization: s.normalization,
         tokensTrained: s.tokensTrained ?? undefined,
         metrics: s.metrics ?? undefined,
+        logSparsity: s.logSparsity ?? undefined,
         source: {
           ...s.source,
           modelName: opts.modelName ?? s.source.modelName,
