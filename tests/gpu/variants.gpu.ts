@@ -2,12 +2,12 @@
 // BatchTopK through the sparse path, ReLU+L1, ProLU, Gated and JumpReLU through the dense path.
 import { computeStats } from '../../src/data/stream';
 import { syntheticSource } from '../../src/data/synthetic';
-import { NONE, newRefState, type Params, refStep } from '../../src/reference/step';
+import { cloneParams, NONE, newRefState, type Params, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, paramNames } from '../../src/sae/step';
 import { Trainer } from '../../src/sae/trainer';
 import { assert, assertClose, gpuTest, randn, relErr } from './harness';
-import { randomParams } from './step.gpu';
+import { assertUpdate, randomParams } from './step.gpu';
 
 const toF64 = (p: ParamsF32): Params => {
   const o = {} as Params;
@@ -91,12 +91,15 @@ for (const cs of CASES) {
       const ref = newRefState(toF64(p32), N, false);
       ref.tokensSince.set(tokensSince);
       const names = paramNames(cfg);
+      let gpuBefore: ParamsF32 = p32;
+      const worst: string[] = [];
       for (let t = 1; t <= STEPS; t++) {
         const x = randn(B * d, 40 + t);
         const rowScale = new Float32Array(B).map((_, b) => 1 + b / B);
         const lossScale = 1 / (B * 1.3);
         sae.writeBatch(x, rowScale);
         sae.step(t, cfg.lr, lossScale);
+        const refBefore = cloneParams(ref.params);
         const out = refStep(ref, x, rowScale, cfg, lossScale, cfg.lr);
         const what = (s: string) => `step ${t} ${s}`;
 
@@ -146,8 +149,20 @@ for (const cs of CASES) {
         for (const p of names) {
           const err = relErr(after[p]!, ref.params[p]!);
           assert(err < 1e-4, what(`param ${p}: relative error ${err.toExponential(2)} ≥ 1e-4`));
+          const e = assertUpdate(
+            gpuBefore[p]!,
+            after[p]!,
+            refBefore[p]!,
+            ref.params[p]!,
+            what(`update ${p}`),
+          );
+          worst.push(`${t}:${p} ${e.rel.toExponential(1)}/${e.abs.toExponential(1)}`);
         }
+        gpuBefore = after;
       }
+      console.log(
+        `    θ₁ − θ₀ worst error, relative (|Δ| ≥ max/10) / of max|Δ| (step:tensor): ${worst.join(', ')}`,
+      );
       // Each case must exercise what makes the variant differ from plain TopK.
       const last = refStep(
         newRefState(toF64(await sae.readParams()), N, false),
