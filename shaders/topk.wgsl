@@ -166,6 +166,11 @@ fn topk_rows(s: Src, wid: u32, nwg: u32, lid: u32) {
 fn topk_row(s: Src, row: u32, lid: u32) {
   let count = s.count;
   let kout = kout_of();
+  // Uniform: count comes from uniforms and the read-only dead_info, the same for every row.
+  if (count <= WG) {
+    rank_row(s, row, lid, count, kout);
+    return;
+  }
   workgroupBarrier();   // the previous row's output loop may still read bv/bi
   for (var i = lid; i < KP; i += WG) { bv[i] = NEG_MAX; bi[i] = NONE; }
 
@@ -236,6 +241,24 @@ fn topk_row(s: Src, row: u32, lid: u32) {
     }
   }
   for (var j = lid; j < kout; j += WG) { put(row, j, kout, bv[j], bi[j]); }
+}
+
+// At most WG candidates (AuxK with few dead latents, a tile holding few of them, a small N): each
+// thread ranks one candidate by counting the better ones — count² reads, no workgroup memory, no
+// barrier — instead of a bitonic sort of a whole T-wide tile that is nearly all padding. The same
+// total order (`better`), so the same lists; ranks from count up are padding, as the sort leaves them.
+fn rank_row(s: Src, row: u32, lid: u32, count: u32, kout: u32) {
+  if (lid < count) {
+    let lat = cand_lat(s, lid);
+    let v = cand_val(s, row, lat);
+    var rank = 0u;
+    for (var u = 0u; u < count; u++) {
+      let lu = cand_lat(s, u);
+      rank += select(0u, 1u, better(cand_val(s, row, lu), lu, v, lat));
+    }
+    if (rank < kout) { put(row, rank, kout, v, lat); }
+  }
+  for (var j = count + lid; j < kout; j += WG) { put(row, j, kout, NEG_MAX, NONE); }
 }
 
 // Variant for small k (KP ≤ 64): one invocation per row keeps a sorted list of KP in private memory and
