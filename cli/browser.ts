@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '..');
+const REPO_ROOT = resolve(import.meta.dirname, '..');
 
 export function chromePath(): string {
   const candidates = [
@@ -56,7 +56,7 @@ export interface Session {
 }
 
 /** Starts a Vite dev server on a free localhost port (a secure context, as WebGPU requires). */
-export async function startVite(): Promise<ViteDevServer> {
+async function startVite(): Promise<ViteDevServer> {
   const server = await createServer({
     root: REPO_ROOT,
     configFile: join(REPO_ROOT, 'vite.config.ts'),

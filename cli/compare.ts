@@ -114,7 +114,7 @@ export function comparePlanFromFlags(flags: Record<string, unknown>): ComparePla
 }
 
 /** Writes every output file of the comparison; returns the document. */
-export function writeCompareOutputs(
+function writeCompareOutputs(
   out: string,
   plan: ComparePlan,
   records: readonly CompareRunRecord[],
@@ -131,7 +131,7 @@ export function writeCompareOutputs(
 }
 
 /** Records of an earlier run of the same comparison in DIR/compare.json that can be kept. */
-export function resumeRecords(out: string, plan: ComparePlan): CompareRunRecord[] {
+function resumeRecords(out: string, plan: ComparePlan): CompareRunRecord[] {
   const p = join(out, 'compare.json');
   if (!existsSync(p)) return [];
   let json: unknown;

@@ -17,13 +17,13 @@ const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
 /** float32 bit pattern (as a uint32 number) of `x` after rounding it to float32. */
-export function f32Bits(x: number): number {
+function f32Bits(x: number): number {
   f32Scratch[0] = x;
   return u32Scratch[0];
 }
 
 /** The float32 whose bit pattern is `bits`. */
-export function bitsToF32(bits: number): number {
+function bitsToF32(bits: number): number {
   u32Scratch[0] = bits >>> 0;
   return f32Scratch[0];
 }

@@ -137,7 +137,7 @@ export async function readNpyHeader(blob: Blob, file: string): Promise<NpyHeader
 }
 
 /** Maps a float descr to our dtype name; explains why anything else can't be activations. */
-export function activationDtype(descr: string, file: string): { dtype: FloatDtype; littleEndian: boolean } {
+function activationDtype(descr: string, file: string): { dtype: FloatDtype; littleEndian: boolean } {
   const dt = parseDescr(descr);
   if (dt.kind === 'f') {
     const dtype = ({ 2: 'float16', 4: 'float32', 8: 'float64' } as Record<number, FloatDtype>)[dt.itemsize];
@@ -165,7 +165,7 @@ export function activationDtype(descr: string, file: string): { dtype: FloatDtyp
  * Turns a numpy shape into [rows, d]: [n, d] -> (n, d); [b, s, d] -> (b*s, d).
  * Anything else is refused with a message saying what to do.
  */
-export function rowsAndWidth(shape: readonly number[], file: string): [number, number] {
+function rowsAndWidth(shape: readonly number[], file: string): [number, number] {
   if (shape.length === 2) return [shape[0], shape[1]];
   if (shape.length === 3) return [shape[0] * shape[1], shape[2]];
   if (shape.length === 1) {

@@ -16,7 +16,7 @@ import { isNpyMagic, openNpy, parseDescr, parseNpyHeader } from './npy.ts';
 import type { ActivationSource } from './source.ts';
 
 /** Deflated members above this are refused: they would have to sit in memory whole. */
-export const MAX_INFLATED_BYTES = 2 ** 31 - 1;
+const MAX_INFLATED_BYTES = 2 ** 31 - 1;
 
 /** One zip member as described by the central directory. */
 export interface ZipEntry {

@@ -18,12 +18,12 @@ export interface OpenOptions {
   rawWidth?: number;
 }
 
-export type FileFormat = 'npy' | 'npz' | 'safetensors' | 'raw';
+type FileFormat = 'npy' | 'npz' | 'safetensors' | 'raw';
 
 const RAW_EXT = /\.(bin|raw|dat|f32|f16|fp16|fp32)$/i;
 
 /** Guesses the format from the first 16 bytes and the name. */
-export function detectFormat(head: Uint8Array, name: string, opts: OpenOptions = {}): FileFormat {
+function detectFormat(head: Uint8Array, name: string, opts: OpenOptions = {}): FileFormat {
   const lower = name.toLowerCase();
   if (isNpyMagic(head)) return 'npy';
   if (
@@ -62,7 +62,7 @@ export function detectFormat(head: Uint8Array, name: string, opts: OpenOptions =
  * Opens a raw headerless float32/float16 file of rows of `width` values,
  * little-endian (what `tensor.numpy().tofile(path)` writes on any common machine).
  */
-export function openRaw(
+function openRaw(
   blob: Blob,
   name: string,
   rawDtype: 'f32' | 'f16',

@@ -22,7 +22,7 @@ import {
 /** Largest header the reference implementation accepts (100 MB); guards against garbage lengths. */
 const MAX_HEADER = 100_000_000;
 
-export const ST_ITEMSIZE: Record<string, number> = {
+const ST_ITEMSIZE: Record<string, number> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -47,7 +47,7 @@ const ST_FLOAT: Record<string, FloatDtype> = {
   F64: 'float64',
 };
 
-export interface SafetensorsEntry {
+interface SafetensorsEntry {
   name: string;
   dtype: string;
   shape: number[];
@@ -203,7 +203,7 @@ export async function openSafetensors(blob: Blob, file: string, tensor?: string)
 // ---------------------------------------------------------------------------
 // Whole-file writer / reader for small files (trained models).
 
-export type StDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64';
+type StDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64';
 
 /**
  * A tensor to write. `data` is row-major with prod(shape) elements:

@@ -106,12 +106,6 @@ export function checkRowRange(name: string, rows: number, start: number, count: 
 }
 
 /**
- * Largest element count we will ever describe. Above 2^53 element offsets are not
- * exact doubles; no real file gets near this, so such a shape means a corrupt header.
- */
-export const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
-
-/**
  * Validates a claimed [rows, d] layout against the bytes actually present, before
  * any allocation. Throws a DataError naming the file when the header promises more
  * than the file holds.

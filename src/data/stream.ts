@@ -21,7 +21,7 @@ import type { ActivationSource } from './source.ts';
 export type NonFinitePolicy = 'skip' | 'stop';
 
 /** True if all d values of row `r` of `x` are finite (x*0 is NaN exactly for NaN and ±Inf). */
-export function rowIsFinite(x: Float32Array, r: number, d: number): boolean {
+function rowIsFinite(x: Float32Array, r: number, d: number): boolean {
   let s = 0;
   const o = r * d;
   for (let k = 0; k < d; k++) s += x[o + k] * 0;
@@ -41,12 +41,12 @@ function nonFiniteError(source: ActivationSource, row: number): DataError {
  * overhead is negligible, small enough that chunk order still shuffles finely and a
  * read never stalls a training step for long.
  */
-export function defaultChunkRows(d: number): number {
+function defaultChunkRows(d: number): number {
   return Math.max(16, Math.min(65536, Math.round((4 << 20) / (d * 4))));
 }
 
 /** Default held-out block: ~1000 blocks per dataset so the fraction has 0.1% resolution, at most 1024 rows. */
-export function defaultBlockRows(rows: number): number {
+function defaultBlockRows(rows: number): number {
   return Math.max(1, Math.min(1024, Math.floor(rows / 1000)));
 }
 

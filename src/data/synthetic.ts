@@ -54,7 +54,7 @@ export interface SyntheticOptions {
 }
 
 /** Sparse coefficients in CSR form: row r has features feature[rowPtr[r] .. rowPtr[r+1]). */
-export interface SparseCoefficients {
+interface SparseCoefficients {
   rowPtr: Uint32Array;
   feature: Uint32Array;
   value: Float32Array;

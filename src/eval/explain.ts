@@ -21,7 +21,7 @@ import { type LatentCsc, latentColumn } from './codes.ts';
 import { FIRE_THRESHOLD } from './metrics.ts';
 
 /** Token ids ending at the activating token (last entry, never null); null = any token. */
-export type Pattern = (number | null)[];
+type Pattern = (number | null)[];
 
 export interface ExplainSource {
   /** Activations of all rows, by latent (built with threshold 0 or lower than `threshold`). */
@@ -63,7 +63,7 @@ export interface Explanation {
 }
 
 /** Whether the context ending at `row` matches the pattern. */
-export function matches(pattern: Pattern, src: Pick<ExplainSource, 'contextOf'>, row: number): boolean {
+function matches(pattern: Pattern, src: Pick<ExplainSource, 'contextOf'>, row: number): boolean {
   const L = pattern.length;
   const ctx = src.contextOf(row, L);
   if (ctx.length < L) return false;
@@ -73,7 +73,7 @@ export function matches(pattern: Pattern, src: Pick<ExplainSource, 'contextOf'>,
 }
 
 /** Pattern as text: pieces quoted (so whitespace shows), wildcards as *. */
-export function renderPattern(pattern: Pattern, vocab?: readonly string[]): string {
+function renderPattern(pattern: Pattern, vocab?: readonly string[]): string {
   const piece = (t: number) => (vocab ? JSON.stringify(vocab[t] ?? `<${t}>`) : `<${t}>`);
   return pattern.map((t) => (t === null ? '*' : piece(t))).join(' ');
 }

@@ -24,7 +24,7 @@ import {
   saeEncodeRaw,
 } from './downstream.ts';
 
-export interface LmRunRequest {
+interface LmRunRequest {
   /** Residual index whose clean value to return. */
   resid?: number;
   /** Return logits [T, V] (default true). */
@@ -33,7 +33,7 @@ export interface LmRunRequest {
   replace?: { index: number; data: Float32Array };
 }
 
-export interface LmRunResult {
+interface LmRunResult {
   resid: FloatArray | null;
   logits: FloatArray | null;
 }

@@ -131,7 +131,7 @@ export function fitLogistic1D(
   return { a, b, loss: objective(a, b), iters: it };
 }
 
-export interface LatentProbeResult {
+interface LatentProbeResult {
   /** Best latent, or −1 when no latent beats the constant predictor. */
   bestLatent: number;
   /** Best single-latent mean CE (≤ constant). */
@@ -154,7 +154,7 @@ export interface ProbeOptions {
 }
 
 /** Best single-latent probe for one binary task. */
-export function bestLatentProbe(csc: LatentCsc, y: Uint8Array, opts: ProbeOptions = {}): LatentProbeResult {
+function bestLatentProbe(csc: LatentCsc, y: Uint8Array, opts: ProbeOptions = {}): LatentProbeResult {
   if (y.length !== csc.rows) throw new Error(`labels ${y.length} ≠ rows ${csc.rows}`);
   const minFires = opts.minFires ?? 3;
   let nPos = 0;
@@ -332,7 +332,7 @@ export function rawProbe(
   return { loss: J - 0.5 * lam * reg, w, b, iters: it };
 }
 
-export interface ProbeTaskReport extends LatentProbeResult {
+interface ProbeTaskReport extends LatentProbeResult {
   task: number;
   /** Raw-activation logistic probe loss (NaN when x was not given). */
   rawLoss: number;

@@ -3,9 +3,9 @@
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 /** Rounds a byte size up to a multiple of 4 (WebGPU copy/size alignment). */
-export const align4 = (n: number) => Math.ceil(n / 4) * 4;
+const align4 = (n: number) => Math.ceil(n / 4) * 4;
 
-export function createBuffer(device: GPUDevice, label: string, byteSize: number, usage = STORAGE): GPUBuffer {
+function createBuffer(device: GPUDevice, label: string, byteSize: number, usage = STORAGE): GPUBuffer {
   return device.createBuffer({ label, size: Math.max(16, align4(byteSize)), usage });
 }
 

@@ -4,7 +4,7 @@
  * Works in a window and in a worker (navigator.gpu exists in both).
  */
 
-export const NO_WEBGPU_MESSAGE =
+const NO_WEBGPU_MESSAGE =
   'This browser has no WebGPU; use Chrome/Edge 113+ or enable it (chrome://flags/#enable-unsafe-webgpu).';
 
 export class WebGPUUnavailableError extends Error {
@@ -53,7 +53,7 @@ export interface GpuContext {
   destroy(): void;
 }
 
-export function describeAdapter(adapter: GPUAdapter): AdapterReport {
+function describeAdapter(adapter: GPUAdapter): AdapterReport {
   const info = adapter.info;
   const limits: Record<string, number> = {};
   for (const name of LIMIT_NAMES) limits[name] = Number(adapter.limits[name]);

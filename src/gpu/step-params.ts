@@ -34,7 +34,7 @@ export const STEP_PARAMS = [
   ['pad1', 'u32', ''],
 ] as const;
 
-export type StepParamName = (typeof STEP_PARAMS)[number][0];
+type StepParamName = (typeof STEP_PARAMS)[number][0];
 export type StepParamValues = Record<Exclude<StepParamName, 'pad0' | 'pad1'>, number>;
 
 /** Bytes of the uniform (a multiple of 16, as uniform structs must be). */

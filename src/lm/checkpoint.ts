@@ -122,7 +122,7 @@ function tensorSizes(c: LlamaConfig): [keyof LlamaWeights, number][] {
  * Parses and validates the 28-byte header. Throws an Error naming `name` and
  * the offending field when a value is impossible.
  */
-export function readCheckpointHeader(buf: ArrayBuffer | ArrayBufferView, name = 'checkpoint'): LlamaConfig {
+function readCheckpointHeader(buf: ArrayBuffer | ArrayBufferView, name = 'checkpoint'): LlamaConfig {
   const bytes = asBytes(buf);
   if (bytes.byteLength < HEADER_BYTES) {
     throw new Error(

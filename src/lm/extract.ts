@@ -216,7 +216,7 @@ export function* extractWindows(
  * {@link extractWindows} over any {@link SiteReader} (e.g. the WGSL forward pass): the same windows,
  * rows and progress, one awaited forward per window.
  */
-export async function* extractWindowsAsync(
+async function* extractWindowsAsync(
   reader: SiteReader,
   tok: Tokenizer,
   text: string,

@@ -32,8 +32,8 @@ import type { LlamaCheckpoint, LlamaConfig, LlamaWeights } from './checkpoint';
 export type Dtype = 'f32' | 'f64';
 export type FloatArray = Float32Array | Float64Array;
 
-export const RMS_NORM_EPS = 1e-5;
-export const ROPE_BASE = 10000;
+const RMS_NORM_EPS = 1e-5;
+const ROPE_BASE = 10000;
 
 /**
  * Edits the residual stream in place before it flows on: `x` is [T, dim]
@@ -41,7 +41,7 @@ export const ROPE_BASE = 10000;
  * startPos … startPos+T-1. Used to splice an SAE reconstruction into the
  * residual stream or to zero-ablate it.
  */
-export type ResidHook = (x: FloatArray, T: number, startPos: number) => void;
+type ResidHook = (x: FloatArray, T: number, startPos: number) => void;
 
 export interface ResidIntervention {
   /** Residual index 0..nLayers (0 = embedding going into layer 0; l+1 = after layer l). */

@@ -302,7 +302,7 @@ class PairHeap {
  * the piece, minus its leading space when the previous token is BOS
  * (sentencepiece's dummy prefix), and the raw byte for `<0xXX>` pieces.
  */
-export function decodePieceBytes(tok: Tokenizer, prevToken: number, token: number): Uint8Array {
+function decodePieceBytes(tok: Tokenizer, prevToken: number, token: number): Uint8Array {
   const b = tok.byteOfToken[token];
   if (b >= 0) return Uint8Array.of(b);
   let s = tok.pieceBytes[token];

@@ -30,14 +30,14 @@ import type { SaeConfig } from './config.ts';
 import type { Normalization } from './normalize.ts';
 import type { ParamsF32, TrainState } from './step.ts';
 
-export const CKPT_MAGIC = 'SAELABCK';
-export const CKPT_VERSION = 1;
+const CKPT_MAGIC = 'SAELABCK';
+const CKPT_VERSION = 1;
 const HEADER = 24;
 const TRAILER = 4;
 const PARAM_KEYS = ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const;
 
 /** Where the data stream was: resume continues from the same epoch and row. */
-export interface DataPosition {
+interface DataPosition {
   epoch: number;
   rowsEmitted: number;
 }
@@ -332,7 +332,7 @@ function hasMagic(b: Uint8Array): boolean {
 // Storage
 
 /** A file as listed by a CheckpointFs. */
-export interface FsEntry {
+interface FsEntry {
   name: string;
   size: number;
   /** ms since epoch */

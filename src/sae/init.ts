@@ -14,13 +14,7 @@ import type { ParamsF32 } from './step';
  * Geometric median of rows [n, d] by Weiszfeld's iteration (float64), starting from the mean.
  * Stops when the point moves less than tol·(1 + ‖point‖).
  */
-export function geometricMedian(
-  x: ArrayLike<number>,
-  n: number,
-  d: number,
-  iters = 100,
-  tol = 1e-7,
-): Float64Array {
+function geometricMedian(x: ArrayLike<number>, n: number, d: number, iters = 100, tol = 1e-7): Float64Array {
   const y = new Float64Array(d);
   for (let r = 0; r < n; r++) for (let c = 0; c < d; c++) y[c] += x[r * d + c] / n;
   const next = new Float64Array(d);

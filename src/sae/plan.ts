@@ -30,10 +30,10 @@ export const DEFAULT_LIMITS: PlanLimits = {
  * The pre-activation tile [B, n] is kept at or under this many bytes even where one binding could hold
  * more (ours): beyond it a bigger tile saves only dispatches, and memory stays free of a B·N term.
  */
-export const TILE_BUDGET_BYTES = 256 * 2 ** 20;
+const TILE_BUDGET_BYTES = 256 * 2 ** 20;
 
 /** The fused encode + TopK keeps private lists of at most this many entries (encode-topk.wgsl). */
-export const FUSED_MAX_K = 64;
+const FUSED_MAX_K = 64;
 /** Fused chunks: at least this many latents per thread (ours: below it the merge dominates)… */
 const FUSED_MIN_CHUNK = 128;
 /** …and at most this many chunk lists per row and tile, so the lists stay ≤ 64·B·K·8 bytes. */
@@ -122,9 +122,9 @@ export type StepBufferName = (typeof STEP_BUFFERS)[number];
 /** A tensor of the step by name: a whole buffer, or a sharded one (its shards in latent order). */
 export type TensorName = StepBufferName | ShardedName;
 /** Plan keys: a whole buffer, a shard of a sharded tensor, or a per-shard / per-micro-batch uniform. */
-export type PlanKey = StepBufferName | `${ShardedName | 'shardParams' | 'microRows'}#${number}`;
+type PlanKey = StepBufferName | `${ShardedName | 'shardParams' | 'microRows'}#${number}`;
 
-export interface LatentRange {
+interface LatentRange {
   /** first latent (global index) */
   lat0: number;
   /** latents in the range */
@@ -132,7 +132,7 @@ export interface LatentRange {
 }
 
 /** A latent tile of the encoder + TopK: inside one shard, `wOff` rows into that shard's buffers. */
-export interface Tile extends LatentRange {
+interface Tile extends LatentRange {
   shard: number;
   wOff: number;
 }
@@ -186,7 +186,7 @@ export interface BufferPlan {
 }
 
 /** Bytes the engine's allocator gives a buffer of `bytes` (WebGPU: 4-byte multiple, at least 16). */
-export const allocBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
+const allocBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
 
 const MiB = (b: number) =>
   b >= 2 ** 20
@@ -449,4 +449,3 @@ export const LAT_STATS = 6;
 export const DENSE_CODES_MAX = 512;
 export const METRICS = 8;
 export const METRIC_SLOTS = 64;
-export { STEP_PARAMS_BYTES };

@@ -35,7 +35,7 @@ export interface StepCommon {
   /** project+norm, Adam, renorm, EMA phases; `extraNorm` adds the per-latent extras' norms */
   tail: (extraNorm?: (p: GPUComputePassEncoder) => void) => StepPhase[];
 }
-export interface StepPhase {
+interface StepPhase {
   name: string;
   record: (pass: GPUComputePassEncoder) => void;
 }

@@ -19,35 +19,17 @@ import {
   METRICS,
   SHARDED,
   type ShardedName,
-  STEP_PARAMS_BYTES,
   type StepBufferName,
   type TensorName,
 } from './plan';
 
 import { buildDense } from './step-dense';
-import {
-  DEFAULT_KERNELS,
-  type KernelChoice,
-  type StepCommon,
-  type StepHost,
-  type StepPhase,
-} from './step-host';
+import { DEFAULT_KERNELS, type KernelChoice, type StepCommon, type StepHost } from './step-host';
 import { buildSparse } from './step-sparse';
 import { kRow, stepFlags, stepParamsBytes } from './step-uniform';
 
-export type { KernelChoice, StepCommon, StepPhase };
-export {
-  DEFAULT_KERNELS,
-  DENSE_CODES_MAX,
-  defaultExtra,
-  hasExtra,
-  kRow,
-  METRIC_SLOTS,
-  METRICS,
-  STEP_PARAMS_BYTES,
-  stepFlags,
-  stepParamsBytes,
-};
+export type { KernelChoice };
+export { DEFAULT_KERNELS, kRow, stepParamsBytes };
 
 export type ParamName = (typeof PARAM_NAMES)[number] | 'extra';
 /** The trained tensors of a config, in order. */

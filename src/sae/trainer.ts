@@ -110,7 +110,7 @@ export function trainerConfig(
  * buffers in ONE submission, so the snapshot is of the step submitted last even if more steps are
  * submitted while the copies are mapped. Returns the promise of the mapped data; training goes on.
  */
-export function snapshotState(sae: GpuSae): Promise<TrainState> {
+function snapshotState(sae: GpuSae): Promise<TrainState> {
   const { nLatents: N, ema } = sae.cfg;
   const n = paramSizes(sae.cfg);
   const tensors = paramNames(sae.cfg);

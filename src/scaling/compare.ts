@@ -69,7 +69,7 @@ export const DEFAULT_L1_LIST = [0.03, 0.1, 0.3, 1];
 export const DEFAULT_L0_COEF_LIST = [1e-3, 3e-3, 1e-2, 3e-2];
 
 /** The config switches that select a method. */
-export function methodPatch(m: Method): Partial<SaeConfig> {
+function methodPatch(m: Method): Partial<SaeConfig> {
   const activation: Activation = m === 'multitopk' ? 'topk' : m;
   return { activation, multiTopK: m === 'multitopk' };
 }
@@ -109,13 +109,13 @@ export interface CompareRunConfig extends SweepRunConfig {
 const fmtLambda = (x: number) => String(Number(x.toPrecision(6)));
 
 /** Id of a frontier run: topk_k16, relu_l1=0.001, jumprelu_l0=0.01. */
-export function compareRunId(m: Method, s: number): string {
+function compareRunId(m: Method, s: number): string {
   const kind = sparsityKind(m);
   return kind === 'k' ? `${m}_k${s}` : `${m}_${kind}=${fmtLambda(s)}`;
 }
 
 /** Throws RangeError (message for people) when the definition cannot run. */
-export function validateCompareDef(def: CompareDef): void {
+function validateCompareDef(def: CompareDef): void {
   if (!def.methods.length) throw new RangeError('pick at least one method');
   for (const m of def.methods) if (!isMethod(m)) throw new RangeError(`unknown method '${m}'`);
   if (!(Number.isInteger(def.N) && def.N >= 1 && (def.N & (def.N - 1)) === 0))
@@ -144,14 +144,14 @@ export function validateCompareDef(def: CompareDef): void {
 const uniqSorted = (xs: readonly number[]) => [...new Set(xs)].sort((a, b) => a - b);
 
 /** The k of the ablation runs: ablateK, else the middle k (< N) of the list. */
-export function ablationK(def: CompareDef): number | null {
+function ablationK(def: CompareDef): number | null {
   const ks = uniqSorted(def.k).filter((k) => k < def.N);
   if (def.ablateK !== undefined) return ks.includes(def.ablateK) ? def.ablateK : null;
   return ks.length ? ks[Math.floor((ks.length - 1) / 2)] : null;
 }
 
 /** The paper's switches off once each (ABLATIONS) plus b_pre initialized to the mean. */
-export const COMPARE_ABLATIONS: readonly AblationVariant[] = [
+const COMPARE_ABLATIONS: readonly AblationVariant[] = [
   ...ABLATIONS.slice(0, 4),
   { id: 'b-pre-mean', label: 'b_pre = mean', patch: { bPreInit: 'mean' } },
   ...ABLATIONS.slice(4),
@@ -233,7 +233,7 @@ export interface CompareRunRecord extends SweepRunRecord {
 }
 
 /** Stable identity of a run's settings: a stored record is reused only when this matches. */
-export function runSignature(run: CompareRunConfig, base: Partial<SaeConfig> = {}): string {
+function runSignature(run: CompareRunConfig, base: Partial<SaeConfig> = {}): string {
   const c = compareTrainConfig(run, base) as Record<string, unknown>;
   return JSON.stringify(
     Object.keys(c)
@@ -242,7 +242,7 @@ export function runSignature(run: CompareRunConfig, base: Partial<SaeConfig> = {
   );
 }
 
-export interface MethodFrontier {
+interface MethodFrontier {
   method: Method;
   /** the Pareto set, sorted by L0 */
   pareto: { id: string; l0: number; nmse: number }[];
@@ -290,7 +290,7 @@ export function methodRuns(runs: readonly CompareRunRecord[], m: Method): Compar
 }
 
 /** Dead fraction per method over its finished frontier runs. */
-export function deadTable(runs: readonly CompareRunRecord[], methods: readonly Method[]): DeadRow[] {
+function deadTable(runs: readonly CompareRunRecord[], methods: readonly Method[]): DeadRow[] {
   const rows: DeadRow[] = [];
   for (const m of methods) {
     const rs = methodRuns(runs, m);
@@ -308,7 +308,7 @@ export function deadTable(runs: readonly CompareRunRecord[], methods: readonly M
 }
 
 /** Ablation rows: the full recipe (TopK at the ablation k) then each variant that finished. */
-export function compareAblationRows(def: CompareDef, all: readonly CompareRunRecord[]): AblationRow[] {
+function compareAblationRows(def: CompareDef, all: readonly CompareRunRecord[]): AblationRow[] {
   if (!def.ablate) return [];
   const k = ablationK(def);
   if (k === null) return [];
@@ -388,11 +388,6 @@ export function compareDocument(
   };
 }
 
-/** Every record of a document (frontier, failed and ablation runs), for resuming. */
-export function documentRecords(doc: CompareDocument): CompareRunRecord[] {
-  return [...doc.runs, ...(doc.failed ?? []), ...(doc.ablation_runs ?? [])];
-}
-
 /**
  * Reads a compare.json back (for resuming): the records whose settings are unchanged. Returns []
  * for anything that is not a comparison document.
@@ -429,7 +424,7 @@ const csvField = (v: string | number | boolean | null | undefined) => {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
-export const COMPARE_CSV_COLUMNS = [
+const COMPARE_CSV_COLUMNS = [
   'id',
   'method',
   'variant',

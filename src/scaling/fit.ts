@@ -96,7 +96,7 @@ export interface FitOptions {
   bootstrap?: BootstrapOptions;
 }
 
-export interface BootstrapSummary<P extends string> {
+interface BootstrapSummary<P extends string> {
   /** Resamples requested. */
   samples: number;
   /** Resamples that gave a finite fit (the statistics use only these). */

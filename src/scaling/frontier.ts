@@ -81,7 +81,7 @@ export function overlapL0(a: readonly FrontierPoint[], b: readonly FrontierPoint
   return lo <= hi ? [lo, hi] : null;
 }
 
-export interface EqualL0Point {
+interface EqualL0Point {
   l0: number;
   /** nMSE of method a / b interpolated at this L0 */
   nmse_a: number;

@@ -156,7 +156,7 @@ export class RunTracker {
 }
 
 /** Runs that can enter the fits (finished, finite, positive loss). */
-export function fittableRuns<R extends SweepRunRecord>(runs: readonly R[]): R[] {
+function fittableRuns<R extends SweepRunRecord>(runs: readonly R[]): R[] {
   return runs.filter((r) => r.stop_reason !== 'failed' && Number.isFinite(r.final.nmse) && r.final.nmse > 0);
 }
 
@@ -261,7 +261,7 @@ export function sweepDocument(
 }
 
 /** nMSE vs k at fixed N, one series per N, with each N's power-law fit. */
-export function lossVsKSvg(runs: readonly SweepRun[], fits?: SweepFits): string {
+function lossVsKSvg(runs: readonly SweepRun[], fits?: SweepFits): string {
   const Ns = [...new Set(runs.map((r) => r.config.N))].sort((a, b) => a - b);
   const series: PlotSeries[] = Ns.map((N) => {
     const o = fits?.Lk.find((f) => f.N === N)?.outcome;
@@ -281,7 +281,7 @@ export function lossVsKSvg(runs: readonly SweepRun[], fits?: SweepFits): string 
 }
 
 /** The MSE–L0 frontier: nMSE vs measured L0, one series per N (points joined in L0 order). */
-export function frontierSvg(runs: readonly SweepRun[]): string {
+function frontierSvg(runs: readonly SweepRun[]): string {
   const Ns = [...new Set(runs.map((r) => r.config.N))].sort((a, b) => a - b);
   const series: PlotSeries[] = Ns.map((N) => {
     const pts = runs

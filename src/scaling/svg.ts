@@ -4,7 +4,7 @@
  * can write it to a file without a browser or DOM.
  */
 
-export interface XY {
+interface XY {
   x: number;
   y: number;
 }

@@ -52,9 +52,9 @@ export interface SweepRunConfig {
 }
 
 /** Reference latent count of the lr rule. */
-export const LR_REFERENCE_N = 2 ** 14;
+const LR_REFERENCE_N = 2 ** 14;
 /** Default lr at the reference N (the paper's / sparsify's). */
-export const DEFAULT_BASE_LR = 2e-4;
+const DEFAULT_BASE_LR = 2e-4;
 
 /**
  * lr(N) = base / sqrt(N / 2^14): the rule EleutherAI's sparsify fitted to the
@@ -70,7 +70,7 @@ function isPowerOfTwo(n: number): boolean {
 }
 
 /** Throw a RangeError unless the budget is usable. */
-export function validateBudget(budget: TokenBudget): void {
+function validateBudget(budget: TokenBudget): void {
   if (budget.kind === 'tokens') {
     if (!(budget.tokens > 0) || !Number.isFinite(budget.tokens)) {
       throw new RangeError(`budget.tokens must be a positive number, got ${budget.tokens}`);

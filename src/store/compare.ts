@@ -22,7 +22,7 @@ import {
 import type { FromWorker } from '../worker/protocol';
 import { loadStored, type QueueCurrent, type QueueStatus, runQueue } from './run-queue';
 
-export const COMPARE_STORAGE_KEY = 'sae-lab.compare';
+const COMPARE_STORAGE_KEY = 'sae-lab.compare';
 const RUN_PREFIX = 'compare-';
 
 /** What the builder produces. */
@@ -35,9 +35,9 @@ export interface CompareSpec {
   createdAt: number;
 }
 
-export type CompareStatus = QueueStatus;
+type CompareStatus = QueueStatus;
 
-export interface CompareCurrent extends QueueCurrent {
+interface CompareCurrent extends QueueCurrent {
   id: string;
 }
 

@@ -21,7 +21,7 @@ export const BUNDLED_MODELS = {
     nLayers: 5,
   },
 } as const;
-export const BUNDLED_TEXT = 'text/tinystories_train_head.txt';
+const BUNDLED_TEXT = 'text/tinystories_train_head.txt';
 
 export type ModelChoice = keyof typeof BUNDLED_MODELS | 'custom';
 

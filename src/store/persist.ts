@@ -12,7 +12,7 @@ import { clearBanners, isActive, useLab } from './lab';
 import { resetSeries } from './series';
 
 export type ExportDtype = 'F32' | 'F16' | 'BF16';
-export type PersistOp = 'saelens' | 'openai' | 'run-config' | 'import' | 'resume' | 'delete' | 'list';
+type PersistOp = 'saelens' | 'openai' | 'run-config' | 'import' | 'resume' | 'delete' | 'list';
 
 export interface PersistState {
   checkpoints: CheckpointEntry[];
@@ -62,7 +62,7 @@ function newestRun(list: CheckpointEntry[]): { runId: string; step: number } | n
 }
 
 /** Saves bytes as a file through a Blob URL and an <a download>. */
-export function downloadBytes(fileName: string, bytes: Uint8Array, type = 'application/zip') {
+function downloadBytes(fileName: string, bytes: Uint8Array, type = 'application/zip') {
   const blob = new Blob([bytes as Uint8Array<ArrayBuffer>], { type });
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

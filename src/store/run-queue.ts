@@ -32,7 +32,7 @@ export interface QueueState<C extends QueueCurrent> {
 }
 
 /** What a store gives to start one job. */
-export interface QueueLaunch<C extends QueueCurrent> {
+interface QueueLaunch<C extends QueueCurrent> {
   /** the store's own fields of `current` */
   current: Omit<C, keyof QueueCurrent>;
   /** position of the job in the store's queue */

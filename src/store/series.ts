@@ -7,7 +7,7 @@
 import { useEffect, useState } from 'react';
 import type { EvalResult, MetricPoint } from '../worker/protocol';
 
-export const MAX_POINTS = 500;
+const MAX_POINTS = 500;
 
 export interface SeriesSnapshot {
   version: number;
@@ -77,7 +77,7 @@ export function seriesSnapshot(): SeriesSnapshot {
   return { version, points, evals, latest, received };
 }
 
-export function subscribeSeries(l: () => void): () => void {
+function subscribeSeries(l: () => void): () => void {
   listeners.add(l);
   return () => listeners.delete(l);
 }

@@ -22,7 +22,7 @@ import { expandGrid, type SweepGrid, type SweepRunConfig } from '../scaling/swee
 import type { FromWorker } from '../worker/protocol';
 import { loadStored, type QueueCurrent, type QueueStatus, runQueue } from './run-queue';
 
-export const SWEEP_STORAGE_KEY = 'sae-lab.sweep';
+const SWEEP_STORAGE_KEY = 'sae-lab.sweep';
 const RUN_PREFIX = 'sweep-';
 
 /** What the builder produces; everything needed to (re)create the queue. */
@@ -49,9 +49,9 @@ export interface SweepJob {
   label: string;
 }
 
-export type SweepStatus = QueueStatus;
+type SweepStatus = QueueStatus;
 
-export interface SweepCurrent extends QueueCurrent {
+interface SweepCurrent extends QueueCurrent {
   key: string;
   nmse: number | null;
 }
@@ -84,7 +84,7 @@ export function jobsFor(def: SweepDef): SweepJob[] {
 }
 
 /** Ablation table rows from the finished runs (the full recipe is the grid run at that point). */
-export function ablationTable(
+function ablationTable(
   def: SweepDef,
   jobs: readonly SweepJob[],
   done: Record<string, SweepRunRecord>,

@@ -29,7 +29,7 @@ const axisProps = {
   tickLine: false,
 } as const;
 
-export const tooltipStyle = {
+const tooltipStyle = {
   contentStyle: {
     background: 'var(--card)',
     border: '1px solid var(--border)',

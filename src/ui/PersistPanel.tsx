@@ -16,7 +16,7 @@ import {
 import { fmtInt } from './format';
 import './PersistPanel.css';
 
-export function fmtBytes(n: number | null | undefined): string {
+function fmtBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let v = n;

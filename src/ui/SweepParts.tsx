@@ -68,10 +68,10 @@ export function ProblemList({ problems, testId }: { problems: string[]; testId: 
 }
 
 /** Fraction of the current run's tokens trained so far. */
-export const runFraction = (cur: QueueCurrent | null) =>
+const runFraction = (cur: QueueCurrent | null) =>
   cur && cur.total > 0 ? Math.min(1, cur.tokens / cur.total) : 0;
 
-export interface QueueItem {
+interface QueueItem {
   key: string;
   label: string;
   /** the finished run's state ('done', 'failed') and summary; null while pending or running */

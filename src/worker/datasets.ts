@@ -7,8 +7,8 @@ import { type ActivationStats, computeStats } from '../data/stream';
 import { syntheticSource } from '../data/synthetic';
 import type { DatasetInfo, DatasetSpec } from './protocol';
 
-export const DEMO_FILE = 'demo/stories260K_L2_resid.f16.npy';
-export const DEMO_DESCRIPTION =
+const DEMO_FILE = 'demo/stories260K_L2_resid.f16.npy';
+const DEMO_DESCRIPTION =
   'real language-model activations: TinyStories stories260K (llama2.c), layer-2 residual stream, 40,960 tokens × 64';
 
 export interface OpenedDataset {

@@ -26,7 +26,7 @@ import { readTokenizer, type Tokenizer } from '../lm/tokenizer';
 import { datasetFromSource, type OpenedDataset } from './datasets';
 import type { ExtractLmProgress, ExtractLmRequest, LmFileSpec, LmProvenance } from './protocol';
 
-export const DEFAULT_MAX_TOKENS = 20_000;
+const DEFAULT_MAX_TOKENS = 20_000;
 const CACHE_DIR = 'sae-lab-lm-cache';
 /** Bump when the extraction or the cache layout changes: old entries are then never hit. */
 const CACHE_VERSION = 1;

@@ -38,7 +38,7 @@ export type DatasetSpec =
       seed: number;
     };
 
-export interface DatasetStats {
+interface DatasetStats {
   count: number;
   meanSqNorm: number;
   meanSqNormCentered: number;
@@ -121,7 +121,7 @@ export interface ExtractLmProgress {
 }
 
 /** Latent sample for the ablation-sparsity measure of a full evaluation (paper §4.5). */
-export interface AblationRequest {
+interface AblationRequest {
   /** latents drawn among those active in the held-out text (default 64) */
   latents?: number;
   /** held-out tokens the latents are looked for in (default 512) */

@@ -82,10 +82,6 @@ export function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): 
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
-export function assertEqual<T>(actual: T, expected: T, what: string) {
-  if (actual !== expected) throw new Error(`${what}: got ${String(actual)}, want ${String(expected)}`);
-}
-
 export function assert(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(what);
 }

@@ -2,13 +2,13 @@ import code from '../../../shaders/activation.wgsl?raw';
 import { groupsFor, phases } from './kernel';
 
 /** The threshold activations this kernel computes, by the VARIANT code activation.wgsl switches on. */
-export const ACTIVATION_CODE = {
+const ACTIVATION_CODE = {
   relu: 2,
   prolu: 3,
   gated: 4,
   jumprelu: 5,
 } as const;
-export type ThresholdActivation = keyof typeof ACTIVATION_CODE;
+type ThresholdActivation = keyof typeof ACTIVATION_CODE;
 /** Floats per latent in latStats (db_enc, dextra0, dextra1, Σ ∂L/∂pre, penalty, Σ penalty base). */
 export const LAT_STATS = 6;
 

@@ -1,9 +1,6 @@
 import code from '../../../shaders/decode.wgsl?raw';
 import { groupsFor, phases } from './kernel';
 
-/** Storage bindings of the decoder besides the W_dec shards. */
-export const DECODE_FIXED_BINDINGS = 4;
-
 /** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
 function shardCode(shards: number): { bindings: string; read: string } {
   const bindings = Array.from(

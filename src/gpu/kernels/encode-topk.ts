@@ -10,7 +10,7 @@ import { groupsFor, nextPow2, stepShader } from './kernel';
 export type EncodeTopKVariant = (typeof ENCODE_TOPK_VARIANT_NAMES)[number];
 export const ENCODE_TOPK_VARIANTS: EncodeTopKVariant[] = [...ENCODE_TOPK_VARIANT_NAMES];
 /** Private list capacity: the fused kernel serves K ≤ 64 (KP = next power of two ≤ 64). */
-export const ENCODE_TOPK_MAX_K = 64;
+const ENCODE_TOPK_MAX_K = 64;
 /** Default chunk length (latents per thread per tile); the autotuner's knob. */
 export const ENCODE_TOPK_CHUNK = 128;
 
@@ -121,4 +121,3 @@ export function createEncodeTopK(
     },
   };
 }
-export type EncodeTopKKernel = ReturnType<typeof createEncodeTopK>;

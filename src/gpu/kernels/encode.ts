@@ -114,4 +114,3 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
     },
   };
 }
-export type EncodeKernel = ReturnType<typeof createEncode>;

@@ -9,7 +9,7 @@ interface BindingDecl {
 }
 
 /** group-0 buffer bindings declared in WGSL, with their variable names. */
-export function parseBindings(code: string): BindingDecl[] {
+function parseBindings(code: string): BindingDecl[] {
   const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(storage|uniform)(?:\s*,\s*(read_write|read))?>\s*(\w+)/g;
   return [...code.matchAll(re)].map((m) => ({
     binding: Number(m[1]),

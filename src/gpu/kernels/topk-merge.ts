@@ -2,7 +2,7 @@ import code from '../../../shaders/topk-merge.wgsl?raw';
 import { groupsFor, phases } from './kernel';
 
 /** Bytes of a MergeParams uniform (C, 3 × pad). */
-export const MERGE_PARAMS_BYTES = 16;
+const MERGE_PARAMS_BYTES = 16;
 
 /**
  * Running TopK over latent tiles (shaders/topk-merge.wgsl). K is the per-row list width the StepParams
@@ -61,4 +61,3 @@ export function createTopKMerge(
     },
   };
 }
-export type TopKMergeKernel = ReturnType<typeof createTopKMerge>;

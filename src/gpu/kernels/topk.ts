@@ -2,14 +2,14 @@ import code from '../../../shaders/topk.wgsl?raw';
 import { groupsFor, nextPow2, phases } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
-export const TOPK_MAX_TILE = 2048;
+const TOPK_MAX_TILE = 2048;
 /** The per-row insertion variant keeps KP entries in private memory: only for small k. */
 export const TOPK_INSERT_MAX_K = 64;
 
 export type TopKVariant = 'bitonic' | 'insert';
 
 /** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
-export const TILE_PARAMS_BYTES = 16;
+const TILE_PARAMS_BYTES = 16;
 
 /**
  * TopK (or AuxK when aux) per row. 'bitonic': bitonic sort + merge of tiles in workgroup memory, any K in
@@ -91,4 +91,3 @@ export function createTopK(
     },
   };
 }
-export type TopKKernel = ReturnType<typeof createTopK>;

@@ -3,9 +3,9 @@ import { openAsBlob, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/data');
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/data');
 
-export function fixturePath(name: string): string {
+function fixturePath(name: string): string {
   return join(FIXTURES, name);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DataError, openShards as openShardsFromIndex } from '../../../src/data/index.ts';
+import { DataError } from '../../../src/data/errors.ts';
 import { listNpz } from '../../../src/data/npz.ts';
 import { openActivationFile } from '../../../src/data/open.ts';
 import { readSafetensorsHeader } from '../../../src/data/safetensors.ts';
@@ -185,7 +185,7 @@ describe('shards', () => {
   });
 
   it('mixed formats of the same width combine; mixed dtypes report "mixed"', async () => {
-    const s = openShardsFromIndex([await open('acts_f2.npy'), await open('acts.safetensors')]);
+    const s = openShards([await open('acts_f2.npy'), await open('acts.safetensors')]);
     expect(s.rows).toBe(2 * n);
     expect(s.dtype).toBe('mixed');
     expectSame(

@@ -2,7 +2,7 @@
 import type { ParamsF32, TrainState } from '../../../src/sae/step.ts';
 
 /** mulberry32 → standard normal via Box–Muller; deterministic per seed. */
-export function rng(seed: number) {
+function rng(seed: number) {
   let s = seed >>> 0;
   const u = () => {
     s = (s + 0x6d2b79f5) >>> 0;

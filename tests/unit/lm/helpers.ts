@@ -11,8 +11,8 @@ export const file = (rel: string): Uint8Array => new Uint8Array(readFileSync(res
 export const STORIES_BIN = 'public/models/stories260K/stories260K.bin';
 export const STORIES_TOK = 'public/models/stories260K/tok512.bin';
 export const BABY_BIN = 'public/models/babyllama_tok105/model5000.bin';
-export const BABY_TOK = 'public/models/babyllama_tok105/tok105.bin';
-export const TEXT = 'public/text/tinystories_train_head.txt';
+const BABY_TOK = 'public/models/babyllama_tok105/tok105.bin';
+const TEXT = 'public/text/tinystories_train_head.txt';
 
 export function stories(): { ckpt: LlamaCheckpoint; tok: Tokenizer } {
   const ckpt = readCheckpoint(file(STORIES_BIN), 'stories260K.bin');
