@@ -11,6 +11,7 @@
  * with advice to re-save with np.savez.
  */
 import { Inflate } from 'fflate';
+import { crc32 } from './crc32.ts';
 import { DataError, fmtBytes } from './errors.ts';
 import { isNpyMagic, openNpy, parseDescr, parseNpyHeader } from './npy.ts';
 import type { ActivationSource } from './source.ts';
@@ -137,22 +138,6 @@ async function memberDataOffset(blob: Blob, file: string, e: ZipEntry): Promise<
     throw new DataError(file, `member ${e.name} extends past the end of the file (truncated?)`);
   }
   return start;
-}
-
-let crcTable: Int32Array | null = null;
-/** CRC-32 (zip polynomial) of `data`, continuing from `crc`. */
-export function crc32(data: Uint8Array, crc = 0): number {
-  if (!crcTable) {
-    crcTable = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c;
-    }
-  }
-  let c = ~crc;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /**

@@ -24,6 +24,7 @@
  *   tokensSince [N], firesTotal [N]: uint32 counters stored bit-for-bit as I32 (safetensors
  *   readers without U32 still load them; values ≥ 2^31 appear negative there).
  */
+import { crc32 } from '../data/crc32.ts';
 import { fmtBytes } from '../data/errors.ts';
 import { readSafetensors, type StTensorIn, writeSafetensors } from '../data/safetensors.ts';
 import type { SaeConfig } from './config.ts';
@@ -80,27 +81,6 @@ export class CheckpointError extends Error {
     super(`checkpoint ${checkpoint} is ${detail}`);
     this.name = 'CheckpointError';
   }
-}
-
-// ---------------------------------------------------------------------------
-// CRC-32
-
-let crcTable: Int32Array | null = null;
-
-/** CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zlib.crc32. Pass `crc` to continue. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  if (!crcTable) {
-    crcTable = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c;
-    }
-  }
-  const t = crcTable;
-  let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 // ---------------------------------------------------------------------------

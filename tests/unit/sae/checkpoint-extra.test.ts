@@ -4,12 +4,8 @@
  * bit; checkpoints written before `extra` existed still load.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  type CheckpointData,
-  crc32,
-  parseCheckpoint,
-  serializeCheckpoint,
-} from '../../../src/sae/checkpoint.ts';
+import { crc32 } from '../../../src/data/crc32.ts';
+import { type CheckpointData, parseCheckpoint, serializeCheckpoint } from '../../../src/sae/checkpoint.ts';
 import type { TrainState } from '../../../src/sae/step.ts';
 import { randn, randomState } from '../io/helpers.ts';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { crc32 } from '../../../src/data/crc32.ts';
 import {
   type CheckpointData,
   CheckpointError,
   CheckpointStore,
-  crc32,
   memoryFs,
   opfsFs,
   parseCheckpoint,
