@@ -14,10 +14,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeNpy } from '../src/data/npy';
 import { readCheckpoint } from '../src/lm/checkpoint';
 import { extractActivations, type Site } from '../src/lm/extract';
 import { Llama } from '../src/lm/forward';
-import { encodeNpy } from '../src/lm/npy';
 import { escapeVocabPiece, readTokenizer } from '../src/lm/tokenizer';
 
 export const USAGE =
@@ -165,8 +165,8 @@ export async function main(argv: string[]): Promise<number> {
     );
 
     const stem = args.out.slice(0, -'.npy'.length);
-    writeFileSync(args.out, encodeNpy('<f4', [res.nTokens, res.d], res.acts));
-    writeFileSync(`${stem}.tokens.npy`, encodeNpy('<i4', [res.nTokens], res.tokens));
+    writeFileSync(args.out, writeNpy(res.acts, [res.nTokens, res.d]));
+    writeFileSync(`${stem}.tokens.npy`, writeNpy(res.tokens, [res.nTokens]));
     writeFileSync(`${stem}.vocab.txt`, `${tok.pieces.map(escapeVocabPiece).join('\n')}\n`);
     process.stderr.write(`wrote ${args.out}, ${stem}.tokens.npy, ${stem}.vocab.txt\n`);
     return 0;

@@ -22,10 +22,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { encodeF16 } from '../src/data/half';
+import { writeNpy } from '../src/data/npy';
 import { readCheckpoint } from '../src/lm/checkpoint';
 import { extractActivations } from '../src/lm/extract';
 import { Llama } from '../src/lm/forward';
-import { encodeNpy, toHalfArray } from '../src/lm/npy';
 import { escapeVocabPiece, readTokenizer } from '../src/lm/tokenizer';
 
 const root = resolve(import.meta.dirname ?? '.', '..');
@@ -63,7 +64,7 @@ const seconds = (performance.now() - t0) / 1000;
 process.stderr.write(`\r${res.nTokens} tokens × ${res.d} in ${seconds.toFixed(1)} s (${(res.nTokens / seconds).toFixed(0)} tok/s)\n`);
 
 // Summary statistics, for the UI and as a sanity check of the f16 rounding.
-const half = toHalfArray(res.acts);
+const half = encodeF16(res.acts);
 let sumNorm = 0;
 let sumSq = 0;
 for (let r = 0; r < res.nTokens; r++) {
@@ -75,9 +76,9 @@ for (let r = 0; r < res.nTokens; r++) {
 
 mkdirSync(outDir, { recursive: true });
 const files: Record<string, Uint8Array | string> = {
-  [`${stem}.f16.npy`]: encodeNpy('<f2', [res.nTokens, res.d], half),
-  [`${stem}.tokens.npy`]: encodeNpy('<i4', [res.nTokens], res.tokens),
-  [`${stem}.positions.npy`]: encodeNpy('<i4', [res.nTokens], res.positions),
+  [`${stem}.f16.npy`]: writeNpy(half, [res.nTokens, res.d]),
+  [`${stem}.tokens.npy`]: writeNpy(res.tokens, [res.nTokens]),
+  [`${stem}.positions.npy`]: writeNpy(res.positions, [res.nTokens]),
   [`${stem}.vocab.txt`]: `${tok.pieces.map(escapeVocabPiece).join('\n')}\n`,
 };
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');

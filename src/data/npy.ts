@@ -1,12 +1,14 @@
 /**
- * NumPy .npy reader (format versions 1.0, 2.0, 3.0) and a small writer.
+ * NumPy .npy reader (format versions 1.0, 2.0, 3.0) and a small writer: the one .npy code of the
+ * project (activation files, the LM extractor's output, the test fixtures).
  *
  * Layout (numpy/lib/format.py): magic "\x93NUMPY", major, minor, header length
  * (uint16 LE for v1, uint32 LE for v2/v3), then an ASCII (v3: UTF-8) Python dict
  * literal {'descr': '<f4', 'fortran_order': False, 'shape': (n, d), } padded so the
  * data starts on a 16/64-byte boundary, then the raw array bytes.
  *
- * Only the header is read up front; rows are Blob slices read on demand.
+ * openNpy reads only the header up front; rows are Blob slices read on demand. decodeNpy reads a
+ * whole small array already in memory.
  */
 import { DataError, fmtShape } from './errors.ts';
 import {
@@ -284,20 +286,75 @@ export function npyHeaderBytes(descr: string, shape: readonly number[]): Uint8Ar
   return out;
 }
 
+/** The dtypes writeNpy writes and decodeNpy reads, by typed array. */
+type NpyData = Float32Array | Int32Array | Uint16Array;
+const descrOf = (data: NpyData): NpyArray['descr'] =>
+  data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '<f2';
+
 /**
  * Serializes an array as a version-1.0 .npy (C order).
- * @param data  row-major values; Float32Array -> '<f4', Int32Array -> '<i4'
+ * @param data  row-major values; Float32Array -> '<f4', Int32Array -> '<i4', Uint16Array (binary16
+ *              bit patterns, half.ts encodeF16) -> '<f2'
  * @param shape numpy shape; its product must equal data.length
  */
-export function writeNpy(data: Float32Array | Int32Array, shape: readonly number[]): Uint8Array {
+export function writeNpy(data: NpyData, shape: readonly number[]): Uint8Array {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n !== data.length)
     throw new RangeError(`writeNpy: shape ${fmtShape(shape)} has ${n} elements, data has ${data.length}`);
-  const header = npyHeaderBytes(data instanceof Float32Array ? '<f4' : '<i4', shape);
+  const header = npyHeaderBytes(descrOf(data), shape);
   const out = new Uint8Array(header.length + data.byteLength);
   out.set(header, 0);
   // Data bytes in little-endian; typed arrays are host order, so swap on a BE host.
   out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), header.length);
-  if (!HOST_LITTLE_ENDIAN) byteSwapInPlace(out.subarray(header.length), 4);
+  if (!HOST_LITTLE_ENDIAN) byteSwapInPlace(out.subarray(header.length), data.BYTES_PER_ELEMENT);
   return out;
+}
+
+/** A whole array read by decodeNpy. */
+export interface NpyArray {
+  descr: '<f4' | '<i4' | '<f2';
+  shape: number[];
+  /** Float32Array for '<f4', Int32Array for '<i4', Uint16Array (binary16 bit patterns) for '<f2'. */
+  data: NpyData;
+}
+
+/**
+ * Reads a whole .npy held in memory (v1/v2/v3; '<f4', '<i4' or '<f2'; C order) into a fresh,
+ * aligned typed array: for small arrays such as the test fixtures and the extractor's output.
+ */
+export function decodeNpy(buf: ArrayBuffer | ArrayBufferView, file = 'npy'): NpyArray {
+  const bytes = ArrayBuffer.isView(buf)
+    ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+    : new Uint8Array(buf);
+  const h = parseNpyHeader(bytes, file);
+  if ('needMore' in h) {
+    throw new DataError(
+      file,
+      `truncated .npy header: header claims ${h.needMore} bytes, file has ${bytes.length}`,
+    );
+  }
+  const { descr, shape } = h;
+  if (descr !== '<f4' && descr !== '<i4' && descr !== '<f2')
+    throw new DataError(file, `dtype ${descr}: decodeNpy reads '<f4', '<i4' and '<f2'`);
+  if (h.fortranOrder && shape.length > 1)
+    throw new DataError(file, 'Fortran-order arrays are not supported here');
+  const itemsize = descr === '<f2' ? 2 : 4;
+  const need = shape.reduce((a, b) => a * b, 1) * itemsize;
+  if (bytes.length - h.dataOffset !== need) {
+    throw new DataError(
+      file,
+      `${bytes.length - h.dataOffset} data bytes for shape ${fmtShape(shape)} of ${descr} (${need} expected)`,
+    );
+  }
+  // A copy, so the result is aligned wherever the bytes sit (node's Buffers share a pool).
+  const copy = new Uint8Array(need);
+  copy.set(bytes.subarray(h.dataOffset));
+  if (!HOST_LITTLE_ENDIAN) byteSwapInPlace(copy, itemsize);
+  const data =
+    descr === '<f4'
+      ? new Float32Array(copy.buffer)
+      : descr === '<i4'
+        ? new Int32Array(copy.buffer)
+        : new Uint16Array(copy.buffer);
+  return { descr, shape, data };
 }

@@ -10,6 +10,7 @@
  * forward pass at all.
  */
 import { DataError } from '../data/errors';
+import { writeNpy } from '../data/npy';
 import { openActivationFile } from '../data/open';
 import { openTokenIds } from '../data/sidecars';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
@@ -21,7 +22,6 @@ import {
 } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { GpuLlama } from '../lm/gpu-forward';
-import { encodeNpy } from '../lm/npy';
 import { readTokenizer, type Tokenizer } from '../lm/tokenizer';
 import { datasetFromSource, type OpenedDataset } from './datasets';
 import type { ExtractLmProgress, ExtractLmRequest, LmFileSpec, LmProvenance } from './protocol';
@@ -374,9 +374,9 @@ export async function extractLm(
   });
   if (res.nTokens === 0) throw new DataError(tx.name, 'gave no tokens to extract (is it empty?)');
   const seconds = (performance.now() - t0) / 1000;
-  const acts = encodeNpy('<f4', [res.nTokens, res.d], res.acts);
-  const tokens = encodeNpy('<i4', [res.nTokens], res.tokens);
-  const positions = encodeNpy('<i4', [res.nTokens], res.positions);
+  const acts = writeNpy(res.acts, [res.nTokens, res.d]);
+  const tokens = writeNpy(res.tokens, [res.nTokens]);
+  const positions = writeNpy(res.positions, [res.nTokens]);
   const usedChars = heldOutStart(text, charsUsed, res.nTokens, maxTokens);
   const lm: LmProvenance = { ...base, tokens: res.nTokens, windows: res.windows, source: backend, seconds };
   onProgress({ fraction: 0.92, phase: 'caching', tokens: res.nTokens, windows: res.windows });

@@ -4,6 +4,8 @@
  * indices and the logits), against the CPU Llama (f32) on a second window, and the residual-replacement
  * hook (clean replacement is a no-op; another replacement matches the CPU intervention).
  */
+
+import { decodeNpy } from '../../src/data/npy';
 import { createBufferFrom, readF32, STORAGE } from '../../src/gpu/buffers';
 import {
   createLmAttention,
@@ -20,7 +22,6 @@ import {
 import { type LlamaCheckpoint, readCheckpoint } from '../../src/lm/checkpoint';
 import { Llama, matmul, rmsnorm } from '../../src/lm/forward';
 import { GpuLlama } from '../../src/lm/gpu-forward';
-import { decodeNpy } from '../../src/lm/npy';
 import { assert, assertClose, gpuTest, randn, rng } from './harness';
 
 // ---------------------------------------------------------------- kernel helpers

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../cli/extract';
+import { decodeNpy } from '../../../src/data/npy';
 import {
   type ExtractProgress,
   extractActivations,
@@ -10,7 +11,6 @@ import {
   splitParagraphs,
 } from '../../../src/lm/extract';
 import { type FloatArray, Llama } from '../../../src/lm/forward';
-import { decodeNpy } from '../../../src/lm/npy';
 import { encode, unescapeVocabPiece } from '../../../src/lm/tokenizer';
 import { maxAbsErr, ROOT, STORIES_BIN, STORIES_TOK, stories, text } from './helpers';
 

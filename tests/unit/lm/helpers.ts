@@ -1,8 +1,8 @@
 /** Shared loaders for the LM tests: the bundled real models, text and float64-derived fixtures. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { decodeNpy, type NpyArray } from '../../../src/data/npy';
 import { type LlamaCheckpoint, readCheckpoint } from '../../../src/lm/checkpoint';
-import { decodeNpy, type NpyArray } from '../../../src/lm/npy';
 import { readTokenizer, type Tokenizer } from '../../../src/lm/tokenizer';
 
 export const ROOT = resolve(__dirname, '../../..');
