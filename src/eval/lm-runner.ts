@@ -9,6 +9,7 @@
  * an index, so the hooks of ./downstream.ts ("leave row 0 clean, overwrite the rest") become: read
  * the clean residual once, then hand in a copy with rows [from, T) overwritten.
  */
+import { Rng } from '../data/rng.ts';
 import type { LlamaConfig } from '../lm/checkpoint.ts';
 import type { FloatArray, Llama } from '../lm/forward.ts';
 import type { GpuLlama } from '../lm/gpu-forward.ts';
@@ -253,7 +254,7 @@ export async function ablationSparsityOn(
     chosen = [...new Set(opts.latents)];
   } else {
     const pool = [...active].sort((a, b) => a - b);
-    shuffle(pool, opts.seed ?? 0);
+    new Rng(opts.seed ?? 0).shuffle(pool);
     chosen = pool.slice(0, opts.sample ?? 64);
   }
   chosen.sort((a, b) => a - b);
@@ -301,22 +302,6 @@ export async function ablationSparsityOn(
     }
   }
   return { ...sums.means(chosen, nPos), activeLatents: active.size, forwards };
-}
-
-/** Fisher–Yates with a small seeded generator (mulberry32). */
-function shuffle(a: number[], seed: number) {
-  let t = seed >>> 0;
-  const u = () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let x = t;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(u() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
 }
 
 /** Quantiles (linear interpolation between order statistics) of `xs` at each q in [0, 1]. */

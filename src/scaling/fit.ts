@@ -21,7 +21,7 @@
  * and supplies a model in the same space.
  */
 import { levenbergMarquardt } from 'ml-levenberg-marquardt';
-import { mulberry32, randInt } from './rng';
+import { Rng } from '../data/rng';
 
 /** Thrown when a fit cannot be attempted (too few points, bad values). */
 export class FitError extends Error {
@@ -439,12 +439,12 @@ function bootstrap<P extends string>(
   const n = problem.y.length;
   const p = solution.length;
   const seed = opts.seed ?? 0;
-  const rng = mulberry32(seed);
+  const rng = new Rng(seed);
   const draws: number[][] = [];
   for (let s = 0; s < opts.samples; s++) {
     let indices: number[] | null = null;
     for (let attempt = 0; attempt < 10 && indices === null; attempt++) {
-      const candidate = Array.from({ length: n }, () => randInt(rng, n));
+      const candidate = Array.from({ length: n }, () => rng.nextInt(n));
       if (!problem.acceptResample || problem.acceptResample(candidate)) indices = candidate;
     }
     if (indices === null) continue;

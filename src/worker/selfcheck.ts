@@ -1,3 +1,4 @@
+import { Rng } from '../data/rng';
 import { createBufferFrom, readF32, STORAGE } from '../gpu/buffers';
 import { withErrorScopes } from '../gpu/device';
 import { createEncode, type EncodeVariant } from '../gpu/kernels/encode';
@@ -14,13 +15,8 @@ export interface SelfCheckResult {
 }
 
 function randomArray(n: number, seed: number, scale: number): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 4294967296 - 0.5) * 2 * scale;
-  }
-  return a;
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (rng.nextFloat() - 0.5) * 2 * scale);
 }
 
 /** Runs the encode kernel on random data and compares it with the float64 reference. */

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../../src/data/rng';
 import { FitError, invertNormalMatrix, leastSquares, ols } from '../../../src/scaling/fit';
-import { gaussian, mulberry32 } from '../../../src/scaling/rng';
 
 /** y = a·exp(−b·t) + noise, a linear-space problem with a numeric Jacobian. */
 function decayProblem(sigma: number, seed: number) {
-  const rng = mulberry32(seed);
+  const rng = new Rng(seed);
   const t = Array.from({ length: 30 }, (_, i) => i * 0.2);
-  const y = t.map((ti) => 2.5 * Math.exp(-1.3 * ti) + sigma * gaussian(rng));
+  const y = t.map((ti) => 2.5 * Math.exp(-1.3 * ti) + sigma * rng.normal());
   return {
     t,
     problem: {
@@ -36,9 +36,9 @@ describe('leastSquares', () => {
   });
 
   it('matches the textbook OLS stderr for a straight line', () => {
-    const rng = mulberry32(7);
+    const rng = new Rng(7);
     const x = Array.from({ length: 20 }, (_, i) => i);
-    const y = x.map((xi) => 1 + 0.5 * xi + 0.3 * gaussian(rng));
+    const y = x.map((xi) => 1 + 0.5 * xi + 0.3 * rng.normal());
     const fit = leastSquares({
       paramNames: ['b0', 'b1'],
       y,

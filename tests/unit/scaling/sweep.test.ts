@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../../src/data/rng';
 import { predictLNk } from '../../../src/scaling/laws';
-import { gaussian, mulberry32 } from '../../../src/scaling/rng';
 import {
   type CurveSample,
   detectConvergence,
@@ -79,11 +79,11 @@ function decayCurve(
   noise = 0,
   seed = 1,
 ) {
-  const rng = mulberry32(seed);
+  const rng = new Rng(seed);
   const out: CurveSample[] = [];
   for (let j = 0; t0 * 2 ** (j / perDoubling) <= t1; j++) {
     const t = t0 * 2 ** (j / perDoubling);
-    out.push({ tokens: t, nmse: (a * t ** -b + c) * Math.exp(noise * gaussian(rng)) });
+    out.push({ tokens: t, nmse: (a * t ** -b + c) * Math.exp(noise * rng.normal()) });
   }
   return out;
 }
@@ -223,18 +223,18 @@ describe('detectConvergence', () => {
 
 /** A synthetic finished sweep: nMSE from the joint law with 1% noise, T ∝ N^0.6. */
 function syntheticSweep(): SweepRun[] {
-  const rng = mulberry32(11);
+  const rng = new Rng(11);
   const configs = expandGrid({
     N: [1024, 2048, 4096, 8192, 16384, 32768],
     k: [8, 32, 128],
     budget: { kind: 'converged', tol: 0.01, maxTokens: 1e9 },
   });
   return configs.map((config) => {
-    const T = 50 * config.N ** 0.6 * Math.exp(0.05 * gaussian(rng));
+    const T = 50 * config.N ** 0.6 * Math.exp(0.05 * rng.normal());
     return {
       config,
       final: {
-        nmse: predictLNk(LNK_TRUTH, config.N, config.k) * Math.exp(0.01 * gaussian(rng)),
+        nmse: predictLNk(LNK_TRUTH, config.N, config.k) * Math.exp(0.01 * rng.normal()),
         l0: config.k,
         dead_fraction: 0.01,
         tokens: 2 * T,

@@ -3,8 +3,8 @@
  * log-normal noise, L_obs = L_true · exp(σ·ε), ε ~ N(0, 1). σ is therefore
  * the noise in log L, the space every loss law is fitted in.
  */
+import { Rng } from '../../../src/data/rng';
 import { type LNkParam, type LNParam, predictLN, predictLNk } from '../../../src/scaling/laws';
-import { gaussian, mulberry32 } from '../../../src/scaling/rng';
 
 /** L(N) truth: L = e^1 · N^-0.3 + 0.05 (nMSE ≈ 0.16 … 0.06 over 2^10 … 2^20). */
 export const LN_TRUTH: Record<LNParam, number> = { alpha: 1.0, beta: -0.3, L_irr: 0.05 };
@@ -25,8 +25,8 @@ export function powersOfTwo(lo: number, hi: number): number[] {
 }
 
 export function lnPoints(sigma: number, seed: number, Ns = powersOfTwo(10, 20)) {
-  const rng = mulberry32(seed);
-  return Ns.map((N) => ({ N, L: predictLN(LN_TRUTH, N) * Math.exp(sigma * gaussian(rng)) }));
+  const rng = new Rng(seed);
+  return Ns.map((N) => ({ N, L: predictLN(LN_TRUTH, N) * Math.exp(sigma * rng.normal()) }));
 }
 
 export function lnkPoints(
@@ -35,15 +35,15 @@ export function lnkPoints(
   Ns = powersOfTwo(10, 20),
   ks = [8, 16, 32, 64, 128, 256, 512],
 ) {
-  const rng = mulberry32(seed);
+  const rng = new Rng(seed);
   const pts: { N: number; k: number; L: number }[] = [];
   for (const N of Ns) {
-    for (const k of ks) pts.push({ N, k, L: predictLNk(LNK_TRUTH, N, k) * Math.exp(sigma * gaussian(rng)) });
+    for (const k of ks) pts.push({ N, k, L: predictLNk(LNK_TRUTH, N, k) * Math.exp(sigma * rng.normal()) });
   }
   return pts;
 }
 
 export function powerLawPoints(c: number, beta: number, xs: number[], sigma: number, seed: number) {
-  const rng = mulberry32(seed);
-  return xs.map((x) => ({ x, y: c * x ** beta * Math.exp(sigma * gaussian(rng)) }));
+  const rng = new Rng(seed);
+  return xs.map((x) => ({ x, y: c * x ** beta * Math.exp(sigma * rng.normal()) }));
 }
