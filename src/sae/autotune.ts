@@ -5,6 +5,7 @@
  * Choices are cached per adapter and shape (in memory, and in OPFS when available).
  */
 
+import { writeOpfsFile } from '../data/opfs';
 import { encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
 import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
@@ -41,9 +42,8 @@ async function readOpfs(): Promise<Record<string, KernelChoice>> {
 async function writeOpfs(all: Record<string, KernelChoice>) {
   try {
     const dir = await navigator.storage.getDirectory();
-    const w = await (await dir.getFileHandle(CACHE_FILE, { create: true })).createWritable();
-    await w.write(JSON.stringify(all));
-    await w.close();
+    const h = await dir.getFileHandle(CACHE_FILE, { create: true });
+    await writeOpfsFile(h, new TextEncoder().encode(JSON.stringify(all)));
   } catch {
     // No OPFS (e.g. some headless contexts): the in-memory cache still holds for this session.
   }

@@ -26,6 +26,7 @@
  */
 import { crc32 } from '../data/crc32.ts';
 import { fmtBytes } from '../data/errors.ts';
+import { type OpfsDir, writeOpfsFile } from '../data/opfs.ts';
 import { readSafetensors, type StTensorIn, writeSafetensors } from '../data/safetensors.ts';
 import type { SaeConfig } from './config.ts';
 import type { Normalization } from './normalize.ts';
@@ -579,29 +580,6 @@ export function memoryFs(opts: { quota?: number } = {}): CheckpointFs & {
   return fs;
 }
 
-// Minimal OPFS typings (the async iterators live in lib.dom.asynciterable, not enabled here).
-interface OpfsDir {
-  getDirectoryHandle(name: string, o?: { create?: boolean }): Promise<OpfsDir>;
-  getFileHandle(name: string, o?: { create?: boolean }): Promise<OpfsFile>;
-  removeEntry(name: string, o?: { recursive?: boolean }): Promise<void>;
-  values(): AsyncIterable<{ kind: 'file' | 'directory'; name: string }>;
-}
-interface OpfsFile {
-  getFile(): Promise<File>;
-  createWritable?(): Promise<{
-    write(b: BufferSource): Promise<void>;
-    close(): Promise<void>;
-    abort?(): Promise<void>;
-  }>;
-  createSyncAccessHandle?(): Promise<{
-    truncate(n: number): void;
-    write(b: BufferSource, o?: { at?: number }): number;
-    flush(): void;
-    close(): void;
-  }>;
-  move?(name: string): Promise<void>;
-}
-
 const notFound = (e: unknown) =>
   !!e && typeof e === 'object' && (e as { name?: string }).name === 'NotFoundError';
 
@@ -654,28 +632,7 @@ export async function opfsFs(folder = 'sae-lab-checkpoints'): Promise<Checkpoint
       return new Uint8Array(await f.arrayBuffer());
     },
     async write(name, file, bytes) {
-      const h = await (await dir(name, true)).getFileHandle(file, { create: true });
-      const buf = bytes as Uint8Array<ArrayBuffer>;
-      if (h.createWritable) {
-        const w = await h.createWritable();
-        try {
-          await w.write(buf);
-          await w.close();
-        } catch (e) {
-          await w.abort?.().catch(() => {});
-          throw e;
-        }
-      } else if (h.createSyncAccessHandle) {
-        const s = await h.createSyncAccessHandle();
-        try {
-          s.truncate(0);
-          s.write(buf, { at: 0 });
-          s.flush();
-        } finally {
-          s.close();
-        }
-      } else
-        throw new Error('OPFS file handles here support neither createWritable nor createSyncAccessHandle');
+      await writeOpfsFile(await (await dir(name, true)).getFileHandle(file, { create: true }), bytes);
     },
     async remove(name, file) {
       try {

@@ -12,6 +12,7 @@
 import { DataError } from '../data/errors';
 import { writeNpy } from '../data/npy';
 import { openActivationFile } from '../data/open';
+import { type OpfsDir, writeOpfsFile } from '../data/opfs';
 import { openTokenIds } from '../data/sidecars';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
 import {
@@ -101,27 +102,11 @@ export function gpuLlamaFor(device: GPUDevice, ckpt: LlamaCheckpoint): GpuLlama 
 
 // ---- OPFS cache ----
 
-interface Dir {
-  getDirectoryHandle(name: string, o?: { create?: boolean }): Promise<Dir>;
-  getFileHandle(name: string, o?: { create?: boolean }): Promise<FileH>;
-  removeEntry(name: string, o?: { recursive?: boolean }): Promise<void>;
-}
-interface FileH {
-  getFile(): Promise<File>;
-  createWritable?(): Promise<{ write(b: BufferSource | string): Promise<void>; close(): Promise<void> }>;
-  createSyncAccessHandle?(): Promise<{
-    truncate(n: number): void;
-    write(b: BufferSource, o?: { at?: number }): number;
-    flush(): void;
-    close(): void;
-  }>;
-}
-
-async function cacheDir(key: string, create: boolean): Promise<Dir | null> {
+async function cacheDir(key: string, create: boolean): Promise<OpfsDir | null> {
   try {
     const storage = (globalThis.navigator as Navigator | undefined)?.storage;
     if (!storage?.getDirectory) return null;
-    const root = (await storage.getDirectory()) as unknown as Dir;
+    const root = (await storage.getDirectory()) as unknown as OpfsDir;
     const top = await root.getDirectoryHandle(CACHE_DIR, { create });
     return await top.getDirectoryHandle(key, { create });
   } catch {
@@ -129,23 +114,8 @@ async function cacheDir(key: string, create: boolean): Promise<Dir | null> {
   }
 }
 
-async function writeFile(dir: Dir, name: string, bytes: Uint8Array) {
-  const h = await dir.getFileHandle(name, { create: true });
-  const buf = bytes as Uint8Array<ArrayBuffer>;
-  if (h.createWritable) {
-    const w = await h.createWritable();
-    await w.write(buf);
-    await w.close();
-  } else if (h.createSyncAccessHandle) {
-    const s = await h.createSyncAccessHandle();
-    try {
-      s.truncate(0);
-      s.write(buf, { at: 0 });
-      s.flush();
-    } finally {
-      s.close();
-    }
-  } else throw new Error('no OPFS write support');
+async function writeFile(dir: OpfsDir, name: string, bytes: Uint8Array) {
+  await writeOpfsFile(await dir.getFileHandle(name, { create: true }), bytes);
 }
 
 interface CacheMeta {
