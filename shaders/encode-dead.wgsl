@@ -84,6 +84,7 @@ fn encode_dead(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     for (var r = 0u; r < 4u; r++) { xo[r] = min(blk.x + r, P.B - 1u) * P.d; }
     let wo = (vec4<u32>(T.wOff) + lats - vec4<u32>(T.lat0)) * P.d;
     var acc: array<vec4<f32>, 4>;
+    for (var r = 0u; r < 4u; r++) { acc[r] = vec4<f32>(0.0); }   // per block: see grad-latent.wgsl
     for (var c = 0u; c < P.d; c++) {
       let wv = vec4<f32>(W_enc[wo.x + c], W_enc[wo.y + c], W_enc[wo.z + c], W_enc[wo.w + c]);
       let bp = b_pre[c];
@@ -108,6 +109,7 @@ fn encode_dead_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     for (var r = 0u; r < 4u; r++) { xo[r] = min(blk.x + r, P.B - 1u) * d4; }
     let wo = (vec4<u32>(T.wOff) + lats - vec4<u32>(T.lat0)) * d4;
     var acc: array<vec4<f32>, 4>;
+    for (var r = 0u; r < 4u; r++) { acc[r] = vec4<f32>(0.0); }   // per block: see grad-latent.wgsl
     for (var c = 0u; c < d4; c++) {
       let bp = b_pre4[c];
       let w0 = W_enc4[wo.x + c];

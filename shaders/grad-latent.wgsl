@@ -12,6 +12,7 @@
 //   bpre_final  one thread per column: db_pre = Σ_b (g[b] + g_aux[b]) − enc_part                   B·d
 
 const WG: u32 = 64u;
+const CPT: u32 = {{CPT}}u;   // columns per thread in grad_dec/grad_enc: ceil(d / WG)
 
 @group(0) @binding(0) var<storage, read> idx_all: array<u32>;
 @group(0) @binding(1) var<storage, read> val_all: array<f32>;
@@ -68,6 +69,9 @@ fn gv_entry(e: u32) {
 
 // Two passes over the lists (decoder, then encoder side) so each entry point binds at most 8 storage
 // buffers, the WebGPU default limit.
+// Each thread keeps its CPT columns' sums in registers and walks the latent's list once, so an
+// entry's row, source and value are read once per thread instead of once per column; every sum still
+// adds its terms in list order, so the result does not change by a bit.
 @compute @workgroup_size(WG)
 fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -75,15 +79,30 @@ fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
-    for (var c = lid.x; c < P.d; c += WG) {
-      var acc = 0.0;
-      for (var t = 0u; t < n; t++) {
-        let e = rows[s + t];
-        let r = row_of(e);
-        let o = r.x * P.d + c;
-        acc += val_all[e] * select(g[o], g_aux[o], r.y == 1u);
+    // Zeroed explicitly for each latent: a declaration inside the loop was not re-zeroed per
+    // iteration on SwiftShader (a workgroup's second latent started from its first one's sums).
+    var acc: array<f32, CPT>;
+    for (var j = 0u; j < CPT; j++) { acc[j] = 0.0; }
+    for (var t = 0u; t < n; t++) {
+      let e = rows[s + t];
+      let r = row_of(e);
+      let v = val_all[e];
+      let o = r.x * P.d;
+      if (r.y == 1u) {
+        for (var j = 0u; j < CPT; j++) {
+          let c = lid.x + j * WG;
+          if (c < P.d) { acc[j] += v * g_aux[o + c]; }
+        }
+      } else {
+        for (var j = 0u; j < CPT; j++) {
+          let c = lid.x + j * WG;
+          if (c < P.d) { acc[j] += v * g[o + c]; }
+        }
       }
-      dW_dec[il * P.d + c] = acc;
+    }
+    for (var j = 0u; j < CPT; j++) {
+      let c = lid.x + j * WG;
+      if (c < P.d) { dW_dec[il * P.d + c] = acc[j]; }
     }
   }
 }
@@ -91,23 +110,33 @@ fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
+  var bp: array<f32, CPT>;
+  for (var j = 0u; j < CPT; j++) { bp[j] = b_pre[min(lid.x + j * WG, P.d - 1u)]; }
   for (var il = wid.x; il < S.n; il += nwg.x) {
     let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
-    for (var c = lid.x; c < P.d; c += WG) {
-      var acc = 0.0;
-      let bp = b_pre[c];
-      for (var t = 0u; t < n; t++) {
-        let e = rows[s + t];
-        acc += gv_all[e] * (x[row_of(e).x * P.d + c] - bp);
+    // Zeroed explicitly for each latent: a declaration inside the loop was not re-zeroed per
+    // iteration on SwiftShader (a workgroup's second latent started from its first one's sums).
+    var acc: array<f32, CPT>;
+    for (var j = 0u; j < CPT; j++) { acc[j] = 0.0; }
+    for (var t = 0u; t < n; t++) {
+      let e = rows[s + t];
+      let gv = gv_all[e];
+      let o = row_of(e).x * P.d;
+      for (var j = 0u; j < CPT; j++) {
+        let c = lid.x + j * WG;
+        if (c < P.d) { acc[j] += gv * (x[o + c] - bp[j]); }
       }
-      dW_enc[il * P.d + c] = acc;
+    }
+    for (var j = 0u; j < CPT; j++) {
+      let c = lid.x + j * WG;
+      if (c < P.d) { dW_enc[il * P.d + c] = acc[j]; }
     }
     if (lid.x == 0u) {
-      var acc = 0.0;
-      for (var t = 0u; t < n; t++) { acc += gv_all[rows[s + t]]; }
-      db_enc[i] = acc;
+      var acc0 = 0.0;
+      for (var t = 0u; t < n; t++) { acc0 += gv_all[rows[s + t]]; }
+      db_enc[i] = acc0;
     }
   }
 }

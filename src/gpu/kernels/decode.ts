@@ -1,5 +1,5 @@
 import code from '../../../shaders/decode.wgsl?raw';
-import { groupsFor, phases } from './kernel';
+import { loopGroups, phases } from './kernel';
 
 /** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
 function shardCode(shards: number): { bindings: string; read: string } {
@@ -34,7 +34,7 @@ export function createDecode(
     device,
     'decode',
     src,
-    [{ entry: 'decode', constants: { AUX: s.aux }, groups: groupsFor(device, s.B) }],
+    [{ entry: 'decode', constants: { AUX: s.aux }, groups: loopGroups(device, s.B) }],
     { SHARD_N: s.shardN ?? 1 },
   );
 }

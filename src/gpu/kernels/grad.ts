@@ -1,5 +1,5 @@
 import code from '../../../shaders/grad-latent.wgsl?raw';
-import { groupsFor, phases } from './kernel';
+import { groupsFor, loopGroups, phases } from './kernel';
 
 /**
  * Sparse backward: gv per entry, then per-latent sums over the sorted lists, then db_pre; each of
@@ -10,11 +10,17 @@ import { groupsFor, phases } from './kernel';
  * in order, then bpre_final.
  */
 export function createGrad(device: GPUDevice, s: { d: number; shardN: number; entries: number }) {
-  return phases(device, 'grad-latent', code, [
-    { entry: 'gv', groups: groupsFor(device, s.entries, 64) },
-    { entry: 'grad_dec', groups: groupsFor(device, s.shardN) },
-    { entry: 'grad_enc', groups: groupsFor(device, s.shardN) },
-    { entry: 'bpre_part', groups: groupsFor(device, s.d, 64) },
-    { entry: 'bpre_final', groups: groupsFor(device, s.d, 64) },
-  ]);
+  return phases(
+    device,
+    'grad-latent',
+    code,
+    [
+      { entry: 'gv', groups: groupsFor(device, s.entries, 64) },
+      { entry: 'grad_dec', groups: loopGroups(device, s.shardN) },
+      { entry: 'grad_enc', groups: loopGroups(device, s.shardN) },
+      { entry: 'bpre_part', groups: groupsFor(device, s.d, 64) },
+      { entry: 'bpre_final', groups: groupsFor(device, s.d, 64) },
+    ],
+    { CPT: Math.max(1, Math.ceil(s.d / 64)) },
+  );
 }

@@ -132,4 +132,14 @@ export function groupsFor(device: GPUDevice, count: number, perGroup = 1): numbe
   return Math.max(1, Math.min(Math.ceil(count / perGroup), device.limits.maxComputeWorkgroupsPerDimension));
 }
 
+/**
+ * Workgroups of a loop with one workgroup per row or per latent, each striding over the rest: at most
+ * LOOP_GROUPS_MAX. Ours: SwiftShader pays per workgroup (about 20 µs, and the zero-fill of its
+ * workgroup memory), so one per row cost as much as the work (decode at B = 4096: 4096 groups took
+ * as long as the main decode's arithmetic); 256 still spreads over every core of a large GPU.
+ */
+const LOOP_GROUPS_MAX = 256;
+export const loopGroups = (device: GPUDevice, count: number) =>
+  Math.min(groupsFor(device, count), LOOP_GROUPS_MAX);
+
 export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));

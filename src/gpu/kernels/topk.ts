@@ -1,5 +1,5 @@
 import code from '../../../shaders/topk.wgsl?raw';
-import { groupsFor, nextPow2, phases } from './kernel';
+import { groupsFor, loopGroups, nextPow2, phases } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
 const TOPK_MAX_TILE = 2048;
@@ -64,7 +64,7 @@ export function createTopK(
         : {
             entry: tiled ? 'topk_tile' : 'topk',
             constants,
-            groups: groupsFor(device, s.B),
+            groups: loopGroups(device, s.B),
           },
     ],
     { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
