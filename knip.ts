@@ -24,16 +24,6 @@ const config: KnipConfig = {
   ],
   // A stale entry or ignore fails the check too.
   treatConfigHintsAsErrors: true,
-  // TEMPORARY (issue #17): these files are being reworked elsewhere right now; what knip reports in
-  // them (exports used only in their own file: the export-format file names, foldParams, activate,
-  // tensorNames, ...) is dropped there. Delete this block once `npx knip` passes without it; knip
-  // does not flag a stale ignoreIssues entry by itself.
-  ignoreIssues: {
-    'src/io/export.ts': ['exports', 'types'],
-    'src/io/forward.ts': ['exports'],
-    'src/io/scaleout.ts': ['exports'],
-    'src/reference/step.ts': ['exports'],
-  },
 };
 
 export default config;

@@ -54,14 +54,13 @@ import type { Activation, SaeConfig } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 import type { Normalization } from './forward.ts';
 
-export type { Normalization } from './forward.ts';
-export { exportRunConfig, type RunDataset } from './scaleout.ts';
+export { exportRunConfig } from './scaleout.ts';
 
 export type ExportFormat = 'saelens' | 'openai';
 export type WeightDtype = 'F32' | 'F16' | 'BF16';
 
 /** Where the activations came from (fills SAELens's model/hook fields; all optional). */
-export interface SourceInfo {
+interface SourceInfo {
   modelName?: string;
   hookName?: string;
   hookLayer?: number;
@@ -102,11 +101,11 @@ export interface ExportOptions {
   foldScalar?: boolean;
 }
 
-export const SAELENS_CFG = 'cfg.json';
-export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
-export const OPENAI_WEIGHTS = 'openai_sae.safetensors';
-export const OPENAI_JSON = 'openai_sae.json';
-export const SPARSIFY_WEIGHTS = 'sae.safetensors';
+const SAELENS_CFG = 'cfg.json';
+const SAELENS_WEIGHTS = 'sae_weights.safetensors';
+const OPENAI_WEIGHTS = 'openai_sae.safetensors';
+const OPENAI_JSON = 'openai_sae.json';
+const SPARSIFY_WEIGHTS = 'sae.safetensors';
 /** SAELens's per-latent log10 firing density (constants.py SPARSITY_FILENAME, tensor `sparsity`). */
 const SAELENS_SPARSITY = 'sparsity.safetensors';
 
@@ -136,7 +135,7 @@ function foldFactor(norm: Normalization, d: number, foldScalar: boolean): { c: n
  * Folds c into the weights (see the file comment): W_enc·c, W_dec/c, b_pre/c. c = 1 returns the
  * same arrays (no copy, bit-identical). Computed in float64, rounded once to float32.
  */
-export function foldParams(p: ParamsF32, c: number): ParamsF32 {
+function foldParams(p: ParamsF32, c: number): ParamsF32 {
   if (c === 1) return p;
   return {
     W_enc: p.W_enc.map((w) => w * c),
@@ -149,7 +148,7 @@ export function foldParams(p: ParamsF32, c: number): ParamsF32 {
 }
 
 /** Inverse of foldParams. */
-export function unfoldParams(p: ParamsF32, c: number): ParamsF32 {
+function unfoldParams(p: ParamsF32, c: number): ParamsF32 {
   if (c === 1) return p;
   return {
     W_enc: p.W_enc.map((w) => w / c),
@@ -188,7 +187,7 @@ function checkParams(p: ParamsF32, d: number, N: number, activation: Activation)
 }
 
 /** How an activation is written for SAELens, and what the reader should know about it. */
-export function saelensArchitecture(activation: Activation): { architecture: string; note: string | null } {
+function saelensArchitecture(activation: Activation): { architecture: string; note: string | null } {
   switch (activation) {
     case 'topk':
       return { architecture: 'topk', note: null };
@@ -473,7 +472,7 @@ export function filesFromZip(bytes: Uint8Array, name = 'zip'): Map<string, Uint8
 // ---------------------------------------------------------------------------
 // Import
 
-export type ImportFormat = 'saelens' | 'openai' | 'sparsify';
+type ImportFormat = 'saelens' | 'openai' | 'sparsify';
 
 export interface ImportedSae {
   format: ImportFormat;

@@ -59,7 +59,7 @@ export function topkForward(p: ParamsF32, k: number, u: ArrayLike<number>): Floa
  *    (b_enc is the gate's bias), r_mag = extra[0, N), b_mag = extra[N, 2N)
  *  - jumprelu: pre·[pre > exp(log_threshold)], log_threshold = extra[0, N)
  */
-export function activate(
+function activate(
   pre: Float64Array,
   p: ParamsF32,
   activation: Activation,
@@ -107,12 +107,7 @@ export function activate(
  * Forward pass of any activation in float64 on normalized inputs (see `activate`).
  * @returns [B, d] reconstructions û = Σ_i a_i · W_dec[i] + b_pre
  */
-export function saeForward(
-  p: ParamsF32,
-  activation: Activation,
-  k: number,
-  u: ArrayLike<number>,
-): Float64Array {
+function saeForward(p: ParamsF32, activation: Activation, k: number, u: ArrayLike<number>): Float64Array {
   if (activation === 'topk' || activation === 'batchtopk') return topkForward(p, k, u);
   const d = p.b_pre.length;
   const N = p.b_enc.length;

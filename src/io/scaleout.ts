@@ -31,7 +31,7 @@ export interface RunDataset {
  * Field mapping, SAE Lab → sparsify → SAELens (5.x LanguageModelSAERunnerConfig). Shared by the
  * generated files so the comment travels with them.
  */
-export const RUN_CONFIG_MAPPING = `Field mapping: SAE Lab -> sparsify (python -m sparsify) -> SAELens (LanguageModelSAERunnerConfig)
+const RUN_CONFIG_MAPPING = `Field mapping: SAE Lab -> sparsify (python -m sparsify) -> SAELens (LanguageModelSAERunnerConfig)
   d                  -> (from the model)                     -> d_in
   nLatents           -> --num_latents                        -> d_sae
   k                  -> -k / --k                             -> activation_fn_kwargs={"k": k}

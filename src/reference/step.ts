@@ -35,11 +35,11 @@ export interface RefState {
 }
 
 /** The tensors present in p: the four of every SAE, and `extra` where the activation has one. */
-export function tensorNames(p: Params): (keyof Params)[] {
+function tensorNames(p: Params): (keyof Params)[] {
   return p.extra ? [...PARAM_NAMES, 'extra'] : [...PARAM_NAMES];
 }
 
-export function zerosLike(p: Params): Params {
+function zerosLike(p: Params): Params {
   const o = {} as Params;
   for (const n of tensorNames(p)) o[n] = new Float64Array(p[n]!.length);
   return o;
@@ -296,7 +296,7 @@ function updateDead(st: RefState, fires: Uint32Array, B: number, cfg: ResolvedCo
  * The threshold family (shaders/activation.wgsl) in float64, dense over [B, N]: activation,
  * dense decode, penalty, Gated's aux reconstruction, the local gradients and the per-latent sums.
  */
-export function refStepDense(
+function refStepDense(
   st: RefState,
   x: ArrayLike<number>,
   rowScale: ArrayLike<number>,
