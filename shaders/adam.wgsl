@@ -19,8 +19,8 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let clip = scal[2];
   for (var o = gid.x; o < COUNT; o += nwg.x * WG) {
     let g = grad[o] * clip;
-    let m = P.beta1 * m1[o] + (1.0 - P.beta1) * g;
-    let v = P.beta2 * m2[o] + (1.0 - P.beta2) * g * g;
+    let m = P.beta1 * m1[o] + P.oneMinusBeta1 * g;
+    let v = P.beta2 * m2[o] + P.oneMinusBeta2 * g * g;
     m1[o] = m;
     m2[o] = v;
     theta[o] -= P.stepSize * m / (sqrt(v * P.bc2) + P.eps);
@@ -30,6 +30,6 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(WG)
 fn ema(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var o = gid.x; o < COUNT; o += nwg.x * WG) {
-    theta_ema[o] = P.emaDecay * theta_ema[o] + (1.0 - P.emaDecay) * theta[o];
+    theta_ema[o] = P.emaDecay * theta_ema[o] + P.oneMinusEmaDecay * theta[o];
   }
 }

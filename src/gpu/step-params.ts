@@ -10,7 +10,7 @@ export const STEP_PARAMS = [
   ['k', 'u32', 'entries per row in the main region (TopK k, BatchTopK cap, N for the threshold family)'],
   ['kAux', 'u32', 'AuxK entries per row'],
   ['deadTokens', 'u32', 'tokens without firing before a latent counts as dead'],
-  ['pad0', 'u32', ''],
+  ['oneMinusBeta1', 'f32', '1 − β1, rounded once from float64 (not 1 − f32(β1) in the kernel)'],
   ['flags', 'u32', 'FLAG_* bits'],
   ['lr', 'f32', ''],
   ['beta1', 'f32', ''],
@@ -31,11 +31,15 @@ export const STEP_PARAMS = [
   ],
   ['bandwidth', 'f32', 'JumpReLU STE kernel width ε'],
   ['kBatch', 'u32', 'BatchTopK: entries kept over the whole batch (B·k)'],
+  ['oneMinusBeta2', 'f32', '1 − β2 from float64: in float32, 1 − f32(0.999) is 1.3e-5 low'],
+  ['oneMinusEmaDecay', 'f32', '1 − EMA decay from float64'],
+  ['pad0', 'u32', ''],
   ['pad1', 'u32', ''],
+  ['pad2', 'u32', ''],
 ] as const;
 
 type StepParamName = (typeof STEP_PARAMS)[number][0];
-export type StepParamValues = Record<Exclude<StepParamName, 'pad0' | 'pad1'>, number>;
+export type StepParamValues = Record<Exclude<StepParamName, `pad${number}`>, number>;
 
 /** Bytes of the uniform (a multiple of 16, as uniform structs must be). */
 export const STEP_PARAMS_BYTES = STEP_PARAMS.length * 4;
@@ -71,7 +75,7 @@ export function writeStepParams(v: StepParamValues): ArrayBuffer {
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
   STEP_PARAMS.forEach(([name, type], i) => {
-    const x = name === 'pad0' || name === 'pad1' ? 0 : v[name];
+    const x = name.startsWith('pad') ? 0 : v[name as keyof StepParamValues];
     if (type === 'u32') u[i] = x;
     else f[i] = x;
   });

@@ -12,6 +12,7 @@ import {
 } from '../../src/gpu/kernels/encode-topk';
 import { createTopK, type TopKVariant } from '../../src/gpu/kernels/topk';
 import { createTopKMerge } from '../../src/gpu/kernels/topk-merge';
+import { STEP_PARAMS_BYTES } from '../../src/gpu/step-params';
 import { NONE, topkRef } from '../../src/reference/step';
 import { assert, gpuTest, randn, rng } from './harness';
 
@@ -29,7 +30,7 @@ function stepParams(
   u.set([p.B, p.d, p.N, p.k, p.kAux, 1, 0, p.flags]);
   const buf = device.createBuffer({
     label: 'params',
-    size: 96,
+    size: STEP_PARAMS_BYTES,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(buf, 0, u);

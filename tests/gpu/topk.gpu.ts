@@ -1,5 +1,6 @@
 import { createBufferFrom, readF32, readU32, STORAGE } from '../../src/gpu/buffers';
 import { createTopK } from '../../src/gpu/kernels/topk';
+import { STEP_PARAMS_BYTES } from '../../src/gpu/step-params';
 import { NONE, topkRef } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
 import { stepParamsBytes } from '../../src/sae/step';
@@ -18,7 +19,10 @@ async function runTopK(
   const k = aux ? 1 : K;
   const kAux = aux ? K : 0;
   const cfg = resolveConfig({ d: 2, nLatents: N, k, kAux, batchSize: B, deadTokens: 1 });
-  const params = device.createBuffer({ size: 96, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const params = device.createBuffer({
+    size: STEP_PARAMS_BYTES,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
   device.queue.writeBuffer(params, 0, stepParamsBytes(cfg, 1, 1e-3, 1));
   const E = B * (k + kAux);
   const dead = opts.dead ?? [];
@@ -161,7 +165,10 @@ async function runTopKTile(
     deadTokens: 1,
     auxk: opts.auxk ?? true,
   });
-  const params = device.createBuffer({ size: 96, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const params = device.createBuffer({
+    size: STEP_PARAMS_BYTES,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
   device.queue.writeBuffer(params, 0, stepParamsBytes(cfg, 1, 1e-3, 1));
   const tile = new Float32Array(B * n);
   for (let b = 0; b < B; b++) tile.set(pre.subarray(b * N + lat0, b * N + lat0 + n), b * n);

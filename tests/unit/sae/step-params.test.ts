@@ -11,8 +11,8 @@ import { resolveConfig } from '../../../src/sae/config';
 import { stepParamsBytes } from '../../../src/sae/step-uniform';
 
 describe('StepParams', () => {
-  it('is 96 bytes, a multiple of 16, one 4-byte field each', () => {
-    expect(STEP_PARAMS_BYTES).toBe(96);
+  it('is 112 bytes, a multiple of 16, one 4-byte field each', () => {
+    expect(STEP_PARAMS_BYTES).toBe(112);
     expect(STEP_PARAMS_BYTES % 16).toBe(0);
   });
   it('declares every field in order in WGSL, and every flag', () => {
@@ -35,6 +35,9 @@ describe('StepParams', () => {
     expect(f[at('lr')]).toBeCloseTo(1e-3, 9);
     expect(f[at('lossScale')]).toBe(0.5);
     expect(u[at('kBatch')]).toBe(64);
+    // 1 − β from float64, not 1 − f32(β): for β2 = 0.999 the latter is 1.3e-5 low.
+    expect(f[at('oneMinusBeta2')]).toBe(Math.fround(1 - 0.999));
+    expect(f[at('oneMinusBeta2')]).not.toBe(Math.fround(1 - Math.fround(0.999)));
     const v = new Uint32Array(
       writeStepParams({ ...Object.fromEntries(STEP_PARAMS.map(([n]) => [n, 7])) } as never),
     );
