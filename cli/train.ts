@@ -1,7 +1,7 @@
 /**
  * npm run train -- --data FILE.npy --n-latents N --k K [...]: the lab's worker in headless Chromium,
  * a progress bar on the terminal, DIR/metrics.json, and the trained SAE in SAELens's layout
- * (DIR/sae/cfg.json + DIR/sae/sae_weights.safetensors, from the worker's 'export' message, unzipped).
+ * (DIR/sae/cfg.json, sae_weights.safetensors and sparsity.safetensors, from the worker's 'export' message, unzipped).
  * Exit 2 with one line on bad input or flags, or on a config that breaks a limit of the GPU (refused
  * by the worker before anything is allocated). A GPU error during the run stops it: one line, exit 1,
  * and no metrics.json or export is written.
@@ -106,7 +106,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   out: {
     kind: 'string',
-    help: 'output directory (default runs/<timestamp>): metrics.json and sae/ (SAELens cfg.json + sae_weights.safetensors)',
+    help: 'output directory (default runs/<timestamp>): metrics.json and sae/ (SAELens 6: cfg.json, sae_weights.safetensors, sparsity.safetensors)',
   },
   'export-format': { kind: 'string', help: 'saelens|openai: layout of DIR/sae (default saelens)' },
   quiet: { kind: 'bool', help: 'no progress bar' },
