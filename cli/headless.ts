@@ -78,7 +78,17 @@ export async function openHeadless(): Promise<Headless> {
   // SAE_LAB_DEBUG=1: the page's and worker's console on stderr (diagnosing a stall inside the worker).
   if (process.env.SAE_LAB_DEBUG)
     session.page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
-  await session.page.exposeFunction('__emit', (m: FromWorker) => {
+  // A large export arrives in chunks before its message (cli/page.ts), which gets their bytes.
+  const chunks: Uint8Array[] = [];
+  await session.page.exposeFunction('__emitChunk', (c: unknown) => {
+    chunks.push(bytesOf(c));
+  });
+  await session.page.exposeFunction('__emit', (msg: FromWorker) => {
+    let m = msg;
+    if (m.type === 'export' && chunks.length) {
+      m = { ...m, bytes: joinBytes(chunks) };
+      chunks.length = 0;
+    }
     h.onMessage?.(m);
     queue.push(m);
     waiter?.();
@@ -111,4 +121,21 @@ export async function openDataFlag(h: Headless, flags: Record<string, unknown>):
   const opened = await h.next(['dataset-ready', 'dataset-error']);
   if (opened.type === 'dataset-error') throw new UsageError(opened.message);
   return opened.info;
+}
+
+/** Bytes from playwright's serialization of a Uint8Array (a typed array, or an index-keyed object). */
+export function bytesOf(b: unknown): Uint8Array {
+  if (b instanceof Uint8Array) return b;
+  if (b && typeof b === 'object') return Uint8Array.from(Object.values(b as Record<string, number>));
+  throw new Error('no bytes came back from the worker');
+}
+
+function joinBytes(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  return all;
 }

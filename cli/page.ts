@@ -8,7 +8,8 @@ import type { DatasetSpec, ExtractLmRequest, FromWorker, ToWorker } from '../src
 
 declare global {
   interface Window {
-    __emit?: (m: FromWorker) => void;
+    __emit?: (m: FromWorker) => Promise<void>;
+    __emitChunk?: (bytes: Uint8Array) => Promise<void>;
     __cli: {
       send(m: ToWorker): void;
       openFiles(
@@ -21,7 +22,24 @@ declare global {
   }
 }
 
-const worker = startWorker((m) => window.__emit?.(m));
+/**
+ * Bytes per call into node. One message over the DevTools protocol must stay far below V8's largest
+ * string (2^29 characters): an export at N = 2^20, d = 64 is 512 MiB. Ours.
+ */
+const CHUNK_BYTES = 32 << 20;
+
+// In order: each call into node is awaited before the next message goes out.
+let out = Promise.resolve();
+const worker = startWorker((m) => {
+  out = out.then(async () => {
+    if (m.type === 'export' && m.bytes.byteLength > CHUNK_BYTES) {
+      // Large exports go in chunks; node joins them into the message's bytes (cli/headless.ts).
+      for (let o = 0; o < m.bytes.byteLength; o += CHUNK_BYTES)
+        await window.__emitChunk?.(m.bytes.subarray(o, o + CHUNK_BYTES));
+      await window.__emit?.({ ...m, bytes: new Uint8Array(0) });
+    } else await window.__emit?.(m);
+  });
+});
 const input = (id: string) => document.getElementById(id) as HTMLInputElement;
 window.__cli = {
   ready: true,

@@ -14,7 +14,7 @@ import { ACTIVATIONS, type Activation, type SaeConfig } from '../src/sae/config'
 import type { KernelChoice } from '../src/sae/step';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
-import { openDataFlag, openHeadless } from './headless';
+import { bytesOf, openDataFlag, openHeadless } from './headless';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   data: {
@@ -224,12 +224,6 @@ export interface RunOutcome {
 }
 
 /** Playwright hands typed arrays across as Uint8Array; older versions as an index → byte object. */
-export function asBytes(b: unknown): Uint8Array {
-  if (b instanceof Uint8Array) return b;
-  if (b && typeof b === 'object') return Uint8Array.from(Object.values(b as Record<string, number>));
-  throw new Error('export: no bytes came back from the worker');
-}
-
 /** Writes an export's files under dir (creating sub-folders). */
 export function writeFiles(dir: string, files: Map<string, Uint8Array>) {
   for (const [name, bytes] of files) {
@@ -317,7 +311,7 @@ export async function trainHeadless(
     if (opts.export) {
       await h.send({ type: 'export', format: opts.export });
       const ex = await h.next(['export']);
-      exported = filesFromZip(asBytes(ex.bytes), ex.fileName);
+      exported = filesFromZip(bytesOf(ex.bytes), ex.fileName);
     }
     const f = done.final;
     return {
