@@ -15,7 +15,7 @@ import {
   zipExport,
 } from '../io/export';
 import { toNormalization } from '../io/forward';
-import { type Checkpoint, CheckpointStore } from '../sae/checkpoint';
+import { type Checkpoint, CheckpointStore, memoryFs } from '../sae/checkpoint';
 import type { SaeConfig } from '../sae/config';
 import { Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';
@@ -25,10 +25,7 @@ let store: Promise<CheckpointStore> | null = null;
 
 /** The checkpoint store: OPFS, or memory where OPFS is missing (checkpoints then last the session). */
 export function checkpointStore(): Promise<CheckpointStore> {
-  store ??= CheckpointStore.opfs({ keep: 3 }).catch(async () => {
-    const { memoryFs } = await import('../sae/checkpoint');
-    return new CheckpointStore(memoryFs(), { keep: 3 });
-  });
+  store ??= CheckpointStore.opfs({ keep: 3 }).catch(() => new CheckpointStore(memoryFs(), { keep: 3 }));
   return store;
 }
 
