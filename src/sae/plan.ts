@@ -57,6 +57,20 @@ export const SHARDED = [
 ] as const;
 export type ShardedName = (typeof SHARDED)[number];
 
+/** The step's per-latent vectors [N] (whole: N·4 bytes stays far under any binding limit up to N = 2^25). */
+const PER_LATENT = [
+  'firesStep',
+  'tokensSince',
+  'firesTotal',
+  'deadFlag',
+  'deadList',
+  'counts',
+  'cursor',
+  'normPart',
+  'decNorm',
+  'zerosN',
+] as const;
+
 /** The step's whole (unsharded) buffers by name: GpuSae.b is a record of exactly these. */
 export const STEP_BUFFERS = [
   // the small parameters, their gradients, Adam moments and EMA
@@ -95,16 +109,7 @@ export const STEP_BUFFERS = [
   'bestAuxIdx',
   'bestAuxVal',
   // per latent
-  'firesStep',
-  'tokensSince',
-  'firesTotal',
-  'deadFlag',
-  'deadList',
-  'counts',
-  'cursor',
-  'normPart',
-  'decNorm',
-  'zerosN',
+  ...PER_LATENT,
   'start',
   'latStats',
   // small
@@ -370,20 +375,7 @@ export function bufferPlan(
   add('bestAuxIdx', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
   add('bestAuxVal', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
 
-  // Per-latent vectors [N] (whole: N·4 bytes stays far under any binding limit up to N = 2^25).
-  for (const name of [
-    'firesStep',
-    'tokensSince',
-    'firesTotal',
-    'deadFlag',
-    'deadList',
-    'counts',
-    'cursor',
-    'normPart',
-    'decNorm',
-    'zerosN',
-  ] as const)
-    add(name, N, `[${N}]`, 'latents');
+  for (const name of PER_LATENT) add(name, N, `[${N}]`, 'latents');
   add('start', N + 1, `[${N + 1}]`, 'latents');
   add('latStats', dense ? N * LAT_STATS : 1, `[${N}, ${LAT_STATS}]`, 'latents');
 
