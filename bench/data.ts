@@ -23,7 +23,8 @@ import { encodeBf16, encodeF16 } from '../src/data/half.ts';
 import { npyHeaderBytes } from '../src/data/npy.ts';
 import { openActivationFile } from '../src/data/open.ts';
 import { Rng } from '../src/data/rng.ts';
-import { Batcher, computeStats } from '../src/data/stream.ts';
+import { computeStats } from '../src/data/stats.ts';
+import { Batcher } from '../src/data/stream.ts';
 
 const SMALL = process.env.BENCH_DATA_SMALL === '1';
 const MB = 1 << 20;

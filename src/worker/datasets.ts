@@ -3,7 +3,7 @@ import { DataError } from '../data/errors';
 import { openActivationFile } from '../data/open';
 import { loadVocab, openTokenIds } from '../data/sidecars';
 import { type ActivationSource, openShards } from '../data/source';
-import { type ActivationStats, computeStats } from '../data/stream';
+import { type ActivationStats, computeStats } from '../data/stats';
 import { syntheticSource } from '../data/synthetic';
 import type { DatasetInfo, DatasetSpec } from './protocol';
 

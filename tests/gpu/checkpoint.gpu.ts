@@ -2,7 +2,7 @@
  * Checkpoints through the Trainer: an interrupted and resumed run equals an uninterrupted one bit for
  * bit; device loss stops the trainer with a clear error, and the last checkpoint restores exactly.
  */
-import { computeStats } from '../../src/data/stream';
+import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { CheckpointStore, memoryFs, parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint';
 import type { SaeConfig } from '../../src/sae/config';

@@ -1,4 +1,5 @@
-import { Batcher, computeStats } from '../../src/data/stream';
+import { computeStats } from '../../src/data/stats';
+import { Batcher } from '../../src/data/stream';
 import { syntheticSource } from '../../src/data/synthetic';
 import { evaluateSae } from '../../src/eval/index';
 import { normalizeBatch } from '../../src/sae/normalize';

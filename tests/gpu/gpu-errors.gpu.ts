@@ -4,7 +4,7 @@
  * event and stops the Trainer with a GpuRunError before it reports anything computed after the fault;
  * the last checkpoint is kept, and no checkpoint is saved after the fault.
  */
-import { computeStats } from '../../src/data/stream';
+import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
 import type { SaeConfig } from '../../src/sae/config';

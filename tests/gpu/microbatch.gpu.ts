@@ -2,7 +2,7 @@
 // micro-batches of 5 (16 = 5 + 5 + 5 + 1) against the single-batch step on the same state and batches,
 // and against the float64 reference; the evaluation forward's x̂ and codes; and a split the plan
 // chooses itself under a small binding cap.
-import { computeStats } from '../../src/data/stream';
+import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { newRefState, type Params, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';

@@ -1,4 +1,4 @@
-import { computeStats } from '../../src/data/stream';
+import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { featureRecovery } from '../../src/eval/recovery';
 import type { SaeConfig } from '../../src/sae/config';

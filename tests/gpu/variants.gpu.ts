@@ -1,6 +1,6 @@
 // The activation variants (issue #7) against the float64 reference, step by step: Multi-TopK and
 // BatchTopK through the sparse path, ReLU+L1, ProLU, Gated and JumpReLU through the dense path.
-import { computeStats } from '../../src/data/stream';
+import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { cloneParams, NONE, newRefState, type Params, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';

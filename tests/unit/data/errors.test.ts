@@ -8,7 +8,8 @@ import { readZipDirectory } from '../../../src/data/npz.ts';
 import { openActivationFile } from '../../../src/data/open.ts';
 import { readSafetensors } from '../../../src/data/safetensors.ts';
 import { openShards } from '../../../src/data/source.ts';
-import { assertFinite, Batcher, computeStats } from '../../../src/data/stream.ts';
+import { assertFinite, computeStats } from '../../../src/data/stats.ts';
+import { Batcher } from '../../../src/data/stream.ts';
 import { fixtureBlob } from './fixtures.ts';
 
 async function openErr(name: string, opts?: Parameters<typeof openActivationFile>[2]): Promise<DataError> {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { HoldoutSplit } from '../../../src/data/holdout.ts';
 import { writeNpy } from '../../../src/data/npy.ts';
 import { openActivationFile } from '../../../src/data/open.ts';
 import type { ActivationSource } from '../../../src/data/source.ts';
-import { Batcher, computeStats, HoldoutSplit } from '../../../src/data/stream.ts';
+import { computeStats } from '../../../src/data/stats.ts';
+import { Batcher } from '../../../src/data/stream.ts';
 import { expected, fixtureBlob } from './fixtures.ts';
 
 /** [rows, d] source whose row r is (r, r + 0.25, r + 0.5, ...), so values identify rows. */

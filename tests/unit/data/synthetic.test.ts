@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Batcher, computeStats } from '../../../src/data/stream.ts';
+import { computeStats } from '../../../src/data/stats.ts';
+import { Batcher } from '../../../src/data/stream.ts';
 import { makeSynthetic, syntheticSource } from '../../../src/data/synthetic.ts';
 
 describe('synthetic data', () => {
