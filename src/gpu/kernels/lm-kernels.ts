@@ -28,7 +28,8 @@ export interface LmKernel {
   dispatch(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, T: number): void;
 }
 
-function kernel(
+/** One pipeline of an lm-*.wgsl file (entry `main`) with its bind and dispatch helpers; `groups(T)` → x, y workgroups. */
+export function kernel(
   device: GPUDevice,
   label: string,
   code: string,
