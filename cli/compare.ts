@@ -11,30 +11,29 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SaeConfig } from '../src/sae/config';
 import {
-  ablationToCsv,
   type CompareDef,
-  type CompareDocument,
   type CompareRunConfig,
   type CompareRunRecord,
-  compareCsv,
-  compareDocument,
-  compareFrontierSvg,
   compareRecord,
   compareTrainConfig,
-  comparisonLines,
   DEFAULT_K_LIST,
   DEFAULT_L0_COEF_LIST,
   DEFAULT_L1_LIST,
-  deadCsv,
   expandCompare,
   failedCompareRecord,
   isMethod,
   METHOD_LABEL,
   METHODS,
   type Method,
-  reusableRecords,
 } from '../src/scaling/compare';
-import { DEFAULT_EVALS_PER_RUN, RunTracker } from '../src/scaling/runner';
+import {
+  type CompareDocument,
+  compareDocument,
+  comparisonLines,
+  reusableRecords,
+} from '../src/scaling/compare-document';
+import { compareCsv, compareFrontierSvg, deadCsv } from '../src/scaling/compare-files';
+import { ablationToCsv, DEFAULT_EVALS_PER_RUN, RunTracker } from '../src/scaling/runner';
 import { GpuFailure, UsageError } from './args';
 import { configFromFlags } from './train';
 import { checkPlans, fmtDur, queueTrainer } from './train-one';

@@ -10,15 +10,14 @@ import { create } from 'zustand';
 import type { SaeConfig } from '../sae/config';
 import {
   type CompareDef,
-  type CompareDocument,
   type CompareRunConfig,
   type CompareRunRecord,
-  compareDocument,
   compareRecord,
   compareTrainConfig,
   expandCompare,
   failedCompareRecord,
 } from '../scaling/compare';
+import { type CompareDocument, compareDocument } from '../scaling/compare-document';
 import type { FromWorker } from '../worker/protocol';
 import { loadStored, type QueueCurrent, type QueueStatus, runQueue } from './run-queue';
 

@@ -6,18 +6,16 @@
 import { useEffect, useMemo, useState } from 'react';
 import { lrRule } from '../sae/config';
 import {
-  type CompareDocument,
-  compareCsv,
-  compareFrontierSvg,
   DEFAULT_L0_COEF_LIST,
   DEFAULT_L1_LIST,
-  deadCsv,
   expandCompare,
   METHOD_LABEL,
   METHODS,
   type Method,
   sparsityKind,
 } from '../scaling/compare';
+import type { CompareDocument } from '../scaling/compare-document';
+import { compareCsv, compareFrontierSvg, deadCsv } from '../scaling/compare-files';
 import { type AblationRow, ablationToCsv, sweepCsv, sweepSvgs } from '../scaling/runner';
 import {
   type CompareSpec,

@@ -18,7 +18,8 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { type CompareDocument, METHOD_LABEL, METHODS, type Method, methodRuns } from '../scaling/compare';
+import { METHOD_LABEL, METHODS, type Method } from '../scaling/compare';
+import { type CompareDocument, methodRuns } from '../scaling/compare-document';
 import type { FitResult } from '../scaling/fit';
 import { predictLN, predictLNk, predictPowerLaw } from '../scaling/laws';
 import { type SweepDocument, sampleCurve } from '../scaling/runner';

@@ -8,18 +8,14 @@ import {
   type CompareDef,
   type CompareRunConfig,
   type CompareRunRecord,
-  compareCsv,
-  compareDocument,
-  compareFrontierSvg,
   compareRecord,
   compareTrainConfig,
-  comparisonLines,
   DEFAULT_L1_LIST,
-  deadCsv,
   expandCompare,
   failedCompareRecord,
-  reusableRecords,
 } from '../../../src/scaling/compare';
+import { compareDocument, comparisonLines, reusableRecords } from '../../../src/scaling/compare-document';
+import { compareCsv, compareFrontierSvg, deadCsv } from '../../../src/scaling/compare-files';
 import { RunTracker } from '../../../src/scaling/runner';
 import { lrForN } from '../../../src/scaling/sweep';
 
