@@ -4,7 +4,8 @@
 // chooses itself under a small binding cap.
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
-import { newRefState, type Params, refStep } from '../../src/reference/step';
+import { newRefState, type Params } from '../../src/reference/state';
+import { refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, paramNames } from '../../src/sae/step';
 import { Trainer } from '../../src/sae/trainer';

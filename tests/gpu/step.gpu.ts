@@ -1,4 +1,5 @@
-import { NONE, newRefState, PARAM_NAMES, type Params, refStep } from '../../src/reference/step';
+import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
+import { NONE, refStep } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae, type ParamsF32 } from '../../src/sae/step';
 import { assert, assertClose, gpuTest, randn, relErr } from './harness';

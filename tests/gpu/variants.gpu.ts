@@ -2,7 +2,8 @@
 // BatchTopK through the sparse path, ReLU+L1, ProLU, Gated and JumpReLU through the dense path.
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
-import { cloneParams, NONE, newRefState, type Params, refStep } from '../../src/reference/step';
+import { cloneParams, newRefState, type Params } from '../../src/reference/state';
+import { NONE, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, paramNames } from '../../src/sae/step';
 import { Trainer } from '../../src/sae/trainer';

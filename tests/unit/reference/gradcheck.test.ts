@@ -41,7 +41,8 @@
  *    W_enc, b_enc, W_dec, b_pre are exact (no STE through pre) and checked by FD; extra[N, 2N) unused (0).
  */
 import { describe, expect, it } from 'vitest';
-import { cloneParams, newRefState, type Params, type RefStepOut, refStep } from '../../../src/reference/step';
+import { cloneParams, newRefState, type Params, type RefStepOut } from '../../../src/reference/state';
+import { refStep } from '../../../src/reference/step';
 import { type Activation, l1Scale, resolveConfig, type SaeConfig } from '../../../src/sae/config';
 
 const B = 16;

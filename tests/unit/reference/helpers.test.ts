@@ -6,7 +6,8 @@
  * itself checked).
  */
 import { describe, expect, it } from 'vitest';
-import { cloneParams, newRefState, type Params, refStep } from '../../../src/reference/step';
+import { cloneParams, newRefState, type Params } from '../../../src/reference/state';
+import { refStep } from '../../../src/reference/step';
 import {
   adamScalars,
   hasExtra,
