@@ -193,7 +193,16 @@ export async function openNpy(blob: Blob, file: string): Promise<ActivationSourc
   const { dtype, littleEndian } = activationDtype(h.descr, file);
   const [rows, d] = rowsAndWidth(h.shape, file);
   const itemsize = FLOAT_ITEMSIZE[dtype];
-  checkDataFits(file, fmtShape(h.shape), rows * d, itemsize, blob.size - h.dataOffset);
+  const need = checkDataFits(file, fmtShape(h.shape), rows * d, itemsize, blob.size - h.dataOffset);
+  // np.save writes exactly the array after the header. More bytes than the shape needs mean the
+  // header is not the one written with the data (an edited shape, descr or header length would
+  // otherwise read as a different, silently wrong matrix), so they are refused too.
+  if (blob.size - h.dataOffset !== need) {
+    throw new DataError(
+      file,
+      `${blob.size - h.dataOffset} bytes after the header, but shape ${fmtShape(h.shape)} of ${h.descr} needs exactly ${need}: corrupt header or extra data`,
+    );
+  }
   if (rows === 0 || d === 0) throw new DataError(file, `array of shape ${fmtShape(h.shape)} has no data`);
   if (!h.fortranOrder || rows === 1 || d === 1) {
     // With one row or one column, Fortran and C order are the same bytes.

@@ -132,6 +132,25 @@ function parseHeader(json: Uint8Array, fileSize: number, file: string): Safetens
     entries.push({ name, dtype: t.dtype, shape, begin: dataStart + b, end: dataStart + e });
   }
   entries.sort((x, y) => x.begin - y.begin);
+  // As the reference reader (safetensors' Metadata::validate): the tensors tile the data section
+  // exactly, in offset order, with no gap, overlap or unused tail. A wrong header length or an
+  // edited offset would otherwise shift a tensor onto bytes that are not its own.
+  let at = dataStart;
+  for (const e of entries) {
+    if (e.begin !== at) {
+      throw new DataError(
+        file,
+        `tensor '${e.name}' starts at data offset ${e.begin - dataStart}, expected ${at - dataStart} (tensors must follow one another with no gap or overlap; corrupt header?)`,
+      );
+    }
+    at = e.end;
+  }
+  if (at !== fileSize) {
+    throw new DataError(
+      file,
+      `the tensors cover ${at - dataStart} bytes of a ${fileSize - dataStart}-byte data section (wrong header length or extra data; corrupt file?)`,
+    );
+  }
   return { entries, metadata, dataStart };
 }
 

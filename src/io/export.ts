@@ -48,6 +48,7 @@
  * tool-independent description says.
  */
 import { unzipSync, zipSync } from 'fflate';
+import { crc32 } from '../data/crc32.ts';
 import { DataError, fmtShape } from '../data/errors.ts';
 import { readSafetensors, type StTensorIn, type StTensorOut, writeSafetensors } from '../data/safetensors.ts';
 import type { Activation, SaeConfig } from '../sae/config.ts';
@@ -453,7 +454,11 @@ export function zipExport(files: Map<string, Uint8Array>): Uint8Array {
   return zipSync(z, { level: 6 });
 }
 
-/** Unzips into path → bytes, skipping directory entries and macOS resource forks. */
+/**
+ * Unzips into path → bytes, skipping directory entries and macOS resource forks. Every member's
+ * CRC-32 and size are checked against the central directory (fflate's unzipSync checks neither,
+ * so a corrupt deflate stream that still inflates would otherwise import as different weights).
+ */
 export function filesFromZip(bytes: Uint8Array, name = 'zip'): Map<string, Uint8Array> {
   let entries: Record<string, Uint8Array>;
   try {
@@ -461,10 +466,56 @@ export function filesFromZip(bytes: Uint8Array, name = 'zip'): Map<string, Uint8
   } catch (e) {
     throw new DataError(name, `not a readable zip file (${(e as Error).message})`);
   }
+  for (const [member, [crc, size]] of zipDirectoryChecks(bytes, name)) {
+    const b = entries[member];
+    if (!b) continue;
+    if (size !== null && b.length !== size)
+      throw new DataError(
+        name,
+        `member ${member}: ${b.length} bytes, the zip directory says ${size}; corrupt archive`,
+      );
+    if (crc32(b) !== crc) throw new DataError(name, `member ${member}: CRC mismatch, the archive is corrupt`);
+  }
   const out = new Map<string, Uint8Array>();
   for (const [p, b] of Object.entries(entries)) {
     if (p.endsWith('/') || p.startsWith('__MACOSX/') || p.split('/').pop()!.startsWith('._')) continue;
     out.set(p, b);
+  }
+  return out;
+}
+
+/**
+ * member name → [CRC-32, uncompressed size or null when zip64 moved it] from the central directory,
+ * named as fflate names them (UTF-8 when flag bit 11 is set, else latin1). Called after unzipSync
+ * accepted the archive, but every read is still bounds-checked.
+ */
+function zipDirectoryChecks(bytes: Uint8Array, name: string): Map<string, [number, number | null]> {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const corrupt = () => new DataError(name, 'corrupt zip central directory');
+  let e = bytes.length - 22;
+  while (e >= 0 && v.getUint32(e, true) !== 0x06054b50) e--;
+  if (e < 0) throw corrupt();
+  let count = v.getUint16(e + 10, true);
+  let p = v.getUint32(e + 16, true);
+  if (e >= 20 && v.getUint32(e - 20, true) === 0x07064b50) {
+    const z = v.getUint32(e - 12, true); // fflate reads the low 32 bits of the zip64 record offset
+    if (z + 56 <= bytes.length && v.getUint32(z, true) === 0x06064b50) {
+      count = v.getUint32(z + 32, true);
+      p = v.getUint32(z + 48, true);
+    }
+  }
+  const out = new Map<string, [number, number | null]>();
+  for (let k = 0; k < count; k++) {
+    if (p + 46 > bytes.length || v.getUint32(p, true) !== 0x02014b50) throw corrupt();
+    const utf8 = (v.getUint16(p + 8, true) & 0x800) !== 0;
+    const size = v.getUint32(p + 24, true);
+    const nameLen = v.getUint16(p + 28, true);
+    if (p + 46 + nameLen > bytes.length) throw corrupt();
+    const member = new TextDecoder(utf8 ? 'utf-8' : 'latin1').decode(
+      bytes.subarray(p + 46, p + 46 + nameLen),
+    );
+    out.set(member, [v.getUint32(p + 16, true), size === 0xffffffff ? null : size]);
+    p += 46 + nameLen + v.getUint16(p + 30, true) + v.getUint16(p + 32, true);
   }
   return out;
 }
@@ -527,6 +578,8 @@ function floatTensor(
   name: string,
   shape: number[],
   shapeDesc: string,
+  /** The config file the expected shape was read from, named in a mismatch. */
+  shapeFrom?: string,
 ): Float32Array {
   const t = tensors[name];
   if (!t) {
@@ -544,7 +597,7 @@ function floatTensor(
   if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i])) {
     throw new DataError(
       file,
-      `tensor '${name}' has shape ${fmtShape(t.shape)}, expected ${shapeDesc} = ${fmtShape(shape)}`,
+      `tensor '${name}' has shape ${fmtShape(t.shape)}, expected ${shapeDesc} = ${fmtShape(shape)}${shapeFrom ? ` (from ${shapeFrom})` : ''}`,
     );
   }
   return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
@@ -662,10 +715,12 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   const { tensors } = readSafetensors(files.get(wName)!, wName);
   const d = intField(cfgName, cfg, 'd_in', tensors.W_enc?.shape[0]);
   const N = intField(cfgName, cfg, 'd_sae', tensors.W_enc?.shape[1]);
-  const W_enc_t = floatTensor(wName, tensors, 'W_enc', [d, N], '[d_in, d_sae]');
-  let b_enc = floatTensor(wName, tensors, activation === 'gated' ? 'b_gate' : 'b_enc', [N], '[d_sae]');
-  let W_dec = floatTensor(wName, tensors, 'W_dec', [N, d], '[d_sae, d_in]');
-  const b_dec = floatTensor(wName, tensors, 'b_dec', [d], '[d_in]');
+  // d_in and d_sae come from cfgName, so a shape mismatch names both files.
+  const of = cfgName;
+  const W_enc_t = floatTensor(wName, tensors, 'W_enc', [d, N], '[d_in, d_sae]', of);
+  let b_enc = floatTensor(wName, tensors, activation === 'gated' ? 'b_gate' : 'b_enc', [N], '[d_sae]', of);
+  let W_dec = floatTensor(wName, tensors, 'W_dec', [N, d], '[d_sae, d_in]', of);
+  const b_dec = floatTensor(wName, tensors, 'b_dec', [d], '[d_in]', of);
   let W_enc = transpose(W_enc_t, d, N);
   if (isTopK && cfg.rescale_acts_by_decoder_norm === true) {
     // TopKSAE with rescale_acts_by_decoder_norm selects on pre·‖W_dec,i‖ and decodes a/‖W_dec,i‖;
@@ -676,10 +731,10 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   let extra: Float32Array | undefined;
   if (activation === 'gated') {
     extra = new Float32Array(2 * N);
-    extra.set(floatTensor(wName, tensors, 'r_mag', [N], '[d_sae]'), 0);
-    extra.set(floatTensor(wName, tensors, 'b_mag', [N], '[d_sae]'), N);
+    extra.set(floatTensor(wName, tensors, 'r_mag', [N], '[d_sae]', of), 0);
+    extra.set(floatTensor(wName, tensors, 'b_mag', [N], '[d_sae]', of), N);
   } else if (activation === 'jumprelu' || activation === 'prolu') {
-    const threshold = floatTensor(wName, tensors, 'threshold', [N], '[d_sae]');
+    const threshold = floatTensor(wName, tensors, 'threshold', [N], '[d_sae]', of);
     if (activation === 'prolu') {
       // exported as JumpReLU with b_enc = 0 and threshold = max(0, −b): b = −threshold.
       const b = new Float32Array(N);
@@ -814,7 +869,7 @@ function readLogSparsity(dir: string, files: Files, N: number): Float32Array | n
   const bytes = files.get(name);
   if (!bytes) return null;
   const { tensors } = readSafetensors(bytes, name);
-  return floatTensor(name, tensors, 'sparsity', [N], '[d_sae]');
+  return floatTensor(name, tensors, 'sparsity', [N], '[d_sae]', join(dir, SAELENS_CFG));
 }
 
 function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
@@ -825,10 +880,10 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
   const enc = tensors['encoder.weight'];
   const N = intField(jsonName ?? wName, cfg, 'n_latents', enc?.shape[0]);
   const d = intField(jsonName ?? wName, cfg, 'n_inputs', enc?.shape[1]);
-  const W_enc = floatTensor(wName, tensors, 'encoder.weight', [N, d], '[n_latents, n_inputs]');
-  const b_enc = floatTensor(wName, tensors, 'latent_bias', [N], '[n_latents]');
-  const W_dec_t = floatTensor(wName, tensors, 'decoder.weight', [d, N], '[n_inputs, n_latents]');
-  const b_pre = floatTensor(wName, tensors, 'pre_bias', [d], '[n_inputs]');
+  const W_enc = floatTensor(wName, tensors, 'encoder.weight', [N, d], '[n_latents, n_inputs]', jsonName);
+  const b_enc = floatTensor(wName, tensors, 'latent_bias', [N], '[n_latents]', jsonName);
+  const W_dec_t = floatTensor(wName, tensors, 'decoder.weight', [d, N], '[n_inputs, n_latents]', jsonName);
+  const b_pre = floatTensor(wName, tensors, 'pre_bias', [d], '[n_inputs]', jsonName);
   const act = cfg.activation ?? 'TopK';
   if (act !== 'TopK' && act !== 'ReLU')
     throw new DataError(
@@ -900,11 +955,12 @@ function importSparsify(dir: string, files: Files): ImportedSae {
   const ef = typeof cfg.expansion_factor === 'number' ? cfg.expansion_factor : 0;
   const N = intField(where, { n: (cfg.num_latents as number) || ef * d || enc?.shape[0] }, 'n');
   const k = intField(where, cfg, 'k');
+  const from = files.has(cfgName) ? cfgName : undefined;
   const params: ParamsF32 = {
-    W_enc: floatTensor(wName, tensors, 'encoder.weight', [N, d], '[num_latents, d_in]'),
-    b_enc: floatTensor(wName, tensors, 'encoder.bias', [N], '[num_latents]'),
-    W_dec: floatTensor(wName, tensors, 'W_dec', [N, d], '[num_latents, d_in]'),
-    b_pre: floatTensor(wName, tensors, 'b_dec', [d], '[d_in]'),
+    W_enc: floatTensor(wName, tensors, 'encoder.weight', [N, d], '[num_latents, d_in]', from),
+    b_enc: floatTensor(wName, tensors, 'encoder.bias', [N], '[num_latents]', from),
+    W_dec: floatTensor(wName, tensors, 'W_dec', [N, d], '[num_latents, d_in]', from),
+    b_pre: floatTensor(wName, tensors, 'b_dec', [d], '[d_in]', from),
   };
   const warnings: string[] = [];
   if (cfg.multi_topk === true)
@@ -932,8 +988,8 @@ const dirOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) :
 const basename = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
 
-function normalizeFiles(input: Files | Uint8Array): Files {
-  const raw = input instanceof Uint8Array ? filesFromZip(input) : input;
+function normalizeFiles(input: Files | Uint8Array, zipName: string): Files {
+  const raw = input instanceof Uint8Array ? filesFromZip(input, zipName) : input;
   const out: Files = new Map();
   for (const [p, b] of raw)
     out.set(
@@ -953,10 +1009,21 @@ function normalizeFiles(input: Files | Uint8Array): Files {
  * decoder.weight, with an optional json beside it).
  * @throws DataError naming the file and the problem
  */
-export function importSaes(input: Files | Uint8Array): ImportedSae[] {
-  if (input instanceof Uint8Array && !isZip(input))
-    throw new DataError('input', 'not a zip file; pass a zip or a map of file name → bytes');
-  const files = normalizeFiles(input);
+export function importSaes(input: Files | Uint8Array, opts: { name?: string } = {}): ImportedSae[] {
+  if (!(input instanceof Uint8Array)) return importFileMap(input, 'input');
+  // A zip's own name leads every message, so a problem inside it still names the file given.
+  const zipName = opts.name ?? 'input';
+  if (!isZip(input)) throw new DataError(zipName, 'not a zip file; pass a zip or a map of file name → bytes');
+  try {
+    return importFileMap(normalizeFiles(input, zipName), zipName);
+  } catch (e) {
+    if (e instanceof DataError && e.file !== zipName) throw new DataError(zipName, e.message);
+    throw e;
+  }
+}
+
+function importFileMap(input: Files, label: string): ImportedSae[] {
+  const files = normalizeFiles(input, label);
   const dirs = [...new Set([...files.keys()].map(dirOf))].sort();
   const out: ImportedSae[] = [];
   for (const dir of dirs) {
@@ -973,7 +1040,7 @@ export function importSaes(input: Files | Uint8Array): ImportedSae[] {
   }
   if (out.length === 0) {
     throw new DataError(
-      'input',
+      label,
       `no SAE found: expected ${SAELENS_WEIGHTS} + ${SAELENS_CFG} (SAELens), ${SPARSIFY_WEIGHTS} + cfg.json (sparsify), or a .safetensors with pre_bias/encoder.weight/decoder.weight (openai); got ${[...files.keys()].join(', ') || 'no files'}`,
     );
   }
@@ -984,8 +1051,11 @@ export function importSaes(input: Files | Uint8Array): ImportedSae[] {
  * Imports one SAE. With several (e.g. a sparsify run over many hookpoints) `path` picks the
  * folder; without it the call fails listing the choices.
  */
-export function importSae(input: Files | Uint8Array, opts: { path?: string } = {}): ImportedSae {
-  const all = importSaes(input);
+export function importSae(
+  input: Files | Uint8Array,
+  opts: { path?: string /** the zip's file name, for messages */; name?: string } = {},
+): ImportedSae {
+  const all = importSaes(input, { name: opts.name });
   if (opts.path !== undefined) {
     const hit = all.find((s) => s.path === opts.path);
     if (!hit)
@@ -997,7 +1067,7 @@ export function importSae(input: Files | Uint8Array, opts: { path?: string } = {
   }
   if (all.length > 1) {
     throw new DataError(
-      'input',
+      opts.name ?? 'input',
       `holds ${all.length} SAEs (${all.map((s) => s.path || '(top level)').join(', ')}); choose one with opts.path`,
     );
   }

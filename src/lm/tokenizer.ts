@@ -104,6 +104,14 @@ export function readTokenizer(
   }
   const vocabSize = scores.length;
   if (vocabSize < 3) throw new Error(`${name}: only ${vocabSize} tokens; need at least <unk>, BOS, EOS`);
+  // llama2.c's tokenizer.py writes the longest piece's length; any other value means the header
+  // is not the one written with these tokens (a larger one would otherwise pass unnoticed).
+  const longest = pieceBytes.reduce((m, p) => Math.max(m, p.length), 0);
+  if (maxTokenLength !== longest) {
+    throw new Error(
+      `${name}: max_token_length=${maxTokenLength} but the longest token is ${longest} bytes (tokenizer.py writes the longest); corrupt header?`,
+    );
+  }
 
   const lookup = new Map<string, number>();
   for (let i = 0; i < vocabSize; i++) if (!lookup.has(pieceBytes[i])) lookup.set(pieceBytes[i], i);

@@ -155,7 +155,7 @@ export function exportRunConfigZip(
 export async function importFiles(files: { blob: Blob; name: string }[]): Promise<ImportedSae> {
   if (files.length === 0) throw new DataError('(no file)', 'no SAE files were given');
   if (files.length === 1 && /\.zip$/i.test(files[0].name))
-    return importSae(new Uint8Array(await files[0].blob.arrayBuffer()));
+    return importSae(new Uint8Array(await files[0].blob.arrayBuffer()), { name: files[0].name });
   const map = new Map<string, Uint8Array>();
   for (const f of files) map.set(f.name, new Uint8Array(await f.blob.arrayBuffer()));
   return importSae(map);
