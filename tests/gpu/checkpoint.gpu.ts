@@ -4,7 +4,8 @@
  */
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
-import { CheckpointStore, memoryFs, parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint';
+import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
+import { parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint-format';
 import type { SaeConfig } from '../../src/sae/config';
 import type { KernelChoice, ParamsF32 } from '../../src/sae/step';
 import { type CheckpointOptions, DeviceLostError, Trainer, type TrainerHooks } from '../../src/sae/trainer';

@@ -5,7 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../../src/data/crc32.ts';
-import { type CheckpointData, parseCheckpoint, serializeCheckpoint } from '../../../src/sae/checkpoint.ts';
+import {
+  type CheckpointData,
+  parseCheckpoint,
+  serializeCheckpoint,
+} from '../../../src/sae/checkpoint-format.ts';
 import type { TrainState } from '../../../src/sae/step.ts';
 import { randn, randomState } from '../io/helpers.ts';
 

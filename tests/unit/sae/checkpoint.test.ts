@@ -1,15 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../../src/data/crc32.ts';
+import { CheckpointStore, memoryFs, opfsFs, StorageFullError } from '../../../src/sae/checkpoint.ts';
 import {
   type CheckpointData,
   CheckpointError,
-  CheckpointStore,
-  memoryFs,
-  opfsFs,
   parseCheckpoint,
-  StorageFullError,
   serializeCheckpoint,
-} from '../../../src/sae/checkpoint.ts';
+} from '../../../src/sae/checkpoint-format.ts';
 import { randomState } from '../io/helpers.ts';
 
 const d = 16;
