@@ -21,7 +21,7 @@ export function chromePath(): string {
   throw new Error('no Chromium found: install it (apt-get install -y chromium) or set CHROME_PATH');
 }
 
-/** Flags from DESIGN.md §5. SAE_LAB_GPU=hw drops the SwiftShader forcing for real GPUs. */
+/** Flags: docs/DESIGN.md §5. SAE_LAB_GPU=hw drops the SwiftShader forcing for real GPUs. */
 export function chromeArgs(): string[] {
   const base = [
     '--enable-unsafe-webgpu',

@@ -1,5 +1,5 @@
 /**
- * Start-up autotuner (DESIGN §2): times the kernel variants on this adapter at the run's own shape,
+ * Start-up autotuner (docs/DESIGN.md §2 "Autotuner"): times the kernel variants on this adapter at the run's own shape,
  * bound to the run's own buffers, and keeps the fastest. Barriers cost a lot on some adapters
  * (SwiftShader emulates them) and little on others, so the best variant differs per adapter.
  * Choices are cached per adapter and shape (in memory, and in OPFS when available).

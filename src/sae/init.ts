@@ -1,5 +1,5 @@
 /**
- * Initialization (DESIGN §1 / paper A.1, openai/sparse_autoencoder train.py):
+ * Initialization (docs/DESIGN.md §1 / paper A.1, openai/sparse_autoencoder train.py):
  * random unit decoder rows; tied encoder W_enc = W_dec (same latent-major rows); b_enc = 0;
  * b_pre = geometric median (Weiszfeld) of a data sample; then the released code's rescaling of the
  * encoder so that reconstructions of random unit inputs (around b_pre) have unit norm on average.

@@ -1,5 +1,5 @@
 /**
- * Input normalization, a choice stored with the model (DESIGN §1):
+ * Input normalization, a choice stored with the model (docs/DESIGN.md §1):
  *   scalar  x_n = s·x with one s per dataset so that E‖x_n‖² = d (SAELens, sparsify)
  *   paper   x_n = (x − mean_row(x)) / ‖x − mean_row(x)‖ per token (paper §2.1)
  *   none    x_n = x

@@ -3,7 +3,7 @@
  * limits before anything is allocated. The engine (GpuSae) allocates exactly these buffers; the page
  * and the CLI show the same plan as their memory estimate and refuse a config whose plan has problems.
  *
- * Scale (docs/design-notes.md "Scale as built"): the [N, d] tensors are split by latent range into shards that each
+ * Scale (docs/DESIGN.md §6): the [N, d] tensors are split by latent range into shards that each
  * fit one storage binding; the sparse family never holds pre-activations [B, N], only a tile [B, n]
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
  * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.

@@ -1,7 +1,7 @@
 /**
  * GPU memory and step-time estimates for the config panel. The memory is the engine's own buffer plan
  * (src/sae/plan.ts: every buffer a step holds, checked against the adapter's limits), summed by group;
- * the time mirrors DESIGN.md §1: the dense encode (2·B·d·N flops forward, about twice that backward)
+ * the time mirrors docs/DESIGN.md §1 "Cost": the dense encode (2·B·d·N flops forward, about twice that backward)
  * dominates.
  */
 import { type AdapterReport, reportLimits } from '../gpu/device';

@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 /**
- * The worker owns the GPUDevice (DESIGN §3). It opens datasets, runs the Trainer, and reports over
+ * The worker owns the GPUDevice (docs/DESIGN.md §3). It opens datasets, runs the Trainer, and reports over
  * the typed protocol. Device loss and uncaptured GPU errors are handled here, in one place.
  */
 import { DataError } from '../data/errors';
