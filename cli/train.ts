@@ -339,6 +339,8 @@ export async function trainHeadless(
           tokens_per_s: f.tokensPerS,
           tokens: f.tokens,
           eval_rows: f.rows,
+          // 'ema': evaluated (and exported) with the EMA of the weights (--ema), as the paper does
+          weights: f.weights,
         },
         curve: done.curve.map((p) => ({
           tokens: p.tokens,

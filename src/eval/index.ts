@@ -23,10 +23,20 @@ export function evaluateSae(
   x: Float32Array,
   rows: number,
   k: number,
-  opts: { batchRows?: number; topM?: number; fireThreshold?: number } = {},
+  opts: { batchRows?: number; topM?: number; fireThreshold?: number; mean?: ArrayLike<number> } = {},
 ): { report: EvalReport; acc: EvalAccumulator } {
   const { N, d } = paramShape(params);
-  const acc = new EvalAccumulator({ N, d, topM: opts.topM, fireThreshold: opts.fireThreshold });
+  // nMSE's baseline μ: the dataset mean when given, else the mean of these rows (they are the dataset).
+  const mean = opts.mean ?? rowMean(x, rows, d);
+  const acc = new EvalAccumulator({ N, d, mean, topM: opts.topM, fireThreshold: opts.fireThreshold });
   for (const b of encodeBatches(params, x, rows, d, k, opts.batchRows)) acc.add(b.x, b.codes, b.xhat);
   return { report: acc.report(), acc };
+}
+
+/** [d] float64 mean of x [rows, d]. */
+function rowMean(x: Float32Array, rows: number, d: number): Float64Array {
+  const m = new Float64Array(d);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) m[c] += x[r * d + c];
+  for (let c = 0; c < d; c++) m[c] /= rows;
+  return m;
 }

@@ -2,14 +2,13 @@
  * Reconstruction and sparsity metrics, streamed batch by batch from
  * (x [rows, d], codes {idx, val} [rows, k], x̂ [rows, d]).
  *
- * Everything is accumulated in float64 sums that a GPU reduction can produce the same way:
- * per-dimension Σ(x−s), Σ(x−s)², Σe, Σe² (s = a fixed shift, the first row seen, so the
- * variance formulas E[x²]−E[x]² do not cancel catastrophically when activations have a
- * large common offset), and per-latent fire counts, activation sums and maxima. Top-activating
- * rows per latent are kept in one bounded min-heap per latent (size M), so memory is
- * O(N·M) however many rows stream through.
+ * nMSE, explained variance, L0 and the never-fired count are src/sae/metrics.ts's (one definition,
+ * shared with the trainer's evaluation; formulas there and in the README). On top of them this keeps
+ * per-latent activation sums and maxima, and the top-activating rows per latent in one bounded
+ * min-heap per latent (size M), so memory is O(N·M) however many rows stream through.
  */
-import { NONE, type SparseCodes } from './codes.ts';
+import { MetricsAccumulator } from '../sae/metrics.ts';
+import type { SparseCodes } from './codes.ts';
 
 /** A latent "fires" on a row when its value exceeds this (DESIGN §1, same as the training dead counter). */
 export const FIRE_THRESHOLD = 1e-3;
@@ -19,6 +18,8 @@ export interface AccumulatorOptions {
   N: number;
   /** Width. */
   d: number;
+  /** [d] the dataset mean μ, nMSE's baseline (src/sae/metrics.ts). */
+  mean: ArrayLike<number>;
   /** Default FIRE_THRESHOLD. */
   fireThreshold?: number;
   /** Top-activating rows kept per latent (0 = none). Default 0. */
@@ -36,13 +37,13 @@ export interface DensityHistogram {
 
 export interface EvalReport {
   rows: number;
-  /** Σ‖x̂ − x‖² / Σ‖x − mean x‖² (mean over the evaluated rows, per dimension). */
+  /** Σ‖x̂ − x‖² / Σ‖x − μ‖², μ the dataset mean given to the accumulator. */
   nmse: number;
-  /** 1 − Σ_c Var(x̂_c − x_c) / Σ_c Var(x_c). Differs from 1 − nMSE only by the mean residual. */
+  /** 1 − Σ_c Var(x̂_c − x_c) / Σ_c Var(x_c), variances over the evaluated rows. */
   explainedVariance: number;
-  /** Mean number of latents per row with value > fireThreshold. */
+  /** Mean number of latents per row with a value > 0. */
   l0: number;
-  /** Latents that never fired on the evaluated rows. */
+  /** Latents that never fired (value > fireThreshold) on the evaluated rows. */
   deadCount: number;
   deadFraction: number;
   /** [N] fraction of rows on which each latent fired. */
@@ -55,21 +56,9 @@ export interface EvalReport {
 }
 
 /** Streams batches; call report() at any time. */
-export class EvalAccumulator {
-  readonly N: number;
-  readonly d: number;
-  readonly fireThreshold: number;
+export class EvalAccumulator extends MetricsAccumulator {
   readonly topM: number;
-  private rowsSeen = 0;
-  private fires = 0;
-  private shift: Float64Array | null = null;
-  /** [d] Σ (x − shift), Σ (x − shift)², Σ e, Σ e² with e = x̂ − x. */
-  private readonly sx: Float64Array;
-  private readonly sxx: Float64Array;
-  private readonly se: Float64Array;
-  private readonly see: Float64Array;
   /** [N] */
-  private readonly fireCount: Float64Array;
   private readonly actSum: Float64Array;
   private readonly actMax: Float32Array;
   /** [N, M] min-heaps (root = smallest kept value) of values and their global rows; [N] sizes. */
@@ -78,15 +67,8 @@ export class EvalAccumulator {
   private readonly heapSize: Uint32Array;
 
   constructor(opts: AccumulatorOptions) {
-    this.N = opts.N;
-    this.d = opts.d;
-    this.fireThreshold = opts.fireThreshold ?? FIRE_THRESHOLD;
+    super({ N: opts.N, d: opts.d, mean: opts.mean, fireThreshold: opts.fireThreshold ?? FIRE_THRESHOLD });
     this.topM = opts.topM ?? 0;
-    this.sx = new Float64Array(this.d);
-    this.sxx = new Float64Array(this.d);
-    this.se = new Float64Array(this.d);
-    this.see = new Float64Array(this.d);
-    this.fireCount = new Float64Array(this.N);
     this.actSum = new Float64Array(this.N);
     this.actMax = new Float32Array(this.N);
     this.heapVal = new Float32Array(this.N * this.topM);
@@ -94,48 +76,11 @@ export class EvalAccumulator {
     this.heapSize = new Uint32Array(this.topM > 0 ? this.N : 0);
   }
 
-  get rows(): number {
-    return this.rowsSeen;
-  }
-
-  /**
-   * Adds one batch. Rows get global ids rowsSeen … rowsSeen + codes.rows − 1 (used by topRows).
-   * @param x [rows, d] inputs
-   * @param codes their codes
-   * @param xhat [rows, d] reconstructions
-   */
-  add(x: ArrayLike<number>, codes: SparseCodes, xhat: ArrayLike<number>): void {
-    const { rows, k, idx, val } = codes;
-    const d = this.d;
-    if (x.length < rows * d || xhat.length < rows * d) throw new Error('x / xhat shorter than rows·d');
-    if (rows === 0) return;
-    if (!this.shift) this.shift = Float64Array.from({ length: d }, (_, c) => x[c]);
-    const s = this.shift;
-    for (let r = 0; r < rows; r++) {
-      const o = r * d;
-      for (let c = 0; c < d; c++) {
-        const xc = x[o + c] - s[c];
-        const e = xhat[o + c] - x[o + c];
-        this.sx[c] += xc;
-        this.sxx[c] += xc * xc;
-        this.se[c] += e;
-        this.see[c] += e * e;
-      }
-    }
-    const th = this.fireThreshold;
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < k; j++) {
-        const i = idx[r * k + j];
-        const v = val[r * k + j];
-        if (i === NONE || !(v > th)) continue;
-        this.fires++;
-        this.fireCount[i]++;
-        this.actSum[i] += v;
-        if (v > this.actMax[i]) this.actMax[i] = v;
-        if (this.topM > 0) this.pushTop(i, v, this.rowsSeen + r);
-      }
-    }
-    this.rowsSeen += rows;
+  /** Per fire of add(): rows get global ids in the order added (used by topRows). */
+  protected override onFire(i: number, v: number, row: number): void {
+    this.actSum[i] += v;
+    if (v > this.actMax[i]) this.actMax[i] = v;
+    if (this.topM > 0) this.pushTop(i, v, row);
   }
 
   /** Keeps the M largest (value, row) of latent i; on equal values the earlier row stays. */
@@ -194,32 +139,21 @@ export class EvalAccumulator {
   }
 
   report(densityBins = 40): EvalReport {
-    const n = this.rowsSeen;
-    const d = this.d;
-    let seTot = 0;
-    let varX = 0;
-    let varE = 0;
-    for (let c = 0; c < d; c++) {
-      // n·Var(x_c) = Σ(x−s)² − (Σ(x−s))²/n, and the same for e
-      varX += this.sxx[c] - (this.sx[c] * this.sx[c]) / n;
-      varE += this.see[c] - (this.se[c] * this.se[c]) / n;
-      seTot += this.see[c];
-    }
+    const m = this.metrics();
+    const n = m.rows;
     const firingFrequency = new Float64Array(this.N);
     const meanActWhenActive = new Float64Array(this.N);
-    let dead = 0;
     for (let i = 0; i < this.N; i++) {
       firingFrequency[i] = n > 0 ? this.fireCount[i] / n : 0;
       meanActWhenActive[i] = this.fireCount[i] > 0 ? this.actSum[i] / this.fireCount[i] : Number.NaN;
-      if (this.fireCount[i] === 0) dead++;
     }
     return {
       rows: n,
-      nmse: seTot / varX,
-      explainedVariance: 1 - varE / varX,
-      l0: n > 0 ? this.fires / n : 0,
-      deadCount: dead,
-      deadFraction: dead / this.N,
+      nmse: m.nmse,
+      explainedVariance: m.explainedVariance,
+      l0: m.l0,
+      deadCount: m.neverFired,
+      deadFraction: m.neverFiredFraction,
       firingFrequency,
       meanActWhenActive,
       maxAct: this.actMax.slice(),

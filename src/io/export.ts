@@ -91,6 +91,8 @@ export interface ExportInput {
   firesTotal?: Uint32Array;
   /** log10 firing densities [N] as SAELens stores them (e.g. read on import); used as given. */
   logSparsity?: Float32Array;
+  /** Which weights `params` are: the EMA of the trained weights (a run with cfg.ema) or the weights themselves; recorded. */
+  weights?: 'ema' | 'live';
 }
 
 export interface ExportOptions {
@@ -246,6 +248,8 @@ function saeLabBlock(
     tokens_trained: input.tokensTrained ?? null,
     step: input.step ?? null,
     metrics: input.metrics ?? null,
+    // 'ema': these are the EMA of the trained weights (the run kept one, and evaluated it)
+    ...(input.weights ? { weights: input.weights } : {}),
   };
 }
 

@@ -33,6 +33,8 @@ export interface EvalResult {
   deadFractionEval: number;
   /** dead by the deadTokens rule during training */
   deadFractionRule: number;
+  /** the weights evaluated: the EMA of the weights (cfg.ema, as the paper evaluates) or the weights themselves */
+  weights: 'ema' | 'live';
 }
 
 export type RunStatus =

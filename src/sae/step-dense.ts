@@ -92,8 +92,10 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
   sae.destroyEncode = () => {
     for (const mb of micro) mb.encode.destroy();
   };
-  const fwd = (p: GPUComputePassEncoder, mb: (typeof micro)[number]) => {
-    mb.encode.run(p, encodeBindings);
+  // `rows`: the micro-batch's rows to run (the evaluation forward of a partial batch runs fewer; the
+  // caller sets the MicroBatch uniform's n to match, which act_fwd and the decoder loop over).
+  const fwd = (p: GPUComputePassEncoder, mb: (typeof micro)[number], rows = mb.n) => {
+    mb.encode.run(p, encodeBindings, rows);
     act.run(p, mb.actBg, ['act_fwd']);
     decodeD.run(p, mb.decodeBg);
   };
@@ -112,14 +114,14 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
     ? micro.map((mb) => ({
         row0: mb.row0,
         n: mb.n,
-        record: (p: GPUComputePassEncoder) => {
-          fwd(p, mb);
+        record: (p: GPUComputePassEncoder, rows: number) => {
+          fwd(p, mb, rows);
           codes.run(p, codesBg);
         },
       }))
     : null;
-  sae.recordForward = (pass) => {
-    fwd(pass, mb0);
+  sae.recordForward = (pass, rows) => {
+    fwd(pass, mb0, rows);
     codes.run(pass, codesBg);
   };
   if (!many) {

@@ -41,6 +41,7 @@ interface StepPhase {
 }
 
 type Record_ = (pass: GPUComputePassEncoder) => void;
+type RecordRows = (pass: GPUComputePassEncoder, rows: number) => void;
 
 export interface StepHost {
   readonly device: GPUDevice;
@@ -56,10 +57,14 @@ export interface StepHost {
   readonly microRows: GPUBuffer[];
   /** code entries per row the forward leaves in idxAll/valAll */
   readonly codesK: number;
-  /** set by the builder: the whole step, the evaluation forward, its micro-batches */
+  /**
+   * set by the builder: the whole step; the evaluation forward over the batch's first `rows` rows
+   * (rows ≥ `rows` do no work; the caller sets the uniforms' B to `rows`); its micro-batches (rows
+   * counted from the micro-batch's row0)
+   */
   record: Record_;
-  recordForward: Record_;
-  microForward: { row0: number; n: number; record: Record_ }[] | null;
+  recordForward: RecordRows;
+  microForward: { row0: number; n: number; record: RecordRows }[] | null;
   /** set by the builder: the step as named phases (benchmarks), the phases the autotuner times */
   phases: StepPhase[];
   tunePhases: Partial<Record<'encode' | 'topk' | 'select', Record_>>;

@@ -67,8 +67,11 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
   ]);
   const lBg = lossBg(b.valAll);
 
-  sae.recordForward = (pass) => {
-    select.encode(pass);
+  // The evaluation forward over `rows` rows: the encoders' grids and row guards shrink to them, the
+  // TopK, merge, decode and BatchTopK kernels loop over StepParams.B rows, which forward() sets to
+  // `rows` (so rows past them neither cost work nor enter BatchTopK's batch-level selection).
+  sae.recordForward = (pass, rows) => {
+    select.encode(pass, rows);
     select.main(pass, true);
     decode.run(pass, decodeBg);
   };
@@ -143,7 +146,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
   const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
   return {
-    encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
+    encode: (p: GPUComputePassEncoder, rows = B) => encode.run(p, encodeBindings, rows),
     main: (p: GPUComputePassEncoder, forward: boolean) => {
       topk.run(p, topkBg);
       batch(p, forward);
@@ -233,7 +236,7 @@ function buildTiledSelect(
   };
   const tiles = plan.tiles.map((t) => {
     const W_enc = sh.W_enc[t.shard];
-    let select: (p: GPUComputePassEncoder) => void;
+    let select: (p: GPUComputePassEncoder, rows: number) => void;
     let encodeOnly: (p: GPUComputePassEncoder) => void;
     let topkOnly: (p: GPUComputePassEncoder) => void;
     if (fused) {
@@ -258,8 +261,8 @@ function buildTiledSelect(
       };
       encodeOnly = (p) => f.run(p, bind);
       topkOnly = () => {};
-      select = (p) => {
-        f.run(p, bind);
+      select = (p, rows) => {
+        f.run(p, bind, rows);
         merge.merge(p, bgs);
       };
     } else {
@@ -275,10 +278,11 @@ function buildTiledSelect(
         b.params,
         tp,
       ]);
-      encodeOnly = (p) => encode.run(p, { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre });
+      const encodeBind = { x: b.x, b_pre: b.b_pre, W_enc, b_enc: b.b_enc, pre: b.pre };
+      encodeOnly = (p) => encode.run(p, encodeBind);
       topkOnly = (p) => topk.run(p, topkBg);
-      select = (p) => {
-        encodeOnly(p);
+      select = (p, rows) => {
+        encode.run(p, encodeBind, rows);
         topkOnly(p);
         merge.merge(p, mergeBgs);
       };
@@ -309,9 +313,9 @@ function buildTiledSelect(
     };
   });
   return {
-    encode: (p: GPUComputePassEncoder) => {
+    encode: (p: GPUComputePassEncoder, rows = B) => {
       merge.init(p, mergeBgs);
-      for (const t of tiles) t.select(p);
+      for (const t of tiles) t.select(p, rows);
     },
     main: (p: GPUComputePassEncoder, forward: boolean) => {
       merge.emit(p, mergeBgs);
@@ -333,7 +337,7 @@ function buildTiledSelect(
       topk: (p: GPUComputePassEncoder) => tiles[0].topkOnly(p),
       select: (p: GPUComputePassEncoder) => {
         merge.init(p, mergeBgs);
-        tiles[0].select(p);
+        tiles[0].select(p, B);
       },
     },
     destroy: () => {

@@ -82,11 +82,15 @@ export class GpuSae implements StepHost {
   readonly microRows: GPUBuffer[] = [];
   /** The step's commands (set by the path builders). */
   record: (pass: GPUComputePassEncoder) => void = () => {};
-  /** The evaluation forward's commands (set by the path builders). */
-  recordForward: (pass: GPUComputePassEncoder) => void = () => {};
-  /** Threshold family in micro-batches: the forward of each (encode, activation, decode, codes into gact/gpre). */
-  /** The threshold family's forward per micro-batch, when it has several (set by step-dense.ts). */
-  microForward: { row0: number; n: number; record: (pass: GPUComputePassEncoder) => void }[] | null = null;
+  /** The evaluation forward's commands over the batch's first `rows` rows (set by the path builders). */
+  recordForward: (pass: GPUComputePassEncoder, rows: number) => void = () => {};
+  /**
+   * The threshold family's forward per micro-batch (encode, activation, decode, codes into gact/gpre),
+   * when it has several (set by step-dense.ts); `rows` counted from the micro-batch's row0.
+   */
+  microForward:
+    | { row0: number; n: number; record: (pass: GPUComputePassEncoder, rows: number) => void }[]
+    | null = null;
   phases: { name: string; record: (pass: GPUComputePassEncoder) => void }[] = [];
   /**
    * What the autotuner times for each kernel choice: the encoder and the TopK over [B, N], or over the
@@ -130,13 +134,9 @@ export class GpuSae implements StepHost {
           );
           this.shardParams.push(u);
         } else if (name === ('microRows' as string)) {
-          // MicroBatch uniform (shaders/common.wgsl): rows; the forward sums fires from the first
-          // micro-batch up, the backward its sums from the last one down.
           const m = Number(pb.key.slice(hash + 1));
-          const { row0, n } = this.plan.microBatches[m];
           const u = a.uniform(pb.key, pb.bytes);
-          const last = this.plan.microBatches.length - 1;
-          device.queue.writeBuffer(u, 0, new Uint32Array([row0, n, m > 0 ? 1 : 0, m < last ? 1 : 0]));
+          device.queue.writeBuffer(u, 0, this.microBytes(m));
           this.microRows.push(u);
         } else this.sh[name].push(a.create(pb.key, pb.bytes));
       } else if (pb.shape === 'uniform') this.b[pb.key as StepBufferName] = a.uniform(pb.key, pb.bytes);
@@ -144,8 +144,21 @@ export class GpuSae implements StepHost {
     }
     // A valid uniform before any dispatch: the autotuner and the benchmarks run phases before the
     // first step, and a kernel reading k = 0 from a zeroed uniform loops for 2^32 iterations.
-    device.queue.writeBuffer(this.b.params, 0, stepParamsBytes(cfg, 1, cfg.lr, 1));
+    this.stepBytes = stepParamsBytes(cfg, 1, cfg.lr, 1);
+    device.queue.writeBuffer(this.b.params, 0, this.stepBytes);
     this.build(kernels);
+  }
+
+  /** The StepParams last written for a step (forward() puts them back after its own). */
+  private stepBytes: ArrayBuffer;
+
+  /**
+   * MicroBatch uniform of micro-batch m (shaders/common.wgsl): its rows (`rows` of them, default all);
+   * the forward sums fires from the first micro-batch up, the backward its sums from the last one down.
+   */
+  private microBytes(m: number, rows = this.plan.microBatches[m].n): Uint32Array<ArrayBuffer> {
+    const last = this.plan.microBatches.length - 1;
+    return new Uint32Array([this.plan.microBatches[m].row0, rows, m > 0 ? 1 : 0, m < last ? 1 : 0]);
   }
 
   /** Code entries per row the forward pass leaves at the start of idxAll/valAll ([B, codesK]; val 0 = inactive). */
@@ -336,7 +349,45 @@ export class GpuSae implements StepHost {
     for (const p of paramNames(this.cfg)) if (params[p]) this.writeTensor(p, params[p]!);
   }
 
-  /** Uploads the next batch: x normalized [B, d], rowScale [B] (raw error = rowScale · normalized error). */
+  /**
+   * Puts the EMA weights into the parameter buffers (GPU copies; the parameters wait in temporary
+   * buffers of their size) and returns the undo, which copies them back and frees the temporaries.
+   * Evaluation runs the one forward pass on the EMA weights this way (Trainer.withEvalWeights, which
+   * keeps training steps out meanwhile).
+   */
+  swapInEma(): () => void {
+    if (!this.cfg.ema) throw new Error('swapInEma: this run keeps no EMA of its weights');
+    const dev = this.device;
+    const enc = dev.createCommandEncoder({ label: 'ema-swap-in' });
+    const saved: { theta: GPUBuffer; tmp: GPUBuffer }[] = [];
+    for (const p of paramNames(this.cfg)) {
+      const ema = this.segments(`ema_${p}`);
+      this.segments(p).forEach((theta, i) => {
+        if (ema[i].size !== theta.size) throw new Error(`swapInEma: ema_${p}#${i} differs in size from ${p}`);
+        const tmp = dev.createBuffer({
+          label: `ema-swap:${p}#${i}`,
+          size: theta.size,
+          usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        });
+        enc.copyBufferToBuffer(theta, 0, tmp, 0, theta.size);
+        enc.copyBufferToBuffer(ema[i], 0, theta, 0, theta.size);
+        saved.push({ theta, tmp });
+      });
+    }
+    dev.queue.submit([enc.finish()]);
+    return () => {
+      const back = dev.createCommandEncoder({ label: 'ema-swap-out' });
+      for (const { theta, tmp } of saved) back.copyBufferToBuffer(tmp, 0, theta, 0, theta.size);
+      dev.queue.submit([back.finish()]);
+      // Freed once the copies above have run (a destroyed buffer's queued uses complete first).
+      for (const { tmp } of saved) tmp.destroy();
+    };
+  }
+
+  /**
+   * Uploads the next batch: x normalized [B, d], rowScale [B] (raw error = rowScale · normalized error);
+   * or the first n rows of one ([n, d], [n]) for forward(n).
+   */
   writeBatch(x: Float32Array, rowScale: Float32Array) {
     upload(this.device, this.b.x, x);
     upload(this.device, this.b.rowScale, rowScale);
@@ -346,51 +397,69 @@ export class GpuSae implements StepHost {
   encodeStep(enc: GPUCommandEncoder, t: number, lr: number, lossScale: number) {
     // Micro-batches: the loss takes each row's L0 from the forward (the activations are not whole).
     const over = this.microForward ? { flags: stepFlags(this.cfg) | STEP_FLAGS.ROW_L0 } : {};
-    this.device.queue.writeBuffer(
-      this.b.params,
-      0,
-      stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t), over),
-    );
+    this.stepBytes = stepParamsBytes(this.cfg, t, lr, lossScale, l1At(this.cfg, t), over);
+    this.device.queue.writeBuffer(this.b.params, 0, this.stepBytes);
     const pass = enc.beginComputePass({ label: `sae-step-${t}` });
     this.record(pass);
     pass.end();
   }
 
   /**
-   * Forward only (encode, TopK, decode) on the batch in `x`, for evaluation: no counters or
-   * parameters change. Results in xHat and the first B·k entries of idxAll/valAll. Micro-batches
-   * (threshold family): one submission each, its codes copied into its rows of idxAll/valAll.
+   * Forward only (encode, TopK, decode) on the first `rows` rows of the batch in `x` (default all B),
+   * for evaluation: no counters or parameters change. Results in xHat [rows, d] and the first
+   * rows·codesK entries of idxAll/valAll ([rows, codesK]). Rows ≥ `rows` do no work and take no part
+   * in BatchTopK's batch-level selection: StepParams.B (the loop bound of the TopK, merge, decode and
+   * BatchTopK kernels, and BatchTopK's B·k) is `rows` for this submission, the encoders' grids and row
+   * guards shrink to it, and the threshold family's MicroBatch uniforms say how many of each
+   * micro-batch's rows run. Every uniform changed here is put back after the submission (queue order),
+   * so a training step submitted later sees its own. Micro-batches (threshold family): one submission
+   * each, its codes copied into its rows of idxAll/valAll.
    */
-  forward() {
-    // The uniform (written at construction, then by each step) holds the sizes the forward pass needs.
-    const codesParams = (B: number) =>
-      stepParamsBytes(this.cfg, 1, this.cfg.lr, 1, this.cfg.l1Coef, {
-        B,
-        k: this.codesK,
-        flags: stepFlags(this.cfg) | STEP_FLAGS.NO_METRICS,
+  forward(rows = this.cfg.batchSize) {
+    const { cfg, device } = this;
+    const B = cfg.batchSize;
+    if (!(Number.isInteger(rows) && rows >= 1 && rows <= B))
+      throw new RangeError(`forward: rows must be an integer in [1, ${B}], got ${rows}`);
+    // kBatch: BatchTopK keeps rows·k entries of these rows (its mean k per row, over the real rows).
+    const uniform = (n: number, k?: number) =>
+      stepParamsBytes(cfg, 1, cfg.lr, 1, cfg.l1Coef, {
+        B: n,
+        ...(k === undefined ? {} : { k }),
+        kBatch: n * cfg.k,
+        flags: stepFlags(cfg) | STEP_FLAGS.NO_METRICS,
       });
     if (this.microForward) {
       const K = this.codesK;
-      for (const mb of this.microForward) {
-        // Queue order: this write lands after the previous micro-batch's submission ran.
-        this.device.queue.writeBuffer(this.b.paramsCodes, 0, codesParams(mb.n));
-        const e = this.device.createCommandEncoder({ label: `sae-forward@${mb.row0}` });
+      this.microForward.forEach((mb, m) => {
+        const n = Math.min(mb.n, rows - mb.row0);
+        if (n <= 0) return;
+        // Queue order: these writes land after the previous micro-batch's submission ran.
+        device.queue.writeBuffer(this.b.paramsCodes, 0, uniform(n, K));
+        device.queue.writeBuffer(this.microRows[m], 0, this.microBytes(m, n));
+        const e = device.createCommandEncoder({ label: `sae-forward@${mb.row0}` });
         const pass = e.beginComputePass({ label: `sae-forward@${mb.row0}` });
-        mb.record(pass);
+        mb.record(pass, n);
         pass.end();
-        e.copyBufferToBuffer(this.b.gact, 0, this.b.idxAll, 4 * mb.row0 * K, 4 * mb.n * K);
-        e.copyBufferToBuffer(this.b.gpre, 0, this.b.valAll, 4 * mb.row0 * K, 4 * mb.n * K);
-        this.device.queue.submit([e.finish()]);
-      }
+        e.copyBufferToBuffer(this.b.gact, 0, this.b.idxAll, 4 * mb.row0 * K, 4 * n * K);
+        e.copyBufferToBuffer(this.b.gpre, 0, this.b.valAll, 4 * mb.row0 * K, 4 * n * K);
+        device.queue.submit([e.finish()]);
+        device.queue.writeBuffer(this.microRows[m], 0, this.microBytes(m));
+      });
       return;
     }
-    if (isDense(this.cfg.activation) || this.cfg.activation === 'batchtopk')
-      this.device.queue.writeBuffer(this.b.paramsCodes, 0, codesParams(this.cfg.batchSize));
-    const enc = this.device.createCommandEncoder({ label: 'sae-forward' });
+    const dense = isDense(cfg.activation);
+    // The codes pass (dense: TopK of the activations; BatchTopK: the batch cut) reads paramsCodes.
+    if (dense || cfg.activation === 'batchtopk')
+      device.queue.writeBuffer(this.b.paramsCodes, 0, uniform(rows, this.codesK));
+    if (dense) device.queue.writeBuffer(this.microRows[0], 0, this.microBytes(0, rows));
+    else device.queue.writeBuffer(this.b.params, 0, uniform(rows));
+    const enc = device.createCommandEncoder({ label: 'sae-forward' });
     const pass = enc.beginComputePass({ label: 'sae-forward' });
-    this.recordForward(pass);
+    this.recordForward(pass, rows);
     pass.end();
-    this.device.queue.submit([enc.finish()]);
+    device.queue.submit([enc.finish()]);
+    if (dense) device.queue.writeBuffer(this.microRows[0], 0, this.microBytes(0));
+    else device.queue.writeBuffer(this.b.params, 0, this.stepBytes);
   }
 
   step(t: number, lr: number, lossScale: number) {

@@ -9,11 +9,13 @@ import { Rng } from '../data/rng';
 import type { ActivationSource } from '../data/source';
 import type { ActivationStats } from '../data/stream';
 import { Batcher, type BatcherState } from '../data/stream';
+import { readBytes } from '../gpu/buffers';
 import { GpuError, gpuErrorKind, injectGpuFault, withErrorScopes } from '../gpu/device';
 import { type AutotuneReport, autotune } from './autotune';
 import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from './checkpoint';
 import { isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
+import { type CodesBatch, EVAL_MAX_ROWS, MetricsAccumulator } from './metrics';
 import { centeredMeanSqNorm, denormalizeInPlace, type Normalizer, normalizeBatch } from './normalize';
 import type { TensorName } from './plan';
 import type { EvalResult, MetricPoint, RunStatus } from './results';
@@ -165,7 +167,7 @@ export interface TrainerOptions {
   kernels?: Partial<KernelChoice>;
   /** evaluate every this many tokens (0: only at the end) */
   evalEveryTokens?: number;
-  /** held-out rows evaluated at most */
+  /** held-out rows evaluated at most (default EVAL_MAX_ROWS, as the evaluation panel) */
   evalMaxRows?: number;
   nonFinite?: 'skip' | 'stop';
   /** time the kernel variants at start-up (skipped for variants given in `kernels`); names the adapter for the cache */
@@ -196,6 +198,18 @@ export interface TrainResult {
   curve: MetricPoint[];
 }
 
+/** One batch of evaluation rows through the GPU forward (Trainer.evalBatches). */
+export interface EvalBatch {
+  /** [n, d] raw rows */
+  x: Float32Array;
+  /** [n] their rows in the dataset */
+  rowIds: Float64Array;
+  /** [n, codesK] the forward's codes (val 0: inactive) */
+  codes: CodesBatch;
+  /** [n, d] raw reconstructions */
+  xHat: Float32Array;
+}
+
 export class Trainer {
   readonly cfg: ResolvedConfig;
   readonly sae: GpuSae;
@@ -215,6 +229,11 @@ export class Trainer {
   private lastCheckpointTime = performance.now();
   private prepared = false;
   private lost: { reason: string; message: string } | null = null;
+  /**
+   * Held while an evaluation has the EMA weights in the parameter buffers (withEvalWeights): no
+   * training step is submitted and no state snapshot taken until it is released.
+   */
+  private evalGate: Promise<void> | null = null;
   /** the first GPU error no scope caught (uncapturederror), null while there is none */
   gpuFault: { kind: string; message: string } | null = null;
   private readonly onUncaptured = (ev: Event) => {
@@ -304,6 +323,8 @@ export class Trainer {
     const c = this.opts.checkpoints;
     // Never save a state the GPU may have computed after a fault (or on a lost device).
     if (!c || this.lost || this.gpuFault) return null;
+    // Never snapshot while an evaluation has the EMA weights in the parameters' place.
+    if (this.evalGate) return this.untilEvalDone().then(() => this.checkpoint(force) ?? undefined);
     if (this.saving && !force) return this.saving;
     if (this.saving)
       return this.saving.then(() =>
@@ -536,6 +557,7 @@ export class Trainer {
     };
 
     for (let t = startStep + 1; t <= this.totalSteps; t++) {
+      await this.untilEvalDone();
       if (this.lost) throw this.deviceLostError();
       this.throwIfGpuFault();
       if (this.paused) {
@@ -557,6 +579,9 @@ export class Trainer {
         break;
       }
       await this.batcher.nextBatch(B, raw);
+      // An evaluation may have swapped the EMA weights in during the await: no step until it is done
+      // (nothing awaits between here and the step's submission).
+      await this.untilEvalDone();
       normalizeBatch(this.norm, raw, d, xn, rowScale);
       let den = 0;
       for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) den += (raw[b * d + c] - mu[c]) ** 2;
@@ -604,98 +629,138 @@ export class Trainer {
     return { status, steps: this.step, tokens: this.step * B, final, curve: this.curve };
   }
 
+  /** Resolves when no evaluation holds the EMA weights in the parameters' place. */
+  private async untilEvalDone() {
+    while (this.evalGate) await this.evalGate;
+  }
+
+  /** The weights evaluations report on: the EMA weights when the run keeps them (cfg.ema), as the paper evaluates. */
+  get evalWeights(): 'ema' | 'live' {
+    return this.cfg.ema ? 'ema' : 'live';
+  }
+
   /**
-   * Held-out metrics on raw activations: nMSE = Σ‖x̂ − x‖² / Σ‖x − mean‖², explained variance,
-   * L0, fraction never fired on these rows, and the dead fraction by the deadTokens rule.
+   * Runs `fn` with the weights evaluations report on (evalWeights) in the parameter buffers, so the one
+   * forward pass evaluates them: with cfg.ema the EMA weights are copied in on the GPU and the
+   * parameters copied back after; meanwhile no training step is submitted, no checkpoint or export
+   * snapshot is taken, and other evaluations wait their turn.
    */
-  async evaluate(maxRows = this.opts.evalMaxRows ?? 65536): Promise<EvalResult> {
-    const { d, batchSize: B, nLatents: N } = this.cfg;
-    const k = this.sae.codesK;
+  async withEvalWeights<T>(fn: (weights: 'ema' | 'live') => Promise<T>): Promise<T> {
+    if (!this.cfg.ema) return fn('live');
+    await this.untilEvalDone();
+    let release = () => {};
+    this.evalGate = new Promise<void>((r) => {
+      release = r;
+    });
+    let restore: (() => void) | null = null;
+    try {
+      restore = this.sae.swapInEma();
+      return await fn('ema');
+    } finally {
+      restore?.();
+      this.evalGate = null;
+      release();
+    }
+  }
+
+  /**
+   * The evaluation rows through the GPU forward, batch by batch, as every evaluation reads them (this
+   * trainer's evaluate(), the worker's full evaluation): the held-out rows in file order (or, with no
+   * held-out split, the first maxRows finite rows), at most maxRows, B per batch; the last batch
+   * holds the rest and runs through the forward as those rows alone (GpuSae.forward(n): no padding
+   * rows in BatchTopK's selection, no stale row scale). Reads the parameters in place: wrap in
+   * withEvalWeights for the reported weights.
+   */
+  async *evalBatches(maxRows = this.opts.evalMaxRows ?? EVAL_MAX_ROWS): AsyncGenerator<EvalBatch> {
+    const { d, batchSize: B, evalFrac } = this.cfg;
+    const sae = this.sae;
+    const k = sae.codesK;
     const xn = new Float32Array(B * d);
     const rowScale = new Float32Array(B);
     const rowShift = new Float32Array(B);
-    const fired = new Uint8Array(N);
-    let se = 0;
-    let l0 = 0;
-    let rows = 0;
-    // Per-dimension sums for the explained variance (float64).
-    const sx = new Float64Array(d);
-    const sxx = new Float64Array(d);
-    const sr = new Float64Array(d);
-    const srr = new Float64Array(d);
-    const source =
-      this.batcher.split.heldOutRows > 0
-        ? this.batcher.heldOutBatches(B, maxRows)
-        : this.trainSample(maxRows);
-    for await (const batch of source) {
-      const n = batch.data.length / d;
-      xn.fill(0);
+    const split = new Batcher(this.source, { heldOutFraction: evalFrac, nonFinite: 'skip', shuffleRows: 1 });
+    const batches =
+      split.split.heldOutRows > 0 ? split.heldOutBatches(B, maxRows) : this.fileOrderBatches(B, maxRows);
+    for await (const batch of batches) {
+      const n = batch.rowIds.length;
+      if (n === 0) continue;
+      const x = batch.data.subarray(0, n * d);
       normalizeBatch(
         this.norm,
-        batch.data,
+        x,
         d,
         xn.subarray(0, n * d),
         rowScale.subarray(0, n),
         rowShift.subarray(0, n),
       );
-      this.sae.writeBatch(xn, rowScale);
-      this.sae.forward();
-      const xHat = await this.sae.readF32('xHat', B * d);
-      const val = await this.sae.readF32('valAll', B * k);
-      const idx = await this.sae.readU32('idxAll', B * k);
-      denormalizeInPlace(xHat.subarray(0, n * d), d, rowScale, rowShift);
-      for (let b = 0; b < n; b++) {
-        for (let c = 0; c < d; c++) {
-          const x = batch.data[b * d + c];
-          const r = x - xHat[b * d + c];
-          se += r * r;
-          sx[c] += x;
-          sxx[c] += x * x;
-          sr[c] += r;
-          srr[c] += r * r;
-        }
-        for (let j = 0; j < k; j++) {
-          const v = val[b * k + j];
-          if (v > 0) l0++;
-          if (v > this.cfg.fireThreshold) fired[idx[b * k + j]] = 1;
-        }
+      sae.writeBatch(xn.subarray(0, n * d), rowScale.subarray(0, n));
+      sae.forward(n);
+      // The three copies are submitted now, right behind the forward pass, so a training step
+      // submitted while they are awaited (a live run's full evaluation) cannot come between.
+      const [xb, ib, vb] = await Promise.all([
+        readBytes(sae.device, sae.b.xHat, n * d * 4),
+        readBytes(sae.device, sae.b.idxAll, n * k * 4),
+        readBytes(sae.device, sae.b.valAll, n * k * 4),
+      ]);
+      await this.checkGpu();
+      const xHat = new Float32Array(xb);
+      denormalizeInPlace(xHat, d, rowScale.subarray(0, n), rowShift.subarray(0, n));
+      const codes = { rows: n, k, idx: new Uint32Array(ib), val: new Float32Array(vb) };
+      yield { x, rowIds: batch.rowIds.subarray(0, n), codes, xHat };
+    }
+  }
+
+  /** Without a held-out split: the first maxRows rows in file order (the finite ones), B at a time. */
+  private async *fileOrderBatches(B: number, maxRows: number) {
+    const { source } = this;
+    const d = source.d;
+    for (let s = 0; s < Math.min(maxRows, source.rows); s += B) {
+      const n = Math.min(B, maxRows - s, source.rows - s);
+      const x = await source.readRows(s, n);
+      const keep: number[] = [];
+      for (let r = 0; r < n; r++) {
+        let ok = true;
+        for (let c = 0; c < d && ok; c++) ok = Number.isFinite(x[r * d + c]);
+        if (ok) keep.push(r);
       }
-      rows += n;
+      const data = new Float32Array(keep.length * d);
+      for (let j = 0; j < keep.length; j++) data.set(x.subarray(keep[j] * d, (keep[j] + 1) * d), j * d);
+      yield { data, rowIds: Float64Array.from(keep, (r) => s + r) };
     }
-    let varX = 0;
-    let varR = 0;
-    let tot = 0;
-    const mu = this.stats.mean;
-    for (let c = 0; c < d; c++) {
-      varX += sxx[c] / rows - (sx[c] / rows) ** 2;
-      varR += srr[c] / rows - (sr[c] / rows) ** 2;
-      // Σ‖x − μ‖² about the dataset mean (the nMSE denominator), from the same sums.
-      tot += sxx[c] - 2 * mu[c] * sx[c] + rows * mu[c] * mu[c];
-    }
+  }
+
+  /**
+   * Held-out metrics on raw activations (src/sae/metrics.ts: nMSE about the dataset mean, explained
+   * variance, L0, the fraction never fired on these rows) of the weights evaluations report on (the
+   * EMA weights with cfg.ema), and the dead fraction by the deadTokens rule. The evaluation panel's
+   * numbers come from the same batches through the same accumulator.
+   */
+  async evaluate(maxRows = this.opts.evalMaxRows ?? EVAL_MAX_ROWS): Promise<EvalResult> {
+    const { nLatents: N, batchSize: B } = this.cfg;
+    const acc = new MetricsAccumulator({
+      N,
+      d: this.cfg.d,
+      mean: this.stats.mean,
+      fireThreshold: this.cfg.fireThreshold,
+    });
+    const weights = await this.withEvalWeights(async (w) => {
+      for await (const b of this.evalBatches(maxRows)) acc.add(b.x, b.codes, b.xHat);
+      return w;
+    });
+    const m = acc.metrics();
     const since = await this.sae.readU32('tokensSince', N);
     let deadRule = 0;
     for (let i = 0; i < N; i++) if (since[i] > this.cfg.deadTokens) deadRule++;
-    let never = 0;
-    for (let i = 0; i < N; i++) if (!fired[i]) never++;
     return {
       tokens: this.step * B,
-      rows,
-      nmse: se / tot,
-      explainedVariance: 1 - varR / varX,
-      l0: l0 / rows,
-      deadFractionEval: never / N,
+      rows: m.rows,
+      nmse: m.nmse,
+      explainedVariance: m.explainedVariance,
+      l0: m.l0,
+      deadFractionEval: m.neverFiredFraction,
       deadFractionRule: deadRule / N,
+      weights,
     };
-  }
-
-  /** Without a held-out split (evalFrac 0) evaluation falls back to training rows, said in the result's row count. */
-  private async *trainSample(maxRows: number) {
-    const b = new Batcher(this.source, { seed: this.cfg.seed + 7, nonFinite: 'skip' });
-    const B = this.cfg.batchSize;
-    for (let done = 0; done < Math.min(maxRows, b.trainRows); done += B) {
-      const n = Math.min(B, maxRows - done, b.trainRows - done);
-      yield { data: await b.nextBatch(n), rowIds: new Float64Array(0) };
-    }
   }
 
   destroy() {
@@ -703,8 +768,12 @@ export class Trainer {
     this.sae.destroy();
   }
 
-  /** Current parameters and dead counters, consistent even while steps are being submitted. */
+  /**
+   * Current parameters (and the EMA, moments) and dead counters, consistent even while steps are being
+   * submitted; waits while an evaluation has the EMA weights in the parameters' place.
+   */
   async snapshot(): Promise<TrainState> {
+    await this.untilEvalDone();
     return snapshotState(this.sae);
   }
 }

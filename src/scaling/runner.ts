@@ -91,6 +91,8 @@ export interface EvalLike {
   nmse: number;
   l0: number;
   deadFractionRule: number;
+  /** the weights evaluated (EvalResult.weights) */
+  weights?: 'ema' | 'live';
 }
 
 /**
@@ -142,6 +144,7 @@ export class RunTracker {
       dead_fraction: final.deadFractionRule,
       tokens: final.tokens,
       tokens_to_convergence: conv.converged ? Math.round(conv.tokensToConvergence as number) : null,
+      ...(final.weights === 'ema' ? { weights: 'ema' as const } : {}),
     };
     return {
       config: this.run,

@@ -297,6 +297,8 @@ export interface SweepRunFinal {
   tokens: number;
   /** From `detectConvergence`; null if the run did not converge (or had a fixed budget and was not tested). */
   tokens_to_convergence: number | null;
+  /** 'ema': the metrics are those of the EMA of the weights (the run kept one, --ema), as the paper evaluates. */
+  weights?: 'ema' | 'live';
 }
 
 export interface SweepRun {

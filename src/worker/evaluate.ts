@@ -1,10 +1,11 @@
 /**
  * Worker-side full evaluation of a trained SAE ("what the learned latents are").
  *
- * The row-heavy part runs on the GPU: held-out rows are normalized like training rows and sent
- * through GpuSae.forward() one batch of B rows at a time; its reconstruction and TopK codes
- * are read back together (the copies are submitted synchronously after the forward pass, so a
- * training step in flight cannot interleave) and streamed into src/eval's EvalAccumulator. What
+ * The row-heavy part runs on the GPU, exactly as the trainer's own evaluation (run panel,
+ * metrics.json): Trainer.evalBatches sends the held-out rows through GpuSae.forward() (B rows at a
+ * time, the last batch its rows alone), with the EMA weights when the run keeps them
+ * (Trainer.withEvalWeights), and its reconstruction and codes stream into src/eval's
+ * EvalAccumulator, whose nMSE, EV, L0 and never-fired count are src/sae/metrics.ts's. What
  * follows is CPU work on the sparse codes: feature recovery (synthetic data or a directions
  * file), probes (a labels file), N2G explanations (token ids + vocabulary), and the downstream
  * loss and ablation sparsity through the dataset's llama2.c model (the demo, or a dataset extracted
@@ -46,13 +47,11 @@ import {
   rowsReconstructor,
   type SaeOnRows,
 } from '../eval/lm-runner';
-import { readBytes } from '../gpu/buffers';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
 import { splitParagraphs } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { encode, readTokenizer, type Tokenizer } from '../lm/tokenizer';
-import { denormalizeInPlace, normalizeBatch } from '../sae/normalize';
-import type { ParamsF32 } from '../sae/step';
+import { EVAL_MAX_ROWS } from '../sae/metrics';
 import type { Trainer } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';
 import { gpuLlamaFor, type LmContext } from './lm-extract';
@@ -64,8 +63,6 @@ export type Progress = (fraction: number, phase: string) => void;
 interface Target {
   trainer: Trainer;
   dataset: OpenedDataset | null;
-  /** true: the run has finished, so the GPU parameters can be swapped for the EMA copy. */
-  finished: boolean;
 }
 
 let retained: Target | null = null;
@@ -90,7 +87,7 @@ export function noteDataset(ds: OpenedDataset, spec: DatasetSpec) {
 /** Keeps a finished run's trainer (and its GPU buffers) for evaluation; destroys the previous one. */
 export function retainTrainer(trainer: Trainer, dataset: OpenedDataset | null) {
   if (retained && retained.trainer !== trainer) retained.trainer.destroy();
-  retained = { trainer, dataset, finished: true };
+  retained = { trainer, dataset };
   state = null;
 }
 
@@ -136,80 +133,44 @@ export async function fullEvaluate(
   req: FullEvalRequest,
   onProgress: Progress,
 ): Promise<FullEvalReport> {
-  const target: Target | null = live ? { ...live, finished: false } : retained;
+  const target: Target | null = live ?? retained;
   if (!target) throw new Error('nothing to evaluate: train an SAE first');
   const { trainer, dataset } = target;
-  const { cfg, sae, norm, source } = trainer;
-  const { d, nLatents: N, batchSize: B } = cfg;
-  // Code entries per row the GPU forward leaves (k; BatchTopK's cap; up to 512 for the threshold family).
-  const k = sae.codesK;
-  const maxRows = Math.max(B, Math.floor(req.maxRows ?? 16384));
+  const { cfg, sae, source } = trainer;
+  const { d, nLatents: N } = cfg;
+  const maxRows = Math.max(1, Math.floor(req.maxRows ?? EVAL_MAX_ROWS));
   onProgress(0, 'evaluating');
 
-  // Parameters on the CPU (decoder geometry, downstream); EMA weights when the run kept them.
-  const useEma = cfg.ema && target.finished;
-  const params = await sae.readParams(useEma ? 'ema' : 'theta');
-  let restore: ParamsF32 | null = null;
-  if (useEma) {
-    restore = await sae.readParams('theta');
-    sae.writeParams(params);
-  }
-
-  // ---- 1. GPU encode of held-out rows (the training split: same rows, f, block size) ----
-  const acc = new EvalAccumulator({ N, d, topM: topMFor(N), fireThreshold: cfg.fireThreshold });
+  // ---- 1. GPU forward of the evaluation rows, as the run panel's evaluation reads them ----
+  // (Trainer.evalBatches: the same rows, batches and forward; the EMA weights when the run keeps
+  // them, swapped in on the GPU; the metrics through src/sae/metrics.ts's accumulator, so the run
+  // panel, metrics.json, this panel and eval.json agree exactly for one SAE.)
+  const acc = new EvalAccumulator({
+    N,
+    d,
+    mean: trainer.stats.mean,
+    topM: topMFor(N),
+    fireThreshold: cfg.fireThreshold,
+  });
   const codeParts: SparseCodes[] = [];
   const idParts: Float64Array[] = [];
   const wantRaw = !!req.labels && maxRows * d <= 32 << 20;
   const rawParts: Float32Array[] = [];
-  const xn = new Float32Array(B * d);
-  const rowScale = new Float32Array(B);
-  const rowShift = new Float32Array(B);
-  let heldOut = true;
-  try {
-    const split = new Batcher(source, { heldOutFraction: cfg.evalFrac, nonFinite: 'skip', shuffleRows: 1 });
-    heldOut = split.split.heldOutRows > 0;
-    const total = Math.min(maxRows, heldOut ? split.split.heldOutRows : source.rows);
-    const batches = heldOut ? split.heldOutBatches(B, maxRows) : fileOrderBatches(trainer, B, maxRows);
+  const split = new Batcher(source, { heldOutFraction: cfg.evalFrac, nonFinite: 'skip', shuffleRows: 1 });
+  const total = Math.min(maxRows, split.split.heldOutRows > 0 ? split.split.heldOutRows : source.rows);
+  // Parameters on the CPU (decoder geometry, downstream): the weights evaluated.
+  const { weights, params } = await trainer.withEvalWeights(async (weights) => {
     let done = 0;
-    for await (const batch of batches) {
-      const n = batch.rowIds.length;
-      xn.fill(0);
-      rowScale.fill(1);
-      normalizeBatch(
-        norm,
-        batch.data,
-        d,
-        xn.subarray(0, n * d),
-        rowScale.subarray(0, n),
-        rowShift.subarray(0, n),
-      );
-      sae.writeBatch(xn, rowScale);
-      sae.forward();
-      // all three copies are submitted now, right behind the forward pass
-      const [xb, ib, vb] = await Promise.all([
-        readBytes(sae.device, sae.b.xHat, B * d * 4),
-        readBytes(sae.device, sae.b.idxAll, B * k * 4),
-        readBytes(sae.device, sae.b.valAll, B * k * 4),
-      ]);
-      const xHat = new Float32Array(xb).subarray(0, n * d);
-      denormalizeInPlace(xHat, d, rowScale, rowShift);
-      const codes: SparseCodes = {
-        rows: n,
-        k,
-        idx: new Uint32Array(ib).slice(0, n * k),
-        val: new Float32Array(vb).slice(0, n * k),
-      };
-      acc.add(batch.data, codes, xHat);
-      codeParts.push(codes);
-      idParts.push(batch.rowIds.slice(0, n));
-      if (wantRaw) rawParts.push(batch.data.slice(0, n * d));
-      done += n;
+    for await (const b of trainer.evalBatches(maxRows)) {
+      acc.add(b.x, b.codes, b.xHat);
+      codeParts.push(b.codes);
+      idParts.push(b.rowIds.slice());
+      if (wantRaw) rawParts.push(b.x.slice());
+      done += b.codes.rows;
       onProgress(0.55 * Math.min(1, done / Math.max(1, total)), 'evaluating');
     }
-  } finally {
-    if (restore) sae.writeParams(restore);
-  }
-  if (acc.rows === 0) throw new Error('no finite rows to evaluate');
+    return { weights, params: await sae.readParams() };
+  });
   const codes = concatCodes(codeParts);
   const rowIds = concatF64(idParts);
   const rep = acc.report(40);
@@ -218,6 +179,7 @@ export async function fullEvaluate(
   for (let i = 0; i < N; i++) if (since[i] > cfg.deadTokens) deadRule++;
 
   const report: FullEvalReport = {
+    weights,
     rows: rep.rows,
     nmse: rep.nmse,
     explainedVariance: rep.explainedVariance,
@@ -437,25 +399,6 @@ export function latentDetail(latent: number): LatentDetail {
 
 function topMFor(N: number): number {
   return Math.max(4, Math.min(20, Math.floor((1 << 22) / N)));
-}
-
-/** Without a held-out split: the first maxRows rows in file order (finite ones). */
-async function* fileOrderBatches(trainer: Trainer, B: number, maxRows: number) {
-  const { source } = trainer;
-  const d = source.d;
-  for (let s = 0; s < Math.min(maxRows, source.rows); s += B) {
-    const n = Math.min(B, maxRows - s, source.rows - s);
-    const x = await source.readRows(s, n);
-    const keep: number[] = [];
-    for (let r = 0; r < n; r++) {
-      let ok = true;
-      for (let c = 0; c < d && ok; c++) ok = Number.isFinite(x[r * d + c]);
-      if (ok) keep.push(r);
-    }
-    const data = new Float32Array(keep.length * d);
-    for (let j = 0; j < keep.length; j++) data.set(x.subarray(keep[j] * d, (keep[j] + 1) * d), j * d);
-    yield { data, rowIds: Float64Array.from(keep, (r) => s + r) };
-  }
 }
 
 function concatF64(parts: Float64Array[]): Float64Array {

@@ -91,9 +91,12 @@ export async function exportModel(
     const t = m.trainer;
     const st = await t.snapshot();
     const last = t.curve[t.curve.length - 1];
+    // The weights evaluations report on: the EMA of the weights when the run keeps one (as the paper).
+    const weights = t.evalWeights;
     files = exportSae(
       {
-        params: st.params,
+        params: weights === 'ema' && st.ema ? st.ema : st.params,
+        weights,
         config: t.cfg,
         normalization: toNormalization(t.norm),
         tokensTrained: t.step * t.cfg.batchSize,

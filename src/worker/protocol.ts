@@ -187,6 +187,8 @@ export interface FullEvalRequest {
 }
 
 export interface FullEvalReport {
+  /** the weights evaluated: the EMA of the weights (the run's cfg.ema) or the weights themselves */
+  weights: 'ema' | 'live';
   rows: number;
   nmse: number;
   explainedVariance: number;

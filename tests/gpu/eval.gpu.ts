@@ -42,7 +42,10 @@ gpuTest(
       const xn = new Float32Array(raw.length);
       normalizeBatch(trainer.norm, raw, 16, xn, new Float32Array(700));
       const params = await trainer.sae.readParams();
-      const cpu = evaluateSae(params, xn, 700, 4, { fireThreshold: trainer.cfg.fireThreshold }).report;
+      // nMSE's baseline is the dataset mean, here in the normalized space the CPU encoder works in.
+      const scale = trainer.norm.kind === 'scalar' ? trainer.norm.scale : 1;
+      const mean = Float64Array.from(stats.mean, (m) => m * scale);
+      const cpu = evaluateSae(params, xn, 700, 4, { fireThreshold: trainer.cfg.fireThreshold, mean }).report;
       // nMSE is scale-free (scalar normalization), so the normalized-space CPU value must agree.
       const rel = Math.abs(report.nmse - cpu.nmse) / cpu.nmse;
       assert(rel < 1e-3, `nMSE GPU ${report.nmse} vs CPU ${cpu.nmse}`);

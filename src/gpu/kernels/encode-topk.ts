@@ -81,6 +81,8 @@ export function createEncodeTopK(
   device.queue.writeBuffer(uniform, 0, new Uint32Array([B, d, N, lat0, wOff, L, C, 0]));
   const groups = groupsFor(device, Math.ceil(B / RB) * C, 64);
   const cache = new Map<string, GPUBindGroup>();
+  // Rows in the Sizes uniform now (run() with fewer rows rewrites it, the next run with B restores it).
+  let rowsWritten = B;
   return {
     variant,
     /** lists per row of this tile (the merge's C) */
@@ -89,7 +91,18 @@ export function createEncodeTopK(
     /** bytes of listIdx + listVal */
     listBytes: C * B * K * 8,
     flops: 2 * B * d * N,
-    run(pass: GPUComputePassEncoder, b: EncodeTopKBindings) {
+    /**
+     * Records one dispatch over the first `rows` ≤ B rows (an evaluation's partial last batch): the
+     * kernel's items and its list layout [C, rows, K] follow sz.B, set to `rows` here (the merge must
+     * see the same B in StepParams). Written at record time: one `rows` per submission.
+     */
+    run(pass: GPUComputePassEncoder, b: EncodeTopKBindings, rows = B) {
+      if (!(Number.isInteger(rows) && rows >= 1 && rows <= B))
+        throw new RangeError(`encode-topk: rows must be in [1, ${B}], got ${rows}`);
+      if (rows !== rowsWritten) {
+        device.queue.writeBuffer(uniform, 0, new Uint32Array([rows]));
+        rowsWritten = rows;
+      }
       const all = [
         b.x,
         b.b_pre,

@@ -79,19 +79,35 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(uniform, 0, new Uint32Array([B, d, N, lat0, wOff, row0, 0, 0]));
-  let groups: [number, number];
-  if (variant === 'naive') groups = [Math.ceil(N / 64), B];
-  else if (variant === 'tiled') groups = [Math.ceil(N / 16), Math.ceil(B / 16)];
-  else if (variant === 'wgtile4x4') groups = [Math.ceil(N / 64), Math.ceil(B / 64)];
-  else groups = [Math.ceil(N / (8 * RN)), Math.ceil(B / (8 * RB))];
+  const gridFor = (rows: number): [number, number] => {
+    if (variant === 'naive') return [Math.ceil(N / 64), rows];
+    if (variant === 'tiled') return [Math.ceil(N / 16), Math.ceil(rows / 16)];
+    if (variant === 'wgtile4x4') return [Math.ceil(N / 64), Math.ceil(rows / 64)];
+    return [Math.ceil(N / (8 * RN)), Math.ceil(rows / (8 * RB))];
+  };
+  const groups = gridFor(B);
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   if (groups[0] > max || groups[1] > max)
     throw new Error(`encode: grid ${groups} exceeds maxComputeWorkgroupsPerDimension`);
   const cache = new Map<string, GPUBindGroup>();
+  // Rows in the Sizes uniform now (run() with fewer rows rewrites it, the next run with B restores it).
+  let rowsWritten = B;
   return {
     variant,
     flops: 2 * B * d * N,
-    run(pass: GPUComputePassEncoder, b: EncodeBindings) {
+    /**
+     * Records one dispatch over the first `rows` ≤ B rows (an evaluation's partial last batch): the
+     * grid shrinks and the kernels' row guard (sz.B) is set to `rows`, so rows ≥ rows do no work. The
+     * uniform is written at record time, so every run recorded into one submission must use the same
+     * `rows` (the forward pass and the training step each do).
+     */
+    run(pass: GPUComputePassEncoder, b: EncodeBindings, rows = B) {
+      if (!(Number.isInteger(rows) && rows >= 1 && rows <= B))
+        throw new RangeError(`encode: rows must be in [1, ${B}], got ${rows}`);
+      if (rows !== rowsWritten) {
+        device.queue.writeBuffer(uniform, 0, new Uint32Array([rows]));
+        rowsWritten = rows;
+      }
       const key = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre].map((x) => x.label).join('|');
       let bg = cache.get(key);
       if (!bg) {
@@ -106,7 +122,8 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
       }
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bg);
-      pass.dispatchWorkgroups(groups[0], groups[1]);
+      const [gx, gy] = rows === B ? groups : gridFor(rows);
+      pass.dispatchWorkgroups(gx, gy);
     },
     destroy() {
       uniform.destroy();

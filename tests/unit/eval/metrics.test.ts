@@ -16,7 +16,7 @@ const codes: SparseCodes = {
 
 describe('EvalAccumulator against hand computations', () => {
   it('nMSE, EV, L0, dead, frequencies, mean activation, density', () => {
-    const acc = new EvalAccumulator({ N: 3, d: 2 });
+    const acc = new EvalAccumulator({ N: 3, d: 2, mean: [4, 5] });
     // e = x̂ − x = ±1 on one coordinate per row, zero mean: Σe² = 4, Σ n·Var(e) = 4
     const xhat = x.map((v, i) => v + [1, 0, 0, 1, -1, 0, 0, -1][i]);
     acc.add(x, codes, xhat);
@@ -24,7 +24,8 @@ describe('EvalAccumulator against hand computations', () => {
     expect(r.rows).toBe(4);
     expect(r.nmse).toBeCloseTo(4 / 40, 12);
     expect(r.explainedVariance).toBeCloseTo(1 - 4 / 40, 12);
-    expect(r.l0).toBeCloseTo(5 / 4, 12); // fires: row0 {0,1}, row1 {0}, row2 {0}, row3 {1}
+    // L0 counts nonzero values (6: row2's 0.0005 too); firing needs > 1e-3: row0 {0,1}, row1 {0}, row2 {0}, row3 {1}
+    expect(r.l0).toBe(6 / 4);
     expect(Array.from(r.firingFrequency)).toEqual([0.75, 0.5, 0]);
     expect(r.deadCount).toBe(1);
     expect(r.deadFraction).toBeCloseTo(1 / 3, 12);
@@ -39,7 +40,7 @@ describe('EvalAccumulator against hand computations', () => {
   });
 
   it('EV ignores a constant residual that nMSE counts', () => {
-    const acc = new EvalAccumulator({ N: 3, d: 2 });
+    const acc = new EvalAccumulator({ N: 3, d: 2, mean: [4, 5] });
     acc.add(
       x,
       codes,
@@ -91,11 +92,10 @@ describe('streaming equals one pass of direct computation', () => {
       for (let c = 0; c < d; c++) evNum += (xhat[r * d + c] - xs[r * d + c] - emean[c]) ** 2;
     const fires = new Float64Array(N);
     let l0 = 0;
-    for (let e = 0; e < rows * k; e++)
-      if (codes.val[e] > 1e-3) {
-        fires[codes.idx[e]]++;
-        l0++;
-      }
+    for (let e = 0; e < rows * k; e++) {
+      if (codes.val[e] > 0) l0++;
+      if (codes.val[e] > 1e-3) fires[codes.idx[e]]++;
+    }
     const dead = fires.filter((f) => f === 0).length;
 
     for (const batchRows of [rows, 7]) {

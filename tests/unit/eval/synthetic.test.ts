@@ -22,7 +22,9 @@ describe('oracle SAE on synthetic data', () => {
     const rec = featureRecovery(params.W_dec, F, syn.directions, F, d);
     expect(rec.fractionRecovered).toBe(1);
 
-    const acc = new EvalAccumulator({ N: F, d, topM: 4 });
+    const mean = new Float64Array(d);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) mean[c] += syn.data[r * d + c] / rows;
+    const acc = new EvalAccumulator({ N: F, d, mean, topM: 4 });
     const parts = [];
     for (const b of encodeBatches(params, syn.data, rows, d, 4, 128)) {
       acc.add(b.x, b.codes, b.xhat);
