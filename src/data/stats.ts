@@ -47,6 +47,7 @@ export interface StatsOptions {
  * which stays accurate when the mean is large relative to the spread (residual
  * streams often have a few huge-mean dimensions). Memory: one chunk + O(d).
  * @param onProgress called after each chunk with (rowsRead, rowsToRead).
+ * One function because the two passes over a chunk and the merge share the chunk's state.
  */
 export async function computeStats(
   source: ActivationSource,

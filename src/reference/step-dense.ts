@@ -10,6 +10,7 @@ import { refUpdate, updateDead } from './update';
 /**
  * The threshold family (shaders/activation.wgsl) in float64, dense over [B, N]: activation,
  * dense decode, penalty, Gated's aux reconstruction, the local gradients and the per-latent sums.
+ * Long on purpose: one pass in the order of the dense kernels, each activation's case beside the others.
  */
 export function refStepDense(
   st: RefState,

@@ -70,6 +70,8 @@ export function decodeRef(
  * One step in float64, mutating `st`. x: normalized batch [B, d]; rowScale [B] maps normalized errors
  * back to raw units; lossScale = 1 / (B · c); lr for this step (after warm-up); l1 the sparsity
  * coefficient λ of this step (after its warm-up). Dispatches on cfg.activation.
+ * Long on purpose: it reads top to bottom in the GPU step's phase order (docs/DESIGN.md §2), which is
+ * what a kernel test compares against.
  */
 export function refStep(
   st: RefState,

@@ -215,6 +215,7 @@ function takeU32(
  * Parses and verifies a checkpoint blob.
  * @param name how the checkpoint is named in errors (e.g. "run-a step 200")
  * @throws CheckpointError: truncated, corrupt (checksum mismatch), not a checkpoint, newer version
+ * The checks run in the order the layout is read (length, magic, CRC, version, JSON, tensors).
  */
 export function parseCheckpoint(bytes: Uint8Array, name = '(unnamed)'): Checkpoint {
   if (bytes.length < HEADER + TRAILER) {
