@@ -1,5 +1,5 @@
 /**
- * One TopK SAE training step on the GPU: every kernel (docs/design-notes.md) wired in order inside one compute
+ * One TopK SAE training step on the GPU: every kernel (docs/DESIGN.md §2) wired in order inside one compute
  * pass. The float64 twin is src/reference/step.ts (refStep); tests compare the two buffer by buffer.
  */
 import { BufferArena, readBytes, upload } from '../gpu/buffers';

@@ -3,7 +3,7 @@
  * trainer runs the configs this file produces).
  *
  * A sweep is a grid N × k with one token budget. Each run's learning rate
- * follows lr(N) = 2e-4 / sqrt(N / 2^14) (DESIGN.md §1). A run either trains
+ * follows lr(N) = 2e-4 / sqrt(N / 2^14) (docs/DESIGN.md §1). A run either trains
  * for a fixed number of tokens or until its held-out nMSE stops improving
  * (`detectConvergence`), which is what the tokens-to-convergence law
  * T ∝ N^beta needs.
