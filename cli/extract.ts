@@ -4,6 +4,15 @@
  *   npx tsx cli/extract.ts --model M.bin --tokenizer T.bin --text FILE.txt --layer L
  *       [--site resid|mlp] [--window W] [--max-tokens N] [--keep-bos] [--split paragraph|none]
  *       --out FILE.npy
+ *   npx tsx cli/extract.ts --model GPT2_DIR --text FILE.txt --layer L [--site resid_post] ...
+ *
+ * A llama2.c checkpoint is one file with its tokenizer beside it (--tokenizer). A GPT-2 model is a
+ * Hugging Face folder (config.json, model.safetensors, and tokenizer.json or vocab.json + merges.txt,
+ * unless --tokenizer names another folder or file); it runs on the CPU twin, its site is a
+ * TransformerLens kind (resid_pre, resid_mid, resid_post, attn_out, mlp_out; default resid_post), a
+ * hook name (blocks.8.hook_resid_post) or openai's location name (resid_post_mlp, …), and its windows
+ * are 64 tokens by default (as the paper's GPT-2 runs), each opened by <|endoftext|>.
+ * --context and --tokens are other names of --window and --max-tokens.
  *
  * Writes FILE.npy ('<f4', shape [n, d]), FILE.tokens.npy ('<i4', [n]) and
  * FILE.vocab.txt (one piece per line, line index = token id; `\` `\n` `\r` `\t`
@@ -11,24 +20,42 @@
  * Exit codes: 0 ok, 2 bad input (one-line message), 1 unexpected failure.
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { openAsBlob, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeNpy } from '../src/data/npy';
 import { readCheckpoint } from '../src/lm/checkpoint';
-import { extractActivations, type Site } from '../src/lm/extract';
+import {
+  type ExtractProgress,
+  type ExtractResult,
+  extractActivations,
+  extractGpt2Activations,
+  type Site,
+} from '../src/lm/extract';
 import { Llama } from '../src/lm/forward';
+import { readGpt2Checkpoint } from '../src/lm/gpt2/checkpoint';
+import { Gpt2 } from '../src/lm/gpt2/forward';
+import { parseGpt2Site } from '../src/lm/gpt2/sites';
+import { readGpt2Tokenizer } from '../src/lm/gpt2/tokenizer';
 import { escapeVocabPiece, readTokenizer } from '../src/lm/tokenizer';
 
-export const USAGE =
-  'usage: extract --model M.bin --tokenizer T.bin --text FILE.txt --layer L [--site resid|mlp] [--window W] [--max-tokens N] [--keep-bos] [--split paragraph|none] --out FILE.npy';
+export const USAGE = [
+  'usage: extract --model M.bin --tokenizer T.bin --text FILE.txt --layer L [--site resid|mlp] [--window W] [--max-tokens N] [--keep-bos] [--split paragraph|none] --out FILE.npy',
+  '       extract --model GPT2_DIR [--tokenizer DIR|FILE] --text FILE.txt --layer L [--site resid_pre|resid_mid|resid_post|attn_out|mlp_out|blocks.L.hook_…|resid_post_mlp|…] [--context 64] [--tokens N] [--keep-bos] [--split paragraph|none] --out FILE.npy',
+].join('\n');
+
+/** GPT-2's default window: the paper's 64-token contexts. */
+const GPT2_WINDOW = 64;
 
 interface Args {
   model: string;
-  tokenizer: string;
+  /** required for llama2.c; for GPT-2 the model folder's by default */
+  tokenizer?: string;
   text: string;
-  layer: number;
-  site: Site;
+  /** required for llama2.c and for a GPT-2 site name without a layer */
+  layer?: number;
+  /** as given: llama2.c's resid|mlp, or a GPT-2 site name (checked once the model is read) */
+  site?: string;
   window?: number;
   maxTokens?: number;
   keepBos: boolean;
@@ -63,7 +90,9 @@ function parseArgs(argv: string[]): Args {
     'layer',
     'site',
     'window',
+    'context',
     'max-tokens',
+    'tokens',
     'split',
     'out',
   ]);
@@ -81,20 +110,26 @@ function parseArgs(argv: string[]): Args {
       throw new UsageError(`--${k} must be an integer ≥ ${min}, got '${v}'`);
     return n;
   };
-  const site = flags.get('site') ?? 'resid';
-  if (site !== 'resid' && site !== 'mlp') throw new UsageError(`--site must be resid or mlp, got '${site}'`);
+  for (const [alias, name] of [
+    ['context', 'window'],
+    ['tokens', 'max-tokens'],
+  ]) {
+    const v = flags.get(alias);
+    if (v === undefined) continue;
+    if (flags.has(name)) throw new UsageError(`--${alias} and --${name} are the same option; give one`);
+    flags.set(name, v);
+  }
   const split = flags.get('split') ?? 'paragraph';
   if (split !== 'paragraph' && split !== 'none')
     throw new UsageError(`--split must be paragraph or none, got '${split}'`);
   const out = need('out');
   if (!out.endsWith('.npy')) throw new UsageError(`--out must end in .npy, got '${out}'`);
-  need('layer');
   return {
     model: need('model'),
-    tokenizer: need('tokenizer'),
+    tokenizer: flags.get('tokenizer'),
     text: need('text'),
-    layer: int('layer', 0) as number,
-    site,
+    layer: int('layer', 0),
+    site: flags.get('site'),
     window: int('window', 2),
     maxTokens: int('max-tokens', 1),
     keepBos,
@@ -113,6 +148,122 @@ function readInput(path: string, what: string): Buffer {
   }
 }
 
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // readInput reports a missing file
+  }
+}
+
+/** What either family's extraction hands to the writer. */
+interface Extracted {
+  res: ExtractResult;
+  /** the vocabulary sidecar, one display string per id */
+  pieces: string[];
+  /** the site, for the summary line */
+  where: string;
+}
+
+/** Reader errors (DataError and the llama2.c reader's) are bad input: one line, exit 2. */
+function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function extractLlama(args: Args, text: string, onProgress: (p: ExtractProgress) => void): Extracted {
+  const site = args.site ?? 'resid';
+  if (site !== 'resid' && site !== 'mlp')
+    throw new UsageError(`--site must be resid or mlp for a llama2.c model, got '${site}'`);
+  if (args.layer === undefined) throw new UsageError('missing --layer');
+  if (args.tokenizer === undefined) throw new UsageError('missing --tokenizer');
+  const tokPath = args.tokenizer;
+  const { ckpt, tok } = asUsage(() => {
+    const ckpt = readCheckpoint(readInput(args.model, 'model'), basename(args.model));
+    const tok = readTokenizer(readInput(tokPath, 'tokenizer'), {
+      vocabSize: ckpt.config.vocabSize,
+      name: basename(tokPath),
+    });
+    return { ckpt, tok };
+  });
+  const model = new Llama(ckpt, { dtype: 'f32' });
+  const maxLayer = site === 'resid' ? ckpt.config.nLayers : ckpt.config.nLayers - 1;
+  if (args.layer > maxLayer)
+    throw new UsageError(`--layer ${args.layer} is outside 0..${maxLayer} for site ${site}`);
+  if (args.window !== undefined && args.window > model.capacity) {
+    throw new UsageError(`--window ${args.window} exceeds the model's seq_len ${model.capacity}`);
+  }
+  const res = extractActivations(model, tok, text, {
+    layer: args.layer,
+    site: site as Site,
+    window: args.window,
+    maxTokens: args.maxTokens,
+    keepBos: args.keepBos,
+    split: args.split,
+    onProgress,
+  });
+  return { res, pieces: tok.pieces, where: `${site} layer ${args.layer}` };
+}
+
+/** The files of a folder (or the one file) a GPT-2 tokenizer is read from. */
+function tokenizerFiles(path: string): { name: string; bytes: Uint8Array }[] {
+  const names = isDir(path) ? readdirSync(path).map((n) => join(path, n)) : [path];
+  const wanted = new Set(['tokenizer.json', 'vocab.json', 'merges.txt']);
+  return names
+    .filter((n) => wanted.has(basename(n)))
+    .map((n) => ({ name: n, bytes: readInput(n, 'tokenizer') }));
+}
+
+async function extractGpt2(
+  args: Args,
+  text: string,
+  onProgress: (p: ExtractProgress) => void,
+): Promise<Extracted> {
+  const dir = args.model;
+  const configPath = join(dir, 'config.json');
+  const modelPath = join(dir, 'model.safetensors');
+  const config = readInput(configPath, 'GPT-2 config').toString('utf8');
+  if (!statSync(modelPath, { throwIfNoEntry: false })?.isFile()) {
+    throw new UsageError(
+      `cannot read GPT-2 weights '${modelPath}': ENOENT (a Hugging Face folder holds model.safetensors)`,
+    );
+  }
+  let ckpt: Awaited<ReturnType<typeof readGpt2Checkpoint>>;
+  try {
+    ckpt = await readGpt2Checkpoint({
+      config,
+      // A lazy Blob: the reader takes one tensor at a time, never the whole file.
+      model: await openAsBlob(modelPath),
+      configName: configPath,
+      modelName: modelPath,
+      name: basename(dir),
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const tok = asUsage(() => readGpt2Tokenizer(tokenizerFiles(args.tokenizer ?? dir)));
+  const site = asUsage(() => parseGpt2Site(args.site ?? 'resid_post', ckpt.config.nLayer, args.layer));
+  const model = new Gpt2(ckpt, { dtype: 'f32' });
+  const window = args.window ?? Math.min(GPT2_WINDOW, model.capacity);
+  if (window > model.capacity) {
+    throw new UsageError(`--window ${window} exceeds the model's n_positions ${model.capacity}`);
+  }
+  const res = asUsage(() =>
+    extractGpt2Activations(model, tok, text, site, {
+      window,
+      maxTokens: args.maxTokens,
+      keepBos: args.keepBos,
+      split: args.split,
+      onProgress,
+    }),
+  );
+  return { res, pieces: tok.pieces, where: `blocks.${site.layer}.hook_${site.kind}` };
+}
+
 /** Runs the command; returns the process exit code (never calls process.exit). */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -121,53 +272,28 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const args = parseArgs(argv);
-    let ckpt: ReturnType<typeof readCheckpoint>;
-    let tok: ReturnType<typeof readTokenizer>;
-    try {
-      ckpt = readCheckpoint(readInput(args.model, 'model'), basename(args.model));
-      tok = readTokenizer(readInput(args.tokenizer, 'tokenizer'), {
-        vocabSize: ckpt.config.vocabSize,
-        name: basename(args.tokenizer),
-      });
-    } catch (e) {
-      if (e instanceof UsageError) throw e;
-      throw new UsageError((e as Error).message);
-    }
     const text = readInput(args.text, 'text').toString('utf8');
-    const model = new Llama(ckpt, { dtype: 'f32' });
-    const maxLayer = args.site === 'resid' ? ckpt.config.nLayers : ckpt.config.nLayers - 1;
-    if (args.layer > maxLayer)
-      throw new UsageError(`--layer ${args.layer} is outside 0..${maxLayer} for site ${args.site}`);
-    if (args.window !== undefined && args.window > model.capacity) {
-      throw new UsageError(`--window ${args.window} exceeds the model's seq_len ${model.capacity}`);
-    }
-
     const t0 = performance.now();
     let lastReport = 0;
-    const res = extractActivations(model, tok, text, {
-      layer: args.layer,
-      site: args.site,
-      window: args.window,
-      maxTokens: args.maxTokens,
-      keepBos: args.keepBos,
-      split: args.split,
-      onProgress: (p) => {
-        const now = performance.now();
-        if (now - lastReport < 500) return;
-        lastReport = now;
-        const pct = ((100 * p.charsDone) / Math.max(1, p.charsTotal)).toFixed(1);
-        process.stderr.write(`\rextract: ${p.tokensDone} tokens, ${p.windowsDone} windows, ${pct}% of text`);
-      },
-    });
+    const onProgress = (p: ExtractProgress) => {
+      const now = performance.now();
+      if (now - lastReport < 500) return;
+      lastReport = now;
+      const pct = ((100 * p.charsDone) / Math.max(1, p.charsTotal)).toFixed(1);
+      process.stderr.write(`\rextract: ${p.tokensDone} tokens, ${p.windowsDone} windows, ${pct}% of text`);
+    };
+    const { res, pieces, where } = isDir(args.model)
+      ? await extractGpt2(args, text, onProgress)
+      : extractLlama(args, text, onProgress);
     const secs = (performance.now() - t0) / 1000;
     process.stderr.write(
-      `\rextract: ${res.nTokens} tokens × ${res.d} (${args.site} layer ${args.layer}) from ${res.windows} windows in ${secs.toFixed(1)} s\n`,
+      `\rextract: ${res.nTokens} tokens × ${res.d} (${where}) from ${res.windows} windows in ${secs.toFixed(1)} s\n`,
     );
 
     const stem = args.out.slice(0, -'.npy'.length);
     writeFileSync(args.out, writeNpy(res.acts, [res.nTokens, res.d]));
     writeFileSync(`${stem}.tokens.npy`, writeNpy(res.tokens, [res.nTokens]));
-    writeFileSync(`${stem}.vocab.txt`, `${tok.pieces.map(escapeVocabPiece).join('\n')}\n`);
+    writeFileSync(`${stem}.vocab.txt`, `${pieces.map(escapeVocabPiece).join('\n')}\n`);
     process.stderr.write(`wrote ${args.out}, ${stem}.tokens.npy, ${stem}.vocab.txt\n`);
     return 0;
   } catch (e) {

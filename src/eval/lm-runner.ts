@@ -10,7 +10,7 @@
  * the clean residual once, then hand in a copy with rows [from, T) overwritten.
  */
 import { Rng } from '../data/rng.ts';
-import type { LlamaConfig } from '../lm/checkpoint.ts';
+import type { LmDims } from '../lm/extract.ts';
 import type { FloatArray, Llama } from '../lm/forward.ts';
 import type { GpuLlama } from '../lm/gpu-forward.ts';
 import type { SparseCodes } from './codes.ts';
@@ -41,7 +41,8 @@ interface LmRunResult {
 
 /** One window forward from position 0, CPU or GPU. */
 export interface LmRunner {
-  readonly config: LlamaConfig;
+  /** what the measures need of the model (a LlamaConfig is one) */
+  readonly config: LmDims;
   readonly capacity: number;
   readonly backend: 'cpu' | 'gpu';
   run(tokens: ArrayLike<number>, req: LmRunRequest): Promise<LmRunResult>;

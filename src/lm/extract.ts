@@ -1,20 +1,23 @@
 /**
- * Activation extraction: run a llama2.c model over a text and collect one
+ * Activation extraction: run a language model (llama2.c or GPT-2) over a text and collect one
  * site's activations per token, as the SAE training dataset.
  *
  * The text is split into paragraphs (blank-line separated; TinyStories has no
  * story markers, so a paragraph is the natural unit), each paragraph is encoded
- * as run.c would (BOS, dummy-prefix space, BPE) and run from a fresh KV cache.
+ * (llama2.c: as run.c would, BOS, dummy-prefix space, BPE; GPT-2: byte-level BPE
+ * after `<|endoftext|>`) and run from a fresh KV cache.
  * Paragraphs longer than the window are cut into windows of `window` tokens;
- * every window starts with BOS, so continuation windows are BOS + the next
- * window−1 tokens of the paragraph.
+ * every window starts with the opening token (BOS / `<|endoftext|>`), so
+ * continuation windows are that token + the next window−1 tokens of the paragraph.
  *
  * Pure TS over strings and typed arrays (no fs), so it runs in node and in a
  * browser worker.
  */
 
-import type { LlamaConfig } from './checkpoint';
 import type { FloatArray, Llama } from './forward';
+import type { Gpt2 } from './gpt2/forward';
+import type { Gpt2Tokenizer } from './gpt2/tokenizer';
+import type { Gpt2Site } from './gpt2/types';
 import { encode, type Tokenizer } from './tokenizer';
 
 export type Site = 'resid' | 'mlp';
@@ -96,14 +99,52 @@ export function splitParagraphs(text: string): { text: string; end: number }[] {
 }
 
 /**
+ * What extraction and the downstream measures need of a model, whatever its family (a LlamaConfig
+ * is one; a GPT-2 config maps onto it in gpt2Dims).
+ */
+export interface LmDims {
+  /** residual width d */
+  dim: number;
+  nLayers: number;
+  vocabSize: number;
+  /** context length the model was trained with (llama2.c seq_len, GPT-2 n_positions) */
+  seqLen: number;
+}
+
+/**
  * One forward pass over a window that returns a site's activations [T, dim]: the CPU {@link Llama}
  * ({@link llamaSiteReader}) or the WGSL GpuLlama (src/lm/gpu-forward.ts, in the worker).
  */
 export interface SiteReader {
-  readonly config: LlamaConfig;
+  readonly config: LmDims;
   /** Most tokens per window. */
   readonly capacity: number;
   read(win: Int32Array, site: Site, layer: number): FloatArray | Promise<FloatArray>;
+}
+
+/** A reader bound to one site: one forward per window, [T, dim] back. */
+interface WindowReader {
+  readonly config: LmDims;
+  readonly capacity: number;
+  read(win: Int32Array): FloatArray | Promise<FloatArray>;
+}
+
+/** A GPT-2 config in family-neutral terms. */
+function gpt2Dims(m: Gpt2): LmDims {
+  const c = m.config;
+  return { dim: c.nEmbd, nLayers: c.nLayer, vocabSize: c.vocabSize, seqLen: c.nPositions };
+}
+
+/** The CPU GPT-2 twin read at one site (blocks past it are skipped). */
+function gpt2WindowReader(model: Gpt2, site: Gpt2Site): WindowReader {
+  return {
+    config: gpt2Dims(model),
+    capacity: model.capacity,
+    read(win) {
+      const out = model.run(win, { sites: [site], logits: false });
+      return out.sites.values().next().value as FloatArray;
+    },
+  };
 }
 
 /** The CPU model as a SiteReader (synchronous). */
@@ -125,21 +166,42 @@ interface PlannedWindow {
   paraEnd: number;
 }
 
-/** Checks the options and plans the windows (the same for every reader). */
-function planWindows(
-  config: LlamaConfig,
-  capacity: number,
-  tok: Tokenizer,
-  text: string,
-  opts: ExtractOptions,
-): { windows: Generator<PlannedWindow>; site: Site; layer: number; window: number } {
-  const { nLayers, vocabSize, seqLen } = config;
+/** The llama2.c site and layer of the options, checked against the model. */
+function llamaSite(config: LmDims, opts: ExtractOptions): { site: Site; layer: number } {
   const site = opts.site ?? 'resid';
   const layer = opts.layer;
-  const maxLayer = site === 'resid' ? nLayers : nLayers - 1;
+  const maxLayer = site === 'resid' ? config.nLayers : config.nLayers - 1;
   if (!Number.isInteger(layer) || layer < 0 || layer > maxLayer) {
     throw new Error(`layer ${layer} is outside 0..${maxLayer} for site '${site}'`);
   }
+  return { site, layer };
+}
+
+/** A tokenizer of either family: its size, the token that opens a window, and a paragraph's ids after it. */
+type AnyTokenizer = Tokenizer | Gpt2Tokenizer;
+
+/** ids of a paragraph with the window-opening token first, and that token. */
+function paragraphIds(tok: AnyTokenizer, text: string): { ids: Int32Array; open: number } {
+  if ('eotId' in tok) {
+    // GPT-2 has no BOS: <|endoftext|> separates documents in its training data, so it opens a window.
+    const body = tok.encode(text);
+    const ids = new Int32Array(body.length + 1);
+    ids[0] = tok.eotId;
+    ids.set(body, 1);
+    return { ids, open: tok.eotId };
+  }
+  return { ids: encode(tok, text, { bos: true }), open: tok.bosId };
+}
+
+/** Checks the options and plans the windows (the same for every reader and site). */
+function planWindows(
+  config: LmDims,
+  capacity: number,
+  tok: AnyTokenizer,
+  text: string,
+  opts: Omit<ExtractOptions, 'layer' | 'site'>,
+): { windows: Generator<PlannedWindow>; window: number } {
+  const { vocabSize, seqLen } = config;
   if (tok.vocabSize !== vocabSize) {
     throw new Error(`tokenizer has ${tok.vocabSize} tokens but the model expects ${vocabSize}`);
   }
@@ -150,19 +212,19 @@ function planWindows(
   const paragraphs = opts.split === 'none' ? [{ text, end: text.length }] : splitParagraphs(text);
   function* windows(): Generator<PlannedWindow> {
     for (const para of paragraphs) {
-      const ids = encode(tok, para.text, { bos: true });
-      // Windows: ids[0:W], then BOS + ids[W + (k−1)(W−1) : …] (each continuation adds W−1 new tokens).
+      const { ids, open } = paragraphIds(tok, para.text);
+      // Windows: ids[0:W], then open + ids[W + (k−1)(W−1) : …] (each continuation adds W−1 new tokens).
       for (let start = 1; start < ids.length; ) {
         const n = Math.min(window - 1, ids.length - start);
         const win = new Int32Array(n + 1);
-        win[0] = tok.bosId;
+        win[0] = open;
         win.set(ids.subarray(start, start + n), 1);
         start += n;
         yield { win, paraEnd: start >= ids.length ? para.end : -1 };
       }
     }
   }
-  return { windows: windows(), site, layer, window };
+  return { windows: windows(), window };
 }
 
 /** Rows of one window's activations `a` [T, dim] (BOS row dropped unless keepBos), as float32. */
@@ -170,7 +232,7 @@ function takeRows(
   a: FloatArray,
   win: Int32Array,
   dim: number,
-  opts: ExtractOptions,
+  opts: WindowOptions,
   progress: ExtractProgress,
   maxTokens: number,
 ): Omit<ExtractChunk, 'progress'> {
@@ -185,25 +247,24 @@ function takeRows(
   return { acts, tokens, positions };
 }
 
-/**
- * Streams activations window by window.
- * @yields one chunk per window (possibly empty when only BOS fell in it and keepBos is false)
- */
-export function* extractWindows(
-  model: Llama,
-  tok: Tokenizer,
+/** The options past the site: the same for every model family. */
+type WindowOptions = Omit<ExtractOptions, 'layer' | 'site'>;
+
+/** The window loop over a synchronous reader (the CPU forwards). */
+function* windowLoop(
+  reader: WindowReader,
+  tok: AnyTokenizer,
   text: string,
-  opts: ExtractOptions,
+  opts: WindowOptions,
 ): Generator<ExtractChunk> {
-  const reader = llamaSiteReader(model);
-  const plan = planWindows(model.config, model.capacity, tok, text, opts);
+  const plan = planWindows(reader.config, reader.capacity, tok, text, opts);
   const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
   const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
   for (const w of plan.windows) {
     if (progress.tokensDone >= maxTokens) return;
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-    const a = reader.read(w.win, plan.site, plan.layer) as FloatArray; // the CPU reader is synchronous
-    const chunk = takeRows(a, w.win, model.config.dim, opts, progress, maxTokens);
+    const a = reader.read(w.win) as FloatArray; // the CPU readers are synchronous
+    const chunk = takeRows(a, w.win, reader.config.dim, opts, progress, maxTokens);
     progress.tokensDone += chunk.tokens.length;
     progress.windowsDone++;
     if (w.paraEnd >= 0) progress.charsDone = w.paraEnd;
@@ -212,15 +273,12 @@ export function* extractWindows(
   }
 }
 
-/**
- * {@link extractWindows} over any {@link SiteReader} (e.g. the WGSL forward pass): the same windows,
- * rows and progress, one awaited forward per window.
- */
-async function* extractWindowsAsync(
-  reader: SiteReader,
-  tok: Tokenizer,
+/** {@link windowLoop} with one awaited forward per window (e.g. the WGSL forward pass). */
+async function* windowLoopAsync(
+  reader: WindowReader,
+  tok: AnyTokenizer,
   text: string,
-  opts: ExtractOptions,
+  opts: WindowOptions,
 ): AsyncGenerator<ExtractChunk> {
   const plan = planWindows(reader.config, reader.capacity, tok, text, opts);
   const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
@@ -228,7 +286,7 @@ async function* extractWindowsAsync(
   for (const w of plan.windows) {
     if (progress.tokensDone >= maxTokens) return;
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-    const a = await reader.read(w.win, plan.site, plan.layer);
+    const a = await reader.read(w.win);
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
     const chunk = takeRows(a, w.win, reader.config.dim, opts, progress, maxTokens);
     progress.tokensDone += chunk.tokens.length;
@@ -237,6 +295,25 @@ async function* extractWindowsAsync(
     opts.onProgress?.({ ...progress });
     yield { ...chunk, progress: { ...progress } };
   }
+}
+
+/** A llama2.c SiteReader bound to the options' site and layer (checked first). */
+function bindSite(reader: SiteReader, opts: ExtractOptions): WindowReader {
+  const { site, layer } = llamaSite(reader.config, opts);
+  return { config: reader.config, capacity: reader.capacity, read: (win) => reader.read(win, site, layer) };
+}
+
+/**
+ * Streams activations of a llama2.c model window by window.
+ * @yields one chunk per window (possibly empty when only BOS fell in it and keepBos is false)
+ */
+export function* extractWindows(
+  model: Llama,
+  tok: Tokenizer,
+  text: string,
+  opts: ExtractOptions,
+): Generator<ExtractChunk> {
+  yield* windowLoop(bindSite(llamaSiteReader(model), opts), tok, text, opts);
 }
 
 /**
@@ -254,7 +331,7 @@ export function extractActivations(
   return c.result();
 }
 
-/** {@link extractActivations} over any {@link SiteReader} (async: the GPU forward). */
+/** {@link extractActivations} over any llama2.c {@link SiteReader} (async: the GPU forward). */
 export async function extractActivationsAsync(
   reader: SiteReader,
   tok: Tokenizer,
@@ -262,7 +339,24 @@ export async function extractActivationsAsync(
   opts: ExtractOptions,
 ): Promise<ExtractResult> {
   const c = new ChunkCollector(reader.config.dim, opts.maxTokens);
-  for await (const chunk of extractWindowsAsync(reader, tok, text, opts)) c.add(chunk);
+  for await (const chunk of windowLoopAsync(bindSite(reader, opts), tok, text, opts)) c.add(chunk);
+  return c.result();
+}
+
+/**
+ * {@link extractActivations} for GPT-2 on the CPU twin: windows open with `<|endoftext|>` and read
+ * `site` (blocks past it are skipped).
+ * @returns acts [nTokens, d], tokens [nTokens], positions [nTokens]
+ */
+export function extractGpt2Activations(
+  model: Gpt2,
+  tok: Gpt2Tokenizer,
+  text: string,
+  site: Gpt2Site,
+  opts: WindowOptions,
+): ExtractResult {
+  const c = new ChunkCollector(model.config.nEmbd, opts.maxTokens);
+  for (const chunk of windowLoop(gpt2WindowReader(model, site), tok, text, opts)) c.add(chunk);
   return c.result();
 }
 
