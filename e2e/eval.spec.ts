@@ -1,7 +1,11 @@
 import { expect, test } from '@playwright/test';
-import { readout, setField, shot, waitForAdapter } from './helpers';
+import { consoleErrors, readout, setField, shot, waitForAdapter } from './helpers';
 
-test('train on the demo, evaluate (explanations + downstream), open a latent', async ({ page }) => {
+// The full visit (load, train, evaluate, export) also checks that the page logs no error.
+test('train on the demo, evaluate (explanations + downstream), open a latent, export; a clean console', async ({
+  page,
+}) => {
+  const errors = consoleErrors(page);
   await page.setViewportSize({ width: 1440, height: 1000 });
   await page.goto('./');
   await waitForAdapter(page);
@@ -54,4 +58,14 @@ test('train on the demo, evaluate (explanations + downstream), open a latent', a
   await detail.getByTestId('latent-neighbours').locator('button').first().click();
   await expect(page.getByTestId('latent-detail')).not.toHaveAttribute('data-latent', before ?? '');
   await shot(page, 'eval-03-page');
+
+  // export the trained SAE
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('export-saelens').click(),
+  ]);
+  expect(download.suggestedFilename()).toMatch(/saelens\.zip$/);
+  await expect(page.getByTestId('last-export')).toContainText(download.suggestedFilename());
+
+  expect(errors).toEqual([]);
 });

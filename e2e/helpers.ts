@@ -94,3 +94,17 @@ export async function setField(page: Page, key: string, value: string) {
   const f = page.getByTestId(`cfg-${key}`);
   await f.fill(value);
 }
+
+/**
+ * Collects what the page reports as errors from now on: console.error messages (the browser logs
+ * a failed resource load, such as a 404 for /favicon.ico, this way too) and uncaught exceptions.
+ * Read the returned array at the end of a visit; it should be empty.
+ */
+export function consoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()} (${m.location().url})`);
+  });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  return errors;
+}

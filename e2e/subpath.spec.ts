@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
+import { consoleErrors } from './helpers';
 
 const DIST = resolve('dist');
 const BASE = '/some/sub/path/';
@@ -11,6 +12,7 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript',
   '.css': 'text/css',
   '.json': 'application/json',
+  '.svg': 'image/svg+xml',
 };
 
 /** A bare static server that serves dist/ under a sub-path, like any static host would. */
@@ -38,15 +40,27 @@ test('the built site works under a sub-path and makes no outside requests', asyn
   const server = await serve();
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const outside: string[] = [];
+  const failed: string[] = [];
+  const errors = consoleErrors(page);
   page.on('request', (r) => {
     const u = r.url();
     if (!u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:')) outside.push(u);
   });
+  page.on('response', (r) => {
+    if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+  });
   try {
+    // The declared icon is fetched from under the sub-path (not /favicon.ico at the root).
+    const icon = page.waitForResponse((r) => r.url().endsWith('favicon.svg'), { timeout: 30_000 });
     await page.goto(`${origin}${BASE}`);
     await expect(page.getByTestId('adapter-info')).toContainText('architecture');
     await expect(page.getByTestId('dataset-shape')).toHaveText('[40960, 64]');
     expect(outside).toEqual([]);
+    expect(failed).toEqual([]);
+    expect(errors).toEqual([]);
+    const iconResponse = await icon;
+    expect(iconResponse.url()).toBe(`${origin}${BASE}favicon.svg`);
+    expect(iconResponse.status()).toBe(200);
   } finally {
     server.close();
   }
