@@ -1,15 +1,16 @@
 /**
  * The CLI end to end on a tiny synthetic .npy: headless Chromium (WebGPU on SwiftShader here),
- * N=64, k=4, batch 64, 4096 tokens. Skipped when no Chromium is available (CHROME_PATH or /usr/bin/chromium).
+ * N=64, k=4, batch 64, 4096 tokens. Needs Chromium, found as the CLI finds it (tests/unit/prereq.ts: skipped without, failed under CI).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
 import { importSae } from '../../../src/io/export';
+import { CHROME, itNeeds } from '../prereq';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const cli = (args: string[], timeout = 150_000) =>
@@ -18,7 +19,6 @@ const cli = (args: string[], timeout = 150_000) =>
     [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
     { cwd: ROOT, encoding: 'utf8', timeout },
   );
-const haveChrome = existsSync(process.env.CHROME_PATH ?? '/usr/bin/chromium');
 
 describe('cli', () => {
   it('bad flags and missing files: exit code 2 with one line', () => {
@@ -30,7 +30,7 @@ describe('cli', () => {
     expect(missing.stderr.trim()).toMatch(/^error: --data \/nonexistent.npy: no such file$/);
   });
 
-  it.skipIf(!haveChrome)(
+  itNeeds(CHROME)(
     'train writes metrics.json and a SAELens export that re-imports',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sae-cli-'));
@@ -100,7 +100,7 @@ describe('cli', () => {
     expect(both.stderr.trim()).toMatch(/--downstream needs a language model/);
   });
 
-  it.skipIf(!haveChrome)(
+  itNeeds(CHROME)(
     'eval --lm-model extracts in the worker and reports downstream loss and ablation sparsity',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sae-cli-lm-'));

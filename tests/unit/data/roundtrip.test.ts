@@ -1,27 +1,19 @@
 /**
  * Interop with numpy: files written by our writers are read back by python3 + numpy
  * (safetensors header parsed by hand, no safetensors package), and python-written
- * fixtures are checked above. Skipped if python3/numpy is unavailable.
+ * fixtures are checked above. Needs python3 + numpy (tests/unit/prereq.ts: skipped without, failed under CI).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../../src/data/half.ts';
 import { writeNpy } from '../../../src/data/npy.ts';
 import { openActivationFile } from '../../../src/data/open.ts';
 import { Rng } from '../../../src/data/rng.ts';
 import { readSafetensors, writeSafetensors } from '../../../src/data/safetensors.ts';
-
-function hasNumpy(): boolean {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { describeNeeds, NUMPY } from '../prereq.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sae-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,7 +40,7 @@ for name, t in hdr.items():
 print(json.dumps(out))
 `;
 
-describe.skipIf(!hasNumpy())('numpy interop', () => {
+describeNeeds(NUMPY)('numpy interop', () => {
   it('safetensors written in TS is read by python with the same values', () => {
     const rng = new Rng(11);
     const w = Float32Array.from({ length: 6 * 5 }, () => rng.normal() * 10);

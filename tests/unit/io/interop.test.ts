@@ -2,7 +2,7 @@
  * Interop with numpy: SAEs exported here are read by python (safetensors header parsed by hand,
  * tests/fixtures/io/st.py) and applied with the PyTorch tools' rules (check_export.py); SAEs
  * written by python in the SAELens and sparsify layouts (make_fixtures.py) are imported here.
- * The python half is skipped if python3/numpy is unavailable.
+ * The python half needs python3 + numpy (tests/unit/prereq.ts: skipped without, failed under CI).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -11,18 +11,10 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportSae, importSae, importSaes } from '../../../src/io/export.ts';
 import { type Normalization, reconstructRaw, topkForward } from '../../../src/io/forward.ts';
+import { describeNeeds, itNeeds, NUMPY } from '../prereq.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 
 const FIX = join(__dirname, '../../fixtures/io');
-
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 function readTree(dir: string): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
@@ -37,7 +29,7 @@ function readTree(dir: string): Map<string, Uint8Array> {
   return out;
 }
 
-describe.skipIf(!hasNumpy)('python reads our exports', () => {
+describeNeeds(NUMPY)('python reads our exports', () => {
   const d = 12;
   const N = 40;
   const k = 5;
@@ -136,7 +128,7 @@ describe('python-written fixtures import here', () => {
     );
   });
 
-  it.skipIf(!hasNumpy)('fixtures are reproducible by make_fixtures.py', () => {
+  itNeeds(NUMPY)('fixtures are reproducible by make_fixtures.py', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sae-fix-'));
     mkdirSync(dir, { recursive: true });
     // The script writes beside itself; run a copy so the checked-in files stay untouched.

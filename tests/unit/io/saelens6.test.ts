@@ -23,6 +23,7 @@ import {
 import { reconstructRaw } from '../../../src/io/forward.ts';
 import type { Activation } from '../../../src/sae/config.ts';
 import type { ParamsF32 } from '../../../src/sae/step.ts';
+import { describeNeeds, NUMPY } from '../prereq.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 
 const d = 8;
@@ -32,15 +33,6 @@ const B = 16;
 const TOKENS = 40_960;
 
 const FIX = join(__dirname, '../../fixtures/io');
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 /** Random params of an activation: biases of both signs, extra for gated / jumprelu. */
 function paramsOf(activation: Activation, seed: number): ParamsF32 {
   const p = randomParams(d, N, seed);
@@ -456,7 +448,7 @@ describe('SAELens import: 6 and pre-6 configs, refusals', () => {
   });
 });
 
-describe.skipIf(!hasNumpy)('python loads the exports the way SAELens 6 does', () => {
+describeNeeds(NUMPY)('python loads the exports the way SAELens 6 does', () => {
   const cases: [Activation, string, ExportInput['normalization']][] = [
     ['topk', 'topk', { kind: 'scalar', scale: 0.05 }],
     ['jumprelu', 'jumprelu', { kind: 'none' }],
