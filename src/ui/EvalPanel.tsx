@@ -221,6 +221,11 @@ function Report({ r, stale }: { r: FullEvalReport; stale: boolean }) {
   return (
     <div className="eval-report" data-testid="eval-report">
       {stale && <p className="muted small">This report describes an earlier run.</p>}
+      {r.weights === 'ema' && (
+        <p className="muted small" data-testid="eval-weights">
+          Evaluated with the EMA of the weights (the run kept one), as the export holds.
+        </p>
+      )}
       <div className="readouts">
         <Tile label="rows" testid="eval-rows" value={r.rows}>
           {fmtInt(r.rows)}
@@ -229,7 +234,7 @@ function Report({ r, stale }: { r: FullEvalReport; stale: boolean }) {
           label="nMSE"
           testid="eval-nmse"
           value={r.nmse}
-          title="Σ‖x̂ − x‖² / Σ‖x − mean‖² on raw activations"
+          title="Σ‖x̂ − x‖² / Σ‖x − μ‖² on raw activations, μ the dataset mean (the run panel's held-out nMSE)"
         >
           {fmtNum(r.nmse, 4)}
         </Tile>

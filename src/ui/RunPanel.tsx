@@ -149,11 +149,19 @@ export function RunPanel() {
         <p className={status === 'failed' ? 'bad small' : 'muted small'}>{run.message}</p>
       )}
       {run?.final && (
-        <div className="final" data-testid="final">
-          <strong>Final (held-out):</strong> nMSE {fmtNum(run.final.nmse, 4)} · explained variance{' '}
-          {fmtPct(run.final.explainedVariance)} · L0 {fmtNum(run.final.l0, 3)} · never fired{' '}
-          {fmtPct(run.final.deadFractionEval)} · dead by rule {fmtPct(run.final.deadFractionRule)} ·{' '}
-          {fmtCompact(run.final.tokensPerS)} tokens/s
+        <div
+          className="final"
+          data-testid="final"
+          data-nmse={String(run.final.nmse)}
+          data-ev={String(run.final.explainedVariance)}
+          data-l0={String(run.final.l0)}
+          data-never-fired={String(run.final.deadFractionEval)}
+          data-rows={String(run.final.rows)}
+        >
+          <strong>Final (held-out{run.final.weights === 'ema' ? ', EMA weights' : ''}):</strong> nMSE{' '}
+          {fmtNum(run.final.nmse, 4)} · explained variance {fmtPct(run.final.explainedVariance)} · L0{' '}
+          {fmtNum(run.final.l0, 3)} · never fired {fmtPct(run.final.deadFractionEval)} · dead by rule{' '}
+          {fmtPct(run.final.deadFractionRule)} · {fmtCompact(run.final.tokensPerS)} tokens/s
         </div>
       )}
     </section>
