@@ -4,11 +4,14 @@
  * widths (d = 768, 12 heads of 64, MLP 3072) with two layers and a small vocabulary so SwiftShader
  * stays fast: every site of every layer and the logits; the replacement hook at every site kind (a
  * clean replacement changes nothing bit for bit; an edit matches the twin's); blocks skipped without
- * logits; the device-limit check.
+ * logits; the device-limit check; the downstream loss through the LmRunner adapter (gpt2Runner)
+ * on the WGSL forward against the same measure on the twin.
  *
  * Tolerance: per row t, ‖got_t − want_t‖ / ‖want_t‖ ≤ 1e-5 (f32 storage and sums against float64).
  */
 import { Rng } from '../../src/data/rng';
+import { gpt2Runner } from '../../src/eval/gpt2-runner';
+import { downstreamLossOn } from '../../src/eval/lm-runner';
 import { createBufferFrom } from '../../src/gpu/buffers';
 import { Gpt2 } from '../../src/lm/gpt2/forward';
 import { GpuGpt2, gpt2GpuFit } from '../../src/lm/gpt2/gpu-forward';
@@ -298,3 +301,45 @@ gpuTest('gpt2 device limits: GPT-2 small needs more than the default 128 MiB bin
     `    this device: binding ${l.maxStorageBufferBindingSize / 2 ** 20} MiB, buffer ${l.maxBufferSize / 2 ** 20} MiB; GPT-2 small at T=64 ${gpt2GpuFit(small, 64, l) ?? 'fits'}`,
   );
 });
+
+gpuTest(
+  'gpt2 runner: downstream loss on the WGSL forward equals the twin at mlp_out and resid_post',
+  async (device) => {
+    const s = SHAPES[0];
+    const ckpt = randomGpt2(s, 500);
+    const windows = [randomTokens(13, s.vocabSize, 501), randomTokens(9, s.vocabSize, 502)];
+    // A reconstruction worse than the clean value and better than zero: 0.7·x + 0.1.
+    const recon = (x: Float32Array) => x.map((v) => 0.7 * v + 0.1);
+    const model = GpuGpt2.create(device, ckpt, 16);
+    const cpu = new Gpt2(ckpt, { dtype: 'f64' });
+    try {
+      const out: string[] = [];
+      for (const [kind, layer] of [
+        ['mlp_out', 1],
+        ['resid_post', 1],
+      ] as const) {
+        const g = gpt2Runner(model, kind);
+        const c = gpt2Runner(cpu, kind);
+        assert(
+          g.backend === 'gpu' && c.backend === 'cpu' && g.config.dim === s.nEmbd,
+          'runner backends and dims',
+        );
+        const read = await g.run(windows[0], { resid: layer, logits: false });
+        const want = cpu.run(windows[0], { sites: [{ kind, layer }], logits: false });
+        const e = rowErr(read.resid!, want.sites.get(hookName({ kind, layer }))!, s.nEmbd);
+        assert(e <= TOL && read.logits === null, `${kind} ${layer} read: ${e}`);
+        const gd = await downstreamLossOn(g, windows, layer, recon);
+        const cd = await downstreamLossOn(c, windows, layer, recon);
+        for (const key of ['cleanLoss', 'splicedLoss', 'zeroLoss', 'kl'] as const)
+          assert(Math.abs(gd[key] - cd[key]) <= 1e-5, `${kind} ${key}: gpu ${gd[key]} vs twin ${cd[key]}`);
+        assert(gd.tokens === cd.tokens && gd.splicedLoss !== gd.cleanLoss, `${kind}: the splice is applied`);
+        out.push(
+          `${kind} ${layer}: clean ${gd.cleanLoss.toFixed(5)} spliced ${gd.splicedLoss.toFixed(5)} zero ${gd.zeroLoss.toFixed(5)}`,
+        );
+      }
+      console.log(`    ${out.join('; ')}`);
+    } finally {
+      model.destroy();
+    }
+  },
+);
