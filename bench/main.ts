@@ -3,6 +3,7 @@ import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
+import { benchGpt2 } from './gpt2.bench';
 import { benchScale } from './scale.bench';
 import { benchStep, benchVariants } from './step.bench';
 
@@ -70,6 +71,13 @@ async function main() {
         fusedVariant: params.get('fused') ?? undefined,
       }),
     );
+  }
+  if (want('gpt2')) {
+    // GPT-2 small's widths, WGSL vs CPU forward; ?gpt2-layers= (default 12) and ?gpt2-T= (default 64,
+    // the paper's context) shorten it on SwiftShader.
+    const nLayer = Number(params.get('gpt2-layers') ?? 12);
+    const T = Number(params.get('gpt2-T') ?? 64);
+    entries.push(await benchGpt2(gpu.device, { nLayer, T, samples }));
   }
   const result = { adapter: gpu.report, when: new Date().toISOString(), entries };
   gpu.destroy();

@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --full | --only encode,step,scale,...] [--samples 3 --max-n 65536 --encode V
- * --topk V --fused V --shape B,d,N,k,kAux --out FILE]: runs bench/index.html in headless Chromium and
+ * --topk V --fused V --shape B,d,N,k,kAux --gpt2-layers L --gpt2-T T --out FILE]: runs bench/index.html in headless Chromium and
  * prints one JSON document (adapter, shapes, median ms per variant and phase, GFLOP/s, ratios).
  * Without --only or --full it runs the quick default, the step profile at its two shapes (a few
  * minutes on SwiftShader); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
@@ -14,7 +14,7 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const q = new URLSearchParams();
-for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused', 'shape'])
+for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused', 'shape', 'gpt2-layers', 'gpt2-T'])
   if (opt(name)) q.set(name, opt(name)!);
 // An empty `only` runs everything (bench/main.ts); the quick default is the step profile.
 if (!opt('only') && !args.includes('--full')) q.set('only', 'step');
