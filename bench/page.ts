@@ -3,7 +3,7 @@
  * leaves in window.__benchDone: { adapter, when, entries } or { error }. Page logs go to `log`.
  */
 
-import { openSession } from '../cli/browser';
+import { openSession, robust } from '../cli/browser';
 import type { AdapterReport } from '../src/gpu/device';
 
 export interface BenchResult {
@@ -11,6 +11,8 @@ export interface BenchResult {
   when?: string;
   entries?: unknown[];
   error?: string;
+  /** Dawn's index clamping in shaders (cli/browser.ts): off unless SAE_LAB_ROBUST=1 */
+  robustness?: boolean;
 }
 
 export async function runBenchPage(
@@ -23,7 +25,8 @@ export async function runBenchPage(
       timeout: 60 * 60_000,
       polling: 500,
     });
-    return (await session.page.evaluate(() => window.__benchDone)) as BenchResult;
+    const done = (await session.page.evaluate(() => window.__benchDone)) as BenchResult;
+    return { ...done, robustness: robust() };
   } finally {
     await session.close();
   }

@@ -45,7 +45,20 @@ export function chromeArgs(): string[] {
         ]
       : ['--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
   const extra = (process.env.SAE_LAB_CHROME_ARGS ?? '').split(/\s+/).filter(Boolean);
-  return [...base, ...gpu, ...extra];
+  return [...base, ...gpu, ...(robust() ? [] : [NO_ROBUSTNESS]), ...extra];
+}
+
+/**
+ * Dawn's robustness pass clamps every buffer index in every shader. Headless sessions run only this
+ * repository's kernels, whose indices the GPU tests check against the float64 reference (and the
+ * GPU tests run without the pass too), so the CLI, the benchmarks and the GPU tests turn it off:
+ * the same bits, faster (measured in the README). SAE_LAB_ROBUST=1 keeps it; the page in a user's
+ * browser always has it.
+ */
+const NO_ROBUSTNESS = '--enable-dawn-features=disable_robustness';
+
+export function robust(): boolean {
+  return process.env.SAE_LAB_ROBUST === '1';
 }
 
 export interface Session {

@@ -14,6 +14,7 @@ import { ACTIVATIONS, type Activation, type SaeConfig } from '../src/sae/config'
 import type { KernelChoice } from '../src/sae/step';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
+import { robust } from './browser';
 import { bytesOf, openDataFlag, openHeadless } from './headless';
 
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -301,7 +302,7 @@ export async function trainHeadless(
         `${label}started: ${started.totalSteps} steps of ${started.config.batchSize} rows; ` +
           `${(started.gpuBytes / 2 ** 20).toFixed(started.gpuBytes < 2 ** 24 ? 2 : 0)} MiB on the GPU in ${l.shards} shard(s), ` +
           `${l.tiles} tile(s) of ${l.tileLatents} latents; kernels ${k.encode}/${k.topk}` +
-          `${k.fused ? ` fused ${k.fused}` : ''}\n`,
+          `${k.fused ? ` fused ${k.fused}` : ''}${robust() ? '' : '; Dawn robustness off (SAE_LAB_ROBUST=1 keeps it)'}\n`,
       );
     }
     const done = await h.next(['train-done', 'nan']);

@@ -23,6 +23,16 @@ struct MicroBatch {
 }
 
 const NONE: u32 = 0xffffffffu;
+
+// ⌊e / k⌋ for k ≥ 1, exact for every u32 e. An integer division by a value the compiler cannot see
+// is scalarized on CPU backends (SwiftShader: one `div` per lane), and the gradient kernels take a
+// row index per entry in every lane; the float quotient is off by at most a few units, corrected here.
+fn div_rows(e: u32, k: u32) -> u32 {
+  var q = u32(f32(e) / f32(k));
+  while (q > 0u && q * k > e) { q -= 1u; }
+  while ((q + 1u) * k <= e) { q += 1u; }
+  return q;
+}
 const METRICS: u32 = 8u;  // floats per metrics slot
 
 // Kernels loop grid-stride (over rows, latents or elements) so that one dispatch of at most

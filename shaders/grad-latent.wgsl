@@ -36,8 +36,8 @@ const CPT: u32 = {{CPT}}u;   // columns per thread in grad_dec/grad_enc: ceil(d 
 // Row of entry e and whether it belongs to AuxK.
 fn row_of(e: u32) -> vec2<u32> {
   let nMain = P.B * P.k;
-  if (e < nMain) { return vec2<u32>(e / P.k, 0u); }
-  return vec2<u32>((e - nMain) / P.kAux, 1u);
+  if (e < nMain) { return vec2<u32>(div_rows(e, P.k), 0u); }
+  return vec2<u32>(div_rows(e - nMain, P.kAux), 1u);
 }
 
 @compute @workgroup_size(WG)

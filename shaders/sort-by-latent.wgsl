@@ -29,8 +29,16 @@ fn latent_of(e: u32) -> u32 { return idx_all[e]; }
 
 fn key_of(e: u32) -> u32 {
   let nMain = P.B * P.k;
-  if (e < nMain) { return 2u * (e / P.k); }
-  return 2u * ((e - nMain) / P.kAux) + 1u;
+  if (e < nMain) { return 2u * div_rows(e, P.k); }
+  return 2u * div_rows(e - nMain, P.kAux) + 1u;
+}
+
+// key_of(a) < key_of(b) for two entries of one latent. A row holds a latent at most once per kind
+// (main or AuxK), so within a kind the order of the keys is the order of the entries: no division.
+fn key_less(a: u32, b: u32) -> bool {
+  let nMain = P.B * P.k;
+  if ((a < nMain) == (b < nMain)) { return a < b; }
+  return key_of(a) < key_of(b);
 }
 
 fn n_entries() -> u32 { return P.B * (P.k + P.kAux); }
@@ -99,9 +107,8 @@ fn sort_order_short(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (n > SHORT) { continue; }
     for (var t = 0u; t < n; t++) {
       let e = unordered[s + t];
-      let key = key_of(e);
       var rank = 0u;
-      for (var u = 0u; u < n; u++) { rank += select(0u, 1u, key_of(unordered[s + u]) < key); }
+      for (var u = 0u; u < n; u++) { rank += select(0u, 1u, key_less(unordered[s + u], e)); }
       rows[s + rank] = e;
     }
   }
@@ -130,9 +137,8 @@ fn order_latent(i: u32, lid: vec3<u32>) {
     // Short lists (most latents): rank by counting smaller keys, one entry per thread, no barriers.
     if (lid.x < n) {
       let e = unordered[s + lid.x];
-      let key = key_of(e);
       var rank = 0u;
-      for (var t = 0u; t < n; t++) { rank += select(0u, 1u, key_of(unordered[s + t]) < key); }
+      for (var t = 0u; t < n; t++) { rank += select(0u, 1u, key_less(unordered[s + t], e)); }
       rows[s + rank] = e;
     }
     return;

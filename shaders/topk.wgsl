@@ -87,7 +87,11 @@ fn kout_of() -> u32 {
 }
 
 // Candidate t of a row: (value as sorted — NaN and -inf as NEG_MAX —, global latent).
-fn cand_lat(s: Src, t: u32) -> u32 { return select(s.lat0 + t, dead_list[s.d0 + t], AUX); }
+// A branch, not select(): select() evaluates both operands, a dead_list load per candidate.
+fn cand_lat(s: Src, t: u32) -> u32 {
+  if (AUX) { return dead_list[s.d0 + t]; }
+  return s.lat0 + t;
+}
 fn cand_val(s: Src, row: u32, lat: u32) -> f32 {
   var v = pre[row * s.stride + (lat - s.lat0)];
   // NaN (checked on the bits: compilers may fold v != v) and -inf sort as NEG_MAX.
@@ -281,10 +285,14 @@ fn insert_rows(s: Src, start: u32, step: u32) {
     var lv: array<f32, KP>;
     var li: array<u32, KP>;
     for (var j = 0u; j < KP; j++) { lv[j] = NEG_MAX; li[j] = NONE; }
+    // The entry a candidate must beat (rank kout − 1), held in registers: most candidates stop at
+    // this one test, and a dynamically indexed private array lives in memory on CPU backends.
+    var cutV = NEG_MAX;
+    var cutI = NONE;
     for (var t = 0u; t < count; t++) {
       let lat = cand_lat(s, t);
       let v = cand_val(s, row, lat);
-      if (!better(v, lat, lv[kout - 1u], li[kout - 1u])) { continue; }
+      if (!better(v, lat, cutV, cutI)) { continue; }
       var j = kout - 1u;
       while (j > 0u && better(v, lat, lv[j - 1u], li[j - 1u])) {
         lv[j] = lv[j - 1u];
@@ -293,6 +301,8 @@ fn insert_rows(s: Src, start: u32, step: u32) {
       }
       lv[j] = v;
       li[j] = lat;
+      cutV = lv[kout - 1u];
+      cutI = li[kout - 1u];
     }
     for (var j = 0u; j < kout; j++) { put(row, j, kout, lv[j], li[j]); }
   }
