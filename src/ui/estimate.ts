@@ -58,6 +58,10 @@ export interface TimeEstimate {
   runSeconds: number;
 }
 
+/** A fallback adapter or a CPU rasterizer (SwiftShader, llvmpipe): the GPU emulated on the CPU. */
+const isEmulated = (a: AdapterReport) =>
+  a.isFallbackAdapter || /swiftshader|llvmpipe|cpu/i.test(a.architecture);
+
 export function estimateTime(
   c: { d: number; nLatents: number; batchSize: number; tokens: number },
   measured: MeasuredSpeed | null,
@@ -70,11 +74,44 @@ export function estimateTime(
     gflops = (measured.tokensPerS * stepFlops(1, measured.d, measured.nLatents)) / 1e9;
     source = 'measured';
   } else {
-    const soft =
-      !adapter || adapter.isFallbackAdapter || /swiftshader|llvmpipe|cpu/i.test(adapter.architecture);
-    gflops = soft ? 2 : 500;
+    gflops = !adapter || isEmulated(adapter) ? 2 : 500;
     source = 'assumed';
   }
   const stepSeconds = stepFlops(c.batchSize, c.d, c.nLatents) / (gflops * 1e9);
   return { stepSeconds, gflops, source, runSeconds: (stepSeconds * c.tokens) / c.batchSize };
+}
+
+/** A token budget that finishes while the user watches, and why it is offered. */
+export interface BudgetProposal {
+  tokens: number;
+  seconds: number;
+  reason: string;
+}
+
+/** The run the proposal aims at (ours): long enough for the curves to settle on the demo. */
+export const WATCHABLE_SECONDS = 120;
+/** Runs estimated longer than this get a proposal (ours). */
+const PROPOSE_ABOVE_SECONDS = 300;
+
+/**
+ * On an emulated adapter, or when the measured (or assumed) speed makes `tokens` take more than a
+ * few minutes, a budget of whole batches that takes about WATCHABLE_SECONDS at the same rate; null
+ * when the run is short already. Only the token budget changes: N, k, B and the recipe stay.
+ */
+export function proposeBudget(
+  c: { d: number; nLatents: number; batchSize: number; tokens: number },
+  time: TimeEstimate,
+  adapter: AdapterReport | null,
+): BudgetProposal | null {
+  if (time.runSeconds <= PROPOSE_ABOVE_SECONDS || time.stepSeconds <= 0) return null;
+  const steps = Math.max(1, Math.floor(WATCHABLE_SECONDS / time.stepSeconds));
+  const tokens = Math.min(c.tokens, steps * c.batchSize);
+  if (tokens >= c.tokens) return null;
+  const emulated = !!adapter && isEmulated(adapter);
+  const rate = `${time.gflops.toPrecision(3)} GFLOP/s ${time.source === 'measured' ? 'measured in the last run' : 'assumed'}`;
+  return {
+    tokens,
+    seconds: (tokens / c.batchSize) * time.stepSeconds,
+    reason: `${emulated ? 'this adapter emulates the GPU on the CPU, and ' : ''}at ${rate} the budget takes ${Math.round(time.runSeconds / 60)} min`,
+  };
 }
