@@ -77,6 +77,43 @@ describe('GPT-2 CPU twin vs the independent float64 numpy forward', () => {
   });
 });
 
+describe('GPT-2 twin: shapes off the 4 × 4 blocks', () => {
+  it('a vocabulary and windows that are not multiples of 4 give the same values', async () => {
+    const ckpt = await loadVariant('f32');
+    const base = new Gpt2(ckpt, { dtype: 'f64' });
+    // Three more vocabulary rows: the residual stream cannot change, the first V logits neither.
+    const V2 = V + 3;
+    const wte = new Float32Array(V2 * D);
+    wte.set(ckpt.weights.wte);
+    for (let i = V * D; i < V2 * D; i++) wte[i] = Math.sin(i);
+    const grown = new Gpt2(
+      { ...ckpt, config: { ...ckpt.config, vocabSize: V2 }, weights: { ...ckpt.weights, wte } },
+      { dtype: 'f64' },
+    );
+    for (const n of [1, 2, 3, 7, 13]) {
+      const toks = ref.tokens.subarray(0, n);
+      const a = base.run(toks, { sites: [{ kind: 'resid_post', layer: L - 1 }] });
+      const b = grown.run(toks, { sites: [{ kind: 'resid_post', layer: L - 1 }] });
+      const x = b.sites.get(`blocks.${L - 1}.hook_resid_post`)!;
+      expect(x).toEqual(a.sites.get(`blocks.${L - 1}.hook_resid_post`));
+      // Rows of the window shorter than the blocks match the full window's first rows.
+      expect(maxRowRelErr(a.logits!, ref.logits.data.subarray(0, n * V), V), `T = ${n}`).toBeLessThan(1e-10);
+      const { lnFG: g, lnFB: bias } = ckpt.weights;
+      for (let t = 0; t < n; t++) {
+        const row = Array.from(x.subarray(t * D, (t + 1) * D));
+        const mean = row.reduce((p, v) => p + v, 0) / D;
+        const inv = 1 / Math.sqrt(row.reduce((p, v) => p + (v - mean) ** 2, 0) / D + 1e-5);
+        for (let v = 0; v < V2; v++) {
+          let dot = 0;
+          for (let i = 0; i < D; i++) dot += ((row[i] - mean) * inv * g[i] + bias[i]) * wte[v * D + i];
+          if (v < V) expect(b.logits![t * V2 + v]).toBe(a.logits![t * V + v]);
+          expect(Math.abs(b.logits![t * V2 + v] - dot)).toBeLessThan(1e-12);
+        }
+      }
+    }
+  });
+});
+
 describe('GPT-2 replace hook', () => {
   for (const dtype of ['f64', 'f32'] as const) {
     it(`${dtype}: replacing any site with its clean value is a no-op`, async () => {
