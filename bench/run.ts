@@ -6,7 +6,18 @@
  * minutes on SwiftShader); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
  */
 import { writeFileSync } from 'node:fs';
+import { numpyEncode } from './numpy';
 import { runBenchPage } from './page';
+
+interface BenchEntry {
+  name: string;
+  shape?: { B: number; d: number; N: number };
+  variants?: Record<string, { gflops: number }>;
+  best?: string;
+  encode_gflops?: number;
+  numpy_encode?: unknown;
+  ratio_numpy_over_ours_gflops?: number;
+}
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -20,6 +31,15 @@ for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused', 'shap
 if (!opt('only') && !args.includes('--full')) q.set('only', 'step');
 
 const result = await runBenchPage(q);
+// The same matmul in NumPy/BLAS on the same cores, next to every encoder figure of this run.
+for (const e of (result.entries ?? []) as BenchEntry[]) {
+  if (!e.shape || !(e.name === 'encode' || e.name === 'step')) continue;
+  const { B, d, N } = e.shape;
+  const np = numpyEncode(B, d, N);
+  e.numpy_encode = np;
+  const ours = e.name === 'encode' ? e.variants?.[e.best ?? '']?.gflops : e.encode_gflops;
+  if (np.gflops && ours) e.ratio_numpy_over_ours_gflops = np.gflops / ours;
+}
 const json = JSON.stringify(result, null, 2);
 console.log(json);
 if (opt('out')) writeFileSync(opt('out')!, json);
