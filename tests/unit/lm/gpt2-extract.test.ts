@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../../cli/extract';
-import { decodeNpy } from '../../../src/data/npy';
+import { decodeNpy, parseNpyHeader } from '../../../src/data/npy';
 import { Rng } from '../../../src/data/rng';
 import { readSafetensors, type StTensorIn, writeSafetensors } from '../../../src/data/safetensors';
 import { extractGpt2Activations, splitParagraphs } from '../../../src/lm/extract';
@@ -16,7 +16,7 @@ import { readGpt2Checkpoint } from '../../../src/lm/gpt2/checkpoint';
 import { Gpt2 } from '../../../src/lm/gpt2/forward';
 import { readGpt2Tokenizer } from '../../../src/lm/gpt2/tokenizer';
 import { unescapeVocabPiece } from '../../../src/lm/tokenizer';
-import { fixtureBytes } from './gpt2-helpers';
+import { fixtureBytes, maxRowRelErr, REF_KINDS } from './gpt2-helpers';
 
 const D = 24;
 const V = 259;
@@ -194,6 +194,56 @@ describe('GPT-2 extraction (CPU)', () => {
     }
     expect(decodeNpy(readFileSync(acts)).shape).toEqual([5, D]);
     rmSync(other, { recursive: true });
+    rmSync(out, { recursive: true });
+  });
+});
+
+describe('extract --model on a Hugging Face folder vs the independent float64 numpy forward', () => {
+  // tests/fixtures/gpt2/bytes: F16 weights with `transformer.` keys, a byte-level vocab.json +
+  // merges.txt, text.txt, and numpy's float64 sites for <|endoftext|> + the text's bytes.
+  const FOLDER = resolve(__dirname, '../../fixtures/gpt2/bytes');
+  const f64 = (name: string) => {
+    const b = Uint8Array.from(readFileSync(join(FOLDER, name)));
+    const h = parseNpyHeader(b, name);
+    if ('needMore' in h) throw new Error(name);
+    return { shape: h.shape, data: b.slice(h.dataOffset) };
+  };
+
+  it('every site of every layer within 1e-4 of the row norm (the text through the tokenizer too)', async () => {
+    const refTokens = new Int32Array(f64('ref_tokens.npy').data.buffer);
+    const sites = f64('ref_sites.npy');
+    const ref = new Float64Array(sites.data.buffer);
+    const [L, , T] = sites.shape;
+    const out = mkdtempSync(join(tmpdir(), 'gpt2-extract-ref-'));
+    const acts = join(out, 'acts.npy');
+    const errWrite = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    let worst = 0;
+    try {
+      for (let l = 0; l < L; l++) {
+        for (let k = 0; k < 5; k++) {
+          const site = `blocks.${l}.hook_${REF_KINDS[k]}`;
+          const args = ['--model', FOLDER, '--text', join(FOLDER, 'text.txt'), '--site', site, '--keep-bos'];
+          expect(await main([...args, '--out', acts]), site).toBe(0);
+          const a = decodeNpy(readFileSync(acts));
+          expect(a.shape).toEqual([T, D]);
+          const e = maxRowRelErr(
+            a.data as Float32Array,
+            ref.subarray((l * 5 + k) * T * D, (l * 5 + k + 1) * T * D),
+            D,
+          );
+          expect(e, site).toBeLessThan(1e-4);
+          worst = Math.max(worst, e);
+        }
+      }
+    } finally {
+      process.stderr.write = errWrite;
+    }
+    expect(Array.from(decodeNpy(readFileSync(join(out, 'acts.tokens.npy'))).data)).toEqual(
+      Array.from(refTokens),
+    );
+    // The float32 twin and float32 rows: measured 2.5e-7.
+    expect(worst).toBeLessThan(1e-6);
     rmSync(out, { recursive: true });
   });
 });
