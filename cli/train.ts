@@ -6,7 +6,7 @@
  * by the worker before anything is allocated). A GPU error during the run stops it: one line, exit 1,
  * and no metrics.json or export is written.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ENCODE_TOPK_VARIANT_NAMES, ENCODE_VARIANT_NAMES } from '../src/gpu/kernel-variants';
 import { filesFromZip } from '../src/io/export';
@@ -77,7 +77,10 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   'input-norm': { kind: 'string', help: 'scalar|paper|none (default scalar: E‖x‖² = d)' },
   clip: { kind: 'bool', help: 'clip the global gradient norm to --clip-norm (default off)' },
   'clip-norm': { kind: 'number', help: 'clip threshold (default 1)' },
-  ema: { kind: 'bool', help: 'keep an EMA of the weights (decay --ema-decay) for evaluation' },
+  ema: {
+    kind: 'bool',
+    help: 'keep an EMA of the weights (decay --ema-decay); evaluation (metrics.json) and the export use it',
+  },
   'ema-decay': { kind: 'number', help: 'EMA decay (default 0.999)' },
   'no-tied-init': { kind: 'bool', help: 'ablation: independent random encoder instead of W_enc = W_dec' },
   'no-auxk': { kind: 'bool', help: 'ablation: no AuxK loss' },
@@ -104,6 +107,10 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   fused: {
     kind: 'string',
     help: 'blocked1x4|blocked2x4|blocked4x4|blocked4x8|vec4x4|vec4x8: with --encode-variant, use the fused encode+TopK (k ≤ 64)',
+  },
+  reproduce: {
+    kind: 'string',
+    help: 'a run directory (or its metrics.json): train again with its config and kernel variants (the autotuner skipped), bit for bit on the same adapter; --data is still needed',
   },
   out: {
     kind: 'string',
@@ -257,7 +264,13 @@ function kernelFlags(flags: Record<string, unknown>): Partial<KernelChoice> | un
 export async function trainHeadless(
   flags: Record<string, unknown>,
   config: Partial<SaeConfig>,
-  opts: { quiet?: boolean; label?: string; export?: 'saelens' | 'openai' } = {},
+  opts: {
+    quiet?: boolean;
+    label?: string;
+    export?: 'saelens' | 'openai';
+    /** kernel variants to use (a --reproduce run's), over the command-line flags */
+    kernels?: KernelChoice;
+  } = {},
 ): Promise<RunOutcome> {
   const h = await openHeadless();
   try {
@@ -284,7 +297,7 @@ export async function trainHeadless(
       start: {
         runId: `cli-${Date.now()}`,
         config,
-        kernels: kernelFlags(flags),
+        kernels: opts.kernels ?? kernelFlags(flags),
         evalEveryTokens: (flags['eval-every'] as number | undefined) ?? 0,
         // test hook (hidden flag): a real invalid GPU command after this step
         ...(flags['inject-gpu-error'] !== undefined
@@ -359,6 +372,26 @@ export async function trainHeadless(
   }
 }
 
+/**
+ * A finished run's config and kernel variants (its metrics.json). The autotuner picks variants by
+ * timing, and the encoder variants agree only to ~1e-5, so the same seed can give other bits on
+ * another day; with the recorded variants it gives the same ones.
+ */
+function readRun(path: string): { config: Partial<SaeConfig>; kernels: KernelChoice } {
+  const file = path.endsWith('.json') ? path : join(path, 'metrics.json');
+  let parsed: { config?: Partial<SaeConfig>; kernels?: KernelChoice };
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--reproduce: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!parsed.config || !parsed.kernels?.encode)
+    throw new UsageError(
+      `--reproduce: ${file} has no config and kernels (not a metrics.json of npm run train)`,
+    );
+  return { config: parsed.config, kernels: parsed.kernels };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, TRAIN_FLAGS);
   if (flags.help) {
@@ -366,7 +399,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!flags.data) throw new UsageError('--data is required (a file, shards comma-separated, or "demo")');
-  const config = configFromFlags(flags);
+  const again = flags.reproduce ? readRun(flags.reproduce as string) : undefined;
+  const config = again?.config ?? configFromFlags(flags);
   const format = (flags['export-format'] as string | undefined) ?? 'saelens';
   if (format !== 'saelens' && format !== 'openai')
     throw new UsageError('--export-format must be saelens|openai');
@@ -375,6 +409,7 @@ export async function main(argv: string[]): Promise<number> {
   const { result, exported } = await trainHeadless(flags, config, {
     quiet: Boolean(flags.quiet),
     export: format,
+    ...(again ? { kernels: again.kernels } : {}),
   });
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'metrics.json'), JSON.stringify(result, null, 2));
