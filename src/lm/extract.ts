@@ -16,6 +16,7 @@
 
 import type { FloatArray, Llama } from './forward';
 import type { Gpt2 } from './gpt2/forward';
+import type { GpuGpt2 } from './gpt2/gpu-forward';
 import type { Gpt2Tokenizer } from './gpt2/tokenizer';
 import type { Gpt2Site } from './gpt2/types';
 import { encode, type Tokenizer } from './tokenizer';
@@ -130,19 +131,21 @@ interface WindowReader {
 }
 
 /** A GPT-2 config in family-neutral terms. */
-function gpt2Dims(m: Gpt2): LmDims {
+function gpt2Dims(m: Gpt2 | GpuGpt2): LmDims {
   const c = m.config;
   return { dim: c.nEmbd, nLayers: c.nLayer, vocabSize: c.vocabSize, seqLen: c.nPositions };
 }
 
-/** The CPU GPT-2 twin read at one site (blocks past it are skipped). */
-function gpt2WindowReader(model: Gpt2, site: Gpt2Site): WindowReader {
+/** The CPU GPT-2 twin (synchronous) or the WGSL GpuGpt2 (async) read at one site (blocks past it are skipped). */
+function gpt2WindowReader(model: Gpt2 | GpuGpt2, site: Gpt2Site): WindowReader {
   return {
     config: gpt2Dims(model),
     capacity: model.capacity,
     read(win) {
-      const out = model.run(win, { sites: [site], logits: false });
-      return out.sites.values().next().value as FloatArray;
+      const req = { sites: [site], logits: false };
+      if ('forward' in model)
+        return model.forward(win, req).then((out) => out.sites.values().next().value as FloatArray);
+      return model.run(win, req).sites.values().next().value as FloatArray;
     },
   };
 }
@@ -358,6 +361,21 @@ export function extractGpt2Activations(
   const c = new ChunkCollector(model.config.nEmbd, opts.maxTokens);
   for (const chunk of windowLoop(gpt2WindowReader(model, site), tok, text, opts)) c.add(chunk);
   return c.result();
+}
+
+/**
+ * The windows of {@link extractGpt2Activations} as a stream, one awaited forward per window: on the
+ * WGSL GpuGpt2 (or the CPU twin), for a caller that writes each chunk out as it comes.
+ * @yields one chunk per window (rows [n, d], their token ids and positions, progress)
+ */
+export function extractGpt2WindowsAsync(
+  model: Gpt2 | GpuGpt2,
+  tok: Gpt2Tokenizer,
+  text: string,
+  site: Gpt2Site,
+  opts: WindowOptions,
+): AsyncGenerator<ExtractChunk> {
+  return windowLoopAsync(gpt2WindowReader(model, site), tok, text, opts);
 }
 
 /** Appends chunks into contiguous arrays that grow geometrically (total copying stays linear). */

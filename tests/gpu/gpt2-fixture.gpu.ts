@@ -3,10 +3,14 @@
  * by scripts/fixtures/gpt2_fixture.py: d = 24, 3 heads, 2 layers, n_inner 40, V = 80) against the
  * fixture's independent float64 numpy forward: every site of both layers and the logits, read through
  * the same loader as the page (readGpt2Checkpoint), F32 with bare and `transformer.`-prefixed keys.
+ * Then extraction on the WGSL forward (extractGpt2WindowsAsync) against extraction on the float64
+ * twin (extractGpt2Activations): the same windows, rows, ids and positions.
  * Tolerance: per row, ‖got − ref‖ / ‖ref‖ ≤ 1e-5.
  */
 import { parseNpyHeader } from '../../src/data/npy';
+import { extractGpt2Activations, extractGpt2WindowsAsync } from '../../src/lm/extract';
 import { readGpt2Checkpoint } from '../../src/lm/gpt2/checkpoint';
+import { Gpt2 } from '../../src/lm/gpt2/forward';
 import { GpuGpt2 } from '../../src/lm/gpt2/gpu-forward';
 import { type Gpt2Site, type Gpt2SiteKind, hookName } from '../../src/lm/gpt2/types';
 import { assert, gpuTest } from './harness';
@@ -48,6 +52,14 @@ function rowErr(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
   return worst;
 }
 
+async function fixture(variant: string) {
+  return readGpt2Checkpoint({
+    config: new TextDecoder().decode(await fetchBytes(`${DIR}/${variant}/config.json`)),
+    model: new Blob([await fetchBytes(`${DIR}/${variant}/model.safetensors`)]),
+    name: variant,
+  });
+}
+
 for (const variant of ['f32', 'f32_prefixed']) {
   gpuTest(
     `gpt2 fixture ${variant}: every site and logits vs the independent float64 numpy forward`,
@@ -86,3 +98,53 @@ for (const variant of ['f32', 'f32_prefixed']) {
     },
   );
 }
+
+gpuTest(
+  'gpt2 fixture: extraction on the WGSL forward equals extraction on the float64 twin',
+  async (device) => {
+    const ckpt = await fixture('f32');
+    const V = ckpt.config.vocabSize;
+    // A stand-in tokenizer over the fixture's 80 ids (the byte-level BPE is tested on its own):
+    // one id per character, <|endoftext|> = 79 opens each window.
+    const tok = {
+      vocabSize: V,
+      eotId: V - 1,
+      pieces: Array.from({ length: V }, (_, i) => String.fromCharCode(32 + i)),
+      name: 'chars',
+      encode: (text: string) => Int32Array.from(text, (ch) => ch.charCodeAt(0) % (V - 1)),
+      decode: (ids: ArrayLike<number>) => Array.from(ids, (i) => String.fromCharCode(32 + i)).join(''),
+    };
+    const text =
+      'the theme of the text\n\nthe end, then the rest; a paragraph longer than one window of ten.\n\nA third.';
+    const site: Gpt2Site = { kind: 'resid_mid', layer: 1 };
+    const opts = { window: 10 };
+    const want = extractGpt2Activations(new Gpt2(ckpt, { dtype: 'f64' }), tok, text, site, opts);
+    const model = GpuGpt2.create(device, ckpt, 10);
+    try {
+      const rows: Float32Array[] = [];
+      const ids: number[] = [];
+      const pos: number[] = [];
+      let windows = 0;
+      for await (const c of extractGpt2WindowsAsync(model, tok, text, site, opts)) {
+        rows.push(c.acts);
+        ids.push(...c.tokens);
+        pos.push(...c.positions);
+        windows = c.progress.windowsDone;
+      }
+      const acts = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+      let o = 0;
+      for (const r of rows) {
+        acts.set(r, o);
+        o += r.length;
+      }
+      assert(windows === want.windows && windows > 3, `windows ${windows} vs ${want.windows}`);
+      assert(ids.join() === Array.from(want.tokens).join(), 'token ids');
+      assert(pos.join() === Array.from(want.positions).join(), 'positions');
+      const e = rowErr(acts, want.acts, ckpt.config.nEmbd);
+      if (!(e <= 1e-5)) throw new Error(`extracted rows: row error ${e.toExponential(3)} > 1e-5`);
+      console.log(`    ${want.nTokens} rows in ${windows} windows, max row error ${e.toExponential(2)}`);
+    } finally {
+      model.destroy();
+    }
+  },
+);
