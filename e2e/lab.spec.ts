@@ -93,6 +93,33 @@ test('impossible config values are flagged and block the start', async ({ page }
   await expect(page.getByTestId('config-problems')).toBeHidden();
 });
 
+test('a field typed right after a preset keeps what was typed (the preset does not land late)', async ({
+  page,
+}) => {
+  await page.goto('./?nodemo');
+  await waitForAdapter(page);
+  const tokens = page.getByTestId('cfg-tokens');
+  // Click Quick test and, once the click's own update has rendered (React renders it in a
+  // microtask) but before the browser's next task, select the token budget's text, as a fast user
+  // or Playwright's fill can; then, after the page has run anything it deferred, type over it.
+  // The preset's 102400 used to reach the input in a passive effect, a later task, after the
+  // selection: the caret jumped to the end and the typed text was appended (1024002560, 1.02G).
+  await page.evaluate(async () => {
+    (document.querySelector('[data-testid="preset-quick"]') as HTMLButtonElement).click();
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    const input = document.querySelector('[data-testid="cfg-tokens"]') as HTMLInputElement;
+    input.focus();
+    input.select();
+  });
+  await page.waitForTimeout(300);
+  await page.keyboard.insertText('2560');
+  await expect(tokens).toHaveValue('2560');
+  // the store holds what the screen shows: the dead-latent window is tokens/10
+  await expect(page.getByTestId('cfg-deadTokens')).toHaveAttribute('placeholder', 'auto: 256');
+  await page.waitForTimeout(300);
+  await expect(tokens).toHaveValue('2560');
+});
+
 test('the demo dataset is ready on load and trains in one click', async ({ page }) => {
   await page.setViewportSize({ width: 1440, height: 1000 });
   await page.goto('./');

@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import {
   type Activation,
   type BPreInit,
@@ -34,15 +34,20 @@ function NumberField(props: {
   disabled?: boolean;
 }) {
   const value = useLab((s) => s.config[props.k]) as number | null;
-  const [text, setText] = useState(value === null ? '' : String(value));
-  // follow external changes (presets, reset) without fighting the user's typing
-  useEffect(() => {
-    setText((t) => {
-      const parsed = t.trim() === '' ? null : Number(t);
-      if (parsed === value || (Number.isNaN(parsed) && Number.isNaN(value))) return t;
-      return value === null ? '' : String(value);
-    });
-  }, [value]);
+  const parse = (t: string): number | null =>
+    t.trim() === '' ? (props.nullable ? null : Number.NaN) : Number(t.replace(/_/g, ''));
+  const show = (v: number | null) => (v === null ? '' : String(v));
+  const [text, setText] = useState(show(value));
+  const [synced, setSynced] = useState(value);
+  // Follow external changes (presets, reset) in the same render as the change, not in an effect:
+  // an effect runs after the browser has painted and handled input, so a preset's value used to
+  // land after the user had selected the field's text, moving the caret to the end; what they
+  // typed was then appended (2560 typed after Quick test's 102400 gave 1024002560 tokens).
+  // Text that already means the new value (the user's own typing) is kept as typed.
+  if (!Object.is(value, synced)) {
+    setSynced(value);
+    if (!Object.is(parse(text), value)) setText(show(value));
+  }
   const id = `cfg-${props.k}`;
   return (
     <div className={`field${props.error ? ' invalid' : ''}`}>
@@ -59,8 +64,7 @@ function NumberField(props: {
         onChange={(e) => {
           const t = e.target.value;
           setText(t);
-          const v = t.trim() === '' ? (props.nullable ? null : Number.NaN) : Number(t.replace(/_/g, ''));
-          setConfig(props.k, v as never);
+          setConfig(props.k, parse(t) as never);
         }}
       />
       <p className="help">{props.help}</p>
