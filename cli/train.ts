@@ -400,6 +400,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!flags.data) throw new UsageError('--data is required (a file, shards comma-separated, or "demo")');
   const again = flags.reproduce ? readRun(flags.reproduce as string) : undefined;
+  if (again && (Object.keys(configFromFlags(flags)).length || kernelFlags(flags)))
+    throw new UsageError(
+      '--reproduce takes the config and kernels from the run: give only --data, --out and output flags',
+    );
   const config = again?.config ?? configFromFlags(flags);
   const format = (flags['export-format'] as string | undefined) ?? 'saelens';
   if (format !== 'saelens' && format !== 'openai')
