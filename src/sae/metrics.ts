@@ -18,6 +18,8 @@
  *     Differs from 1 − nMSE by the residual's mean and by the rows' own mean vs μ.
  *   L0 = mean over rows of #{latents with a value > 0} (the paper's L0: nonzero latents; the training
  *     curve counts the same, shaders/loss.wgsl). A zero code entry (BatchTopK's cut, relu) is not active.
+ *     The threshold family's codes keep a row's 512 largest values; its L0 comes from the forward's
+ *     full per-row count instead (rowL0), so it is never truncated.
  *   A latent fires on a row when its value > fireThreshold (1e-3: the paper's and the released code's
  *     "activates", the training dead counter's test): never-fired fraction = latents that fired on none
  *     of the evaluated rows / N; firing frequency = rows it fired on / rows.
@@ -96,8 +98,10 @@ export class MetricsAccumulator {
    * @param x [rows, d] raw inputs
    * @param codes their codes [rows, k]
    * @param xhat [rows, d] raw reconstructions
+   * @param rowL0 [rows] each row's count of nonzero latents, when the codes may hold fewer than all
+   *   of them (the threshold family keeps the 512 largest per row); L0 is then counted from these
    */
-  add(x: ArrayLike<number>, codes: CodesBatch, xhat: ArrayLike<number>): void {
+  add(x: ArrayLike<number>, codes: CodesBatch, xhat: ArrayLike<number>, rowL0?: ArrayLike<number>): void {
     const { rows, k, idx, val } = codes;
     const d = this.d;
     if (x.length < rows * d || xhat.length < rows * d) throw new Error('x / xhat shorter than rows·d');
@@ -113,14 +117,16 @@ export class MetricsAccumulator {
         this.see[c] += e * e;
       }
     }
+    if (rowL0) {
+      if (rowL0.length < rows) throw new Error('rowL0 shorter than rows');
+      for (let r = 0; r < rows; r++) this.active += rowL0[r];
+    } else for (let e = 0; e < rows * k; e++) if (idx[e] !== NONE && val[e] > 0) this.active++;
     const th = this.fireThreshold;
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < k; j++) {
         const i = idx[r * k + j];
         const v = val[r * k + j];
-        if (i === NONE || !(v > 0)) continue;
-        this.active++;
-        if (!(v > th)) continue;
+        if (i === NONE || !(v > th)) continue;
         this.fireCount[i]++;
         this.onFire(i, v, this.rowsSeen + r);
       }

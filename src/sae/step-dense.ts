@@ -116,12 +116,16 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
         n: mb.n,
         record: (p: GPUComputePassEncoder, rows: number) => {
           fwd(p, mb, rows);
+          act.run(p, mb.actBg, ['row_l0']);
           codes.run(p, codesBg);
         },
       }))
     : null;
+  // The evaluation forward also counts each row's nonzero activations (row_l0 → rowStats[b, 2]): the
+  // codes keep the codesK largest, so a row with more nonzeros than that would under-count L0.
   sae.recordForward = (pass, rows) => {
     fwd(pass, mb0, rows);
+    act.run(pass, mb0.actBg, ['row_l0']);
     codes.run(pass, codesBg);
   };
   if (!many) {

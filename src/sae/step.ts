@@ -407,7 +407,8 @@ export class GpuSae implements StepHost {
   /**
    * Forward only (encode, TopK, decode) on the first `rows` rows of the batch in `x` (default all B),
    * for evaluation: no counters or parameters change. Results in xHat [rows, d] and the first
-   * rows·codesK entries of idxAll/valAll ([rows, codesK]). Rows ≥ `rows` do no work and take no part
+   * rows·codesK entries of idxAll/valAll ([rows, codesK]); threshold family: each row's count of
+   * nonzero activations in rowStats[b, 2] ([rows, 4]). Rows ≥ `rows` do no work and take no part
    * in BatchTopK's batch-level selection: StepParams.B (the loop bound of the TopK, merge, decode and
    * BatchTopK kernels, and BatchTopK's B·k) is `rows` for this submission, the encoders' grids and row
    * guards shrink to it, and the threshold family's MicroBatch uniforms say how many of each

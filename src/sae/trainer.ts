@@ -208,6 +208,8 @@ export interface EvalBatch {
   codes: CodesBatch;
   /** [n, d] raw reconstructions */
   xHat: Float32Array;
+  /** threshold family: [n] each row's count of nonzero activations (the codes keep the 512 largest) */
+  rowL0?: Float32Array;
 }
 
 export class Trainer {
@@ -675,6 +677,7 @@ export class Trainer {
     const { d, batchSize: B, evalFrac } = this.cfg;
     const sae = this.sae;
     const k = sae.codesK;
+    const dense = isDense(this.cfg.activation);
     const xn = new Float32Array(B * d);
     const rowScale = new Float32Array(B);
     const rowShift = new Float32Array(B);
@@ -697,16 +700,19 @@ export class Trainer {
       sae.forward(n);
       // The three copies are submitted now, right behind the forward pass, so a training step
       // submitted while they are awaited (a live run's full evaluation) cannot come between.
-      const [xb, ib, vb] = await Promise.all([
+      const [xb, ib, vb, sb] = await Promise.all([
         readBytes(sae.device, sae.b.xHat, n * d * 4),
         readBytes(sae.device, sae.b.idxAll, n * k * 4),
         readBytes(sae.device, sae.b.valAll, n * k * 4),
+        dense ? readBytes(sae.device, sae.b.rowStats, n * 16) : null,
       ]);
       await this.checkGpu();
       const xHat = new Float32Array(xb);
       denormalizeInPlace(xHat, d, rowScale.subarray(0, n), rowShift.subarray(0, n));
       const codes = { rows: n, k, idx: new Uint32Array(ib), val: new Float32Array(vb) };
-      yield { x, rowIds: batch.rowIds.subarray(0, n), codes, xHat };
+      const stats = sb ? new Float32Array(sb) : null;
+      const rowL0 = stats ? Float32Array.from({ length: n }, (_, b) => stats[b * 4 + 2]) : undefined;
+      yield { x, rowIds: batch.rowIds.subarray(0, n), codes, xHat, rowL0 };
     }
   }
 
@@ -744,7 +750,7 @@ export class Trainer {
       fireThreshold: this.cfg.fireThreshold,
     });
     const weights = await this.withEvalWeights(async (w) => {
-      for await (const b of this.evalBatches(maxRows)) acc.add(b.x, b.codes, b.xHat);
+      for await (const b of this.evalBatches(maxRows)) acc.add(b.x, b.codes, b.xHat, b.rowL0);
       return w;
     });
     const m = acc.metrics();

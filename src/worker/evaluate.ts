@@ -162,7 +162,7 @@ export async function fullEvaluate(
   const { weights, params } = await trainer.withEvalWeights(async (weights) => {
     let done = 0;
     for await (const b of trainer.evalBatches(maxRows)) {
-      acc.add(b.x, b.codes, b.xHat);
+      acc.add(b.x, b.codes, b.xHat, b.rowL0);
       codeParts.push(b.codes);
       idParts.push(b.rowIds.slice());
       if (wantRaw) rawParts.push(b.x.slice());

@@ -39,6 +39,8 @@ async function readForward(sae: GpuSae, n: number) {
     xHat: await sae.readF32('xHat', n * d),
     idx: await sae.readU32('idxAll', n * K),
     val: await sae.readF32('valAll', n * K),
+    /** threshold family: each row's count of nonzero activations (rowStats[b, 2]) */
+    l0: (await sae.readF32('rowStats', n * 4)).filter((_, i) => i % 4 === 2),
   };
 }
 
@@ -107,6 +109,13 @@ for (const cs of FWD_CASES) {
       sameBits(got.xHat, want.xHat, `${cs.name} xHat`);
       sameBits(got.idx, want.idx, `${cs.name} idx`);
       sameBits(got.val, want.val, `${cs.name} val`);
+      if (full.activation === 'relu') {
+        sameBits(got.l0, want.l0, `${cs.name} row L0`);
+        assert(
+          want.l0.every((v) => v > 0),
+          `${cs.name}: no row L0 written`,
+        );
+      }
 
       // The padded forward (the rows plus the stale rows, all B): per-row activations give the same
       // first n rows; BatchTopK's batch cut does not, which is why the partial batch must run alone.
@@ -193,6 +202,46 @@ for (const activation of ['topk', 'batchtopk'] as const) {
     },
   );
 }
+
+gpuTest(
+  'metrics: the threshold family’s L0 counts every nonzero latent, past the 512 codes kept',
+  async (device) => {
+    const { source, stats } = await synthetic();
+    const N = 1100;
+    const d = 16;
+    const config = {
+      nLatents: N,
+      activation: 'relu' as const,
+      batchSize: 64,
+      evalFrac: 0.1,
+      inputNorm: 'none' as const,
+    };
+    // Positive encoder biases: most of the 1100 latents are active on every row (more than 512).
+    const params = { ...randomParams(N, d, 9), b_enc: new Float32Array(N).fill(0.5) };
+    const t = Trainer.withParams(device, source, stats, config, params, { kernels: FIXED });
+    try {
+      const r = await t.evaluate(300);
+      const panel = await fullEvaluate({ trainer: t, dataset: null }, { maxRows: 300 }, () => {});
+      assert(Object.is(r.l0, panel.l0), `L0 ${r.l0} vs panel ${panel.l0}`);
+      // The same rows on the CPU, in float64: relu(W_enc(x − b_pre) + b_enc) > 0.
+      let active = 0;
+      let rows = 0;
+      for await (const b of t.evalBatches(300)) {
+        for (let row = 0; row < b.codes.rows; row++, rows++)
+          for (let i = 0; i < N; i++) {
+            let z = params.b_enc[i];
+            for (let c = 0; c < d; c++) z += (b.x[row * d + c] - params.b_pre[c]) * params.W_enc[i * d + c];
+            if (z > 0) active++;
+          }
+      }
+      assert(rows === r.rows, `rows ${rows} vs ${r.rows}`);
+      assert(active / rows > 512, `the test needs rows with more than 512 active latents (${active / rows})`);
+      assert(Math.abs(r.l0 - active / rows) < 1e-3 * r.l0, `L0 ${r.l0} vs CPU ${active / rows}`);
+    } finally {
+      t.destroy();
+    }
+  },
+);
 
 gpuTest('metrics: with an EMA, evaluation and export use the EMA weights and say so', async (device) => {
   const { source, stats } = await synthetic();

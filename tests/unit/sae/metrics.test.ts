@@ -106,6 +106,13 @@ describe('MetricsAccumulator', () => {
     }
   });
 
+  it('L0 from per-row counts when given (the threshold family’s codes keep only the largest 512)', () => {
+    const acc = new MetricsAccumulator({ N, d, mean, fireThreshold: 1e-3 });
+    const rowL0 = Float32Array.from({ length: rows }, (_, r) => 600 + (r % 3));
+    acc.add(b.x, b.codes, b.xhat, rowL0);
+    expect(acc.metrics().l0).toBe(rowL0.reduce((a, v) => a + v, 0) / rows);
+  });
+
   it('the evaluation library’s accumulator reports exactly these numbers', () => {
     const core = new MetricsAccumulator({ N, d, mean, fireThreshold: 1e-3 });
     const full = new EvalAccumulator({ N, d, mean, fireThreshold: 1e-3, topM: 3 });
