@@ -274,6 +274,12 @@ export class GpuGpt2 {
     const blocksToRun = wantLogits ? L : depth;
     const stagingBytes = wanted.size * rowBytes + (wantLogits ? T * V * 4 : 0);
     if (stagingBytes === 0) return result;
+    // Every read-out comes back through one staging buffer (not a binding: only maxBufferSize applies).
+    const maxStaging = this.device.limits.maxBufferSize;
+    if (stagingBytes > maxStaging)
+      throw new Error(
+        `${wanted.size} read-outs${wantLogits ? ' and the logits' : ''} of ${T} tokens need ${mib(stagingBytes)} at once; this device's largest buffer is ${mib(maxStaging)}: read fewer sites or a shorter window`,
+      );
 
     const { device, b, k } = this;
     writeLmParams(device, b.params, T, 0);
