@@ -3,7 +3,7 @@
  * (src/lm/gpt2/forward.ts) on seeded random checkpoints at three shapes, one of them GPT-2 small's
  * widths (d = 768, 12 heads of 64, MLP 3072) with two layers and a small vocabulary so SwiftShader
  * stays fast: every site of every layer and the logits; the replacement hook at every site kind (a
- * clean replacement changes nothing bit for bit; an edit matches the twin's); blocks skipped without
+ * clean replacement changes nothing bit for bit; an edit matches the twin's); the pass stopped at the deepest hook without
  * logits; the device-limit check; the downstream loss through the LmRunner adapter (gpt2Runner)
  * on the WGSL forward against the same measure on the twin.
  *
@@ -171,7 +171,7 @@ for (const [i, s] of SHAPES.entries()) {
   );
 }
 
-gpuTest('gpt2 forward without logits: blocks past the deepest site skipped, same values', async (device) => {
+gpuTest('gpt2 forward without logits: nothing past the deepest hook runs, same values', async (device) => {
   const s = SHAPES[0];
   const ckpt = randomGpt2(s, 100);
   const tokens = randomTokens(s.T, s.vocabSize, 200);

@@ -56,6 +56,7 @@ export interface GpuGpt2Result extends Gpt2ForwardResult {
   logits: Float32Array | null;
 }
 
+/** The hooks of a block in the order the forward passes them. */
 const KINDS: readonly Gpt2SiteKind[] = ['resid_pre', 'attn_out', 'resid_mid', 'mlp_out', 'resid_post'];
 /** Largest head the attention kernel holds in registers (q and the weighted sum: 2·HS floats each). */
 const MAX_HEAD_SIZE = 256;
@@ -255,11 +256,12 @@ export class GpuGpt2 {
         throw new Error(`${hookName(s)}: layer is outside 0..${L - 1}`);
     };
     const wanted = new Set<string>();
-    let depth = 0; // blocks needed for the read-outs
+    /** the deepest requested hook, as layer·5 + its place in KINDS */
+    let deepest = -1;
     for (const s of req.sites ?? []) {
       checkSite(s);
       wanted.add(hookName(s));
-      depth = Math.max(depth, s.kind === 'resid_pre' ? s.layer : s.layer + 1);
+      deepest = Math.max(deepest, s.layer * 5 + KINDS.indexOf(s.kind));
     }
     const wantLogits = req.logits ?? true;
     const rep = req.replace;
@@ -271,7 +273,8 @@ export class GpuGpt2 {
         throw new Error(`replacement holds ${bytes} bytes; [${T}, ${d}] needs ${rowBytes}`);
     }
     const result: GpuGpt2Result = { sites: new Map(), logits: null };
-    const blocksToRun = wantLogits ? L : depth;
+    // Without logits nothing past the deepest requested hook is computed.
+    const stopAfter = wantLogits ? Number.POSITIVE_INFINITY : deepest;
     const stagingBytes = wanted.size * rowBytes + (wantLogits ? T * V * 4 : 0);
     if (stagingBytes === 0) return result;
     // Every read-out comes back through one staging buffer (not a binding: only maxBufferSize applies).
@@ -302,8 +305,8 @@ export class GpuGpt2 {
       pass = null;
     };
     const order: string[] = []; // hook names in staging order
-    /** Records the clean value of `buf` at a hook, then applies the replacement there. */
-    const hook = (kind: Gpt2SiteKind, layer: number, buf: GPUBuffer) => {
+    /** Records the clean value of `buf` at a hook, then applies the replacement there; false: stop here. */
+    const hook = (kind: Gpt2SiteKind, layer: number, buf: GPUBuffer): boolean => {
       const name = hookName({ kind, layer });
       if (wanted.has(name)) {
         endPass();
@@ -314,12 +317,12 @@ export class GpuGpt2 {
         endPass();
         enc.copyBufferToBuffer(rep.data instanceof Float32Array ? b.replace : rep.data, 0, buf, 0, rowBytes);
       }
+      return layer * 5 + KINDS.indexOf(kind) < stopAfter;
     };
 
     k.embed.dispatch(p(), this.embedBind, T);
     for (let l = 0; l < L; l++) {
-      hook('resid_pre', l, b.x);
-      if (l >= blocksToRun) break;
+      if (!hook('resid_pre', l, b.x)) break;
       const g = this.blocks[l];
       k.layernorm.dispatch(p(), g.ln1, T);
       k.qkv.dispatch(p(), g.qkv, T);
@@ -327,18 +330,18 @@ export class GpuGpt2 {
       k.attention.dispatch(p(), g.attention, T);
       k.attnProj.dispatch(p(), g.attnProj, T);
       k.dBias.dispatch(p(), g.attnProjBias, T);
-      hook('attn_out', l, b.a);
+      if (!hook('attn_out', l, b.a)) break;
       k.add.dispatch(p(), this.addBind, T);
-      hook('resid_mid', l, b.x);
+      if (!hook('resid_mid', l, b.x)) break;
       k.layernorm.dispatch(p(), g.ln2, T);
       k.fc.dispatch(p(), g.fc, T);
       k.fcBias.dispatch(p(), g.fcBias, T);
       k.gelu.dispatch(p(), g.gelu, T);
       k.proj.dispatch(p(), g.proj, T);
       k.dBias.dispatch(p(), g.projBias, T);
-      hook('mlp_out', l, b.a);
+      if (!hook('mlp_out', l, b.a)) break;
       k.add.dispatch(p(), this.addBind, T);
-      hook('resid_post', l, b.x);
+      if (!hook('resid_post', l, b.x)) break;
     }
     if (wantLogits) {
       k.layernorm.dispatch(p(), this.lnF, T);
