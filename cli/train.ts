@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ENCODE_TOPK_VARIANT_NAMES, ENCODE_VARIANT_NAMES } from '../src/gpu/kernel-variants';
 import { filesFromZip } from '../src/io/export';
-import { ACTIVATIONS, type Activation, type SaeConfig } from '../src/sae/config';
+import { ACTIVATIONS, type Activation, RECIPES, type Recipe, type SaeConfig } from '../src/sae/config';
 import type { KernelChoice } from '../src/sae/step';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
@@ -25,6 +25,10 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   tensor: { kind: 'string', help: 'tensor/array name inside a .safetensors/.npz holding several' },
   'raw-width': { kind: 'int', help: 'row width d for raw .bin/.f32/.f16 files' },
   'raw-dtype': { kind: 'string', help: 'f32|f16 for raw files (default from the extension, else f32)' },
+  recipe: {
+    kind: 'string',
+    help: `${Object.keys(RECIPES).join('|')}: paper = the paper's per-token input normalization, weight EMA 0.999 and gradient clipping at 1 where the defaults follow the released code/SAELens (README: defaults); other flags override it`,
+  },
   'n-latents': { kind: 'int', help: 'number of latents N (default 4096)' },
   k: { kind: 'int', help: 'active latents per token (default 32; BatchTopK: mean per token)' },
   activation: {
@@ -125,7 +129,10 @@ export const TRAIN_USAGE =
 
 /** Maps parsed flags onto SaeConfig fields (validation happens in resolveConfig, in the worker). */
 export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> {
-  const c: Partial<SaeConfig> = {};
+  const recipe = f.recipe as string | undefined;
+  if (recipe !== undefined && !(recipe in RECIPES))
+    throw new UsageError(`--recipe must be ${Object.keys(RECIPES).join('|')}, got '${recipe}'`);
+  const c: Partial<SaeConfig> = recipe ? { ...RECIPES[recipe as Recipe] } : {};
   const set = <K extends keyof SaeConfig>(key: K, flag: string) => {
     if (f[flag] !== undefined) c[key] = f[flag] as SaeConfig[K];
   };

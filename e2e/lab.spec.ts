@@ -141,3 +141,26 @@ test('the demo dataset is ready on load and trains in one click', async ({ page 
   await page.getByTestId('theme-toggle').click(); // system → dark
   await shot(page, '10-demo-done-dark');
 });
+
+test('on an emulated adapter the paper-sized budget comes with a proposal that finishes in minutes', async ({
+  page,
+}) => {
+  await page.goto('./');
+  await waitForAdapter(page);
+  await expect(page.getByTestId('dataset-card')).toBeVisible();
+  const proposal = page.getByTestId('budget-proposal');
+  await expect(proposal).toContainText('emulates the GPU');
+  const before = await page.getByTestId('cfg-nLatents').inputValue();
+  await page.getByTestId('budget-proposal-apply').click();
+  const tokens = Number((await page.getByTestId('cfg-tokens').inputValue()).replace(/[_,]/g, ''));
+  const batch = Number((await page.getByTestId('cfg-batchSize').inputValue()).replace(/[_,]/g, ''));
+  expect(tokens).toBeGreaterThan(0);
+  expect(tokens % batch).toBe(0);
+  // only the budget changed, and the run it sets up is short enough to need no proposal
+  expect(await page.getByTestId('cfg-nLatents').inputValue()).toBe(before);
+  await expect(proposal).toHaveCount(0);
+  // the paper's recipe sets its own input normalization (and keeps the budget just chosen)
+  await page.getByTestId('preset-paper').click();
+  await expect(page.getByTestId('cfg-inputNorm')).toHaveValue('paper');
+  expect(Number((await page.getByTestId('cfg-tokens').inputValue()).replace(/[_,]/g, ''))).toBe(tokens);
+});

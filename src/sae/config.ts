@@ -142,6 +142,58 @@ export interface ResolvedConfig extends SaeConfig {
   unitNormDecoder: boolean;
 }
 
+/**
+ * Where each default comes from: the paper (Gao et al. 2024), its released code (openai/sparse_autoencoder),
+ * EleutherAI's sparsify, SAELens, or ours. README's defaults table is checked against this list.
+ */
+export const DEFAULT_SOURCES: Record<keyof typeof DEFAULTS, { source: string; note: string }> = {
+  nLatents: { source: 'ours', note: 'a size that trains in minutes; the paper sweeps 2^11…2^24' },
+  activation: { source: 'paper', note: 'TopK (§2.3)' },
+  k: { source: 'released code', note: "openai's GPT-2 SAEs use k = 32" },
+  multiTopK: { source: 'paper', note: 'off; §5.3 variant' },
+  batchTopKCap: { source: 'ours', note: 'min(N, 4k, 512) candidates per row before the batch cut' },
+  l1Coef: { source: 'ours', note: 'threshold-family baselines only' },
+  l1WarmupFrac: { source: 'Anthropic 2024', note: 'λ ramps over the first 5% of steps' },
+  jumpBandwidth: { source: 'Rajamanoharan et al. 2024b', note: '1e-3 at E‖x‖² = 1, scaled by √d' },
+  jumpInitThreshold: { source: 'Rajamanoharan et al. 2024b', note: '1e-3 at E‖x‖² = 1, scaled by √d' },
+  unitNormDecoder: { source: 'paper', note: 'unit-norm decoder rows (§2.4); off for the L1 baselines' },
+  batchSize: { source: 'released code', note: '4096 rows (the paper: 131072 tokens for GPT-4)' },
+  tokens: { source: 'ours', note: '10M' },
+  lr: { source: 'sparsify', note: '2e-4 / √(N / 2^14), fitted to the paper’s sweeps' },
+  lrWarmupSteps: { source: 'released code', note: 'none' },
+  lrDecaySteps: { source: 'released code', note: 'constant lr' },
+  beta1: { source: 'paper', note: 'A.1: 0.9' },
+  beta2: { source: 'paper', note: 'A.1: 0.999' },
+  eps: { source: 'paper', note: 'A.1: 6.25e-10' },
+  kAux: { source: 'paper', note: 'min(512, d/2) (§2.4: 512)' },
+  auxCoef: { source: 'paper', note: '§2.4: 1/32' },
+  auxk: { source: 'paper', note: 'on (§2.4)' },
+  deadTokens: { source: 'paper', note: '10M tokens (§2.4), shortened to tokens/10 for short runs (ours)' },
+  fireThreshold: { source: 'paper', note: 'A.2: a latent fires above 1e-3' },
+  tiedInit: { source: 'paper', note: 'W_enc = W_decᵀ at init (§2.4)' },
+  bPreInit: { source: 'paper', note: 'A.1: geometric median of a sample' },
+  gradProjection: { source: 'paper', note: 'A.1: decoder gradient projected off each row' },
+  clipGrad: { source: 'released code', note: 'off (the paper clips to 1 for GPT-4; --recipe paper)' },
+  clipNorm: { source: 'paper', note: '1' },
+  ema: { source: 'released code', note: 'off (the paper evaluates an EMA, 0.999; --recipe paper)' },
+  emaDecay: { source: 'paper', note: 'A.1: 0.999' },
+  inputNorm: {
+    source: 'SAELens/sparsify',
+    note: 'one scale per dataset, E‖x‖² = d (the paper: per token; --recipe paper)',
+  },
+  evalFrac: { source: 'ours', note: '10% held out' },
+  seed: { source: 'ours', note: '0' },
+  metricsEvery: { source: 'ours', note: 'read metrics back every 8 steps' },
+  maxBindingMiB: { source: 'ours', note: "the adapter's limit" },
+};
+
+/** Named presets over DEFAULTS (page and CLI `--recipe`): `paper` sets the paper's own choices where the defaults follow other code. */
+export const RECIPES = {
+  default: {},
+  paper: { inputNorm: 'paper', ema: true, emaDecay: 0.999, clipGrad: true, clipNorm: 1 },
+} as const satisfies Record<string, Partial<SaeConfig>>;
+export type Recipe = keyof typeof RECIPES;
+
 export const lrRule = (nLatents: number) => 2e-4 / Math.sqrt(nLatents / 2 ** 14);
 export const kAuxRule = (d: number, nLatents: number) => Math.min(512, Math.floor(d / 2), nLatents);
 export const deadTokensRule = (tokens: number) => Math.min(10_000_000, Math.max(1, Math.floor(tokens / 10)));

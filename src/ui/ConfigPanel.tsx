@@ -7,13 +7,14 @@ import {
   isDense,
   kAuxRule,
   lrRule,
+  RECIPES,
   type ResolvedConfig,
   resolveConfig,
   validateConfig,
 } from '../sae/config';
 import { formatBytes } from '../store/files';
 import { type ConfigForm, isActive, patchConfig, resetConfig, setConfig, useLab } from '../store/lab';
-import { estimateMemory, estimateTime, planLimits, stepFlops } from './estimate';
+import { estimateMemory, estimateTime, planLimits, proposeBudget, stepFlops } from './estimate';
 import { fmtCompact, fmtDuration, fmtInt, fmtNum } from './format';
 
 type NumKey = {
@@ -225,6 +226,8 @@ export function ConfigPanel() {
   // The engine's buffer plan on this adapter (WebGPU's default limits until it is known).
   const mem = resolved && !problems.length ? estimateMemory(resolved, adapter) : null;
   const time = mem ? estimateTime({ ...config, d }, measured, adapter) : null;
+  // A first click should finish while the user watches: offer a shorter budget, change nothing else.
+  const proposal = time && !locked ? proposeBudget({ ...config, d }, time, adapter) : null;
   const limits = planLimits(adapter);
   const adapterCap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
 
@@ -233,8 +236,24 @@ export function ConfigPanel() {
       <div className="card-head">
         <h2>Configuration</h2>
         <div className="row">
-          <button type="button" className="ghost" disabled={locked} onClick={resetConfig}>
-            Paper defaults
+          <button
+            type="button"
+            className="ghost"
+            disabled={locked}
+            onClick={resetConfig}
+            title="every field back to its default (README: defaults and where they come from)"
+          >
+            Defaults
+          </button>
+          <button
+            type="button"
+            className="ghost"
+            disabled={locked}
+            onClick={() => patchConfig(RECIPES.paper)}
+            data-testid="preset-paper"
+            title="the paper's own choices where the defaults follow other code: per-token input normalization, weight EMA 0.999, gradient clipping at 1"
+          >
+            Paper recipe
           </button>
           <button
             type="button"
@@ -249,7 +268,8 @@ export function ConfigPanel() {
         </div>
       </div>
       <p className="muted small">
-        Defaults are the paper's (Gao et al. 2024) or its released code's. d = {d}
+        Each default is the paper's (Gao et al. 2024), its released code's or another named source's (README).
+        d = {d}
         {info ? ' from the dataset' : ' (until a dataset is loaded)'}.
       </p>
 
@@ -580,6 +600,20 @@ export function ConfigPanel() {
               {fmtNum(time.gflops, 3)} GFLOP/s{' '}
               {time.source === 'measured' ? 'measured in the last run' : 'assumed (no run measured yet)'}.
             </p>
+            {proposal && (
+              <p className="help" data-testid="budget-proposal">
+                {proposal.reason[0].toUpperCase() + proposal.reason.slice(1)}.{' '}
+                <button
+                  type="button"
+                  className="ghost"
+                  data-testid="budget-proposal-apply"
+                  onClick={() => patchConfig({ tokens: proposal.tokens })}
+                >
+                  Train {fmtInt(proposal.tokens)} tokens (≈ {fmtDuration(proposal.seconds)})
+                </button>{' '}
+                to watch a run finish; N, k, batch and the recipe stay as they are.
+              </p>
+            )}
           </div>
         </div>
       )}
