@@ -3,6 +3,8 @@
  * Shader modules are cached by source so variants of one file share a module.
  */
 
+import { workgroupBytes } from './wgsl';
+
 type Constants = Record<string, number | boolean>;
 
 const modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
@@ -63,6 +65,13 @@ export function getPipeline(
   }
   let pipe = p.get(key);
   if (!pipe) {
+    // Refused here with a message that names the kernel, not by a validation error later.
+    const wg = workgroupBytes(code, opts.entryPoint);
+    const cap = device.limits.maxComputeWorkgroupStorageSize;
+    if (wg > cap)
+      throw new Error(
+        `kernel ${opts.label}:${opts.entryPoint} needs ${wg} bytes of workgroup memory, over this adapter's maxComputeWorkgroupStorageSize of ${cap}: choose a smaller tile or batch`,
+      );
     const numeric: Record<string, number> = {};
     for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
     pipe = device.createComputePipeline({

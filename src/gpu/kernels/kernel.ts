@@ -1,6 +1,7 @@
 import common from '../../../shaders/common.wgsl?raw';
 import { expand, getPipeline } from '../pipelines';
 import { STEP_PARAMS_WGSL } from '../step-params';
+import { reachableText } from '../wgsl';
 
 interface BindingDecl {
   binding: number;
@@ -18,43 +19,13 @@ function parseBindings(code: string): BindingDecl[] {
   }));
 }
 
-/** Bodies of every `fn` in the module, by name (brace matching; our shaders keep braces balanced). */
-function functionBodies(code: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const re = /\bfn\s+(\w+)\s*\(/g;
-  for (const m of code.matchAll(re)) {
-    let i = code.indexOf('{', m.index);
-    const from = i;
-    let depth = 0;
-    for (; i < code.length; i++) {
-      if (code[i] === '{') depth++;
-      else if (code[i] === '}' && --depth === 0) break;
-    }
-    out.set(m[1], code.slice(from, i + 1));
-  }
-  return out;
-}
-
 /**
  * The bindings an entry point touches, through the helper functions it calls. Each entry point gets
  * its own explicit layout with only these, so a multi-phase kernel file stays within the per-stage
  * storage-buffer limit (8 by default) however many buffers the file as a whole declares.
  */
 export function usedBindings(code: string, entry: string): BindingDecl[] {
-  const bodies = functionBodies(code);
-  const seen = new Set<string>();
-  const stack = [entry];
-  let text = '';
-  while (stack.length) {
-    const f = stack.pop()!;
-    if (seen.has(f) || !bodies.has(f)) continue;
-    seen.add(f);
-    const body = bodies.get(f)!;
-    text += body;
-    for (const name of bodies.keys())
-      if (!seen.has(name) && new RegExp(`\\b${name}\\s*\\(`).test(body)) stack.push(name);
-  }
-  if (!seen.has(entry)) throw new Error(`entry point ${entry} not found`);
+  const text = reachableText(code, entry);
   return parseBindings(code).filter((b) => new RegExp(`\\b${b.name}\\b`).test(text));
 }
 
