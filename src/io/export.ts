@@ -876,10 +876,28 @@ function readLogSparsity(dir: string, files: Files, N: number): Float32Array | n
   return floatTensor(name, tensors, 'sparsity', [N], '[d_sae]', join(dir, SAELENS_CFG));
 }
 
+/**
+ * The non-tensor entries of openai's state dict (`activation`, `activation_state_dict`, `normalize`)
+ * as a state dict converted to safetensors carries them: `__metadata__` strings, JSON where the value
+ * was not a string (`{"k": 32, "postact_fn": "ReLU"}`, `true`).
+ */
+function openaiMetadata(metadata: Record<string, string>): Json {
+  const out: Json = {};
+  for (const [key, v] of Object.entries(metadata)) {
+    if (key === 'format') continue; // safetensors' own "pt"
+    try {
+      out[key] = /^[[{0-9tfn-]/.test(v) ? JSON.parse(v) : v;
+    } catch {
+      out[key] = v === 'True' ? true : v === 'False' ? false : v;
+    }
+  }
+  return out;
+}
+
 function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
-  const { tensors } = readSafetensors(files.get(wName)!, wName);
+  const { tensors, metadata } = readSafetensors(files.get(wName)!, wName);
   const jsonName = [...files.keys()].find((f) => dirOf(f) === dir && f.endsWith('.json'));
-  const cfg = jsonName ? parseJson(jsonName, files.get(jsonName)!) : {};
+  const cfg = jsonName ? parseJson(jsonName, files.get(jsonName)!) : openaiMetadata(metadata);
   const warnings: string[] = [];
   const enc = tensors['encoder.weight'];
   const N = intField(jsonName ?? wName, cfg, 'n_latents', enc?.shape[0]);
@@ -915,7 +933,8 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
   if (lab) {
     params = unfoldParams(params, lab.c);
     normalization = lab.normalization;
-  } else if (cfg.normalize === true) {
+  } else if (cfg.normalize === true || (cfg.normalize === undefined && act === 'TopK')) {
+    // model.py's Autoencoder.from_state_dict: normalize = (activation == "TopK"), whatever else
     params = unfoldParams(params, 1 / Math.sqrt(d - 1));
     normalization = { kind: 'paper' };
     warnings.push("openai LN normalization imported as per-token normalization (differs by LN's ε = 1e-5)");
