@@ -27,6 +27,9 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { type ImportedSae, importSae, zipExport } from '../src/io/export';
+import { parseGpt2Config } from '../src/lm/gpt2/checkpoint';
+import { parseGpt2Site } from '../src/lm/gpt2/sites';
+import type { Gpt2Config, Gpt2Site } from '../src/lm/gpt2/types';
 import type { FullEvalRequest } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { openHeadless } from './headless';
@@ -50,12 +53,21 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
   'max-rows': { kind: 'int', help: 'rows evaluated at most (default 16384)' },
   'lm-model': {
     kind: 'string',
-    help: 'instead of --data: extract the evaluation activations with this llama2.c checkpoint (.bin) in the worker',
+    help: 'instead of --data: extract the evaluation activations in the worker with this llama2.c checkpoint (.bin) or Hugging Face GPT-2 folder',
   },
-  'lm-tokenizer': { kind: 'string', help: "with --lm-model: its tokenizer (.bin, llama2.c's format)" },
+  'lm-tokenizer': {
+    kind: 'string',
+    help: "with --lm-model: its tokenizer (.bin, llama2.c's format; GPT-2: the folder's by default, or another folder / tokenizer.json)",
+  },
   'lm-text': { kind: 'string', help: 'with --lm-model: the text (.txt) to run it over' },
-  layer: { kind: 'int', help: 'with --lm-model: residual index 0..nLayers (site resid) or block (site mlp)' },
-  site: { kind: 'string', help: 'with --lm-model: resid (default) or mlp' },
+  layer: {
+    kind: 'int',
+    help: 'with --lm-model: residual index 0..nLayers (site resid) or block (site mlp); GPT-2: the block',
+  },
+  site: {
+    kind: 'string',
+    help: 'with --lm-model: resid (default) or mlp; GPT-2: resid_post (default), resid_pre, resid_mid, attn_out, mlp_out, blocks.L.hook_… or openai names',
+  },
   'lm-tokens': { kind: 'int', help: 'with --lm-model: tokens to extract (default 8192)' },
   downstream: {
     kind: 'bool',
@@ -83,7 +95,8 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
 };
 export const EVAL_USAGE =
   'usage: npm run eval -- --sae DIR_OR_FILE --data FILE|demo [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] [--downstream] [--ablation [N]] --out DIR\n' +
-  '       npm run eval -- --sae DIR_OR_FILE --lm-model M.bin --lm-tokenizer T.bin --lm-text F.txt --layer L [--site resid|mlp] [--lm-tokens N] [--downstream] [--ablation [N]] --out DIR';
+  '       npm run eval -- --sae DIR_OR_FILE --lm-model M.bin --lm-tokenizer T.bin --lm-text F.txt --layer L [--site resid|mlp] [--lm-tokens N] [--downstream] [--ablation [N]] --out DIR\n' +
+  '       npm run eval -- --sae DIR_OR_FILE --lm-model GPT2_DIR --lm-text F.txt --layer L [--site resid_post|…] [--lm-tokens N] [--downstream] [--ablation [N]] --out DIR';
 
 const mustExist = (flag: string, p: string) => {
   if (!existsSync(p)) throw new UsageError(`--${flag} ${p}: no such file`);
@@ -153,13 +166,65 @@ export function expandOptionalFlags(argv: string[]): string[] {
   return out;
 }
 
-interface LmFlags {
-  model: string;
-  tokenizer: string;
-  text: string;
-  layer: number;
-  site: 'resid' | 'mlp';
-  tokens: number;
+type LmFlags =
+  | {
+      family: 'llama2c';
+      model: string;
+      tokenizer: string;
+      text: string;
+      layer: number;
+      site: 'resid' | 'mlp';
+      tokens: number;
+    }
+  | {
+      family: 'gpt2';
+      model: string;
+      /** the folder's files and those of --lm-tokenizer */
+      files: string[];
+      text: string;
+      site: Gpt2Site;
+      tokens: number;
+    };
+
+/** The files of a GPT-2 folder the worker reads (and a --lm-tokenizer folder's or file's). */
+function gpt2Files(path: string): string[] {
+  const wanted = new Set(['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.json', 'merges.txt']);
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((n) => wanted.has(n))
+    .map((n) => join(path, n));
+}
+
+/** --lm-model DIR: a GPT-2 folder, its site parsed against its config.json (one line when bad). */
+function gpt2Flags(flags: Record<string, unknown>, dir: string, tokens: number): LmFlags {
+  if (flags['lm-text'] === undefined) throw new UsageError('--lm-model needs --lm-text');
+  mustExist('lm-text', String(flags['lm-text']));
+  const cfgPath = join(dir, 'config.json');
+  if (!existsSync(cfgPath))
+    throw new UsageError(`--lm-model ${dir}: no config.json (a Hugging Face GPT-2 folder)`);
+  if (!existsSync(join(dir, 'model.safetensors')))
+    throw new UsageError(`--lm-model ${dir}: no model.safetensors (a Hugging Face GPT-2 folder)`);
+  let config: Gpt2Config;
+  let site: Gpt2Site;
+  try {
+    config = parseGpt2Config(readFileSync(cfgPath, 'utf8'), cfgPath);
+    site = parseGpt2Site(
+      String(flags.site ?? 'resid_post'),
+      config.nLayer,
+      flags.layer as number | undefined,
+    );
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const tok = flags['lm-tokenizer'] as string | undefined;
+  if (tok !== undefined) mustExist('lm-tokenizer', tok);
+  const own = gpt2Files(dir);
+  const extra = tok ? gpt2Files(tok) : [];
+  // --lm-tokenizer replaces the folder's tokenizer files
+  const files = extra.length
+    ? [...own.filter((f) => /(config\.json|model\.safetensors)$/.test(f)), ...extra]
+    : own;
+  return { family: 'gpt2', model: dir, files, text: String(flags['lm-text']), site, tokens };
 }
 
 /** --lm-model and its companions, checked; null without --lm-model. */
@@ -169,16 +234,20 @@ export function lmFlags(flags: Record<string, unknown>): LmFlags | null {
       if (flags[f] !== undefined) throw new UsageError(`--${f} needs --lm-model`);
     return null;
   }
+  const tokens = (flags['lm-tokens'] as number | undefined) ?? 8192;
+  if (!(tokens >= 1)) throw new UsageError(`--lm-tokens expects a positive number, got ${tokens}`);
+  const model = String(flags['lm-model']);
+  mustExist('lm-model', model);
+  if (statSync(model).isDirectory()) return gpt2Flags(flags, model, tokens);
   for (const f of ['lm-tokenizer', 'lm-text', 'layer'])
     if (flags[f] === undefined) throw new UsageError(`--lm-model needs --${f}`);
   for (const f of ['lm-model', 'lm-tokenizer', 'lm-text']) mustExist(f, String(flags[f]));
   const site = (flags.site as string | undefined) ?? 'resid';
   if (site !== 'resid' && site !== 'mlp') throw new UsageError(`--site must be resid or mlp, got '${site}'`);
-  const tokens = (flags['lm-tokens'] as number | undefined) ?? 8192;
-  if (!(tokens >= 1)) throw new UsageError(`--lm-tokens expects a positive number, got ${tokens}`);
   const layer = flags.layer as number;
   if (!(layer >= 0)) throw new UsageError(`--layer expects a non-negative integer, got ${layer}`);
   return {
+    family: 'llama2c',
     model: String(flags['lm-model']),
     tokenizer: String(flags['lm-tokenizer']),
     text: String(flags['lm-text']),
@@ -229,7 +298,21 @@ export async function main(argv: string[]): Promise<number> {
     await h.send({ type: 'init' });
     const ready = await h.next(['ready']);
     // 1. the dataset (same path as npm run train; or extracted in the worker, as the page's extractor)
-    if (lm) {
+    if (lm?.family === 'gpt2') {
+      await h.setFiles('lm-model', lm.files);
+      await h.setFiles('lm-text', [lm.text]);
+      await h.session.page.evaluate((o) => window.__cli.extractLm(o), {
+        family: 'gpt2' as const,
+        modelName: basename(lm.model),
+        layer: lm.site.layer,
+        site: lm.site.kind,
+        maxTokens: lm.tokens,
+        backend: lmBackend as 'auto' | 'gpu' | 'cpu',
+        noCache: true,
+      });
+      const x = await h.next(['extract-done', 'extract-error']);
+      if (x.type === 'extract-error') throw new UsageError(`${x.file ? `${x.file}: ` : ''}${x.message}`);
+    } else if (lm) {
       await h.setFiles('lm-model', [lm.model]);
       await h.setFiles('lm-tokenizer', [lm.tokenizer]);
       await h.setFiles('lm-text', [lm.text]);

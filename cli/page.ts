@@ -4,7 +4,13 @@
  * copied into memory); worker messages go out through window.__emit (playwright exposeFunction).
  */
 import { startWorker } from '../src/worker/client';
-import type { DatasetSpec, ExtractLmRequest, FromWorker, ToWorker } from '../src/worker/protocol';
+import type {
+  DatasetSpec,
+  FromWorker,
+  Gpt2ExtractRequest,
+  LlamaExtractRequest,
+  ToWorker,
+} from '../src/worker/protocol';
 
 declare global {
   interface Window {
@@ -15,8 +21,15 @@ declare global {
       openFiles(
         opts: Omit<Extract<DatasetSpec, { kind: 'files' }>, 'kind' | 'files' | 'tokens' | 'vocab'>,
       ): void;
-      /** 'extract-lm' with the checkpoint, tokenizer and text of the lm-* inputs */
-      extractLm(opts: Omit<ExtractLmRequest, 'checkpoint' | 'tokenizer' | 'text'>): void;
+      /**
+       * 'extract-lm' with the text of lm-text and the model of lm-model: llama2.c's checkpoint (and
+       * lm-tokenizer), or a GPT-2 folder's files (family 'gpt2')
+       */
+      extractLm(
+        opts:
+          | Omit<LlamaExtractRequest, 'checkpoint' | 'tokenizer' | 'text'>
+          | Omit<Gpt2ExtractRequest, 'files' | 'text'>,
+      ): void;
       ready: boolean;
     };
   }
@@ -49,15 +62,15 @@ window.__cli = {
       const f = input(id).files![0];
       return { kind: 'file' as const, blob: f as Blob, name: f.name };
     };
-    worker.send({
-      type: 'extract-lm',
-      request: {
-        ...opts,
-        checkpoint: spec('lm-model'),
-        tokenizer: spec('lm-tokenizer'),
-        text: spec('lm-text'),
-      },
-    });
+    const text = spec('lm-text');
+    if (opts.family === 'gpt2') {
+      const files = [...(input('lm-model').files ?? [])].map((f) => ({ blob: f as Blob, name: f.name }));
+      worker.send({ type: 'extract-lm', request: { ...opts, files, text } });
+    } else
+      worker.send({
+        type: 'extract-lm',
+        request: { ...opts, checkpoint: spec('lm-model'), tokenizer: spec('lm-tokenizer'), text },
+      });
   },
   openFiles(opts) {
     const files = [...(input('files').files ?? [])].map((f) => ({ blob: f as Blob, name: f.name }));

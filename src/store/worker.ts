@@ -393,7 +393,7 @@ export function runFullEval() {
 /** The open dataset came from a language model whose residual stream the worker can splice into. */
 export function lmDataset(): boolean {
   const info = useLab.getState().dataset.info;
-  return !!info && (info.kind === 'demo' || info.lm?.site === 'resid');
+  return !!info && (info.kind === 'demo' || !!info.lm?.spliceable);
 }
 
 /** Opens one latent of the last evaluation in the latent browser. */

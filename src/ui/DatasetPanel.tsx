@@ -1,5 +1,5 @@
 import { useRef, useState } from 'react';
-import { useExtract } from '../store/extract';
+import { chooseGpt2Folder, gpt2FilesOf, useExtract } from '../store/extract';
 import { ACCEPT, classifyFile, formatBytes, isRaw, rawDtypeOf } from '../store/files';
 import { type FileRole, isActive, type PickedFile, useLab } from '../store/lab';
 import { filesProblem, openDemo, openFiles } from '../store/worker';
@@ -10,8 +10,30 @@ import { fmtInt, fmtNum } from './format';
 const DEMO_TEXT =
   'real language-model activations: TinyStories stories260K, layer 2 residual, 40,960 tokens × d = 64';
 
-function pickFiles(files: File[]) {
+/** Files of a drop: a dropped folder's own files (one level), else the dropped files. */
+async function droppedFiles(dt: DataTransfer): Promise<{ files: File[]; folder?: string }> {
+  const entries = [...dt.items].map((i) => i.webkitGetAsEntry?.()).filter((e) => !!e);
+  const dir =
+    entries.length === 1 && entries[0]?.isDirectory ? (entries[0] as FileSystemDirectoryEntry) : null;
+  if (!dir) return { files: [...dt.files] };
+  const list = await new Promise<FileSystemEntry[]>((res, rej) => dir.createReader().readEntries(res, rej));
+  const files = await Promise.all(
+    list
+      .filter((e): e is FileSystemFileEntry => e.isFile)
+      .map((e) => new Promise<File>((res, rej) => e.file(res, rej))),
+  );
+  return { files, folder: dir.name };
+}
+
+/** A GPT-2 folder (config.json + model.safetensors) goes to the extractor; anything else is a dataset. */
+function pickFiles(files: File[], folder?: string) {
   if (!files.length) return;
+  const gpt2 = gpt2FilesOf(files);
+  if (gpt2) {
+    void chooseGpt2Folder(gpt2, folder);
+    document.querySelector('[data-testid="extract-section"]')?.setAttribute('open', '');
+    return;
+  }
   const picked: PickedFile[] = files.map((file) => ({ file, role: classifyFile(file.name) }));
   const raw = picked.find((p) => p.role === 'activations' && isRaw(p.file.name));
   useLab.setState((s) => ({
@@ -58,13 +80,20 @@ export function DatasetPanel() {
         onDrop={(e) => {
           e.preventDefault();
           setOver(false);
-          if (!locked) pickFiles([...e.dataTransfer.files]);
+          if (locked) return;
+          // read the entries now: the DataTransfer is emptied once this handler returns
+          const plain = [...e.dataTransfer.files];
+          droppedFiles(e.dataTransfer).then(
+            (d) => pickFiles(d.files, d.folder),
+            () => pickFiles(plain),
+          );
         }}
       >
         <p className="drop-title">Drop activation files here</p>
         <p className="muted small">
           .npy · .npz · .safetensors ([tokens, d], f32/f16/bf16/f64) · raw .bin/.f32/.f16 with a width ·
-          several files are concatenated. Optional sidecars: token ids <code>*.tokens.npy</code>, vocabulary{' '}
+          several files are concatenated. A GPT-2 folder (config.json, model.safetensors, tokenizer) opens the
+          extractor below. Optional sidecars: token ids <code>*.tokens.npy</code>, vocabulary{' '}
           <code>tokenizer.json</code> / <code>*.vocab.txt</code>. Files never leave this computer.
         </p>
         <button type="button" disabled={locked} onClick={() => input.current?.click()}>
@@ -200,8 +229,8 @@ function DatasetCard({ info }: { info: DatasetInfo }) {
       </p>
       {info.lm && (
         <p className="small" data-testid="dataset-lm" data-source={info.lm.source}>
-          model <strong>{info.lm.model}</strong> · layer {info.lm.layer} ·{' '}
-          {info.lm.site === 'resid' ? 'residual stream' : 'MLP output'} · {fmtInt(info.lm.tokens)} tokens ·{' '}
+          model <strong>{info.lm.model}</strong> · layer {info.lm.layer} · {info.lm.siteLabel} ·{' '}
+          {fmtInt(info.lm.tokens)} tokens ·{' '}
           {info.lm.source === 'cache'
             ? 'from the cache'
             : `${info.lm.source === 'gpu' ? 'WGSL' : 'CPU'} forward, ${info.lm.seconds.toFixed(1)} s`}

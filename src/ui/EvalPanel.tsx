@@ -48,8 +48,10 @@ export function EvalPanel() {
   const evaluable = !!info && status !== 'running' && status !== 'preparing' && status !== 'stopping';
   const canRun = evaluable && !ev.busy;
   // demo, or activations extracted in the page from a language model's residual stream
-  const demo = !!info && (info.kind === 'demo' || info.lm?.site === 'resid') && lmDataset();
-  const lmName = info?.lm ? `${info.lm.model} at layer ${info.lm.layer}` : 'stories260K at layer 2';
+  const demo = !!info && (info.kind === 'demo' || !!info.lm?.spliceable) && lmDataset();
+  const lmName = info?.lm
+    ? `${info.lm.model} at ${info.lm.family === 'gpt2' ? info.lm.siteLabel : `layer ${info.lm.layer}`}`
+    : 'stories260K at layer 2';
   const o = ev.options;
   let why = '';
   if (!info) why = 'load a dataset first';

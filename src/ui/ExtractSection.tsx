@@ -1,10 +1,14 @@
 /**
- * "Extract from a language model": runs a bundled or dropped llama2.c model over a text in the
- * worker (WGSL forward when there is a device) and makes the activations the current dataset.
+ * "Extract from a language model": runs a bundled or dropped llama2.c model, or a Hugging Face GPT-2
+ * folder, over a text in the worker (WGSL forward when there is a device) and makes the activations
+ * the current dataset.
  */
 import {
   BUNDLED_MODELS,
+  chooseGpt2Folder,
   extractProblem,
+  GPT2_SITES,
+  type Gpt2SiteChoice,
   type ModelChoice,
   maxLayer,
   setExtractOption,
@@ -29,9 +33,9 @@ export function ExtractSection() {
     <details className="extract" data-testid="extract-section">
       <summary>Extract from a language model</summary>
       <p className="muted small">
-        Runs a llama2.c model over a text on this computer (the WGSL forward pass on your GPU) and trains on
-        its activations: one row per token, with token ids and vocabulary for the latent browser. Results are
-        cached in the browser; the same settings again open the cache.
+        Runs a llama2.c model or GPT-2 (a Hugging Face folder) over a text on this computer (the WGSL forward
+        pass on your GPU) and trains on its activations: one row per token, with token ids and vocabulary for
+        the latent browser. Results are cached in the browser; the same settings again open the cache.
       </p>
       <div className="grid extract-grid">
         <label className="inline">
@@ -48,8 +52,35 @@ export function ExtractSection() {
               </option>
             ))}
             <option value="custom">my own llama2.c checkpoint…</option>
+            <option value="gpt2">a GPT-2 folder (Hugging Face)…</option>
           </select>
         </label>
+        {o.model === 'gpt2' && (
+          <label
+            className="inline"
+            title="config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json"
+          >
+            GPT-2 folder
+            <input
+              type="file"
+              multiple
+              disabled={busy}
+              data-testid="extract-gpt2-folder"
+              // a folder picker (Chromium, Firefox, Safari); React has no typed prop for it
+              {...{ webkitdirectory: '' }}
+              onChange={(e) => {
+                const files = [...(e.target.files ?? [])];
+                if (files.length) void chooseGpt2Folder(files);
+              }}
+            />
+            {o.gpt2 && (
+              <span className="muted small" data-testid="extract-gpt2-name">
+                {o.gpt2.name}
+                {o.gpt2.nLayer !== null ? ` · ${o.gpt2.nLayer} layers` : ''}
+              </span>
+            )}
+          </label>
+        )}
         {o.model === 'custom' && (
           <>
             <FilePick
@@ -89,21 +120,73 @@ export function ExtractSection() {
             field="textFile"
           />
         )}
-        <label className="inline">
-          site
-          <select
-            value={o.site}
-            disabled={busy}
-            data-testid="extract-site"
-            onChange={(e) => setExtractOption('site', e.target.value as 'resid' | 'mlp')}
-          >
-            <option value="resid">residual stream</option>
-            <option value="mlp">MLP output</option>
-          </select>
-        </label>
+        {o.model === 'gpt2' ? (
+          <>
+            <label
+              className="inline"
+              title="TransformerLens hook names (openai's: resid_post_mlp = resid_post, …)"
+            >
+              site
+              <select
+                value={o.gpt2Site}
+                disabled={busy}
+                data-testid="extract-gpt2-site"
+                onChange={(e) => setExtractOption('gpt2Site', e.target.value as Gpt2SiteChoice)}
+              >
+                {GPT2_SITES.map((k) => (
+                  <option key={k} value={k}>
+                    blocks.{o.layer}.hook_{k}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="inline" title="tokens per window, <|endoftext|> first (the paper: 64)">
+              context
+              <input
+                type="number"
+                min={2}
+                max={o.gpt2?.nPositions ?? undefined}
+                value={o.context}
+                disabled={busy}
+                data-testid="extract-context"
+                onChange={(e) => setExtractOption('context', Math.floor(Number(e.target.value)))}
+              />
+            </label>
+            <label
+              className="inline"
+              title="position 0 (<|endoftext|>) attends only to itself: the same large-norm vector in every window"
+            >
+              <input
+                type="checkbox"
+                checked={o.keepBos}
+                disabled={busy}
+                data-testid="extract-keep-bos"
+                onChange={(e) => setExtractOption('keepBos', e.target.checked)}
+              />
+              keep position 0
+            </label>
+          </>
+        ) : (
+          <label className="inline">
+            site
+            <select
+              value={o.site}
+              disabled={busy}
+              data-testid="extract-site"
+              onChange={(e) => setExtractOption('site', e.target.value as 'resid' | 'mlp')}
+            >
+              <option value="resid">residual stream</option>
+              <option value="mlp">MLP output</option>
+            </select>
+          </label>
+        )}
         <label
           className="inline"
-          title="resid: 0 = embeddings, l + 1 = after block l; mlp: block l's FFN output"
+          title={
+            o.model === 'gpt2'
+              ? 'the block of the site (0..n_layer − 1)'
+              : "resid: 0 = embeddings, l + 1 = after block l; mlp: block l's FFN output"
+          }
         >
           layer
           <input

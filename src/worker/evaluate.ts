@@ -38,9 +38,7 @@ import {
 } from '../eval/index';
 import {
   ablationSparsityOn,
-  cpuRunner,
   downstreamLossOn,
-  gpuRunner,
   type LmRunner,
   log10Histogram,
   quantiles,
@@ -48,13 +46,12 @@ import {
   type SaeOnRows,
 } from '../eval/lm-runner';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
-import { splitParagraphs } from '../lm/extract';
-import { Llama } from '../lm/forward';
-import { encode, readTokenizer, type Tokenizer } from '../lm/tokenizer';
+import { readTokenizer, type Tokenizer } from '../lm/tokenizer';
 import { EVAL_MAX_ROWS } from '../sae/metrics';
 import type { Trainer } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';
-import { gpuLlamaFor, type LmContext } from './lm-extract';
+import type { LmContext } from './lm-context';
+import { heldOutWindows, lmRunnerFor } from './lm-eval';
 import type { AblationReport, DatasetSpec, FullEvalReport, FullEvalRequest, LatentDetail } from './protocol';
 
 export type Progress = (fraction: number, phase: string) => void;
@@ -308,7 +305,7 @@ export async function fullEvaluate(
       throw new Error(
         'downstream loss and ablation sparsity need activations from a language model: the demo dataset or one extracted in the page',
       );
-    if (extracted && extracted.site !== 'resid')
+    if (extracted?.family === 'llama2c' && extracted.site !== 'resid')
       throw new Error(
         `downstream loss and ablation sparsity splice into the residual stream; this dataset is the MLP output of layer ${extracted.layer}`,
       );
@@ -325,7 +322,7 @@ export async function fullEvaluate(
       },
       perRow: norm.kind === 'paper',
     };
-    const runner = lmRunner(lm.ckpt, req.lmBackend ?? 'auto', saeDevice(trainer));
+    const runner = lmRunnerFor(lm, req.lmBackend ?? 'auto', saeDevice(trainer));
     if (req.downstream) {
       const t0 = performance.now();
       report.downstream = await lmDownstream(lm, runner, sae, (f) =>
@@ -611,38 +608,6 @@ function loadDemoLm(demoUrl: string): Promise<DemoLm> {
 /** The GPU device of the model being evaluated (the worker's device). */
 function saeDevice(trainer: Trainer): GPUDevice | null {
   return trainer.sae.device ?? null;
-}
-
-/** The WGSL forward on `device` (the default when there is one), or the CPU forward. */
-function lmRunner(ckpt: LlamaCheckpoint, want: 'auto' | 'gpu' | 'cpu', device: GPUDevice | null): LmRunner {
-  if (want !== 'cpu' && device) return gpuRunner(gpuLlamaFor(device, ckpt));
-  if (want === 'gpu') throw new Error('no WebGPU device for the WGSL forward pass');
-  return cpuRunner(new Llama(ckpt));
-}
-
-/** BOS-led windows of held-out text: paragraphs after the part the dataset used. */
-function heldOutWindows(
-  lm: { tok: Tokenizer; text: string; charsUsed: number; ckpt: LlamaCheckpoint },
-  maxTokens: number,
-  maxWindows: number,
-  windowLen = 96,
-): Int32Array[] {
-  const paras = splitParagraphs(lm.text.slice(lm.charsUsed));
-  const windows: Int32Array[] = [];
-  let tokens = 0;
-  for (const p of paras) {
-    if (windows.length >= maxWindows || tokens >= maxTokens) break;
-    const ids = encode(lm.tok, p.text, { bos: true });
-    if (ids.length < 8) continue;
-    const w = ids.slice(0, Math.min(windowLen, lm.ckpt.config.seqLen, 1 + maxTokens - tokens));
-    windows.push(w);
-    tokens += w.length;
-  }
-  if (windows.length === 0)
-    throw new Error(
-      'no held-out text left for the language-model measures (the dataset used the whole text): extract fewer tokens',
-    );
-  return windows;
 }
 
 /**

@@ -23,28 +23,15 @@ import {
 } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { GpuLlama } from '../lm/gpu-forward';
-import { readTokenizer, type Tokenizer } from '../lm/tokenizer';
+import { readTokenizer } from '../lm/tokenizer';
 import { datasetFromSource, type OpenedDataset } from './datasets';
-import type { ExtractLmProgress, ExtractLmRequest, LmFileSpec, LmProvenance } from './protocol';
+import type { LlamaLmContext, LmContext } from './lm-context';
+import type { ExtractLmProgress, LlamaExtractRequest, LmFileSpec, LmProvenance } from './protocol';
 
-const DEFAULT_MAX_TOKENS = 20_000;
+export const DEFAULT_MAX_TOKENS = 20_000;
 const CACHE_DIR = 'sae-lab-lm-cache';
 /** Bump when the extraction or the cache layout changes: old entries are then never hit. */
-const CACHE_VERSION = 1;
-
-/** What downstream evaluation needs of an extracted dataset's language model. */
-export interface LmContext {
-  name: string;
-  ckpt: LlamaCheckpoint;
-  tok: Tokenizer;
-  text: string;
-  /** characters of the text the dataset used (the rest is held-out text) */
-  charsUsed: number;
-  layer: number;
-  site: 'resid' | 'mlp';
-  /** [rows] position of each row in its window */
-  positions: Int32Array;
-}
+export const CACHE_VERSION = 1;
 
 export interface ExtractedDataset {
   dataset: OpenedDataset;
@@ -52,10 +39,10 @@ export interface ExtractedDataset {
   context: LmContext;
 }
 
-const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
+export const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** Reads a bundled (fetched from baseUrl) or dropped file. */
-async function loadFile(
+export async function loadFile(
   spec: LmFileSpec,
   baseUrl: string | undefined,
 ): Promise<{ bytes: Uint8Array; name: string }> {
@@ -70,7 +57,7 @@ async function loadFile(
   return { bytes: new Uint8Array(await res.arrayBuffer()), name };
 }
 
-async function sha256Hex(parts: (Uint8Array | string)[]): Promise<string> {
+export async function sha256Hex(parts: (Uint8Array | string)[]): Promise<string> {
   const enc = new TextEncoder();
   const inner: Uint8Array[] = [];
   for (const p of parts) {
@@ -118,7 +105,7 @@ async function writeFile(dir: OpfsDir, name: string, bytes: Uint8Array) {
   await writeOpfsFile(await dir.getFileHandle(name, { create: true }), bytes);
 }
 
-interface CacheMeta {
+export interface CacheMeta {
   version: number;
   nTokens: number;
   d: number;
@@ -129,7 +116,7 @@ interface CacheMeta {
 }
 
 /** The cached files of `key`, or null (a missing or partial entry is a miss). */
-async function readCache(
+export async function readCache(
   key: string,
 ): Promise<{ meta: CacheMeta; acts: File; tokens: File; positions: File } | null> {
   const dir = await cacheDir(key, false);
@@ -152,7 +139,11 @@ async function readCache(
   }
 }
 
-async function writeCache(key: string, files: Record<string, Uint8Array>, meta: CacheMeta): Promise<boolean> {
+export async function writeCache(
+  key: string,
+  files: Record<string, Uint8Array>,
+  meta: CacheMeta,
+): Promise<boolean> {
   const dir = await cacheDir(key, true);
   if (!dir) return false;
   try {
@@ -171,7 +162,7 @@ async function writeCache(key: string, files: Record<string, Uint8Array>, meta: 
  * @param getDevice the worker's GPU device, or null when there is none (CPU forward)
  */
 export async function extractLm(
-  req: ExtractLmRequest,
+  req: LlamaExtractRequest,
   getDevice: () => Promise<GPUDevice | null>,
   onProgress: (p: ExtractLmProgress) => void,
   signal: AbortSignal,
@@ -224,11 +215,14 @@ export async function extractLm(
     text: tx.name,
     layer: req.layer,
     site,
+    siteLabel: site === 'resid' ? 'residual stream' : 'MLP output',
+    spliceable: site === 'resid',
     window,
     key,
   };
   const vocab = tok.pieces.slice();
-  const contextOf = (positions: Int32Array, charsUsed: number): LmContext => ({
+  const contextOf = (positions: Int32Array, charsUsed: number): LlamaLmContext => ({
+    family: 'llama2c',
     name: req.modelName,
     ckpt: ckpt as LlamaCheckpoint,
     tok,
@@ -239,7 +233,7 @@ export async function extractLm(
     positions,
   });
   const describeLm = (lm: LmProvenance) =>
-    `real LM activations: ${lm.model}, ${lm.site === 'resid' ? 'residual stream' : 'MLP output'} at layer ${lm.layer}, ${lm.tokens.toLocaleString('en-US')} tokens of ${lm.text}`;
+    `real LM activations: ${lm.model}, ${lm.siteLabel} at layer ${lm.layer}, ${lm.tokens.toLocaleString('en-US')} tokens of ${lm.text}`;
   const stem = `${req.modelName}_L${req.layer}_${site}`;
 
   const open = async (
@@ -371,7 +365,7 @@ export async function extractLm(
  * Where held-out text starts: after the last paragraph any row came from. Progress reports whole
  * paragraphs only, so when maxTokens cut a paragraph, skip past the next paragraph break.
  */
-function heldOutStart(text: string, charsDone: number, nTokens: number, maxTokens: number): number {
+export function heldOutStart(text: string, charsDone: number, nTokens: number, maxTokens: number): number {
   if (nTokens < maxTokens) return Math.max(charsDone, text.length);
   const re = /\r?\n[ \t]*\r?\n\s*/g;
   re.lastIndex = charsDone;

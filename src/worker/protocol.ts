@@ -71,12 +71,21 @@ export interface DatasetInfo {
 
 /** Which language model, text and site an extracted dataset came from. */
 export interface LmProvenance {
-  /** model name, e.g. "stories260K" or the dropped checkpoint's file name */
+  /** model name, e.g. "stories260K", the dropped checkpoint's file name or a GPT-2 folder's name */
   model: string;
+  /** 'gpt2' for a Hugging Face GPT-2 folder; absent for llama2.c */
+  family?: 'gpt2';
   tokenizer: string;
   text: string;
+  /** llama2.c: residual index (resid) or block (mlp); GPT-2: the block of `site` */
   layer: number;
-  site: 'resid' | 'mlp';
+  site: LmSite;
+  /** the site in words: "residual stream", "MLP output", "blocks.8.hook_resid_post" */
+  siteLabel: string;
+  /** the downstream measures can splice an SAE in at this site (not llama2.c's MLP output) */
+  spliceable: boolean;
+  /** the window-opening token's row (position 0) is among the rows */
+  keepBos?: boolean;
   tokens: number;
   windows: number;
   /** tokens per window including BOS */
@@ -91,19 +100,48 @@ export interface LmProvenance {
 /** A bundled file (a path under the page's base URL) or a dropped one. */
 export type LmFileSpec = { kind: 'bundled'; path: string } | { kind: 'file'; blob: Blob; name: string };
 
-/** 'extract-lm': run a llama2.c model over a text in the worker; the rows become the dataset. */
-export interface ExtractLmRequest {
-  /** shown in the dataset card, e.g. "stories260K" */
-  modelName: string;
+/**
+ * A read-out site: llama2.c's 'resid' (residual index) or 'mlp' (a block's FFN output), or a GPT-2
+ * TransformerLens kind of one block (`blocks.L.hook_<kind>`).
+ */
+type LmSite = 'resid' | 'mlp' | 'resid_pre' | 'resid_mid' | 'resid_post' | 'attn_out' | 'mlp_out';
+
+/**
+ * 'extract-lm': run a language model over a text in the worker; the rows become the dataset. A
+ * llama2.c model is a checkpoint and a tokenizer file; a GPT-2 model ({@link Gpt2ExtractRequest}) a
+ * Hugging Face folder's files.
+ */
+export type ExtractLmRequest = LlamaExtractRequest | Gpt2ExtractRequest;
+
+export interface LlamaExtractRequest extends ExtractLmBase {
+  family?: 'llama2c';
   checkpoint: LmFileSpec;
   tokenizer: LmFileSpec;
-  text: LmFileSpec;
-  /** resid: residual index 0..nLayers; mlp: layer 0..nLayers−1 */
-  layer: number;
   site: 'resid' | 'mlp';
+}
+
+export interface Gpt2ExtractRequest extends ExtractLmBase {
+  family: 'gpt2';
+  /**
+   * The folder's files: config.json, model.safetensors, and tokenizer.json or vocab.json +
+   * merges.txt (others are ignored; names may carry the folder's path).
+   */
+  files: { blob: Blob; name: string }[];
+  /** TransformerLens kind at block `layer` */
+  site: 'resid_pre' | 'resid_mid' | 'resid_post' | 'attn_out' | 'mlp_out';
+  /** keep position 0's row (<|endoftext|>; default false: the same outlier vector in every window) */
+  keepBos?: boolean;
+}
+
+interface ExtractLmBase {
+  /** shown in the dataset card, e.g. "stories260K" */
+  modelName: string;
+  text: LmFileSpec;
+  /** llama2.c resid: residual index 0..nLayers; mlp: layer 0..nLayers−1; GPT-2: block 0..n_layer−1 */
+  layer: number;
   /** stop after this many rows (default 20,000) */
   maxTokens?: number;
-  /** tokens per window including BOS (default the model's seq_len) */
+  /** tokens per window including BOS (default: llama2.c the model's seq_len, GPT-2 64 as the paper) */
   window?: number;
   /** absolute base URL for bundled paths; the client fills it from the page */
   baseUrl?: string;

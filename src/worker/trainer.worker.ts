@@ -27,9 +27,10 @@ import {
   retainedTrainer,
   retainTrainer,
 } from './evaluate';
+import { extractGpt2Lm } from './gpt2-extract';
 import { extractLm } from './lm-extract';
 import * as models from './models';
-import type { FromWorker, ToWorker, TrainStart } from './protocol';
+import type { ExtractLmProgress, FromWorker, ToWorker, TrainStart } from './protocol';
 import { encodeSelfCheck } from './selfcheck';
 
 const post = (m: FromWorker, transfer: Transferable[] = []) =>
@@ -246,12 +247,12 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         extracting = ctl;
         const r = msg.request;
         try {
-          const x = await extractLm(
-            r,
-            async () => (await ensureGpu()).device,
-            (progress) => post({ type: 'extract-progress', progress }),
-            ctl.signal,
-          );
+          const getDevice = async () => (await ensureGpu()).device;
+          const onProgress = (progress: ExtractLmProgress) => post({ type: 'extract-progress', progress });
+          const x =
+            r.family === 'gpt2'
+              ? await extractGpt2Lm(r, getDevice, onProgress, ctl.signal)
+              : await extractLm(r, getDevice, onProgress, ctl.signal);
           dataset = x.dataset;
           noteLmDataset(x.dataset, x.context);
           if (current === 'imported') await adoptImported();
@@ -260,9 +261,12 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         } catch (e) {
           const cancelled = ctl.signal.aborted;
           // the LM readers start their messages with the file's name
-          const names = [r.checkpoint, r.tokenizer, r.text].map((f) =>
-            f.kind === 'file' ? f.name : (f.path.split('/').pop() ?? f.path),
-          );
+          const names = [
+            ...(r.family === 'gpt2'
+              ? r.files.map((f) => ({ kind: 'file' as const, ...f }))
+              : [r.checkpoint, r.tokenizer]),
+            r.text,
+          ].map((f) => (f.kind === 'file' ? f.name : (f.path.split('/').pop() ?? f.path)));
           const file =
             e instanceof DataError ? e.file : (names.find((n) => errorMessage(e).startsWith(`${n}:`)) ?? '');
           post({

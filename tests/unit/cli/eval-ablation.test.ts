@@ -25,6 +25,7 @@ describe('the page extractor form', () => {
   it('defaults to stories260K layer 2 residual over the bundled text', () => {
     expect(extractProblem(base)).toBeNull();
     const r = extractRequest(base);
+    if (r.family === 'gpt2') throw new Error('expected a llama2.c request');
     expect(r.modelName).toBe('stories260K');
     expect(r.checkpoint).toEqual({ kind: 'bundled', path: 'models/stories260K/stories260K.bin' });
     expect(r.text).toEqual({ kind: 'bundled', path: 'text/tinystories_train_head.txt' });
