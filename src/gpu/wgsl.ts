@@ -6,7 +6,7 @@
  */
 
 /** Bodies of every `fn` in the module, by name (brace matching). */
-export function functionBodies(code: string): Map<string, string> {
+function functionBodies(code: string): Map<string, string> {
   const out = new Map<string, string>();
   const re = /\bfn\s+(\w+)\s*\(/g;
   for (const m of code.matchAll(re)) {
