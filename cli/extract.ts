@@ -14,22 +14,35 @@
  * are 64 tokens by default (as the paper's GPT-2 runs), each opened by <|endoftext|>.
  * --context and --tokens are other names of --window and --max-tokens.
  *
- * Writes FILE.npy ('<f4', shape [n, d]), FILE.tokens.npy ('<i4', [n]) and
- * FILE.vocab.txt (one piece per line, line index = token id; `\` `\n` `\r` `\t`
- * escaped as in src/lm/tokenizer.ts escapeVocabPiece). Progress goes to stderr.
+ * Writes FILE.npy ('<f4', or '<f2' with --dtype f16; shape [n, d]), FILE.tokens.npy ('<i4', [n])
+ * and FILE.vocab.txt (one piece per line, line index = token id; `\` `\n` `\r` `\t` escaped as in
+ * src/lm/tokenizer.ts escapeVocabPiece). Rows stream to disk window by window (no whole-dataset
+ * buffer): the headers are written first at their final length and rewritten with the row count at
+ * the end. Progress goes to stderr.
  * Exit codes: 0 ok, 2 bad input (one-line message), 1 unexpected failure.
  */
 
-import { openAsBlob, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  openAsBlob,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { writeNpy } from '../src/data/npy';
+import { f32ToF16Bits } from '../src/data/half';
+import { npyHeaderBytes } from '../src/data/npy';
 import { readCheckpoint } from '../src/lm/checkpoint';
 import {
+  type ExtractChunk,
   type ExtractProgress,
-  type ExtractResult,
-  extractActivations,
-  extractGpt2Activations,
+  extractGpt2WindowsAsync,
+  extractWindows,
   type Site,
 } from '../src/lm/extract';
 import { Llama } from '../src/lm/forward';
@@ -40,8 +53,8 @@ import { readGpt2Tokenizer } from '../src/lm/gpt2/tokenizer';
 import { escapeVocabPiece, readTokenizer } from '../src/lm/tokenizer';
 
 export const USAGE = [
-  'usage: extract --model M.bin --tokenizer T.bin --text FILE.txt --layer L [--site resid|mlp] [--window W] [--max-tokens N] [--keep-bos] [--split paragraph|none] --out FILE.npy',
-  '       extract --model GPT2_DIR [--tokenizer DIR|FILE] --text FILE.txt --layer L [--site resid_pre|resid_mid|resid_post|attn_out|mlp_out|blocks.L.hook_…|resid_post_mlp|…] [--context 64] [--tokens N] [--keep-bos] [--split paragraph|none] --out FILE.npy',
+  'usage: extract --model M.bin --tokenizer T.bin --text FILE.txt --layer L [--site resid|mlp] [--window W] [--max-tokens N] [--keep-bos] [--split paragraph|none] [--dtype f32|f16] --out FILE.npy',
+  '       extract --model GPT2_DIR [--tokenizer DIR|FILE] --text FILE.txt --layer L [--site resid_pre|resid_mid|resid_post|attn_out|mlp_out|blocks.L.hook_…|resid_post_mlp|…] [--context 64] [--tokens N] [--keep-bos] [--split paragraph|none] [--dtype f32|f16] --out FILE.npy',
 ].join('\n');
 
 /** GPT-2's default window: the paper's 64-token contexts. */
@@ -60,6 +73,8 @@ interface Args {
   maxTokens?: number;
   keepBos: boolean;
   split: 'paragraph' | 'none';
+  /** stored dtype of the activations: float32 ('<f4') or float16 ('<f2', rounded to nearest even) */
+  dtype: 'f32' | 'f16';
   out: string;
 }
 
@@ -94,6 +109,7 @@ function parseArgs(argv: string[]): Args {
     'max-tokens',
     'tokens',
     'split',
+    'dtype',
     'out',
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new UsageError(`unknown option --${k}`);
@@ -122,6 +138,8 @@ function parseArgs(argv: string[]): Args {
   const split = flags.get('split') ?? 'paragraph';
   if (split !== 'paragraph' && split !== 'none')
     throw new UsageError(`--split must be paragraph or none, got '${split}'`);
+  const dtype = flags.get('dtype') ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') throw new UsageError(`--dtype must be f32 or f16, got '${dtype}'`);
   const out = need('out');
   if (!out.endsWith('.npy')) throw new UsageError(`--out must end in .npy, got '${out}'`);
   return {
@@ -134,6 +152,7 @@ function parseArgs(argv: string[]): Args {
     maxTokens: int('max-tokens', 1),
     keepBos,
     split,
+    dtype,
     out,
   };
 }
@@ -158,7 +177,10 @@ function isDir(path: string): boolean {
 
 /** What either family's extraction hands to the writer. */
 interface Extracted {
-  res: ExtractResult;
+  /** the windows' rows, as they are computed */
+  chunks: Iterable<ExtractChunk> | AsyncIterable<ExtractChunk>;
+  /** residual width */
+  d: number;
   /** the vocabulary sidecar, one display string per id */
   pieces: string[];
   /** the site, for the summary line */
@@ -197,7 +219,7 @@ function extractLlama(args: Args, text: string, onProgress: (p: ExtractProgress)
   if (args.window !== undefined && args.window > model.capacity) {
     throw new UsageError(`--window ${args.window} exceeds the model's seq_len ${model.capacity}`);
   }
-  const res = extractActivations(model, tok, text, {
+  const chunks = extractWindows(model, tok, text, {
     layer: args.layer,
     site: site as Site,
     window: args.window,
@@ -206,7 +228,7 @@ function extractLlama(args: Args, text: string, onProgress: (p: ExtractProgress)
     split: args.split,
     onProgress,
   });
-  return { res, pieces: tok.pieces, where: `${site} layer ${args.layer}` };
+  return { chunks, d: ckpt.config.dim, pieces: tok.pieces, where: `${site} layer ${args.layer}` };
 }
 
 /** The files of a folder (or the one file) a GPT-2 tokenizer is read from. */
@@ -252,16 +274,77 @@ async function extractGpt2(
   if (window > model.capacity) {
     throw new UsageError(`--window ${window} exceeds the model's n_positions ${model.capacity}`);
   }
-  const res = asUsage(() =>
-    extractGpt2Activations(model, tok, text, site, {
-      window,
-      maxTokens: args.maxTokens,
-      keepBos: args.keepBos,
-      split: args.split,
-      onProgress,
-    }),
-  );
-  return { res, pieces: tok.pieces, where: `blocks.${site.layer}.hook_${site.kind}` };
+  if (tok.vocabSize !== ckpt.config.vocabSize)
+    throw new UsageError(
+      `tokenizer has ${tok.vocabSize} tokens but the model expects ${ckpt.config.vocabSize}`,
+    );
+  const chunks = extractGpt2WindowsAsync(model, tok, text, site, {
+    window,
+    maxTokens: args.maxTokens,
+    keepBos: args.keepBos,
+    split: args.split,
+    onProgress,
+  });
+  return {
+    chunks,
+    d: ckpt.config.nEmbd,
+    pieces: tok.pieces,
+    where: `blocks.${site.layer}.hook_${site.kind}`,
+  };
+}
+
+/** Header bytes reserved before the row count is known: room for a 16-digit count (then rewritten). */
+const HEADER_BYTES = 128;
+
+/**
+ * Writes the chunks' rows to `actsPath` ([n, d], '<f4' or '<f2') and their token ids to `tokensPath`
+ * ([n], '<i4') as they come; the headers (reserved at HEADER_BYTES) get the final n at the end. A
+ * failure (a bad window, Ctrl-C aside) removes both files.
+ */
+async function writeStreamed(
+  chunks: Iterable<ExtractChunk> | AsyncIterable<ExtractChunk>,
+  d: number,
+  dtype: 'f32' | 'f16',
+  actsPath: string,
+  tokensPath: string,
+): Promise<{ nTokens: number; windows: number }> {
+  const header = (descr: string, shape: number[]) => {
+    const h = npyHeaderBytes(descr, shape, HEADER_BYTES);
+    if (h.length !== HEADER_BYTES) throw new Error(`npy header of ${h.length} bytes, not ${HEADER_BYTES}`);
+    return h;
+  };
+  const descr = dtype === 'f16' ? '<f2' : '<f4';
+  const fa = openSync(actsPath, 'w');
+  const ft = openSync(tokensPath, 'w');
+  let nTokens = 0;
+  let windows = 0;
+  try {
+    writeSync(fa, header(descr, [1e15, d]));
+    writeSync(ft, header('<i4', [1e15]));
+    for await (const c of chunks) {
+      windows++;
+      const rows = c.tokens.length;
+      if (rows === 0) continue;
+      const bytes =
+        dtype === 'f16'
+          ? new Uint8Array(Uint16Array.from(c.acts, f32ToF16Bits).buffer)
+          : new Uint8Array(c.acts.buffer, c.acts.byteOffset, rows * d * 4);
+      writeSync(fa, bytes);
+      writeSync(ft, new Uint8Array(c.tokens.buffer, c.tokens.byteOffset, rows * 4));
+      nTokens += rows;
+    }
+    writeSync(fa, header(descr, [nTokens, d]), 0, HEADER_BYTES, 0);
+    writeSync(ft, header('<i4', [nTokens]), 0, HEADER_BYTES, 0);
+  } catch (e) {
+    closeSync(fa);
+    closeSync(ft);
+    rmSync(actsPath, { force: true });
+    rmSync(tokensPath, { force: true });
+    throw e;
+  }
+  closeSync(fa);
+  closeSync(ft);
+  return { nTokens, windows };
 }
 
 /** Runs the command; returns the process exit code (never calls process.exit). */
@@ -282,17 +365,15 @@ export async function main(argv: string[]): Promise<number> {
       const pct = ((100 * p.charsDone) / Math.max(1, p.charsTotal)).toFixed(1);
       process.stderr.write(`\rextract: ${p.tokensDone} tokens, ${p.windowsDone} windows, ${pct}% of text`);
     };
-    const { res, pieces, where } = isDir(args.model)
+    const { chunks, d, pieces, where } = isDir(args.model)
       ? await extractGpt2(args, text, onProgress)
       : extractLlama(args, text, onProgress);
+    const stem = args.out.slice(0, -'.npy'.length);
+    const { nTokens, windows } = await writeStreamed(chunks, d, args.dtype, args.out, `${stem}.tokens.npy`);
     const secs = (performance.now() - t0) / 1000;
     process.stderr.write(
-      `\rextract: ${res.nTokens} tokens × ${res.d} (${where}) from ${res.windows} windows in ${secs.toFixed(1)} s\n`,
+      `\rextract: ${nTokens} tokens × ${d} (${where}) from ${windows} windows in ${secs.toFixed(1)} s\n`,
     );
-
-    const stem = args.out.slice(0, -'.npy'.length);
-    writeFileSync(args.out, writeNpy(res.acts, [res.nTokens, res.d]));
-    writeFileSync(`${stem}.tokens.npy`, writeNpy(res.tokens, [res.nTokens]));
     writeFileSync(`${stem}.vocab.txt`, `${pieces.map(escapeVocabPiece).join('\n')}\n`);
     process.stderr.write(`wrote ${args.out}, ${stem}.tokens.npy, ${stem}.vocab.txt\n`);
     return 0;

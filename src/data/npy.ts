@@ -276,13 +276,15 @@ function fortranSource(
 
 /**
  * The header bytes of a version-1.0 .npy (magic, length, dict, padding) for data
- * that follows it: lets large files be written in pieces (benchmarks, CLI export).
+ * that follows it: lets large files be written in pieces (benchmarks, CLI export and extract).
  * @param descr numpy dtype string, e.g. '<f4', '<f2', '<i4'
+ * @param minBytes the header is at least this long (a multiple of 64 keeps it exact)
  */
-export function npyHeaderBytes(descr: string, shape: readonly number[]): Uint8Array {
+export function npyHeaderBytes(descr: string, shape: readonly number[], minBytes = 0): Uint8Array {
   let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${fmtShape(shape)}, }`;
-  // numpy pads with spaces and a final newline so magic+len+header is a multiple of 64.
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
+  // numpy pads with spaces and a final newline so magic+len+header is a multiple of 64; minBytes
+  // lets a header written before the row count was known be rewritten in place at the same length.
+  const total = Math.ceil((10 + Math.max(dict.length + 1, minBytes - 10)) / 64) * 64;
   dict = dict.padEnd(total - 10 - 1, ' ') + '\n';
   const headerLen = dict.length;
   if (headerLen > 65535) throw new RangeError('npyHeaderBytes: header too long for format 1.0');
