@@ -1,8 +1,9 @@
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { waitForAdapter } from './helpers';
+import { openaiStateDict } from '../tests/unit/io/openai-helpers';
+import { readout, waitForAdapter } from './helpers';
 
 const FIXTURE = resolve(import.meta.dirname, '../tests/fixtures/gpt2/bytes');
 
@@ -10,9 +11,14 @@ const FIXTURE = resolve(import.meta.dirname, '../tests/fixtures/gpt2/bytes');
  * GPT-2 in the page's extractor: the byte-level fixture folder (tests/fixtures/gpt2/bytes: d = 24, 2
  * layers, 24 positions) picked with the folder input, a few windows of the bundled text read at
  * blocks.1.hook_resid_mid on the WGSL forward (SwiftShader here); the rows become the dataset. A
- * folder without its weights gets one line naming the problem and the page keeps working.
+ * folder without its weights gets one line naming the problem and the page keeps working. Then an
+ * openai/sparse_autoencoder state dict (random, N=96, k=32, as safetensors) is imported and
+ * evaluated on those activations, with the downstream loss and ablation sparsity spliced in at that
+ * site of the same GPT-2.
  */
-test('extract GPT-2 activations from a Hugging Face folder in the page', async ({ page }) => {
+test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate an openai SAE on them', async ({
+  page,
+}) => {
   await page.goto('./?nodemo');
   await waitForAdapter(page);
   await page.getByTestId('extract-section').locator('summary').click();
@@ -42,4 +48,22 @@ test('extract GPT-2 activations from a Hugging Face folder in the page', async (
   await expect(lm).toContainText('bytes');
   await expect(lm).toContainText('blocks.1.hook_resid_mid');
   await expect(page.getByTestId('dataset-card')).toContainText('token ids · vocabulary');
+
+  // an openai state dict on these activations: imported with LN, evaluated with GPT-2 spliced
+  const sae = join(mkdtempSync(join(tmpdir(), 'openai-sae-')), 'layer1.safetensors');
+  writeFileSync(sae, openaiStateDict(24));
+  await page.getByTestId('import-input').setInputFiles(sae);
+  await expect(page.getByTestId('import-summary')).toContainText('openai SAE');
+  await expect(page.getByTestId('import-summary')).toContainText('N=96, k=32');
+  await expect(page.getByTestId('eval-downstream')).toBeChecked();
+  await page.getByTestId('eval-ablation').check();
+  await page.getByTestId('eval-ablation-latents').fill('4');
+  await page.getByTestId('eval-ablation-tokens').fill('128');
+  await page.getByTestId('eval-run').click();
+  await expect(page.getByTestId('eval-report')).toBeVisible({ timeout: 300_000 });
+  expect(await readout(page, 'eval-l0')).toBeCloseTo(32, 5);
+  for (const id of ['ds-clean', 'ds-spliced', 'ds-zero', 'ds-kl'])
+    expect(Number.isFinite(await readout(page, id))).toBe(true);
+  await expect(page.getByTestId('ds-backend')).toHaveAttribute('data-backend', 'gpu');
+  await expect(page.getByTestId('eval-ablation-report')).toBeVisible();
 });
