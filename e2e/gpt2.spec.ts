@@ -11,7 +11,8 @@ const FIXTURE = resolve(import.meta.dirname, '../tests/fixtures/gpt2/bytes');
  * GPT-2 in the page's extractor: the byte-level fixture folder (tests/fixtures/gpt2/bytes: d = 24, 2
  * layers, 24 positions) picked with the folder input, a few windows of the bundled text read at
  * blocks.1.hook_resid_mid on the WGSL forward (SwiftShader here); the rows become the dataset. A
- * folder without its weights gets one line naming the problem and the page keeps working. Then an
+ * folder without its weights gets one line naming the problem and the page keeps working; a long
+ * extraction is cancelled while it runs. Then an
  * openai/sparse_autoencoder state dict (random, N=96, k=32, as safetensors) is imported and
  * evaluated on those activations, with the downstream loss and ablation sparsity spliced in at that
  * site of the same GPT-2.
@@ -48,6 +49,14 @@ test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate
   await expect(lm).toContainText('bytes');
   await expect(lm).toContainText('blocks.1.hook_resid_mid');
   await expect(page.getByTestId('dataset-card')).toContainText('token ids · vocabulary');
+
+  // a long extraction cancelled while it runs: one line, the dataset stays
+  await page.getByTestId('extract-tokens').fill('50000');
+  await page.getByTestId('extract-start').click();
+  await expect(page.getByTestId('extract-phase')).toContainText('extracting (WGSL forward)');
+  await page.getByTestId('extract-cancel').click();
+  await expect(page.getByTestId('extract-error')).toHaveText('extraction cancelled');
+  await expect(page.getByTestId('dataset-shape')).toHaveText('[60, 24]');
 
   // an openai state dict on these activations: imported with LN, evaluated with GPT-2 spliced
   const sae = join(mkdtempSync(join(tmpdir(), 'openai-sae-')), 'layer1.safetensors');
