@@ -141,6 +141,88 @@ fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
+// vec4 forms (d % 4 == 0): a thread owns CPT4 groups of 4 columns, so an entry's row, source and
+// value are read, and its row computed, once per 4 columns instead of once per column (on CPU
+// backends each invocation is a SIMD lane that repeats them). Each column still adds its terms in
+// list order, the scalar kernels' additions in their order (and sums still do not depend on the
+// shards). The buffers are bound a second time with vec4 element type.
+@group(0) @binding(18) var<storage, read> g4: array<vec4<f32>>;
+@group(0) @binding(19) var<storage, read> g_aux4: array<vec4<f32>>;
+@group(0) @binding(20) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(21) var<storage, read> b_pre4: array<vec4<f32>>;
+@group(0) @binding(22) var<storage, read_write> dW_dec4: array<vec4<f32>>;
+@group(0) @binding(23) var<storage, read_write> dW_enc4: array<vec4<f32>>;
+
+const WG4: u32 = 16u;
+const CPT4: u32 = {{CPT4}}u;   // vec4 column groups per thread: ceil(d / 4 / WG4)
+
+@compute @workgroup_size(WG4)
+fn grad_dec_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+  let d4 = P.d / 4u;
+  for (var il = wid.x; il < S.n; il += nwg.x) {
+    let i = S.lat0 + il;
+    let s = start[i];
+    let n = start[i + 1u] - s;
+    var acc: array<vec4<f32>, CPT4>;
+    for (var j = 0u; j < CPT4; j++) { acc[j] = vec4<f32>(0.0); }
+    for (var t = 0u; t < n; t++) {
+      let e = rows[s + t];
+      let r = row_of(e);
+      let v = val_all[e];
+      let o = r.x * d4;
+      if (r.y == 1u) {
+        for (var j = 0u; j < CPT4; j++) {
+          let c = lid.x + j * WG4;
+          if (c < d4) { acc[j] += v * g_aux4[o + c]; }
+        }
+      } else {
+        for (var j = 0u; j < CPT4; j++) {
+          let c = lid.x + j * WG4;
+          if (c < d4) { acc[j] += v * g4[o + c]; }
+        }
+      }
+    }
+    for (var j = 0u; j < CPT4; j++) {
+      let c = lid.x + j * WG4;
+      if (c < d4) { dW_dec4[il * d4 + c] = acc[j]; }
+    }
+  }
+}
+
+@compute @workgroup_size(WG4)
+fn grad_enc_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+  let d4 = P.d / 4u;
+  var bp: array<vec4<f32>, CPT4>;
+  for (var j = 0u; j < CPT4; j++) { bp[j] = b_pre4[min(lid.x + j * WG4, d4 - 1u)]; }
+  for (var il = wid.x; il < S.n; il += nwg.x) {
+    let i = S.lat0 + il;
+    let s = start[i];
+    let n = start[i + 1u] - s;
+    var acc: array<vec4<f32>, CPT4>;
+    for (var j = 0u; j < CPT4; j++) { acc[j] = vec4<f32>(0.0); }
+    for (var t = 0u; t < n; t++) {
+      let e = rows[s + t];
+      let gv = gv_all[e];
+      let o = row_of(e).x * d4;
+      for (var j = 0u; j < CPT4; j++) {
+        let c = lid.x + j * WG4;
+        if (c < d4) { acc[j] += gv * (x4[o + c] - bp[j]); }
+      }
+    }
+    for (var j = 0u; j < CPT4; j++) {
+      let c = lid.x + j * WG4;
+      if (c < d4) { dW_enc4[il * d4 + c] = acc[j]; }
+    }
+    if (lid.x == 0u) {
+      var acc0 = 0.0;
+      for (var t = 0u; t < n; t++) { acc0 += gv_all[rows[s + t]]; }
+      db_enc[i] = acc0;
+    }
+  }
+}
+
 // The encoder's share of db_pre, carried across shards in latent order (the same additions in the
 // same order as one pass over all N latents).
 @compute @workgroup_size(WG)

@@ -94,7 +94,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     {
       name: 'grad',
       record: (p) => {
-        for (const bg of gradBgs) grad.run(p, bg, ['grad_dec', 'grad_enc']);
+        for (const bg of gradBgs) grad.run(p, bg, grad.sums);
         for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
         grad.run(p, gradBgs[0], ['bpre_final']);
       },
