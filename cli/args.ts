@@ -13,6 +13,17 @@ export class GpuFailure extends Error {
   }
 }
 
+/**
+ * The run (or request) failed in the worker for a reason that is not bad input: a diverged run, a
+ * device loss it could not recover from, an error message of the worker. One line, exit 1.
+ */
+export class RunFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunFailure';
+  }
+}
+
 export interface FlagSpec {
   /** value kind; 'bool' flags take no value */
   kind: 'string' | 'int' | 'number' | 'bool' | 'list';

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { DatasetInfo, FromWorker, ToWorker } from '../src/worker/protocol';
-import { GpuFailure, UsageError } from './args';
+import { GpuFailure, RunFailure, UsageError } from './args';
 import { openSession, type Session } from './browser';
 
 /** Messages that end whatever the CLI is waiting for. */
@@ -17,16 +17,21 @@ function fatalError(m: FromWorker): Error {
   if (m.type === 'run-error')
     return m.kind === 'limit' ? new UsageError(m.message) : new GpuFailure(m.message);
   if (m.type === 'gpu-error') return new GpuFailure(`GPU error: ${m.message}`);
-  return new Error('message' in m ? String(m.message) : m.type);
+  if (m.type === 'device-lost') return new RunFailure(`GPU device lost: ${m.message}`);
+  return new RunFailure('message' in m ? String(m.message) : m.type);
 }
 
 export interface Headless {
   session: Session;
   send(m: ToWorker): Promise<void>;
-  /** waits for the next message satisfying pred (messages before it go to onOther) */
+  /**
+   * Waits for the next message of one of `types` (others only pass through onMessage); a fatal one
+   * (FATAL) throws, except those in `survive` (a run's 'device-lost': the worker recovers by itself).
+   */
   next<T extends FromWorker['type']>(
     types: T[],
     timeoutMs?: number,
+    survive?: FromWorker['type'][],
   ): Promise<Extract<FromWorker, { type: T }>>;
   onMessage: ((m: FromWorker) => void) | null;
   setFiles(
@@ -50,9 +55,10 @@ export async function openHeadless(): Promise<Headless> {
     async send(m) {
       await session.page.evaluate((msg) => window.__cli.send(msg), m);
     },
-    async next(types, timeoutMs = 24 * 3600_000) {
+    async next(types, timeoutMs = 24 * 3600_000, survive = []) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
+        for (let j = queue.length - 1; j >= 0; j--) if (survive.includes(queue[j].type)) queue.splice(j, 1);
         const i = queue.findIndex((m) => (types as string[]).includes(m.type) || FATAL.includes(m.type));
         if (i >= 0) {
           const m = queue.splice(i, 1)[0];
@@ -99,7 +105,8 @@ export async function openHeadless(): Promise<Headless> {
 
 /**
  * Opens `--data` in the session's worker: "demo" (the bundled demo) or files (shards comma-separated),
- * with the reader flags --tensor / --raw-width / --raw-dtype. A bad file is a UsageError (exit 2).
+ * with the reader flags --tensor / --raw-width / --raw-dtype and --non-finite (skip|stop). A bad file
+ * (with 'stop', one holding NaN or Inf: file and row named) is a UsageError (exit 2).
  */
 export async function openDataFlag(h: Headless, flags: Record<string, unknown>): Promise<DatasetInfo> {
   const data = String(flags.data);
@@ -110,12 +117,16 @@ export async function openDataFlag(h: Headless, flags: Record<string, unknown>):
     });
   } else {
     const paths = data.split(',');
+    const nonFinite = flags['non-finite'] as string | undefined;
+    if (nonFinite !== undefined && nonFinite !== 'skip' && nonFinite !== 'stop')
+      throw new UsageError(`--non-finite must be skip|stop, got '${nonFinite}'`);
     for (const p of paths) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
     await h.setFiles('files', paths);
     await h.session.page.evaluate((o) => window.__cli.openFiles(o), {
       tensor: flags.tensor as string | undefined,
       rawWidth: flags['raw-width'] as number | undefined,
       rawDtype: flags['raw-dtype'] as 'f32' | 'f16' | undefined,
+      nonFinite: nonFinite as 'skip' | 'stop' | undefined,
     });
   }
   const opened = await h.next(['dataset-ready', 'dataset-error']);

@@ -1,9 +1,10 @@
 /**
  * Headless SAE Lab: `tsx cli/main.ts <train|sweep|eval|extract> [flags]` (npm run train / sweep / eval / extract).
  * Bad input or flags, or a config that breaks a limit of the GPU: one line on stderr and exit code 2.
- * A GPU error (validation, out-of-memory, internal) ends the run: one line on stderr and exit code 1.
+ * A GPU error (validation, out-of-memory, internal), a diverged run or a worker's error ends the run: one
+ * line on stderr and exit code 1.
  */
-import { GpuFailure, UsageError } from './args';
+import { GpuFailure, RunFailure, UsageError } from './args';
 
 const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   train: () => import('./train'),
@@ -35,7 +36,7 @@ async function run(): Promise<number> {
       return 2;
     }
     // A GPU error: one line (the driver's message can span several), exit 1.
-    if (e instanceof GpuFailure) {
+    if (e instanceof GpuFailure || e instanceof RunFailure) {
       console.error(`error: ${msg.replace(/\s*\n\s*/g, ' ').trim()}`);
       return 1;
     }

@@ -91,9 +91,10 @@ async function trainOne(h: Headless, q: QueueOptions, o: TrainOneOptions): Promi
       evalEveryTokens: evalEveryFor(tracker.run.budget, o.config.batchSize ?? 4096, q.evalsPerRun),
     },
   });
-  const started = await h.next(['train-started']);
+  // a device loss mid-run: the worker continues from the last checkpoint by itself
+  const started = await h.next(['train-started'], undefined, ['device-lost']);
   total = started.totalSteps * started.config.batchSize;
-  const done = await h.next(['train-done']);
+  const done = await h.next(['train-done'], undefined, ['device-lost']);
   if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
   return { final: done.final, wall: (performance.now() - o.startedAt) / 1000, nanMessage };
 }

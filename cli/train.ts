@@ -13,7 +13,7 @@ import { filesFromZip } from '../src/io/export';
 import { ACTIVATIONS, type Activation, RECIPES, type Recipe, type SaeConfig } from '../src/sae/config';
 import type { KernelChoice } from '../src/sae/step';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
-import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
+import { type FlagSpec, helpText, parseFlags, RunFailure, UsageError } from './args';
 import { robust } from './browser';
 import { bytesOf, openDataFlag, openHeadless } from './headless';
 
@@ -99,6 +99,19 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     kind: 'int',
     help: 'TEST HOOK: record an invalid GPU command right after step STEP, outside any error scope',
     hidden: true,
+  },
+  'lose-device': {
+    kind: 'int',
+    help: 'TEST HOOK: destroy the GPU device right after step STEP (the run recovers from its last checkpoint)',
+    hidden: true,
+  },
+  'checkpoint-every': {
+    kind: 'int',
+    help: 'also checkpoint every this many steps (default: every 120 s); a lost GPU device resumes the run from the last one, bit for bit',
+  },
+  'non-finite': {
+    kind: 'string',
+    help: 'skip|stop: rows of --data holding NaN or Inf are skipped and counted (default skip), or the file is refused naming it and the row (stop)',
   },
   'encode-variant': {
     kind: 'string',
@@ -288,6 +301,9 @@ export async function trainHeadless(
     let total = 0;
     let lastLine = Date.now();
     h.onMessage = (m: FromWorker) => {
+      // a lost device: the worker goes on from the last checkpoint (bit for bit); say so once
+      if (m.type === 'status' && m.message?.startsWith('GPU device lost') && !opts.quiet)
+        process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${label}${m.message}\n`);
       if (m.type === 'metrics' && !opts.quiet && process.stderr.isTTY)
         process.stderr.write(`\r${label}${progressLine(m.points[m.points.length - 1], total)}\x1b[K`);
       else if (m.type === 'metrics' && !opts.quiet) {
@@ -310,9 +326,16 @@ export async function trainHeadless(
         ...(flags['inject-gpu-error'] !== undefined
           ? { injectGpuError: flags['inject-gpu-error'] as number }
           : {}),
+        // test hook (hidden flag): the device destroyed after this step
+        ...(flags['lose-device'] !== undefined ? { loseDeviceAtStep: flags['lose-device'] as number } : {}),
+        ...(flags['checkpoint-every'] !== undefined
+          ? { checkpointEverySteps: flags['checkpoint-every'] as number }
+          : {}),
       },
     });
-    const started = await h.next(['train-started']);
+    // A device loss is not fatal during a run: the worker resumes from the last checkpoint (or, with
+    // none yet, starts again with the same seed and kernels) and the run ends as it would have.
+    const started = await h.next(['train-started'], undefined, ['device-lost']);
     total = started.totalSteps * started.config.batchSize;
     if (!opts.quiet) {
       // At scale the first step takes minutes: say what was built before any progress line.
@@ -325,9 +348,10 @@ export async function trainHeadless(
           `${k.fused ? ` fused ${k.fused}` : ''}${robust() ? '' : '; Dawn robustness off (SAE_LAB_ROBUST=1 keeps it)'}\n`,
       );
     }
-    const done = await h.next(['train-done', 'nan']);
+    const done = await h.next(['train-done', 'nan'], undefined, ['device-lost']);
     if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
-    if (done.type === 'nan') throw new Error(done.message);
+    // diverged: one line, exit 1, no metrics.json or export (the last good checkpoint is kept)
+    if (done.type === 'nan') throw new RunFailure(`training diverged: ${done.message}`);
     let exported: Map<string, Uint8Array> | undefined;
     if (opts.export) {
       await h.send({ type: 'export', format: opts.export });

@@ -163,6 +163,21 @@ function snapshotState(sae: GpuSae): Promise<TrainState> {
   })();
 }
 
+/** The first tensor of a state snapshot holding NaN or Inf (parameters, moments, EMA), or null. */
+function nonFiniteTensor(st: TrainState): string | null {
+  for (const [prefix, group] of [
+    ['', st.params],
+    ['m_', st.m],
+    ['v_', st.v],
+    ['ema_', st.ema],
+  ] as const) {
+    if (!group) continue;
+    for (const [name, a] of Object.entries(group) as [string, Float32Array | undefined][])
+      if (a) for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return `${prefix}${name}`;
+  }
+  return null;
+}
+
 export interface TrainerOptions {
   kernels?: Partial<KernelChoice>;
   /** evaluate every this many tokens (0: only at the end) */
@@ -188,6 +203,12 @@ export interface TrainerOptions {
    * exercised by a real validation error (CLI --inject-gpu-error, page ?inject-gpu-error=STEP).
    */
   injectGpuErrorAtStep?: number;
+  /**
+   * TEST HOOK, never set by a normal run: right after submitting this step, destroy the GPU device,
+   * so device loss mid-run (and the worker's recovery from the last checkpoint) is exercised for real
+   * (CLI --lose-device, page ?lose-device=STEP). A checkpoint save in flight finishes first.
+   */
+  loseDeviceAtStep?: number;
 }
 
 export interface TrainResult {
@@ -348,6 +369,12 @@ export class Trainer {
     const rng = [...extra.batcher.orderRng, ...extra.batcher.sampleRng];
     const p = (async () => {
       try {
+        const snap = await state;
+        // A diverging run can hold non-finite parameters one read-back before its loss shows it:
+        // such a state is never saved, so the last checkpoint stays a good one.
+        const bad = nonFiniteTensor(snap);
+        if (bad)
+          throw new Error(`checkpoint of step ${step} not saved: ${bad} holds NaN or Inf (the run diverged)`);
         const bytes = serializeCheckpoint({
           runId: c.runId,
           step,
@@ -360,7 +387,7 @@ export class Trainer {
             this.norm.kind === 'scalar'
               ? { kind: 'scalar', scale: this.norm.scale }
               : { kind: this.norm.kind },
-          state: await state,
+          state: snap,
           extra: extra as unknown as Record<string, unknown>,
         });
         const info = await c.store.save(c.runId, step, bytes);
@@ -516,6 +543,8 @@ export class Trainer {
     let tokensPerS = 0;
     const evalEvery = this.opts.evalEveryTokens ?? 0;
     let status: TrainResult['status'] = 'done';
+    /** the first step whose loss was not finite, reported (onNaN) once the last save has settled */
+    let diverged = null as { step: number; value: number } | null;
 
     const readBack = async (upTo: number) => {
       const ms: StepMetrics[] = await this.sae.readMetrics(lastRead, upTo);
@@ -551,8 +580,8 @@ export class Trainer {
       this.hooks.onMetrics?.([point]);
       if (!ms.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.auxLoss))) {
         const bad = ms.findIndex((m) => !Number.isFinite(m.loss) || !Number.isFinite(m.auxLoss));
-        const message = `loss became ${ms[bad].loss} at step ${lastRead - ms.length + bad + 1}: lower the learning rate, enable gradient clipping, or check the data for huge values`;
-        this.hooks.onNaN?.(lastRead - ms.length + bad + 1, message);
+        const value = Number.isFinite(ms[bad].loss) ? ms[bad].auxLoss : ms[bad].loss;
+        diverged = { step: lastRead - ms.length + bad + 1, value };
         return false;
       }
       return true;
@@ -601,6 +630,13 @@ export class Trainer {
       this.step = t;
       // Test hook: a real invalid command, outside any scope (the first step's scope is closed).
       if (t === this.opts.injectGpuErrorAtStep) injectGpuFault(this.device, `injected-fault@${t}`);
+      // Test hook: the device is lost for real (its lost promise resolves, pending work fails). A save
+      // already under way may finish first, so which checkpoint the recovery finds does not depend on
+      // how fast the machine writes it.
+      if (t === this.opts.loseDeviceAtStep) {
+        await this.saving?.catch(() => {});
+        this.device.destroy();
+      }
       if (t % metricsEvery === 0 || t === this.totalSteps) {
         if (!(await readBack(t))) {
           status = 'failed';
@@ -624,6 +660,16 @@ export class Trainer {
     // Save on stop and at the end (never a NaN state); wait for it, the run is over.
     if (status !== 'failed') await this.checkpoint(true);
     else await this.saving;
+    if (diverged) {
+      const kept =
+        this.lastCheckpointStep === null
+          ? 'no checkpoint was saved'
+          : `the last good checkpoint (step ${this.lastCheckpointStep}) is kept`;
+      this.hooks.onNaN?.(
+        diverged.step,
+        `loss became ${diverged.value} at step ${diverged.step}, the run stopped; ${kept}: lower the learning rate, enable gradient clipping, or check the data for huge values`,
+      );
+    }
     const final = { ...(await this.evaluate()), tokensPerS };
     await this.checkGpu();
     this.hooks.onEval?.(final);

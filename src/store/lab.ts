@@ -40,6 +40,8 @@ export interface RunState {
   totalSteps: number;
   final: (EvalResult & { tokensPerS: number }) | null;
   nanAt: number | null;
+  /** the worker's word on its last recovery from a lost GPU device ("…resuming from checkpoint step 16") */
+  recovery?: string;
 }
 
 /** Throughput of the last finished (or stopped) run, for the time-per-step estimate. */
@@ -63,6 +65,8 @@ export interface LabState {
   rawDtype: 'f32' | 'f16';
   rawWidth: string;
   tensor: string;
+  /** rows holding NaN or Inf in opened files: skipped and counted, or the file refused (row named) */
+  nonFinite: 'skip' | 'stop';
   dataset: {
     status: 'none' | 'loading' | 'ready' | 'error';
     source: 'demo' | 'files' | null;
@@ -99,6 +103,7 @@ export const useLab = create<LabState>(() => ({
   rawDtype: 'f32',
   rawWidth: '',
   tensor: '',
+  nonFinite: 'skip',
   dataset: { status: 'none', source: null, fraction: 0, phase: '', info: null },
   config: { ...DEFAULTS },
   run: null,

@@ -33,6 +33,16 @@ function bump() {
 
 /** Appends points; keeps every `stride`-th one and halves the array when it exceeds MAX_POINTS. */
 export function pushPoints(ps: MetricPoint[]) {
+  // A run that went back to a checkpoint (device loss) repeats steps: its points from there on
+  // replace the old ones instead of doubling the curve.
+  if (ps.length && latest && ps[0].step <= latest.step) {
+    const from = ps[0];
+    // the batch is the curve up to the checkpoint: evaluations past its end were of abandoned steps
+    const upTo = ps[ps.length - 1].tokens;
+    points = points.filter((p) => p.step < from.step);
+    evals = evals.filter((e) => e.tokens <= upTo);
+    latest = points.at(-1) ?? null;
+  }
   for (const p of ps) {
     if (!Number.isFinite(p.tokens)) continue;
     if (received % stride === 0) points.push(p);

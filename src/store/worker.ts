@@ -122,6 +122,7 @@ function onMessage(m: FromWorker) {
     case 'status':
       if (runIdOk(m.runId)) {
         updateRun({ status: m.status, message: m.message });
+        if (m.message?.startsWith('GPU device lost')) updateRun({ recovery: m.message });
         if (m.status === 'stopped' || m.status === 'done') recordSpeed();
       }
       break;
@@ -130,7 +131,11 @@ function onMessage(m: FromWorker) {
       if (m.curve?.length) replacePoints(m.curve);
       {
         const st = useLab.getState().run?.status;
-        updateRun({ status: st === 'stopped' || st === 'failed' ? st : 'done', final: m.final });
+        // a diverged run ('nan' came first) reports no final metrics: its weights are not finite
+        updateRun({
+          status: st === 'stopped' || st === 'failed' ? st : 'done',
+          final: st === 'failed' ? null : m.final,
+        });
       }
       recordSpeed(m.final.tokensPerS);
       break;
@@ -145,13 +150,21 @@ function onMessage(m: FromWorker) {
       break;
     case 'device-lost': {
       const run = useLab.getState().run;
-      if (run && isActive(run.status)) updateRun({ status: 'failed', message: 'GPU device lost' });
-      set({ adapter: null, webgpu: 'pending' });
+      const training = !!run && isActive(run.status);
+      // During a run the worker continues it on a new device from its last checkpoint (its 'status'
+      // says from which step); otherwise the page asks for a new device at once.
+      if (training) updateRun({ status: 'preparing', message: 'GPU device lost: resuming on a new device' });
+      else {
+        set({ adapter: null, webgpu: 'pending' });
+        send({ type: 'init' });
+      }
       addBanner({
         kind: 'device-lost',
         title: 'The GPU device was lost',
         message: m.message,
-        next: 'This happens when the GPU driver resets or memory runs out. Try a smaller N or batch; reload the page to get a fresh device.',
+        next: training
+          ? 'The run continues on a new device from its last checkpoint and repeats the steps since, bit for bit: nothing to do. If it repeats, try a smaller N or batch.'
+          : 'This happens when the GPU driver resets or memory runs out. A new device is being requested; try a smaller N or batch if it repeats.',
       });
       break;
     }
@@ -291,7 +304,7 @@ export function openFiles() {
   useLab.setState((st) => ({
     dataset: { ...st.dataset, status: 'loading', source: 'files', fraction: 0, phase: 'opening' },
   }));
-  send({ type: 'open-dataset', spec, nonFinite: 'skip' });
+  send({ type: 'open-dataset', spec: { ...spec, nonFinite: s.nonFinite } });
 }
 
 /**
@@ -316,7 +329,16 @@ export function configProblems(): string[] {
  * GPU-error path. Absent (the default), nothing is injected.
  */
 function injectedGpuErrorStep(): number | undefined {
-  const v = new URLSearchParams(globalThis.location?.search ?? '').get('inject-gpu-error');
+  return stepParam('inject-gpu-error');
+}
+
+/**
+ * TEST HOOKS: `?lose-device=STEP` makes the next run destroy its GPU device right after step STEP
+ * (TrainStart.loseDeviceAtStep), so e2e tests drive the recovery from the last checkpoint;
+ * `?checkpoint-every=STEPS` adds a checkpoint every STEPS steps. Absent (the default), nothing changes.
+ */
+function stepParam(name: string): number | undefined {
+  const v = new URLSearchParams(globalThis.location?.search ?? '').get(name);
   const n = v === null ? Number.NaN : Number(v);
   return Number.isInteger(n) && n >= 1 ? n : undefined;
 }
@@ -327,6 +349,8 @@ export function startTraining() {
   if (configProblems().length) return;
   const runId = `run-${Date.now().toString(36)}`;
   const inject = injectedGpuErrorStep();
+  const loseDevice = stepParam('lose-device');
+  const checkpointEvery = stepParam('checkpoint-every');
   resetSeries();
   resetEval();
   clearBanners('nan');
@@ -350,6 +374,8 @@ export function startTraining() {
       // about 8 held-out evaluations per run, never more often than every 16 steps
       evalEveryTokens: Math.max(16 * config.batchSize, Math.floor(config.tokens / 8)),
       ...(inject !== undefined ? { injectGpuError: inject } : {}),
+      ...(loseDevice !== undefined ? { loseDeviceAtStep: loseDevice } : {}),
+      ...(checkpointEvery !== undefined ? { checkpointEverySteps: checkpointEvery } : {}),
     },
   });
 }

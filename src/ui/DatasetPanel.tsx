@@ -50,6 +50,7 @@ export function DatasetPanel() {
   const rawDtype = useLab((s) => s.rawDtype);
   const rawWidth = useLab((s) => s.rawWidth);
   const tensor = useLab((s) => s.tensor);
+  const nonFinite = useLab((s) => s.nonFinite);
   const adapterReady = useLab((s) => s.webgpu === 'ok');
   const running = useLab((s) => isActive(s.run?.status));
   const [over, setOver] = useState(false);
@@ -112,6 +113,19 @@ export function DatasetPanel() {
           }}
         />
       </div>
+
+      <label className="inline small" title="what opening files does with rows holding NaN or Inf">
+        rows with NaN/Inf
+        <select
+          value={nonFinite}
+          disabled={locked}
+          data-testid="non-finite"
+          onChange={(e) => useLab.setState({ nonFinite: e.target.value as 'skip' | 'stop' })}
+        >
+          <option value="skip">skip them (counted in the card)</option>
+          <option value="stop">refuse the file (name the row)</option>
+        </select>
+      </label>
 
       <ExtractSection />
 

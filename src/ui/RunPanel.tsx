@@ -145,6 +145,11 @@ export function RunPanel() {
           {fmtPct(latest?.deadFraction)}
         </Readout>
       </div>
+      {run?.recovery && (
+        <p className="muted small" data-testid="run-recovery">
+          {run.recovery}
+        </p>
+      )}
       {run?.message && (status === 'failed' || status === 'stopped') && (
         <p className={status === 'failed' ? 'bad small' : 'muted small'}>{run.message}</p>
       )}

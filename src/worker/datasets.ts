@@ -3,7 +3,7 @@ import { DataError } from '../data/errors';
 import { openActivationFile } from '../data/open';
 import { loadVocab, openTokenIds } from '../data/sidecars';
 import { type ActivationSource, openShards } from '../data/source';
-import { type ActivationStats, computeStats } from '../data/stats';
+import { type ActivationStats, assertFinite, computeStats } from '../data/stats';
 import { syntheticSource } from '../data/synthetic';
 import type { DatasetInfo, DatasetSpec } from './protocol';
 
@@ -72,7 +72,12 @@ export async function openDataset(
     description = `synthetic data: ${spec.nFeatures} planted directions in d=${spec.d}, ~${spec.activePerRow} active per row`;
     files = [];
   }
-  return datasetFromSource(source, { kind: spec.kind, description, files, tokenIds, vocab }, onProgress);
+  const nonFinite = spec.kind === 'files' ? spec.nonFinite : undefined;
+  return datasetFromSource(
+    source,
+    { kind: spec.kind, description, files, tokenIds, vocab, nonFinite },
+    onProgress,
+  );
 }
 
 /** Statistics, problems and the info card of an opened source (every way of opening ends here). */
@@ -85,6 +90,8 @@ export async function datasetFromSource(
     tokenIds: OpenedDataset['tokenIds'];
     vocab: string[] | null;
     lm?: DatasetInfo['lm'];
+    /** 'stop': refuse rows holding NaN or Inf (DataError naming the file and row); default 'skip' */
+    nonFinite?: 'skip' | 'stop';
   },
   onProgress: (fraction: number, phase: string) => void,
 ): Promise<OpenedDataset> {
@@ -92,6 +99,7 @@ export async function datasetFromSource(
   const stats = await computeStats(source, (done, total) =>
     onProgress(total ? done / total : 1, 'statistics'),
   );
+  if (meta.nonFinite === 'stop') assertFinite(source, stats);
   const problems: string[] = [];
   if (stats.nonFiniteRows > 0) {
     problems.push(

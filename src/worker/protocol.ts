@@ -27,6 +27,11 @@ export type DatasetSpec =
       /** optional sidecars */
       tokens?: { blob: Blob; name: string };
       vocab?: { blob: Blob; name: string };
+      /**
+       * rows holding NaN or Inf: 'skip' (default) counts them in the dataset card and leaves them out
+       * of training and evaluation; 'stop' refuses the files with one line naming the file and row
+       */
+      nonFinite?: 'skip' | 'stop';
     }
   | {
       kind: 'synthetic';
@@ -205,6 +210,14 @@ export interface TrainStart {
    * ?inject-gpu-error=STEP query parameter only.
    */
   injectGpuError?: number;
+  /**
+   * TEST HOOK, absent in normal runs: right after submitting this step the worker destroys its GPU
+   * device, so the run recovers on a new device from its last checkpoint as after a real device
+   * loss. Set by the CLI's hidden --lose-device and the page's ?lose-device=STEP only.
+   */
+  loseDeviceAtStep?: number;
+  /** also save a checkpoint every this many steps (besides every 120 s, on pause, stop and at the end) */
+  checkpointEverySteps?: number;
 }
 
 /** Full evaluation of the current model on the held-out split (issue: evaluation view). */
@@ -288,7 +301,7 @@ export interface CheckpointEntry {
 export type ToWorker =
   | { type: 'init' }
   | { type: 'selfcheck'; variant?: string }
-  | { type: 'open-dataset'; spec: DatasetSpec; nonFinite?: 'skip' | 'stop' }
+  | { type: 'open-dataset'; spec: DatasetSpec }
   | { type: 'train'; start: TrainStart }
   /**
    * The buffer plans of these configs (d filled in from the open dataset) against this device's

@@ -106,6 +106,9 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
   current = 'trained';
   const store = await models.checkpointStore();
   let ck = resumeFrom;
+  // After a device loss before any checkpoint the run starts again from step 0 with the kernels it
+  // had (no autotuning, whose timing could pick others): the same seed gives the same run.
+  let kernels = start.kernels as Partial<KernelChoice> | undefined;
   for (let recoveries = 0; ; recoveries++) {
     const g = await ensureGpu();
     // Every buffer the run will hold, checked against this device's limits before any is allocated.
@@ -145,12 +148,14 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
           },
         },
         {
-          kernels: start.kernels as Partial<KernelChoice> | undefined,
+          kernels,
           evalEveryTokens: start.evalEveryTokens,
           autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
-          checkpoints: { store, runId: id },
+          checkpoints: { store, runId: id, everySteps: start.checkpointEverySteps },
           resumeFrom: ck,
           injectGpuErrorAtStep: start.injectGpuError,
+          // the test hook loses the first device only; the recovered run goes on
+          loseDeviceAtStep: recoveries === 0 ? start.loseDeviceAtStep : undefined,
         },
       );
     }).catch((e) => {
@@ -170,18 +175,20 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
       if (e instanceof GpuError) broken = true;
       if (!(e instanceof DeviceLostError)) throw e;
       lost = true;
-      const latest = await store.latest(id).catch(() => null);
-      if (!latest) throw new Error(`${e.message}: nothing to resume from, start the run again`);
       if (recoveries >= 3)
         throw new Error(
           `${e.message}; gave up after ${recoveries} recoveries (resume it from the checkpoint list)`,
         );
-      ck = latest.checkpoint;
+      const latest = await store.latest(id).catch(() => null);
+      kernels = t.kernels;
+      ck = latest?.checkpoint ?? resumeFrom;
       post({
         type: 'status',
         runId: id,
         status: 'preparing',
-        message: `GPU device lost; resuming from checkpoint step ${ck.step}`,
+        message: ck
+          ? `GPU device lost; resuming from checkpoint step ${ck.step}`
+          : 'GPU device lost before the first checkpoint; starting again from step 0 (same seed, same kernels)',
       });
     } finally {
       // kept (GPU buffers included) for 'full-eval' / 'latent' until the next run starts

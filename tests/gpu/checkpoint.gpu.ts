@@ -176,3 +176,95 @@ gpuTest(
     r.destroy();
   },
 );
+
+gpuTest(
+  'checkpoint: a diverging run stops with one message and keeps its last good checkpoint; a non-finite state is never saved',
+  async (device) => {
+    const { source, stats } = await open();
+    // A good checkpoint first: K steps, stopped (saved on stop).
+    const store = new CheckpointStore(memoryFs());
+    let t1: Trainer | null = null;
+    const ck: CheckpointOptions = { store, runId: 'div', everySteps: 1, everySeconds: 0 };
+    t1 = new Trainer(
+      device,
+      source,
+      stats,
+      CONFIG,
+      { onMetrics: (pts) => pts.some((p) => p.step >= K) && t1?.stop() },
+      { kernels: FIXED, evalMaxRows: 256, checkpoints: ck },
+    );
+    const r1 = await t1.run();
+    t1.destroy();
+    assert(r1.status === 'stopped', `first part: ${r1.status}`);
+    const good = await store.latest('div');
+    assert(good, 'no checkpoint after the first part');
+
+    // The same run continued from a blown-up encoder (what a too-large step does; the config caps the
+    // learning rate below 1): reconstructions of 1e25 overflow the float32 loss at the next step.
+    const W_enc = good.checkpoint.state.params.W_enc.map((v) => v * 1e25);
+    const hot = {
+      ...good.checkpoint,
+      state: { ...good.checkpoint.state, params: { ...good.checkpoint.state.params, W_enc } },
+    };
+    const nans: { step: number; message: string }[] = [];
+    const errors: string[] = [];
+    const t2 = new Trainer(
+      device,
+      source,
+      stats,
+      {},
+      {
+        onNaN: (step, message) => nans.push({ step, message }),
+        onCheckpoint: (c) => c.error && errors.push(c.error),
+      },
+      { evalMaxRows: 256, checkpoints: ck, resumeFrom: hot },
+    );
+    const r2 = await t2.run();
+    assert(r2.status === 'failed', `diverging run: ${r2.status} after ${r2.steps} steps`);
+    assert(r2.steps < CONFIG.tokens! / B, `it ran on to step ${r2.steps}`);
+    assert(nans.length === 1, `onNaN called ${nans.length} times`);
+    const latest = await store.latest('div');
+    assert(latest, 'the good checkpoint is gone');
+    const kept = latest.checkpoint.step;
+    assert(kept < nans[0].step, `checkpoint of step ${kept} is not before the divergence at ${nans[0].step}`);
+    assert(
+      new RegExp(
+        `^loss became (NaN|-?Infinity) at step ${nans[0].step}, the run stopped; the last good checkpoint \\(step ${kept}\\) is kept`,
+      ).test(nans[0].message),
+      `message: ${nans[0].message}`,
+    );
+    // every checkpoint left holds finite numbers only
+    for (const c of await store.list('div')) {
+      const l = await store.load('div', c.step);
+      for (const a of Object.values(l.state.params))
+        assert(a.every(Number.isFinite), `step ${c.step} not finite`);
+    }
+
+    // The guard itself: a state holding NaN is refused (one line naming the tensor), nothing is written.
+    const t3 = new Trainer(
+      device,
+      source,
+      stats,
+      CONFIG,
+      { onCheckpoint: (c) => c.error && errors.push(c.error) },
+      {
+        kernels: FIXED,
+        checkpoints: { store, runId: 'nan-state', everySeconds: 0 },
+      },
+    );
+    await t3.prepare();
+    const st = await t3.sae.readState();
+    st.params.W_enc[7] = Number.NaN;
+    t3.sae.setState(st);
+    await t3.checkpoint(true);
+    t3.destroy();
+    t2.destroy();
+    assert(
+      errors.some((e) =>
+        /^checkpoint of step 0 not saved: W_enc holds NaN or Inf \(the run diverged\)$/.test(e),
+      ),
+      `errors: ${errors.join(' | ')}`,
+    );
+    assert((await store.list('nan-state')).length === 0, 'a NaN state was saved');
+  },
+);
