@@ -26,8 +26,8 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
 
   const E = B * (kRow(cfg) + kAux);
   const select = buildSelect(sae, kernels);
-  const decode = createDecode(device, { B, aux: false, shards: S, shardN });
-  const decodeAux = createDecode(device, { B, aux: true, shards: S, shardN });
+  const decode = createDecode(device, { B, d, aux: false, shards: S, shardN });
+  const decodeAux = createDecode(device, { B, d, aux: true, shards: S, shardN });
   const grad = createGrad(device, { d, shardN, entries: E });
   const sort = createSortByLatent(device, { B, N, entries: E });
 

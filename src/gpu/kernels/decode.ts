@@ -5,16 +5,16 @@ import { loopGroups, phases } from './kernel';
 function shardCode(shards: number): { bindings: string; read: string } {
   const bindings = Array.from(
     { length: shards },
-    (_, s) => `@group(0) @binding(${5 + s}) var<storage, read> W_dec_${s}: array<f32>;`,
+    (_, s) => `@group(0) @binding(${5 + s}) var<storage, read> W_dec_${s}: array<T>;`,
   ).join('\n');
-  if (shards === 1) return { bindings, read: '  return W_dec_0[i * P.d + c];' };
+  if (shards === 1) return { bindings, read: '  return W_dec_0[i * dT + c];' };
   const cases = Array.from(
     { length: shards },
     (_, s) => `    ${s === shards - 1 ? 'default' : `case ${s}u`}: { return W_dec_${s}[o]; }`,
   ).join('\n');
   return {
     bindings,
-    read: `  let s = i / SHARD_N;\n  let o = (i - s * SHARD_N) * P.d + c;\n  switch s {\n${cases}\n  }`,
+    read: `  let s = i / SHARD_N;\n  let o = (i - s * SHARD_N) * dT + c;\n  switch s {\n${cases}\n  }`,
   };
 }
 
@@ -25,8 +25,10 @@ function shardCode(shards: number): { bindings: string; read: string } {
  */
 export function createDecode(
   device: GPUDevice,
-  s: { B: number; aux: boolean; shards?: number; shardN?: number },
+  s: { B: number; d: number; aux: boolean; shards?: number; shardN?: number },
 ) {
+  // vec4 views where d allows: one (idx, val) read per 4 columns.
+  const v4 = s.d % 4 === 0;
   const shards = s.shards ?? 1;
   const { bindings, read } = shardCode(shards);
   const src = code.replace('{{W_DEC_BINDINGS}}', bindings).replace('{{W_DEC_READ}}', read);
@@ -35,6 +37,6 @@ export function createDecode(
     'decode',
     src,
     [{ entry: 'decode', constants: { AUX: s.aux }, groups: loopGroups(device, s.B) }],
-    { SHARD_N: s.shardN ?? 1 },
+    { SHARD_N: s.shardN ?? 1, ELEM: v4 ? 'vec4<f32>' : 'f32', SIZEOF: v4 ? 16 : 4 },
   );
 }

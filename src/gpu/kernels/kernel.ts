@@ -40,7 +40,7 @@ export function stepShader(
   device: GPUDevice,
   label: string,
   code: string,
-  templates: Record<string, number> = {},
+  templates: Record<string, string | number> = {},
 ) {
   const full = expand(`${STEP_PARAMS_WGSL}\n${common}\n${code}`, templates);
   return {
@@ -81,7 +81,7 @@ export function phases(
   label: string,
   code: string,
   list: Phase[],
-  templates: Record<string, number> = {},
+  templates: Record<string, string | number> = {},
 ) {
   const shader = stepShader(device, label, code, templates);
   const eps = list.map((p) => ({ ...p, ep: shader.entry(p.entry, p.constants) }));
