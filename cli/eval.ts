@@ -107,7 +107,7 @@ function listFiles(dir: string, depth = 0): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory() && depth < 3) out.push(...listFiles(p, depth + 1));
-    else if (e.isFile() && /\.(json|safetensors)$/i.test(e.name)) out.push(p);
+    else if (e.isFile() && /\.(json|safetensors|pt)$/i.test(e.name)) out.push(p);
   }
   return out;
 }
@@ -133,7 +133,7 @@ export function readSaeInput(path: string): Map<string, Uint8Array> | Uint8Array
     if (basename(f) !== 'metrics.json' && basename(f) !== 'eval.json')
       files.set(relative(path, f), new Uint8Array(readFileSync(f)));
   if (files.size === 0)
-    throw new UsageError(`--sae ${path}: no .safetensors / cfg.json files in this folder`);
+    throw new UsageError(`--sae ${path}: no .safetensors / .pt / cfg.json files in this folder`);
   return files;
 }
 

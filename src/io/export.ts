@@ -54,6 +54,7 @@ import { readSafetensors, type StTensorIn, type StTensorOut, writeSafetensors } 
 import type { Activation, SaeConfig } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 import type { Normalization } from './forward.ts';
+import { torchStateDictToSafetensors } from './torch-pt.ts';
 
 export { exportRunConfig } from './scaleout.ts';
 
@@ -1047,6 +1048,12 @@ export function importSaes(input: Files | Uint8Array, opts: { name?: string } = 
 
 function importFileMap(input: Files, label: string): ImportedSae[] {
   const files = normalizeFiles(input, label);
+  // openai's released SAEs are torch.save'd state dicts: read as the safetensors they would convert to
+  for (const [name, bytes] of [...files])
+    if (/\.pt$/i.test(name)) {
+      files.delete(name);
+      files.set(name.replace(/\.pt$/i, '.safetensors'), torchStateDictToSafetensors(bytes, name));
+    }
   const dirs = [...new Set([...files.keys()].map(dirOf))].sort();
   const out: ImportedSae[] = [];
   for (const dir of dirs) {
@@ -1064,7 +1071,7 @@ function importFileMap(input: Files, label: string): ImportedSae[] {
   if (out.length === 0) {
     throw new DataError(
       label,
-      `no SAE found: expected ${SAELENS_WEIGHTS} + ${SAELENS_CFG} (SAELens), ${SPARSIFY_WEIGHTS} + cfg.json (sparsify), or a .safetensors with pre_bias/encoder.weight/decoder.weight (openai); got ${[...files.keys()].join(', ') || 'no files'}`,
+      `no SAE found: expected ${SAELENS_WEIGHTS} + ${SAELENS_CFG} (SAELens), ${SPARSIFY_WEIGHTS} + cfg.json (sparsify), or a .safetensors / torch .pt state dict with pre_bias/encoder.weight/decoder.weight (openai); got ${[...files.keys()].join(', ') || 'no files'}`,
     );
   }
   return out;
