@@ -1,8 +1,7 @@
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { openaiStateDict } from '../tests/unit/io/openai-helpers';
 import { readout, waitForAdapter } from './helpers';
 
 const FIXTURE = resolve(import.meta.dirname, '../tests/fixtures/gpt2/bytes');
@@ -13,7 +12,7 @@ const FIXTURE = resolve(import.meta.dirname, '../tests/fixtures/gpt2/bytes');
  * blocks.1.hook_resid_mid on the WGSL forward (SwiftShader here); the rows become the dataset. A
  * folder without its weights gets one line naming the problem and the page keeps working; a long
  * extraction is cancelled while it runs. Then an
- * openai/sparse_autoencoder state dict (random, N=96, k=32, as safetensors) is imported and
+ * openai/sparse_autoencoder state dict (random, N=32, k=8, a torch .pt as openai ships them) is imported and
  * evaluated on those activations, with the downstream loss and ablation sparsity spliced in at that
  * site of the same GPT-2.
  */
@@ -58,19 +57,21 @@ test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate
   await expect(page.getByTestId('extract-error')).toHaveText('extraction cancelled');
   await expect(page.getByTestId('dataset-shape')).toHaveText('[60, 24]');
 
-  // an openai state dict on these activations: imported with LN, evaluated with GPT-2 spliced
-  const sae = join(mkdtempSync(join(tmpdir(), 'openai-sae-')), 'layer1.safetensors');
-  writeFileSync(sae, openaiStateDict(24));
-  await page.getByTestId('import-input').setInputFiles(sae);
+  // an openai state dict on these activations, as openai ships them (a torch.save'd .pt; the
+  // fixture of scripts/fixtures/openai_pt_fixture.py, N=32, k=8): imported with LN, evaluated with
+  // GPT-2 spliced in
+  await page
+    .getByTestId('import-input')
+    .setInputFiles(resolve(import.meta.dirname, '../tests/fixtures/openai/layer_5.pt'));
   await expect(page.getByTestId('import-summary')).toContainText('openai SAE');
-  await expect(page.getByTestId('import-summary')).toContainText('N=96, k=32');
+  await expect(page.getByTestId('import-summary')).toContainText('N=32, k=8');
   await expect(page.getByTestId('eval-downstream')).toBeChecked();
   await page.getByTestId('eval-ablation').check();
   await page.getByTestId('eval-ablation-latents').fill('4');
   await page.getByTestId('eval-ablation-tokens').fill('128');
   await page.getByTestId('eval-run').click();
   await expect(page.getByTestId('eval-report')).toBeVisible({ timeout: 300_000 });
-  expect(await readout(page, 'eval-l0')).toBeCloseTo(32, 5);
+  expect(await readout(page, 'eval-l0')).toBeCloseTo(8, 5);
   for (const id of ['ds-clean', 'ds-spliced', 'ds-zero', 'ds-kl'])
     expect(Number.isFinite(await readout(page, id))).toBe(true);
   await expect(page.getByTestId('ds-backend')).toHaveAttribute('data-backend', 'gpu');
