@@ -5,6 +5,7 @@ import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
 import { benchGpt2 } from './gpt2.bench';
 import { benchScale } from './scale.bench';
+import { benchSoak } from './soak.bench';
 import { benchStep, benchVariants } from './step.bench';
 
 declare global {
@@ -78,6 +79,16 @@ async function main() {
     const nLayer = Number(params.get('gpt2-layers') ?? 12);
     const T = Number(params.get('gpt2-T') ?? 64);
     entries.push(await benchGpt2(gpu.device, { nLayer, T, samples }));
+  }
+  // Only when named: it trains for --minutes (default 30) while bench/soak.ts samples it.
+  if (only.split(',').includes('soak')) {
+    const minutes = Number(params.get('minutes') ?? 30);
+    entries.push(
+      await benchSoak(gpu.device, {
+        maxMinutes: minutes + 5,
+        tokensPerRun: Number(params.get('soak-tokens') ?? 2 ** 18),
+      }),
+    );
   }
   const result = { adapter: gpu.report, when: new Date().toISOString(), entries };
   gpu.destroy();

@@ -3,6 +3,7 @@
  * leaves in window.__benchDone: { adapter, when, entries } or { error }. Page logs go to `log`.
  */
 
+import type { Page } from 'playwright-core';
 import { openSession, robust } from '../cli/browser';
 import type { AdapterReport } from '../src/gpu/device';
 
@@ -18,13 +19,17 @@ export interface BenchResult {
 export async function runBenchPage(
   query: URLSearchParams,
   log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  opts: { timeoutMs?: number; during?: (page: Page) => Promise<void> } = {},
 ): Promise<BenchResult> {
   const session = await openSession(`/bench/index.html?${query}`, { log });
   try {
+    // `during` (the soak's sampler) runs beside the page; its failure fails the bench.
+    const during = opts.during?.(session.page);
     await session.page.waitForFunction(() => window.__benchDone !== undefined, null, {
-      timeout: 60 * 60_000,
+      timeout: opts.timeoutMs ?? 60 * 60_000,
       polling: 500,
     });
+    await during;
     const done = (await session.page.evaluate(() => window.__benchDone)) as BenchResult;
     return { ...done, robustness: robust() };
   } finally {

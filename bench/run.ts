@@ -1,13 +1,16 @@
 /**
  * npm run bench [-- --full | --only encode,step,scale,...] [--samples 3 --max-n 65536 --encode V
- * --topk V --fused V --shape B,d,N,k,kAux --gpt2-layers L --gpt2-T T --out FILE]: runs bench/index.html in headless Chromium and
+ * --topk V --fused V --shape B,d,N,k,kAux --gpt2-layers L --gpt2-T T --minutes M --soak-tokens T --out FILE]: runs bench/index.html in headless Chromium and
  * prints one JSON document (adapter, shapes, median ms per variant and phase, GFLOP/s, ratios).
  * Without --only or --full it runs the quick default, the step profile at its two shapes (a few
  * minutes on SwiftShader); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
+ * `--only soak [--minutes 30]` (never part of --full) trains on the demo for that long and samples the
+ * JS heap, GPU bytes and live GPU buffers once a minute (bench/soak.ts): samples and slopes.
  */
 import { writeFileSync } from 'node:fs';
 import { numpyEncode } from './numpy';
 import { runBenchPage } from './page';
+import { type SoakSample, sampleSoak, soakFits } from './soak';
 
 interface BenchEntry {
   name: string;
@@ -25,12 +28,46 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const q = new URLSearchParams();
-for (const name of ['only', 'samples', 'max-n', 'encode', 'topk', 'fused', 'shape', 'gpt2-layers', 'gpt2-T'])
+for (const name of [
+  'only',
+  'samples',
+  'max-n',
+  'encode',
+  'topk',
+  'fused',
+  'shape',
+  'gpt2-layers',
+  'gpt2-T',
+  'minutes',
+  'soak-tokens',
+])
   if (opt(name)) q.set(name, opt(name)!);
 // An empty `only` runs everything (bench/main.ts); the quick default is the step profile.
 if (!opt('only') && !args.includes('--full')) q.set('only', 'step');
 
-const result = await runBenchPage(q);
+const soak = (opt('only') ?? '').split(',').includes('soak');
+const minutes = Number(opt('minutes') ?? 30);
+if (soak && !(minutes >= 1)) throw new Error(`--minutes ${opt('minutes')}: expected a number of minutes ≥ 1`);
+let soakSamples: SoakSample[] = [];
+const log = (l: string) => process.stderr.write(`${l}\n`);
+const result = await runBenchPage(
+  q,
+  log,
+  soak
+    ? {
+        timeoutMs: (minutes + 60) * 60_000,
+        during: async (page) => {
+          soakSamples = await sampleSoak(page, minutes, log);
+        },
+      }
+    : {},
+);
+if (soak) {
+  const e = (result.entries ?? []).find((x) => (x as { name?: string }).name === 'soak') as
+    | Record<string, unknown>
+    | undefined;
+  if (e) Object.assign(e, { samples: soakSamples, fits: soakFits(soakSamples) });
+}
 // The same matmul in NumPy/BLAS on the same cores, next to every encoder figure of this run.
 for (const e of (result.entries ?? []) as BenchEntry[]) {
   if (!e.shape || !(e.name === 'encode' || e.name === 'step')) continue;

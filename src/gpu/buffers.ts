@@ -110,3 +110,43 @@ export class BufferArena {
     this.bytes = 0;
   }
 }
+
+/**
+ * Live GPU buffers of the devices passed to `trackBuffers`: count and bytes, incremented on create and
+ * decremented on the first destroy() (destroying twice is allowed in WebGPU and counts once). A buffer
+ * dropped without destroy() stays counted: the soak bench (bench/soak.bench.ts) and the tests read
+ * this to see that runs give back everything they allocate.
+ */
+export const gpuBufferStats = { live: 0, bytes: 0, created: 0, destroyed: 0 };
+
+const trackedDevices = new WeakSet<GPUDevice>();
+
+/**
+ * Counts every buffer `device.createBuffer` makes from now on (the helpers above, the kernels' own
+ * uniforms and staging buffers alike) in `gpuBufferStats`. Idempotent; returns the device.
+ */
+export function trackBuffers(device: GPUDevice): GPUDevice {
+  if (trackedDevices.has(device)) return device;
+  trackedDevices.add(device);
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (descriptor: GPUBufferDescriptor): GPUBuffer => {
+    const buf = create(descriptor);
+    const size = buf.size;
+    gpuBufferStats.live++;
+    gpuBufferStats.created++;
+    gpuBufferStats.bytes += size;
+    const destroy = buf.destroy.bind(buf);
+    let alive = true;
+    buf.destroy = () => {
+      if (alive) {
+        alive = false;
+        gpuBufferStats.live--;
+        gpuBufferStats.destroyed++;
+        gpuBufferStats.bytes -= size;
+      }
+      destroy();
+    };
+    return buf;
+  };
+  return device;
+}

@@ -309,3 +309,20 @@ describe('Batcher state (checkpoints)', () => {
     await expect(b.setState(a.getState())).rejects.toThrow(/100 rows × 2, not 120 × 2/);
   });
 });
+
+describe('Batcher shuffle buffer size', () => {
+  it('holds no more rows than the source, and a capacity past rows + chunkRows gives the same stream', async () => {
+    const rows = 1000;
+    const d = 4;
+    const src = await indexSource(rows, d);
+    const opts = { seed: 3, chunkRows: 64, heldOutFraction: 0.1 };
+    const huge = new Batcher(src, { ...opts, shuffleRows: 1 << 20 });
+    const snug = new Batcher(src, { ...opts, shuffleRows: rows + 64 });
+    expect((huge as unknown as { buf: Float32Array }).buf.length).toBe(rows * d);
+    expect(huge.capacity).toBe(1 << 20); // the logical capacity (saved in checkpoints) is kept
+    for (let i = 0; i < 12; i++) {
+      expect(await huge.nextBatch(256)).toEqual(await snug.nextBatch(256)); // three passes and more
+      expect(huge.lastRowIds).toEqual(snug.lastRowIds);
+    }
+  });
+});
