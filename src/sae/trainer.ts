@@ -291,9 +291,14 @@ export class Trainer {
     });
     this.totalSteps = Math.max(1, Math.ceil(this.cfg.tokens / this.cfg.batchSize));
     this.sae = new GpuSae(device, this.cfg, this.kernels);
+    // device.lost settles only if the device is lost: a reaction holding `this` would keep every
+    // Trainer built on this device (batcher, curve, pipelines) alive until then (bench --only soak).
+    const self = new WeakRef(this);
     device.lost.then((info) => {
-      this.lost = { reason: info.reason, message: info.message };
-      this.wake?.();
+      const t = self.deref();
+      if (!t) return;
+      t.lost = { reason: info.reason, message: info.message };
+      t.wake?.();
     });
     device.addEventListener('uncapturederror', this.onUncaptured);
   }
@@ -535,7 +540,8 @@ export class Trainer {
     const xn = new Float32Array(B * d);
     const rowScale = new Float32Array(B);
     const mu = this.stats.mean;
-    const denoms: number[] = [];
+    /** each submitted step's Σ‖x − μ‖², until its metrics are read back (then dropped: bounded) */
+    const denoms = new Map<number, number>();
     let lastRead = startStep;
     let lastTime = performance.now();
     this.lastCheckpointTime = lastTime;
@@ -558,7 +564,8 @@ export class Trainer {
       const mean = (f: (m: StepMetrics) => number) => ms.reduce((a, m) => a + f(m), 0) / ms.length;
       ms.forEach((m, i) => {
         rawSe += m.rawSe;
-        den += denoms[lastRead + i] ?? 0;
+        den += denoms.get(lastRead + i) ?? 0;
+        denoms.delete(lastRead + i);
       });
       const last = ms[ms.length - 1];
       const point: MetricPoint = {
@@ -616,7 +623,7 @@ export class Trainer {
       normalizeBatch(this.norm, raw, d, xn, rowScale);
       let den = 0;
       for (let b = 0; b < B; b++) for (let c = 0; c < d; c++) den += (raw[b * d + c] - mu[c]) ** 2;
-      denoms[t - 1] = den;
+      denoms.set(t - 1, den);
       if (t === startStep + 1)
         // The first step runs inside error scopes (it waits for the GPU once).
         await withErrorScopes(this.device, `the first training step (step ${t})`, () => {
