@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { numpyEncode } from './numpy';
 import { runBenchPage } from './page';
-import { type SoakSample, sampleSoak, soakFits } from './soak';
+import { type SoakSample, sampleSoak, soakFits, soakSummary } from './soak';
 
 interface BenchEntry {
   name: string;
@@ -66,7 +66,11 @@ if (soak) {
   const e = (result.entries ?? []).find((x) => (x as { name?: string }).name === 'soak') as
     | Record<string, unknown>
     | undefined;
-  if (e) Object.assign(e, { samples: soakSamples, fits: soakFits(soakSamples) });
+  if (e && soakSamples.length) {
+    const fits = soakFits(soakSamples);
+    Object.assign(e, { samples: soakSamples, fits });
+    log(soakSummary(fits));
+  }
 }
 // The same matmul in NumPy/BLAS on the same cores, next to every encoder figure of this run.
 for (const e of (result.entries ?? []) as BenchEntry[]) {

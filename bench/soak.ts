@@ -47,27 +47,32 @@ function fitSlope(x: number[], y: number[]): Fit {
   return { slope_per_min: slope, mean: my, relative_slope_per_min: my !== 0 ? slope / my : 0 };
 }
 
+/** One line per figure: level, slope per minute and slope / level. */
+export function soakSummary(fits: ReturnType<typeof soakFits>): string {
+  const f = fits.after_warmup.heap_used.mean ? fits.after_warmup : fits.all;
+  const line = (name: string, x: Fit) =>
+    `[soak] ${name}: level ${x.mean.toFixed(0)}, slope ${x.slope_per_min.toFixed(1)}/min, relative ${(100 * x.relative_slope_per_min).toFixed(3)}%/min`;
+  return [
+    `[soak] fits from minute ${f.from_minute.toFixed(1)}:`,
+    line('JS heap used (bytes)', f.heap_used),
+    line('JS heap + embedder + ArrayBuffers (bytes)', f.js_memory),
+    line('GPU bytes', f.gpu_bytes),
+    line('GPU buffers', f.gpu_buffers),
+    line('tokens', f.tokens),
+  ].join('\n');
+}
+
 export function soakFits(samples: SoakSample[]) {
   const fits = (s: SoakSample[]) => {
     const m = s.map((p) => p.minute);
+    const slopeOf = (f: (p: SoakSample) => number) => fitSlope(m, s.map(f));
     return {
       from_minute: s[0]?.minute ?? 0,
-      heap_used: fitSlope(
-        m,
-        s.map((p) => p.heapUsed),
-      ),
-      gpu_bytes: fitSlope(
-        m,
-        s.map((p) => p.gpuBytes),
-      ),
-      gpu_buffers: fitSlope(
-        m,
-        s.map((p) => p.gpuBuffers),
-      ),
-      tokens: fitSlope(
-        m,
-        s.map((p) => p.tokens),
-      ),
+      heap_used: slopeOf((p) => p.heapUsed),
+      js_memory: slopeOf((p) => p.jsMemory),
+      gpu_bytes: slopeOf((p) => p.gpuBytes),
+      gpu_buffers: slopeOf((p) => p.gpuBuffers),
+      tokens: slopeOf((p) => p.tokens),
     };
   };
   // all samples, and past the first two minutes (start-up: JIT, caches, the first run's allocations)
@@ -83,13 +88,21 @@ export async function sampleSoak(
   minutes: number,
   log: (l: string) => void,
 ): Promise<SoakSample[]> {
-  await page.waitForFunction(() => window.__soak !== undefined, null, { timeout: 10 * 60_000, polling: 500 });
+  // the page sets __soak once training starts, or __benchDone at once if it failed first
+  await page.waitForFunction(() => window.__soak !== undefined || window.__benchDone !== undefined, null, {
+    timeout: 10 * 60_000,
+    polling: 500,
+  });
   const cdp = await page.context().newCDPSession(page);
   const samples: SoakSample[] = [];
   const t0 = Date.now();
   for (let i = 0; i <= minutes; i++) {
     const wait = t0 + i * 60_000 - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0)
+      await page
+        .waitForFunction(() => window.__benchDone !== undefined, null, { timeout: wait, polling: 1000 })
+        .catch(() => {});
+    if (await page.evaluate(() => window.__benchDone !== undefined || window.__soak === undefined)) break;
     await cdp.send('HeapProfiler.collectGarbage');
     const heap = (await cdp.send('Runtime.getHeapUsage')) as {
       usedSize: number;
