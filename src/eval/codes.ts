@@ -51,9 +51,15 @@ export function encodeSparse(
   d: number,
   k: number,
   activation: Activation = 'topk',
+  /** BatchTopK: the learned inference threshold θ (TrainState.inferenceThreshold; −1 = not learned). */
+  inferenceThreshold?: number,
 ): SparseCodes {
   const { N } = paramShape(params);
-  if (activation === 'batchtopk') return encodeBatchTopK(params, x, rows, d, k);
+  if (activation === 'batchtopk') {
+    if (inferenceThreshold === undefined)
+      throw new Error('BatchTopK codes need the inference threshold learned in training');
+    return encodeBatchTopK(params, x, rows, d, k, inferenceThreshold);
+  }
   if (isDense(activation)) return encodeThreshold(params, x, rows, d, activation);
   if (params.b_pre.length !== d) throw new Error(`d = ${d} but b_pre has ${params.b_pre.length}`);
   if (x.length < rows * d) throw new Error(`x has ${x.length} values, need rows·d = ${rows * d}`);
@@ -151,8 +157,9 @@ function encodeThreshold(
 }
 
 /**
- * BatchTopK over the given rows (shaders/batch-topk.wgsl): each row's top min(N, 4k, 512) candidates,
- * then only the rows·k largest of all of them kept (the rest zeroed).
+ * BatchTopK at evaluation, per token (shaders/batch-topk.wgsl THETA_EVAL): each row's top
+ * min(N, 4k, 512) candidates, kept where val > max(θ, 0) (θ < 0: not learned yet, every positive
+ * candidate kept). No batch-level cut, so a row's code does not depend on the other rows.
  */
 function encodeBatchTopK(
   params: ParamsF32,
@@ -160,13 +167,13 @@ function encodeBatchTopK(
   rows: number,
   d: number,
   k: number,
+  theta: number,
 ): SparseCodes {
   const N = params.b_enc.length;
   const cap = Math.min(N, 4 * k, 512);
   const codes = encodeSparse(params, x, rows, d, cap, 'topk');
-  const sorted = Float32Array.from(codes.val).sort().reverse();
-  const tau = sorted[Math.min(rows * k, sorted.length) - 1] ?? 0;
-  for (let e = 0; e < codes.val.length; e++) if (codes.val[e] < tau) codes.val[e] = 0;
+  const th = Math.max(theta, 0);
+  for (let e = 0; e < codes.val.length; e++) if (!(codes.val[e] > th)) codes.val[e] = 0;
   return codes;
 }
 

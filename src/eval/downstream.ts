@@ -34,6 +34,8 @@ export interface SaeOnRaw {
   activation?: Activation;
   /** Default 1. */
   inputScale?: number;
+  /** BatchTopK: the learned inference threshold θ (see encodeSparse). */
+  inferenceThreshold?: number;
 }
 
 /** Codes of raw rows (in the SAE's normalized space) and the raw-unit reconstruction. */
@@ -45,7 +47,7 @@ export function saeEncodeRaw(
   const { d } = paramShape(sae.params);
   const s = sae.inputScale ?? 1;
   const xs = s === 1 ? x : Float32Array.from(x.subarray(0, T * d), (v) => v * s);
-  const codes = encodeSparse(sae.params, xs, T, d, sae.k, sae.activation);
+  const codes = encodeSparse(sae.params, xs, T, d, sae.k, sae.activation, sae.inferenceThreshold);
   const xhat = reconstruct(sae.params, codes, d);
   if (s !== 1) for (let i = 0; i < xhat.length; i++) xhat[i] /= s;
   return { codes, xhat };

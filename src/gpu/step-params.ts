@@ -33,9 +33,9 @@ export const STEP_PARAMS = [
   ['kBatch', 'u32', 'BatchTopK: entries kept over the whole batch (B·k)'],
   ['oneMinusBeta2', 'f32', '1 − β2 from float64: in float32, 1 − f32(0.999) is 1.3e-5 low'],
   ['oneMinusEmaDecay', 'f32', '1 − EMA decay from float64'],
+  ['thetaBeta', 'f32', 'BatchTopK: decay β of the running inference threshold θ (batch-topk.wgsl)'],
+  ['oneMinusThetaBeta', 'f32', '1 − β of θ from float64'],
   ['pad0', 'u32', ''],
-  ['pad1', 'u32', ''],
-  ['pad2', 'u32', ''],
 ] as const;
 
 type StepParamName = (typeof STEP_PARAMS)[number][0];
@@ -60,6 +60,10 @@ export const STEP_FLAGS = {
   NO_METRICS: 32,
   /** the threshold family in micro-batches: the loss takes each row's L0 from row_stats (activation.wgsl row_l0) */
   ROW_L0: 64,
+  /** BatchTopK training step: update the running inference threshold θ (tau[1]) after the batch cut */
+  THETA_UPDATE: 128,
+  /** BatchTopK evaluation forward: keep each row's candidates above θ, no batch-level cut */
+  THETA_EVAL: 256,
 } as const;
 
 /** The WGSL declaration of StepParams and the FLAG_* constants. */

@@ -94,6 +94,8 @@ export interface ExportInput {
   logSparsity?: Float32Array;
   /** Which weights `params` are: the EMA of the trained weights (a run with cfg.ema) or the weights themselves; recorded. */
   weights?: 'ema' | 'live';
+  /** BatchTopK: the inference threshold θ learned in training (TrainState.inferenceThreshold); required for it. */
+  inferenceThreshold?: number;
 }
 
 export interface ExportOptions {
@@ -190,6 +192,14 @@ function checkParams(p: ParamsF32, d: number, N: number, activation: Activation)
     );
 }
 
+/** BatchTopK's learned θ from an export input, or a RangeError (it is what evaluation applies). */
+function batchTopKThreshold(input: ExportInput): number {
+  const t = input.inferenceThreshold;
+  if (typeof t !== 'number' || Number.isNaN(t))
+    throw new RangeError('export: a BatchTopK SAE needs the inference threshold learned in training');
+  return t;
+}
+
 /** How an activation is written for SAELens, and what the reader should know about it. */
 function saelensArchitecture(activation: Activation): { architecture: string; note: string | null } {
   switch (activation) {
@@ -197,8 +207,8 @@ function saelensArchitecture(activation: Activation): { architecture: string; no
       return { architecture: 'topk', note: null };
     case 'batchtopk':
       return {
-        architecture: 'topk',
-        note: 'trained as BatchTopK (the B·k largest activations of a batch); SAE Lab learns no inference threshold (SAELens saves its own BatchTopK as jumprelu with one), so it is exported as per-token TopK with the same k',
+        architecture: 'jumprelu',
+        note: 'trained as BatchTopK (the B·k largest activations of a batch); exported as JumpReLU with threshold = the inference threshold learned in training (a running estimate of the smallest activation the batch selection kept) for every latent, as SAELens saves its BatchTopK SAEs',
       };
     case 'relu':
       return { architecture: 'standard', note: null };
@@ -251,6 +261,7 @@ function saeLabBlock(
     metrics: input.metrics ?? null,
     // 'ema': these are the EMA of the trained weights (the run kept one, and evaluated it)
     ...(input.weights ? { weights: input.weights } : {}),
+    ...(input.inferenceThreshold !== undefined ? { inference_threshold: input.inferenceThreshold } : {}),
   };
 }
 
@@ -378,10 +389,12 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
         W_dec,
         b_dec,
       };
-    } else if (activation === 'jumprelu') {
+    } else if (activation === 'jumprelu' || activation === 'batchtopk') {
       const e = p.extra as Float32Array;
       const threshold = new Float32Array(N);
-      for (let i = 0; i < N; i++) threshold[i] = Math.exp(e[i]);
+      // BatchTopK: one θ for every latent (θ < 0, never learned: every positive activation passes).
+      if (activation === 'batchtopk') threshold.fill(Math.max(0, batchTopKThreshold(input)));
+      else for (let i = 0; i < N; i++) threshold[i] = Math.exp(e[i]);
       tensors = {
         W_enc,
         b_enc: { dtype, shape: [N], data: p.b_enc },
@@ -412,7 +425,7 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
     return files;
   }
 
-  if (!isTopK && activation !== 'relu')
+  if (activation === 'batchtopk' || (!isTopK && activation !== 'relu'))
     throw new RangeError(
       `export: the openai layout holds TopK and ReLU SAEs only; export ${activation} in the SAELens layout`,
     );
@@ -693,7 +706,8 @@ function importSaelens(dir: string, files: Files): ImportedSae {
   const lab0 = readSaeLab(cfg.sae_lab);
   const recorded = lab0?.config.activation;
   let activation: Activation;
-  if (arch === 'topk') activation = recorded === 'batchtopk' ? 'batchtopk' : 'topk';
+  // An older SAE Lab BatchTopK export (architecture topk, no threshold) was written as per-token TopK.
+  if (arch === 'topk') activation = 'topk';
   else if (arch === 'standard' && act === 'relu') activation = 'relu';
   else if (arch === 'jumprelu' && act === 'relu') activation = recorded === 'prolu' ? 'prolu' : 'jumprelu';
   else if (arch === 'gated' && act === 'relu') activation = 'gated';
@@ -706,7 +720,7 @@ function importSaelens(dir: string, files: Files): ImportedSae {
       `architecture '${arch}' is not supported (${why}); SAE Lab imports SAELens topk, standard (ReLU), jumprelu and gated SAEs`,
     );
   }
-  const isTopK = activation === 'topk' || activation === 'batchtopk';
+  const isTopK = activation === 'topk';
   const N0 = typeof cfg.d_sae === 'number' ? cfg.d_sae : 32;
   if (isTopK && v6 && kRaw === undefined) {
     kRaw = 100;
@@ -926,8 +940,8 @@ function importOpenai(dir: string, files: Files, wName: string): ImportedSae {
       : typeof labK === 'number'
         ? labK
         : Math.min(32, N);
-  const recordedAct = (cfg.sae_lab as { config?: { activation?: unknown } } | undefined)?.config?.activation;
-  const activation: Activation = act === 'ReLU' ? 'relu' : recordedAct === 'batchtopk' ? 'batchtopk' : 'topk';
+  // A BatchTopK SAE is never written in this layout now; older SAE Lab ones were per-token TopK.
+  const activation: Activation = act === 'ReLU' ? 'relu' : 'topk';
   let params: ParamsF32 = { W_enc, b_enc, W_dec: transpose(W_dec_t, d, N), b_pre };
   const lab = readSaeLab(cfg.sae_lab);
   let normalization: Normalization = { kind: 'none' };

@@ -52,7 +52,9 @@ export function topkForward(p: ParamsF32, k: number, u: ArrayLike<number>): Floa
 
 /**
  * Latent activations of one row from its pre-activations, per activation (float64):
- *  - topk / batchtopk (per token at inference, as exported): relu of the k largest
+ *  - topk: relu of the k largest
+ *  - batchtopk (per token at inference, as exported): of the min(N, 4k, 512) largest, those above
+ *    max(θ, 0), θ the inference threshold learned in training (`inferenceThreshold`)
  *  - relu: relu(pre)
  *  - prolu (Taggart 2024): m·[m > 0]·[m + b_enc > 0] with m = pre − b_enc
  *  - gated (Rajamanoharan et al. 2024a): [pre > 0] · relu(exp(r_mag)·m + b_mag), m = pre − b_enc
@@ -65,6 +67,7 @@ function activate(
   activation: Activation,
   k: number,
   out: Float64Array = new Float64Array(pre.length),
+  inferenceThreshold?: number,
 ): Float64Array {
   const N = pre.length;
   const e = p.extra;
@@ -78,7 +81,14 @@ function activate(
     case 'batchtopk': {
       out.fill(0);
       const idx = Array.from({ length: N }, (_, i) => i).sort((a, c) => pre[c] - pre[a] || a - c);
-      for (let t = 0; t < Math.min(k, N); t++) out[idx[t]] = Math.max(0, pre[idx[t]]);
+      if (activation === 'topk') {
+        for (let t = 0; t < Math.min(k, N); t++) out[idx[t]] = Math.max(0, pre[idx[t]]);
+        return out;
+      }
+      if (inferenceThreshold === undefined)
+        throw new RangeError('batchtopk needs the inference threshold learned in training');
+      const th = Math.max(0, inferenceThreshold);
+      for (let t = 0; t < Math.min(N, 4 * k, 512); t++) if (pre[idx[t]] > th) out[idx[t]] = pre[idx[t]];
       return out;
     }
     case 'relu':
@@ -107,8 +117,14 @@ function activate(
  * Forward pass of any activation in float64 on normalized inputs (see `activate`).
  * @returns [B, d] reconstructions û = Σ_i a_i · W_dec[i] + b_pre
  */
-function saeForward(p: ParamsF32, activation: Activation, k: number, u: ArrayLike<number>): Float64Array {
-  if (activation === 'topk' || activation === 'batchtopk') return topkForward(p, k, u);
+function saeForward(
+  p: ParamsF32,
+  activation: Activation,
+  k: number,
+  u: ArrayLike<number>,
+  inferenceThreshold?: number,
+): Float64Array {
+  if (activation === 'topk') return topkForward(p, k, u);
   const d = p.b_pre.length;
   const N = p.b_enc.length;
   const B = u.length / d;
@@ -121,7 +137,7 @@ function saeForward(p: ParamsF32, activation: Activation, k: number, u: ArrayLik
       for (let j = 0; j < d; j++) s += (u[b * d + j] - p.b_pre[j]) * p.W_enc[i * d + j];
       pre[i] = s;
     }
-    activate(pre, p, activation, k, a);
+    activate(pre, p, activation, k, a, inferenceThreshold);
     for (let j = 0; j < d; j++) out[b * d + j] = p.b_pre[j];
     for (let i = 0; i < N; i++) {
       if (a[i] === 0) continue;
@@ -135,6 +151,7 @@ function saeForward(p: ParamsF32, activation: Activation, k: number, u: ArrayLik
  * Reconstructs raw activations: normalize each row, run the SAE, map x̂ back to raw units.
  * @param x [B, d] raw activations
  * @param activation default 'topk'
+ * @param inferenceThreshold BatchTopK's learned θ (required for it)
  * @returns [B, d] raw reconstructions (float64)
  */
 export function reconstructRaw(
@@ -143,10 +160,11 @@ export function reconstructRaw(
   norm: Normalization,
   x: ArrayLike<number>,
   activation: Activation = 'topk',
+  inferenceThreshold?: number,
 ): Float64Array {
   const d = p.b_pre.length;
   const B = x.length / d;
-  const fwd = (u: ArrayLike<number>) => saeForward(p, activation, k, u);
+  const fwd = (u: ArrayLike<number>) => saeForward(p, activation, k, u, inferenceThreshold);
   if (norm.kind === 'none') return fwd(x);
   if (norm.kind === 'scalar') {
     const u = Float64Array.from(x, (v) => v * norm.scale);

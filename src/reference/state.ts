@@ -27,6 +27,8 @@ export interface RefState {
   firesTotal: Uint32Array;
   /** Steps taken. */
   t: number;
+  /** BatchTopK's running inference threshold θ (−1 until the first update; shaders/batch-topk.wgsl). */
+  inferenceThreshold: number;
 }
 
 /** The tensors present in p: the four of every SAE, and `extra` where the activation has one. */
@@ -55,6 +57,7 @@ export function newRefState(params: Params, N: number, ema: boolean): RefState {
     tokensSince: new Uint32Array(N),
     firesTotal: new Uint32Array(N),
     t: 0,
+    inferenceThreshold: -1,
   };
 }
 

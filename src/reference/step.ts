@@ -112,6 +112,18 @@ export function refStep(
     const sorted = Float64Array.from(top.val).sort().reverse();
     tau = sorted[Math.min(B * k, sorted.length) - 1];
     for (let e = 0; e < top.val.length; e++) if (top.val[e] < tau) top.val[e] = 0;
+    if (st.t + 1 > cfg.batchTopKThresholdStart) {
+      // θ: running estimate of the smallest positive activation the cut kept (dictionary_learning's
+      // update_threshold): τ when τ > 0, else the smallest positive candidate, 0 when none is positive.
+      let m = tau;
+      if (!(tau > 0)) {
+        m = Infinity;
+        for (const v of top.val) if (v > 0 && v < m) m = v;
+        if (m === Infinity) m = 0;
+      }
+      const beta = cfg.batchTopKThresholdBeta;
+      st.inferenceThreshold = st.inferenceThreshold < 0 ? m : beta * st.inferenceThreshold + (1 - beta) * m;
+    }
   }
   const xHat = decodeRef(top.idx, top.val, p.W_dec, p.b_pre, B, d, kr);
 

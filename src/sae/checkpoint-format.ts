@@ -22,7 +22,8 @@
  *   parameters (gated: r_mag, b_mag; jumprelu: log_threshold, then N unused); checkpoints written
  *   before these existed simply have none and still load,
  *   tokensSince [N], firesTotal [N]: uint32 counters stored bit-for-bit as I32 (safetensors
- *   readers without U32 still load them; values ≥ 2^31 appear negative there).
+ *   readers without U32 still load them; values ≥ 2^31 appear negative there),
+ *   inferenceThreshold [1] (BatchTopK only: the running threshold θ, −1 until learned).
  */
 import { crc32 } from '../data/crc32.ts';
 import { fmtBytes } from '../data/errors.ts';
@@ -128,6 +129,8 @@ export function serializeCheckpoint(ck: CheckpointData): Uint8Array {
   if (s.ema) paramTensors('ema', s.ema, d, N, tensors);
   tensors.tokensSince = { dtype: 'I32', shape: [N], data: asI32(s.tokensSince) };
   tensors.firesTotal = { dtype: 'I32', shape: [N], data: asI32(s.firesTotal) };
+  if (s.inferenceThreshold !== undefined)
+    tensors.inferenceThreshold = { dtype: 'F32', shape: [1], data: new Float32Array([s.inferenceThreshold]) };
   const st = writeSafetensors(tensors);
 
   const meta = {
@@ -279,6 +282,16 @@ export function parseCheckpoint(bytes: Uint8Array, name = '(unnamed)'): Checkpoi
     tokensSince: takeU32(name, t, 'tokensSince', N),
     firesTotal: takeU32(name, t, 'firesTotal', N),
   };
+  const theta = t.inferenceThreshold;
+  if (theta) {
+    if (!(theta.data instanceof Float32Array) || theta.data.length !== 1)
+      throw new CheckpointError(
+        name,
+        'invalid',
+        'invalid (tensor inferenceThreshold is not one float32 value)',
+      );
+    state.inferenceThreshold = theta.data[0];
+  }
   // All or none: the Adam moments (and the EMA) of `extra` exist exactly when the parameter does.
   const parts = [state.params, state.m, state.v, ...(state.ema ? [state.ema] : [])];
   const withExtra = parts.filter((p) => p.extra !== undefined).length;

@@ -32,6 +32,17 @@ export interface SaeConfig {
   multiTopK: boolean;
   /** BatchTopK: per-row candidates kept before the batch selection; null → min(N, 4k, 512). */
   batchTopKCap: number | null;
+  /**
+   * BatchTopK: decay β of the running inference threshold θ ← β·θ + (1 − β)·(smallest positive
+   * activation the batch selection kept); the first update sets θ to that value (dictionary_learning's
+   * BatchTopKTrainer, threshold_beta = 0.999). Evaluation and export use θ per token (JumpReLU-style).
+   */
+  batchTopKThresholdBeta: number;
+  /**
+   * BatchTopK: θ is updated from the step after this one on; null → min(1000, ⌊steps/10⌋)
+   * (dictionary_learning's threshold_start_step = 1000, shortened for short runs as deadTokens is).
+   */
+  batchTopKThresholdStart: number | null;
   /** Sparsity coefficient λ: L1 of a·‖W_dec,i‖ for relu/prolu/gated, L0 for jumprelu (in units of the normalized MSE). */
   l1Coef: number;
   /** λ ramps linearly from 0 over this fraction of the run's steps (Anthropic's 2024 recipe: 5%). */
@@ -99,6 +110,8 @@ export const DEFAULTS: Omit<SaeConfig, 'd'> = {
   k: 32,
   multiTopK: false,
   batchTopKCap: null,
+  batchTopKThresholdBeta: 0.999,
+  batchTopKThresholdStart: null,
   l1Coef: 1,
   l1WarmupFrac: 0.05,
   jumpBandwidth: null,
@@ -137,6 +150,7 @@ export interface ResolvedConfig extends SaeConfig {
   kAux: number;
   deadTokens: number;
   batchTopKCap: number;
+  batchTopKThresholdStart: number;
   jumpBandwidth: number;
   jumpInitThreshold: number;
   unitNormDecoder: boolean;
@@ -152,6 +166,14 @@ export const DEFAULT_SOURCES: Record<keyof typeof DEFAULTS, { source: string; no
   k: { source: 'released code', note: "openai's GPT-2 SAEs use k = 32" },
   multiTopK: { source: 'paper', note: 'off; §5.3 variant' },
   batchTopKCap: { source: 'ours', note: 'min(N, 4k, 512) candidates per row before the batch cut' },
+  batchTopKThresholdBeta: {
+    source: 'dictionary_learning',
+    note: 'threshold_beta 0.999 of BatchTopKTrainer (SAELens: topk_threshold_lr 0.01)',
+  },
+  batchTopKThresholdStart: {
+    source: 'dictionary_learning',
+    note: 'threshold_start_step 1000, shortened to steps/10 for short runs (ours)',
+  },
   l1Coef: { source: 'ours', note: 'threshold-family baselines only' },
   l1WarmupFrac: { source: 'Anthropic 2024', note: 'λ ramps over the first 5% of steps' },
   jumpBandwidth: { source: 'Rajamanoharan et al. 2024b', note: '1e-3 at E‖x‖² = 1, scaled by √d' },
@@ -216,6 +238,9 @@ export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): Reso
     auxk: c.auxk && !multi && !isDense(c.activation),
     deadTokens: c.deadTokens ?? deadTokensRule(c.tokens),
     batchTopKCap: c.batchTopKCap ?? Math.min(c.nLatents, 4 * c.k, 512),
+    batchTopKThresholdStart:
+      c.batchTopKThresholdStart ??
+      Math.min(1000, Math.floor(Math.max(1, Math.ceil(c.tokens / c.batchSize)) / 10)),
     jumpBandwidth: c.jumpBandwidth ?? 1e-3 * Math.sqrt(c.d),
     jumpInitThreshold: c.jumpInitThreshold ?? 1e-3 * Math.sqrt(c.d),
     unitNormDecoder: c.unitNormDecoder ?? !['relu', 'prolu', 'gated'].includes(c.activation),
@@ -254,6 +279,9 @@ export function validateConfig(c: ResolvedConfig): string[] {
   if (!ACTIVATIONS.includes(c.activation))
     p.push(`activation must be ${ACTIVATIONS.join('|')}, got ${c.activation}`);
   if (c.activation === 'batchtopk') int('batchTopKCap', c.batchTopKCap, c.k, Math.min(512, c.nLatents));
+  if (!(c.batchTopKThresholdBeta >= 0 && c.batchTopKThresholdBeta < 1))
+    p.push(`batchTopKThresholdBeta must be in [0, 1), got ${c.batchTopKThresholdBeta}`);
+  int('batchTopKThresholdStart', c.batchTopKThresholdStart, 0);
   if (c.multiTopK && c.k + c.kAux > 512)
     p.push(`Multi-TopK keeps 4k per row, at most 512: k must be ≤ 128, got ${c.k}`);
   if (!(c.l1Coef >= 0)) p.push(`l1Coef must be ≥ 0, got ${c.l1Coef}`);

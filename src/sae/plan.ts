@@ -386,6 +386,7 @@ export function bufferPlan(
   add('encPart', d, `[${d}]`, 'small');
   add('scal', 8, '[8]', 'small');
   add('metrics', METRIC_SLOTS * METRICS, `[${METRIC_SLOTS}, ${METRICS}]`, 'small');
+  // BatchTopK: [τ of the last batch cut, θ the running inference threshold (−1 until learned), −, −]
   add('tau', 4, '[4]', 'small');
   buffers.push({ key: 'params', bytes: STEP_PARAMS_BYTES, shape: 'uniform', group: 'small' });
   buffers.push({ key: 'paramsCodes', bytes: STEP_PARAMS_BYTES, shape: 'uniform', group: 'small' });

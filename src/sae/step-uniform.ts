@@ -29,6 +29,13 @@ export function stepFlags(c: ResolvedConfig): number {
 }
 
 /**
+ * Whether step t (1-based) updates BatchTopK's running inference threshold θ: from step
+ * batchTopKThresholdStart + 1 on (docs/DESIGN.md §8).
+ */
+const thetaUpdates = (c: ResolvedConfig, t: number) =>
+  c.activation === 'batchtopk' && t > c.batchTopKThresholdStart;
+
+/**
  * The StepParams uniform of step t (src/gpu/step-params.ts). lossScale = 1 / (B·c);
  * `l1` is the sparsity coefficient λ of this step (after warm-up); `over` replaces fields
  * (the evaluation forward's k and flags).
@@ -50,7 +57,7 @@ export function stepParamsBytes(
     k: kRow(c),
     kAux: c.kAux,
     deadTokens: Math.min(c.deadTokens, 0xffffffff),
-    flags: stepFlags(c),
+    flags: stepFlags(c) | (thetaUpdates(c, t) ? STEP_FLAGS.THETA_UPDATE : 0),
     lr,
     beta1: c.beta1,
     beta2: c.beta2,
@@ -69,6 +76,8 @@ export function stepParamsBytes(
     l1Scale: l1Scale(c, lossScale, l1),
     bandwidth: c.jumpBandwidth,
     kBatch: c.batchSize * c.k,
+    thetaBeta: c.batchTopKThresholdBeta,
+    oneMinusThetaBeta: 1 - c.batchTopKThresholdBeta,
     ...over,
   });
 }

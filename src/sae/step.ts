@@ -64,6 +64,11 @@ export interface TrainState {
   ema: ParamsF32 | null;
   tokensSince: Uint32Array;
   firesTotal: Uint32Array;
+  /**
+   * BatchTopK only: the running inference threshold θ (a float32 value; −1 until the first update),
+   * kept in tau[1] on the GPU (shaders/batch-topk.wgsl). Absent for other activations.
+   */
+  inferenceThreshold?: number;
 }
 
 const f32 = (n: number) => n * 4;
@@ -342,6 +347,14 @@ export class GpuSae implements StepHost {
     const N = this.cfg.nLatents;
     upload(this.device, this.b.tokensSince, s.tokensSince ?? new Uint32Array(N));
     upload(this.device, this.b.firesTotal, s.firesTotal ?? new Uint32Array(N));
+    // BatchTopK's θ is training state: −1 (not learned) unless the state carries one.
+    if (this.cfg.activation === 'batchtopk')
+      upload(this.device, this.b.tau, new Float32Array([0, s.inferenceThreshold ?? -1, 0, 0]));
+  }
+
+  /** BatchTopK's running inference threshold θ (tau[1]; −1 until learned). */
+  async readInferenceThreshold(): Promise<number> {
+    return (await this.readF32('tau', 2))[1];
   }
 
   /** Replaces the parameters alone (e.g. evaluation with the EMA weights); optimizer state is kept. */
@@ -408,8 +421,9 @@ export class GpuSae implements StepHost {
    * Forward only (encode, TopK, decode) on the first `rows` rows of the batch in `x` (default all B),
    * for evaluation: no counters or parameters change. Results in xHat [rows, d] and the first
    * rows·codesK entries of idxAll/valAll ([rows, codesK]); threshold family: each row's count of
-   * nonzero activations in rowStats[b, 2] ([rows, 4]). Rows ≥ `rows` do no work and take no part
-   * in BatchTopK's batch-level selection: StepParams.B (the loop bound of the TopK, merge, decode and
+   * nonzero activations in rowStats[b, 2] ([rows, 4]). BatchTopK keeps each row's candidates
+   * above the learned threshold θ (per token, no batch-level cut). Rows ≥ `rows` do no work:
+   * StepParams.B (the loop bound of the TopK, merge, decode and
    * BatchTopK kernels, and BatchTopK's B·k) is `rows` for this submission, the encoders' grids and row
    * guards shrink to it, and the threshold family's MicroBatch uniforms say how many of each
    * micro-batch's rows run. Every uniform changed here is put back after the submission (queue order),
@@ -421,13 +435,15 @@ export class GpuSae implements StepHost {
     const B = cfg.batchSize;
     if (!(Number.isInteger(rows) && rows >= 1 && rows <= B))
       throw new RangeError(`forward: rows must be an integer in [1, ${B}], got ${rows}`);
-    // kBatch: BatchTopK keeps rows·k entries of these rows (its mean k per row, over the real rows).
+    // BatchTopK evaluates per token: each row keeps its candidates above the learned θ
+    // (THETA_EVAL: no batch-level cut, so no row's code depends on the others; docs/DESIGN.md §8).
+    const theta = cfg.activation === 'batchtopk' ? STEP_FLAGS.THETA_EVAL : 0;
     const uniform = (n: number, k?: number) =>
       stepParamsBytes(cfg, 1, cfg.lr, 1, cfg.l1Coef, {
         B: n,
         ...(k === undefined ? {} : { k }),
         kBatch: n * cfg.k,
-        flags: stepFlags(cfg) | STEP_FLAGS.NO_METRICS,
+        flags: stepFlags(cfg) | STEP_FLAGS.NO_METRICS | theta,
       });
     if (this.microForward) {
       const K = this.codesK;
@@ -499,6 +515,9 @@ export class GpuSae implements StepHost {
       ema: this.cfg.ema ? await grab('ema_') : null,
       tokensSince: await this.readU32('tokensSince', N),
       firesTotal: await this.readU32('firesTotal', N),
+      ...(this.cfg.activation === 'batchtopk'
+        ? { inferenceThreshold: await this.readInferenceThreshold() }
+        : {}),
     };
   }
 

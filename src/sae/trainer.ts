@@ -120,6 +120,9 @@ function snapshotState(sae: GpuSae): Promise<TrainState> {
   for (const prefix of ['', 'm_', 'v_', ...(ema ? (['ema_'] as const) : [])] as const)
     for (const p of tensors) names.push([`${prefix}${p}`, n[p]]);
   names.push(['tokensSince', N], ['firesTotal', N]);
+  // BatchTopK's inference threshold θ is tau[1] (training state, saved with the checkpoint).
+  const batchTopK = sae.cfg.activation === 'batchtopk';
+  if (batchTopK) names.push(['tau', 2]);
   const dev = sae.device;
   const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
   // One staging buffer per tensor; a sharded tensor's shards are copied into it in latent order.
@@ -156,6 +159,7 @@ function snapshotState(sae: GpuSae): Promise<TrainState> {
         ema: ema ? grab('ema_') : null,
         tokensSince: new Uint32Array(out.get('tokensSince')!),
         firesTotal: new Uint32Array(out.get('firesTotal')!),
+        ...(batchTopK ? { inferenceThreshold: new Float32Array(out.get('tau')!)[1] } : {}),
       };
     } finally {
       for (const b of staging) b.destroy();

@@ -319,6 +319,10 @@ export async function fullEvaluate(
         k: cfg.k,
         activation: cfg.activation,
         inputScale: norm.kind === 'scalar' ? norm.scale : 1,
+        // BatchTopK is spliced per token with its learned threshold, as the GPU evaluation runs it.
+        ...(cfg.activation === 'batchtopk'
+          ? { inferenceThreshold: await trainer.sae.readInferenceThreshold() }
+          : {}),
       },
       perRow: norm.kind === 'paper',
     };

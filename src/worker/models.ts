@@ -106,6 +106,8 @@ export async function exportModel(
           : undefined,
         tokensSince: st.tokensSince,
         firesTotal: st.firesTotal,
+        // BatchTopK: exported as JumpReLU with the threshold learned in training.
+        inferenceThreshold: st.inferenceThreshold,
         source: { modelName: opts.modelName, hookName: opts.hookName, datasetPath: t.source.name },
       },
       { format: opts.format, dtype: opts.dtype },

@@ -59,3 +59,32 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return num / den;
 }
+
+/**
+ * A realistic BatchTopK inference threshold for tests: the (rows·k)-th largest relu'd
+ * pre-activation of the normalized rows u [rows, d] (what one batch cut τ would be), and the
+ * largest count of pre-activations above it in any row (a row's code equals the JumpReLU export's
+ * only while that count is ≤ the candidate cap min(N, 4k, 512)).
+ */
+export function batchTau(p: ParamsF32, u: ArrayLike<number>, k: number): { tau: number; maxAbove: number } {
+  const d = p.b_pre.length;
+  const N = p.b_enc.length;
+  const rows = u.length / d;
+  const pre = new Float64Array(rows * N);
+  for (let b = 0; b < rows; b++)
+    for (let i = 0; i < N; i++) {
+      let s = p.b_enc[i];
+      for (let j = 0; j < d; j++) s += (u[b * d + j] - p.b_pre[j]) * p.W_enc[i * d + j];
+      pre[b * N + i] = s;
+    }
+  const tau = Float64Array.from(pre, (v) => Math.max(v, 0))
+    .sort()
+    .reverse()[rows * k - 1];
+  let maxAbove = 0;
+  for (let b = 0; b < rows; b++) {
+    let c = 0;
+    for (let i = 0; i < N; i++) if (pre[b * N + i] > tau) c++;
+    maxAbove = Math.max(maxAbove, c);
+  }
+  return { tau, maxAbove };
+}

@@ -68,6 +68,8 @@ function input(activation: Activation, seed: number, extra: Partial<ExportInput>
     normalization: { kind: 'none' },
     tokensTrained: TOKENS,
     firesTotal: firesOf(seed + 1),
+    // BatchTopK: the learned inference threshold (exported as JumpReLU's threshold)
+    ...(activation === 'batchtopk' ? { inferenceThreshold: 0.25 } : {}),
     source: {
       modelName: 'stories260K',
       hookName: 'blocks.2.hook_resid_pre',
@@ -117,7 +119,7 @@ const CASES: [Activation, string][] = [
   ['topk', 'topk'],
   ['jumprelu', 'jumprelu'],
   ['gated', 'gated'],
-  ['batchtopk', 'topk'],
+  ['batchtopk', 'jumprelu'],
 ];
 
 describe('SAELens 6 export', () => {
@@ -158,7 +160,9 @@ describe('SAELens 6 export', () => {
       ])
         expect(cfg).not.toHaveProperty(old);
       if (activation === 'batchtopk')
-        expect(String(m.sae_lab_architecture_note)).toMatch(/learns no inference threshold.*per-token TopK/);
+        expect(String(m.sae_lab_architecture_note)).toMatch(
+          /exported as JumpReLU with threshold = the inference threshold/,
+        );
     });
 
     it(`${activation}: sae_weights.safetensors holds '${arch}''s tensors, shapes and dtype`, () => {
@@ -198,7 +202,7 @@ describe('SAELens 6 export', () => {
       const inp = input(activation, 13);
       const files = exportSae(inp);
       const back = importSae(files);
-      expect(back.activation).toBe(activation);
+      expect(back.activation).toBe(activation === 'batchtopk' ? 'jumprelu' : activation);
       expect(back.k).toBe(k);
       expect(back.warnings).toEqual([]);
       for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
@@ -453,7 +457,7 @@ describeNeeds(NUMPY)('python loads the exports the way SAELens 6 does', () => {
     ['topk', 'topk', { kind: 'scalar', scale: 0.05 }],
     ['jumprelu', 'jumprelu', { kind: 'none' }],
     ['gated', 'gated', { kind: 'paper' }],
-    ['batchtopk', 'topk', { kind: 'none' }],
+    ['batchtopk', 'jumprelu', { kind: 'none' }],
     ['relu', 'standard', { kind: 'none' }],
     ['prolu', 'jumprelu', { kind: 'none' }],
   ];
@@ -480,7 +484,7 @@ describeNeeds(NUMPY)('python loads the exports the way SAELens 6 does', () => {
       expect(out.sparsity.dtype).toBe('F32');
       expect(out.sparsity.shape).toEqual([N]);
       expect(out.sparsity.values).toEqual([...logFeatureSparsity(inp.firesTotal as Uint32Array, TOKENS)]);
-      const ours = reconstructRaw(inp.params, k, norm, x, activation);
+      const ours = reconstructRaw(inp.params, k, norm, x, activation, inp.inferenceThreshold);
       // BF16 weights keep 8 significant bits
       const tol = activation === 'relu' ? 3e-2 : norm.kind === 'paper' ? 1e-5 : 2e-6;
       expect(relErr(out.xhat, ours)).toBeLessThan(tol);

@@ -11,7 +11,7 @@ import { type ExportInput, exportSae, importSae, transpose } from '../../../src/
 import { reconstructRaw } from '../../../src/io/forward.ts';
 import type { Activation } from '../../../src/sae/config.ts';
 import type { ParamsF32 } from '../../../src/sae/step.ts';
-import { randn, randomParams, relErr } from './helpers.ts';
+import { batchTau, randn, randomParams, relErr } from './helpers.ts';
 
 const d = 8;
 const N = 24;
@@ -116,7 +116,7 @@ const cfgOf = (files: Map<string, Uint8Array>) =>
 describe('SAELens export of the variants', () => {
   const cases: [Activation, string, string[]][] = [
     ['topk', 'topk', ['W_enc', 'b_dec', 'b_enc', 'W_dec']],
-    ['batchtopk', 'topk', ['W_enc', 'b_dec', 'b_enc', 'W_dec']],
+    ['batchtopk', 'jumprelu', ['W_enc', 'b_dec', 'b_enc', 'W_dec', 'threshold']],
     ['relu', 'standard', ['W_enc', 'b_dec', 'b_enc', 'W_dec']],
     ['jumprelu', 'jumprelu', ['W_enc', 'b_dec', 'b_enc', 'W_dec', 'threshold']],
     ['prolu', 'jumprelu', ['W_enc', 'b_dec', 'b_enc', 'W_dec', 'threshold']],
@@ -127,7 +127,18 @@ describe('SAELens export of the variants', () => {
       const x = rawActs(11);
       const norm = { kind: 'scalar' as const, scale: scaleOf(x) };
       const p = variantParams(activation, 40);
-      const files = exportSae(input(p, activation, norm));
+      // BatchTopK: θ as one batch cut of these rows would set it (a threshold that bites).
+      const { tau: theta, maxAbove } = batchTau(
+        p,
+        x.map((v) => v * norm.scale),
+        k,
+      );
+      const btk = activation === 'batchtopk';
+      if (btk) expect(maxAbove).toBeLessThanOrEqual(Math.min(N, 4 * k));
+      const files = exportSae({
+        ...input(p, activation, norm),
+        ...(btk ? { inferenceThreshold: theta } : {}),
+      });
       const cfg = cfgOf(files);
       expect(cfg.architecture).toBe(arch);
       expect((cfg.metadata as Record<string, unknown>).sae_lens_version).toBe('6.0.0');
@@ -135,21 +146,27 @@ describe('SAELens export of the variants', () => {
       expect(cfg.normalize_activations).toBe('none');
       const t = tensorsOf(files);
       expect(Object.keys(t).sort()).toEqual([...names].sort());
+      if (btk) {
+        // one threshold for every latent, θ itself (the scalar fold leaves pre-activations unchanged)
+        expect([...new Set(t.threshold)]).toEqual([Math.fround(theta)]);
+        expect((cfg.sae_lab as { inference_threshold: number }).inference_threshold).toBe(theta);
+      }
       // the exported model, run the way SAELens runs it, on raw activations
       const theirs = saelensForward(arch, t, x, k);
-      const ours = reconstructRaw(p, k, norm, x, activation);
+      const ours = reconstructRaw(p, k, norm, x, activation, btk ? theta : undefined);
       expect(relErr(theirs, ours)).toBeLessThan(1e-5);
       // import: same activation, same function
       const back = importSae(files);
-      expect(back.activation).toBe(activation);
-      expect(back.config.activation).toBe(activation);
+      // BatchTopK comes back as what it was exported as: JumpReLU with threshold θ everywhere.
+      expect(back.activation).toBe(btk ? 'jumprelu' : activation);
+      expect(back.config.activation).toBe(btk ? 'jumprelu' : activation);
       expect(back.normalization).toEqual(norm);
       expect(
         relErr(reconstructRaw(back.params, back.k, back.normalization, x, back.activation), ours),
       ).toBeLessThan(1e-5);
       if (activation === 'batchtopk')
         expect(String((cfg.metadata as Record<string, unknown>).sae_lab_architecture_note)).toMatch(
-          /exported as per-token TopK with the same k/,
+          /exported as JumpReLU with threshold = the inference threshold learned in training/,
         );
       if (activation === 'prolu')
         expect(

@@ -68,6 +68,21 @@ describe('checkpoint blob', () => {
     }
   });
 
+  it("BatchTopK's inference threshold θ round-trips bit for bit, and is absent when the state has none", () => {
+    const data = ck(7, false);
+    const theta = Math.fround(0.123456789);
+    const back = parseCheckpoint(
+      serializeCheckpoint({ ...data, state: { ...data.state, inferenceThreshold: theta } }),
+    );
+    expect(Object.is(back.state.inferenceThreshold, theta)).toBe(true);
+    // −1 (not learned yet) is state too
+    const unset = parseCheckpoint(
+      serializeCheckpoint({ ...data, state: { ...data.state, inferenceThreshold: -1 } }),
+    );
+    expect(unset.state.inferenceThreshold).toBe(-1);
+    expect(parseCheckpoint(serializeCheckpoint(data)).state.inferenceThreshold).toBeUndefined();
+  });
+
   it('a flipped byte anywhere is reported as corrupt', () => {
     const bytes = serializeCheckpoint(ck(5));
     for (const at of [30, Math.floor(bytes.length / 2), bytes.length - 6, bytes.length - 1]) {

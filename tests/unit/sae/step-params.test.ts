@@ -38,6 +38,29 @@ describe('StepParams', () => {
     // 1 − β from float64, not 1 − f32(β): for β2 = 0.999 the latter is 1.3e-5 low.
     expect(f[at('oneMinusBeta2')]).toBe(Math.fround(1 - 0.999));
     expect(f[at('oneMinusBeta2')]).not.toBe(Math.fround(1 - Math.fround(0.999)));
+    // BatchTopK's θ: β and 1 − β (from float64), and the update flag only from the start step on.
+    const btk = resolveConfig({
+      d: 12,
+      nLatents: 40,
+      k: 4,
+      batchSize: 16,
+      activation: 'batchtopk',
+      batchTopKThresholdStart: 3,
+    });
+    const at3 = new Uint32Array(stepParamsBytes(btk, 3, 1e-3, 0.5));
+    const at4 = stepParamsBytes(btk, 4, 1e-3, 0.5);
+    expect(at3[at('flags')] & STEP_FLAGS.THETA_UPDATE).toBe(0);
+    expect(new Uint32Array(at4)[at('flags')] & STEP_FLAGS.THETA_UPDATE).toBe(STEP_FLAGS.THETA_UPDATE);
+    expect(new Float32Array(at4)[at('thetaBeta')]).toBe(Math.fround(0.999));
+    expect(new Float32Array(at4)[at('oneMinusThetaBeta')]).toBe(Math.fround(1 - 0.999));
+    expect(u[at('flags')] & STEP_FLAGS.THETA_UPDATE).toBe(0); // never for TopK
+    // the default start: min(1000, steps/10)
+    expect(
+      resolveConfig({ d: 4, nLatents: 8, k: 2, batchSize: 10, tokens: 500 }).batchTopKThresholdStart,
+    ).toBe(5);
+    expect(
+      resolveConfig({ d: 4, nLatents: 8, k: 2, batchSize: 10, tokens: 1e7 }).batchTopKThresholdStart,
+    ).toBe(1000);
     const v = new Uint32Array(
       writeStepParams({ ...Object.fromEntries(STEP_PARAMS.map(([n]) => [n, 7])) } as never),
     );

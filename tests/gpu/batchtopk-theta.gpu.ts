@@ -1,0 +1,265 @@
+// BatchTopK's inference threshold θ (docs/DESIGN.md §8): the GPU update in batch-topk.wgsl against the
+// float64 twin step by step (and against the rule itself on the GPU's own τ), the τ = 0 branch, a
+// checkpoint round trip that resumes bit for bit with θ, and the evaluation forward being per token.
+import { newRefState, type Params } from '../../src/reference/state';
+import { refStep } from '../../src/reference/step';
+import { parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint-format';
+import { resolveConfig, type SaeConfig } from '../../src/sae/config';
+import { DEFAULT_KERNELS, GpuSae, type ParamsF32, paramNames, type TrainState } from '../../src/sae/step';
+import { assert, gpuTest, randn } from './harness';
+import { randomParams } from './step.gpu';
+
+const B = 16;
+const d = 12;
+const N = 40;
+const STEPS = 5;
+
+const toF64 = (p: ParamsF32): Params => ({
+  W_enc: Float64Array.from(p.W_enc),
+  b_enc: Float64Array.from(p.b_enc),
+  W_dec: Float64Array.from(p.W_dec),
+  b_pre: Float64Array.from(p.b_pre),
+});
+
+const near = (a: number, b: number, rel: number) => Math.abs(a - b) <= rel * Math.max(Math.abs(b), 1e-30);
+
+interface Case {
+  name: string;
+  over: Partial<SaeConfig>;
+  /** b_enc for every latent (very negative: few positive candidates, so τ = 0) */
+  fewPositive?: boolean;
+}
+
+const CASES: Case[] = [
+  // β = 0.7 moves θ by 30% of (m − θ) a step, so a wrong rule cannot hide in the tolerance;
+  // start 1: step 1 leaves θ at −1, step 2 sets it, steps 3… average.
+  { name: 'β 0.7, from step 2', over: { batchTopKThresholdBeta: 0.7, batchTopKThresholdStart: 1 } },
+  { name: 'default β 0.999, from step 1', over: { batchTopKThresholdStart: 0 } },
+  {
+    name: 'τ = 0 (fewer positive candidates than B·k)',
+    over: { batchTopKThresholdBeta: 0.5, batchTopKThresholdStart: 0 },
+    fewPositive: true,
+  },
+];
+
+for (const cs of CASES) {
+  gpuTest(
+    `BatchTopK θ vs float64 twin: ${cs.name} (B=${B} d=${d} N=${N}, ${STEPS} steps)`,
+    async (device) => {
+      const cfg = resolveConfig({
+        d,
+        nLatents: N,
+        batchSize: B,
+        lr: 1e-2,
+        k: 4,
+        batchTopKCap: 16,
+        activation: 'batchtopk',
+        auxk: false,
+        ...cs.over,
+      });
+      const p32 = randomParams(N, d, 31);
+      if (cs.fewPositive) {
+        // one shared bias: minus the 21st largest W_enc·(x − b_pre) of step 1's batch
+        const x1 = randn(B * d, 41);
+        const z: number[] = [];
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < N; i++) {
+            let s = 0;
+            for (let c = 0; c < d; c++) s += (x1[b * d + c] - p32.b_pre[c]) * p32.W_enc[i * d + c];
+            z.push(s);
+          }
+        z.sort((p, q) => q - p);
+        p32.b_enc.fill(-(z[20] + z[21]) / 2);
+      }
+      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+      try {
+        sae.setState({ params: p32 });
+        const ref = newRefState(toF64(p32), N, false);
+        assert((await sae.readInferenceThreshold()) === -1, 'θ starts at −1 (not learned)');
+        const beta = Math.fround(cfg.batchTopKThresholdBeta);
+        const omb = Math.fround(1 - cfg.batchTopKThresholdBeta);
+        let prev = -1;
+        let zeroTau = 0;
+        const seen: number[] = [];
+        for (let t = 1; t <= STEPS; t++) {
+          const x = randn(B * d, 40 + t);
+          const rowScale = new Float32Array(B).fill(1);
+          const lossScale = 1 / (B * 1.3);
+          sae.writeBatch(x, rowScale);
+          sae.step(t, cfg.lr, lossScale);
+          const out = refStep(ref, x, rowScale, cfg, lossScale, cfg.lr);
+          const theta = await sae.readInferenceThreshold();
+          const [m] = await sae.readMetrics(t - 1, t);
+          const tau = m.extra;
+          seen.push(theta);
+          const what = `step ${t}: θ ${theta} vs twin ${ref.inferenceThreshold} (τ ${tau}, twin τ ${out.extra})`;
+          assert(near(theta, ref.inferenceThreshold, 2e-5), what);
+          if (t <= cfg.batchTopKThresholdStart)
+            assert(theta === -1, `${what}: updated before the start step`);
+          else if (tau > 0) {
+            // The rule on the GPU's own τ (the smallest kept activation): set, then β·θ + (1 − β)·τ.
+            const want = prev < 0 ? tau : Math.fround(beta * prev + omb * tau);
+            assert(near(theta, want, 1e-6), `${what}: rule gives ${want}`);
+          } else {
+            zeroTau++;
+            // τ = 0: m is the smallest positive candidate of the batch (read back from valAll).
+            const val = await sae.readF32('valAll', B * cfg.batchTopKCap);
+            let mpos = Infinity;
+            for (const v of val) if (v > 0 && v < mpos) mpos = v;
+            assert(mpos < Infinity, `${what}: no positive candidate (the case would test m = 0 only)`);
+            const want = prev < 0 ? mpos : Math.fround(beta * prev + omb * mpos);
+            assert(near(theta, want, 1e-6), `${what}: rule gives ${want} (m = smallest positive ${mpos})`);
+          }
+          prev = theta;
+        }
+        if (cs.fewPositive) assert(zeroTau > 0, `no step had τ = 0: ${seen}`);
+        else assert(zeroTau === 0, 'a step had τ = 0');
+        // θ moved after it was set (else the averaging would be untested).
+        const learned = seen.filter((v) => v >= 0);
+        assert(learned.length >= 3 && new Set(learned).size === learned.length, `θ did not move: ${seen}`);
+        console.log(`    θ per step: ${seen.map((v) => v.toPrecision(6)).join(', ')}`);
+      } finally {
+        sae.destroy();
+      }
+    },
+  );
+}
+
+gpuTest('BatchTopK θ: a checkpoint of the state resumes bit for bit, θ included', async (device) => {
+  const cfg = resolveConfig({
+    d,
+    nLatents: N,
+    batchSize: B,
+    lr: 1e-2,
+    k: 4,
+    batchTopKCap: 16,
+    kAux: 6,
+    deadTokens: 32,
+    activation: 'batchtopk',
+    batchTopKThresholdBeta: 0.8,
+    batchTopKThresholdStart: 0,
+  });
+  const lossScale = 1 / (B * 1.3);
+  const batch = (t: number) => randn(B * d, 70 + t);
+  const ones = new Float32Array(B).fill(1);
+  const a = new GpuSae(device, cfg, DEFAULT_KERNELS);
+  const b = new GpuSae(device, cfg, DEFAULT_KERNELS);
+  try {
+    a.setState({ params: randomParams(N, d, 5) });
+    for (let t = 1; t <= 3; t++) {
+      a.writeBatch(batch(t), ones);
+      a.step(t, cfg.lr, lossScale);
+    }
+    const saved = await a.readState();
+    assert(saved.inferenceThreshold !== undefined && saved.inferenceThreshold > 0, 'no θ in the state');
+    const bytes = serializeCheckpoint({
+      step: 3,
+      tokens: 3 * B,
+      config: cfg,
+      data: { epoch: 0, rowsEmitted: 3 * B },
+      rng: [],
+      metrics: [],
+      state: saved,
+    });
+    const back = parseCheckpoint(bytes, 'theta').state;
+    assert(Object.is(back.inferenceThreshold, saved.inferenceThreshold), 'θ changed through the checkpoint');
+    b.setState(back);
+    for (let t = 4; t <= 6; t++) {
+      for (const s of [a, b]) {
+        s.writeBatch(batch(t), ones);
+        s.step(t, cfg.lr, lossScale);
+      }
+    }
+    const [sa, sb] = [await a.readState(), await b.readState()];
+    assert(sa.inferenceThreshold !== saved.inferenceThreshold, 'θ did not move after the resume');
+    assert(
+      Object.is(sa.inferenceThreshold, sb.inferenceThreshold),
+      `θ ${sa.inferenceThreshold} vs resumed ${sb.inferenceThreshold}`,
+    );
+    const same = (x: Float32Array | Uint32Array, y: Float32Array | Uint32Array) => {
+      const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+      const w = new Uint32Array(y.buffer, y.byteOffset, y.length);
+      return u.length === w.length && u.every((v, i) => v === w[i]);
+    };
+    for (const p of paramNames(cfg))
+      for (const part of ['params', 'm', 'v'] as const)
+        assert(
+          same((sa[part] as ParamsF32)[p]!, (sb[part] as ParamsF32)[p]!),
+          `${part}.${p} differs after the resume`,
+        );
+    assert(same(sa.tokensSince, sb.tokensSince), 'tokensSince differs after the resume');
+    // Without θ in the checkpoint the resumed run would restart from θ = −1 and differ.
+    const without: TrainState = { ...back };
+    delete without.inferenceThreshold;
+    b.setState(without);
+    assert((await b.readInferenceThreshold()) === -1, 'a state without θ starts unlearned');
+  } finally {
+    a.destroy();
+    b.destroy();
+  }
+});
+
+gpuTest(
+  "BatchTopK θ: the evaluation forward keeps each row's candidates above θ, per token",
+  async (device) => {
+    const cfg = resolveConfig({
+      d,
+      nLatents: N,
+      batchSize: B,
+      k: 4,
+      batchTopKCap: 16,
+      activation: 'batchtopk',
+    });
+    const K = cfg.batchTopKCap;
+    const params = randomParams(N, d, 9);
+    const x = randn(B * d, 90);
+    const ones = new Float32Array(B).fill(1);
+    const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+    try {
+      // θ = −1 (not learned): every positive candidate; from those pick a θ that bites.
+      sae.setState({ params });
+      sae.writeBatch(x, ones);
+      sae.forward();
+      const raw = await sae.readF32('valAll', B * K);
+      const pos = Array.from(raw)
+        .filter((v) => v > 0)
+        .sort((p, q) => p - q);
+      const theta = pos[Math.floor(pos.length / 2)];
+      sae.setState({ params, inferenceThreshold: theta });
+      sae.writeBatch(x, ones);
+      sae.forward();
+      const idx = await sae.readU32('idxAll', B * K);
+      const val = await sae.readF32('valAll', B * K);
+      const counts = new Set<number>();
+      for (let b = 0; b < B; b++) {
+        let c = 0;
+        for (let j = 0; j < K; j++) {
+          const e = b * K + j;
+          assert(
+            val[e] === (raw[e] > theta ? raw[e] : 0),
+            `row ${b} entry ${j}: ${val[e]} (raw ${raw[e]}, θ ${theta})`,
+          );
+          if (val[e] > 0) c++;
+        }
+        counts.add(c);
+      }
+      assert(counts.size > 1, 'every row kept the same count: the threshold did not bite per row');
+      // Each row alone (forward(1) on that row) gives the same code as within the batch.
+      for (const r of [0, 5, B - 1]) {
+        const one = new Float32Array(B * d);
+        one.set(x.subarray(r * d, (r + 1) * d));
+        sae.writeBatch(one, ones);
+        sae.forward(1);
+        const i1 = await sae.readU32('idxAll', K);
+        const v1 = await sae.readF32('valAll', K);
+        for (let j = 0; j < K; j++)
+          assert(
+            i1[j] === idx[r * K + j] && v1[j] === val[r * K + j],
+            `row ${r} entry ${j}: alone (${i1[j]}, ${v1[j]}) vs in the batch (${idx[r * K + j]}, ${val[r * K + j]})`,
+          );
+      }
+    } finally {
+      sae.destroy();
+    }
+  },
+);
