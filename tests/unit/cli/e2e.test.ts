@@ -1,24 +1,12 @@
-/**
- * The CLI end to end on a tiny synthetic .npy: headless Chromium (WebGPU on SwiftShader here),
- * N=64, k=4, batch 64, 4096 tokens. Needs Chromium, found as the CLI finds it (tests/unit/prereq.ts: skipped without, failed under CI).
- */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
 import { importSae } from '../../../src/io/export';
 import { CHROME, itNeeds } from '../prereq';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-const cli = (args: string[], timeout = 150_000) =>
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
-    { cwd: ROOT, encoding: 'utf8', timeout },
-  );
+import { cli } from './run';
 
 describe('cli', () => {
   it('bad flags and missing files: exit code 2 with one line', () => {

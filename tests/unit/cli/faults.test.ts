@@ -1,29 +1,11 @@
-/**
- * Faults through the real CLI (headless Chromium, WebGPU on SwiftShader here), the same worker code as
- * the page (e2e/faults.spec.ts):
- * - the GPU device lost mid-run (the hidden test hook --lose-device destroys the worker's device after
- *   that step) resumes from the last checkpoint (--checkpoint-every) and writes the same metrics and
- *   the same weights, byte for byte, as an uninterrupted run of the same seed;
- * - a diverging run (non-finite loss) exits 1 with one line and writes no metrics.json or export;
- * - --non-finite stop refuses a file holding NaN or Inf with one line naming the file and the row (exit 2).
- * Needs Chromium, found as the CLI finds it (tests/unit/prereq.ts: skipped without, failed under CI).
- */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
 import { CHROME, describeNeeds } from '../prereq';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-const cli = (args: string[], timeout = 240_000) =>
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
-    { cwd: ROOT, encoding: 'utf8', timeout },
-  );
+import { cli } from './run';
 
 describeNeeds(CHROME)('cli: faults', () => {
   let dir = '';

@@ -1,33 +1,15 @@
-/**
- * GPT-2 through the CLI end to end on the byte-level fixture (tests/fixtures/gpt2/bytes: d = 24, 2
- * layers, 24 positions): `extract --model DIR` (node, CPU twin) → `train` → `eval --lm-model DIR
- * --downstream --ablation`, which extracts again in the worker (headless Chromium, GpuGpt2) and
- * splices the SAE in there; and an openai/sparse_autoencoder state dict evaluated the same way.
- *
- * The fixture's weights are random, so on arbitrary text it is confidently wrong (clean loss above
- * log V, worse than a zero-ablated residual). The text here is sampled from the model itself
- * (printable ASCII bytes, temperature 1), on which its clean loss is low: the ordering
- * clean < spliced < zero-ablated then says something about the SAE.
- */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/data/rng';
 import { readGpt2Checkpoint } from '../../../src/lm/gpt2/checkpoint';
 import { Gpt2 } from '../../../src/lm/gpt2/forward';
 import { openaiStateDict } from '../io/openai-helpers';
 import { CHROME, itNeeds } from '../prereq';
+import { cli, ROOT } from './run';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const MODEL = join(ROOT, 'tests/fixtures/gpt2/bytes');
-const cli = (args: string[], timeout = 200_000) =>
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
-    { cwd: ROOT, encoding: 'utf8', timeout },
-  );
 
 /** `paragraphs` paragraphs of 23 bytes each sampled from the fixture model (bytes 33..126 only). */
 async function modelText(paragraphs: number, seed = 3): Promise<string> {

@@ -1,26 +1,11 @@
-/**
- * Limit refusals and GPU errors through the real CLI (headless Chromium, WebGPU on SwiftShader here):
- * a config over a binding limit is refused before anything is allocated (exit 2, one line, no files),
- * and a real invalid GPU command injected mid-run (the hidden test hook --inject-gpu-error) stops the
- * run through the device's uncapturederror path (exit 1, one line, no metrics.json, no export).
- * Needs Chromium, found as the CLI finds it (tests/unit/prereq.ts: skipped without, failed under CI).
- */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
 import { CHROME, describeNeeds } from '../prereq';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-const cli = (args: string[], timeout = 150_000) =>
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
-    { cwd: ROOT, encoding: 'utf8', timeout },
-  );
+import { cli } from './run';
 
 describeNeeds(CHROME)('cli: limits and GPU errors', () => {
   let dir = '';

@@ -1,26 +1,11 @@
-/**
- * One SAE, one set of numbers (issue #16): `npm run train` writes metrics.json, then `npm run eval` on
- * its exported SAE and the same data writes eval.json; the held-out nMSE, explained variance, L0 and
- * never-fired fraction must be identical (the same rows, the same forward, src/sae/metrics.ts in
- * both). Also with --ema: the export holds the EMA weights, so eval.json still agrees, and both files
- * say which weights they report on. Skipped when no Chromium is available (CHROME_PATH or
- * /usr/bin/chromium).
- */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
+import { cli } from './run';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const cli = (args: string[], timeout = 200_000) =>
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
-    { cwd: ROOT, encoding: 'utf8', timeout },
-  );
 const haveChrome = existsSync(process.env.CHROME_PATH ?? '/usr/bin/chromium');
 
 describe('cli: metrics.json and eval.json agree', () => {

@@ -1,25 +1,12 @@
-/**
- * Determinism that does not depend on timing (issue #16): the autotuner picks kernel variants by
- * timing, and the encoder variants differ in their last bits. A run records its variants in
- * metrics.json; `--reproduce RUN` trains with them (no autotuner) and gives the same bits, while a
- * run forced onto another encoder variant does not.
- */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
 import { CHROME, itNeeds } from '../prereq';
+import { cli } from './run';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const cli = (args: string[], timeout = 200_000) =>
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'cli/main.ts'), ...args],
-    { cwd: ROOT, encoding: 'utf8', timeout },
-  );
 const metrics = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
 
 describe('cli: --reproduce', () => {
