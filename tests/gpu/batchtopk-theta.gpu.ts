@@ -1,11 +1,16 @@
 // BatchTopK's inference threshold θ (docs/DESIGN.md §8): the GPU update in batch-topk.wgsl against the
 // float64 twin step by step (and against the rule itself on the GPU's own τ), the τ = 0 branch, a
 // checkpoint round trip that resumes bit for bit with θ, and the evaluation forward being per token.
+// A Trainer stopped and resumed from its checkpoint ends with the same θ and held-out metrics.
+import { computeStats } from '../../src/data/stats';
+import { syntheticSource } from '../../src/data/synthetic';
 import { newRefState, type Params } from '../../src/reference/state';
 import { refStep } from '../../src/reference/step';
+import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
 import { parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint-format';
 import { resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae, type ParamsF32, paramNames, type TrainState } from '../../src/sae/step';
+import { Trainer } from '../../src/sae/trainer';
 import { assert, gpuTest, randn } from './harness';
 import { randomParams } from './step.gpu';
 
@@ -261,5 +266,79 @@ gpuTest(
     } finally {
       sae.destroy();
     }
+  },
+);
+
+gpuTest(
+  'BatchTopK θ: a Trainer stopped and resumed from its checkpoint ends with the same θ and evaluation, bit for bit',
+  async (device) => {
+    const source = syntheticSource({
+      d: 16,
+      nFeatures: 48,
+      rows: 4096,
+      seed: 5,
+      expectedActive: 3,
+      noiseStd: 0.01,
+    });
+    const stats = await computeStats(source);
+    const K = 6;
+    // θ starts learning at step 3, so the stop at step K falls in the middle of its averaging.
+    const config: Partial<SaeConfig> = {
+      nLatents: 64,
+      k: 4,
+      batchSize: 64,
+      tokens: 2 * K * 64,
+      seed: 3,
+      activation: 'batchtopk',
+      batchTopKThresholdStart: 2,
+      batchTopKThresholdBeta: 0.9,
+      evalFrac: 0.05,
+      metricsEvery: 2,
+    };
+    const kernels = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 } as const;
+    const a = new Trainer(device, source, stats, config, {}, { kernels, evalMaxRows: 256 });
+    const ra = await a.run();
+    const thetaA = await a.sae.readInferenceThreshold();
+    a.destroy();
+    const store = new CheckpointStore(memoryFs());
+    let t1: Trainer | null = null;
+    const ck = { store, runId: 'btk', everySeconds: 0 };
+    t1 = new Trainer(
+      device,
+      source,
+      stats,
+      config,
+      { onMetrics: (pts) => pts.some((p) => p.step >= K) && t1?.stop() },
+      { kernels, evalMaxRows: 256, checkpoints: ck },
+    );
+    const r1 = await t1.run();
+    assert(r1.status === 'stopped' && r1.steps === K, `first half: ${r1.status} after ${r1.steps} steps`);
+    const thetaK = await t1.sae.readInferenceThreshold();
+    t1.destroy();
+    const latest = await store.latest('btk');
+    assert(
+      latest?.checkpoint.state.inferenceThreshold === thetaK && thetaK > 0,
+      `checkpoint θ ${latest?.checkpoint.state.inferenceThreshold} vs ${thetaK}`,
+    );
+    const parsed = parseCheckpoint(serializeCheckpoint(latest.checkpoint), 'btk');
+    const t2 = new Trainer(
+      device,
+      source,
+      stats,
+      {},
+      {},
+      { evalMaxRows: 256, checkpoints: ck, resumeFrom: parsed },
+    );
+    const r2 = await t2.run();
+    const thetaB = await t2.sae.readInferenceThreshold();
+    t2.destroy();
+    assert(r2.steps === 2 * K, `resumed to ${r2.steps}`);
+    assert(thetaA !== thetaK, 'θ did not move after step K');
+    assert(Object.is(thetaA, thetaB), `θ ${thetaB} resumed vs ${thetaA} uninterrupted`);
+    // Evaluation runs per token with θ: equal θ and weights give the same held-out numbers.
+    assert(
+      r2.final.nmse === ra.final.nmse && r2.final.l0 === ra.final.l0,
+      `final nMSE/L0 ${r2.final.nmse}/${r2.final.l0} vs ${ra.final.nmse}/${ra.final.l0}`,
+    );
   },
 );
