@@ -4,6 +4,7 @@
 // A Trainer stopped and resumed from its checkpoint ends with the same θ and held-out metrics.
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
+import { exportSae, importSae } from '../../src/io/export';
 import { newRefState, type Params } from '../../src/reference/state';
 import { refStep } from '../../src/reference/step';
 import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
@@ -340,5 +341,75 @@ gpuTest(
       r2.final.nmse === ra.final.nmse && r2.final.l0 === ra.final.l0,
       `final nMSE/L0 ${r2.final.nmse}/${r2.final.l0} vs ${ra.final.nmse}/${ra.final.l0}`,
     );
+  },
+);
+
+gpuTest(
+  'BatchTopK θ: the SAELens export imports as JumpReLU and its GPU codes equal the BatchTopK evaluation',
+  async (device) => {
+    // cap = N, so the BatchTopK evaluation sees every latent above θ, as JumpReLU does.
+    const cfg = resolveConfig({
+      d,
+      nLatents: N,
+      batchSize: B,
+      lr: 1e-2,
+      k: 4,
+      batchTopKCap: N,
+      activation: 'batchtopk',
+      batchTopKThresholdBeta: 0.8,
+      batchTopKThresholdStart: 0,
+    });
+    const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+    const ones = new Float32Array(B).fill(1);
+    let jump: GpuSae | null = null;
+    try {
+      sae.setState({ params: randomParams(N, d, 13) });
+      for (let t = 1; t <= 4; t++) {
+        sae.writeBatch(randn(B * d, 110 + t), ones);
+        sae.step(t, cfg.lr, 1 / (B * 1.3));
+      }
+      const st = await sae.readState();
+      const files = exportSae({
+        params: st.params,
+        config: cfg,
+        normalization: { kind: 'none' },
+        inferenceThreshold: st.inferenceThreshold,
+      });
+      const back = importSae(files);
+      assert(back.activation === 'jumprelu', `imported as ${back.activation}`);
+      jump = new GpuSae(
+        device,
+        resolveConfig({ ...back.config, d, nLatents: N, batchSize: B }),
+        DEFAULT_KERNELS,
+      );
+      jump.setState({ params: back.params });
+      const x = randn(B * d, 150);
+      const codes = async (s: GpuSae) => {
+        s.writeBatch(x, ones);
+        s.forward();
+        const K = s.codesK;
+        const idx = await s.readU32('idxAll', B * K);
+        const val = await s.readF32('valAll', B * K);
+        return Array.from({ length: B }, (_, b) => {
+          const m = new Map<number, number>();
+          for (let j = 0; j < K; j++) if (val[b * K + j] > 0) m.set(idx[b * K + j], val[b * K + j]);
+          return m;
+        });
+      };
+      const [ours, theirs] = [await codes(sae), await codes(jump)];
+      let active = 0;
+      for (let b = 0; b < B; b++) {
+        assert(ours[b].size === theirs[b].size, `row ${b}: ${ours[b].size} vs ${theirs[b].size} active`);
+        for (const [i, v] of ours[b])
+          assert(theirs[b].get(i) === v, `row ${b} latent ${i}: ${v} vs ${theirs[b].get(i)}`);
+        active += ours[b].size;
+      }
+      // θ bites: rows keep fewer than all their positive candidates, and not all the same count
+      assert(active > 0 && active < (B * N) / 2, `active ${active}`);
+      assert(new Set(ours.map((m) => m.size)).size > 1, 'every row has the same L0');
+    } finally {
+      sae.destroy();
+      jump?.destroy();
+    }
   },
 );
