@@ -35,9 +35,11 @@ export interface SaeConfig {
   /**
    * BatchTopK: decay β of the running inference threshold θ ← β·θ + (1 − β)·(smallest positive
    * activation the batch selection kept); the first update sets θ to that value (dictionary_learning's
-   * BatchTopKTrainer, threshold_beta = 0.999). Evaluation and export use θ per token (JumpReLU-style).
+   * BatchTopKTrainer). null → min(0.999, 1 − 10/steps): its threshold_beta = 0.999, shortened for
+   * short runs so that θ averages over the last tenth of the run rather than its start (ours).
+   * Evaluation and export use θ per token (JumpReLU-style).
    */
-  batchTopKThresholdBeta: number;
+  batchTopKThresholdBeta: number | null;
   /**
    * BatchTopK: θ is updated from the step after this one on; null → min(1000, ⌊steps/10⌋)
    * (dictionary_learning's threshold_start_step = 1000, shortened for short runs as deadTokens is).
@@ -110,7 +112,7 @@ export const DEFAULTS: Omit<SaeConfig, 'd'> = {
   k: 32,
   multiTopK: false,
   batchTopKCap: null,
-  batchTopKThresholdBeta: 0.999,
+  batchTopKThresholdBeta: null,
   batchTopKThresholdStart: null,
   l1Coef: 1,
   l1WarmupFrac: 0.05,
@@ -150,6 +152,7 @@ export interface ResolvedConfig extends SaeConfig {
   kAux: number;
   deadTokens: number;
   batchTopKCap: number;
+  batchTopKThresholdBeta: number;
   batchTopKThresholdStart: number;
   jumpBandwidth: number;
   jumpInitThreshold: number;
@@ -168,7 +171,7 @@ export const DEFAULT_SOURCES: Record<keyof typeof DEFAULTS, { source: string; no
   batchTopKCap: { source: 'ours', note: 'min(N, 4k, 512) candidates per row before the batch cut' },
   batchTopKThresholdBeta: {
     source: 'dictionary_learning',
-    note: 'threshold_beta 0.999 of BatchTopKTrainer (SAELens: topk_threshold_lr 0.01)',
+    note: 'threshold_beta 0.999 of BatchTopKTrainer, shortened to 1 − 10/steps for short runs (ours; SAELens: topk_threshold_lr 0.01)',
   },
   batchTopKThresholdStart: {
     source: 'dictionary_learning',
@@ -238,6 +241,9 @@ export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): Reso
     auxk: c.auxk && !multi && !isDense(c.activation),
     deadTokens: c.deadTokens ?? deadTokensRule(c.tokens),
     batchTopKCap: c.batchTopKCap ?? Math.min(c.nLatents, 4 * c.k, 512),
+    batchTopKThresholdBeta:
+      c.batchTopKThresholdBeta ??
+      Math.min(0.999, Math.max(0, 1 - 10 / Math.max(1, Math.ceil(c.tokens / c.batchSize)))),
     batchTopKThresholdStart:
       c.batchTopKThresholdStart ??
       Math.min(1000, Math.floor(Math.max(1, Math.ceil(c.tokens / c.batchSize)) / 10)),

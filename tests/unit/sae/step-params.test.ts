@@ -46,6 +46,7 @@ describe('StepParams', () => {
       batchSize: 16,
       activation: 'batchtopk',
       batchTopKThresholdStart: 3,
+      batchTopKThresholdBeta: 0.999,
     });
     const at3 = new Uint32Array(stepParamsBytes(btk, 3, 1e-3, 0.5));
     const at4 = stepParamsBytes(btk, 4, 1e-3, 0.5);
@@ -54,7 +55,13 @@ describe('StepParams', () => {
     expect(new Float32Array(at4)[at('thetaBeta')]).toBe(Math.fround(0.999));
     expect(new Float32Array(at4)[at('oneMinusThetaBeta')]).toBe(Math.fround(1 - 0.999));
     expect(u[at('flags')] & STEP_FLAGS.THETA_UPDATE).toBe(0); // never for TopK
-    // the default start: min(1000, steps/10)
+    // the defaults: start min(1000, steps/10), β min(0.999, 1 − 10/steps)
+    expect(
+      resolveConfig({ d: 4, nLatents: 8, k: 2, batchSize: 10, tokens: 800 }).batchTopKThresholdBeta,
+    ).toBe(1 - 10 / 80);
+    expect(
+      resolveConfig({ d: 4, nLatents: 8, k: 2, batchSize: 10, tokens: 1e7 }).batchTopKThresholdBeta,
+    ).toBe(0.999);
     expect(
       resolveConfig({ d: 4, nLatents: 8, k: 2, batchSize: 10, tokens: 500 }).batchTopKThresholdStart,
     ).toBe(5);
