@@ -1,8 +1,8 @@
 /**
  * Node's side of the soak (bench/soak.bench.ts runs in the page): once a minute, the page's JS heap
  * after a forced garbage collection (CDP HeapProfiler.collectGarbage, then Runtime.getHeapUsage;
- * with the embedder heap and ArrayBuffer backing stores beside it; `performance.memory.usedJSHeapSize`
- * is recorded too, but without --enable-precise-memory-info Chromium rounds it to coarse buckets), the live GPU buffers and
+ * with the embedder heap and ArrayBuffer backing stores beside it; `performance.memory.usedJSHeapSize`,
+ * which headless Chromium gives with cli/browser.ts's flags, is recorded too: it follows that sum), the live GPU buffers and
  * their bytes (trackBuffers' counter) and the tokens trained; at the end the least-squares slope of
  * each per minute, and that slope over the mean level (flat: |relative slope| well under 1%/min).
  */
