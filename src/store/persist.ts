@@ -51,11 +51,20 @@ export const usePersist = create<PersistState>(() => ({
   hookName: 'blocks.2.hook_resid_pre',
 }));
 
-/** Newest checkpoint of the most recently written run. */
+/**
+ * Newest checkpoint of the most recently written run. Files written in the same clock tick (OPFS
+ * times are coarse) go to the later run — run ids grow with their start time — and only then to the
+ * higher step: a run started right after another finished is the one to offer, not the finished one.
+ */
 function newestRun(list: CheckpointEntry[]): { runId: string; step: number } | null {
   let best: CheckpointEntry | null = null;
-  for (const c of list)
-    if (!best || c.modified > best.modified || (c.modified === best.modified && c.step > best.step)) best = c;
+  const later = (a: CheckpointEntry, b: CheckpointEntry) =>
+    a.modified !== b.modified
+      ? a.modified > b.modified
+      : a.runId !== b.runId
+        ? a.runId.length > b.runId.length || (a.runId.length === b.runId.length && a.runId > b.runId)
+        : a.step > b.step;
+  for (const c of list) if (!best || later(c, best)) best = c;
   if (!best) return null;
   const steps = list.filter((c) => c.runId === best.runId).map((c) => c.step);
   return { runId: best.runId, step: Math.max(...steps) };
