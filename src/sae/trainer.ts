@@ -213,12 +213,6 @@ export interface TrainerOptions {
    * (CLI --lose-device, page ?lose-device=STEP). A checkpoint save in flight finishes first.
    */
   loseDeviceAtStep?: number;
-  /**
-   * TEST HOOK, never set by a normal run: after this step's metrics and the checkpoint save in
-   * flight, wait for good (until the page goes away), so an e2e test can reload the page at a known
-   * point mid-run however fast the machine trains (page ?hold-at=STEP).
-   */
-  holdAtStep?: number;
 }
 
 export interface TrainResult {
@@ -660,10 +654,6 @@ export class Trainer {
           break;
         }
         if (t < this.totalSteps) this.maybeCheckpoint(t);
-      }
-      if (t === this.opts.holdAtStep) {
-        await this.saving?.catch(() => {});
-        await new Promise<never>(() => {});
       }
       if (evalEvery > 0 && t * B - lastEvalTokens >= evalEvery && t < this.totalSteps) {
         lastEvalTokens = t * B;

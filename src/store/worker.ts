@@ -335,8 +335,7 @@ function injectedGpuErrorStep(): number | undefined {
 /**
  * TEST HOOKS: `?lose-device=STEP` makes the next run destroy its GPU device right after step STEP
  * (TrainStart.loseDeviceAtStep), so e2e tests drive the recovery from the last checkpoint;
- * `?checkpoint-every=STEPS` adds a checkpoint every STEPS steps; `?hold-at=STEP` makes the run wait for
- * good after step STEP (so a test reloads mid-run at a known step). Absent (the default), nothing changes.
+ * `?checkpoint-every=STEPS` adds a checkpoint every STEPS steps. Absent (the default), nothing changes.
  */
 function stepParam(name: string): number | undefined {
   const v = new URLSearchParams(globalThis.location?.search ?? '').get(name);
@@ -352,7 +351,6 @@ export function startTraining() {
   const inject = injectedGpuErrorStep();
   const loseDevice = stepParam('lose-device');
   const checkpointEvery = stepParam('checkpoint-every');
-  const holdAt = stepParam('hold-at');
   resetSeries();
   resetEval();
   clearBanners('nan');
@@ -378,7 +376,6 @@ export function startTraining() {
       ...(inject !== undefined ? { injectGpuError: inject } : {}),
       ...(loseDevice !== undefined ? { loseDeviceAtStep: loseDevice } : {}),
       ...(checkpointEvery !== undefined ? { checkpointEverySteps: checkpointEvery } : {}),
-      ...(holdAt !== undefined ? { holdAtStep: holdAt } : {}),
     },
   });
 }

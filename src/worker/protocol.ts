@@ -216,8 +216,6 @@ export interface TrainStart {
    * loss. Set by the CLI's hidden --lose-device and the page's ?lose-device=STEP only.
    */
   loseDeviceAtStep?: number;
-  /** TEST HOOK (page ?hold-at=STEP only): the run waits for good after this step (Trainer.holdAtStep). */
-  holdAtStep?: number;
   /** also save a checkpoint every this many steps (besides every 120 s, on pause, stop and at the end) */
   checkpointEverySteps?: number;
 }

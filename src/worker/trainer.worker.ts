@@ -156,7 +156,6 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
           injectGpuErrorAtStep: start.injectGpuError,
           // the test hook loses the first device only; the recovered run goes on
           loseDeviceAtStep: recoveries === 0 ? start.loseDeviceAtStep : undefined,
-          holdAtStep: recoveries === 0 ? start.holdAtStep : undefined,
         },
       );
     }).catch((e) => {
