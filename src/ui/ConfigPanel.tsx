@@ -235,7 +235,7 @@ export function ConfigPanel() {
     <section className="card" aria-label="configuration">
       <div className="card-head">
         <h2>Configuration</h2>
-        <div className="row">
+        <div className="row wrap">
           <button
             type="button"
             className="ghost"
