@@ -9,7 +9,7 @@
  * metric code downstream never needs to know which one made them.
  */
 import { NONE } from '../reference/step.ts';
-import { type Activation, isDense } from '../sae/config.ts';
+import { type Activation, isBatchCut, isDense } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 
 /** Code entries per row kept for the threshold family (as the GPU forward, src/sae/step.ts DENSE_CODES_MAX). */
@@ -55,7 +55,7 @@ export function encodeSparse(
   inferenceThreshold?: number,
 ): SparseCodes {
   const { N } = paramShape(params);
-  if (activation === 'batchtopk') {
+  if (isBatchCut(activation)) {
     if (inferenceThreshold === undefined)
       throw new Error('BatchTopK codes need the inference threshold learned in training');
     return encodeBatchTopK(params, x, rows, d, k, inferenceThreshold);

@@ -51,7 +51,7 @@ import { unzipSync, zipSync } from 'fflate';
 import { crc32 } from '../data/crc32.ts';
 import { DataError, fmtShape } from '../data/errors.ts';
 import { readSafetensors, type StTensorIn, type StTensorOut, writeSafetensors } from '../data/safetensors.ts';
-import type { Activation, SaeConfig } from '../sae/config.ts';
+import { type Activation, isBatchCut, type SaeConfig } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 import type { Normalization } from './forward.ts';
 import { torchStateDictToSafetensors } from './torch-pt.ts';
@@ -209,6 +209,11 @@ function saelensArchitecture(activation: Activation): { architecture: string; no
       return {
         architecture: 'jumprelu',
         note: 'trained as BatchTopK (the B·k largest activations of a batch); exported as JumpReLU with threshold = the inference threshold learned in training (a running estimate of the smallest activation the batch selection kept) for every latent, as SAELens saves its BatchTopK SAEs',
+      };
+    case 'matryoshka':
+      return {
+        architecture: 'jumprelu',
+        note: 'trained as Matryoshka BatchTopK (nested prefixes of the dictionary, in latent order, each reconstruct the input; config.matryoshkaWidths); exported as JumpReLU with threshold = the learned BatchTopK inference threshold for every latent, as SAELens saves its Matryoshka BatchTopK SAEs. The latent order is the nesting: the first m latents are the width-m dictionary',
       };
     case 'relu':
       return { architecture: 'standard', note: null };
@@ -371,7 +376,7 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
   const arch = saelensArchitecture(activation);
   const lab = saeLabBlock(input, c, rule, format, format === 'saelens' ? arch.note : null);
   const files = new Map<string, Uint8Array>();
-  const isTopK = activation === 'topk' || activation === 'batchtopk';
+  const isTopK = activation === 'topk' || isBatchCut(activation);
 
   if (format === 'saelens') {
     files.set(SAELENS_CFG, json(saelens6Config(input, arch, rule, dtype, lab)));
@@ -389,11 +394,11 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
         W_dec,
         b_dec,
       };
-    } else if (activation === 'jumprelu' || activation === 'batchtopk') {
+    } else if (activation === 'jumprelu' || isBatchCut(activation)) {
       const e = p.extra as Float32Array;
       const threshold = new Float32Array(N);
       // BatchTopK: one θ for every latent (θ < 0, never learned: every positive activation passes).
-      if (activation === 'batchtopk') threshold.fill(Math.max(0, batchTopKThreshold(input)));
+      if (isBatchCut(activation)) threshold.fill(Math.max(0, batchTopKThreshold(input)));
       else for (let i = 0; i < N; i++) threshold[i] = Math.exp(e[i]);
       tensors = {
         W_enc,
@@ -425,7 +430,7 @@ export function exportSae(input: ExportInput, opts: ExportOptions = {}): Map<str
     return files;
   }
 
-  if (activation === 'batchtopk' || (!isTopK && activation !== 'relu'))
+  if (isBatchCut(activation) || (!isTopK && activation !== 'relu'))
     throw new RangeError(
       `export: the openai layout holds TopK and ReLU SAEs only; export ${activation} in the SAELens layout`,
     );

@@ -78,7 +78,8 @@ function activate(
     throw new RangeError(`${activation} needs params.extra [2N]`);
   switch (activation) {
     case 'topk':
-    case 'batchtopk': {
+    case 'batchtopk':
+    case 'matryoshka': {
       out.fill(0);
       const idx = Array.from({ length: N }, (_, i) => i).sort((a, c) => pre[c] - pre[a] || a - c);
       if (activation === 'topk') {

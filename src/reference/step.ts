@@ -3,7 +3,7 @@
  * TopK order (value desc, ties to the lower index, NaN lowest), the same dead-latent rule and AuxK.
  * Shapes: x [B, d] (normalized space), W_enc/W_dec [N, d] latent-major, b_enc [N], b_pre [d].
  */
-import { isDense, l1At, type ResolvedConfig } from '../sae/config';
+import { isBatchCut, isDense, l1At, type ResolvedConfig } from '../sae/config';
 import { encodeRef } from './encode';
 import { type RefState, type RefStepOut, zerosLike } from './state';
 import { refStepDense } from './step-dense';
@@ -88,7 +88,7 @@ export function refStep(
   const p = st.params;
   const multi = cfg.multiTopK;
   // Entries per row of the main region: k, or BatchTopK's per-row candidate cap.
-  const kr = cfg.activation === 'batchtopk' ? cfg.batchTopKCap : k;
+  const kr = isBatchCut(cfg.activation) ? cfg.batchTopKCap : k;
 
   const pre = encodeRef(x, p.b_pre, p.W_enc, p.b_enc, B, d, N);
   let top = topkRef(pre, B, N, kr);
@@ -107,7 +107,7 @@ export function refStep(
       }
   }
   let tau = 0;
-  if (cfg.activation === 'batchtopk') {
+  if (isBatchCut(cfg.activation)) {
     // BatchTopK: keep the B·k largest of the batch's candidates; τ is the (B·k)-th largest.
     const sorted = Float64Array.from(top.val).sort().reverse();
     tau = sorted[Math.min(B * k, sorted.length) - 1];

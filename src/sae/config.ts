@@ -12,10 +12,24 @@ export type BPreInit = 'geomedian' | 'mean' | 'zero';
  * the whole batch). The threshold family runs dense ([B, N] activations and their gradient):
  * 'relu' (L1 penalty weighted by decoder row norms), 'prolu' (Taggart 2024, ReLU synthetic gradient),
  * 'gated' (Rajamanoharan et al. 2024a), 'jumprelu' (Rajamanoharan et al. 2024b, L0 penalty, STE).
+ * 'matryoshka' is BatchTopK whose nested dictionary prefixes (matryoshkaWidths) each reconstruct the
+ * input, trained on the sum of the prefix losses (Bussmann et al. 2025; Nabeshima 2024).
  */
-export type Activation = 'topk' | 'batchtopk' | 'relu' | 'prolu' | 'gated' | 'jumprelu';
-export const ACTIVATIONS: readonly Activation[] = ['topk', 'batchtopk', 'relu', 'prolu', 'gated', 'jumprelu'];
-export const isDense = (a: Activation) => a !== 'topk' && a !== 'batchtopk';
+export type Activation = 'topk' | 'batchtopk' | 'matryoshka' | 'relu' | 'prolu' | 'gated' | 'jumprelu';
+export const ACTIVATIONS: readonly Activation[] = [
+  'topk',
+  'batchtopk',
+  'matryoshka',
+  'relu',
+  'prolu',
+  'gated',
+  'jumprelu',
+];
+export const isDense = (a: Activation) => a !== 'topk' && a !== 'batchtopk' && a !== 'matryoshka';
+/** BatchTopK's batch-level cut and learned inference threshold θ: BatchTopK and Matryoshka BatchTopK. */
+export const isBatchCut = (a: Activation) => a === 'batchtopk' || a === 'matryoshka';
+/** Most nested prefixes of a Matryoshka dictionary (the kernel keeps one partial sum per prefix in registers). */
+export const MAX_MATRYOSHKA_LEVELS = 8;
 /** Activations with per-latent parameters in `extra` [2N] (Gated: r_mag, b_mag; JumpReLU: log θ). */
 export const hasExtra = (a: Activation) => a === 'gated' || a === 'jumprelu';
 
@@ -45,6 +59,12 @@ export interface SaeConfig {
    * (dictionary_learning's threshold_start_step = 1000, shortened for short runs as deadTokens is).
    */
   batchTopKThresholdStart: number | null;
+  /**
+   * Matryoshka: the nested prefix widths m₁ < … < m_G = N (SAELens's matryoshka_widths; the group
+   * sizes of dictionary_learning are their differences). Loss = Σ_g ‖x − (b_pre + Σ_{i<m_g} a_i·W_dec,i)‖²,
+   * the full width included once. null → N/64, N/16, N/4, N (ours: four levels, each 4× the last).
+   */
+  matryoshkaWidths: number[] | null;
   /** Sparsity coefficient λ: L1 of a·‖W_dec,i‖ for relu/prolu/gated, L0 for jumprelu (in units of the normalized MSE). */
   l1Coef: number;
   /** λ ramps linearly from 0 over this fraction of the run's steps (Anthropic's 2024 recipe: 5%). */
@@ -114,6 +134,7 @@ export const DEFAULTS: Omit<SaeConfig, 'd'> = {
   batchTopKCap: null,
   batchTopKThresholdBeta: null,
   batchTopKThresholdStart: null,
+  matryoshkaWidths: null,
   l1Coef: 1,
   l1WarmupFrac: 0.05,
   jumpBandwidth: null,
@@ -154,6 +175,7 @@ export interface ResolvedConfig extends SaeConfig {
   batchTopKCap: number;
   batchTopKThresholdBeta: number;
   batchTopKThresholdStart: number;
+  matryoshkaWidths: number[];
   jumpBandwidth: number;
   jumpInitThreshold: number;
   unitNormDecoder: boolean;
@@ -176,6 +198,10 @@ export const DEFAULT_SOURCES: Record<keyof typeof DEFAULTS, { source: string; no
   batchTopKThresholdStart: {
     source: 'dictionary_learning',
     note: 'threshold_start_step 1000, shortened to steps/10 for short runs (ours)',
+  },
+  matryoshkaWidths: {
+    source: 'ours',
+    note: 'N/64, N/16, N/4, N (SAELens requires them; dictionary_learning takes group fractions)',
   },
   l1Coef: { source: 'ours', note: 'threshold-family baselines only' },
   l1WarmupFrac: { source: 'Anthropic 2024', note: 'λ ramps over the first 5% of steps' },
@@ -223,6 +249,11 @@ export const lrRule = (nLatents: number) => 2e-4 / Math.sqrt(nLatents / 2 ** 14)
 export const kAuxRule = (d: number, nLatents: number) => Math.min(512, Math.floor(d / 2), nLatents);
 export const deadTokensRule = (tokens: number) => Math.min(10_000_000, Math.max(1, Math.floor(tokens / 10)));
 
+export function matryoshkaWidthsRule(nLatents: number): number[] {
+  const w = [64, 16, 4, 1].map((f) => Math.floor(nLatents / f)).filter((m) => m >= 1);
+  return w.filter((m, i) => i === 0 || m > w[i - 1]);
+}
+
 export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): ResolvedConfig {
   const c = { ...DEFAULTS, ...partial } as SaeConfig;
   const multi = c.activation === 'topk' && c.multiTopK;
@@ -247,6 +278,9 @@ export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): Reso
     batchTopKThresholdStart:
       c.batchTopKThresholdStart ??
       Math.min(1000, Math.floor(Math.max(1, Math.ceil(c.tokens / c.batchSize)) / 10)),
+    // Only Matryoshka nests: every other activation has the one level N.
+    matryoshkaWidths:
+      c.activation === 'matryoshka' ? (c.matryoshkaWidths ?? matryoshkaWidthsRule(c.nLatents)) : [c.nLatents],
     jumpBandwidth: c.jumpBandwidth ?? 1e-3 * Math.sqrt(c.d),
     jumpInitThreshold: c.jumpInitThreshold ?? 1e-3 * Math.sqrt(c.d),
     unitNormDecoder: c.unitNormDecoder ?? !['relu', 'prolu', 'gated'].includes(c.activation),
@@ -284,7 +318,8 @@ export function validateConfig(c: ResolvedConfig): string[] {
   int('metricsEvery', c.metricsEvery, 1, 64);
   if (!ACTIVATIONS.includes(c.activation))
     p.push(`activation must be ${ACTIVATIONS.join('|')}, got ${c.activation}`);
-  if (c.activation === 'batchtopk') int('batchTopKCap', c.batchTopKCap, c.k, Math.min(512, c.nLatents));
+  if (isBatchCut(c.activation)) int('batchTopKCap', c.batchTopKCap, c.k, Math.min(512, c.nLatents));
+  p.push(...matryoshkaProblems(c.matryoshkaWidths, c.nLatents));
   if (!(c.batchTopKThresholdBeta >= 0 && c.batchTopKThresholdBeta < 1))
     p.push(`batchTopKThresholdBeta must be in [0, 1), got ${c.batchTopKThresholdBeta}`);
   int('batchTopKThresholdStart', c.batchTopKThresholdStart, 0);
@@ -300,6 +335,15 @@ export function validateConfig(c: ResolvedConfig): string[] {
   if (c.maxBindingMiB !== null && !(c.maxBindingMiB > 0))
     p.push(`maxBindingMiB must be positive, got ${c.maxBindingMiB}`);
   return p;
+}
+
+function matryoshkaProblems(w: readonly number[], N: number): string[] {
+  if (!Array.isArray(w) || w.length < 1 || w.length > MAX_MATRYOSHKA_LEVELS)
+    return [`matryoshkaWidths must list 1 to ${MAX_MATRYOSHKA_LEVELS} widths, got ${w}`];
+  if (w.some((m, i) => !Number.isInteger(m) || m < 1 || (i > 0 && m <= w[i - 1])))
+    return [`matryoshkaWidths must be strictly increasing positive integers, got ${w.join(',')}`];
+  if (w[w.length - 1] !== N) return [`matryoshkaWidths must end at nLatents = ${N}, got ${w.join(',')}`];
+  return [];
 }
 
 /** Adam's bias-corrected step for step t (1-based), computed in float64. */

@@ -10,7 +10,7 @@
  */
 import { sortLongSlots } from '../gpu/kernel-variants';
 import { STEP_PARAMS_BYTES } from '../gpu/step-params';
-import { hasExtra, isDense, type ResolvedConfig } from './config';
+import { hasExtra, isBatchCut, isDense, type ResolvedConfig } from './config';
 
 /** The adapter limits a plan depends on (GPUSupportedLimits names). */
 export interface PlanLimits {
@@ -336,7 +336,7 @@ export function bufferPlan(
       buffers.push({ key: `microRows#${m}`, bytes: 16, shape: 'uniform', group: 'small' });
 
   // Entries: TopK + AuxK pairs per row (sparse), the codes (dense), and the CSC order by latent.
-  const kMain = cfg.activation === 'batchtopk' ? cfg.batchTopKCap : dense ? N : cfg.k;
+  const kMain = isBatchCut(cfg.activation) ? cfg.batchTopKCap : dense ? N : cfg.k;
   const codesK = dense ? Math.min(N, DENSE_CODES_MAX) : kMain;
   const E = dense ? B * codesK : B * (kMain + kAux);
   add('idxAll', E, `[${E}]`, 'entries');

@@ -11,6 +11,7 @@ import { createGrad } from '../gpu/kernels/grad';
 import { createSortByLatent } from '../gpu/kernels/sort';
 import { createTopK } from '../gpu/kernels/topk';
 import { createTopKMerge } from '../gpu/kernels/topk-merge';
+import { isBatchCut } from './config';
 import type { KernelChoice, StepCommon, StepHost } from './step-host';
 import { kRow } from './step-uniform';
 
@@ -118,7 +119,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   const { device, cfg, b, sh, plan } = sae;
   const { batchSize: B, d, nLatents: N, kAux } = cfg;
   const multi = cfg.multiTopK;
-  const batchTopK = cfg.activation === 'batchtopk' ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
+  const batchTopK = isBatchCut(cfg.activation) ? createBatchTopK(device, { B, kCap: kRow(cfg) }) : null;
   const batchBg = batchTopK?.bind('batch', [b.valAll, b.tau, b.metrics, b.params]);
   // The forward pass (evaluation) runs the batch selection with a uniform that keeps τ out of the
   // metrics ring, so an evaluation never overwrites a training step's slot.

@@ -3,7 +3,7 @@
  * the StepParams bytes (layout in src/gpu/step-params.ts).
  */
 import { STEP_FLAGS, type StepParamValues, writeStepParams } from '../gpu/step-params';
-import { adamScalars, isDense, l1Scale, type ResolvedConfig } from './config';
+import { adamScalars, isBatchCut, isDense, l1Scale, type ResolvedConfig } from './config';
 import { METRIC_SLOTS } from './plan';
 
 /**
@@ -11,7 +11,7 @@ import { METRIC_SLOTS } from './plan';
  * N (the threshold family: the loss counts L0 over the dense activations).
  */
 export function kRow(c: ResolvedConfig): number {
-  if (c.activation === 'batchtopk') return c.batchTopKCap;
+  if (isBatchCut(c.activation)) return c.batchTopKCap;
   if (isDense(c.activation)) return c.nLatents;
   return c.k;
 }
@@ -33,7 +33,7 @@ export function stepFlags(c: ResolvedConfig): number {
  * batchTopKThresholdStart + 1 on (docs/DESIGN.md §8).
  */
 const thetaUpdates = (c: ResolvedConfig, t: number) =>
-  c.activation === 'batchtopk' && t > c.batchTopKThresholdStart;
+  isBatchCut(c.activation) && t > c.batchTopKThresholdStart;
 
 /**
  * The StepParams uniform of step t (src/gpu/step-params.ts). lossScale = 1 / (B·c);

@@ -9,7 +9,15 @@ import { createLoss } from '../gpu/kernels/loss';
 import { createUpdate } from '../gpu/kernels/update';
 import { STEP_FLAGS } from '../gpu/step-params';
 import { PARAM_NAMES, type Params } from '../reference/step';
-import { type Activation, defaultExtra, hasExtra, isDense, l1At, type ResolvedConfig } from './config';
+import {
+  type Activation,
+  defaultExtra,
+  hasExtra,
+  isBatchCut,
+  isDense,
+  l1At,
+  type ResolvedConfig,
+} from './config';
 import {
   assertPlan,
   type BufferPlan,
@@ -348,7 +356,7 @@ export class GpuSae implements StepHost {
     upload(this.device, this.b.tokensSince, s.tokensSince ?? new Uint32Array(N));
     upload(this.device, this.b.firesTotal, s.firesTotal ?? new Uint32Array(N));
     // BatchTopK's θ is training state: −1 (not learned) unless the state carries one.
-    if (this.cfg.activation === 'batchtopk')
+    if (isBatchCut(this.cfg.activation))
       upload(this.device, this.b.tau, new Float32Array([0, s.inferenceThreshold ?? -1, 0, 0]));
   }
 
@@ -437,7 +445,7 @@ export class GpuSae implements StepHost {
       throw new RangeError(`forward: rows must be an integer in [1, ${B}], got ${rows}`);
     // BatchTopK evaluates per token: each row keeps its candidates above the learned θ
     // (THETA_EVAL: no batch-level cut, so no row's code depends on the others; docs/DESIGN.md §8).
-    const theta = cfg.activation === 'batchtopk' ? STEP_FLAGS.THETA_EVAL : 0;
+    const theta = isBatchCut(cfg.activation) ? STEP_FLAGS.THETA_EVAL : 0;
     const uniform = (n: number, k?: number) =>
       stepParamsBytes(cfg, 1, cfg.lr, 1, cfg.l1Coef, {
         B: n,
@@ -466,7 +474,7 @@ export class GpuSae implements StepHost {
     }
     const dense = isDense(cfg.activation);
     // The codes pass (dense: TopK of the activations; BatchTopK: the batch cut) reads paramsCodes.
-    if (dense || cfg.activation === 'batchtopk')
+    if (dense || isBatchCut(cfg.activation))
       device.queue.writeBuffer(this.b.paramsCodes, 0, uniform(rows, this.codesK));
     if (dense) device.queue.writeBuffer(this.microRows[0], 0, this.microBytes(0, rows));
     else device.queue.writeBuffer(this.b.params, 0, uniform(rows));
@@ -515,9 +523,7 @@ export class GpuSae implements StepHost {
       ema: this.cfg.ema ? await grab('ema_') : null,
       tokensSince: await this.readU32('tokensSince', N),
       firesTotal: await this.readU32('firesTotal', N),
-      ...(this.cfg.activation === 'batchtopk'
-        ? { inferenceThreshold: await this.readInferenceThreshold() }
-        : {}),
+      ...(isBatchCut(this.cfg.activation) ? { inferenceThreshold: await this.readInferenceThreshold() } : {}),
     };
   }
 

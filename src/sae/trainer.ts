@@ -13,7 +13,7 @@ import { readBytes } from '../gpu/buffers';
 import { GpuError, gpuErrorKind, injectGpuFault, withErrorScopes } from '../gpu/device';
 import { type AutotuneReport, autotune } from './autotune';
 import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from './checkpoint';
-import { isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
+import { isBatchCut, isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
 import { type CodesBatch, EVAL_MAX_ROWS, MetricsAccumulator } from './metrics';
 import { centeredMeanSqNorm, denormalizeInPlace, type Normalizer, normalizeBatch } from './normalize';
@@ -121,7 +121,7 @@ function snapshotState(sae: GpuSae): Promise<TrainState> {
     for (const p of tensors) names.push([`${prefix}${p}`, n[p]]);
   names.push(['tokensSince', N], ['firesTotal', N]);
   // BatchTopK's inference threshold θ is tau[1] (training state, saved with the checkpoint).
-  const batchTopK = sae.cfg.activation === 'batchtopk';
+  const batchTopK = isBatchCut(sae.cfg.activation);
   if (batchTopK) names.push(['tau', 2]);
   const dev = sae.device;
   const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
@@ -585,7 +585,7 @@ export class Trainer {
         gradNorm: mean((m) => m.gradNorm),
       };
       if (isDense(this.cfg.activation)) point.penalty = mean((m) => m.extra);
-      if (this.cfg.activation === 'batchtopk') point.batchThreshold = mean((m) => m.extra);
+      if (isBatchCut(this.cfg.activation)) point.batchThreshold = mean((m) => m.extra);
       lastRead = upTo;
       this.curve.push(point);
       this.hooks.onMetrics?.([point]);

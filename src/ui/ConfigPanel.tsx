@@ -4,6 +4,7 @@ import {
   type BPreInit,
   deadTokensRule,
   type InputNorm,
+  isBatchCut,
   isDense,
   kAuxRule,
   lrRule,
@@ -16,6 +17,7 @@ import { formatBytes } from '../store/files';
 import { type ConfigForm, isActive, patchConfig, resetConfig, setConfig, useLab } from '../store/lab';
 import { estimateMemory, estimateTime, planLimits, proposeBudget, stepFlops } from './estimate';
 import { fmtCompact, fmtDuration, fmtInt, fmtNum } from './format';
+import { MatryoshkaWidths } from './MatryoshkaWidths';
 
 type NumKey = {
   [K in keyof ConfigForm]: ConfigForm[K] extends number | null ? K : never;
@@ -136,6 +138,7 @@ const FIELD_OF: Record<string, keyof ConfigForm> = {
   k: 'k',
   batchSize: 'batchSize',
   kAux: 'kAux',
+  matryoshkaWidths: 'matryoshkaWidths',
   deadTokens: 'deadTokens',
   tokens: 'tokens',
   lr: 'lr',
@@ -158,6 +161,8 @@ const ACTIVATION_HELP: Record<Activation, string> = {
   topk: 'TopK (the paper): exactly k latents per token.',
   batchtopk:
     'BatchTopK (Bussmann et al. 2024): the B·k largest activations of the batch; k per token on average.',
+  matryoshka:
+    'Matryoshka BatchTopK (Bussmann et al. 2025): BatchTopK whose nested prefixes of the dictionary each reconstruct the input (sum of the prefix losses).',
   relu: 'ReLU + L1 baseline: λ·Σ a·‖W_dec,i‖ penalty; L0 follows from λ.',
   prolu: 'ProLU (Taggart 2024): a = m·[m>0]·[m+b>0], L1 penalty, ReLU synthetic gradient.',
   gated: 'Gated (Rajamanoharan et al. 2024a): gate and magnitude paths sharing W_enc; L1 on the gate.',
@@ -282,6 +287,7 @@ export function ConfigPanel() {
             options={[
               ['topk', 'TopK (paper)'],
               ['batchtopk', 'BatchTopK'],
+              ['matryoshka', 'Matryoshka BatchTopK'],
               ['relu', 'ReLU + L1'],
               ['prolu', 'ProLU'],
               ['gated', 'Gated'],
@@ -296,7 +302,8 @@ export function ConfigPanel() {
               help="Add 1/8 of the loss on the top 4k (paper §5.3), so k can be raised at test time; AuxK is off."
             />
           )}
-          {act === 'batchtopk' && (
+          {act === 'matryoshka' && <MatryoshkaWidths nLatents={N} error={errs.matryoshkaWidths} />}
+          {isBatchCut(act) && (
             <NumberField
               k="batchTopKCap"
               label="Candidates per row"
@@ -371,7 +378,7 @@ export function ConfigPanel() {
             help={
               dense
                 ? 'Not used by this activation: its L0 follows from λ.'
-                : act === 'batchtopk'
+                : isBatchCut(act)
                   ? 'BatchTopK keeps B·k activations per batch: k per token on average.'
                   : 'TopK keeps exactly k latents per token; the rest are 0.'
             }

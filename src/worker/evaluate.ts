@@ -47,6 +47,7 @@ import {
 } from '../eval/lm-runner';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
 import { readTokenizer, type Tokenizer } from '../lm/tokenizer';
+import { isBatchCut } from '../sae/config';
 import { EVAL_MAX_ROWS } from '../sae/metrics';
 import type { Trainer } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';
@@ -320,7 +321,7 @@ export async function fullEvaluate(
         activation: cfg.activation,
         inputScale: norm.kind === 'scalar' ? norm.scale : 1,
         // BatchTopK is spliced per token with its learned threshold, as the GPU evaluation runs it.
-        ...(cfg.activation === 'batchtopk'
+        ...(isBatchCut(cfg.activation)
           ? { inferenceThreshold: await trainer.sae.readInferenceThreshold() }
           : {}),
       },
