@@ -56,8 +56,6 @@ import type { ParamsF32 } from '../sae/step.ts';
 import type { Normalization } from './forward.ts';
 import { torchStateDictToSafetensors } from './torch-pt.ts';
 
-export { exportRunConfig } from './scaleout.ts';
-
 export type ExportFormat = 'saelens' | 'openai';
 export type WeightDtype = 'F32' | 'F16' | 'BF16';
 

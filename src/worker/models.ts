@@ -7,7 +7,6 @@
 import { DataError } from '../data/errors';
 import {
   type ExportFormat,
-  exportRunConfig,
   exportSae,
   type ImportedSae,
   importSae,
@@ -15,6 +14,7 @@ import {
   zipExport,
 } from '../io/export';
 import { toNormalization } from '../io/forward';
+import { exportRunConfig } from '../io/scaleout';
 import { type Checkpoint, CheckpointStore, memoryFs } from '../sae/checkpoint';
 import type { SaeConfig } from '../sae/config';
 import { Trainer, type TrainerCheckpointExtra } from '../sae/trainer';

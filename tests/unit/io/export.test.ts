@@ -1,12 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../../../src/data/safetensors.ts';
 import {
   type ExportInput,
-  exportRunConfig,
   exportSae,
   filesFromZip,
   importSae,
@@ -296,97 +291,5 @@ describe('zip', () => {
     const back = filesFromZip(zipExport(files));
     expect([...back.keys()].sort()).toEqual([...files.keys()].sort());
     for (const [n, b] of files) expect(Buffer.from(back.get(n)!).equals(Buffer.from(b))).toBe(true);
-  });
-});
-
-describe('scale-out configs', () => {
-  const cfg = {
-    d: 768,
-    nLatents: 32768,
-    k: 32,
-    batchSize: 4096,
-    tokens: 1e9,
-    auxk: true,
-    inputNorm: 'scalar' as const,
-  };
-  const out = exportRunConfig(cfg, {
-    model: 'EleutherAI/pythia-160m',
-    dataset: 'EleutherAI/fineweb-edu-dedup-10b',
-    hookpoint: 'layers.6',
-    layer: 6,
-    ctxLen: 2048,
-  });
-
-  it('writes a sparsify CLI call, its JSON, and a SAELens snippet with the mapping', () => {
-    expect([...out.keys()]).toEqual(['sparsify_train.sh', 'sparsify_config.json', 'saelens_train.py']);
-    const sh = out.get('sparsify_train.sh')!;
-    expect(sh).toContain('python -m sparsify EleutherAI/pythia-160m EleutherAI/fineweb-edu-dedup-10b');
-    for (const f of [
-      '--num_latents 32768',
-      '-k 32',
-      '--batch_size 2',
-      '--ctx_len 2048',
-      '--max_examples 488282',
-      '--auxk_alpha 0.03125',
-      '--dead_feature_threshold 10000000',
-      '--hookpoints layers.6',
-      '--optimizer adam',
-      `--lr ${2e-4 / Math.sqrt(2)}`,
-    ])
-      expect(sh).toContain(f);
-    expect(sh).toMatch(/# Field mapping/);
-    expect(sh).toMatch(/NOTE: inputNorm 'scalar' has no sparsify equivalent/);
-    const js = JSON.parse(out.get('sparsify_config.json')!);
-    expect(js.sae).toMatchObject({ num_latents: 32768, k: 32, expansion_factor: 43 });
-    expect(js).toMatchObject({ batch_size: 2, dead_feature_threshold: 1e7, hookpoints: ['layers.6'] });
-    const pyText = out.get('saelens_train.py')!;
-    expect(pyText).toContain('normalize_activations="expected_average_only_in"');
-    expect(pyText).toContain('activation_fn_kwargs={"k": 32}');
-    expect(pyText).toContain('train_batch_size_tokens=4096');
-    expect(pyText).toContain('dead_feature_window=2442');
-  });
-
-  it('the generated shell and python parse', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sae-io-'));
-    writeFileSync(join(dir, 'a.sh'), out.get('sparsify_train.sh')!);
-    writeFileSync(join(dir, 'a.py'), out.get('saelens_train.py')!);
-    execFileSync('bash', ['-n', join(dir, 'a.sh')]);
-    try {
-      execFileSync('python3', [
-        '-c',
-        'import ast,sys; ast.parse(open(sys.argv[1]).read())',
-        join(dir, 'a.py'),
-      ]);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // no python here
-      throw e;
-    }
-  });
-
-  it('carries the activation: Multi-TopK to sparsify, the L1/L0 architectures to SAELens, with notes', () => {
-    const ds = { model: 'm', dataset: 'd', layer: 3 };
-    const multi = exportRunConfig({ ...cfg, multiTopK: true }, ds);
-    expect(multi.get('sparsify_train.sh')).toContain('--multi_topk true');
-    expect(JSON.parse(multi.get('sparsify_config.json')!).sae.multi_topk).toBe(true);
-
-    const relu = exportRunConfig({ ...cfg, activation: 'relu', l1Coef: 0.2, tokens: 4096 * 1000 }, ds);
-    const rpy = relu.get('saelens_train.py')!;
-    expect(rpy).toContain('architecture="standard"');
-    expect(rpy).toContain('l1_coefficient=0.2');
-    expect(rpy).toContain('l1_warm_up_steps=50');
-    expect(rpy).toContain('scale_sparsity_penalty_by_decoder_norm=True');
-    expect(rpy).toContain('normalize_sae_decoder=False');
-    expect(rpy).not.toContain('\n    activation_fn_kwargs=');
-    expect(relu.get('sparsify_train.sh')).toMatch(/NOTE: activation 'relu': sparsify trains TopK SAEs only/);
-
-    const jump = exportRunConfig({ ...cfg, activation: 'jumprelu', jumpInitThreshold: 0.5 }, ds);
-    expect(jump.get('saelens_train.py')).toContain('architecture="jumprelu"');
-    expect(jump.get('saelens_train.py')).toContain('jumprelu_init_threshold=0.5');
-    expect(exportRunConfig({ ...cfg, activation: 'gated' }, ds).get('saelens_train.py')).toContain(
-      'architecture="gated"',
-    );
-    expect(exportRunConfig({ ...cfg, activation: 'prolu' }, ds).get('saelens_train.py')).toMatch(
-      /NOTE: activation 'prolu'.*no ProLU/,
-    );
   });
 });
