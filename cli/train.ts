@@ -40,6 +40,14 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     kind: 'int',
     help: 'batchtopk: per-row candidates before the batch selection (default min(N, 4k, 512))',
   },
+  'matryoshka-widths': {
+    kind: 'list',
+    help: "matryoshka: nested prefix widths m1<…<N, e.g. 64,256,1024,4096 (SAELens's matryoshka_widths; default N/64,N/16,N/4,N)",
+  },
+  'group-sizes': {
+    kind: 'list',
+    help: "matryoshka: the same as group sizes summing to N, e.g. 64,192,768,3072 (dictionary_learning's group_sizes)",
+  },
   'l1-coef': {
     kind: 'number',
     help: 'sparsity λ: L1 of a·‖W_dec,i‖ for relu/prolu/gated, L0 for jumprelu (default 1)',
@@ -181,6 +189,18 @@ export function configFromFlags(f: Record<string, unknown>): Partial<SaeConfig> 
       c.multiTopK = true;
     } else if ((ACTIVATIONS as readonly string[]).includes(a)) c.activation = a as Activation;
     else throw new UsageError(`--activation must be ${ACTIVATIONS.join('|')}|multitopk, got '${a}'`);
+  }
+  const widths = f['matryoshka-widths'] as number[] | undefined;
+  const sizes = f['group-sizes'] as number[] | undefined;
+  if (widths && sizes) throw new UsageError('give --matryoshka-widths or --group-sizes, not both');
+  if (widths || sizes) {
+    if ((c.activation ?? 'topk') !== 'matryoshka')
+      throw new UsageError(
+        `--${widths ? 'matryoshka-widths' : 'group-sizes'} needs --activation matryoshka, got '${c.activation ?? 'topk'}'`,
+      );
+    // Group sizes are the differences of the widths; resolveConfig checks what they add up to.
+    let run = 0;
+    c.matryoshkaWidths = widths ?? sizes!.map((n) => (run += n));
   }
   if (f['multi-topk']) {
     if (c.activation !== undefined && c.activation !== 'topk')

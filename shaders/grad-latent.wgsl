@@ -10,6 +10,8 @@
 //   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv
 //   bpre_part   one thread per column: enc_part[c] (+)= Σ_{i in shard} db_enc[i]·W_enc[i, c]      N·d
 //   bpre_final  one thread per column: db_pre = Σ_b (g[b] + g_aux[b]) − enc_part                   B·d
+// Matryoshka: g is [G, B, d], one source per level (nested-grad.wgsl); a main entry of latent i reads
+// the slice of i's level, g[0] (every prefix) feeds db_pre. One level otherwise: g is [B, d].
 
 const WG: u32 = 64u;
 const CPT: u32 = {{CPT}}u;   // columns per thread in grad_dec/grad_enc: ceil(d / WG)
@@ -32,6 +34,13 @@ const CPT: u32 = {{CPT}}u;   // columns per thread in grad_dec/grad_enc: ceil(d 
 @group(0) @binding(15) var<uniform> P: StepParams;
 @group(0) @binding(16) var<uniform> S: Shard;
 @group(0) @binding(17) var<storage, read_write> enc_part: array<f32>;
+
+fn level_of(i: u32) -> u32 {
+{{LEVEL_OF}}
+}
+
+// Offset of latent i's gradient-source slice in g (0 with one level).
+fn g_slice(i: u32) -> u32 { return level_of(i) * P.B * P.d; }
 
 // Row of entry e and whether it belongs to AuxK.
 fn row_of(e: u32) -> vec2<u32> {
@@ -60,7 +69,8 @@ fn gv_entry(e: u32) {
   let wo = (i - S.lat0) * P.d;
   let go = r.x * P.d;
   if (r.y == 0u) {
-    for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g[go + c]; }
+    let gs = g_slice(i) + go;
+    for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g[gs + c]; }
   } else {
     for (var c = 0u; c < P.d; c++) { acc += W_dec[wo + c] * g_aux[go + c]; }
   }
@@ -79,6 +89,7 @@ fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
+    let gs = g_slice(i);
     // Zeroed explicitly for each latent: a declaration inside the loop was not re-zeroed per
     // iteration on SwiftShader (a workgroup's second latent started from its first one's sums).
     var acc: array<f32, CPT>;
@@ -96,7 +107,7 @@ fn grad_dec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       } else {
         for (var j = 0u; j < CPT; j++) {
           let c = lid.x + j * WG;
-          if (c < P.d) { acc[j] += v * g[o + c]; }
+          if (c < P.d) { acc[j] += v * g[gs + o + c]; }
         }
       }
     }
@@ -164,6 +175,7 @@ fn grad_dec_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
+    let gs4 = g_slice(i) / 4u;
     var acc: array<vec4<f32>, CPT4>;
     for (var j = 0u; j < CPT4; j++) { acc[j] = vec4<f32>(0.0); }
     for (var t = 0u; t < n; t++) {
@@ -179,7 +191,7 @@ fn grad_dec_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       } else {
         for (var j = 0u; j < CPT4; j++) {
           let c = lid.x + j * WG4;
-          if (c < d4) { acc[j] += v * g4[o + c]; }
+          if (c < d4) { acc[j] += v * g4[gs4 + o + c]; }
         }
       }
     }

@@ -71,6 +71,8 @@ export interface RefStepOut {
   auxVal: Float64Array;
   eHat: Float64Array;
   loss: number;
+  /** Matryoshka: lossScale·Σ over the inner prefixes of ‖x̂_h − x‖² (in the gradient; not in `loss`, which is the full width's); 0 otherwise. */
+  nestedLoss?: number;
   auxLoss: number;
   /** Σ s_b²‖x̂_b − x_b‖² (squared error in raw units, s = row scale) */
   rawSe: number;

@@ -173,15 +173,21 @@ export function refStep(
     gAux[o] = gAuxScale * (eHat[o] + e);
     g[o] = gScale * e + (multi ? gAux[o] : 0);
   }
+  // Matryoshka: the gradient source of a latent of level h is gScale·Σ_{h' ≥ h} e_h' (every prefix
+  // that holds it); gLevel[0] (all prefixes) also feeds b_pre. One level (every other activation): g.
+  const nested = cfg.activation === 'matryoshka' ? nestedGrads(top, p, x, xHat, cfg, gScale) : null;
+  const gLevel = nested?.g ?? [g];
+  const levelOf = latentLevels(cfg);
 
   // Backward through the indices.
   const grads = zerosLike(p);
-  const entry = (idx: Uint32Array, val: Float64Array, K: number, src: Float64Array) => {
+  const entry = (idx: Uint32Array, val: Float64Array, K: number, srcOf: (i: number) => Float64Array) => {
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < K; j++) {
         const i = idx[b * K + j];
         const v = val[b * K + j];
         if (i === NONE) continue;
+        const src = srcOf(i);
         let gv = 0;
         if (v > 0) for (let c = 0; c < d; c++) gv += p.W_dec[i * d + c] * src[b * d + c];
         for (let c = 0; c < d; c++) {
@@ -192,13 +198,13 @@ export function refStep(
       }
     }
   };
-  entry(top.idx, top.val, kr, g);
-  entry(aux.idx, aux.val, kAux, gAux);
+  entry(top.idx, top.val, kr, (i) => gLevel[levelOf(i)]);
+  entry(aux.idx, aux.val, kAux, () => gAux);
   for (let c = 0; c < d; c++) {
     let acc = 0;
     // AuxK's ê is decoded with + b_pre and its target's b_pre is detached (openai's train.py), so
     // b_pre receives ∂Laux/∂ê; Multi-TopK's share is already in g.
-    for (let b = 0; b < B; b++) acc += g[b * d + c] + (multi ? 0 : gAux[b * d + c]);
+    for (let b = 0; b < B; b++) acc += gLevel[0][b * d + c] + (multi ? 0 : gAux[b * d + c]);
     for (let i = 0; i < N; i++) acc -= grads.b_enc[i] * p.W_enc[i * d + c];
     grads.b_pre[c] = acc;
   }
@@ -213,6 +219,7 @@ export function refStep(
     auxVal: aux.val,
     eHat,
     loss: se * lossScale,
+    nestedLoss: (nested?.innerSe ?? 0) * lossScale,
     auxLoss,
     rawSe,
     l0: l0 / B,
@@ -220,4 +227,66 @@ export function refStep(
     grads,
     extra: tau,
   };
+}
+
+/** Level of each latent: the first h with i < matryoshkaWidths[h] (0 for every latent of one level). */
+export function latentLevels(cfg: ResolvedConfig): (i: number) => number {
+  const w = cfg.matryoshkaWidths;
+  return (i) => {
+    let h = 0;
+    while (h < w.length - 1 && i >= w[h]) h++;
+    return h;
+  };
+}
+
+/**
+ * Matryoshka's gradient sources [G][B, d]: with x̂_h = b_pre + Σ_{entries of level ≤ h} a·W_dec the
+ * reconstruction by the first m_h latents (x̂_{G−1} = x̂) and e_h = x̂_h − x, the loss
+ * lossScale·Σ_h ‖e_h‖² gives a latent of level h the source gScale·E_h, E_h = Σ_{h' ≥ h} e_h'.
+ * innerSe = Σ_{h < G−1} ‖e_h‖² (the prefixes' share of the loss; the full width's is the main loss).
+ */
+export function nestedGrads(
+  top: { idx: Uint32Array; val: Float64Array },
+  p: { b_pre: ArrayLike<number>; W_dec: ArrayLike<number> },
+  x: ArrayLike<number>,
+  xHat: Float64Array,
+  cfg: ResolvedConfig,
+  gScale: number,
+): { g: Float64Array[]; innerSe: number } {
+  const { d } = cfg;
+  const B = x.length / d;
+  const G = cfg.matryoshkaWidths.length;
+  const K = top.idx.length / B;
+  const levelOf = latentLevels(cfg);
+  const out = Array.from({ length: G }, () => new Float64Array(B * d));
+  const part = Array.from({ length: G }, () => new Float64Array(d));
+  let innerSe = 0;
+  for (let b = 0; b < B; b++) {
+    for (const q of part) q.fill(0);
+    for (let j = 0; j < K; j++) {
+      const i = top.idx[b * K + j];
+      const v = top.val[b * K + j];
+      if (i === NONE || v === 0) continue;
+      const q = part[levelOf(i)];
+      for (let c = 0; c < d; c++) q[c] += v * p.W_dec[i * d + c];
+    }
+    for (let c = 0; c < d; c++) {
+      const o = b * d + c;
+      // Inner prefixes' errors, then E_h summed from the full width down.
+      const inner = new Float64Array(G);
+      let acc = p.b_pre[c];
+      for (let h = 0; h < G - 1; h++) {
+        acc += part[h][c];
+        inner[h] = acc - x[o];
+        innerSe += inner[h] ** 2;
+      }
+      let E = xHat[o] - x[o];
+      out[G - 1][o] = gScale * E;
+      for (let h = G - 2; h >= 0; h--) {
+        E += inner[h];
+        out[h][o] = gScale * E;
+      }
+    }
+  }
+  return { g: out, innerSe };
 }

@@ -84,6 +84,7 @@ export const STEP_BUFFERS = [
   'eHat',
   'g',
   'gAux',
+  'xInner',
   'rowScale',
   'rowStats',
   // pre-activations and the threshold family's activations
@@ -245,14 +246,16 @@ export function bufferPlan(
   const shards: LatentRange[] = [];
   for (let lat0 = 0; lat0 < N; lat0 += shardLatents)
     shards.push({ lat0, n: Math.min(shardLatents, N - lat0) });
-  const maxShards = limits.maxStorageBuffersPerShaderStage - DECODE_FIXED_BINDINGS;
+  // Matryoshka's decode also binds the inner prefixes' reconstructions.
+  const decodeFixed = DECODE_FIXED_BINDINGS + (cfg.matryoshkaWidths.length > 1 ? 1 : 0);
+  const maxShards = limits.maxStorageBuffersPerShaderStage - decodeFixed;
   if (4 * d > bindingCap)
     problems.push(
       `one decoder row of d = ${d} floats needs ${MiB(4 * d)}, over ${MiB(bindingCap)} (${capSource}): raise the cap`,
     );
   else if (shards.length > maxShards)
     problems.push(
-      `W_enc/W_dec [${N}, ${d}] need ${shards.length} shards of ${MiB(4 * d * shardLatents)} (${capSource}), over the ${maxShards} the decoder can bind (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage} − ${DECODE_FIXED_BINDINGS}): lower N to ≤ ${maxShards * shardLatents} or raise the binding cap`,
+      `W_enc/W_dec [${N}, ${d}] need ${shards.length} shards of ${MiB(4 * d * shardLatents)} (${capSource}), over the ${maxShards} the decoder can bind (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage} − ${decodeFixed}): lower N to ≤ ${maxShards * shardLatents} or raise the binding cap`,
     );
   else if (dense && shards.length > 1)
     problems.push(
@@ -314,7 +317,12 @@ export function bufferPlan(
   add('emaDummy', 4, '[4]', 'small');
 
   // The batch.
-  for (const name of ['x', 'xHat', 'eHat', 'g', 'gAux'] as const) add(name, B * d, `[${B}, ${d}]`, 'batch');
+  for (const name of ['x', 'xHat', 'eHat', 'gAux'] as const) add(name, B * d, `[${B}, ${d}]`, 'batch');
+  // g holds one gradient source per Matryoshka level (one level for every other activation).
+  const G = cfg.matryoshkaWidths.length;
+  add('g', G * B * d, G > 1 ? `[${G}, ${B}, ${d}]` : `[${B}, ${d}]`, 'batch');
+  // The inner prefixes' reconstructions (Matryoshka); a placeholder otherwise.
+  add('xInner', G > 1 ? (G - 1) * B * d : 1, G > 1 ? `[${G - 1}, ${B}, ${d}]` : '[1]', 'batch');
   add('rowScale', B, `[${B}]`, 'batch');
   add('rowStats', B * 4, `[${B}, 4]`, 'batch');
 
@@ -395,8 +403,9 @@ export function bufferPlan(
     if (b.bytes <= bindingCap) continue;
     // (The threshold family's [b, N] buffers when not even b = 1 fits: one line above.)
     if (dense && b.group === 'pre-activations' && 4 * N > bindingCap) continue;
-    const fix = /^(x|xHat|eHat|g|gAux|rowScale|rowStats)$/.test(b.key)
-      ? `lower the batch to ≤ ${Math.floor(bindingCap / (4 * (b.key === 'rowStats' ? 4 : b.key === 'rowScale' ? 1 : d)))}`
+    const perRow: Record<string, number> = { rowStats: 4, rowScale: 1, g: G * d, xInner: (G - 1) * d };
+    const fix = /^(x|xHat|eHat|g|gAux|xInner|rowScale|rowStats)$/.test(b.key)
+      ? `lower the batch to ≤ ${Math.floor(bindingCap / (4 * (perRow[b.key] ?? d)))}`
       : b.group === 'pre-activations'
         ? `lower the batch to ≤ ${Math.floor(bindingCap / 4)}`
         : b.group === 'entries'

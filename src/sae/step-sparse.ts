@@ -8,6 +8,7 @@ import { createEncode } from '../gpu/kernels/encode';
 import { createEncodeDead } from '../gpu/kernels/encode-dead';
 import { createEncodeTopK } from '../gpu/kernels/encode-topk';
 import { createGrad } from '../gpu/kernels/grad';
+import { createNestedGrad } from '../gpu/kernels/nested-grad';
 import { createSortByLatent } from '../gpu/kernels/sort';
 import { createTopK } from '../gpu/kernels/topk';
 import { createTopKMerge } from '../gpu/kernels/topk-merge';
@@ -27,12 +28,16 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
 
   const E = B * (kRow(cfg) + kAux);
   const select = buildSelect(sae, kernels);
-  const decode = createDecode(device, { B, d, aux: false, shards: S, shardN });
+  // Matryoshka's nested prefixes (one level for TopK and BatchTopK).
+  const widths = cfg.matryoshkaWidths;
+  const nested = widths.length > 1 ? createNestedGrad(device, { B, d, levels: widths.length }) : null;
+  const decode = createDecode(device, { B, d, aux: false, shards: S, shardN, widths });
   const decodeAux = createDecode(device, { B, d, aux: true, shards: S, shardN });
-  const grad = createGrad(device, { d, shardN, entries: E });
+  const grad = createGrad(device, { d, shardN, entries: E, widths });
   const sort = createSortByLatent(device, { B, N, entries: E });
 
-  const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec]);
+  const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec, b.xInner]);
+  const nestedBg = nested?.bind('nested', [b.x, b.xHat, b.xInner, b.g, params]);
   const decodeAuxBg = decodeAux.bind('aux', [b.idxAll, b.valAll, b.b_pre, b.eHat, params, ...sh.W_dec]);
   const gradBgs = shards.map((_, i) =>
     grad.bind(`grad#${i}`, [
@@ -85,6 +90,9 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     { name: 'topk-aux', record: (p) => select.aux(p) },
     { name: 'decode-aux', record: (p) => decodeAux.run(p, decodeAuxBg) },
     { name: 'loss', record: (p) => loss.run(p, lBg) },
+    ...(nested && nestedBg
+      ? [{ name: 'nested', record: (p: GPUComputePassEncoder) => nested.run(p, nestedBg) }]
+      : []),
     {
       name: 'gv',
       record: (p) => {

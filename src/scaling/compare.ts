@@ -2,7 +2,7 @@
  * Method comparison (issue "Baselines, variants and ablations in the same engine"), shared by the
  * CLI (`npm run sweep -- --methods …`, cli/sweep.ts) and the page (src/store/compare.ts): one N,
  * one token budget, and per method its own sparsity axis — k for the TopK family (topk,
- * batchtopk, multitopk), λ (L1 coefficient) for relu/prolu/gated, λ (L0 coefficient) for
+ * batchtopk, matryoshka, multitopk), λ (L1 coefficient) for relu/prolu/gated, λ (L0 coefficient) for
  * jumprelu. Each run reports held-out nMSE, L0, dead fraction and tokens/s; the document holds
  * every run with its config, each method's MSE–L0 frontier (Pareto set), the dead fraction per
  * method, the TopK-vs-ReLU comparison at equal L0 and the ablation table (TopK at the middle k,
@@ -16,10 +16,11 @@ import { ABLATIONS, type AblationVariant, budgetTokens, type SweepRunRecord } fr
 import { lrForN, type SweepRunConfig, type TokenBudget } from './sweep';
 
 /** The methods a comparison can include ('multitopk' is topk with the Multi-TopK loss). */
-export type Method = 'topk' | 'batchtopk' | 'multitopk' | 'relu' | 'prolu' | 'gated' | 'jumprelu';
+export type Method = 'topk' | 'batchtopk' | 'matryoshka' | 'multitopk' | 'relu' | 'prolu' | 'gated' | 'jumprelu';
 export const METHODS: readonly Method[] = [
   'topk',
   'batchtopk',
+  'matryoshka',
   'multitopk',
   'relu',
   'prolu',
@@ -29,6 +30,7 @@ export const METHODS: readonly Method[] = [
 export const METHOD_LABEL: Record<Method, string> = {
   topk: 'TopK',
   batchtopk: 'BatchTopK',
+  matryoshka: 'Matryoshka',
   multitopk: 'Multi-TopK',
   relu: 'ReLU+L1',
   prolu: 'ProLU',
@@ -39,7 +41,7 @@ export const METHOD_LABEL: Record<Method, string> = {
 /** Which axis a method's sparsity is swept on. */
 export type SparsityKind = 'k' | 'l1' | 'l0';
 export function sparsityKind(m: Method): SparsityKind {
-  if (m === 'topk' || m === 'batchtopk' || m === 'multitopk') return 'k';
+  if (m === 'topk' || m === 'batchtopk' || m === 'matryoshka' || m === 'multitopk') return 'k';
   return m === 'jumprelu' ? 'l0' : 'l1';
 }
 

@@ -54,6 +54,11 @@ const CASES: { name: string; cfg: Partial<SaeConfig> & { d: number }; kernels?: 
   },
   { name: 'multitopk', cfg: { d: 12, nLatents: 150, k: 2, activation: 'topk', multiTopK: true } },
   { name: 'batchtopk, AuxK', cfg: { d: 12, nLatents: 170, k: 3, kAux: 4, activation: 'batchtopk' } },
+  {
+    // Scalar gradient kernels (d % 4 ≠ 0), levels that straddle the shard boundaries.
+    name: 'matryoshka, AuxK',
+    cfg: { d: 10, nLatents: 170, k: 3, kAux: 4, activation: 'matryoshka', matryoshkaWidths: [7, 50, 170] },
+  },
 ];
 
 for (const cs of CASES) {
@@ -149,11 +154,11 @@ gpuTest(
 gpuTest(
   'plan: the engine allocates what the plan estimates, for every activation (within 5%; exact but for kernel uniforms)',
   async (device) => {
-    const activations = ['topk', 'batchtopk', 'relu', 'prolu', 'gated', 'jumprelu'] as const;
+    const activations = ['topk', 'batchtopk', 'matryoshka', 'relu', 'prolu', 'gated', 'jumprelu'] as const;
     for (const activation of activations)
       for (const extra of [{}, { ema: true }, { multiTopK: true }, { maxBindingMiB: 0.02 }]) {
         if ('multiTopK' in extra && activation !== 'topk') continue;
-        if ('maxBindingMiB' in extra && activation !== 'topk' && activation !== 'batchtopk') continue;
+        if ('maxBindingMiB' in extra && !['topk', 'batchtopk', 'matryoshka'].includes(activation)) continue;
         const cfg = resolveConfig({
           d: 16,
           nLatents: 600,

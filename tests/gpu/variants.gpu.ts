@@ -25,10 +25,12 @@ interface Case {
   /** scale decoder rows away from unit norm (unconstrained decoders) */
   decScale?: boolean;
   dead?: boolean;
+  /** width d instead of D (a width that is not a multiple of 4 takes the scalar gradient kernels) */
+  d?: number;
 }
 
 const B = 16;
-const d = 12;
+const D = 12;
 const N = 40;
 const CASES: Case[] = [
   { name: 'Multi-TopK (k=4, top-16 at 1/8)', activation: 'topk', over: { k: 4, multiTopK: true } },
@@ -37,6 +39,19 @@ const CASES: Case[] = [
     activation: 'batchtopk',
     over: { k: 4, batchTopKCap: 16, kAux: 6 },
     dead: true,
+  },
+  {
+    name: 'Matryoshka BatchTopK (widths 5, 15, 40; k=4, cap 16), AuxK active',
+    activation: 'matryoshka',
+    over: { k: 4, batchTopKCap: 16, kAux: 6, matryoshkaWidths: [5, 15, 40] },
+    dead: true,
+  },
+  {
+    name: 'Matryoshka BatchTopK, scalar kernels (d=10; widths 2, 9, 40)',
+    activation: 'matryoshka',
+    over: { k: 4, batchTopKCap: 16, kAux: 6, matryoshkaWidths: [2, 9, 40] },
+    dead: true,
+    d: 10,
   },
   { name: 'ReLU + L1 (unconstrained decoder)', activation: 'relu', over: { l1Coef: 0.5 }, decScale: true },
   { name: 'ProLU', activation: 'prolu', over: { l1Coef: 0.5 }, decScale: true },
@@ -70,6 +85,7 @@ const CASES: Case[] = [
 const STEPS = 2;
 
 for (const cs of CASES) {
+  const d = cs.d ?? D;
   gpuTest(
     `variant step vs float64 reference: ${cs.name} (B=${B} d=${d} N=${N}, ${STEPS} steps)`,
     async (device) => {
@@ -174,7 +190,15 @@ for (const cs of CASES) {
         cfg.lr,
       );
       if (cs.over?.multiTopK) assert(last.auxLoss > 0, 'Multi-TopK has no top-4k loss');
-      if (cs.activation === 'batchtopk') {
+      if (cs.activation === 'matryoshka') {
+        // Every level holds live entries, so every slice of g is read.
+        const live = new Set<number>();
+        for (let e = 0; e < last.topIdx.length; e++)
+          if (last.topVal[e] > 0) live.add(cfg.matryoshkaWidths.findIndex((w) => last.topIdx[e] < w));
+        assert(live.size === 3, `Matryoshka: live entries in levels ${[...live]} only`);
+        assert(last.nestedLoss! > 0, 'Matryoshka: no inner prefix loss');
+      }
+      if (cs.activation === 'batchtopk' || cs.activation === 'matryoshka') {
         const rows = new Set<number>();
         let l0min = Infinity;
         let l0max = 0;
@@ -193,7 +217,7 @@ for (const cs of CASES) {
           last.grads.extra!.some((v) => v !== 0),
           `${cs.activation}: no gradient reached the per-latent parameters`,
         );
-      if (cs.activation !== 'topk' && cs.activation !== 'batchtopk')
+      if (!['topk', 'batchtopk', 'matryoshka'].includes(cs.activation))
         assert(last.extra > 0, 'no sparsity penalty');
       sae.destroy();
     },
@@ -206,6 +230,7 @@ const TRAIN: [string, Partial<SaeConfig>][] = [
   ['topk', { activation: 'topk' }],
   ['multi-topk', { activation: 'topk', multiTopK: true }],
   ['batchtopk', { activation: 'batchtopk' }],
+  ['matryoshka', { activation: 'matryoshka' }],
   ['relu', { activation: 'relu', l1Coef: 0.3 }],
   ['prolu', { activation: 'prolu', l1Coef: 0.3 }],
   ['gated', { activation: 'gated', l1Coef: 0.3 }],
@@ -247,13 +272,13 @@ gpuTest(
         `${name}: nMSE did not fall (${lines.at(-1)})`,
       );
       assert(f.l0 > 0 && f.l0 < 64, `${name}: held-out L0 ${f.l0}`);
-      if (name.includes('topk')) assert(Math.abs(f.l0 - 4) < 1.5, `${name}: L0 ${f.l0} far from k = 4`);
+      if (name.includes('topk') || name === 'matryoshka') assert(Math.abs(f.l0 - 4) < 1.5, `${name}: L0 ${f.l0} far from k = 4`);
       else assert(first.penalty! > 0, `${name}: no sparsity penalty reported`);
       // The L1 family gets sparser as λ warms up; JumpReLU's thresholds move slowly (Adam moves log θ by
       // about lr per step), so there the test is that the L0 penalty pushed the thresholds up.
       if (['relu', 'prolu', 'gated'].includes(name))
         assert(f.l0 < first.l0, `${name}: L0 did not fall (${lines.at(-1)})`);
-      if (name === 'batchtopk') assert(first.batchThreshold! > 0, 'no batch threshold reported');
+      if (name === 'batchtopk' || name === 'matryoshka') assert(first.batchThreshold! > 0, 'no batch threshold reported');
       if (over.activation === 'gated' || over.activation === 'jumprelu') {
         const st = await trainer.sae.readState();
         assert(

@@ -104,3 +104,29 @@ describe('activation variants in the config', () => {
     expect(() => resolveConfig({ d: 8, nLatents: 16, k: 4, jumpBandwidth: 0 })).toThrow(/jumpBandwidth/);
   });
 });
+
+describe('Matryoshka widths', () => {
+  it('default N/64, N/16, N/4, N; one level [N] for every other activation', () => {
+    expect(resolveConfig({ d: 8, nLatents: 4096, activation: 'matryoshka' }).matryoshkaWidths).toEqual([
+      64, 256, 1024, 4096,
+    ]);
+    // Small N: levels below one latent and repeats are dropped.
+    expect(resolveConfig({ d: 8, nLatents: 32, k: 4, activation: 'matryoshka' }).matryoshkaWidths).toEqual([
+      2, 8, 32,
+    ]);
+    expect(resolveConfig({ d: 8, nLatents: 64, k: 4, matryoshkaWidths: [8, 64] }).matryoshkaWidths).toEqual([
+      64,
+    ]);
+  });
+  it('refuses widths that do not nest up to N', () => {
+    const bad = (w: number[], re: RegExp) =>
+      expect(() =>
+        resolveConfig({ d: 8, nLatents: 64, k: 4, activation: 'matryoshka', matryoshkaWidths: w }),
+      ).toThrow(re);
+    bad([8, 32], /must end at nLatents = 64/);
+    bad([32, 8, 64], /strictly increasing/);
+    bad([0, 64], /strictly increasing positive/);
+    bad([1.5, 64], /strictly increasing positive integers/);
+    bad([1, 2, 3, 4, 5, 6, 7, 8, 64], /1 to 8 widths/);
+  });
+});

@@ -1,5 +1,6 @@
 import code from '../../../shaders/decode.wgsl?raw';
 import { loopGroups, phases } from './kernel';
+import { levelOfWgsl } from './levels';
 
 /** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
 function shardCode(shards: number): { bindings: string; read: string } {
@@ -20,23 +21,47 @@ function shardCode(shards: number): { bindings: string; read: string } {
 
 /**
  * Sparse decoder x̂ = Σ val·W_dec[idx] + b_pre; aux: ê from the AuxK pairs, without b_pre.
- * `shards` W_dec buffers of `shardN` latents each (the last may hold fewer).
- * Bindings: idxAll, valAll, b_pre [d], out [B,d], params, W_dec shard 0, 1, …
+ * `shards` W_dec buffers of `shardN` latents each (the last may hold fewer). `widths` (Matryoshka,
+ * main decode only): the nested prefix widths; with more than one, the inner prefixes'
+ * reconstructions x_inner [G − 1, B, d] are written too.
+ * Bindings: idxAll, valAll, b_pre [d], out [B,d], params, W_dec shard 0, 1, …, then x_inner.
  */
 export function createDecode(
   device: GPUDevice,
-  s: { B: number; d: number; aux: boolean; shards?: number; shardN?: number },
+  s: { B: number; d: number; aux: boolean; shards?: number; shardN?: number; widths?: readonly number[] },
 ) {
   // vec4 views where d allows: one (idx, val) read per 4 columns.
   const v4 = s.d % 4 === 0;
   const shards = s.shards ?? 1;
   const { bindings, read } = shardCode(shards);
-  const src = code.replace('{{W_DEC_BINDINGS}}', bindings).replace('{{W_DEC_READ}}', read);
+  const widths = s.widths ?? [1];
+  if (s.aux && widths.length > 1) throw new Error('decode: Matryoshka levels are for the main decode');
+  const nested = widths.length > 1;
+  const src = code
+    .replace('{{W_DEC_BINDINGS}}', bindings)
+    .replace('{{W_DEC_READ}}', read)
+    .replace(
+      '{{INNER_BINDING}}',
+      nested ? `@group(0) @binding(${5 + shards}) var<storage, read_write> x_inner: array<T>;` : '',
+    )
+    .replace(
+      '{{INNER_WRITE}}',
+      nested
+        ? [
+            '    var run = b_pre[c];',
+            '    for (var h = 0u; h + 1u < LEVELS; h++) {',
+            '      run += lvl[h];',
+            '      x_inner[(h * P.B + b) * dT + c] = run;',
+            '    }',
+          ].join('\n')
+        : '',
+    )
+    .replace('{{LEVEL_OF}}', levelOfWgsl(widths));
   return phases(
     device,
     'decode',
     src,
     [{ entry: 'decode', constants: { AUX: s.aux }, groups: loopGroups(device, s.B) }],
-    { SHARD_N: s.shardN ?? 1, ELEM: v4 ? 'vec4<f32>' : 'f32', SIZEOF: v4 ? 16 : 4 },
+    { SHARD_N: s.shardN ?? 1, ELEM: v4 ? 'vec4<f32>' : 'f32', SIZEOF: v4 ? 16 : 4, LEVELS: widths.length },
   );
 }

@@ -15,6 +15,7 @@
  *        normalized_mse(decode_sparse(auxk), x − recons.detach() + pre_bias.detach()); D₀ is the
  *        batch variance of that detached target, so b_pre gets ∂/∂ê through ê + b_pre only)
  *   Multi-TopK: aux = ranks k..4k−1, L += ls/8 · Σ‖x̂ + ê − x‖²     (nothing detached)
+ *   Matryoshka (BatchTopK's selection): L += ls·Σ_{w inner} Σ‖b_pre + Σ_{(b,i) ∈ main, i < w} pre_bi W_dec,i − x‖²
  *   ReLU+L1: a = pre·[pre₀ > 0], L = ls·Σ‖x̂ − x‖² + λ Σ a_bi ‖W_dec,i‖
  *   ProLU:   a = m·[m₀ > 0][pre₀ > 0], m = W_enc(x − b_pre), same penalty
  *   Gated:   a = [pre₀ > 0][mag₀ > 0]·(e^r (pre − b_enc) + b_mag), penalty λ Σ relu(pre) ‖W_dec,i‖,
@@ -169,15 +170,15 @@ function select(S: Setup, p: Params): Selection {
     window: [],
   };
   const act = cfg.activation;
-  if (act === 'topk' || act === 'batchtopk') {
-    const kr = act === 'batchtopk' ? cfg.batchTopKCap : cfg.k;
+  if (act === 'topk' || act === 'batchtopk' || act === 'matryoshka') {
+    const kr = act === 'topk' ? cfg.k : cfg.batchTopKCap;
     const order = (b: number, cands: number[]) =>
       cands.slice().sort((i, j) => pre[b * N + j] - pre[b * N + i] || i - j);
     const all = Array.from({ length: N }, (_, i) => i);
     const rows = Array.from({ length: B }, (_, b) => order(b, all));
     let main: number[] = [];
     for (let b = 0; b < B; b++) for (let j = 0; j < kr; j++) main.push(b * N + rows[b][j]);
-    if (act === 'batchtopk') {
+    if (act !== 'topk') {
       const vals = main.map((o) => Math.max(pre[o], 0)).sort((a, b) => b - a);
       const tau = vals[B * cfg.k - 1];
       main = main.filter((o) => Math.max(pre[o], 0) >= tau);
@@ -254,8 +255,14 @@ function loss(S: Setup, F: Frozen, p: Params, v: Variant = {}): number {
   };
   const act = cfg.activation;
   let L = 0;
-  if (act === 'topk' || act === 'batchtopk') {
+  if (act === 'topk' || act === 'batchtopk' || act === 'matryoshka') {
     for (const o of sel.main) addRow(xh, o, pre[o], p.W_dec);
+    for (const w of act === 'matryoshka' ? cfg.matryoshkaWidths.slice(0, -1) : []) {
+      const xw = new Float64Array(B * d);
+      for (let o = 0; o < B * d; o++) xw[o] = p.b_pre[o % d];
+      for (const o of sel.main) if (o % N < w) addRow(xw, o, pre[o], p.W_dec);
+      for (let o = 0; o < B * d; o++) L += ls * (xw[o] - x[o]) ** 2;
+    }
     for (const o of sel.aux) addRow(eh, o, pre[o], p.W_dec);
     for (let o = 0; o < B * d; o++) L += ls * (xh[o] - x[o]) ** 2;
     if (cfg.multiTopK) for (let o = 0; o < B * d; o++) L += (ls / 8) * (xh[o] + eh[o] - x[o]) ** 2;
@@ -409,6 +416,13 @@ const CASES: Case[] = [
     dead: true,
     seed: 4,
   },
+  {
+    name: 'Matryoshka BatchTopK (widths 4, 12, 32; cap 12) + AuxK',
+    activation: 'matryoshka',
+    over: { batchTopKCap: 12, matryoshkaWidths: [4, 12, 32] },
+    dead: true,
+    seed: 9,
+  },
   { name: 'ReLU + L1', activation: 'relu', decScale: true, seed: 5 },
   { name: 'ProLU', activation: 'prolu', decScale: true, seed: 6 },
   { name: 'Gated', activation: 'gated', decScale: true, extra: gatedExtra, seed: 7 },
@@ -448,7 +462,7 @@ describe('reference step gradients = finite differences of the reference loss (f
       const F = freeze(S);
       const out = runRef(S);
       const act = S.cfg.activation;
-      const sparse = act === 'topk' || act === 'batchtopk';
+      const sparse = act === 'topk' || act === 'batchtopk' || act === 'matryoshka';
 
       // 1. The independent selection is the reference's.
       if (sparse) {
@@ -473,7 +487,8 @@ describe('reference step gradients = finite differences of the reference loss (f
       } else if (sparse && !S.cfg.multiTopK) expect(out.auxLoss).toBe(0);
       if (act === 'gated') expect(out.auxLoss).toBeGreaterThan(0);
       if (S.cfg.multiTopK) expect(F.sel.aux.length).toBeGreaterThan(B * 4);
-      if (act === 'batchtopk') {
+      if (act === 'matryoshka') expect(out.nestedLoss).toBeGreaterThan(0.5 * out.loss);
+      if (act === 'batchtopk' || act === 'matryoshka') {
         const l0 = new Set(
           Array.from({ length: B }, (_, b) => F.sel.main.filter((o) => o < (b + 1) * N && o >= b * N).length),
         );
@@ -485,7 +500,7 @@ describe('reference step gradients = finite differences of the reference loss (f
       }
 
       // 2. The surrogate at θ₀ is the reference's loss (main + aux + penalty).
-      const total = out.loss + out.auxLoss + (sparse ? 0 : out.extra);
+      const total = out.loss + (out.nestedLoss ?? 0) + out.auxLoss + (sparse ? 0 : out.extra);
       expect(Math.abs(loss(S, F, S.theta) - total)).toBeLessThan(1e-13 * Math.max(1, total));
 
       // 3. Every gradient coordinate against central differences.

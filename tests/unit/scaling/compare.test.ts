@@ -205,6 +205,12 @@ describe('CLI: variant flags and --methods', () => {
       activation: 'topk',
       multiTopK: true,
     });
+    expect(
+      configFromFlags(flags('--activation matryoshka --group-sizes 64,192,768,3072', TRAIN_FLAGS)),
+    ).toEqual({ activation: 'matryoshka', matryoshkaWidths: [64, 256, 1024, 4096] });
+    expect(
+      configFromFlags(flags('--activation matryoshka --matryoshka-widths 64,256,4096', TRAIN_FLAGS)),
+    ).toEqual({ activation: 'matryoshka', matryoshkaWidths: [64, 256, 4096] });
     expect(configFromFlags(flags('--multi-topk --unit-norm-decoder on', TRAIN_FLAGS))).toEqual({
       multiTopK: true,
       unitNormDecoder: true,
@@ -217,10 +223,15 @@ describe('CLI: variant flags and --methods', () => {
     };
     bad(
       '--activation softmax',
-      /--activation must be topk\|batchtopk\|relu\|prolu\|gated\|jumprelu\|multitopk, got 'softmax'/,
+      /--activation must be topk\|batchtopk\|matryoshka\|relu\|prolu\|gated\|jumprelu\|multitopk, got 'softmax'/,
     );
     bad('--unit-norm-decoder maybe', /--unit-norm-decoder must be on\|off/);
     bad('--activation relu --multi-topk', /--multi-topk needs --activation topk/);
+    bad('--group-sizes 8,56', /--group-sizes needs --activation matryoshka, got 'topk'/);
+    bad(
+      '--activation matryoshka --group-sizes 8,56 --matryoshka-widths 8,64',
+      /--matryoshka-widths or --group-sizes, not both/,
+    );
     bad('--l1-coef -1', /--l1-coef must be in \[0, ∞\)/);
     bad('--l1-warmup-frac 2', /--l1-warmup-frac must be in \[0, 1\]/);
     bad('--jump-bandwidth 0', /--jump-bandwidth must be positive/);
