@@ -9,9 +9,6 @@ import { Rng } from './rng.ts';
 import { defaultChunkRows, type NonFinitePolicy, nonFiniteError, rowIsFinite } from './rows.ts';
 import type { ActivationSource } from './source.ts';
 
-/** Re-exported for src/sae/trainer.ts, which imports it from here. */
-export type { ActivationStats } from './stats.ts';
-
 export interface BatcherOptions {
   /** Rows per Blob read. Default defaultChunkRows(d): about 4 MB of float32 per read. */
   chunkRows?: number;

@@ -6,9 +6,6 @@
 import { type OpfsDir, writeOpfsFile } from '../data/opfs.ts';
 import { type Checkpoint, CheckpointError, parseCheckpoint } from './checkpoint-format.ts';
 
-/** Re-exported for src/sae/trainer.ts and src/worker, which import them from here. */
-export { type Checkpoint, serializeCheckpoint } from './checkpoint-format.ts';
-
 /** A file as listed by a CheckpointFs. */
 interface FsEntry {
   name: string;

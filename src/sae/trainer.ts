@@ -7,12 +7,13 @@
 
 import { Rng } from '../data/rng';
 import type { ActivationSource } from '../data/source';
-import type { ActivationStats } from '../data/stream';
+import type { ActivationStats } from '../data/stats';
 import { Batcher, type BatcherState } from '../data/stream';
 import { readBytes } from '../gpu/buffers';
 import { GpuError, gpuErrorKind, injectGpuFault, withErrorScopes } from '../gpu/device';
 import { type AutotuneReport, autotune } from './autotune';
-import { type Checkpoint, type CheckpointStore, serializeCheckpoint } from './checkpoint';
+import type { CheckpointStore } from './checkpoint';
+import { type Checkpoint, serializeCheckpoint } from './checkpoint-format';
 import { isBatchCut, isDense, lrAt, type ResolvedConfig, resolveConfig, type SaeConfig } from './config';
 import { initParams } from './init';
 import { type CodesBatch, EVAL_MAX_ROWS, MetricsAccumulator } from './metrics';

@@ -15,7 +15,8 @@ import {
 } from '../io/export';
 import { toNormalization } from '../io/forward';
 import { exportRunConfig } from '../io/scaleout';
-import { type Checkpoint, CheckpointStore, memoryFs } from '../sae/checkpoint';
+import { CheckpointStore, memoryFs } from '../sae/checkpoint';
+import type { Checkpoint } from '../sae/checkpoint-format';
 import type { SaeConfig } from '../sae/config';
 import { Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
 import type { OpenedDataset } from './datasets';

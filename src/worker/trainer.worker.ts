@@ -7,7 +7,7 @@ import { DataError } from '../data/errors';
 import { createGpu, type GpuContext, GpuError, WebGPUUnavailableError, withErrorScopes } from '../gpu/device';
 import type { EncodeVariant } from '../gpu/kernels/encode';
 import { type ImportedSae, zipExport } from '../io/export';
-import type { Checkpoint } from '../sae/checkpoint';
+import type { Checkpoint } from '../sae/checkpoint-format';
 import { bufferPlan, LimitError } from '../sae/plan';
 import type { KernelChoice } from '../sae/step';
 import {
