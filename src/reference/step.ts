@@ -9,9 +9,6 @@ import { type RefState, type RefStepOut, zerosLike } from './state';
 import { refStepDense } from './step-dense';
 import { refUpdate, updateDead } from './update';
 
-/** Re-exported for src/sae/step.ts, which imports them from here. */
-export { PARAM_NAMES, type Params } from './state';
-
 export const NONE = 0xffffffff;
 const NEG_MAX = -3.4028234663852886e38;
 

@@ -8,7 +8,7 @@ import { createDead } from '../gpu/kernels/dead';
 import { createLoss } from '../gpu/kernels/loss';
 import { createUpdate } from '../gpu/kernels/update';
 import { STEP_FLAGS } from '../gpu/step-params';
-import { PARAM_NAMES, type Params } from '../reference/step';
+import { PARAM_NAMES, type Params } from '../reference/state';
 import {
   type Activation,
   defaultExtra,
