@@ -28,8 +28,8 @@ import {
   trainConfigFor,
   withFixedLr,
 } from '../src/scaling/runner';
-import type { FitOutcome } from '../src/scaling/sweep';
 import { expandGrid, type SweepGrid, type SweepRunConfig, type TokenBudget } from '../src/scaling/sweep';
+import type { FitOutcome } from '../src/scaling/sweep-result';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { compareMain } from './compare';
 import { configFromFlags, TRAIN_FLAGS } from './train';

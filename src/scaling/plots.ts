@@ -4,7 +4,7 @@
  */
 import { predictLN, predictPowerLaw } from './laws';
 import { type PlotSeries, renderLogLogSvg } from './svg';
-import type { SweepFits, SweepRun } from './sweep';
+import type { SweepFits, SweepRun } from './sweep-result';
 
 /** Final nMSE vs N, one series per k, with each k's L(N) fit when it succeeded. */
 export function lossVsNSvg(runs: readonly SweepRun[], fits?: SweepFits): string {

@@ -1,27 +1,23 @@
 /**
- * Glue between a sweep (pure logic in sweep.ts) and the trainer worker, shared by the CLI
+ * Glue between a sweep (pure logic in sweep.ts, convergence.ts, sweep-result.ts) and the trainer worker, shared by the CLI
  * (cli/sweep.ts) and the page (src/store/sweep.ts): the training config of each run, the held-out
  * evaluation interval, the stop decision for "until converged" runs, the ablation runs, and the
  * export files (JSON, CSV, SVG). No DOM, no node APIs.
  */
 import type { SaeConfig } from '../sae/config';
+import { type CurveSample, detectConvergence, shouldStop } from './convergence';
 import { predictPowerLaw } from './laws';
 import { lossVsNSvg, tokensVsNSvg } from './plots';
 import { type PlotSeries, renderLogLogSvg } from './svg';
+import type { SweepGrid, SweepRunConfig, TokenBudget } from './sweep';
 import {
-  type CurveSample,
-  detectConvergence,
   makeSweepResult,
   type SweepFits,
-  type SweepGrid,
   type SweepResult,
   type SweepRun,
-  type SweepRunConfig,
   type SweepRunFinal,
-  shouldStop,
   sweepToCsv,
-  type TokenBudget,
-} from './sweep';
+} from './sweep-result';
 
 /** Tolerance used to read tokens-to-convergence off fixed-budget runs' curves. */
 export const DEFAULT_TOL = 0.01;

@@ -24,7 +24,7 @@ import type { FitResult } from '../scaling/fit';
 import { predictLN, predictLNk, predictPowerLaw } from '../scaling/laws';
 import { type SweepDocument, sampleCurve } from '../scaling/runner';
 import { PALETTE } from '../scaling/svg';
-import type { FitOutcome } from '../scaling/sweep';
+import type { FitOutcome } from '../scaling/sweep-result';
 import { fmtNum } from './format';
 
 /** Tooltip and vertical axis label shared by the sweep plots. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { fitLN, predictLN } from '../../../src/scaling/laws';
 import { lossVsNSvg, tokensVsNSvg } from '../../../src/scaling/plots';
 import { escapeXml, logTicks, renderLogLogSvg } from '../../../src/scaling/svg';
-import { expandGrid, fitSweep, type SweepRun } from '../../../src/scaling/sweep';
+import { expandGrid } from '../../../src/scaling/sweep';
+import { fitSweep, type SweepRun } from '../../../src/scaling/sweep-result';
 import { LN_TRUTH, lnPoints } from './synthetic';
 
 /**

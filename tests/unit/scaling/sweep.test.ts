@@ -1,20 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/data/rng';
+import { type CurveSample, detectConvergence, shouldStop } from '../../../src/scaling/convergence';
 import { predictLNk } from '../../../src/scaling/laws';
+import { evalSchedule, expandGrid, lrForN } from '../../../src/scaling/sweep';
 import {
-  type CurveSample,
-  detectConvergence,
-  evalSchedule,
-  expandGrid,
   fitSweep,
-  lrForN,
   makeSweepResult,
   parseSweepResult,
   SWEEP_CSV_COLUMNS,
   type SweepRun,
-  shouldStop,
   sweepToCsv,
-} from '../../../src/scaling/sweep';
+} from '../../../src/scaling/sweep-result';
 import { LNK_TRUTH } from './synthetic';
 
 describe('lrForN', () => {
