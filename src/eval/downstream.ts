@@ -15,7 +15,8 @@
  * outlier), so the SAE was never asked to reconstruct it; replacing it would measure an
  * out-of-distribution input rather than the SAE.
  */
-import { type FloatArray, type Llama, meanKl, nextTokenNll } from '../lm/forward.ts';
+import type { FloatArray, Llama } from '../lm/forward.ts';
+import { meanKl, nextTokenNll } from '../lm/logits.ts';
 import type { Activation } from '../sae/config.ts';
 import type { ParamsF32 } from '../sae/step.ts';
 import { encodeSparse, paramShape, reconstruct, type SparseCodes } from './codes.ts';

@@ -28,11 +28,12 @@
  */
 
 import type { LlamaCheckpoint, LlamaConfig, LlamaWeights } from './checkpoint';
+import { argmaxRow } from './logits';
+import { matmul, rmsnorm, rotate } from './ops';
 
 export type Dtype = 'f32' | 'f64';
 export type FloatArray = Float32Array | Float64Array;
 
-const RMS_NORM_EPS = 1e-5;
 const ROPE_BASE = 10000;
 
 /**
@@ -149,7 +150,7 @@ export class Llama {
    * @returns the requested activations, each a fresh array.
    */
   forward(tokens: ArrayLike<number>, req: ForwardRequest = {}): ForwardResult {
-    const { dim, hiddenDim, nLayers, nHeads, kvDim, headSize, vocabSize } = this.config;
+    const { dim, vocabSize } = this.config;
     const w = this.weights;
     const T = tokens.length;
     const startPos = this._pos;
@@ -157,30 +158,9 @@ export class Llama {
     const mlpIdx = new Set(req.mlp ?? []);
     const wantLogits = req.logits ?? true;
     const hooks = req.interventions ?? [];
-    for (const i of residIdx) checkIndex('resid', i, nLayers);
-    for (const l of mlpIdx) checkIndex('mlp', l, nLayers - 1);
-    for (const h of hooks) checkIndex('intervention', h.index, nLayers);
-    if (startPos + T > this.capacity) {
-      throw new Error(`sequence of ${startPos + T} positions exceeds the KV-cache capacity ${this.capacity}`);
-    }
-    // Layers to run: all of them for logits, else up to the deepest requested site.
-    let layersToRun = nLayers;
-    if (!wantLogits) {
-      layersToRun = 0;
-      for (const i of residIdx) layersToRun = Math.max(layersToRun, i);
-      for (const l of mlpIdx) layersToRun = Math.max(layersToRun, l + 1);
-    }
-    if (startPos > 0 && layersToRun > this._cacheDepth) {
-      throw new Error(
-        `layers ${this._cacheDepth}..${layersToRun - 1} have no KV cache for earlier positions (an earlier call stopped early); reset() first`,
-      );
-    }
-    for (let t = 0; t < T; t++) {
-      if (!(tokens[t] >= 0 && tokens[t] < vocabSize))
-        throw new Error(`token id ${tokens[t]} at ${t} is outside 0..${vocabSize - 1}`);
-    }
+    const layersToRun = this.checkRequest(tokens, residIdx, mlpIdx, hooks, wantLogits);
     const s = this.getScratch(T);
-    const { x, xb, q, att, hb, hb2 } = s;
+    const { x, xb } = s;
     const result: ForwardResult = { resid: new Map(), mlp: new Map(), logits: null };
 
     // Embedding: x[t] = token_embedding[tokens[t]]
@@ -189,74 +169,9 @@ export class Llama {
       for (let i = 0; i < dim; i++) x[t * dim + i] = w.tokenEmbedding[src + i];
     }
     this.visitResid(0, x, T, startPos, residIdx, hooks, result);
-
-    const kvMul = nHeads / this.config.nKvHeads;
-    const half = headSize / 2;
-    const invSqrtHead = 1 / Math.sqrt(headSize);
     for (let l = 0; l < layersToRun; l++) {
-      // ---- attention block ----
-      rmsnorm(xb, x, w.rmsAtt, l * dim, T, dim);
-      const cacheOff = l * this.capacity * kvDim; // layer l's slab of the cache
-      matmul(q, 0, xb, w.wq, l * dim * dim, T, dim, dim);
-      matmul(this.keyCache, cacheOff + startPos * kvDim, xb, w.wk, l * kvDim * dim, T, dim, kvDim);
-      matmul(this.valueCache, cacheOff + startPos * kvDim, xb, w.wv, l * kvDim * dim, T, dim, kvDim);
-      // RoPE: rotate consecutive pairs within each head of q (all heads) and k (kv heads).
-      for (let t = 0; t < T; t++) {
-        const pos = startPos + t;
-        rotate(q, t * dim, dim, this.ropeCos, this.ropeSin, pos * half, headSize);
-        rotate(
-          this.keyCache,
-          cacheOff + pos * kvDim,
-          kvDim,
-          this.ropeCos,
-          this.ropeSin,
-          pos * half,
-          headSize,
-        );
-      }
-      // Causal grouped-query attention; the head outputs o[t] go into xb (q is no longer needed after).
-      for (let t = 0; t < T; t++) {
-        const pos = startPos + t;
-        for (let h = 0; h < nHeads; h++) {
-          const qOff = t * dim + h * headSize;
-          const kvHeadOff = Math.floor(h / kvMul) * headSize;
-          let maxScore = -Infinity;
-          for (let sPos = 0; sPos <= pos; sPos++) {
-            const kOff = cacheOff + sPos * kvDim + kvHeadOff;
-            let score = 0;
-            for (let i = 0; i < headSize; i++) score += q[qOff + i] * this.keyCache[kOff + i];
-            score *= invSqrtHead;
-            att[sPos] = score;
-            if (score > maxScore) maxScore = score;
-          }
-          let sum = 0;
-          for (let sPos = 0; sPos <= pos; sPos++) {
-            const e = Math.exp(att[sPos] - maxScore);
-            att[sPos] = e;
-            sum += e;
-          }
-          const oOff = t * dim + h * headSize;
-          for (let i = 0; i < headSize; i++) xb[oOff + i] = 0;
-          for (let sPos = 0; sPos <= pos; sPos++) {
-            const a = att[sPos] / sum;
-            const vOff = cacheOff + sPos * kvDim + kvHeadOff;
-            for (let i = 0; i < headSize; i++) xb[oOff + i] += a * this.valueCache[vOff + i];
-          }
-        }
-      }
-      // x += wo · o   (q is reused as the scratch for wo·o)
-      matmul(q, 0, xb, w.wo, l * dim * dim, T, dim, dim);
-      for (let i = 0; i < T * dim; i++) x[i] += q[i];
-
-      // ---- FFN block (SwiGLU) ----
-      rmsnorm(xb, x, w.rmsFfn, l * dim, T, dim);
-      matmul(hb, 0, xb, w.w1, l * hiddenDim * dim, T, dim, hiddenDim);
-      matmul(hb2, 0, xb, w.w3, l * hiddenDim * dim, T, dim, hiddenDim);
-      for (let i = 0; i < T * hiddenDim; i++) {
-        const g = hb[i];
-        hb[i] = (g / (1 + Math.exp(-g))) * hb2[i]; // silu(g) · up
-      }
-      matmul(xb, 0, hb, w.w2, l * dim * hiddenDim, T, hiddenDim, dim);
+      this.attentionBlock(l, T, startPos, s);
+      this.ffnBlock(l, T, s);
       if (mlpIdx.has(l)) result.mlp.set(l, this.copy(xb, T * dim));
       for (let i = 0; i < T * dim; i++) x[i] += xb[i];
       this.visitResid(l + 1, x, T, startPos, residIdx, hooks, result);
@@ -272,6 +187,116 @@ export class Llama {
     if (startPos === 0) this._cacheDepth = layersToRun;
     else this._cacheDepth = Math.min(this._cacheDepth, layersToRun);
     return result;
+  }
+
+  /**
+   * Checks a request against the model and its cache.
+   * @returns the number of layers to run: all of them for logits, else up to the deepest requested site
+   */
+  private checkRequest(
+    tokens: ArrayLike<number>,
+    residIdx: Set<number>,
+    mlpIdx: Set<number>,
+    hooks: ResidIntervention[],
+    wantLogits: boolean,
+  ): number {
+    const { nLayers, vocabSize } = this.config;
+    const T = tokens.length;
+    const startPos = this._pos;
+    for (const i of residIdx) checkIndex('resid', i, nLayers);
+    for (const l of mlpIdx) checkIndex('mlp', l, nLayers - 1);
+    for (const h of hooks) checkIndex('intervention', h.index, nLayers);
+    if (startPos + T > this.capacity) {
+      throw new Error(`sequence of ${startPos + T} positions exceeds the KV-cache capacity ${this.capacity}`);
+    }
+    let layersToRun = nLayers;
+    if (!wantLogits) {
+      layersToRun = 0;
+      for (const i of residIdx) layersToRun = Math.max(layersToRun, i);
+      for (const l of mlpIdx) layersToRun = Math.max(layersToRun, l + 1);
+    }
+    if (startPos > 0 && layersToRun > this._cacheDepth) {
+      throw new Error(
+        `layers ${this._cacheDepth}..${layersToRun - 1} have no KV cache for earlier positions (an earlier call stopped early); reset() first`,
+      );
+    }
+    for (let t = 0; t < T; t++) {
+      if (!(tokens[t] >= 0 && tokens[t] < vocabSize))
+        throw new Error(`token id ${tokens[t]} at ${t} is outside 0..${vocabSize - 1}`);
+    }
+    return layersToRun;
+  }
+
+  /**
+   * Layer l's attention block on rows [T, dim] at positions startPos…: appends k, v to the cache
+   * and adds wo·o to the residual stream s.x.
+   */
+  private attentionBlock(l: number, T: number, startPos: number, s: Scratch): void {
+    const { dim, nHeads, kvDim, headSize } = this.config;
+    const w = this.weights;
+    const { x, xb, q, att } = s;
+    const kvMul = nHeads / this.config.nKvHeads;
+    const half = headSize / 2;
+    const invSqrtHead = 1 / Math.sqrt(headSize);
+    rmsnorm(xb, x, w.rmsAtt, l * dim, T, dim);
+    const cacheOff = l * this.capacity * kvDim; // layer l's slab of the cache
+    matmul(q, 0, xb, w.wq, l * dim * dim, T, dim, dim);
+    matmul(this.keyCache, cacheOff + startPos * kvDim, xb, w.wk, l * kvDim * dim, T, dim, kvDim);
+    matmul(this.valueCache, cacheOff + startPos * kvDim, xb, w.wv, l * kvDim * dim, T, dim, kvDim);
+    // RoPE: rotate consecutive pairs within each head of q (all heads) and k (kv heads).
+    for (let t = 0; t < T; t++) {
+      const pos = startPos + t;
+      rotate(q, t * dim, dim, this.ropeCos, this.ropeSin, pos * half, headSize);
+      rotate(this.keyCache, cacheOff + pos * kvDim, kvDim, this.ropeCos, this.ropeSin, pos * half, headSize);
+    }
+    // Causal grouped-query attention; the head outputs o[t] go into xb (q is no longer needed after).
+    for (let t = 0; t < T; t++) {
+      const pos = startPos + t;
+      for (let h = 0; h < nHeads; h++) {
+        const qOff = t * dim + h * headSize;
+        const kvHeadOff = Math.floor(h / kvMul) * headSize;
+        let maxScore = -Infinity;
+        for (let sPos = 0; sPos <= pos; sPos++) {
+          const kOff = cacheOff + sPos * kvDim + kvHeadOff;
+          let score = 0;
+          for (let i = 0; i < headSize; i++) score += q[qOff + i] * this.keyCache[kOff + i];
+          score *= invSqrtHead;
+          att[sPos] = score;
+          if (score > maxScore) maxScore = score;
+        }
+        let sum = 0;
+        for (let sPos = 0; sPos <= pos; sPos++) {
+          const e = Math.exp(att[sPos] - maxScore);
+          att[sPos] = e;
+          sum += e;
+        }
+        const oOff = t * dim + h * headSize;
+        for (let i = 0; i < headSize; i++) xb[oOff + i] = 0;
+        for (let sPos = 0; sPos <= pos; sPos++) {
+          const a = att[sPos] / sum;
+          const vOff = cacheOff + sPos * kvDim + kvHeadOff;
+          for (let i = 0; i < headSize; i++) xb[oOff + i] += a * this.valueCache[vOff + i];
+        }
+      }
+    }
+    // x += wo · o   (q is reused as the scratch for wo·o)
+    matmul(q, 0, xb, w.wo, l * dim * dim, T, dim, dim);
+    for (let i = 0; i < T * dim; i++) x[i] += q[i];
+  }
+
+  /** Layer l's FFN (SwiGLU) on rows [T, dim] of s.x; its output [T, dim] is left in s.xb. */
+  private ffnBlock(l: number, T: number, s: Scratch): void {
+    const { dim, hiddenDim } = this.config;
+    const w = this.weights;
+    const { x, xb, hb, hb2 } = s;
+    rmsnorm(xb, x, w.rmsFfn, l * dim, T, dim);
+    matmul(hb, 0, xb, w.w1, l * hiddenDim * dim, T, dim, hiddenDim);
+    matmul(hb2, 0, xb, w.w3, l * hiddenDim * dim, T, dim, hiddenDim);
+    for (let i = 0; i < T * hiddenDim; i++) {
+      const g = hb[i];
+      hb[i] = (g / (1 + Math.exp(-g))) * hb2[i]; // silu(g) · up
+    }
+    matmul(xb, 0, hb, w.w2, l * dim * hiddenDim, T, hiddenDim, dim);
   }
 
   private visitResid(
@@ -336,170 +361,6 @@ interface Scratch {
 
 function checkIndex(what: string, i: number, max: number): void {
   if (!Number.isInteger(i) || i < 0 || i > max) throw new Error(`${what} index ${i} is outside 0..${max}`);
-}
-
-/**
- * out[t] = weight[wOff…] ⊙ x[t] / sqrt(mean(x[t]²) + eps), for T rows of width n.
- * (run.c: o = weight · (ss · x), ss = 1/sqrt(Σx²/n + eps))
- */
-export function rmsnorm(
-  out: FloatArray,
-  x: FloatArray,
-  weight: Float32Array,
-  wOff: number,
-  T: number,
-  n: number,
-): void {
-  for (let t = 0; t < T; t++) {
-    const o = t * n;
-    let ss = 0;
-    for (let i = 0; i < n; i++) ss += x[o + i] * x[o + i];
-    const inv = 1 / Math.sqrt(ss / n + RMS_NORM_EPS);
-    for (let i = 0; i < n; i++) out[o + i] = weight[wOff + i] * (inv * x[o + i]);
-  }
-}
-
-/**
- * out[outOff + t·nOut + o] = Σ_i x[t·nIn + i] · W[wOff + o·nIn + i]
- * i.e. Y[T, nOut] = X[T, nIn] · Wᵀ with W stored (out, in) row-major, as run.c's matmul.
- */
-export function matmul(
-  out: FloatArray,
-  outOff: number,
-  x: FloatArray,
-  W: Float32Array,
-  wOff: number,
-  T: number,
-  nIn: number,
-  nOut: number,
-): void {
-  // Four output rows per pass share each load of x (≈2× faster in V8 than one dot at a time);
-  // the sums are still plain left-to-right dot products, identical to the one-row loop.
-  const nOut4 = nOut - (nOut % 4);
-  for (let t = 0; t < T; t++) {
-    const xOff = t * nIn;
-    const yOff = outOff + t * nOut;
-    let o = 0;
-    for (; o < nOut4; o += 4) {
-      const r0 = wOff + o * nIn;
-      const r1 = r0 + nIn;
-      const r2 = r1 + nIn;
-      const r3 = r2 + nIn;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      for (let i = 0; i < nIn; i++) {
-        const xi = x[xOff + i];
-        a0 += xi * W[r0 + i];
-        a1 += xi * W[r1 + i];
-        a2 += xi * W[r2 + i];
-        a3 += xi * W[r3 + i];
-      }
-      out[yOff + o] = a0;
-      out[yOff + o + 1] = a1;
-      out[yOff + o + 2] = a2;
-      out[yOff + o + 3] = a3;
-    }
-    for (; o < nOut; o++) {
-      const rOff = wOff + o * nIn;
-      let acc = 0;
-      for (let i = 0; i < nIn; i++) acc += x[xOff + i] * W[rOff + i];
-      out[yOff + o] = acc;
-    }
-  }
-}
-
-/**
- * RoPE on one row of width n (n/headSize heads): in each head, pair (2j, 2j+1)
- * is rotated by the angle whose cos/sin are table[tOff + j].
- */
-function rotate(
-  v: FloatArray,
-  off: number,
-  n: number,
-  cos: Float64Array,
-  sin: Float64Array,
-  tOff: number,
-  headSize: number,
-): void {
-  for (let i = 0; i < n; i += 2) {
-    const j = (i % headSize) >> 1;
-    const c = cos[tOff + j];
-    const s = sin[tOff + j];
-    const v0 = v[off + i];
-    const v1 = v[off + i + 1];
-    v[off + i] = v0 * c - v1 * s;
-    v[off + i + 1] = v0 * s + v1 * c;
-  }
-}
-
-/** log Σ exp(row) and the row's max, for a row of `logits` at `off` with width V. */
-function logSumExp(logits: ArrayLike<number>, off: number, V: number): number {
-  let m = -Infinity;
-  for (let v = 0; v < V; v++) if (logits[off + v] > m) m = logits[off + v];
-  let s = 0;
-  for (let v = 0; v < V; v++) s += Math.exp(logits[off + v] - m);
-  return m + Math.log(s);
-}
-
-/** softmax of one logits row, in float64. */
-export function softmaxRow(logits: ArrayLike<number>, row: number, V: number): Float64Array {
-  const off = row * V;
-  const lse = logSumExp(logits, off, V);
-  const p = new Float64Array(V);
-  for (let v = 0; v < V; v++) p[v] = Math.exp(logits[off + v] - lse);
-  return p;
-}
-
-export interface NllResult {
-  /** Σ_t −log p(tokens[t+1] | ≤ t) */
-  sum: number;
-  /** Number of predicted tokens (T − 1). */
-  count: number;
-  /** sum / count (NaN when count is 0). */
-  mean: number;
-}
-
-/**
- * Next-token negative log-likelihood (nats): row t of logits [T, V] predicts tokens[t+1].
- * Return sum and count so callers can pool windows.
- */
-export function nextTokenNll(logits: ArrayLike<number>, tokens: ArrayLike<number>, V: number): NllResult {
-  const T = tokens.length;
-  let sum = 0;
-  for (let t = 0; t + 1 < T; t++) sum += logSumExp(logits, t * V, V) - logits[t * V + tokens[t + 1]];
-  const count = Math.max(0, T - 1);
-  return { sum, count, mean: sum / count };
-}
-
-/**
- * Mean over rows of KL(P ‖ Q) = Σ_v p_v (log p_v − log q_v), with P = softmax(logitsP)
- * (usually the clean model) and Q = softmax(logitsQ) (the patched model). Both [T, V].
- */
-export function meanKl(logitsP: ArrayLike<number>, logitsQ: ArrayLike<number>, T: number, V: number): number {
-  let total = 0;
-  for (let t = 0; t < T; t++) {
-    const off = t * V;
-    const lseP = logSumExp(logitsP, off, V);
-    const lseQ = logSumExp(logitsQ, off, V);
-    let kl = 0;
-    for (let v = 0; v < V; v++) {
-      const logp = logitsP[off + v] - lseP;
-      const logq = logitsQ[off + v] - lseQ;
-      kl += Math.exp(logp) * (logp - logq);
-    }
-    total += kl;
-  }
-  return total / T;
-}
-
-/** Index of the largest entry of a logits row (first on ties). */
-export function argmaxRow(logits: ArrayLike<number>, row: number, V: number): number {
-  const off = row * V;
-  let best = 0;
-  for (let v = 1; v < V; v++) if (logits[off + v] > logits[off + best]) best = v;
-  return best;
 }
 
 /**

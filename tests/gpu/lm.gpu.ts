@@ -20,8 +20,9 @@ import {
   writeLmParams,
 } from '../../src/gpu/kernels/lm-kernels';
 import { type LlamaCheckpoint, readCheckpoint } from '../../src/lm/checkpoint';
-import { Llama, matmul, rmsnorm } from '../../src/lm/forward';
+import { Llama } from '../../src/lm/forward';
 import { GpuLlama } from '../../src/lm/gpu-forward';
+import { matmul, rmsnorm } from '../../src/lm/ops';
 import { assert, assertClose, gpuTest, randn, rng } from './harness';
 
 // ---------------------------------------------------------------- kernel helpers

@@ -19,7 +19,8 @@
  * ('f32', what WGSL does) or Float64Array ('f64', the reference); every sum is a JS double.
  */
 
-import { type Dtype, type FloatArray, matmul } from '../forward.ts';
+import type { Dtype, FloatArray } from '../forward.ts';
+import { matmul } from '../ops.ts';
 import { parseGpt2Site } from './sites.ts';
 import {
   type Gpt2Checkpoint,

@@ -7,7 +7,8 @@ import {
   type SaeOnRaw,
   saeReconstructor,
 } from '../../../src/eval/downstream';
-import { type FloatArray, Llama, nextTokenNll } from '../../../src/lm/forward';
+import { type FloatArray, Llama } from '../../../src/lm/forward';
+import { nextTokenNll } from '../../../src/lm/logits';
 import { encode } from '../../../src/lm/tokenizer';
 import { stories, text } from '../lm/helpers';
 

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { splitParagraphs } from '../../../src/lm/extract';
-import {
-  argmaxRow,
-  type FloatArray,
-  generateGreedy,
-  Llama,
-  matmul,
-  meanKl,
-  nextTokenNll,
-  rmsnorm,
-  softmaxRow,
-} from '../../../src/lm/forward';
+import { type FloatArray, generateGreedy, Llama } from '../../../src/lm/forward';
+import { argmaxRow, meanKl, nextTokenNll, softmaxRow } from '../../../src/lm/logits';
+import { matmul, rmsnorm } from '../../../src/lm/ops';
 import { decode, encode } from '../../../src/lm/tokenizer';
 import { babyLlama, fixture, maxAbsErr, stories, text } from './helpers';
 
