@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { expect, test } from '@playwright/test';
+import { expect, type Page, test } from '@playwright/test';
 import { readout, waitForAdapter } from './helpers';
 
 const FIXTURE = resolve(import.meta.dirname, '../tests/fixtures/gpt2/bytes');
@@ -39,11 +39,31 @@ test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate
   await page.getByTestId('extract-layer').fill('1');
   await page.getByTestId('extract-gpt2-site').selectOption('resid_mid');
   await page.getByTestId('extract-tokens').fill('60');
+  await page.getByTestId('extract-dtype').selectOption('f16');
   await page.getByTestId('extract-start').click();
   await expect(page.getByTestId('extract-result')).toHaveAttribute('data-source', 'gpu', {
     timeout: 120_000,
   });
   await expect(page.getByTestId('dataset-shape')).toHaveText('[60, 24]');
+  // the rows were streamed to the private file system and the dataset opened from there
+  const cache = await opfsCache(page);
+  expect(cache).toHaveLength(1);
+  const entry = cache[0];
+  expect(entry.files['acts.npy'].header).toContain(
+    "'descr': '<f2', 'fortran_order': False, 'shape': (60, 24), }",
+  );
+  expect(entry.files['acts.npy'].size).toBe(128 + 60 * 24 * 2);
+  expect(entry.files['tokens.npy'].header).toContain(
+    "'descr': '<i4', 'fortran_order': False, 'shape': (60,), }",
+  );
+  expect(entry.files['positions.npy'].size).toBe(128 + 60 * 4);
+  expect(JSON.parse(entry.files['meta.json'].text)).toMatchObject({
+    nTokens: 60,
+    d: 24,
+    dtype: 'f16',
+    window: 24,
+  });
+  await expect(page.getByTestId('dataset-card')).toContainText('float16');
   const lm = page.getByTestId('dataset-lm');
   await expect(lm).toContainText('bytes');
   await expect(lm).toContainText('blocks.1.hook_resid_mid');
@@ -56,6 +76,8 @@ test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate
   await page.getByTestId('extract-cancel').click();
   await expect(page.getByTestId('extract-error')).toHaveText('extraction cancelled');
   await expect(page.getByTestId('dataset-shape')).toHaveText('[60, 24]');
+  // the cancelled extraction's partial files are gone; the finished entry stays
+  expect((await opfsCache(page)).map((e) => e.key)).toEqual([entry.key]);
 
   // an openai state dict on these activations, as openai ships them (a torch.save'd .pt; the
   // fixture of scripts/fixtures/openai_pt_fixture.py, N=32, k=8): imported with LN, evaluated with
@@ -77,3 +99,35 @@ test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate
   await expect(page.getByTestId('ds-backend')).toHaveAttribute('data-backend', 'gpu');
   await expect(page.getByTestId('eval-ablation-report')).toBeVisible();
 });
+
+/** One file of an OPFS cache entry: its size, its first 128 bytes (a .npy header) and, for JSON, its text. */
+type OpfsFileInfo = { size: number; header: string; text: string };
+
+/** The page's extraction cache in the private file system: each entry's files (sae-lab-lm-cache/<key>/). */
+function opfsCache(page: Page): Promise<{ key: string; files: Record<string, OpfsFileInfo> }[]> {
+  return page.evaluate(async () => {
+    type Dir = FileSystemDirectoryHandle & {
+      values(): AsyncIterable<FileSystemDirectoryHandle | FileSystemFileHandle>;
+    };
+    const root = (await navigator.storage.getDirectory()) as Dir;
+    const top = (await root.getDirectoryHandle('sae-lab-lm-cache').catch(() => null)) as Dir | null;
+    const out: { key: string; files: Record<string, OpfsFileInfo> }[] = [];
+    if (!top) return out;
+    for await (const e of top.values()) {
+      if (e.kind !== 'directory') continue;
+      const files: Record<string, OpfsFileInfo> = {};
+      for await (const f of (e as Dir).values()) {
+        if (f.kind !== 'file') continue;
+        const file = await (f as FileSystemFileHandle).getFile();
+        const head = new Uint8Array(await file.slice(0, 128).arrayBuffer());
+        files[f.name] = {
+          size: file.size,
+          header: String.fromCharCode(...head),
+          text: f.name.endsWith('.json') ? await file.text() : '',
+        };
+      }
+      out.push({ key: e.name, files });
+    }
+    return out;
+  });
+}

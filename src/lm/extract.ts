@@ -342,8 +342,22 @@ export async function extractActivationsAsync(
   opts: ExtractOptions,
 ): Promise<ExtractResult> {
   const c = new ChunkCollector(reader.config.dim, opts.maxTokens);
-  for await (const chunk of windowLoopAsync(bindSite(reader, opts), tok, text, opts)) c.add(chunk);
+  for await (const chunk of extractWindowsAsync(reader, tok, text, opts)) c.add(chunk);
   return c.result();
+}
+
+/**
+ * The windows of {@link extractActivationsAsync} as a stream, one awaited forward per window, for a
+ * caller that writes each chunk out as it comes (the page's extractor).
+ * @yields one chunk per window (rows [n, d], their token ids and positions, progress)
+ */
+export function extractWindowsAsync(
+  reader: SiteReader,
+  tok: Tokenizer,
+  text: string,
+  opts: ExtractOptions,
+): AsyncGenerator<ExtractChunk> {
+  return windowLoopAsync(bindSite(reader, opts), tok, text, opts);
 }
 
 /**

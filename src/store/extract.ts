@@ -68,6 +68,8 @@ export interface ExtractOptions {
   /** tokens per window including <|endoftext|> (the paper: 64) */
   context: number;
   keepBos: boolean;
+  /** how the rows are stored (the dataset reader reads both): float32, or float16 at half the size */
+  dtype: 'f32' | 'f16';
 }
 
 export interface ExtractState {
@@ -93,6 +95,7 @@ export const useExtract = create<ExtractState>(() => ({
     gpt2Site: 'resid_post',
     context: 64,
     keepBos: false,
+    dtype: 'f32',
   },
   status: 'idle',
   progress: null,
@@ -148,6 +151,7 @@ export function extractRequest(o: ExtractOptions): ExtractLmRequest {
       window: o.context,
       keepBos: o.keepBos,
       maxTokens: o.maxTokens,
+      dtype: o.dtype,
     };
   }
   const bundled = o.model === 'custom' ? null : BUNDLED_MODELS[o.model];
@@ -163,6 +167,7 @@ export function extractRequest(o: ExtractOptions): ExtractLmRequest {
     layer: o.layer,
     site: o.site,
     maxTokens: o.maxTokens,
+    dtype: o.dtype,
   };
 }
 

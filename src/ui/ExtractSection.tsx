@@ -35,7 +35,8 @@ export function ExtractSection() {
       <p className="muted small">
         Runs a llama2.c model or GPT-2 (a Hugging Face folder) over a text on this computer (the WGSL forward
         pass on your GPU) and trains on its activations: one row per token, with token ids and vocabulary for
-        the latent browser. Results are cached in the browser; the same settings again open the cache.
+        the latent browser. The rows stream to a file in the browser's private storage as they are computed
+        (never held whole in memory) and open from there; the same settings again open that file.
       </p>
       <div className="grid extract-grid">
         <label className="inline">
@@ -210,6 +211,18 @@ export function ExtractSection() {
             data-testid="extract-tokens"
             onChange={(e) => setExtractOption('maxTokens', Math.floor(Number(e.target.value)))}
           />
+        </label>
+        <label className="inline" title="float16 halves the file; the dataset reader reads both">
+          stored as
+          <select
+            value={o.dtype}
+            disabled={busy}
+            data-testid="extract-dtype"
+            onChange={(e) => setExtractOption('dtype', e.target.value as 'f32' | 'f16')}
+          >
+            <option value="f32">float32</option>
+            <option value="f16">float16</option>
+          </select>
         </label>
       </div>
       <div className="row wrap controls">

@@ -4,11 +4,11 @@
  * the worker (src/lm/gpt2/), run over a text on the WGSL forward (GpuGpt2) when a device is there and
  * the model fits its limits, else on the CPU twin, one site of one block read per window. Windows
  * open with <|endoftext|> and are 64 tokens by default (the paper's GPT-2 contexts); position 0's row
- * is left out unless keepBos. The rows, token ids and positions go to the OPFS cache and open as the
- * dataset exactly as the llama2.c path's (./lm-extract.ts, whose cache and helpers this shares).
+ * is left out unless keepBos. The rows, token ids and positions stream to the OPFS cache a chunk at a
+ * time as windows finish and open as the dataset exactly as the llama2.c path's (./lm-cache.ts,
+ * ./lm-extract.ts, whose helpers this shares).
  */
 import { DataError } from '../data/errors';
-import { writeNpy } from '../data/npy';
 import { openActivationFile } from '../data/open';
 import { openTokenIds } from '../data/sidecars';
 import { type ExtractChunk, extractGpt2WindowsAsync } from '../lm/extract';
@@ -19,16 +19,15 @@ import { parseGpt2Site } from '../lm/gpt2/sites';
 import { readGpt2Tokenizer } from '../lm/gpt2/tokenizer';
 import { type Gpt2Checkpoint, hookName } from '../lm/gpt2/types';
 import { datasetFromSource } from './datasets';
+import { CACHE_VERSION, extractToFiles, readCache } from './lm-cache';
 import type { Gpt2LmContext } from './lm-context';
 import {
-  CACHE_VERSION,
   DEFAULT_MAX_TOKENS,
   type ExtractedDataset,
+  extractDtype,
   heldOutStart,
   loadFile,
-  readCache,
   sha256Hex,
-  writeCache,
   yieldToEvents,
 } from './lm-extract';
 import type { ExtractLmProgress, Gpt2ExtractRequest, LmProvenance } from './protocol';
@@ -140,7 +139,16 @@ export async function extractGpt2Lm(
     throw new DataError(tx.name, 'is not UTF-8 text');
   }
   if (text.trim() === '') throw new DataError(tx.name, 'has no text');
-  const settings = JSON.stringify({ v: CACHE_VERSION, family: 'gpt2', site, window, maxTokens, keepBos });
+  const dtype = extractDtype(req.dtype);
+  const settings = JSON.stringify({
+    v: CACHE_VERSION,
+    family: 'gpt2',
+    site,
+    window,
+    maxTokens,
+    keepBos,
+    dtype,
+  });
   const tkKey = await sha256Hex(tokFiles.map((t) => t.bytes));
   const key = (await sha256Hex([modelKey, tkKey, tx.bytes, settings])).slice(0, 32);
   const siteLabel = hookName(site);
@@ -229,24 +237,15 @@ export async function extractGpt2Lm(
   if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
   const misfit = device ? gpt2GpuFit(c, window, device.limits) : null;
   if (misfit && req.backend === 'gpu') throw new Error(`${req.modelName}: ${misfit}`);
+  if (device && !misfit)
+    onProgress({ fraction: 0.04, phase: 'uploading the weights to the GPU', tokens: 0, windows: 0 });
   const model = device && !misfit ? gpuGpt2For(device, ckpt, window) : new Gpt2(ckpt, { dtype: 'f32' });
   const backend: 'gpu' | 'cpu' = model instanceof GpuGpt2 ? 'gpu' : 'cpu';
   const phase = `extracting (${backend === 'gpu' ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`;
-  const chunks: ExtractChunk[] = [];
-  let nTokens = 0;
-  let windows = 0;
   let charsUsed = 0;
   let lastPost = 0;
-  for await (const ch of extractGpt2WindowsAsync(model, tok, text, site, {
-    window,
-    maxTokens,
-    keepBos,
-    signal,
-  })) {
-    chunks.push(ch);
-    nTokens += ch.tokens.length;
+  const onChunk = async (ch: ExtractChunk) => {
     charsUsed = ch.progress.charsDone;
-    windows = ch.progress.windowsDone;
     const now = performance.now();
     if (now - lastPost >= 100) {
       lastPost = now;
@@ -256,37 +255,27 @@ export async function extractGpt2Lm(
     }
     // the CPU twin is synchronous: let 'cancel-extract' and progress through between windows
     if (backend === 'cpu') await yieldToEvents();
-  }
-  if (nTokens === 0) throw new DataError(tx.name, 'gave no tokens to extract (is it empty?)');
-  const d = c.nEmbd;
-  const acts = new Float32Array(nTokens * d);
-  const ids = new Int32Array(nTokens);
-  const pos = new Int32Array(nTokens);
-  let o = 0;
-  for (const ch of chunks.splice(0)) {
-    acts.set(ch.acts, o * d);
-    ids.set(ch.tokens, o);
-    pos.set(ch.positions, o);
-    o += ch.tokens.length;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const files = {
-    'acts.npy': writeNpy(acts, [nTokens, d]),
-    'tokens.npy': writeNpy(ids, [nTokens]),
-    'positions.npy': writeNpy(pos, [nTokens]),
   };
-  const usedChars = heldOutStart(text, charsUsed, nTokens, maxTokens);
-  const lm: LmProvenance = { ...prov, tokens: nTokens, windows, source: backend, seconds };
-  onProgress({ fraction: 0.92, phase: 'caching', tokens: nTokens, windows });
-  await writeCache(key, files, {
-    version: CACHE_VERSION,
-    nTokens,
-    d,
-    windows,
-    window,
-    charsUsed: usedChars,
-    seconds,
+  let usedChars = 0;
+  const seconds = () => (performance.now() - t0) / 1000;
+  const out = await extractToFiles({
+    key,
+    d: c.nEmbd,
+    dtype,
+    chunks: extractGpt2WindowsAsync(model, tok, text, site, { window, maxTokens, keepBos, signal }),
+    onChunk,
+    noRows: () => new DataError(tx.name, 'gave no tokens to extract (is it empty?)'),
+    meta: (rows) => {
+      usedChars = heldOutStart(text, charsUsed, rows, maxTokens);
+      return { window, charsUsed: usedChars, seconds: seconds() };
+    },
   });
-  const toBlob = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]);
-  return open(toBlob(files['acts.npy']), toBlob(files['tokens.npy']), pos, lm, usedChars);
+  const lm: LmProvenance = {
+    ...prov,
+    tokens: out.rows,
+    windows: out.windows,
+    source: backend,
+    seconds: seconds(),
+  };
+  return open(out.acts, out.tokens, out.positionIds, lm, usedChars);
 }

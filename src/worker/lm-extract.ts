@@ -4,34 +4,25 @@
  * available and the CPU forward otherwise, and opens the rows as the current dataset with token ids,
  * positions and the tokenizer's vocabulary (so the latent browser shows real contexts).
  *
- * Results are cached in the Origin Private File System under sae-lab-lm-cache/<key>/ where key is
- * the SHA-256 of the checkpoint, tokenizer and text bytes and the settings (layer, site, window,
- * max tokens): a second extraction with the same inputs opens the cached .npy files and runs no
- * forward pass at all.
+ * The rows stream to .npy files in the Origin Private File System as windows finish (./lm-cache.ts:
+ * sae-lab-lm-cache/<key>/, key the SHA-256 of the checkpoint, tokenizer and text bytes and the
+ * settings: layer, site, window, max tokens, stored dtype) and the dataset opens from those files: no
+ * whole-dataset buffer. A second extraction with the same inputs opens them and runs no forward pass.
  */
 import { DataError } from '../data/errors';
-import { writeNpy } from '../data/npy';
 import { openActivationFile } from '../data/open';
-import { type OpfsDir, writeOpfsFile } from '../data/opfs';
 import { openTokenIds } from '../data/sidecars';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
-import {
-  type ExtractProgress,
-  extractActivationsAsync,
-  llamaSiteReader,
-  type SiteReader,
-} from '../lm/extract';
+import { type ExtractProgress, extractWindowsAsync, llamaSiteReader, type SiteReader } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { GpuLlama } from '../lm/gpu-forward';
 import { readTokenizer } from '../lm/tokenizer';
 import { datasetFromSource, type OpenedDataset } from './datasets';
+import { CACHE_VERSION, extractToFiles, readCache } from './lm-cache';
 import type { LlamaLmContext, LmContext } from './lm-context';
 import type { ExtractLmProgress, LlamaExtractRequest, LmFileSpec, LmProvenance } from './protocol';
 
 export const DEFAULT_MAX_TOKENS = 20_000;
-const CACHE_DIR = 'sae-lab-lm-cache';
-/** Bump when the extraction or the cache layout changes: old entries are then never hit. */
-export const CACHE_VERSION = 1;
 
 export interface ExtractedDataset {
   dataset: OpenedDataset;
@@ -87,74 +78,6 @@ export function gpuLlamaFor(device: GPUDevice, ckpt: LlamaCheckpoint): GpuLlama 
   return model;
 }
 
-// ---- OPFS cache ----
-
-async function cacheDir(key: string, create: boolean): Promise<OpfsDir | null> {
-  try {
-    const storage = (globalThis.navigator as Navigator | undefined)?.storage;
-    if (!storage?.getDirectory) return null;
-    const root = (await storage.getDirectory()) as unknown as OpfsDir;
-    const top = await root.getDirectoryHandle(CACHE_DIR, { create });
-    return await top.getDirectoryHandle(key, { create });
-  } catch {
-    return null;
-  }
-}
-
-async function writeFile(dir: OpfsDir, name: string, bytes: Uint8Array) {
-  await writeOpfsFile(await dir.getFileHandle(name, { create: true }), bytes);
-}
-
-export interface CacheMeta {
-  version: number;
-  nTokens: number;
-  d: number;
-  windows: number;
-  window: number;
-  charsUsed: number;
-  seconds: number;
-}
-
-/** The cached files of `key`, or null (a missing or partial entry is a miss). */
-export async function readCache(
-  key: string,
-): Promise<{ meta: CacheMeta; acts: File; tokens: File; positions: File } | null> {
-  const dir = await cacheDir(key, false);
-  if (!dir) return null;
-  try {
-    // meta.json is written last, so its presence means the entry is whole
-    const meta = JSON.parse(
-      await (await (await dir.getFileHandle('meta.json')).getFile()).text(),
-    ) as CacheMeta;
-    if (meta.version !== CACHE_VERSION) return null;
-    const get = async (n: string) => (await dir.getFileHandle(n)).getFile();
-    return {
-      meta,
-      acts: await get('acts.npy'),
-      tokens: await get('tokens.npy'),
-      positions: await get('positions.npy'),
-    };
-  } catch {
-    return null;
-  }
-}
-
-export async function writeCache(
-  key: string,
-  files: Record<string, Uint8Array>,
-  meta: CacheMeta,
-): Promise<boolean> {
-  const dir = await cacheDir(key, true);
-  if (!dir) return false;
-  try {
-    for (const [name, bytes] of Object.entries(files)) await writeFile(dir, name, bytes);
-    await writeFile(dir, 'meta.json', new TextEncoder().encode(JSON.stringify(meta)));
-    return true;
-  } catch {
-    return false; // quota or no OPFS: the dataset is still open, only not cached
-  }
-}
-
 // ---- extraction ----
 
 /**
@@ -200,6 +123,7 @@ export async function extractLm(
     throw new DataError(tx.name, 'is not UTF-8 text');
   }
   if (text.trim() === '') throw new DataError(tx.name, 'has no text');
+  const dtype = extractDtype(req.dtype);
   const settings = JSON.stringify({
     v: CACHE_VERSION,
     layer: req.layer,
@@ -207,6 +131,7 @@ export async function extractLm(
     window,
     maxTokens,
     split: 'paragraph',
+    dtype,
   });
   const key = (await sha256Hex([ckKey, tk.bytes, tx.bytes, settings])).slice(0, 32);
   const base = {
@@ -328,7 +253,7 @@ export async function extractLm(
       windows: p.windowsDone,
     });
   };
-  const res = await extractActivationsAsync(reader, tok, text, {
+  const chunks = extractWindowsAsync(reader, tok, text, {
     layer: req.layer,
     site,
     window,
@@ -336,29 +261,33 @@ export async function extractLm(
     onProgress: progress,
     signal,
   });
-  if (res.nTokens === 0) throw new DataError(tx.name, 'gave no tokens to extract (is it empty?)');
-  const seconds = (performance.now() - t0) / 1000;
-  const acts = writeNpy(res.acts, [res.nTokens, res.d]);
-  const tokens = writeNpy(res.tokens, [res.nTokens]);
-  const positions = writeNpy(res.positions, [res.nTokens]);
-  const usedChars = heldOutStart(text, charsUsed, res.nTokens, maxTokens);
-  const lm: LmProvenance = { ...base, tokens: res.nTokens, windows: res.windows, source: backend, seconds };
-  onProgress({ fraction: 0.92, phase: 'caching', tokens: res.nTokens, windows: res.windows });
-  await writeCache(
+  let usedChars = 0;
+  const seconds = () => (performance.now() - t0) / 1000;
+  const out = await extractToFiles({
     key,
-    { 'acts.npy': acts, 'tokens.npy': tokens, 'positions.npy': positions },
-    {
-      version: CACHE_VERSION,
-      nTokens: res.nTokens,
-      d: res.d,
-      windows: res.windows,
-      window,
-      charsUsed: usedChars,
-      seconds,
+    d: c.dim,
+    dtype,
+    chunks,
+    noRows: () => new DataError(tx.name, 'gave no tokens to extract (is it empty?)'),
+    meta: (rows) => {
+      usedChars = heldOutStart(text, charsUsed, rows, maxTokens);
+      return { window, charsUsed: usedChars, seconds: seconds() };
     },
-  );
-  const toBlob = (b: Uint8Array) => new Blob([b as Uint8Array<ArrayBuffer>]);
-  return open(toBlob(acts), toBlob(tokens), res.positions, lm, usedChars);
+  });
+  const lm: LmProvenance = {
+    ...base,
+    tokens: out.rows,
+    windows: out.windows,
+    source: backend,
+    seconds: seconds(),
+  };
+  return open(out.acts, out.tokens, out.positionIds, lm, usedChars);
+}
+
+/** The stored dtype of a request's rows (default float32), checked. */
+export function extractDtype(d: string | undefined): 'f32' | 'f16' {
+  if (d === undefined || d === 'f32' || d === 'f16') return d ?? 'f32';
+  throw new Error(`dtype must be f32 or f16, got '${d}'`);
 }
 
 /**

@@ -146,6 +146,8 @@ interface ExtractLmBase {
   layer: number;
   /** stop after this many rows (default 20,000) */
   maxTokens?: number;
+  /** how the rows are stored: float32 (default) or float16 (half the file, rounded to nearest even) */
+  dtype?: 'f32' | 'f16';
   /** tokens per window including BOS (default: llama2.c the model's seq_len, GPT-2 64 as the paper) */
   window?: number;
   /** absolute base URL for bundled paths; the client fills it from the page */
