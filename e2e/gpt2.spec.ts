@@ -100,6 +100,34 @@ test('extract GPT-2 activations from a Hugging Face folder in the page, evaluate
   await expect(page.getByTestId('eval-ablation-report')).toBeVisible();
 });
 
+/**
+ * A GPT-2 folder dropped on the page: a real directory drag (the browser's own drop data, sent over
+ * the DevTools protocol as the OS would, so `webkitGetAsEntry()` returns a directory entry) opens the
+ * extractor with the folder, and the dropped files are what the worker reads.
+ */
+test('a GPT-2 folder dropped on the page opens the extractor with it', async ({ page }) => {
+  await page.goto('./?nodemo');
+  await waitForAdapter(page);
+  const zone = await page.getByTestId('dropzone').boundingBox();
+  if (!zone) throw new Error('no drop zone');
+  const cdp = await page.context().newCDPSession(page);
+  const at = { x: zone.x + zone.width / 2, y: zone.y + zone.height / 2 };
+  const data = { items: [], files: [FIXTURE], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const)
+    await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+  await expect(page.getByTestId('extract-section')).toHaveAttribute('open', '');
+  await expect(page.getByTestId('extract-model')).toHaveValue('gpt2');
+  await expect(page.getByTestId('extract-gpt2-name')).toHaveText('bytes · 2 layers');
+  await expect(page.getByTestId('extract-context')).toHaveValue('24');
+  await page.getByTestId('extract-tokens').fill('20');
+  await page.getByTestId('extract-start').click();
+  await expect(page.getByTestId('extract-result')).toHaveAttribute('data-source', 'gpu', {
+    timeout: 120_000,
+  });
+  await expect(page.getByTestId('dataset-shape')).toHaveText('[20, 24]');
+  await expect(page.getByTestId('dataset-lm')).toContainText('blocks.1.hook_resid_post');
+});
+
 /** One file of an OPFS cache entry: its size, its first 128 bytes (a .npy header) and, for JSON, its text. */
 type OpfsFileInfo = { size: number; header: string; text: string };
 

@@ -16,7 +16,14 @@ async function droppedFiles(dt: DataTransfer): Promise<{ files: File[]; folder?:
   const dir =
     entries.length === 1 && entries[0]?.isDirectory ? (entries[0] as FileSystemDirectoryEntry) : null;
   if (!dir) return { files: [...dt.files] };
-  const list = await new Promise<FileSystemEntry[]>((res, rej) => dir.createReader().readEntries(res, rej));
+  // readEntries returns the listing in batches (Chromium: 100 at a time) until an empty one
+  const reader = dir.createReader();
+  const list: FileSystemEntry[] = [];
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+    if (!batch.length) break;
+    list.push(...batch);
+  }
   const files = await Promise.all(
     list
       .filter((e): e is FileSystemFileEntry => e.isFile)
