@@ -1,12 +1,32 @@
 /**
- * Pieces the sweep panel's two modes (scaling sweep, method comparison) share: builder form fields,
- * the problem list, the progress of a run queue (status, resume/stop/discard, overall bar, current
- * run, the queue's runs) and a row of export links.
+ * Pieces the sweep panel's two modes (scaling sweep, method comparison) share: the N choices and
+ * list parsing of the builders, builder form fields, the problem list, the progress of a run queue
+ * (status, resume/stop/discard, overall bar, current run, the queue's runs), a row of export links
+ * with the Blob URLs behind them, and the ablation table.
  */
-import type { ReactNode } from 'react';
-import { useLab } from '../store/lab';
+import { type ReactNode, useEffect, useMemo } from 'react';
+import type { AblationRow } from '../scaling/runner';
+import { type ConfigForm, useLab } from '../store/lab';
 import type { QueueCurrent, QueueState } from '../store/run-queue';
-import { fmtCompact, fmtPct } from './format';
+import type { DatasetInfo } from '../worker/protocol';
+import { fmtCompact, fmtNum, fmtPct } from './format';
+
+export const N_CHOICES = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+
+/** A comma- or space-separated list of numbers; a k or m suffix multiplies by 1e3 or 1e6. */
+export function parseList(s: string): number[] {
+  return s
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((p) => Number(p.replace(/k$/i, 'e3').replace(/m$/i, 'e6')));
+}
+
+/** What a builder reads from the lab: the dataset, the configuration panel, and why it may not start now. */
+export interface LabContext {
+  dataset: DatasetInfo | null;
+  config: ConfigForm;
+  busy: string[];
+}
 
 export function TextField(props: {
   id: string;
@@ -206,5 +226,48 @@ export function ExportLinks({ links, testId }: { links: ExportLink[]; testId: st
           ),
       )}
     </p>
+  );
+}
+
+/** An object URL for `content` (null while there is none), revoked when it changes or unmounts. */
+export function useBlobUrl(content: string | null, type: string): string | null {
+  const url = useMemo(
+    () => (content === null ? null : URL.createObjectURL(new Blob([content], { type }))),
+    [content, type],
+  );
+  useEffect(() => () => (url ? URL.revokeObjectURL(url) : undefined), [url]);
+  return url;
+}
+
+/** The ablation runs beside the full recipe: nMSE, its change, dead fraction and L0. */
+export function AblationRows({ rows, prefix }: { rows: AblationRow[] | undefined; prefix: string }) {
+  if (!rows?.length) return null;
+  const full = rows.find((r) => r.id === 'full');
+  return (
+    <table className="small" data-testid={`${prefix}-table`}>
+      <caption style={{ textAlign: 'left' }}>
+        Ablations at N={rows[0].N}, k={rows[0].k}
+      </caption>
+      <thead>
+        <tr>
+          <th>variant</th>
+          <th>nMSE</th>
+          <th>vs full</th>
+          <th>dead</th>
+          <th>L0</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.id} data-testid={`${prefix}-${r.id}`} data-nmse={r.nmse}>
+            <td>{r.label}</td>
+            <td>{fmtNum(r.nmse, 4)}</td>
+            <td>{full ? `${r.nmse >= full.nmse ? '+' : ''}${fmtPct(r.nmse / full.nmse - 1)}` : '—'}</td>
+            <td>{fmtPct(r.dead_fraction)}</td>
+            <td>{fmtNum(r.l0, 3)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
