@@ -8,6 +8,7 @@ import { encodeBatches, paramShape } from './codes.ts';
 import { EvalAccumulator, type EvalReport } from './metrics.ts';
 
 export * from './codes.ts';
+export * from './dashboard.ts';
 export * from './downstream.ts';
 export * from './explain.ts';
 export * from './metrics.ts';
