@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { type ImportedSae, importSae, zipExport } from '../src/io/export';
+import { filesFromZip, type ImportedSae, importSae, zipExport } from '../src/io/export';
 import { parseGpt2Config } from '../src/lm/gpt2/checkpoint';
 import { parseGpt2Site } from '../src/lm/gpt2/sites';
 import type { Gpt2Config, Gpt2Site } from '../src/lm/gpt2/types';
@@ -90,11 +90,15 @@ export const EVAL_FLAGS: Record<string, FlagSpec> = {
     kind: 'string',
     help: 'which SAE, when the input holds several (e.g. a sparsify hookpoint folder)',
   },
+  dashboards: {
+    kind: 'string',
+    help: "write every latent's dashboard as a static folder (index.html + data/*.js; opens from disk, no server) to this directory",
+  },
   out: { kind: 'string', help: 'output directory for eval.json (default runs/eval-<timestamp>)' },
   help: { kind: 'bool', help: 'this help' },
 };
 export const EVAL_USAGE =
-  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE|demo [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] [--downstream] [--ablation [N]] --out DIR\n' +
+  'usage: npm run eval -- --sae DIR_OR_FILE --data FILE|demo [--labels FILE] [--tokens FILE --vocab FILE] [--directions FILE] [--downstream] [--ablation [N]] [--dashboards DIR] --out DIR\n' +
   '       npm run eval -- --sae DIR_OR_FILE --lm-model M.bin --lm-tokenizer T.bin --lm-text F.txt --layer L [--site resid|mlp] [--lm-tokens N] [--downstream] [--ablation [N]] --out DIR\n' +
   '       npm run eval -- --sae DIR_OR_FILE --lm-model GPT2_DIR --lm-text F.txt --layer L [--site resid_post|…] [--lm-tokens N] [--downstream] [--ablation [N]] --out DIR';
 
@@ -148,6 +152,22 @@ export function loadSae(path: string, which?: string): { sae: ImportedSae; zip: 
   }
   const zip = input instanceof Uint8Array ? input : zipExport(input);
   return { sae, zip };
+}
+
+/**
+ * Unpacks the worker's dashboard zip (one top folder, src/worker/dashboards.ts) into `dir` itself,
+ * so that `dir/index.html` opens the dashboards. Returns the bytes written.
+ */
+export function writeDashboardZip(zip: Uint8Array, dir: string): number {
+  let total = 0;
+  for (const [path, bytes] of filesFromZip(zip, 'dashboards.zip')) {
+    const rel = path.split('/').slice(1).join('/');
+    if (!rel || rel.split('/').includes('..')) continue;
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), bytes);
+    total += bytes.byteLength;
+  }
+  return total;
 }
 
 export const DEFAULT_ABLATION_LATENTS = 64;
@@ -410,6 +430,18 @@ export async function main(argv: string[]): Promise<number> {
       report,
     };
     writeFileSync(join(out, 'eval.json'), JSON.stringify(result, null, 2));
+    if (flags.dashboards !== undefined) {
+      const t0 = performance.now();
+      await h.send({
+        type: 'export-dashboards',
+        title: `SAE Lab latent dashboards · ${basename(String(flags.sae))} on ${info.name}`,
+      });
+      const dash = await h.next(['dashboards']);
+      const bytes = writeDashboardZip(dash.bytes, String(flags.dashboards));
+      console.log(
+        `dashboards: ${dash.latents} latents, ${dash.files} files, ${(bytes / 2 ** 20).toFixed(2)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${join(String(flags.dashboards), 'index.html')}`,
+      );
+    }
     const rec = report.recovery ? `  recovered ${(report.recovery.fractionRecovered * 100).toFixed(1)}%` : '';
     if (report.downstream && report.downstreamRun)
       console.log(

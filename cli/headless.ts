@@ -84,14 +84,14 @@ export async function openHeadless(): Promise<Headless> {
   // SAE_LAB_DEBUG=1: the page's and worker's console on stderr (diagnosing a stall inside the worker).
   if (process.env.SAE_LAB_DEBUG)
     session.page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
-  // A large export arrives in chunks before its message (cli/page.ts), which gets their bytes.
+  // A large export (or dashboard zip) arrives in chunks before its message (cli/page.ts), which gets their bytes.
   const chunks: Uint8Array[] = [];
   await session.page.exposeFunction('__emitChunk', (c: unknown) => {
     chunks.push(bytesOf(c));
   });
   await session.page.exposeFunction('__emit', (msg: FromWorker) => {
     let m = msg;
-    if (m.type === 'export' && chunks.length) {
+    if ((m.type === 'export' || m.type === 'dashboards') && chunks.length) {
       m = { ...m, bytes: joinBytes(chunks) };
       chunks.length = 0;
     }

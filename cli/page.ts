@@ -45,7 +45,7 @@ const CHUNK_BYTES = 32 << 20;
 let out = Promise.resolve();
 const worker = startWorker((m) => {
   out = out.then(async () => {
-    if (m.type === 'export' && m.bytes.byteLength > CHUNK_BYTES) {
+    if ((m.type === 'export' || m.type === 'dashboards') && m.bytes.byteLength > CHUNK_BYTES) {
       // Large exports go in chunks; node joins them into the message's bytes (cli/headless.ts).
       for (let o = 0; o < m.bytes.byteLength; o += CHUNK_BYTES)
         await window.__emitChunk?.(m.bytes.subarray(o, o + CHUNK_BYTES));

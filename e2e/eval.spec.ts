@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
+import { unzipSync } from 'fflate';
 import { consoleErrors, readout, setField, shot, waitForAdapter } from './helpers';
 
 // The full visit (load, train, evaluate, export) also checks that the page logs no error.
@@ -51,6 +53,10 @@ test('train on the demo, evaluate (explanations + downstream), open a latent, ex
   await expect(detail.getByTestId('active-token').first()).toBeVisible();
   await expect(detail.getByTestId('latent-explanation')).toContainText('F1');
   expect(await detail.getByTestId('latent-contexts').locator('li').count()).toBeGreaterThan(2);
+  // its dashboard: quantile-band contexts, and the logits it moves through stories260K (the demo's model)
+  await expect(detail.getByTestId('latent-bands')).toBeVisible();
+  await expect(detail.getByTestId('logits-up').locator('li')).toHaveCount(10);
+  await expect(detail.getByTestId('logits-down').locator('li')).toHaveCount(10);
   await page.getByTestId('latent-browser').screenshot({ path: 'test-results/screens/eval-02-latent.png' });
 
   // a neighbour opens another latent
@@ -58,6 +64,23 @@ test('train on the demo, evaluate (explanations + downstream), open a latent, ex
   await detail.getByTestId('latent-neighbours').locator('button').first().click();
   await expect(page.getByTestId('latent-detail')).not.toHaveAttribute('data-latent', before ?? '');
   await shot(page, 'eval-03-page');
+
+  // every latent's dashboard as a static folder, zipped
+  const [dash] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('export-dashboards').click(),
+  ]);
+  expect(dash.suggestedFilename()).toBe('sae-dashboards.zip');
+  const zipped = unzipSync(new Uint8Array(readFileSync(await dash.path())));
+  expect(Object.keys(zipped).sort()).toEqual(
+    expect.arrayContaining([
+      'sae-dashboards/index.html',
+      'sae-dashboards/data/list.js',
+      'sae-dashboards/data/block-0.js',
+    ]),
+  );
+  expect(new TextDecoder().decode(zipped['sae-dashboards/index.html'])).toContain("connect-src 'none'");
+  await expect(page.getByTestId('dashboards-done')).toContainText('256 latents');
 
   // export the trained SAE
   const [download] = await Promise.all([

@@ -40,6 +40,14 @@ export interface EvalState {
   selected: number | null;
   detail: LatentDetail | null;
   detailBusy: boolean;
+
+  /** the dashboard folder download ('export-dashboards') */
+  dash: {
+    busy: boolean;
+    fraction: number;
+    error: string | null;
+    last: { fileName: string; size: number; latents: number; files: number } | null;
+  };
 }
 
 export const useEval = create<EvalState>(() => ({
@@ -67,6 +75,7 @@ export const useEval = create<EvalState>(() => ({
   selected: null,
   detail: null,
   detailBusy: false,
+  dash: { busy: false, fraction: 0, error: null, last: null },
 }));
 
 export function setEvalOption<K extends keyof EvalOptions>(key: K, value: EvalOptions[K]) {
@@ -117,7 +126,20 @@ export function evalDone(report: FullEvalReport) {
 
 export function evalFailed(message: string) {
   const s = useEval.getState();
-  if (s.busy || s.detailBusy) useEval.setState({ busy: false, detailBusy: false, error: message });
+  if (s.dash.busy) useEval.setState({ dash: { ...s.dash, busy: false, error: message } });
+  else if (s.busy || s.detailBusy) useEval.setState({ busy: false, detailBusy: false, error: message });
+}
+
+export function dashboardsStarted() {
+  useEval.setState((s) => ({ dash: { ...s.dash, busy: true, fraction: 0, error: null } }));
+}
+
+export function dashboardsProgress(fraction: number) {
+  useEval.setState((s) => ({ dash: { ...s.dash, fraction } }));
+}
+
+export function dashboardsDone(last: NonNullable<EvalState['dash']['last']>) {
+  useEval.setState({ dash: { busy: false, fraction: 1, error: null, last } });
 }
 
 export function latentRequested(id: number) {

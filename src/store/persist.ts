@@ -71,7 +71,7 @@ function newestRun(list: CheckpointEntry[]): { runId: string; step: number } | n
 }
 
 /** Saves bytes as a file through a Blob URL and an <a download>. */
-function downloadBytes(fileName: string, bytes: Uint8Array, type = 'application/zip') {
+export function downloadBytes(fileName: string, bytes: Uint8Array, type = 'application/zip') {
   const blob = new Blob([bytes as Uint8Array<ArrayBuffer>], { type });
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

@@ -10,6 +10,9 @@ import type { DatasetSpec, FromWorker } from '../worker/protocol';
 import { openChannel, sendToWorker } from './channel';
 import { handleCompareMessage } from './compare';
 import {
+  dashboardsDone,
+  dashboardsProgress,
+  dashboardsStarted,
   evalDone,
   evalFailed,
   evalProgress,
@@ -29,7 +32,7 @@ import {
 } from './extract';
 import { isRaw } from './files';
 import { addBanner, clearBanners, isActive, saveMeasured, updateRun, useLab } from './lab';
-import { handlePersistMessage } from './persist';
+import { downloadBytes, handlePersistMessage } from './persist';
 import { pushEval, pushPoints, replacePoints, resetSeries, seriesSnapshot } from './series';
 import { handleSweepMessage } from './sweep';
 
@@ -81,6 +84,11 @@ function onMessage(m: FromWorker) {
       // the full evaluation reports its progress on this channel too (src/worker/evaluate.ts)
       if (m.phase.startsWith('evaluating')) {
         evalProgress(m.fraction, m.phase);
+        break;
+      }
+      // and the dashboard folder its writing (src/worker/dashboards.ts)
+      if (m.phase === 'dashboards') {
+        dashboardsProgress(m.fraction);
         break;
       }
       set((s) => ({ dataset: { ...s.dataset, status: 'loading', fraction: m.fraction, phase: m.phase } }));
@@ -218,6 +226,10 @@ function onMessage(m: FromWorker) {
       break;
     case 'latent':
       latentArrived(m.detail);
+      break;
+    case 'dashboards':
+      downloadBytes(m.fileName, m.bytes);
+      dashboardsDone({ fileName: m.fileName, size: m.bytes.byteLength, latents: m.latents, files: m.files });
       break;
     case 'error': {
       evalFailed(m.message);
@@ -420,6 +432,16 @@ export function runFullEval() {
 export function lmDataset(): boolean {
   const info = useLab.getState().dataset.info;
   return !!info && (info.kind === 'demo' || !!info.lm?.spliceable);
+}
+
+/** Downloads every latent's dashboard of the last evaluation as a static folder (zip). */
+export function exportDashboards() {
+  dashboardsStarted();
+  const info = useLab.getState().dataset.info;
+  send({
+    type: 'export-dashboards',
+    title: `SAE Lab latent dashboards${info ? ` · ${info.name}` : ''}`,
+  });
 }
 
 /** Opens one latent of the last evaluation in the latent browser. */

@@ -1,11 +1,10 @@
 /**
  * Latent browser: a paged table of every latent of the last evaluation (sortable by id, density,
- * activation, explanation F1; searchable by id or explanation text), and the open latent's detail:
- * activation histogram, top-activating token contexts with the active token highlighted, nearest
- * latents by decoder cosine, and its N2G explanation.
+ * activation, explanation F1; searchable by id or explanation text), the open latent's dashboard
+ * (./LatentDetail.tsx), and a button that downloads every latent's dashboard as a static folder
+ * (zip) that opens from disk.
  */
 import { useMemo } from 'react';
-import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import {
   type LatentSortKey,
   setLiveOnly,
@@ -15,9 +14,10 @@ import {
   useEval,
   visibleLatents,
 } from '../store/eval';
-import { openLatent } from '../store/worker';
-import type { LatentDetail } from '../worker/protocol';
+import { formatBytes } from '../store/files';
+import { exportDashboards, openLatent } from '../store/worker';
 import { fmtInt, fmtNum, fmtPct } from './format';
+import { Detail } from './LatentDetail';
 
 const PAGE = 25;
 
@@ -66,6 +66,7 @@ export function LatentBrowser() {
             </label>
             <span className="muted small">{fmtInt(rows.length)} latents</span>
           </div>
+          <DashboardExport />
           <table className="tbl lb" data-testid="latent-table">
             <thead>
               <tr>
@@ -140,94 +141,32 @@ function LatentView() {
   return <Detail d={detail} />;
 }
 
-function Detail({ d }: { d: LatentDetail }) {
-  const hist = d.histogram.counts.map((c, i) => ({
-    x: (d.histogram.edges[i] + d.histogram.edges[i + 1]) / 2,
-    rows: c,
-  }));
+/** Downloads every latent's dashboard as one static folder (zip): index.html + data/*.js, no server needed. */
+function DashboardExport() {
+  const dash = useEval((s) => s.dash);
   return (
-    <div className="lb-detail" data-testid="latent-detail" data-latent={d.id}>
-      <h4>
-        Latent #{d.id}{' '}
-        <span className="muted thin small">
-          fires on {fmtPct(d.freq, 2)} of rows · mean activation {fmtNum(d.meanAct, 3)}
+    <div className="row wrap lb-controls">
+      <button
+        type="button"
+        className="ghost"
+        disabled={dash.busy}
+        onClick={exportDashboards}
+        data-testid="export-dashboards"
+        title="Every latent's dashboard as a folder (index.html + data files) that opens from disk, offline"
+      >
+        {dash.busy ? `Writing dashboards… ${fmtPct(dash.fraction, 0)}` : 'Download dashboards (zip)'}
+      </button>
+      {dash.last && !dash.busy ? (
+        <span className="muted small" data-testid="dashboards-done">
+          {dash.last.fileName}: {fmtInt(dash.last.latents)} latents, {fmtInt(dash.last.files)} files,{' '}
+          {formatBytes(dash.last.size)} zipped; unzip and open index.html
         </span>
-      </h4>
-      {d.explanation ? (
-        <p className="small" data-testid="latent-explanation">
-          Explanation: <code>{d.explanation.text}</code> · precision {fmtNum(d.explanation.precision, 2)} ·
-          recall {fmtNum(d.explanation.recall, 2)} · F1 {fmtNum(d.explanation.f1, 2)}
-        </p>
-      ) : (
-        <p className="muted small">No explanation (needs token ids, and the latent must fire).</p>
-      )}
-      <figure className="chart" data-testid="latent-histogram">
-        <figcaption>Activation when firing</figcaption>
-        <ResponsiveContainer width="100%" height={130}>
-          <BarChart data={hist} margin={{ top: 4, right: 8, bottom: 0, left: 0 }} barCategoryGap={1}>
-            <CartesianGrid stroke="var(--grid)" strokeDasharray="3 3" vertical={false} />
-            <XAxis
-              dataKey="x"
-              tickFormatter={(v: number) => fmtNum(v, 2)}
-              stroke="var(--muted)"
-              tick={{ fill: 'var(--muted)', fontSize: 10 }}
-            />
-            <YAxis
-              width={34}
-              allowDecimals={false}
-              stroke="var(--muted)"
-              tick={{ fill: 'var(--muted)', fontSize: 10 }}
-            />
-            <Tooltip
-              contentStyle={{ background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 }}
-              isAnimationActive={false}
-              labelFormatter={(v: unknown) => `≈ ${fmtNum(Number(v), 3)}`}
-            />
-            <Bar dataKey="rows" fill="var(--c2)" isAnimationActive={false} />
-          </BarChart>
-        </ResponsiveContainer>
-      </figure>
-      <div className="small">
-        <strong>Top activations</strong>
-        <ol className="contexts" data-testid="latent-contexts">
-          {d.top.map((t) => (
-            <li key={t.row}>
-              <span className="ctx-val">{fmtNum(t.value, 3)}</span>
-              {t.context ? (
-                <span className="ctx">
-                  {t.context.map((piece, i) => (
-                    <span
-                      // biome-ignore lint/suspicious/noArrayIndexKey: tokens repeat; position is the identity
-                      key={i}
-                      className={i === t.activeIndex ? 'tok active' : 'tok'}
-                      data-testid={i === t.activeIndex ? 'active-token' : undefined}
-                    >
-                      {piece}
-                    </span>
-                  ))}
-                </span>
-              ) : (
-                <span className="muted">row {fmtInt(t.row)}</span>
-              )}
-            </li>
-          ))}
-        </ol>
-      </div>
-      <div className="small">
-        <strong>Nearest latents (decoder cosine)</strong>
-        <div className="row wrap neighbours" data-testid="latent-neighbours">
-          {d.neighbours.map((n) => (
-            <button
-              key={n.latent}
-              type="button"
-              className="ghost chipbtn"
-              onClick={() => openLatent(n.latent)}
-            >
-              #{n.latent} <span className="muted">{fmtNum(n.cos, 2)}</span>
-            </button>
-          ))}
-        </div>
-      </div>
+      ) : null}
+      {dash.error ? (
+        <span className="bad small" data-testid="dashboards-error">
+          {dash.error}
+        </span>
+      ) : null}
     </div>
   );
 }

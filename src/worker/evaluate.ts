@@ -17,19 +17,16 @@
  */
 import { openActivationFile } from '../data/open';
 import { Rng } from '../data/rng';
-import { displayToken, openTokenIds } from '../data/sidecars';
+import { openTokenIds } from '../data/sidecars';
 import { Batcher } from '../data/stream';
 import {
-  activationHistogram,
   chanceMaxCosine,
   codesByLatent,
   concatCodes,
-  decoderNeighbours,
   EvalAccumulator,
   type ExplainSource,
   type Explanation,
   explainAll,
-  explainLatent,
   featureRecovery,
   type LatentCsc,
   oneVsRest,
@@ -50,10 +47,11 @@ import { readTokenizer, type Tokenizer } from '../lm/tokenizer';
 import { isBatchCut } from '../sae/config';
 import { EVAL_MAX_ROWS } from '../sae/metrics';
 import type { Trainer } from '../sae/trainer';
+import { Contexts } from './contexts';
 import type { OpenedDataset } from './datasets';
 import type { LmContext } from './lm-context';
 import { heldOutWindows, lmRunnerFor } from './lm-eval';
-import type { AblationReport, DatasetSpec, FullEvalReport, FullEvalRequest, LatentDetail } from './protocol';
+import type { AblationReport, DatasetSpec, FullEvalReport, FullEvalRequest } from './protocol';
 
 export type Progress = (fraction: number, phase: string) => void;
 
@@ -101,9 +99,11 @@ export function retainedTrainer(): Trainer | null {
   return retained?.trainer ?? null;
 }
 
-/** State of the last full evaluation, for 'latent' requests. */
-interface EvalState {
+/** State of the last full evaluation, for 'latent' and 'export-dashboards' requests (./dashboards.ts). */
+export interface EvalState {
   trainer: Trainer;
+  /** the dataset evaluated on, when it is the one the SAE trained on or was imported for */
+  dataset: OpenedDataset | null;
   N: number;
   d: number;
   codes: SparseCodes;
@@ -119,6 +119,22 @@ interface EvalState {
   explained: Map<number, Explanation | null>;
 }
 let state: EvalState | null = null;
+
+/** The last full evaluation, or null before one (or after a new run dropped it). */
+export function lastEvaluation(): EvalState | null {
+  return state;
+}
+
+/**
+ * The language model the dataset's rows came from: one extracted in the page, the demo's
+ * stories260K (fetched from the page's bundle), or null for a dataset of files.
+ */
+export async function datasetModel(ds: OpenedDataset): Promise<DemoLm | LmContext | null> {
+  const extracted = lmContexts.get(ds);
+  if (extracted) return extracted;
+  const url = demoUrls.get(ds);
+  return url ? loadDemoLm(url) : null;
+}
 
 const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -345,6 +361,7 @@ export async function fullEvaluate(
 
   state = {
     trainer,
+    dataset: ds && ds.source === source ? ds : null,
     N,
     d,
     codes,
@@ -360,41 +377,6 @@ export async function fullEvaluate(
   };
   onProgress(1, 'evaluating');
   return report;
-}
-
-/** One latent of the last evaluation, for the latent browser. */
-export function latentDetail(latent: number): LatentDetail {
-  const s = state;
-  if (!s) throw new Error('run Evaluate first: the latent browser reads the last evaluation');
-  if (!(Number.isInteger(latent) && latent >= 0 && latent < s.N))
-    throw new Error(`latent ${latent} is outside 0..${s.N - 1}`);
-  const h = activationHistogram([s.codes], latent, { bins: 24 });
-  const top = s.acc.topRows(latent);
-  const nb = decoderNeighbours(s.W_dec, s.N, s.d, latent, 8);
-  let expl = s.explained.get(latent);
-  if (expl === undefined && s.contexts) {
-    expl = explainLatent(latent, explainSource(s.csc, s.contexts, s.vocab));
-    s.explained.set(latent, expl);
-  }
-  return {
-    id: latent,
-    freq: s.freq[latent],
-    meanAct: s.meanAct[latent],
-    histogram: { edges: Array.from(h.edges), counts: Array.from(h.counts) },
-    top: Array.from(top.row, (r, j) => {
-      const c = s.contexts?.display(r, 12, 4) ?? null;
-      return {
-        row: s.rowIds[r],
-        value: top.val[j],
-        context: c?.tokens ?? null,
-        activeIndex: c?.active ?? -1,
-      };
-    }),
-    neighbours: Array.from(nb.latent, (l, j) => ({ latent: l, cos: nb.cos[j] })),
-    ...(expl
-      ? { explanation: { text: expl.text, precision: expl.precision, recall: expl.recall, f1: expl.f1 } }
-      : {}),
-  };
 }
 
 // ---- helpers ----
@@ -473,7 +455,7 @@ async function demoPositions(ds: OpenedDataset, rows: number): Promise<Int32Arra
   }
 }
 
-function explainSource(csc: LatentCsc, ctx: Contexts, vocab: string[] | null): ExplainSource {
+export function explainSource(csc: LatentCsc, ctx: Contexts, vocab: string[] | null): ExplainSource {
   const half = Math.floor(csc.rows / 2);
   return {
     csc,
@@ -484,91 +466,8 @@ function explainSource(csc: LatentCsc, ctx: Contexts, vocab: string[] | null): E
   };
 }
 
-/**
- * Token contexts of the evaluated rows: for each row, its token and the tokens around it in the
- * dataset, cut at window starts (a position that does not increase, or a BOS token).
- */
-class Contexts {
-  private constructor(
-    /** flat token ids of the read ranges */
-    private readonly tok: Int32Array,
-    /** [rows] index into tok of the row's token; first and one-past-last index of its window */
-    private readonly at: Uint32Array,
-    private readonly lo: Uint32Array,
-    private readonly hi: Uint32Array,
-    private readonly vocab: string[] | null,
-  ) {}
-
-  static async build(
-    ids: NonNullable<OpenedDataset['tokenIds']>,
-    positions: Int32Array | null,
-    vocab: string[] | null,
-    rowIds: Float64Array,
-    rows: number,
-  ): Promise<Contexts> {
-    const BEFORE = 16;
-    const AFTER = 8;
-    const bos = new Set<number>();
-    const BOS_PIECES = ['<s>', '<|endoftext|>', '<bos>', '<|begin_of_text|>'];
-    for (let i = 0; vocab && i < vocab.length; i++) if (BOS_PIECES.includes(vocab[i]?.trim())) bos.add(i);
-    const n = rowIds.length;
-    const at = new Uint32Array(n);
-    const lo = new Uint32Array(n);
-    const hi = new Uint32Array(n);
-    const parts: Int32Array[] = [];
-    let base = 0;
-    for (let j = 0; j < n; ) {
-      let e = j + 1;
-      while (e < n && rowIds[e] === rowIds[e - 1] + 1) e++;
-      const g0 = rowIds[j];
-      const g1 = rowIds[e - 1] + 1;
-      const r0 = Math.max(0, g0 - BEFORE);
-      const r1 = Math.min(rows, g1 + AFTER);
-      const t = await ids.readIds(r0, r1 - r0);
-      const L = t.length;
-      // window start / end (exclusive) per read index
-      const starts = (q: number) =>
-        (positions !== null && q > 0 && positions[r0 + q] <= positions[r0 + q - 1]) || bos.has(t[q]);
-      const ws = new Uint32Array(L);
-      for (let q = 1; q < L; q++) ws[q] = starts(q) ? q : ws[q - 1];
-      const we = new Uint32Array(L);
-      we[L - 1] = L;
-      for (let q = L - 2; q >= 0; q--) we[q] = starts(q + 1) ? q + 1 : we[q + 1];
-      for (let r = j; r < e; r++) {
-        const q = rowIds[r] - r0;
-        at[r] = base + q;
-        lo[r] = base + ws[q];
-        hi[r] = base + we[q];
-      }
-      parts.push(t);
-      base += L;
-      j = e;
-    }
-    const tok = new Int32Array(base);
-    let o = 0;
-    for (const p of parts) {
-      tok.set(p, o);
-      o += p.length;
-    }
-    return new Contexts(tok, at, lo, hi, vocab);
-  }
-
-  /** Up to n token ids ending with row's token, within its window. */
-  contextOf(row: number, n: number): Int32Array {
-    return this.tok.subarray(Math.max(this.lo[row], this.at[row] - n + 1), this.at[row] + 1);
-  }
-
-  /** Pieces around row's token: up to `before` before and `after` after, and the index of the row's token. */
-  display(row: number, before: number, after: number): { tokens: string[]; active: number } {
-    const a = Math.max(this.lo[row], this.at[row] - before);
-    const b = Math.min(this.hi[row], this.at[row] + after + 1);
-    const piece = (t: number) => (this.vocab?.[t] !== undefined ? displayToken(this.vocab[t]) : `<${t}>`);
-    return { tokens: Array.from(this.tok.subarray(a, b), piece), active: this.at[row] - a };
-  }
-}
-
 /** The language model of the demo dataset, from its provenance file (bundled with the page). */
-interface DemoLm {
+export interface DemoLm {
   name: string;
   ckpt: LlamaCheckpoint;
   tok: Tokenizer;

@@ -2,6 +2,7 @@
  * Typed messages between the page (or the CLI's page) and trainer.worker.ts, which owns the GPUDevice.
  * The page never touches GPU buffers; everything crosses this boundary as plain data.
  */
+import type { LatentDashboard } from '../eval/dashboard';
 import type { AdapterReport } from '../gpu/device';
 import type { ResolvedConfig, SaeConfig } from '../sae/config';
 import type { EvalResult, MetricPoint, RunStatus } from '../sae/results';
@@ -281,15 +282,13 @@ export interface FullEvalReport {
   ablation?: AblationReport;
 }
 
-export interface LatentDetail {
-  id: number;
-  freq: number;
-  meanAct: number;
-  histogram: { edges: number[]; counts: number[] };
-  /** top-activating rows with their token contexts (when token ids and a vocabulary exist) */
-  top: { row: number; value: number; context: string[] | null; activeIndex: number }[];
+/**
+ * One latent of the last evaluation for the latent browser: its dashboard (src/eval/dashboard.ts:
+ * density, histogram of nonzero values, top and quantile-sampled contexts with every token's value,
+ * logit effects when the dataset's model is loaded, N2G explanation) and its nearest latents.
+ */
+export interface LatentDetail extends LatentDashboard {
   neighbours: { latent: number; cos: number }[];
-  explanation?: { text: string; precision: number; recall: number; f1: number };
 }
 
 export interface CheckpointEntry {
@@ -316,6 +315,8 @@ export type ToWorker =
   | { type: 'evaluate' }
   | { type: 'full-eval'; request: FullEvalRequest }
   | { type: 'latent'; latent: number }
+  /** every latent's dashboard of the last evaluation as the static folder, zipped (src/io/dashboard.ts) */
+  | { type: 'export-dashboards'; title?: string }
   | {
       type: 'export';
       format: 'saelens' | 'openai';
@@ -379,6 +380,8 @@ export type FromWorker =
     }
   | { type: 'full-eval'; report: FullEvalReport }
   | { type: 'latent'; detail: LatentDetail }
+  /** the dashboard folder as a zip holding one folder (progress comes as 'dataset-progress', phase 'dashboards') */
+  | { type: 'dashboards'; fileName: string; bytes: Uint8Array; latents: number; files: number }
   /** a zip (export) or text files (run config) to save */
   | { type: 'export'; fileName: string; bytes: Uint8Array }
   | { type: 'imported'; summary: string }

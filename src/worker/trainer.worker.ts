@@ -17,10 +17,10 @@ import {
   type TrainerCheckpointExtra,
   trainerConfig,
 } from '../sae/trainer';
+import { exportDashboards, latentDetail } from './dashboards';
 import { type OpenedDataset, openDataset } from './datasets';
 import {
   fullEvaluate,
-  latentDetail,
   noteDataset,
   noteLmDataset,
   releaseTrainer,
@@ -376,8 +376,15 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       }
       case 'latent':
-        post({ type: 'latent', detail: latentDetail(msg.latent) });
+        post({ type: 'latent', detail: await latentDetail(msg.latent) });
         break;
+      case 'export-dashboards': {
+        const d = await exportDashboards(msg.title ?? 'SAE Lab latent dashboards', (fraction) =>
+          post({ type: 'dataset-progress', fraction, phase: 'dashboards' }),
+        );
+        post({ type: 'dashboards', ...d }, [d.bytes.buffer]);
+        break;
+      }
     }
   } catch (e) {
     if (e instanceof WebGPUUnavailableError) post({ type: 'no-webgpu', message: e.message });

@@ -5,7 +5,8 @@ import { evaluateSae } from '../../src/eval/index';
 import { normalizeBatch } from '../../src/sae/normalize';
 import type { KernelChoice } from '../../src/sae/step';
 import { Trainer } from '../../src/sae/trainer';
-import { fullEvaluate, latentDetail } from '../../src/worker/evaluate';
+import { latentDetail } from '../../src/worker/dashboards';
+import { fullEvaluate } from '../../src/worker/evaluate';
 import { assert, gpuTest } from './harness';
 
 const FIXED: KernelChoice = { encode: 'blocked4x4', topk: 'insert', topkTile: 2048 };
@@ -59,8 +60,10 @@ gpuTest(
       assert(counted === 64, `density histogram counts ${counted} latents`);
       const live = report.latents.find((l) => l.freq > 0);
       assert(live !== undefined, 'no latent fired');
-      const det = latentDetail(live.id);
-      assert(det.top.length > 0 && det.top[0].context === null, 'top rows (without token contexts)');
+      const det = await latentDetail(live.id);
+      assert(det.top.length > 0 && det.top[0].tokens.length === 0, 'top rows (without token contexts)');
+      assert(det.logits === null, 'no logit effects without a language model');
+      assert(det.bands.reduce((a, b) => a + b.count, 0) === det.fired, 'quantile bands cover the fired rows');
       assert(det.neighbours.length === 8, 'neighbours');
       assert(det.histogram.counts.reduce((a, c) => a + c, 0) > 0, 'activation histogram is empty');
     } finally {
