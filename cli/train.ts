@@ -401,6 +401,8 @@ export async function trainHeadless(
           l0: f.l0,
           dead_fraction: f.deadFractionRule,
           dead_fraction_eval: f.deadFractionEval,
+          // Matryoshka: held-out nMSE of each inner prefix, for config.matryoshkaWidths but the last
+          ...(f.prefixNmse ? { prefix_nmse: f.prefixNmse } : {}),
           tokens_per_s: f.tokensPerS,
           tokens: f.tokens,
           eval_rows: f.rows,

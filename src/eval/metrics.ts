@@ -24,6 +24,8 @@ export interface AccumulatorOptions {
   fireThreshold?: number;
   /** Top-activating rows kept per latent (0 = none). Default 0. */
   topM?: number;
+  /** Matryoshka: inner prefixes whose reconstructions add() receives (src/sae/metrics.ts). */
+  innerLevels?: number;
 }
 
 export interface DensityHistogram {
@@ -41,6 +43,8 @@ export interface EvalReport {
   nmse: number;
   /** 1 − Σ_c Var(x̂_c − x_c) / Σ_c Var(x_c), variances over the evaluated rows. */
   explainedVariance: number;
+  /** Matryoshka: nMSE of each inner prefix of the dictionary, narrowest first. */
+  prefixNmse?: number[];
   /** Mean number of latents per row with a value > 0. */
   l0: number;
   /** Latents that never fired (value > fireThreshold) on the evaluated rows. */
@@ -67,7 +71,13 @@ export class EvalAccumulator extends MetricsAccumulator {
   private readonly heapSize: Uint32Array;
 
   constructor(opts: AccumulatorOptions) {
-    super({ N: opts.N, d: opts.d, mean: opts.mean, fireThreshold: opts.fireThreshold ?? FIRE_THRESHOLD });
+    super({
+      N: opts.N,
+      d: opts.d,
+      mean: opts.mean,
+      fireThreshold: opts.fireThreshold ?? FIRE_THRESHOLD,
+      innerLevels: opts.innerLevels,
+    });
     this.topM = opts.topM ?? 0;
     this.actSum = new Float64Array(this.N);
     this.actMax = new Float32Array(this.N);
@@ -151,6 +161,7 @@ export class EvalAccumulator extends MetricsAccumulator {
       rows: n,
       nmse: m.nmse,
       explainedVariance: m.explainedVariance,
+      ...(m.prefixNmse ? { prefixNmse: m.prefixNmse } : {}),
       l0: m.l0,
       deadCount: m.neverFired,
       deadFraction: m.neverFiredFraction,

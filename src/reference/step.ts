@@ -227,7 +227,7 @@ export function refStep(
 }
 
 /** Level of each latent: the first h with i < matryoshkaWidths[h] (0 for every latent of one level). */
-export function latentLevels(cfg: ResolvedConfig): (i: number) => number {
+function latentLevels(cfg: ResolvedConfig): (i: number) => number {
   const w = cfg.matryoshkaWidths;
   return (i) => {
     let h = 0;
@@ -242,7 +242,7 @@ export function latentLevels(cfg: ResolvedConfig): (i: number) => number {
  * lossScale·Σ_h ‖e_h‖² gives a latent of level h the source gScale·E_h, E_h = Σ_{h' ≥ h} e_h'.
  * innerSe = Σ_{h < G−1} ‖e_h‖² (the prefixes' share of the loss; the full width's is the main loss).
  */
-export function nestedGrads(
+function nestedGrads(
   top: { idx: Uint32Array; val: Float64Array },
   p: { b_pre: ArrayLike<number>; W_dec: ArrayLike<number> },
   x: ArrayLike<number>,

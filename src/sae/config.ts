@@ -29,7 +29,7 @@ export const isDense = (a: Activation) => a !== 'topk' && a !== 'batchtopk' && a
 /** BatchTopK's batch-level cut and learned inference threshold θ: BatchTopK and Matryoshka BatchTopK. */
 export const isBatchCut = (a: Activation) => a === 'batchtopk' || a === 'matryoshka';
 /** Most nested prefixes of a Matryoshka dictionary (the kernel keeps one partial sum per prefix in registers). */
-export const MAX_MATRYOSHKA_LEVELS = 8;
+const MAX_MATRYOSHKA_LEVELS = 8;
 /** Activations with per-latent parameters in `extra` [2N] (Gated: r_mag, b_mag; JumpReLU: log θ). */
 export const hasExtra = (a: Activation) => a === 'gated' || a === 'jumprelu';
 

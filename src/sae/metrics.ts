@@ -20,6 +20,8 @@
  *     curve counts the same, shaders/loss.wgsl). A zero code entry (BatchTopK's cut, relu) is not active.
  *     The threshold family's codes keep a row's 512 largest values; its L0 comes from the forward's
  *     full per-row count instead (rowL0), so it is never truncated.
+ *   Matryoshka: prefix nMSE_h = Σ_b ‖x̂_h,b − x_b‖² / Σ_b ‖x_b − μ‖² for each inner width m_h, x̂_h the
+ *     reconstruction by the first m_h latents alone (the forward's xInner); the full width's is nMSE.
  *   A latent fires on a row when its value > fireThreshold (1e-3: the paper's and the released code's
  *     "activates", the training dead counter's test): never-fired fraction = latents that fired on none
  *     of the evaluated rows / N; firing frequency = rows it fired on / rows.
@@ -48,6 +50,8 @@ export interface MetricsOptions {
   mean: ArrayLike<number>;
   /** A latent fires when its value exceeds this (the config's fireThreshold). */
   fireThreshold: number;
+  /** Matryoshka: inner prefixes (G − 1) whose reconstructions each batch brings (add's xInner); 0 otherwise. */
+  innerLevels?: number;
 }
 
 /** The metrics every report shares (see the file comment for the formulas). */
@@ -59,6 +63,8 @@ export interface ReconMetrics {
   /** Latents that never fired on the evaluated rows. */
   neverFired: number;
   neverFiredFraction: number;
+  /** Matryoshka: nMSE of each inner prefix, narrowest first (the full width's is nmse); absent otherwise. */
+  prefixNmse?: number[];
 }
 
 export class MetricsAccumulator {
@@ -75,6 +81,8 @@ export class MetricsAccumulator {
   private readonly see: Float64Array;
   /** [N] rows each latent fired on. */
   protected readonly fireCount: Float64Array;
+  /** [G − 1] Σ ‖x̂_h − x‖² of the inner prefixes. */
+  private readonly seeInner: Float64Array;
 
   constructor(opts: MetricsOptions) {
     this.N = opts.N;
@@ -87,6 +95,7 @@ export class MetricsAccumulator {
     this.se = new Float64Array(this.d);
     this.see = new Float64Array(this.d);
     this.fireCount = new Float64Array(this.N);
+    this.seeInner = new Float64Array(opts.innerLevels ?? 0);
   }
 
   get rows(): number {
@@ -100,11 +109,24 @@ export class MetricsAccumulator {
    * @param xhat [rows, d] raw reconstructions
    * @param rowL0 [rows] each row's count of nonzero latents, when the codes may hold fewer than all
    *   of them (the threshold family keeps the 512 largest per row); L0 is then counted from these
+   * @param xInner [G − 1, rows, d] raw reconstructions of the inner prefixes (Matryoshka)
    */
-  add(x: ArrayLike<number>, codes: CodesBatch, xhat: ArrayLike<number>, rowL0?: ArrayLike<number>): void {
+  add(
+    x: ArrayLike<number>,
+    codes: CodesBatch,
+    xhat: ArrayLike<number>,
+    rowL0?: ArrayLike<number>,
+    xInner?: ArrayLike<number>,
+  ): void {
     const { rows, k, idx, val } = codes;
     const d = this.d;
     if (x.length < rows * d || xhat.length < rows * d) throw new Error('x / xhat shorter than rows·d');
+    const L = this.seeInner.length;
+    if (L > 0) {
+      if (!xInner || xInner.length < L * rows * d) throw new Error(`xInner shorter than ${L}·rows·d`);
+      for (let h = 0; h < L; h++)
+        for (let o = 0; o < rows * d; o++) this.seeInner[h] += (xInner[h * rows * d + o] - x[o]) ** 2;
+    }
     const mu = this.mu;
     for (let r = 0; r < rows; r++) {
       const o = r * d;
@@ -159,6 +181,7 @@ export class MetricsAccumulator {
       l0: n > 0 ? this.active / n : 0,
       neverFired: never,
       neverFiredFraction: never / this.N,
+      ...(this.seeInner.length > 0 ? { prefixNmse: Array.from(this.seeInner, (s) => s / den) } : {}),
     };
   }
 }

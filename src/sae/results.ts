@@ -33,6 +33,8 @@ export interface EvalResult {
   deadFractionEval: number;
   /** dead by the deadTokens rule during training */
   deadFractionRule: number;
+  /** Matryoshka: held-out nMSE of each inner prefix (config.matryoshkaWidths minus the last), narrowest first */
+  prefixNmse?: number[];
   /** the weights evaluated: the EMA of the weights (cfg.ema, as the paper evaluates) or the weights themselves */
   weights: 'ema' | 'live';
 }

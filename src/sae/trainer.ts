@@ -236,6 +236,8 @@ export interface EvalBatch {
   xHat: Float32Array;
   /** threshold family: [n] each row's count of nonzero activations (the codes keep the 512 largest) */
   rowL0?: Float32Array;
+  /** Matryoshka: [G − 1, n, d] raw reconstructions by each inner prefix of the dictionary */
+  xInner?: Float32Array;
 }
 
 export class Trainer {
@@ -736,6 +738,7 @@ export class Trainer {
     const sae = this.sae;
     const k = sae.codesK;
     const dense = isDense(this.cfg.activation);
+    const inner = this.cfg.matryoshkaWidths.length - 1;
     const xn = new Float32Array(B * d);
     const rowScale = new Float32Array(B);
     const rowShift = new Float32Array(B);
@@ -758,11 +761,13 @@ export class Trainer {
       sae.forward(n);
       // The three copies are submitted now, right behind the forward pass, so a training step
       // submitted while they are awaited (a live run's full evaluation) cannot come between.
-      const [xb, ib, vb, sb] = await Promise.all([
+      const [xb, ib, vb, sb, inb] = await Promise.all([
         readBytes(sae.device, sae.b.xHat, n * d * 4),
         readBytes(sae.device, sae.b.idxAll, n * k * 4),
         readBytes(sae.device, sae.b.valAll, n * k * 4),
         dense ? readBytes(sae.device, sae.b.rowStats, n * 16) : null,
+        // Matryoshka's inner prefixes: the forward's decode wrote them as [G − 1, n, d].
+        inner > 0 ? readBytes(sae.device, sae.b.xInner, inner * n * d * 4) : null,
       ]);
       await this.checkGpu();
       const xHat = new Float32Array(xb);
@@ -770,7 +775,16 @@ export class Trainer {
       const codes = { rows: n, k, idx: new Uint32Array(ib), val: new Float32Array(vb) };
       const stats = sb ? new Float32Array(sb) : null;
       const rowL0 = stats ? Float32Array.from({ length: n }, (_, b) => stats[b * 4 + 2]) : undefined;
-      yield { x, rowIds: batch.rowIds.subarray(0, n), codes, xHat, rowL0 };
+      const xInner = inb ? new Float32Array(inb) : undefined;
+      if (xInner)
+        for (let h = 0; h < inner; h++)
+          denormalizeInPlace(
+            xInner.subarray(h * n * d, (h + 1) * n * d),
+            d,
+            rowScale.subarray(0, n),
+            rowShift.subarray(0, n),
+          );
+      yield { x, rowIds: batch.rowIds.subarray(0, n), codes, xHat, rowL0, xInner };
     }
   }
 
@@ -806,9 +820,10 @@ export class Trainer {
       d: this.cfg.d,
       mean: this.stats.mean,
       fireThreshold: this.cfg.fireThreshold,
+      innerLevels: this.cfg.matryoshkaWidths.length - 1,
     });
     const weights = await this.withEvalWeights(async (w) => {
-      for await (const b of this.evalBatches(maxRows)) acc.add(b.x, b.codes, b.xHat, b.rowL0);
+      for await (const b of this.evalBatches(maxRows)) acc.add(b.x, b.codes, b.xHat, b.rowL0, b.xInner);
       return w;
     });
     const m = acc.metrics();
@@ -823,6 +838,7 @@ export class Trainer {
       l0: m.l0,
       deadFractionEval: m.neverFiredFraction,
       deadFractionRule: deadRule / N,
+      ...(m.prefixNmse ? { prefixNmse: m.prefixNmse } : {}),
       weights,
     };
   }

@@ -16,7 +16,15 @@ import { ABLATIONS, type AblationVariant, budgetTokens, type SweepRunRecord } fr
 import { lrForN, type SweepRunConfig, type TokenBudget } from './sweep';
 
 /** The methods a comparison can include ('multitopk' is topk with the Multi-TopK loss). */
-export type Method = 'topk' | 'batchtopk' | 'matryoshka' | 'multitopk' | 'relu' | 'prolu' | 'gated' | 'jumprelu';
+export type Method =
+  | 'topk'
+  | 'batchtopk'
+  | 'matryoshka'
+  | 'multitopk'
+  | 'relu'
+  | 'prolu'
+  | 'gated'
+  | 'jumprelu';
 export const METHODS: readonly Method[] = [
   'topk',
   'batchtopk',

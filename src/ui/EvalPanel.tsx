@@ -243,6 +243,17 @@ function Report({ r, stale }: { r: FullEvalReport; stale: boolean }) {
         <Tile label="explained variance" testid="eval-ev" value={r.explainedVariance}>
           {fmtPct(r.explainedVariance)}
         </Tile>
+        {r.prefixNmse?.map((v, h) => (
+          <Tile
+            key={`prefix-${r.prefixWidths?.[h]}`}
+            label={`nMSE, first ${fmtInt(r.prefixWidths?.[h] ?? 0)}`}
+            testid={`eval-prefix-nmse-${h}`}
+            value={v}
+            title="Matryoshka: the reconstruction by this prefix of the dictionary alone"
+          >
+            {fmtNum(v, 4)}
+          </Tile>
+        ))}
         <Tile label="L0" testid="eval-l0" value={r.l0}>
           {fmtNum(r.l0, 3)}
         </Tile>

@@ -167,6 +167,15 @@ export function RunPanel() {
           {fmtNum(run.final.nmse, 4)} · explained variance {fmtPct(run.final.explainedVariance)} · L0{' '}
           {fmtNum(run.final.l0, 3)} · never fired {fmtPct(run.final.deadFractionEval)} · dead by rule{' '}
           {fmtPct(run.final.deadFractionRule)} · {fmtCompact(run.final.tokensPerS)} tokens/s
+          {run.final.prefixNmse && (
+            <span data-testid="prefix-nmse">
+              {' '}
+              · nMSE of the first m latents alone:{' '}
+              {run.final.prefixNmse
+                .map((v, h) => `m = ${run.config?.matryoshkaWidths[h] ?? '?'}: ${fmtNum(v, 4)}`)
+                .join(', ')}
+            </span>
+          )}
         </div>
       )}
     </section>

@@ -165,6 +165,7 @@ export async function fullEvaluate(
     mean: trainer.stats.mean,
     topM: topMFor(N),
     fireThreshold: cfg.fireThreshold,
+    innerLevels: cfg.matryoshkaWidths.length - 1,
   });
   const codeParts: SparseCodes[] = [];
   const idParts: Float64Array[] = [];
@@ -176,7 +177,7 @@ export async function fullEvaluate(
   const { weights, params } = await trainer.withEvalWeights(async (weights) => {
     let done = 0;
     for await (const b of trainer.evalBatches(maxRows)) {
-      acc.add(b.x, b.codes, b.xHat, b.rowL0);
+      acc.add(b.x, b.codes, b.xHat, b.rowL0, b.xInner);
       codeParts.push(b.codes);
       idParts.push(b.rowIds.slice());
       if (wantRaw) rawParts.push(b.x.slice());
@@ -197,6 +198,9 @@ export async function fullEvaluate(
     rows: rep.rows,
     nmse: rep.nmse,
     explainedVariance: rep.explainedVariance,
+    ...(rep.prefixNmse
+      ? { prefixNmse: rep.prefixNmse, prefixWidths: cfg.matryoshkaWidths.slice(0, -1) }
+      : {}),
     l0: rep.l0,
     deadFraction: rep.deadFraction,
     deadFractionRule: deadRule / N,

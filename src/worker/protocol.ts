@@ -246,6 +246,9 @@ export interface FullEvalReport {
   rows: number;
   nmse: number;
   explainedVariance: number;
+  /** Matryoshka: nMSE of the first m latents alone, for each inner width m (prefixWidths) */
+  prefixNmse?: number[];
+  prefixWidths?: number[];
   l0: number;
   deadFraction: number;
   deadFractionRule: number;

@@ -5,6 +5,7 @@ import { syntheticSource } from '../../src/data/synthetic';
 import { cloneParams, newRefState, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';
+import { denormalizeInPlace, normalizeBatch } from '../../src/sae/normalize';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, paramNames } from '../../src/sae/step';
 import { Trainer } from '../../src/sae/trainer';
 import { assert, assertClose, gpuTest, randn, relErr } from './harness';
@@ -272,13 +273,16 @@ gpuTest(
         `${name}: nMSE did not fall (${lines.at(-1)})`,
       );
       assert(f.l0 > 0 && f.l0 < 64, `${name}: held-out L0 ${f.l0}`);
-      if (name.includes('topk') || name === 'matryoshka') assert(Math.abs(f.l0 - 4) < 1.5, `${name}: L0 ${f.l0} far from k = 4`);
+      if (name.includes('topk') || name === 'matryoshka')
+        assert(Math.abs(f.l0 - 4) < 1.5, `${name}: L0 ${f.l0} far from k = 4`);
       else assert(first.penalty! > 0, `${name}: no sparsity penalty reported`);
       // The L1 family gets sparser as λ warms up; JumpReLU's thresholds move slowly (Adam moves log θ by
       // about lr per step), so there the test is that the L0 penalty pushed the thresholds up.
       if (['relu', 'prolu', 'gated'].includes(name))
         assert(f.l0 < first.l0, `${name}: L0 did not fall (${lines.at(-1)})`);
-      if (name === 'batchtopk' || name === 'matryoshka') assert(first.batchThreshold! > 0, 'no batch threshold reported');
+      if (name === 'batchtopk' || name === 'matryoshka')
+        assert(first.batchThreshold! > 0, 'no batch threshold reported');
+      if (name === 'matryoshka') lines.push(await checkPrefixNmse(trainer, stats.mean, f.prefixNmse));
       if (over.activation === 'gated' || over.activation === 'jumprelu') {
         const st = await trainer.sae.readState();
         assert(
@@ -297,3 +301,49 @@ gpuTest(
     console.log(lines.join('\n'));
   },
 );
+
+/**
+ * Matryoshka's held-out prefix nMSE against its definition: each inner prefix's reconstruction
+ * recomputed in float64 from the forward's codes (b_pre + Σ over latents < m of val·W_dec, normalized
+ * space, then mapped back as the trainer maps x̂), compared with the forward's xInner, and
+ * Σ‖x̂_m − x‖² / Σ‖x − μ‖² with the reported prefixNmse.
+ */
+async function checkPrefixNmse(trainer: Trainer, mean: ArrayLike<number>, got: number[] | undefined) {
+  const { d, matryoshkaWidths: widths } = trainer.cfg;
+  const L = widths.length - 1;
+  assert(got?.length === L, `matryoshka: prefixNmse ${JSON.stringify(got)} for widths ${widths}`);
+  const p = await trainer.sae.readParams();
+  const se = new Float64Array(L);
+  let den = 0;
+  let worst = 0;
+  for await (const b of trainer.evalBatches()) {
+    const n = b.codes.rows;
+    const rowScale = new Float32Array(n);
+    const rowShift = new Float32Array(n);
+    normalizeBatch(trainer.norm, b.x, d, new Float32Array(n * d), rowScale, rowShift);
+    for (let h = 0; h < L; h++) {
+      const want = new Float32Array(n * d);
+      for (let r = 0; r < n; r++) {
+        const acc = Float64Array.from(p.b_pre);
+        for (let j = 0; j < b.codes.k; j++) {
+          const i = b.codes.idx[r * b.codes.k + j];
+          const v = b.codes.val[r * b.codes.k + j];
+          if (i === NONE || i >= widths[h] || v === 0) continue;
+          for (let c = 0; c < d; c++) acc[c] += v * p.W_dec[i * d + c];
+        }
+        want.set(acc, r * d);
+      }
+      denormalizeInPlace(want, d, rowScale, rowShift);
+      const have = b.xInner!.subarray(h * n * d, (h + 1) * n * d);
+      worst = Math.max(worst, relErr(have, want));
+      for (let o = 0; o < n * d; o++) se[h] += (have[o] - b.x[o]) ** 2;
+    }
+    for (let o = 0; o < n * d; o++) den += (b.x[o] - mean[o % d]) ** 2;
+  }
+  assert(worst < 1e-5, `matryoshka: xInner vs codes, relative error ${worst.toExponential(2)} ≥ 1e-5`);
+  const want = Array.from(se, (v) => v / den);
+  assertClose(got!, want, 1e-9, 1e-9, 'matryoshka: prefixNmse');
+  // Wider prefixes reconstruct better here (each level holds live latents after training).
+  for (let h = 1; h < L; h++) assert(want[h] < want[h - 1], `matryoshka: prefix nMSE ${want} not falling`);
+  return `matryoshka: prefix nMSE ${want.map((v) => v.toFixed(3)).join(', ')} (m = ${widths.slice(0, -1)})`;
+}

@@ -75,6 +75,10 @@ describe('cli: Matryoshka BatchTopK', () => {
       expect(m.config).toMatchObject({ activation: 'matryoshka', matryoshkaWidths: [4, 16, 64] });
       expect(m.final.nmse).toBeLessThan(0.5);
       expect(Math.abs(m.final.l0 - 4)).toBeLessThan(1.5);
+      // Each inner prefix's held-out nMSE, narrowest first, above the full width's.
+      expect(m.final.prefix_nmse).toHaveLength(2);
+      expect(m.final.prefix_nmse[0]).toBeGreaterThan(m.final.prefix_nmse[1]);
+      expect(m.final.prefix_nmse[1]).toBeGreaterThan(m.final.nmse);
       const cfg = JSON.parse(readFileSync(join(out, 'sae/cfg.json'), 'utf8'));
       expect(cfg.architecture).toBe('jumprelu');
       expect(cfg.sae_lab.config.matryoshkaWidths).toEqual([4, 16, 64]);
@@ -101,10 +105,14 @@ describe('cli: Matryoshka BatchTopK', () => {
       ]);
       expect(c.status, c.stderr).toBe(0);
       const doc = JSON.parse(readFileSync(join(cmp, 'compare.json'), 'utf8'));
-      const runs = doc.runs.filter((x: { method: string }) => x.method === 'matryoshka');
-      expect(runs.map((x: { id: string }) => x.id)).toEqual(['matryoshka_k2', 'matryoshka_k8']);
-      for (const x of runs) expect(Number.isFinite(x.result.nmse)).toBe(true);
-      expect(doc.frontiers.matryoshka.length).toBeGreaterThan(0);
+      type Run = { config: { id: string; method: string }; final: { nmse: number; l0: number } };
+      const runs = (doc.runs as Run[]).filter((x) => x.config.method === 'matryoshka');
+      expect(runs.map((x) => x.config.id)).toEqual(['matryoshka_k2', 'matryoshka_k8']);
+      for (const x of runs) expect(x.final.nmse).toBeLessThan(1);
+      const frontier = (doc.frontiers as { method: string; pareto: { id: string }[] }[]).find(
+        (f) => f.method === 'matryoshka',
+      );
+      expect(frontier?.pareto.map((p) => p.id)).toEqual(['matryoshka_k2', 'matryoshka_k8']);
     },
     600_000,
   );
