@@ -566,6 +566,8 @@ export interface ImportedSae {
   metrics: Record<string, number | null> | null;
   /** log10 firing density per latent [N] (SAELens's sparsity.safetensors), when the files have it. */
   logSparsity: Float32Array | null;
+  /** BatchTopK / Matryoshka restored from an SAE Lab export: the learned inference threshold θ. */
+  inferenceThreshold?: number;
   /** Things the caller should tell the user (lossy conversions, unknown scales). */
   warnings: string[];
   /** The tool's config json as read. */
@@ -638,6 +640,7 @@ function readSaeLab(lab: unknown): {
   config: Partial<SaeConfig>;
   tokens: number | null;
   metrics: Record<string, number | null> | null;
+  inferenceThreshold: number | null;
 } | null {
   if (!lab || typeof lab !== 'object') return null;
   const l = lab as Json;
@@ -653,6 +656,7 @@ function readSaeLab(lab: unknown): {
     config: (l.config ?? {}) as Partial<SaeConfig>,
     tokens: typeof l.tokens_trained === 'number' ? l.tokens_trained : null,
     metrics: (l.metrics ?? null) as Record<string, number | null> | null,
+    inferenceThreshold: typeof l.inference_threshold === 'number' ? l.inference_threshold : null,
   };
 }
 
@@ -751,6 +755,7 @@ function importSaelens(dir: string, files: Files): ImportedSae {
     warnings.push('rescale_acts_by_decoder_norm: decoder norms folded into the encoder (same function)');
   }
   let extra: Float32Array | undefined;
+  let inferenceThreshold: number | undefined;
   if (activation === 'gated') {
     extra = new Float32Array(2 * N);
     extra.set(floatTensor(wName, tensors, 'r_mag', [N], '[d_sae]', of), 0);
@@ -780,6 +785,20 @@ function importSaelens(dir: string, files: Files): ImportedSae {
         warnings.push(
           `${clamped} JumpReLU threshold(s) ≤ 0 were raised to the smallest float32 (log threshold ${LOG_THRESHOLD_FLOOR.toFixed(2)})`,
         );
+    }
+    // An SAE Lab BatchTopK / Matryoshka export is JumpReLU with its learned θ for every latent: read
+    // back as trained (per token with θ and the candidate cap, Matryoshka's prefixes), so evaluating
+    // the export gives the numbers its run reported. Any other threshold stays JumpReLU.
+    const theta = lab0?.inferenceThreshold;
+    if (
+      activation === 'jumprelu' &&
+      (recorded === 'batchtopk' || recorded === 'matryoshka') &&
+      typeof theta === 'number' &&
+      threshold.every((t) => t === Math.fround(Math.max(0, theta)))
+    ) {
+      activation = recorded;
+      extra = undefined;
+      inferenceThreshold = theta;
     }
   }
   if (cfg.apply_b_dec_to_input === false) {
@@ -850,6 +869,7 @@ function importSaelens(dir: string, files: Files): ImportedSae {
     tokensTrained: lab?.tokens ?? null,
     metrics: lab?.metrics ?? null,
     logSparsity: sparsity,
+    ...(inferenceThreshold !== undefined ? { inferenceThreshold } : {}),
     warnings,
     rawConfig: cfg,
   };

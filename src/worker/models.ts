@@ -125,6 +125,7 @@ export async function exportModel(
         tokensTrained: s.tokensTrained ?? undefined,
         metrics: s.metrics ?? undefined,
         logSparsity: s.logSparsity ?? undefined,
+        inferenceThreshold: s.inferenceThreshold,
         source: {
           ...s.source,
           modelName: opts.modelName ?? s.source.modelName,
@@ -188,7 +189,7 @@ export function trainerForImported(device: GPUDevice, s: ImportedSae, dataset: O
   const N = s.nLatents;
   const batchSize = Math.max(16, Math.min(4096, Math.floor((64 << 20) / (4 * N))));
   const n = s.normalization;
-  return Trainer.withParams(
+  const t = Trainer.withParams(
     device,
     dataset.source,
     dataset.stats,
@@ -196,6 +197,11 @@ export function trainerForImported(device: GPUDevice, s: ImportedSae, dataset: O
       nLatents: N,
       activation: s.activation,
       k: Math.min(s.k, N),
+      // A restored BatchTopK / Matryoshka SAE evaluates with its own candidate cap and prefixes.
+      ...(s.config.batchTopKCap != null ? { batchTopKCap: s.config.batchTopKCap } : {}),
+      ...(s.activation === 'matryoshka' && s.config.matryoshkaWidths
+        ? { matryoshkaWidths: s.config.matryoshkaWidths }
+        : {}),
       batchSize,
       tokens: batchSize,
       auxk: false,
@@ -208,4 +214,8 @@ export function trainerForImported(device: GPUDevice, s: ImportedSae, dataset: O
     s.params,
     { normalization: { kind: n.kind, scale: n.kind === 'scalar' ? n.scale : 1 }, kernels: {} },
   );
+  // BatchTopK's θ is training state: the imported one, else −1 (not learned: evaluation refuses).
+  if (s.inferenceThreshold !== undefined)
+    t.sae.setState({ params: s.params, inferenceThreshold: s.inferenceThreshold });
+  return t;
 }

@@ -67,6 +67,10 @@ describe('cli: Matryoshka BatchTopK', () => {
         '4',
         '--tokens',
         '16k',
+        // No input normalization: the exported weights then round-trip exactly (a scalar one is
+        // folded into them and divided out again on import, which rounds).
+        '--input-norm',
+        'none',
         '--out',
         out,
       ]);
@@ -79,6 +83,16 @@ describe('cli: Matryoshka BatchTopK', () => {
       expect(m.final.prefix_nmse).toHaveLength(2);
       expect(m.final.prefix_nmse[0]).toBeGreaterThan(m.final.prefix_nmse[1]);
       expect(m.final.prefix_nmse[1]).toBeGreaterThan(m.final.nmse);
+      // The evaluation of the exported SAE reports the same numbers (one definition, src/sae/metrics.ts).
+      const ev = cli(['eval', '--sae', out, '--data', data, '--out', join(dir, 'eval')]);
+      expect(ev.status, ev.stderr).toBe(0);
+      const rep = JSON.parse(readFileSync(join(dir, 'eval', 'eval.json'), 'utf8')).report;
+      expect([rep.nmse, rep.l0, rep.prefixNmse, rep.prefixWidths]).toEqual([
+        m.final.nmse,
+        m.final.l0,
+        m.final.prefix_nmse,
+        [4, 16],
+      ]);
       const cfg = JSON.parse(readFileSync(join(out, 'sae/cfg.json'), 'utf8'));
       expect(cfg.architecture).toBe('jumprelu');
       expect(cfg.sae_lab.config.matryoshkaWidths).toEqual([4, 16, 64]);

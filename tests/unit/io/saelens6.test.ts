@@ -202,7 +202,9 @@ describe('SAELens 6 export', () => {
       const inp = input(activation, 13);
       const files = exportSae(inp);
       const back = importSae(files);
-      expect(back.activation).toBe(activation === 'batchtopk' ? 'jumprelu' : activation);
+      // BatchTopK comes back as trained, with its θ (the sae_lab block records both).
+      expect(back.activation).toBe(activation);
+      expect(back.inferenceThreshold).toBe(inp.inferenceThreshold);
       expect(back.k).toBe(k);
       expect(back.warnings).toEqual([]);
       for (const key of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
@@ -232,6 +234,7 @@ describe('SAELens 6 export', () => {
         config: { ...back.config, d, nLatents: N, k: back.k },
         normalization: back.normalization,
         logSparsity: back.logSparsity ?? undefined,
+        inferenceThreshold: back.inferenceThreshold,
       });
       expect(
         Buffer.from(again.get('sparsity.safetensors')!).equals(

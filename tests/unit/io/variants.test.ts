@@ -157,12 +157,23 @@ describe('SAELens export of the variants', () => {
       expect(relErr(theirs, ours)).toBeLessThan(1e-5);
       // import: same activation, same function
       const back = importSae(files);
-      // BatchTopK comes back as what it was exported as: JumpReLU with threshold θ everywhere.
-      expect(back.activation).toBe(btk ? 'jumprelu' : activation);
-      expect(back.config.activation).toBe(btk ? 'jumprelu' : activation);
+      // BatchTopK comes back as trained (its sae_lab block and θ everywhere), with θ.
+      expect(back.activation).toBe(activation);
+      expect(back.config.activation).toBe(activation);
+      expect(back.inferenceThreshold).toBe(btk ? theta : undefined);
       expect(back.normalization).toEqual(norm);
       expect(
-        relErr(reconstructRaw(back.params, back.k, back.normalization, x, back.activation), ours),
+        relErr(
+          reconstructRaw(
+            back.params,
+            back.k,
+            back.normalization,
+            x,
+            back.activation,
+            back.inferenceThreshold,
+          ),
+          ours,
+        ),
       ).toBeLessThan(1e-5);
       if (activation === 'batchtopk')
         expect(String((cfg.metadata as Record<string, unknown>).sae_lab_architecture_note)).toMatch(
