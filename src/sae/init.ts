@@ -4,10 +4,13 @@
  * b_pre = geometric median (Weiszfeld) of a data sample; then the released code's rescaling of the
  * encoder so that reconstructions of random unit inputs (around b_pre) have unit norm on average.
  */
-import type { Rng } from '../data/rng';
+import { Rng } from '../data/rng';
+import type { ActivationSource } from '../data/source';
+import { Batcher } from '../data/stream';
 import { encodeRef } from '../reference/encode';
 import { decodeRef, topkRef } from '../reference/step';
 import { defaultExtra, hasExtra, isDense, type ResolvedConfig } from './config';
+import { centeredMeanSqNorm, type Normalizer, normalizeBatch } from './normalize';
 import type { ParamsF32 } from './step';
 
 /**
@@ -101,4 +104,30 @@ export function initParams(cfg: ResolvedConfig, sample: Float32Array, rng: Rng):
   const params: ParamsF32 = { W_enc, b_enc, W_dec, b_pre };
   if (hasExtra(cfg.activation)) params.extra = defaultExtra(cfg);
   return params;
+}
+
+/**
+ * A fresh run's start from a sample of up to 4096 normalized training rows (its own seeded stream, so
+ * training batches are unaffected): the initial parameters (initParams) and the loss scale
+ * 1/(B·c), c the sample's centered mean squared norm (docs/DESIGN.md §1 Inputs and normalization).
+ */
+export async function initFromData(
+  cfg: ResolvedConfig,
+  source: ActivationSource,
+  norm: Normalizer,
+): Promise<{ params: ParamsF32; lossScale: number }> {
+  const { d } = cfg;
+  const sampler = new Batcher(source, {
+    seed: cfg.seed + 0x5eed,
+    heldOutFraction: cfg.evalFrac,
+    nonFinite: 'skip',
+    shuffleRows: 16384,
+  });
+  const n = Math.min(4096, sampler.trainRows);
+  const raw = await sampler.nextBatch(n);
+  const sample = new Float32Array(n * d);
+  normalizeBatch(norm, raw, d, sample, new Float32Array(n));
+  const c = centeredMeanSqNorm(sample, d);
+  const lossScale = 1 / (cfg.batchSize * (c > 0 ? c : 1));
+  return { params: initParams(cfg, sample, new Rng(cfg.seed)), lossScale };
 }

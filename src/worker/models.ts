@@ -18,7 +18,8 @@ import { exportRunConfig } from '../io/scaleout';
 import { CheckpointStore, memoryFs } from '../sae/checkpoint';
 import type { Checkpoint } from '../sae/checkpoint-format';
 import type { SaeConfig } from '../sae/config';
-import { Trainer, type TrainerCheckpointExtra } from '../sae/trainer';
+import { Trainer } from '../sae/trainer';
+import type { TrainerCheckpointExtra } from '../sae/trainer-checkpoint';
 import type { OpenedDataset } from './datasets';
 import type { CheckpointEntry, FromWorker } from './protocol';
 

@@ -9,14 +9,11 @@ import type { EncodeVariant } from '../gpu/kernels/encode';
 import { type ImportedSae, zipExport } from '../io/export';
 import type { Checkpoint } from '../sae/checkpoint-format';
 import { bufferPlan, LimitError } from '../sae/plan';
+import { DeviceLostError, GpuRunError } from '../sae/run-errors';
 import type { KernelChoice } from '../sae/step';
-import {
-  DeviceLostError,
-  GpuRunError,
-  Trainer,
-  type TrainerCheckpointExtra,
-  trainerConfig,
-} from '../sae/trainer';
+import { Trainer } from '../sae/trainer';
+import type { TrainerCheckpointExtra } from '../sae/trainer-checkpoint';
+import { trainerConfig } from '../sae/trainer-options';
 import { exportDashboards, latentDetail } from './dashboards';
 import { type OpenedDataset, openDataset } from './datasets';
 import {

@@ -7,8 +7,11 @@ import { syntheticSource } from '../../src/data/synthetic';
 import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
 import { parseCheckpoint, serializeCheckpoint } from '../../src/sae/checkpoint-format';
 import type { SaeConfig } from '../../src/sae/config';
+import { DeviceLostError } from '../../src/sae/run-errors';
 import type { KernelChoice, ParamsF32 } from '../../src/sae/step';
-import { type CheckpointOptions, DeviceLostError, Trainer, type TrainerHooks } from '../../src/sae/trainer';
+import { Trainer } from '../../src/sae/trainer';
+import type { CheckpointOptions } from '../../src/sae/trainer-checkpoint';
+import type { TrainerHooks } from '../../src/sae/trainer-options';
 import { assert, gpuTest } from './harness';
 
 const FIXED: KernelChoice = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 };

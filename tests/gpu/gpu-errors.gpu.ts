@@ -8,7 +8,8 @@ import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';
 import type { SaeConfig } from '../../src/sae/config';
-import { GpuRunError, Trainer } from '../../src/sae/trainer';
+import { GpuRunError } from '../../src/sae/run-errors';
+import { Trainer } from '../../src/sae/trainer';
 import { assert, gpuTest } from './harness';
 
 const B = 64;
