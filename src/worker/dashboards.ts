@@ -21,7 +21,9 @@ import { type DashboardMeta, writeDashboardFolder } from '../io/dashboard';
 import { zipExport } from '../io/export';
 import type { LlamaCheckpoint } from '../lm/checkpoint';
 import type { Gpt2Checkpoint } from '../lm/gpt2/types';
-import { datasetModel, type EvalState, explainSource, lastEvaluation } from './evaluate';
+import { datasetModel } from './dataset-lm';
+import { explainSource } from './eval-extras';
+import { type EvalState, lastEvaluation } from './evaluate';
 import type { LatentDetail } from './protocol';
 
 /** Tokens shown before and after a context's anchor token. */

@@ -15,15 +15,9 @@ import { Trainer } from '../sae/trainer';
 import type { TrainerCheckpointExtra } from '../sae/trainer-checkpoint';
 import { trainerConfig } from '../sae/trainer-options';
 import { exportDashboards, latentDetail } from './dashboards';
+import { noteDataset, noteLmDataset } from './dataset-lm';
 import { type OpenedDataset, openDataset } from './datasets';
-import {
-  fullEvaluate,
-  noteDataset,
-  noteLmDataset,
-  releaseTrainer,
-  retainedTrainer,
-  retainTrainer,
-} from './evaluate';
+import { fullEvaluate, releaseTrainer, retainedTrainer, retainTrainer } from './evaluate';
 import { extractGpt2Lm } from './gpt2-extract';
 import { extractLm } from './lm-extract';
 import * as models from './models';
