@@ -219,17 +219,17 @@ function microBatchRows(c: ResolvedConfig, cap: number, forced?: number): number
   return Math.max(1, Math.min(c.batchSize, Math.floor(budget / (4 * c.nLatents))));
 }
 
-/**
- * The buffers of a training step for `cfg` on an adapter with `limits`. `tileLatents` forces the tile
- * width (tests); the config's maxBindingMiB caps the binding size below the adapter's.
- */
-export function bufferPlan(
-  cfg: ResolvedConfig,
-  limits: PlanLimits,
-  opts: { tileLatents?: number; microBatch?: number } = {},
-): BufferPlan {
-  const { batchSize: B, d, nLatents: N, kAux } = cfg;
-  const dense = isDense(cfg.activation);
+/** Adds one buffer of `words` floats to the plan. */
+type Add = (key: PlanKey, words: number, shape: string, group: PlannedBuffer['group']) => void;
+
+/** Appends to `buffers` a buffer of `words` floats (allocBytes: at least 16 bytes, 4-aligned). */
+const adder =
+  (buffers: PlannedBuffer[]): Add =>
+  (key, words, shape, group) =>
+    buffers.push({ key, bytes: allocBytes(4 * words), shape, group });
+
+/** The binding cap of the plan (the adapter's, or maxBindingMiB's when lower) and which one it is. */
+function bindingCapOf(cfg: ResolvedConfig, limits: PlanLimits): { bindingCap: number; capSource: string } {
   const adapterCap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const userCap = cfg.maxBindingMiB ? Math.floor(cfg.maxBindingMiB * 2 ** 20) : Number.POSITIVE_INFINITY;
   const bindingCap = Math.min(adapterCap, userCap);
@@ -239,8 +239,25 @@ export function bufferPlan(
       : limits.maxStorageBufferBindingSize <= limits.maxBufferSize
         ? 'the adapter’s maxStorageBufferBindingSize'
         : 'the adapter’s maxBufferSize';
-  const problems: string[] = [];
+  return { bindingCap, capSource };
+}
 
+type Layout = Pick<BufferPlan, 'shards' | 'tiles' | 'tileLatents' | 'microBatch' | 'microBatches'>;
+
+/**
+ * How the step splits its work under the binding cap: latent shards of the [N, d] tensors, tiles
+ * of the encoder + TopK (sparse family), micro-batches of rows (threshold family); pushes to
+ * `problems` what no split can fit.
+ */
+function layout(
+  cfg: ResolvedConfig,
+  limits: PlanLimits,
+  { bindingCap, capSource }: { bindingCap: number; capSource: string },
+  opts: { tileLatents?: number; microBatch?: number },
+  problems: string[],
+): Layout {
+  const { batchSize: B, d, nLatents: N } = cfg;
+  const dense = isDense(cfg.activation);
   // Shards: whole rows of d floats, as many latents as one binding holds.
   const shardLatents = Math.max(1, Math.min(N, Math.floor(bindingCap / (4 * d))));
   const shards: LatentRange[] = [];
@@ -278,11 +295,13 @@ export function bufferPlan(
       for (let off = 0; off < s.n; off += tileLatents)
         tiles.push({ lat0: s.lat0 + off, n: Math.min(tileLatents, s.n - off), shard, wOff: off });
     });
+  return { shards, tiles, tileLatents, microBatch, microBatches };
+}
 
-  const buffers: PlannedBuffer[] = [];
-  const add = (key: PlanKey, words: number, shape: string, group: PlannedBuffer['group']) =>
-    buffers.push({ key, bytes: allocBytes(4 * words), shape, group });
-
+/** The parameters [N, d] by shard with their gradients, moments and EMA; the small parameters likewise. */
+function parameterBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, shards: LatentRange[]) {
+  const { d, nLatents: N } = cfg;
+  const add = adder(buffers);
   // Per-latent tensors [N, d], by shard.
   const groupOf = (name: ShardedName): PlannedBuffer['group'] =>
     name.startsWith('d')
@@ -315,7 +334,14 @@ export function bufferPlan(
     if (cfg.ema) add(`ema_${p}`, n, shape, 'ema');
   }
   add('emaDummy', 4, '[4]', 'small');
+}
 
+/** The batch's rows, reconstructions and gradients; the pre-activations (a tile, or a micro-batch's [b, N]). */
+function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout) {
+  const { batchSize: B, d, nLatents: N } = cfg;
+  const { tileLatents, microBatch, microBatches } = lay;
+  const dense = isDense(cfg.activation);
+  const add = adder(buffers);
   // The batch.
   for (const name of ['x', 'xHat', 'eHat', 'gAux'] as const) add(name, B * d, `[${B}, ${d}]`, 'batch');
   // g holds one gradient source per Matryoshka level (one level for every other activation).
@@ -342,7 +368,18 @@ export function bufferPlan(
   if (dense)
     for (let m = 0; m < microBatches.length; m++)
       buffers.push({ key: `microRows#${m}`, bytes: 16, shape: 'uniform', group: 'small' });
+}
 
+/**
+ * The entries (TopK + AuxK pairs per row, or the dense codes), their order by latent, the fused
+ * encode + TopK's chunk lists and the running lists across tiles. Returns the fused path's minimum
+ * chunk (0: no fused path).
+ */
+function entryBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout): number {
+  const { batchSize: B, nLatents: N, kAux } = cfg;
+  const { tileLatents, tiles } = lay;
+  const dense = isDense(cfg.activation);
+  const add = adder(buffers);
   // Entries: TopK + AuxK pairs per row (sparse), the codes (dense), and the CSC order by latent.
   const kMain = isBatchCut(cfg.activation) ? cfg.batchTopKCap : dense ? N : cfg.k;
   const codesK = dense ? Math.min(N, DENSE_CODES_MAX) : kMain;
@@ -382,7 +419,14 @@ export function bufferPlan(
   const auxLists = lists && kAux > 0 && !multi;
   add('bestAuxIdx', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
   add('bestAuxVal', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
+  return fusedChunkMin;
+}
 
+/** Per-latent statistics and the CSC starts; the small scalars, the metric ring and the uniforms. */
+function latentAndSmallBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig) {
+  const { d, nLatents: N } = cfg;
+  const dense = isDense(cfg.activation);
+  const add = adder(buffers);
   for (const name of PER_LATENT) add(name, N, `[${N}]`, 'latents');
   add('start', N + 1, `[${N + 1}]`, 'latents');
   add('latStats', dense ? N * LAT_STATS : 1, `[${N}, ${LAT_STATS}]`, 'latents');
@@ -398,7 +442,18 @@ export function bufferPlan(
   add('tau', 4, '[4]', 'small');
   buffers.push({ key: 'params', bytes: STEP_PARAMS_BYTES, shape: 'uniform', group: 'small' });
   buffers.push({ key: 'paramsCodes', bytes: STEP_PARAMS_BYTES, shape: 'uniform', group: 'small' });
+}
 
+/** Each buffer over the binding cap, as a problem naming it and what to lower. */
+function oversizeProblems(
+  buffers: PlannedBuffer[],
+  cfg: ResolvedConfig,
+  { bindingCap, capSource }: { bindingCap: number; capSource: string },
+): string[] {
+  const { d, nLatents: N } = cfg;
+  const dense = isDense(cfg.activation);
+  const G = cfg.matryoshkaWidths.length;
+  const problems: string[] = [];
   for (const b of buffers) {
     if (b.bytes <= bindingCap) continue;
     // (The threshold family's [b, N] buffers when not even b = 1 fits: one line above.)
@@ -415,20 +470,29 @@ export function bufferPlan(
       `buffer ${b.key} ${b.shape} needs ${MiB(b.bytes)}, over ${MiB(bindingCap)} (${capSource}): ${fix}`,
     );
   }
+  return problems;
+}
+
+/**
+ * The buffers of a training step for `cfg` on an adapter with `limits`. `tileLatents` forces the tile
+ * width (tests); the config's maxBindingMiB caps the binding size below the adapter's.
+ */
+export function bufferPlan(
+  cfg: ResolvedConfig,
+  limits: PlanLimits,
+  opts: { tileLatents?: number; microBatch?: number } = {},
+): BufferPlan {
+  const cap = bindingCapOf(cfg, limits);
+  const problems: string[] = [];
+  const lay = layout(cfg, limits, cap, opts, problems);
+  const buffers: PlannedBuffer[] = [];
+  parameterBuffers(buffers, cfg, lay.shards);
+  batchBuffers(buffers, cfg, lay);
+  const fusedChunkMin = entryBuffers(buffers, cfg, lay);
+  latentAndSmallBuffers(buffers, cfg);
+  problems.push(...oversizeProblems(buffers, cfg, cap));
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
-  return {
-    bindingCap,
-    capSource,
-    shards,
-    tiles,
-    tileLatents,
-    microBatch,
-    microBatches,
-    fusedChunkMin,
-    buffers,
-    totalBytes,
-    problems,
-  };
+  return { ...cap, ...lay, fusedChunkMin, buffers, totalBytes, problems };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */
