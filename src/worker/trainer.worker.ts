@@ -201,15 +201,158 @@ async function adoptImported(): Promise<string> {
   return '';
 }
 
+/** 'open-dataset': opens the files, the demo or a URL; a failure is a 'dataset-error' naming the file. */
+async function onOpenDataset(msg: Extract<ToWorker, { type: 'open-dataset' }>) {
+  if (trainer) throw new Error('stop the current run before opening another dataset');
+  try {
+    dataset = await openDataset(msg.spec, (fraction, phase) =>
+      post({ type: 'dataset-progress', fraction, phase }),
+    );
+    noteDataset(dataset, msg.spec);
+    if (current === 'imported') await adoptImported();
+    post({ type: 'dataset-ready', info: dataset.info });
+  } catch (e) {
+    const file =
+      e instanceof DataError
+        ? e.file
+        : msg.spec.kind === 'files'
+          ? msg.spec.files.map((f) => f.name).join(', ')
+          : msg.spec.kind;
+    post({ type: 'dataset-error', file, message: errorMessage(e) });
+  }
+}
+
+/** 'extract-lm': runs a language model over its text into a dataset (cancellable); a failure names the file. */
+async function onExtractLm(msg: Extract<ToWorker, { type: 'extract-lm' }>) {
+  if (trainer) throw new Error('stop the current run before extracting activations');
+  if (extracting) throw new Error('an extraction is already running: cancel it first');
+  const ctl = new AbortController();
+  extracting = ctl;
+  const r = msg.request;
+  try {
+    const getDevice = async () => (await ensureGpu()).device;
+    const onProgress = (progress: ExtractLmProgress) => post({ type: 'extract-progress', progress });
+    const x =
+      r.family === 'gpt2'
+        ? await extractGpt2Lm(r, getDevice, onProgress, ctl.signal)
+        : await extractLm(r, getDevice, onProgress, ctl.signal);
+    dataset = x.dataset;
+    noteLmDataset(x.dataset, x.context);
+    if (current === 'imported') await adoptImported();
+    post({ type: 'extract-done', lm: x.lm });
+    post({ type: 'dataset-ready', info: x.dataset.info });
+  } catch (e) {
+    const cancelled = ctl.signal.aborted;
+    // the LM readers start their messages with the file's name
+    const names = [
+      ...(r.family === 'gpt2'
+        ? r.files.map((f) => ({ kind: 'file' as const, ...f }))
+        : [r.checkpoint, r.tokenizer]),
+      r.text,
+    ].map((f) => (f.kind === 'file' ? f.name : (f.path.split('/').pop() ?? f.path)));
+    const file =
+      e instanceof DataError ? e.file : (names.find((n) => errorMessage(e).startsWith(`${n}:`)) ?? '');
+    post({
+      type: 'extract-error',
+      file,
+      message: cancelled ? 'extraction cancelled' : errorMessage(e),
+      cancelled,
+    });
+  } finally {
+    extracting = null;
+  }
+}
+
+/** 'check-plans': each config's buffer plan on this device (problems and bytes), nothing allocated. */
+async function onCheckPlans(msg: Extract<ToWorker, { type: 'check-plans' }>) {
+  if (!dataset) throw new Error('no dataset is open: drop a file or load the demo first');
+  const g = await ensureGpu();
+  const d = dataset.source.d;
+  const results = msg.configs.map(({ label, config }) => {
+    try {
+      const plan = bufferPlan(trainerConfig(config, d), g.device.limits);
+      return { label, problems: plan.problems, totalBytes: plan.totalBytes };
+    } catch (e) {
+      return { label, problems: [], totalBytes: 0, error: errorMessage(e) };
+    }
+  });
+  post({ type: 'plan-check', results });
+}
+
+/** 'delete-checkpoint': never the checkpoints of the run in progress. */
+async function onDeleteCheckpoint(msg: Extract<ToWorker, { type: 'delete-checkpoint' }>) {
+  if (trainer && msg.runId === runId)
+    throw new Error('this run is in progress: stop it before deleting its checkpoints');
+  await (await models.checkpointStore()).delete(msg.runId, msg.step);
+  post(await models.listCheckpoints());
+}
+
+/** 'resume-checkpoint': trains on from a saved checkpoint with its config and kernels. */
+async function onResumeCheckpoint(msg: Extract<ToWorker, { type: 'resume-checkpoint' }>) {
+  if (trainer) throw new Error('a run is already in progress: stop it first');
+  const { checkpoint, warning } = await models.loadForResume(msg.runId, msg.step, dataset);
+  if (warning) post(await models.listCheckpoints(warning));
+  const kernels = (checkpoint.extra as Partial<TrainerCheckpointExtra> | undefined)?.kernels;
+  await train({ runId: msg.runId, config: checkpoint.config, kernels }, checkpoint);
+}
+
+/** 'export': the current model (a run's, live or finished, or the imported one) as a zip. */
+async function onExport(msg: Extract<ToWorker, { type: 'export' }>) {
+  const source: models.ModelSource =
+    current === 'imported'
+      ? { runId: 'imported', trainer: null, imported }
+      : { runId, trainer: trainer ?? retainedTrainer(), imported: null };
+  const { fileName, files } = await models.exportModel(source, msg);
+  const bytes = zipExport(files);
+  post({ type: 'export', fileName, bytes }, [bytes.buffer]);
+}
+
+/** 'export-run-config': the config of the current model as a run-config zip. */
+function onExportRunConfig() {
+  const t = current === 'imported' ? null : (trainer ?? retainedTrainer());
+  const config = t
+    ? t.cfg
+    : imported
+      ? { ...imported.config, d: imported.d, nLatents: imported.nLatents, k: imported.k }
+      : null;
+  if (!config) throw new Error('nothing to export: train or import an SAE first');
+  const { fileName, bytes } = models.exportRunConfigZip(config, t ? runId : 'imported');
+  post({ type: 'export', fileName, bytes }, [bytes.buffer]);
+}
+
+/** 'import-sae': makes the imported SAE the current model. */
+async function onImportSae(msg: Extract<ToWorker, { type: 'import-sae' }>) {
+  if (trainer) throw new Error('stop the current run before importing an SAE');
+  imported = await models.importFiles(msg.files);
+  current = 'imported';
+  const note = await adoptImported();
+  post({ type: 'imported', summary: models.importSummary(imported) + note });
+}
+
+/** 'full-eval': full evaluation of the run in progress, or else of the retained one. */
+async function onFullEval(msg: Extract<ToWorker, { type: 'full-eval' }>) {
+  const live = trainer ? { trainer, dataset } : null;
+  const report = await fullEvaluate(live, msg.request, (fraction, phase) =>
+    post({ type: 'dataset-progress', fraction, phase }),
+  );
+  post({ type: 'full-eval', report });
+}
+
+/** 'export-dashboards': the last evaluation's latent dashboards as a zip. */
+async function onExportDashboards(msg: Extract<ToWorker, { type: 'export-dashboards' }>) {
+  const d = await exportDashboards(msg.title ?? 'SAE Lab latent dashboards', (fraction) =>
+    post({ type: 'dataset-progress', fraction, phase: 'dashboards' }),
+  );
+  post({ type: 'dashboards', ...d }, [d.bytes.buffer]);
+}
+
 self.onmessage = async (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   try {
     switch (msg.type) {
-      case 'init': {
-        const g = await ensureGpu();
-        post({ type: 'ready', adapter: g.report });
+      case 'init':
+        post({ type: 'ready', adapter: (await ensureGpu()).report });
         break;
-      }
       case 'selfcheck': {
         const g = await ensureGpu();
         post({
@@ -218,134 +361,39 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         });
         break;
       }
-      case 'open-dataset': {
-        if (trainer) throw new Error('stop the current run before opening another dataset');
-        try {
-          dataset = await openDataset(msg.spec, (fraction, phase) =>
-            post({ type: 'dataset-progress', fraction, phase }),
-          );
-          noteDataset(dataset, msg.spec);
-          if (current === 'imported') await adoptImported();
-          post({ type: 'dataset-ready', info: dataset.info });
-        } catch (e) {
-          const file =
-            e instanceof DataError
-              ? e.file
-              : msg.spec.kind === 'files'
-                ? msg.spec.files.map((f) => f.name).join(', ')
-                : msg.spec.kind;
-          post({ type: 'dataset-error', file, message: errorMessage(e) });
-        }
+      case 'open-dataset':
+        await onOpenDataset(msg);
         break;
-      }
-      case 'extract-lm': {
-        if (trainer) throw new Error('stop the current run before extracting activations');
-        if (extracting) throw new Error('an extraction is already running: cancel it first');
-        const ctl = new AbortController();
-        extracting = ctl;
-        const r = msg.request;
-        try {
-          const getDevice = async () => (await ensureGpu()).device;
-          const onProgress = (progress: ExtractLmProgress) => post({ type: 'extract-progress', progress });
-          const x =
-            r.family === 'gpt2'
-              ? await extractGpt2Lm(r, getDevice, onProgress, ctl.signal)
-              : await extractLm(r, getDevice, onProgress, ctl.signal);
-          dataset = x.dataset;
-          noteLmDataset(x.dataset, x.context);
-          if (current === 'imported') await adoptImported();
-          post({ type: 'extract-done', lm: x.lm });
-          post({ type: 'dataset-ready', info: x.dataset.info });
-        } catch (e) {
-          const cancelled = ctl.signal.aborted;
-          // the LM readers start their messages with the file's name
-          const names = [
-            ...(r.family === 'gpt2'
-              ? r.files.map((f) => ({ kind: 'file' as const, ...f }))
-              : [r.checkpoint, r.tokenizer]),
-            r.text,
-          ].map((f) => (f.kind === 'file' ? f.name : (f.path.split('/').pop() ?? f.path)));
-          const file =
-            e instanceof DataError ? e.file : (names.find((n) => errorMessage(e).startsWith(`${n}:`)) ?? '');
-          post({
-            type: 'extract-error',
-            file,
-            message: cancelled ? 'extraction cancelled' : errorMessage(e),
-            cancelled,
-          });
-        } finally {
-          extracting = null;
-        }
+      case 'extract-lm':
+        await onExtractLm(msg);
         break;
-      }
       case 'cancel-extract':
         extracting?.abort(new Error('extraction cancelled'));
         break;
       case 'train':
         await train(msg.start);
         break;
-      case 'check-plans': {
-        if (!dataset) throw new Error('no dataset is open: drop a file or load the demo first');
-        const g = await ensureGpu();
-        const d = dataset.source.d;
-        const results = msg.configs.map(({ label, config }) => {
-          try {
-            const plan = bufferPlan(trainerConfig(config, d), g.device.limits);
-            return { label, problems: plan.problems, totalBytes: plan.totalBytes };
-          } catch (e) {
-            return { label, problems: [], totalBytes: 0, error: errorMessage(e) };
-          }
-        });
-        post({ type: 'plan-check', results });
+      case 'check-plans':
+        await onCheckPlans(msg);
         break;
-      }
       case 'list-checkpoints':
         post(await models.listCheckpoints());
         break;
       case 'delete-checkpoint':
-        if (trainer && msg.runId === runId)
-          throw new Error('this run is in progress: stop it before deleting its checkpoints');
-        await (await models.checkpointStore()).delete(msg.runId, msg.step);
-        post(await models.listCheckpoints());
+        await onDeleteCheckpoint(msg);
         break;
-      case 'resume-checkpoint': {
-        if (trainer) throw new Error('a run is already in progress: stop it first');
-        const { checkpoint, warning } = await models.loadForResume(msg.runId, msg.step, dataset);
-        if (warning) post(await models.listCheckpoints(warning));
-        const kernels = (checkpoint.extra as Partial<TrainerCheckpointExtra> | undefined)?.kernels;
-        await train({ runId: msg.runId, config: checkpoint.config, kernels }, checkpoint);
+      case 'resume-checkpoint':
+        await onResumeCheckpoint(msg);
         break;
-      }
-      case 'export': {
-        const source: models.ModelSource =
-          current === 'imported'
-            ? { runId: 'imported', trainer: null, imported }
-            : { runId, trainer: trainer ?? retainedTrainer(), imported: null };
-        const { fileName, files } = await models.exportModel(source, msg);
-        const bytes = zipExport(files);
-        post({ type: 'export', fileName, bytes }, [bytes.buffer]);
+      case 'export':
+        await onExport(msg);
         break;
-      }
-      case 'export-run-config': {
-        const t = current === 'imported' ? null : (trainer ?? retainedTrainer());
-        const config = t
-          ? t.cfg
-          : imported
-            ? { ...imported.config, d: imported.d, nLatents: imported.nLatents, k: imported.k }
-            : null;
-        if (!config) throw new Error('nothing to export: train or import an SAE first');
-        const { fileName, bytes } = models.exportRunConfigZip(config, t ? runId : 'imported');
-        post({ type: 'export', fileName, bytes }, [bytes.buffer]);
+      case 'export-run-config':
+        onExportRunConfig();
         break;
-      }
-      case 'import-sae': {
-        if (trainer) throw new Error('stop the current run before importing an SAE');
-        imported = await models.importFiles(msg.files);
-        current = 'imported';
-        const note = await adoptImported();
-        post({ type: 'imported', summary: models.importSummary(imported) + note });
+      case 'import-sae':
+        await onImportSae(msg);
         break;
-      }
       case 'pause':
         trainer?.pause();
         break;
@@ -358,24 +406,15 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'evaluate':
         if (trainer) post({ type: 'eval', runId, result: await trainer.evaluate() });
         break;
-      case 'full-eval': {
-        const live = trainer ? { trainer, dataset } : null;
-        const report = await fullEvaluate(live, msg.request, (fraction, phase) =>
-          post({ type: 'dataset-progress', fraction, phase }),
-        );
-        post({ type: 'full-eval', report });
+      case 'full-eval':
+        await onFullEval(msg);
         break;
-      }
       case 'latent':
         post({ type: 'latent', detail: await latentDetail(msg.latent) });
         break;
-      case 'export-dashboards': {
-        const d = await exportDashboards(msg.title ?? 'SAE Lab latent dashboards', (fraction) =>
-          post({ type: 'dataset-progress', fraction, phase: 'dashboards' }),
-        );
-        post({ type: 'dashboards', ...d }, [d.bytes.buffer]);
+      case 'export-dashboards':
+        await onExportDashboards(msg);
         break;
-      }
     }
   } catch (e) {
     if (e instanceof WebGPUUnavailableError) post({ type: 'no-webgpu', message: e.message });
