@@ -2,7 +2,7 @@
  * The training loop: streams batches from an ActivationSource, normalizes them, runs GpuSae steps
  * without waiting on the GPU each step (metrics are read back every cfg.metricsEvery steps, the
  * curve built by run-curve.ts), reports curves, evaluates on the held-out split (evaluation.ts),
- * saves checkpoints (checkpoint-saver.ts), and obeys pause / resume / stop. Runs in the worker
+ * saves checkpoints (trainer-checkpoint.ts), and obeys pause / resume / stop. Runs in the worker
  * (page and CLI alike) and in the GPU tests.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The language model an extracted dataset came from, as downstream evaluation (./evaluate.ts)
+ * The language model an extracted dataset came from, as downstream evaluation (./eval-downstream.ts)
  * needs it: a llama2.c one (./lm-extract.ts) or a GPT-2 one (./gpt2-extract.ts).
  */
 import type { LlamaCheckpoint } from '../lm/checkpoint';

@@ -1,5 +1,5 @@
 /**
- * The language model behind the downstream measures of a full evaluation (./evaluate.ts), for either
+ * The language model behind the downstream measures of a full evaluation (./eval-downstream.ts), for either
  * family: the runner (src/eval/lm-runner.ts for llama2.c, src/eval/gpt2-runner.ts for GPT-2; WGSL
  * when a device is there, CPU otherwise) and the held-out windows, each opened as the extraction
  * opened its windows (llama2.c: BOS + the paragraph; GPT-2: <|endoftext|> + the paragraph).
