@@ -28,6 +28,8 @@ async function main() {
   const want = (name: string) => !only || only.split(',').includes(name);
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));
+  // The training CLI's peer configuration (issue #19: B=2048, d=64, N=1024).
+  if (want('encode-peer')) entries.push(await benchEncode(gpu.device, 2048, 64, 1024, samples));
   if (want('step-small'))
     entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {

@@ -197,3 +197,21 @@ fn encode_wgtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
   }
 }
+
+// encode_blocked_v4 with the RB×RN register tile unrolled into named variables by the wrapper
+// (src/gpu/kernels/encode.ts, unrolledBody): no private array is indexed, so a compiler that does not
+// unroll loops (SwiftShader) keeps the tile in registers instead of per-lane memory. The same dot
+// products added in the same order as encode_blocked_v4, so its values are bit for bit the same.
+@compute @workgroup_size(8, 8)
+fn encode_unrolled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n0 = (wid.x * 8u + lid.x) * RN;
+  let b0 = (wid.y * 8u + lid.y) * RB;
+  if (n0 >= sz.N || b0 >= sz.B) { return; }
+  let d4 = sz.d / 4u;
+{{UNROLLED_SETUP}}
+  for (var c = 0u; c < d4; c++) {
+    let bp = b_pre4[c];
+{{UNROLLED_STEP}}
+  }
+{{UNROLLED_STORE}}
+}

@@ -10,6 +10,11 @@ export const ENCODE_VARIANT_NAMES = [
   'blocked4x8',
   'vec4x4',
   'vec4x8',
+  'unroll2x4',
+  'unroll4x4',
+  'unroll4x8',
+  'unroll8x4',
+  'unroll8x8',
   'tiled',
   'wgtile4x4',
 ] as const;

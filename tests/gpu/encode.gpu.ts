@@ -1,5 +1,5 @@
 import { createBufferFrom, readF32, STORAGE } from '../../src/gpu/buffers';
-import { createEncode, ENCODE_VARIANTS } from '../../src/gpu/kernels/encode';
+import { createEncode, ENCODE_VARIANTS, type EncodeVariant } from '../../src/gpu/kernels/encode';
 import { encodeRef } from '../../src/reference/encode';
 import { assertClose, gpuTest, randn } from './harness';
 
@@ -121,4 +121,38 @@ gpuTest('encode wgtile4x4 equals blocked4x4 bit for bit (B=70, d=44, N=130)', as
   for (let i = 0; i < a.length; i++)
     if (a[i] !== b[i]) throw new Error(`pre[${i}]: ${outs[0][i]} vs ${outs[1][i]} (bits differ)`);
   for (const buf of Object.values(bufs)) buf.destroy();
+});
+
+// The unrolled tiles add the same dot products in the same order as the vec4 tiles of the same shape
+// (only the register allocation differs), so their outputs are bit for bit the same.
+gpuTest('encode unroll4x4 and unroll4x8 equal vec4x4 and vec4x8 bit for bit', async (device) => {
+  const [B, d, N] = [70, 36, 90];
+  const bufs = {
+    x: createBufferFrom(device, 'x', randn(B * d, 11)),
+    b_pre: createBufferFrom(device, 'b_pre', randn(d, 12, 0.5)),
+    W_enc: createBufferFrom(device, 'W_enc', randn(N * d, 13, 1 / Math.sqrt(d))),
+    b_enc: createBufferFrom(device, 'b_enc', randn(N, 14, 0.1)),
+  };
+  const out = async (variant: EncodeVariant) => {
+    const pre = device.createBuffer({ label: `pre ${variant}`, size: B * N * 4, usage: STORAGE });
+    const k = createEncode(device, { B, d, N }, variant);
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    k.run(pass, { ...bufs, pre });
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const got = new Uint32Array((await readF32(device, pre, B * N)).buffer);
+    k.destroy();
+    pre.destroy();
+    return got;
+  };
+  for (const [a, b] of [
+    ['vec4x4', 'unroll4x4'],
+    ['vec4x8', 'unroll4x8'],
+  ] as const) {
+    const [ua, ub] = [await out(a), await out(b)];
+    const diff = ua.findIndex((v, i) => v !== ub[i]);
+    if (diff >= 0) throw new Error(`${a} vs ${b}: first differing bits at ${diff}`);
+  }
+  for (const b of Object.values(bufs)) b.destroy();
 });

@@ -8,8 +8,44 @@ export const ENCODE_VARIANTS: EncodeVariant[] = [...ENCODE_VARIANT_NAMES];
 
 /** Variants usable at width d (the vec4 ones and wgtile4x4 need d % 4 == 0). */
 export function encodeVariantsFor(d: number): EncodeVariant[] {
-  return ENCODE_VARIANTS.filter((v) => !(v.startsWith('vec4') || v === 'wgtile4x4') || d % 4 === 0);
+  return ENCODE_VARIANTS.filter((v) => !needsVec4(v) || d % 4 === 0);
 }
+
+const needsVec4 = (v: EncodeVariant) => v.startsWith('vec4') || v.startsWith('unroll') || v === 'wgtile4x4';
+
+/**
+ * encode_unrolled's body for an RB×RN tile: offsets, accumulators, the per-c loads and dot products,
+ * and the guarded stores, each as straight-line code over named variables (see encode.wgsl). The
+ * loaded rows are xr/wr: a local `x4` would shadow the vec4 view of x from RB = 5 on.
+ */
+function unrolledBody(RB: number, RN: number): Record<string, string> {
+  const I = [...Array(RB).keys()];
+  const J = [...Array(RN).keys()];
+  const lines = (xs: string[]) => xs.map((l) => `  ${l}`).join('\n');
+  return {
+    UNROLLED_SETUP: lines([
+      ...I.map((i) => `let xo${i} = (sz.row0 + min(b0 + ${i}u, sz.B - 1u)) * d4;`),
+      ...J.map((j) => `let wo${j} = (sz.wOff + min(n0 + ${j}u, sz.N - 1u)) * d4;`),
+      ...I.flatMap((i) => J.map((j) => `var a${i}_${j} = 0.0;`)),
+    ]),
+    UNROLLED_STEP: lines([
+      ...I.map((i) => `  let xr${i} = x4[xo${i} + c] - bp;`),
+      ...J.flatMap((j) => [
+        `  let wr${j} = W_enc4[wo${j} + c];`,
+        ...I.map((i) => `  a${i}_${j} += dot(xr${i}, wr${j});`),
+      ]),
+    ]),
+    UNROLLED_STORE: lines(
+      I.flatMap((i) =>
+        J.map(
+          (j) =>
+            `if (b0 + ${i}u < sz.B && n0 + ${j}u < sz.N) { pre[(b0 + ${i}u) * sz.N + n0 + ${j}u] = a${i}_${j} + b_enc[sz.lat0 + n0 + ${j}u]; }`,
+        ),
+      ),
+    ),
+  };
+}
+const NO_UNROLL = { UNROLLED_SETUP: '', UNROLLED_STEP: '', UNROLLED_STORE: '' };
 
 export interface EncodeSizes {
   B: number;
@@ -44,6 +80,11 @@ const ENTRY: Record<EncodeVariant, string> = {
   blocked4x8: 'encode_blocked',
   vec4x4: 'encode_blocked_v4',
   vec4x8: 'encode_blocked_v4',
+  unroll2x4: 'encode_unrolled',
+  unroll4x4: 'encode_unrolled',
+  unroll4x8: 'encode_unrolled',
+  unroll8x4: 'encode_unrolled',
+  unroll8x8: 'encode_unrolled',
   tiled: 'encode_tiled',
   wgtile4x4: 'encode_wgtile',
 };
@@ -59,10 +100,11 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   const lat0 = sizes.lat0 ?? 0;
   const wOff = sizes.wOff ?? 0;
   const row0 = sizes.row0 ?? 0;
-  if ((variant.startsWith('vec4') || variant === 'wgtile4x4') && d % 4 !== 0) variant = 'blocked4x4';
+  if (needsVec4(variant) && d % 4 !== 0) variant = 'blocked4x4';
   const { RB, RN } = tileOf(variant);
   const entryPoint = ENTRY[variant];
-  const full = expand(code, { RB, RN });
+  const unrolled = entryPoint === 'encode_unrolled' ? unrolledBody(RB, RN) : NO_UNROLL;
+  const full = expand(code, { RB, RN, ...unrolled });
   const used = usedBindings(full, entryPoint);
   const layout = device.createBindGroupLayout({
     label: `encode:${entryPoint}:layout`,
