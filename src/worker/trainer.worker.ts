@@ -13,7 +13,7 @@ import { DeviceLostError, GpuRunError } from '../sae/run-errors';
 import type { KernelChoice } from '../sae/step';
 import { Trainer } from '../sae/trainer';
 import type { TrainerCheckpointExtra } from '../sae/trainer-checkpoint';
-import { trainerConfig } from '../sae/trainer-options';
+import { type TrainerHooks, trainerConfig } from '../sae/trainer-options';
 import { exportDashboards, latentDetail } from './dashboards';
 import { noteDataset, noteLmDataset } from './dataset-lm';
 import { type OpenedDataset, openDataset } from './datasets';
@@ -87,6 +87,38 @@ async function train(start: TrainStart, resumeFrom?: Checkpoint) {
   }
 }
 
+/** The run's hooks: each posts its message for run `id`; `t` is the run's Trainer (built by then). */
+function runHooks(id: string, t: () => Trainer): TrainerHooks {
+  return {
+    onMetrics: (points) => post({ type: 'metrics', runId: id, points }),
+    onEval: (result) => post({ type: 'eval', runId: id, result }),
+    onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
+    onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
+    onStarted: ({ kernels, autotune }) => {
+      const run = t();
+      post({
+        type: 'train-started',
+        runId: id,
+        config: run.cfg,
+        kernels,
+        autotune: autotune?.timings ?? null,
+        gpuBytes: run.sae.bytes,
+        layout: {
+          shards: run.sae.plan.shards.length,
+          tiles: run.sae.plan.tiles.length,
+          tileLatents: run.sae.plan.tileLatents,
+          microBatch: run.sae.plan.microBatch,
+          bindingCap: run.sae.plan.bindingCap,
+        },
+        totalSteps: run.totalSteps,
+      });
+    },
+    onCheckpoint: (c) => {
+      models.listCheckpoints(c.error).then(post, () => {});
+    },
+  };
+}
+
 async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
   if (!dataset) throw new Error('no dataset is open: drop a file or load the demo first');
   if (trainer) throw new Error('a run is already in progress: stop it first');
@@ -112,32 +144,7 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
         ds.source,
         ds.stats,
         start.config,
-        {
-          onMetrics: (points) => post({ type: 'metrics', runId: id, points }),
-          onEval: (result) => post({ type: 'eval', runId: id, result }),
-          onStatus: (status, message) => post({ type: 'status', runId: id, status, message }),
-          onNaN: (step, message) => post({ type: 'nan', runId: id, step, message }),
-          onStarted: ({ kernels, autotune }) =>
-            post({
-              type: 'train-started',
-              runId: id,
-              config: t.cfg,
-              kernels,
-              autotune: autotune?.timings ?? null,
-              gpuBytes: t.sae.bytes,
-              layout: {
-                shards: t.sae.plan.shards.length,
-                tiles: t.sae.plan.tiles.length,
-                tileLatents: t.sae.plan.tileLatents,
-                microBatch: t.sae.plan.microBatch,
-                bindingCap: t.sae.plan.bindingCap,
-              },
-              totalSteps: t.totalSteps,
-            }),
-          onCheckpoint: (c) => {
-            models.listCheckpoints(c.error).then(post, () => {});
-          },
-        },
+        runHooks(id, () => t),
         {
           kernels,
           evalEveryTokens: start.evalEveryTokens,
