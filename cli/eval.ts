@@ -26,7 +26,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { filesFromZip, type ImportedSae, importSae, zipExport } from '../src/io/export';
+import { importSae } from '../src/io/import';
+import type { ImportedSae } from '../src/io/sae-files';
+import { filesFromZip, zipExport } from '../src/io/zip';
 import { parseGpt2Config } from '../src/lm/gpt2/checkpoint';
 import { parseGpt2Site } from '../src/lm/gpt2/sites';
 import type { Gpt2Config, Gpt2Site } from '../src/lm/gpt2/types';

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ENCODE_TOPK_VARIANT_NAMES, ENCODE_VARIANT_NAMES } from '../src/gpu/kernel-variants';
-import { filesFromZip } from '../src/io/export';
+import { filesFromZip } from '../src/io/zip';
 import { ACTIVATIONS, type Activation, RECIPES, type Recipe, type SaeConfig } from '../src/sae/config';
 import type { KernelChoice } from '../src/sae/step';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';

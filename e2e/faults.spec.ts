@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, type Page, test } from '@playwright/test';
-import { filesFromZip } from '../src/io/export';
+import { filesFromZip } from '../src/io/zip';
 import { npyF32, readout, setField, sparseActivations, waitForAdapter } from './helpers';
 
 /** 64 steps of 256 rows on the demo, a checkpoint every 8 steps (the `checkpoint-every` test hook). */

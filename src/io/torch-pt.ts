@@ -6,7 +6,7 @@
  * pickle's data opcodes (protocols 2–4), `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`
  * / `_rebuild_parameter` and the `torch.*Storage` classes; anything else (arbitrary classes, code) is
  * refused in one line, never run. The result is the same state dict as safetensors, non-tensor
- * entries in `__metadata__` (JSON where they are not strings), for the importers of ./export.ts.
+ * entries in `__metadata__` (JSON where they are not strings), for import.ts and openai.ts.
  */
 import { unzipSync } from 'fflate';
 import { DataError } from '../data/errors.ts';

@@ -18,7 +18,7 @@ import {
   valueHistogram,
 } from '../eval/index';
 import { type DashboardMeta, writeDashboardFolder } from '../io/dashboard';
-import { zipExport } from '../io/export';
+import { zipExport } from '../io/zip';
 import type { LlamaCheckpoint } from '../lm/checkpoint';
 import type { Gpt2Checkpoint } from '../lm/gpt2/types';
 import { datasetModel } from './dataset-lm';

@@ -5,16 +5,12 @@
  * worker passes in; trainer.worker.ts does the messaging.
  */
 import { DataError } from '../data/errors';
-import {
-  type ExportFormat,
-  exportSae,
-  type ImportedSae,
-  importSae,
-  type WeightDtype,
-  zipExport,
-} from '../io/export';
+import { exportSae } from '../io/export';
 import { toNormalization } from '../io/forward';
+import { importSae } from '../io/import';
+import type { ExportFormat, ImportedSae, WeightDtype } from '../io/sae-files';
 import { exportRunConfig } from '../io/scaleout';
+import { zipExport } from '../io/zip';
 import { CheckpointStore, memoryFs } from '../sae/checkpoint';
 import type { Checkpoint } from '../sae/checkpoint-format';
 import type { SaeConfig } from '../sae/config';

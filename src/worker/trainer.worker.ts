@@ -6,7 +6,8 @@
 import { DataError } from '../data/errors';
 import { createGpu, type GpuContext, GpuError, WebGPUUnavailableError, withErrorScopes } from '../gpu/device';
 import type { EncodeVariant } from '../gpu/kernels/encode';
-import { type ImportedSae, zipExport } from '../io/export';
+import type { ImportedSae } from '../io/sae-files';
+import { zipExport } from '../io/zip';
 import type { Checkpoint } from '../sae/checkpoint-format';
 import { bufferPlan, LimitError } from '../sae/plan';
 import { DeviceLostError, GpuRunError } from '../sae/run-errors';

@@ -4,7 +4,8 @@
 // A Trainer stopped and resumed from its checkpoint ends with the same θ and held-out metrics.
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
-import { exportSae, importSae } from '../../src/io/export';
+import { exportSae } from '../../src/io/export';
+import { importSae } from '../../src/io/import';
 import { newRefState, type Params } from '../../src/reference/state';
 import { refStep } from '../../src/reference/step';
 import { CheckpointStore, memoryFs } from '../../src/sae/checkpoint';

@@ -12,7 +12,7 @@
  */
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
-import { importSae } from '../../src/io/export';
+import { importSae } from '../../src/io/import';
 import { type ResolvedConfig, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32 } from '../../src/sae/step';
 import { Trainer } from '../../src/sae/trainer';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../../../src/data/npy';
 import { syntheticSource } from '../../../src/data/synthetic';
-import { importSae } from '../../../src/io/export';
+import { importSae } from '../../../src/io/import';
 import { CHROME, itNeeds } from '../prereq';
 import { cli } from './run';
 

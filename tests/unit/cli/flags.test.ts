@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { parseFlags, UsageError } from '../../../cli/args';
 import { EVAL_FLAGS, loadSae, readSaeInput } from '../../../cli/eval';
 import { configFromFlags, TRAIN_FLAGS } from '../../../cli/train';
-import { exportSae, zipExport } from '../../../src/io/export';
+import { exportSae } from '../../../src/io/export';
+import { zipExport } from '../../../src/io/zip';
 
 describe('parseFlags', () => {
   it('reads --name value, --name=value, switches, k/M suffixes and underscores', () => {

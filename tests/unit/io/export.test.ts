@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../../../src/data/safetensors.ts';
-import {
-  type ExportInput,
-  exportSae,
-  filesFromZip,
-  importSae,
-  importSaes,
-  transpose,
-  zipExport,
-} from '../../../src/io/export.ts';
+import { exportSae } from '../../../src/io/export.ts';
+import { transpose } from '../../../src/io/fold.ts';
 import { reconstructRaw, topkForward } from '../../../src/io/forward.ts';
+import { importSae, importSaes } from '../../../src/io/import.ts';
+import type { ExportInput } from '../../../src/io/sae-files.ts';
+import { filesFromZip, zipExport } from '../../../src/io/zip.ts';
 import type { ParamsF32 } from '../../../src/sae/step.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 

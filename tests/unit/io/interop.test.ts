@@ -9,8 +9,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exportSae, importSae, importSaes } from '../../../src/io/export.ts';
+import { exportSae } from '../../../src/io/export.ts';
 import { type Normalization, reconstructRaw, topkForward } from '../../../src/io/forward.ts';
+import { importSae, importSaes } from '../../../src/io/import.ts';
 import { describeNeeds, itNeeds, NUMPY } from '../prereq.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 

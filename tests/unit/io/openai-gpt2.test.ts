@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../../src/data/safetensors';
 import { encodeRows } from '../../../src/eval/lm-runner';
-import { importSae } from '../../../src/io/export';
+import { importSae } from '../../../src/io/import';
 import { extractGpt2Activations } from '../../../src/lm/extract';
 import { readGpt2Checkpoint } from '../../../src/lm/gpt2/checkpoint';
 import { Gpt2 } from '../../../src/lm/gpt2/forward';

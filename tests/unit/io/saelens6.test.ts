@@ -12,15 +12,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/data/errors.ts';
 import { readSafetensors, writeSafetensors } from '../../../src/data/safetensors.ts';
-import {
-  type ExportInput,
-  exportSae,
-  importSae,
-  LOG_SPARSITY_EPS,
-  logFeatureSparsity,
-  transpose,
-} from '../../../src/io/export.ts';
+import { exportSae } from '../../../src/io/export.ts';
+import { transpose } from '../../../src/io/fold.ts';
 import { reconstructRaw } from '../../../src/io/forward.ts';
+import { importSae } from '../../../src/io/import.ts';
+import type { ExportInput } from '../../../src/io/sae-files.ts';
+import { LOG_SPARSITY_EPS, logFeatureSparsity } from '../../../src/io/saelens-export.ts';
 import type { Activation } from '../../../src/sae/config.ts';
 import type { ParamsF32 } from '../../../src/sae/step.ts';
 import { describeNeeds, NUMPY } from '../prereq.ts';

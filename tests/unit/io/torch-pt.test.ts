@@ -12,7 +12,7 @@ import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { decodeNpy } from '../../../src/data/npy';
 import { writeSafetensors } from '../../../src/data/safetensors';
-import { importSae } from '../../../src/io/export';
+import { importSae } from '../../../src/io/import';
 
 const DIR = resolve(import.meta.dirname, '../../fixtures/openai');
 const npy = (n: string) => {

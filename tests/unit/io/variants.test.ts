@@ -7,8 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../../src/data/safetensors.ts';
-import { type ExportInput, exportSae, importSae, transpose } from '../../../src/io/export.ts';
+import { exportSae } from '../../../src/io/export.ts';
+import { transpose } from '../../../src/io/fold.ts';
 import { reconstructRaw } from '../../../src/io/forward.ts';
+import { importSae } from '../../../src/io/import.ts';
+import type { ExportInput } from '../../../src/io/sae-files.ts';
 import type { Activation } from '../../../src/sae/config.ts';
 import type { ParamsF32 } from '../../../src/sae/step.ts';
 import { batchTau, randn, randomParams, relErr } from './helpers.ts';
