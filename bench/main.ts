@@ -33,10 +33,10 @@ async function main() {
   if (want('step-small'))
     entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {
-    // The variants the autotuner picks on SwiftShader (vec4 blocked encode, per-row insertion TopK);
-    // pass ?encode=&topk= to bench others.
+    // The variants the autotuner picks on SwiftShader (the unrolled 8×8 encoder tile, per-row
+    // insertion TopK); pass --encode/--topk to bench others (vec4x8 was the pick before unrolling).
     const kernels = {
-      encode: (params.get('encode') ?? 'vec4x8') as EncodeVariant,
+      encode: (params.get('encode') ?? 'unroll8x8') as EncodeVariant,
       topk: (params.get('topk') ?? 'insert') as TopKVariant,
     };
     entries.push(await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels));

@@ -138,6 +138,8 @@ const CASES: Case[] = [
     metricsRtol: 1e-4,
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
+  // d = 136: the vec4 gradient sums hold three column groups per thread, the last one partly past d.
+  { name: 'wide rows (d = 136), AuxK active', B: 16, d: 136, N: 40, k: 4, kAux: 6, dead: true },
   {
     name: 'insert TopK variant, dead latents',
     B: 16,
