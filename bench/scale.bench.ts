@@ -5,7 +5,8 @@ import { autotune } from '../src/sae/autotune';
 import { type ResolvedConfig, resolveConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
 import { type BufferPlan, bufferPlan, type PlanLimits } from '../src/sae/plan';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice } from '../src/sae/step';
+import { GpuSae } from '../src/sae/step';
+import { DEFAULT_KERNELS, type KernelChoice } from '../src/sae/step-host';
 
 /**
  * Scale benchmark: the whole step at N = 2^12 … 2^maxLog2N for d = 64, B = 1024, k = 32 (kAux default),

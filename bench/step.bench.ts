@@ -4,7 +4,8 @@ import { timeGpu } from '../src/gpu/timing';
 import { encodeRef } from '../src/reference/encode';
 import { type Activation, isDense, resolveConfig, type SaeConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice } from '../src/sae/step';
+import { GpuSae } from '../src/sae/step';
+import { DEFAULT_KERNELS, type KernelChoice } from '../src/sae/step-host';
 
 export interface StepShape {
   B: number;

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { ENCODE_TOPK_VARIANT_NAMES, ENCODE_VARIANT_NAMES } from '../src/gpu/kernel-variants';
 import { filesFromZip } from '../src/io/zip';
 import { ACTIVATIONS, type Activation, RECIPES, type Recipe, type SaeConfig } from '../src/sae/config';
-import type { KernelChoice } from '../src/sae/step';
+import type { KernelChoice } from '../src/sae/step-host';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, RunFailure, UsageError } from './args';
 import { robust } from './browser';

@@ -10,7 +10,7 @@
  */
 import { NONE } from '../reference/step.ts';
 import { type Activation, isBatchCut, isDense } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 
 /** Code entries per row kept for the threshold family (as the GPU forward, src/sae/step.ts DENSE_CODES_MAX). */
 const DENSE_CODES_MAX = 512;

@@ -18,7 +18,7 @@
 import type { FloatArray, Llama } from '../lm/forward.ts';
 import { meanKl, nextTokenNll } from '../lm/logits.ts';
 import type { Activation } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import { encodeSparse, paramShape, reconstruct, type SparseCodes } from './codes.ts';
 
 /** Maps raw residual rows x [T, d] to their reconstruction [T, d] (raw units). */

@@ -3,7 +3,7 @@
  * (encodeSparse / reconstruct per batch) is the piece a GPU backend replaces; every metric
  * consumes only {x, codes, x̂} batches or the per-latent CSC built from codes.
  */
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import { encodeBatches, paramShape } from './codes.ts';
 import { EvalAccumulator, type EvalReport } from './metrics.ts';
 

@@ -5,7 +5,7 @@
  * needs to restore the trained weights exactly (sae-files.ts). Import is import.ts.
  */
 import type { Activation } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import { foldFactor, foldParams } from './fold.ts';
 import { exportOpenai } from './openai.ts';
 import { type ExportFormat, type ExportInput, saeLabBlock, type WeightDtype } from './sae-files.ts';

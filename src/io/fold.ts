@@ -25,7 +25,7 @@
  *   - none: c = 1, weights written as trained (bit-identical).
  * Every export records c in its `sae_lab` block (sae-files.ts), so import unfolds it exactly.
  */
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import type { Normalization } from './forward.ts';
 
 /** What the exported model is fed: raw x, x·scale, or the tool's LayerNorm of x. */

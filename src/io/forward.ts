@@ -8,7 +8,7 @@
  */
 import type { Activation } from '../sae/config.ts';
 import type { Normalization } from '../sae/normalize.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 
 export type { Normalization };
 

@@ -10,7 +10,7 @@
 import { DataError } from '../data/errors.ts';
 import { readSafetensors, writeSafetensors } from '../data/safetensors.ts';
 import { type Activation, isBatchCut } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import { type InputRule, transpose, unfoldParams } from './fold.ts';
 import type { Normalization } from './forward.ts';
 import {

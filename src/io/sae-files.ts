@@ -7,7 +7,7 @@
 import { DataError, fmtShape } from '../data/errors.ts';
 import type { StTensorOut } from '../data/safetensors.ts';
 import type { Activation, SaeConfig } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import type { InputRule } from './fold.ts';
 import type { Normalization } from './forward.ts';
 

@@ -10,7 +10,7 @@
  */
 import { type StTensorIn, writeSafetensors } from '../data/safetensors.ts';
 import { type Activation, isBatchCut } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import { type InputRule, transpose } from './fold.ts';
 import {
   type ExportInput,

@@ -8,7 +8,7 @@
 import { DataError } from '../data/errors.ts';
 import { readSafetensors, type StTensorOut } from '../data/safetensors.ts';
 import type { Activation } from '../sae/config.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import { transpose, unfoldParams } from './fold.ts';
 import type { Normalization } from './forward.ts';
 import {

@@ -6,7 +6,7 @@
  */
 import { DataError } from '../data/errors.ts';
 import { readSafetensors } from '../data/safetensors.ts';
-import type { ParamsF32 } from '../sae/step.ts';
+import type { ParamsF32 } from '../sae/step-buffers.ts';
 import {
   basename,
   type Files,

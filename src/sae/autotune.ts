@@ -10,7 +10,9 @@ import { encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
 import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
 import { timeGpu } from '../gpu/timing';
-import { type GpuSae, type KernelChoice, kRow } from './step';
+import type { GpuSae } from './step';
+import type { KernelChoice } from './step-host';
+import { kRow } from './step-uniform';
 
 const memo = new Map<string, KernelChoice>();
 const CACHE_FILE = 'autotune.json';

@@ -30,7 +30,7 @@ import { fmtBytes } from '../data/errors.ts';
 import { readSafetensors, type StTensorIn, writeSafetensors } from '../data/safetensors.ts';
 import type { SaeConfig } from './config.ts';
 import type { Normalization } from './normalize.ts';
-import type { ParamsF32, TrainState } from './step.ts';
+import type { ParamsF32, TrainState } from './step-buffers.ts';
 
 const CKPT_MAGIC = 'SAELABCK';
 const CKPT_VERSION = 1;

@@ -11,7 +11,7 @@ import { encodeRef } from '../reference/encode';
 import { decodeRef, topkRef } from '../reference/step';
 import { defaultExtra, hasExtra, isDense, type ResolvedConfig } from './config';
 import { centeredMeanSqNorm, type Normalizer, normalizeBatch } from './normalize';
-import type { ParamsF32 } from './step';
+import type { ParamsF32 } from './step-buffers';
 
 /**
  * Geometric median of rows [n, d] by Weiszfeld's iteration (float64), starting from the mean.

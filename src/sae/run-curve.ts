@@ -7,7 +7,7 @@
 
 import { isBatchCut, isDense, lrAt, type ResolvedConfig } from './config';
 import type { MetricPoint } from './results';
-import type { StepMetrics } from './step';
+import type { StepMetrics } from './step-buffers';
 
 export class RunCurve {
   /** the last step whose metrics were read back */

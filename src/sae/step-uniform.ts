@@ -1,10 +1,11 @@
 /**
- * The per-step uniform of a config (pure: no GPU objects, usable in node): entries per row, flags and
- * the StepParams bytes (layout in src/gpu/step-params.ts).
+ * The uniforms of a step (pure: no GPU objects, usable in node): entries per row, flags, the StepParams
+ * bytes of a training step and of the evaluation forward (layout in src/gpu/step-params.ts), and the
+ * MicroBatch uniform.
  */
 import { STEP_FLAGS, type StepParamValues, writeStepParams } from '../gpu/step-params';
 import { adamScalars, isBatchCut, isDense, l1Scale, type ResolvedConfig } from './config';
-import { METRIC_SLOTS } from './plan';
+import { type BufferPlan, METRIC_SLOTS } from './plan';
 
 /**
  * Entries per row in the main region: k (TopK, Multi-TopK), the per-row candidate cap (BatchTopK),
@@ -80,4 +81,33 @@ export function stepParamsBytes(
     oneMinusThetaBeta: 1 - c.batchTopKThresholdBeta,
     ...over,
   });
+}
+
+/**
+ * The StepParams of the evaluation forward over `rows` rows (GpuSae.forward): B = rows, `k` entries per
+ * row when given (the codes pass), no metrics; BatchTopK evaluates per token: each row keeps its
+ * candidates above the learned θ (THETA_EVAL: no batch-level cut, so no row's code depends on the
+ * others; docs/DESIGN.md §8).
+ */
+export function forwardParamsBytes(c: ResolvedConfig, rows: number, k?: number): ArrayBuffer {
+  const theta = isBatchCut(c.activation) ? STEP_FLAGS.THETA_EVAL : 0;
+  return stepParamsBytes(c, 1, c.lr, 1, c.l1Coef, {
+    B: rows,
+    ...(k === undefined ? {} : { k }),
+    kBatch: rows * c.k,
+    flags: stepFlags(c) | STEP_FLAGS.NO_METRICS | theta,
+  });
+}
+
+/**
+ * MicroBatch uniform of micro-batch m (shaders/common.wgsl): its rows (`rows` of them, default all);
+ * the forward sums fires from the first micro-batch up, the backward its sums from the last one down.
+ */
+export function microBatchBytes(
+  plan: Pick<BufferPlan, 'microBatches'>,
+  m: number,
+  rows = plan.microBatches[m].n,
+): Uint32Array<ArrayBuffer> {
+  const last = plan.microBatches.length - 1;
+  return new Uint32Array([plan.microBatches[m].row0, rows, m > 0 ? 1 : 0, m < last ? 1 : 0]);
 }

@@ -12,14 +12,9 @@ import { type Checkpoint, type CheckpointData, serializeCheckpoint } from './che
 import { isBatchCut } from './config';
 import type { EvalWeightsGate } from './evaluation';
 import type { TensorName } from './plan';
-import {
-  type GpuSae,
-  type KernelChoice,
-  type ParamsF32,
-  paramNames,
-  paramSizes,
-  type TrainState,
-} from './step';
+import type { GpuSae } from './step';
+import { type ParamsF32, paramNames, paramSizes, type TrainState } from './step-buffers';
+import type { KernelChoice } from './step-host';
 
 /** Where and how often the trainer saves checkpoints. */
 export interface CheckpointOptions {

@@ -8,7 +8,7 @@ import type { ResolvedConfig, SaeConfig } from './config';
 import { resolveConfig } from './config';
 import type { Normalizer } from './normalize';
 import type { EvalResult, MetricPoint, RunStatus } from './results';
-import type { KernelChoice } from './step';
+import type { KernelChoice } from './step-host';
 import type { CheckpointOptions } from './trainer-checkpoint';
 
 /** Called by the run as it goes (the worker forwards each to the page). */

@@ -20,7 +20,9 @@ import { type Normalizer, normalizeBatch } from './normalize';
 import type { EvalResult, MetricPoint } from './results';
 import { RunCurve } from './run-curve';
 import { DeviceLostError, GpuRunError } from './run-errors';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, type TrainState } from './step';
+import { GpuSae } from './step';
+import type { ParamsF32, TrainState } from './step-buffers';
+import { DEFAULT_KERNELS, type KernelChoice } from './step-host';
 import {
   CheckpointSaver,
   resumePoint,

@@ -6,7 +6,7 @@
 import { create } from 'zustand';
 import type { AdapterReport } from '../gpu/device';
 import { DEFAULTS, type ResolvedConfig, type SaeConfig } from '../sae/config';
-import type { KernelChoice } from '../sae/step';
+import type { KernelChoice } from '../sae/step-host';
 import type { DatasetInfo, EvalResult, RunStatus } from '../worker/protocol';
 import type { SelfCheckResult } from '../worker/selfcheck';
 

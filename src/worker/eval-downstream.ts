@@ -13,7 +13,7 @@ import {
   type SaeOnRows,
 } from '../eval/lm-runner';
 import { isBatchCut } from '../sae/config';
-import type { ParamsF32 } from '../sae/step';
+import type { ParamsF32 } from '../sae/step-buffers';
 import type { Trainer } from '../sae/trainer';
 import { type DemoLm, demoUrl, extractedLm, loadDemoLm } from './dataset-lm';
 import type { OpenedDataset } from './datasets';

@@ -7,7 +7,7 @@
  */
 import { Batcher } from '../data/stream';
 import { concatCodes, EvalAccumulator, type SparseCodes } from '../eval/index';
-import type { ParamsF32 } from '../sae/step';
+import type { ParamsF32 } from '../sae/step-buffers';
 import type { Trainer } from '../sae/trainer';
 import type { FullEvalReport } from './protocol';
 

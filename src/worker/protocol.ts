@@ -6,7 +6,7 @@ import type { LatentDashboard } from '../eval/dashboard';
 import type { AdapterReport } from '../gpu/device';
 import type { ResolvedConfig, SaeConfig } from '../sae/config';
 import type { EvalResult, MetricPoint, RunStatus } from '../sae/results';
-import type { KernelChoice } from '../sae/step';
+import type { KernelChoice } from '../sae/step-host';
 import type { SelfCheckResult } from './selfcheck';
 
 export type { EvalResult, MetricPoint, RunStatus };

@@ -11,7 +11,7 @@ import { zipExport } from '../io/zip';
 import type { Checkpoint } from '../sae/checkpoint-format';
 import { bufferPlan, LimitError } from '../sae/plan';
 import { DeviceLostError, GpuRunError } from '../sae/run-errors';
-import type { KernelChoice } from '../sae/step';
+import type { KernelChoice } from '../sae/step-host';
 import { Trainer } from '../sae/trainer';
 import type { TrainerCheckpointExtra } from '../sae/trainer-checkpoint';
 import { type TrainerHooks, trainerConfig } from '../sae/trainer-options';

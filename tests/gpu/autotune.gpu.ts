@@ -5,7 +5,8 @@
 //   not timed with one tile and AuxK on; whatever it picks, the step runs and its loss is finite.
 import { autotune } from '../../src/sae/autotune';
 import { resolveConfig } from '../../src/sae/config';
-import { DEFAULT_KERNELS, GpuSae } from '../../src/sae/step';
+import { GpuSae } from '../../src/sae/step';
+import { DEFAULT_KERNELS } from '../../src/sae/step-host';
 import { assert, gpuTest, randn } from './harness';
 import { randomParams } from './step.gpu';
 

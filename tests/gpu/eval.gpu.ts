@@ -3,7 +3,7 @@ import { Batcher } from '../../src/data/stream';
 import { syntheticSource } from '../../src/data/synthetic';
 import { evaluateSae } from '../../src/eval/index';
 import { normalizeBatch } from '../../src/sae/normalize';
-import type { KernelChoice } from '../../src/sae/step';
+import type { KernelChoice } from '../../src/sae/step-host';
 import { Trainer } from '../../src/sae/trainer';
 import { latentDetail } from '../../src/worker/dashboards';
 import { fullEvaluate } from '../../src/worker/evaluate';

@@ -6,7 +6,9 @@
  */
 import { type ResolvedConfig, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { bufferPlan } from '../../src/sae/plan';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type StepMetrics } from '../../src/sae/step';
+import { GpuSae } from '../../src/sae/step';
+import type { StepMetrics } from '../../src/sae/step-buffers';
+import { DEFAULT_KERNELS, type KernelChoice } from '../../src/sae/step-host';
 import { assert, gpuTest, randn } from './harness';
 import { randomParams } from './step.gpu';
 

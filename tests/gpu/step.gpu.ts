@@ -1,7 +1,9 @@
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
-import { DEFAULT_KERNELS, GpuSae, type ParamsF32 } from '../../src/sae/step';
+import { GpuSae } from '../../src/sae/step';
+import type { ParamsF32 } from '../../src/sae/step-buffers';
+import { DEFAULT_KERNELS } from '../../src/sae/step-host';
 import { assert, assertClose, gpuTest, randn, relErr } from './harness';
 
 /** Random unit decoder rows, an encoder near them, small biases: a state where TopK gaps are clear. */

@@ -3,7 +3,7 @@ import { createTopK } from '../../src/gpu/kernels/topk';
 import { STEP_PARAMS_BYTES } from '../../src/gpu/step-params';
 import { NONE, topkRef } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
-import { stepParamsBytes } from '../../src/sae/step';
+import { stepParamsBytes } from '../../src/sae/step-uniform';
 import { assertClose, gpuTest, randn } from './harness';
 
 /** Runs the TopK kernel alone on `pre` [B, N]; aux mode takes candidates from `deadList`. */

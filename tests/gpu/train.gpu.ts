@@ -2,7 +2,7 @@ import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
 import { featureRecovery } from '../../src/eval/recovery';
 import type { SaeConfig } from '../../src/sae/config';
-import type { KernelChoice } from '../../src/sae/step';
+import type { KernelChoice } from '../../src/sae/step-host';
 import { Trainer } from '../../src/sae/trainer';
 import { assert, gpuTest } from './harness';
 

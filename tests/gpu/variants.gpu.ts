@@ -6,7 +6,9 @@ import { cloneParams, newRefState, type Params } from '../../src/reference/state
 import { NONE, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { denormalizeInPlace, normalizeBatch } from '../../src/sae/normalize';
-import { DEFAULT_KERNELS, GpuSae, type KernelChoice, type ParamsF32, paramNames } from '../../src/sae/step';
+import { GpuSae } from '../../src/sae/step';
+import { type ParamsF32, paramNames } from '../../src/sae/step-buffers';
+import { DEFAULT_KERNELS, type KernelChoice } from '../../src/sae/step-host';
 import { Trainer } from '../../src/sae/trainer';
 import { assert, assertClose, gpuTest, randn, relErr } from './harness';
 import { assertUpdate, randomParams } from './step.gpu';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/data/rng';
 import { encodeSparse, NONE, reconstruct } from '../../../src/eval/codes';
-import type { ParamsF32 } from '../../../src/sae/step';
+import type { ParamsF32 } from '../../../src/sae/step-buffers';
 
 const N = 24;
 const d = 6;

@@ -1,6 +1,6 @@
 /** Small random SAEs and data for the eval tests. */
 import { Rng } from '../../../src/data/rng';
-import type { ParamsF32 } from '../../../src/sae/step';
+import type { ParamsF32 } from '../../../src/sae/step-buffers';
 
 /** Random SAE: unit decoder rows, W_enc = W_dec (tied), small biases. */
 export function randomParams(N: number, d: number, seed = 1): ParamsF32 {

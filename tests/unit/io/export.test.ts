@@ -6,7 +6,7 @@ import { reconstructRaw, topkForward } from '../../../src/io/forward.ts';
 import { importSae, importSaes } from '../../../src/io/import.ts';
 import type { ExportInput } from '../../../src/io/sae-files.ts';
 import { filesFromZip, zipExport } from '../../../src/io/zip.ts';
-import type { ParamsF32 } from '../../../src/sae/step.ts';
+import type { ParamsF32 } from '../../../src/sae/step-buffers.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 
 const d = 8;

@@ -1,5 +1,5 @@
 /** Seeded random SAE weights and activations for the io tests. */
-import type { ParamsF32, TrainState } from '../../../src/sae/step.ts';
+import type { ParamsF32, TrainState } from '../../../src/sae/step-buffers.ts';
 
 /** mulberry32 → standard normal via Box–Muller; deterministic per seed. */
 function rng(seed: number) {

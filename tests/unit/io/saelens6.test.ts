@@ -19,7 +19,7 @@ import { importSae } from '../../../src/io/import.ts';
 import type { ExportInput } from '../../../src/io/sae-files.ts';
 import { LOG_SPARSITY_EPS, logFeatureSparsity } from '../../../src/io/saelens-export.ts';
 import type { Activation } from '../../../src/sae/config.ts';
-import type { ParamsF32 } from '../../../src/sae/step.ts';
+import type { ParamsF32 } from '../../../src/sae/step-buffers.ts';
 import { describeNeeds, NUMPY } from '../prereq.ts';
 import { randn, randomParams, relErr } from './helpers.ts';
 

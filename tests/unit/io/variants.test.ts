@@ -13,7 +13,7 @@ import { reconstructRaw } from '../../../src/io/forward.ts';
 import { importSae } from '../../../src/io/import.ts';
 import type { ExportInput } from '../../../src/io/sae-files.ts';
 import type { Activation } from '../../../src/sae/config.ts';
-import type { ParamsF32 } from '../../../src/sae/step.ts';
+import type { ParamsF32 } from '../../../src/sae/step-buffers.ts';
 import { batchTau, randn, randomParams, relErr } from './helpers.ts';
 
 const d = 8;

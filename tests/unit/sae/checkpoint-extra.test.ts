@@ -10,7 +10,7 @@ import {
   parseCheckpoint,
   serializeCheckpoint,
 } from '../../../src/sae/checkpoint-format.ts';
-import type { TrainState } from '../../../src/sae/step.ts';
+import type { TrainState } from '../../../src/sae/step-buffers.ts';
 import { randn, randomState } from '../io/helpers.ts';
 
 const d = 8;
