@@ -5,11 +5,7 @@
  */
 import { BufferArena, readBytes, upload } from '../gpu/buffers';
 import { PARAM_NAMES, type Params } from '../reference/state';
-import { type Activation, defaultExtra, hasExtra, isBatchCut, isDense, type ResolvedConfig } from './config';
 import {
-  assertPlan,
-  type BufferPlan,
-  bufferPlan,
   DENSE_CODES_MAX,
   METRIC_SLOTS,
   METRICS,
@@ -17,7 +13,9 @@ import {
   type ShardedName,
   type StepBufferName,
   type TensorName,
-} from './plan';
+} from './buffer-names';
+import { type Activation, defaultExtra, hasExtra, isBatchCut, isDense, type ResolvedConfig } from './config';
+import { assertPlan, type BufferPlan, bufferPlan } from './plan';
 import { kRow, microBatchBytes } from './step-uniform';
 
 export type ParamName = (typeof PARAM_NAMES)[number] | 'extra';

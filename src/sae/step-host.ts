@@ -8,8 +8,9 @@ import type { EncodeVariant } from '../gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../gpu/kernels/encode-topk';
 import type { createLoss } from '../gpu/kernels/loss';
 import type { TopKVariant } from '../gpu/kernels/topk';
+import type { ShardedName, StepBufferName } from './buffer-names';
 import type { ResolvedConfig } from './config';
-import type { BufferPlan, ShardedName, StepBufferName } from './plan';
+import type { BufferPlan } from './plan';
 
 export interface KernelChoice {
   encode: EncodeVariant;

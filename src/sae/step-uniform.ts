@@ -4,8 +4,9 @@
  * MicroBatch uniform.
  */
 import { STEP_FLAGS, type StepParamValues, writeStepParams } from '../gpu/step-params';
+import { METRIC_SLOTS } from './buffer-names';
 import { adamScalars, isBatchCut, isDense, l1Scale, type ResolvedConfig } from './config';
-import { type BufferPlan, METRIC_SLOTS } from './plan';
+import type { BufferPlan } from './plan';
 
 /**
  * Entries per row in the main region: k (TopK, Multi-TopK), the per-row candidate cap (BatchTopK),

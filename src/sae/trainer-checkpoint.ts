@@ -7,11 +7,11 @@
 
 import type { ActivationSource } from '../data/source';
 import type { BatcherState } from '../data/stream';
+import type { TensorName } from './buffer-names';
 import type { CheckpointStore } from './checkpoint';
 import { type Checkpoint, type CheckpointData, serializeCheckpoint } from './checkpoint-format';
 import { isBatchCut } from './config';
 import type { EvalWeightsGate } from './evaluation';
-import type { TensorName } from './plan';
 import type { GpuSae } from './step';
 import { type ParamsF32, paramNames, paramSizes, type TrainState } from './step-buffers';
 import type { KernelChoice } from './step-host';

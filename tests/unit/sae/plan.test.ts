@@ -4,15 +4,9 @@
  * that cover the latents exactly.
  */
 import { describe, expect, it } from 'vitest';
+import { STEP_BUFFERS } from '../../../src/sae/buffer-names';
 import { resolveConfig, type SaeConfig } from '../../../src/sae/config';
-import {
-  assertPlan,
-  bufferPlan,
-  DEFAULT_LIMITS,
-  LimitError,
-  type PlanLimits,
-  STEP_BUFFERS,
-} from '../../../src/sae/plan';
+import { assertPlan, bufferPlan, DEFAULT_LIMITS, LimitError, type PlanLimits } from '../../../src/sae/plan';
 
 const cfg = (c: Partial<SaeConfig> & { d: number }) => resolveConfig(c);
 const MiB = 2 ** 20;
@@ -198,7 +192,7 @@ describe('bufferPlan', () => {
 
 describe('plan constants', () => {
   it('LAT_STATS equals the activation kernel’s', async () => {
-    const { LAT_STATS } = await import('../../../src/sae/plan');
+    const { LAT_STATS } = await import('../../../src/sae/buffer-names');
     const kernel = await import('../../../src/gpu/kernels/activation');
     expect(LAT_STATS).toBe(kernel.LAT_STATS);
   });
