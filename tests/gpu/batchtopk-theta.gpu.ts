@@ -348,7 +348,7 @@ gpuTest(
 );
 
 gpuTest(
-  'BatchTopK θ: the SAELens export imports as JumpReLU and its GPU codes equal the BatchTopK evaluation',
+  "BatchTopK θ: the SAELens export read as JumpReLU (without the sae_lab block) gives the BatchTopK evaluation's GPU codes",
   async (device) => {
     // cap = N, so the BatchTopK evaluation sees every latent above θ, as JumpReLU does.
     const cfg = resolveConfig({
@@ -378,7 +378,18 @@ gpuTest(
         normalization: { kind: 'none' },
         inferenceThreshold: st.inferenceThreshold,
       });
-      const back = importSae(files);
+      // SAE Lab reads its own export back as trained (the sae_lab block records BatchTopK and θ) …
+      const own = importSae(files);
+      assert(
+        own.activation === 'batchtopk' && own.inferenceThreshold === st.inferenceThreshold,
+        `own import: ${own.activation}, θ ${own.inferenceThreshold} vs ${st.inferenceThreshold}`,
+      );
+      // … and as another tool reads it (no sae_lab block): JumpReLU with θ for every latent.
+      const cfgJson = JSON.parse(new TextDecoder().decode(files.get('cfg.json')));
+      delete cfgJson.sae_lab;
+      const foreign = new Map(files);
+      foreign.set('cfg.json', new TextEncoder().encode(JSON.stringify(cfgJson)));
+      const back = importSae(foreign);
       assert(back.activation === 'jumprelu', `imported as ${back.activation}`);
       jump = new GpuSae(
         device,
