@@ -29,6 +29,7 @@ import {
 } from '../store/compare';
 import { isActive, useLab } from '../store/lab';
 import { sweepActive, useSweep } from '../store/sweep';
+import { ComparePlots } from './ComparePlots';
 import { fmtCompact, fmtNum, fmtPct } from './format';
 import {
   AblationRows,
@@ -42,7 +43,6 @@ import {
   TextField,
   useBlobUrl,
 } from './SweepParts';
-import { ComparePlots } from './SweepPlots';
 
 interface CompareForm {
   methods: Method[];
