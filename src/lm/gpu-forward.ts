@@ -29,6 +29,7 @@ import {
   writeLmParams,
 } from '../gpu/kernels/lm-kernels';
 import type { LlamaCheckpoint, LlamaConfig } from './checkpoint';
+import { checkReplacement, WindowRecorder, windowIds } from './gpu-window';
 
 export interface GpuForwardRequest {
   /** Residual indices 0..nLayers to return. */
@@ -195,15 +196,8 @@ export class GpuLlama {
   /** Runs the window `tokens` (positions 0..T-1) and reads back the requested residuals and logits. */
   async forward(tokens: ArrayLike<number>, req: GpuForwardRequest = {}): Promise<GpuForwardResult> {
     const { dim: d, nLayers: L, vocabSize: V } = this.config;
-    const T = tokens.length;
-    if (T < 1 || T > this.capacity) throw new Error(`window of ${T} tokens is outside 1..${this.capacity}`);
-    const ids = new Uint32Array(T);
-    for (let t = 0; t < T; t++) {
-      const id = tokens[t];
-      if (!(Number.isInteger(id) && id >= 0 && id < V))
-        throw new Error(`token id ${id} at ${t} is outside 0..${V - 1}`);
-      ids[t] = id;
-    }
+    const ids = windowIds(tokens, this.capacity, V);
+    const T = ids.length;
     const residIdx = [...new Set(req.residLayers ?? [])].sort((a, b) => a - b);
     for (const i of residIdx)
       if (!(Number.isInteger(i) && i >= 0 && i <= L)) throw new Error(`resid index ${i} is outside 0..${L}`);
@@ -215,9 +209,7 @@ export class GpuLlama {
     if (rep) {
       if (!(Number.isInteger(rep.index) && rep.index >= 0 && rep.index <= L))
         throw new Error(`replace index ${rep.index} is outside 0..${L}`);
-      const bytes = rep.data instanceof Float32Array ? rep.data.byteLength : rep.data.size;
-      if (bytes < T * d * 4)
-        throw new Error(`replacement holds ${bytes} bytes; [${T}, ${d}] needs ${T * d * 4}`);
+      checkReplacement(rep.data, T, d);
     }
     const layersToRun = wantLogits ? L : Math.max(0, ...residIdx, ...mlpIdx.map((l) => l + 1));
     const rowBytes = T * d * 4;
@@ -230,35 +222,14 @@ export class GpuLlama {
     writeLmParams(device, b.params, T, 0);
     device.queue.writeBuffer(b.tokens, 0, ids);
     if (rep && rep.data instanceof Float32Array) upload(device, b.replace, rep.data.subarray(0, T * d));
-    const staging = device.createBuffer({
-      label: 'lm:readback',
-      size: stagingBytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const enc = device.createCommandEncoder({ label: 'lm:forward' });
-    let pass: GPUComputePassEncoder | null = null;
-    const p = () => {
-      pass ??= enc.beginComputePass({ label: 'lm:forward' });
-      return pass;
-    };
-    const endPass = () => {
-      pass?.end();
-      pass = null;
-    };
-    let stagingOff = 0;
-    /** what each rowBytes slot of the staging buffer holds, in order */
-    const slots: { map: Map<number, Float32Array>; index: number }[] = [];
+    const w = new WindowRecorder(device, 'lm', stagingBytes);
+    const p = () => w.pass();
+    /** where each read-out lands in the staging buffer, in order */
+    const slots: { map: Map<number, Float32Array>; index: number; at: number }[] = [];
     const visit = (index: number) => {
-      if (residIdx.includes(index)) {
-        endPass();
-        enc.copyBufferToBuffer(b.x, 0, staging, stagingOff, rowBytes);
-        stagingOff += rowBytes;
-        slots.push({ map: result.resid, index });
-      }
-      if (rep && rep.index === index) {
-        endPass();
-        enc.copyBufferToBuffer(rep.data instanceof Float32Array ? b.replace : rep.data, 0, b.x, 0, rowBytes);
-      }
+      if (residIdx.includes(index)) slots.push({ map: result.resid, index, at: w.stage(b.x, rowBytes) });
+      if (rep && rep.index === index)
+        w.copy(rep.data instanceof Float32Array ? b.replace : rep.data, b.x, rowBytes);
     };
 
     k.embed.dispatch(p(), this.embedBind, T);
@@ -275,10 +246,7 @@ export class GpuLlama {
       k.swiglu.dispatch(p(), g.swiglu, T);
       if (mlpIdx.includes(l)) {
         k.w2Out.dispatch(p(), g.w2Out, T);
-        endPass();
-        enc.copyBufferToBuffer(b.mlp, 0, staging, stagingOff, rowBytes);
-        stagingOff += rowBytes;
-        slots.push({ map: result.mlp, index: l });
+        slots.push({ map: result.mlp, index: l, at: w.stage(b.mlp, rowBytes) });
       }
       k.w2.dispatch(p(), g.w2, T);
       visit(l + 1);
@@ -286,21 +254,11 @@ export class GpuLlama {
     if (wantLogits) {
       k.rmsnorm.dispatch(p(), this.finalNorm, T);
       k.cls.dispatch(p(), this.clsBind, T);
-      endPass();
-      enc.copyBufferToBuffer(b.logits, 0, staging, stagingOff, T * V * 4);
     }
-    endPass();
-    device.queue.submit([enc.finish()]);
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-      const all = new Float32Array(staging.getMappedRange().slice(0));
-      slots.forEach(({ map, index }, n) => {
-        map.set(index, all.slice((n * rowBytes) / 4, ((n + 1) * rowBytes) / 4));
-      });
-      if (wantLogits) result.logits = all.slice((nRows * rowBytes) / 4);
-    } finally {
-      staging.destroy();
-    }
+    const logitsAt = wantLogits ? w.stage(b.logits, T * V * 4) : 0;
+    const all = await w.read();
+    for (const { map, index, at } of slots) map.set(index, all.slice(at, at + rowBytes / 4));
+    if (wantLogits) result.logits = all.slice(logitsAt);
     return result;
   }
 

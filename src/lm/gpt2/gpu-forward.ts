@@ -35,6 +35,7 @@ import {
   type LmKernel,
   writeLmParams,
 } from '../../gpu/kernels/lm-kernels';
+import { checkReplacement, WindowRecorder, windowIds } from '../gpu-window';
 import {
   type Gpt2Checkpoint,
   type Gpt2Config,
@@ -241,15 +242,8 @@ export class GpuGpt2 {
   /** Runs the window `tokens` (positions 0..T−1) and reads back the requested sites and logits. */
   async forward(tokens: ArrayLike<number>, req: GpuGpt2Request = {}): Promise<GpuGpt2Result> {
     const { nEmbd: d, nLayer: L, vocabSize: V } = this.config;
-    const T = tokens.length;
-    if (T < 1 || T > this.capacity) throw new Error(`window of ${T} tokens is outside 1..${this.capacity}`);
-    const ids = new Uint32Array(T);
-    for (let t = 0; t < T; t++) {
-      const id = tokens[t];
-      if (!(Number.isInteger(id) && id >= 0 && id < V))
-        throw new Error(`token id ${id} at ${t} is outside 0..${V - 1}`);
-      ids[t] = id;
-    }
+    const ids = windowIds(tokens, this.capacity, V);
+    const T = ids.length;
     const checkSite = (s: Gpt2Site) => {
       if (!KINDS.includes(s.kind)) throw new Error(`unknown site kind ${String(s.kind)}`);
       if (!(Number.isInteger(s.layer) && s.layer >= 0 && s.layer < L))
@@ -268,9 +262,7 @@ export class GpuGpt2 {
     const rowBytes = T * d * 4;
     if (rep) {
       checkSite(rep.site);
-      const bytes = rep.data instanceof Float32Array ? rep.data.byteLength : rep.data.size;
-      if (bytes < rowBytes)
-        throw new Error(`replacement holds ${bytes} bytes; [${T}, ${d}] needs ${rowBytes}`);
+      checkReplacement(rep.data, T, d);
     }
     const result: GpuGpt2Result = { sites: new Map(), logits: null };
     // Without logits nothing past the deepest requested hook is computed.
@@ -289,34 +281,15 @@ export class GpuGpt2 {
     device.queue.writeBuffer(b.tokens, 0, ids);
     const repName = rep ? hookName(rep.site) : '';
     if (rep && rep.data instanceof Float32Array) upload(device, b.replace, rep.data.subarray(0, T * d));
-    const staging = device.createBuffer({
-      label: 'gpt2:readback',
-      size: stagingBytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const enc = device.createCommandEncoder({ label: 'gpt2:forward' });
-    let pass: GPUComputePassEncoder | null = null;
-    const p = () => {
-      pass ??= enc.beginComputePass({ label: 'gpt2:forward' });
-      return pass;
-    };
-    const endPass = () => {
-      pass?.end();
-      pass = null;
-    };
-    const order: string[] = []; // hook names in staging order
+    const w = new WindowRecorder(device, 'gpt2', stagingBytes);
+    const p = () => w.pass();
+    const staged: { name: string; at: number }[] = []; // hook names in staging order
     /** Records the clean value of `buf` at a hook, then applies the replacement there; false: stop here. */
     const hook = (kind: Gpt2SiteKind, layer: number, buf: GPUBuffer): boolean => {
       const name = hookName({ kind, layer });
-      if (wanted.has(name)) {
-        endPass();
-        enc.copyBufferToBuffer(buf, 0, staging, order.length * rowBytes, rowBytes);
-        order.push(name);
-      }
-      if (rep && name === repName) {
-        endPass();
-        enc.copyBufferToBuffer(rep.data instanceof Float32Array ? b.replace : rep.data, 0, buf, 0, rowBytes);
-      }
+      if (wanted.has(name)) staged.push({ name, at: w.stage(buf, rowBytes) });
+      if (rep && name === repName)
+        w.copy(rep.data instanceof Float32Array ? b.replace : rep.data, buf, rowBytes);
       return layer * 5 + KINDS.indexOf(kind) < stopAfter;
     };
 
@@ -346,22 +319,11 @@ export class GpuGpt2 {
     if (wantLogits) {
       k.layernorm.dispatch(p(), this.lnF, T);
       k.unembed.dispatch(p(), this.unembedBind, T);
-      endPass();
-      enc.copyBufferToBuffer(b.logits, 0, staging, order.length * rowBytes, T * V * 4);
     }
-    endPass();
-    device.queue.submit([enc.finish()]);
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-      const all = new Float32Array(staging.getMappedRange().slice(0));
-      const n = rowBytes / 4;
-      order.forEach((name, i) => {
-        result.sites.set(name, all.slice(i * n, (i + 1) * n));
-      });
-      if (wantLogits) result.logits = all.slice(order.length * n);
-    } finally {
-      staging.destroy();
-    }
+    const logitsAt = wantLogits ? w.stage(b.logits, T * V * 4) : 0;
+    const all = await w.read();
+    for (const { name, at } of staged) result.sites.set(name, all.slice(at, at + rowBytes / 4));
+    if (wantLogits) result.logits = all.slice(logitsAt);
     return result;
   }
 
