@@ -20,7 +20,7 @@ import { PALETTE } from '../scaling/svg';
 import { fmtNum } from './format';
 
 /** Tooltip and vertical axis label shared by the sweep plots. */
-import { axisProps, logDomain, logTicks, plotTooltip, yAxisLabel } from './LogLogChart';
+import { axisProps, logDomain, logTicks, plotTooltip, xAxisLabel, yAxisLabel } from './LogLogChart';
 
 export const ComparePlots = memo(function ComparePlots({ doc }: { doc: CompareDocument }) {
   const methods = doc.def.methods.filter((m) => methodRuns(doc.runs, m).length > 0);
@@ -48,13 +48,7 @@ export const ComparePlots = memo(function ComparePlots({ doc }: { doc: CompareDo
               ticks={logTicks(xd, '125')}
               allowDataOverflow
               tickFormatter={(v: number) => fmtNum(v, 3)}
-              label={{
-                value: 'L0',
-                position: 'insideBottom',
-                offset: -8,
-                fill: 'var(--muted)',
-                fontSize: 11,
-              }}
+              label={xAxisLabel('L0')}
               {...axisProps}
             />
             <YAxis

@@ -23,6 +23,13 @@ export const plotTooltip = {
   formatter: (v: unknown) => fmtNum(Number(v), 4),
   contentStyle: { background: 'var(--card)', border: '1px solid var(--border)', fontSize: 12 },
 };
+export const xAxisLabel = (value: string) => ({
+  value,
+  position: 'insideBottom' as const,
+  offset: -8,
+  fill: 'var(--muted)',
+  fontSize: 11,
+});
 export const yAxisLabel = (value: string) => ({
   value,
   angle: -90,
@@ -100,13 +107,7 @@ export const LogLogChart = memo(function LogLogChart(props: {
           domain={xd}
           allowDataOverflow
           tickFormatter={(v: number) => fmtNum(v, 3)}
-          label={{
-            value: props.xLabel,
-            position: 'insideBottom',
-            offset: -8,
-            fill: 'var(--muted)',
-            fontSize: 11,
-          }}
+          label={xAxisLabel(props.xLabel)}
           {...axisProps}
         />
         <YAxis
