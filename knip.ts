@@ -20,6 +20,8 @@ const config: KnipConfig = {
     'tests/gpu/main.ts', // tests/gpu/index.html
     // Run by hand with tsx, documented in their headers and the README.
     'bench/data.ts',
+    // Bundled by bench/vite.dawn.config.ts for `npm run bench:dawn` (node, no browser).
+    'bench/dawn.ts',
     'scripts/*.ts',
   ],
   // A stale entry or ignore fails the check too.

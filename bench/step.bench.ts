@@ -2,6 +2,7 @@ import { Rng } from '../src/data/rng';
 import { createEncode } from '../src/gpu/kernels/encode';
 import { timeGpu } from '../src/gpu/timing';
 import { encodeRef } from '../src/reference/encode';
+import { autotune } from '../src/sae/autotune';
 import { type Activation, isDense, resolveConfig, type SaeConfig } from '../src/sae/config';
 import { initParams } from '../src/sae/init';
 import { GpuSae } from '../src/sae/step';
@@ -18,13 +19,15 @@ export interface StepShape {
 /**
  * Whole step and each phase alone at one shape, plus the naive encoder in the same run, so the ratios
  * step_ms / encode_ms and encode_gflops / naive_encode_gflops are measured under the same load.
- * Half the latents are made dead so AuxK does its full work.
+ * Half the latents are made dead so AuxK does its full work. `tune`: the autotuner picks the kernels
+ * at this shape first (what a training run on this adapter gets), and its timings are reported.
  */
 export async function benchStep(
   device: GPUDevice,
   s: StepShape,
   samples: number,
   kernels?: Partial<KernelChoice>,
+  tune = false,
 ) {
   const cfg = resolveConfig({ d: s.d, nLatents: s.N, k: s.k, kAux: s.kAux, batchSize: s.B, deadTokens: 1 });
   const rng = new Rng(1);
@@ -35,6 +38,8 @@ export async function benchStep(
   sae.setState({ params: initParams({ ...cfg, k: Math.min(cfg.k, 8) }, sample, rng), tokensSince });
   const x = new Float32Array(s.B * s.d).map(() => rng.normal());
   sae.writeBatch(x, new Float32Array(s.B).fill(1));
+  // A fresh cache key: nothing stored earlier is reused.
+  const tuned = tune ? await autotune(sae, `bench-step-${Date.now()}`) : undefined;
   sae.step(1, cfg.lr, 1 / s.B);
   await device.queue.onSubmittedWorkDone();
   let t = 1;
@@ -80,6 +85,7 @@ export async function benchStep(
     name: 'step',
     shape: s,
     kernels: sae.kernels,
+    ...(tuned ? { autotune_ms: tuned.timings } : {}),
     dead_latents: deadCount,
     step_ms: step.medianMs,
     phases_ms: phases,
