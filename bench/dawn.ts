@@ -39,7 +39,7 @@ nav.gpu = webgpu.create(flags);
 // Imported only now: the kernels' modules read GPUBufferUsage & co. when they load.
 const { runBenchSuite } = await import('./suite');
 const q = new URLSearchParams({ only: opt('only') ?? 'step,scale', samples: opt('samples') ?? '5' });
-for (const name of ['max-n', 'encode', 'topk', 'fused', 'shape', 'gpt2-layers', 'gpt2-T'])
+for (const name of ['max-n', 'encode', 'topk', 'fused', 'shape', 'gpt2-layers', 'gpt2-T', 'loop-groups'])
   if (opt(name)) q.set(name, opt(name)!);
 // The suite's progress lines (console.log) go to stderr, so stdout holds only the JSON.
 console.log = (...a: unknown[]) => process.stderr.write(`${a.join(' ')}\n`);

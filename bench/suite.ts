@@ -1,4 +1,5 @@
 import { createGpu } from '../src/gpu/device';
+import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
@@ -11,7 +12,8 @@ import { benchStep, benchVariants } from './step.bench';
 /**
  * The benchmark suite behind `npm run bench` (bench/main.ts in headless Chromium) and `npm run
  * bench:dawn` (bench/dawn.ts under Node with Dawn's own binding): `params` are the page's query
- * (only, samples, max-n, encode, topk, fused, shape, gpt2-layers, gpt2-T, minutes, soak-tokens).
+ * (only, samples, max-n, encode, topk, fused, shape, gpt2-layers, gpt2-T, minutes, soak-tokens,
+ * loop-groups: the grid-stride loops' workgroup cap, e.g. 256, the software cap, on a GPU).
  * Returns { adapter, when, entries }; destroys the device it creates.
  */
 export async function runBenchSuite(params: URLSearchParams) {
@@ -22,6 +24,7 @@ export async function runBenchSuite(params: URLSearchParams) {
   const maxLog2N = /^2\^\d+$/.test(maxN) ? Number(maxN.slice(2)) : Math.floor(Math.log2(Number(maxN)));
 
   const gpu = await createGpu({ onUncapturedError: (m) => console.log(`[gpu error] ${m}`) });
+  if (params.get('loop-groups')) setLoopGroupsCap(gpu.device, Number(params.get('loop-groups')));
   const entries: unknown[] = [];
   // only=adapter matches no bench: the page just reports its adapter (bench/hw.ts checks it first).
   const want = (name: string) => !only || only.split(',').includes(name);

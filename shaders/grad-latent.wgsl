@@ -8,8 +8,8 @@
 //   grad_dec    one workgroup per latent i, over its sorted list (sort-by-latent.wgsl), deterministic:
 //               dW_dec[i] = Σ val·g_src[row]
 //   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv
-//   bpre_part   one thread per column: enc_part[c] (+)= Σ_{i in shard} db_enc[i]·W_enc[i, c]      N·d
-//   bpre_final  one thread per column: db_pre = Σ_b (g[b] + g_aux[b]) − enc_part                   B·d
+//   bpre_part   one thread per (chunk of 32 latents, column): enc_part[j, c] (+)= Σ db_enc[i]·W_enc[i, c]  N·d
+//   bpre_final  one workgroup per column: db_pre = Σ_b (g[b] + g_aux[b]) − Σ_j enc_part[j, c]        B·d
 // Matryoshka: g is [G, B, d], one source per level (nested-grad.wgsl); a main entry of latent i reads
 // the slice of i's level, g[0] (every prefix) feeds db_pre. One level otherwise: g is [B, d].
 
@@ -33,7 +33,7 @@ const CPT: u32 = {{CPT}}u;   // columns per thread in grad_dec/grad_enc: ceil(d 
 @group(0) @binding(14) var<storage, read_write> db_pre: array<f32>;
 @group(0) @binding(15) var<uniform> P: StepParams;
 @group(0) @binding(16) var<uniform> S: Shard;
-@group(0) @binding(17) var<storage, read_write> enc_part: array<f32>;
+@group(0) @binding(17) var<storage, read_write> enc_part: array<f32>;   // [ceil(N / LCH), d]
 
 fn level_of(i: u32) -> u32 {
 {{LEVEL_OF}}
@@ -166,6 +166,9 @@ fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 
 const WG4: u32 = 16u;
 const CPT4: u32 = {{CPT4}}u;   // vec4 column groups per thread: ceil(d / 4 / WG4)
+// Lists longer than this are left to grad_long_*_v4 (the sort's SHORT, so they are the ones it lists
+// in long_list); 0xffffffff when the split is off and these kernels walk every list.
+const LONG: u32 = {{LONG}}u;
 
 @compute @workgroup_size(WG4)
 fn grad_dec_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -175,6 +178,7 @@ fn grad_dec_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
+    if (n > LONG) { continue; }
     let gs4 = g_slice(i) / 4u;
     var acc: array<vec4<f32>, CPT4>;
     for (var j = 0u; j < CPT4; j++) { acc[j] = vec4<f32>(0.0); }
@@ -212,6 +216,7 @@ fn grad_enc_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let i = S.lat0 + il;
     let s = start[i];
     let n = start[i + 1u] - s;
+    if (n > LONG) { continue; }
     var acc: array<vec4<f32>, CPT4>;
     for (var j = 0u; j < CPT4; j++) { acc[j] = vec4<f32>(0.0); }
     for (var t = 0u; t < n; t++) {
@@ -235,26 +240,151 @@ fn grad_enc_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   }
 }
 
-// The encoder's share of db_pre, carried across shards in latent order (the same additions in the
-// same order as one pass over all N latents).
-@compute @workgroup_size(WG)
-fn bpre_part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var c = gid.x; c < P.d; c += nwg.x * WG) {
-    var enc = select(enc_part[c], 0.0, S.first != 0u);
-    for (var il = 0u; il < S.n; il++) { enc += db_enc[S.lat0 + il] * W_enc[il * P.d + c]; }
-    enc_part[c] = enc;
+// Long lists (more than LONG entries; the sort lists their latents in long_list): a workgroup per
+// (listed latent, slab of LQ vec4 columns), so a dead latent's B-entry AuxK list is not one thread's
+// serial walk. LP partitions each sum the entries t ≡ p (mod LP) in list order, then a fixed tree adds
+// the partitions: the sums depend only on the list, so sharding and tiling do not change them. The
+// workgroup's control flow depends only on uniform values, as its barriers require.
+const LQ: u32 = 16u;
+const LP: u32 = 16u;
+@group(0) @binding(24) var<storage, read> long_list: array<u32>;   // [1 + ...]: count, latents
+var<workgroup> lred: array<vec4<f32>, 256>;   // [LP, LQ]
+var<workgroup> lsum: array<f32, 16>;          // [LP]: Σ gv per partition (db_enc)
+var<workgroup> n_long: u32;
+
+// The fixed tree over the LP partitions of lred (partition p at lred[p·LQ + q]); lred[q] holds the sum.
+fn reduce_partitions(p: u32, li: u32) {
+  for (var h = LP / 2u; h > 0u; h >>= 1u) {
+    if (p < h) { lred[li] += lred[li + h * LQ]; }
+    workgroupBarrier();
   }
 }
 
+@compute @workgroup_size(256)
+fn grad_long_dec_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_id) lid: vec3<u32>) {
+  let d4 = P.d / 4u;
+  let q = lid.x % LQ;
+  let p = lid.x / LQ;
+  let c = wid.y * LQ + q;
+  if (lid.x == 0u) { n_long = long_list[0]; }
+  let count = workgroupUniformLoad(&n_long);
+  for (var j = wid.x; j < count; j += nwg.x) {
+    let i = long_list[1u + j];
+    let mine = i >= S.lat0 && i - S.lat0 < S.n;
+    let s = start[i];
+    let n = select(0u, start[i + 1u] - s, mine && c < d4);
+    let gs4 = g_slice(i) / 4u;
+    var acc = vec4<f32>(0.0);
+    for (var t = p; t < n; t += LP) {
+      let e = rows[s + t];
+      let r = row_of(e);
+      let v = val_all[e];
+      let o = r.x * d4 + c;
+      if (r.y == 1u) { acc += v * g_aux4[o]; } else { acc += v * g4[gs4 + o]; }
+    }
+    lred[lid.x] = acc;
+    workgroupBarrier();
+    reduce_partitions(p, lid.x);
+    if (p == 0u && mine && c < d4) { dW_dec4[(i - S.lat0) * d4 + c] = lred[q]; }
+    workgroupBarrier();
+  }
+}
+
+@compute @workgroup_size(256)
+fn grad_long_enc_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_id) lid: vec3<u32>) {
+  let d4 = P.d / 4u;
+  let q = lid.x % LQ;
+  let p = lid.x / LQ;
+  let c = wid.y * LQ + q;
+  let bp = b_pre4[min(c, d4 - 1u)];
+  if (lid.x == 0u) { n_long = long_list[0]; }
+  let count = workgroupUniformLoad(&n_long);
+  for (var j = wid.x; j < count; j += nwg.x) {
+    let i = long_list[1u + j];
+    let mine = i >= S.lat0 && i - S.lat0 < S.n;
+    let s = start[i];
+    let n = select(0u, start[i + 1u] - s, mine);
+    var acc = vec4<f32>(0.0);
+    var acc0 = 0.0;
+    for (var t = p; t < n; t += LP) {
+      let e = rows[s + t];
+      let gv = gv_all[e];
+      acc0 += gv;
+      if (c < d4) { acc += gv * (x4[row_of(e).x * d4 + c] - bp); }
+    }
+    lred[lid.x] = acc;
+    if (q == 0u) { lsum[p] = acc0; }
+    workgroupBarrier();
+    reduce_partitions(p, lid.x);
+    if (p == 0u && mine && c < d4) { dW_enc4[(i - S.lat0) * d4 + c] = lred[q]; }
+    // db_enc by the first slab, with the same tree over the partitions.
+    if (lid.x == 0u && wid.y == 0u && mine) {
+      var h0 = array<f32, 16>();
+      for (var u = 0u; u < LP; u++) { h0[u] = lsum[u]; }
+      for (var h = LP / 2u; h > 0u; h >>= 1u) {
+        for (var u = 0u; u < h; u++) { h0[u] += h0[u + h]; }
+      }
+      db_enc[i] = h0[0];
+    }
+    workgroupBarrier();
+  }
+}
+
+// The encoder's share of db_pre, Σ_i db_enc[i]·W_enc[i, c], in chunks of LCH latents: one thread per
+// (chunk, column) sums its chunk in latent order, and a chunk that a shard boundary cuts is continued by
+// the next shard from the stored partial, so each chunk's additions are those of one pass over all N
+// latents. bpre_final adds the chunks with a fixed tree. (One thread per column walking all N latents
+// was 4096 dependent iterations at d = 768 on a GPU.)
+const LCH: u32 = {{LCH}}u;
+
 @compute @workgroup_size(WG)
-fn bpre_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var c = gid.x; c < P.d; c += nwg.x * WG) {
-    // The decoder's share: x̂ = … + b_pre, and AuxK's ê too, as in openai's train.py (decode_sparse
-    // adds pre_bias; only the target's pre_bias is detached). g_aux is 0 when AuxK is off; with
-    // Multi-TopK g already carries it.
-    let multi = (P.flags & FLAG_MULTI) != 0u;
-    var acc = 0.0;
-    for (var b = 0u; b < P.B; b++) { acc += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi); }
-    db_pre[c] = acc - enc_part[c];
+fn bpre_part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j0 = S.lat0 / LCH;
+  let j1 = (S.lat0 + S.n + LCH - 1u) / LCH;
+  for (var t = gid.x; t < (j1 - j0) * P.d; t += nwg.x * WG) {
+    let j = j0 + t / P.d;
+    let c = t % P.d;
+    let lo = max(j * LCH, S.lat0);
+    let hi = min((j + 1u) * LCH, S.lat0 + S.n);
+    var enc = select(0.0, enc_part[j * P.d + c], lo != j * LCH);
+    for (var i = lo; i < hi; i++) { enc += db_enc[i] * W_enc[(i - S.lat0) * P.d + c]; }
+    enc_part[j * P.d + c] = enc;
+  }
+}
+
+// One workgroup per column: lane t sums rows b ≡ t and chunks j ≡ t (mod FWG_B) in order, then a
+// fixed tree adds the lanes (the same additions however the latents are sharded).
+const FWG_B: u32 = 64u;
+var<workgroup> bred: array<f32, 128>;   // [2, FWG_B]: decoder and encoder shares
+
+@compute @workgroup_size(FWG_B)
+fn bpre_final(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+  // The decoder's share: x̂ = … + b_pre, and AuxK's ê too, as in openai's train.py (decode_sparse
+  // adds pre_bias; only the target's pre_bias is detached). g_aux is 0 when AuxK is off; with
+  // Multi-TopK g already carries it.
+  let multi = (P.flags & FLAG_MULTI) != 0u;
+  let nChunks = (P.N + LCH - 1u) / LCH;
+  for (var c = wid.x; c < P.d; c += nwg.x) {
+    var dec = 0.0;
+    for (var b = lid.x; b < P.B; b += FWG_B) {
+      dec += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi);
+    }
+    var enc = 0.0;
+    for (var j = lid.x; j < nChunks; j += FWG_B) { enc += enc_part[j * P.d + c]; }
+    bred[lid.x] = dec;
+    bred[FWG_B + lid.x] = enc;
+    workgroupBarrier();
+    for (var h = FWG_B / 2u; h > 0u; h >>= 1u) {
+      if (lid.x < h) {
+        bred[lid.x] += bred[lid.x + h];
+        bred[FWG_B + lid.x] += bred[FWG_B + lid.x + h];
+      }
+      workgroupBarrier();
+    }
+    if (lid.x == 0u) { db_pre[c] = bred[0] - bred[FWG_B]; }
+    workgroupBarrier();
   }
 }

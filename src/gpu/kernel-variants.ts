@@ -32,5 +32,11 @@ export const ENCODE_TOPK_VARIANT_NAMES = [
  * get a workgroup each. Ours: 32 keeps a thread's work under ~1k reads.
  */
 export const SORT_SHORT = 32;
+/**
+ * grad-latent's bpre_part: latents per chunk of the encoder's share of db_pre (encPart holds one
+ * partial per chunk and column). Ours: 32 dependent loads per thread, and N·d/32 partials.
+ */
+export const BPRE_CHUNK = 32;
+export const bpreChunks = (nLatents: number) => Math.ceil(nLatents / BPRE_CHUNK);
 /** Elements of the sort's long-list scratch: a count, then at most ⌊E/(SORT_SHORT+1)⌋ latents. */
 export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(entries / (SORT_SHORT + 1)));

@@ -8,7 +8,7 @@
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
  * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.
  */
-import { sortLongSlots } from '../gpu/kernel-variants';
+import { bpreChunks, sortLongSlots } from '../gpu/kernel-variants';
 import { STEP_PARAMS_BYTES } from '../gpu/step-params';
 import {
   DENSE_CODES_MAX,
@@ -355,12 +355,13 @@ function latentAndSmallBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig) {
   for (const name of PER_LATENT) add(name, N, `[${N}]`, 'latents');
   add('start', N + 1, `[${N + 1}]`, 'latents');
   add('latStats', dense ? N * LAT_STATS : 1, `[${N}, ${LAT_STATS}]`, 'latents');
+  // The encoder's share of db_pre by chunk of latents (grad-latent.wgsl bpre_part).
+  add('encPart', bpreChunks(N) * d, `[${bpreChunks(N)}, ${d}]`, 'latents');
 
   // Small.
   add('deadInfo', 4, '[4]', 'small');
   add('colR', d, `[${d}]`, 'small');
   add('zerosD', d, `[${d}]`, 'small');
-  add('encPart', d, `[${d}]`, 'small');
   add('scal', 8, '[8]', 'small');
   add('metrics', METRIC_SLOTS * METRICS, `[${METRIC_SLOTS}, ${METRICS}]`, 'small');
   // BatchTopK: [τ of the last batch cut, θ the running inference threshold (−1 until learned), −, −]

@@ -59,6 +59,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
       params,
       sae.shardParams[i],
       b.encPart,
+      b.longList,
     ]),
   );
   const sortBg = sort.bind('sort', [
@@ -104,6 +105,11 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
       name: 'grad',
       record: (p) => {
         for (const bg of gradBgs) grad.run(p, bg, grad.sums);
+      },
+    },
+    {
+      name: 'bpre',
+      record: (p) => {
         for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
         grad.run(p, gradBgs[0], ['bpre_final']);
       },

@@ -4,6 +4,7 @@
  * the encoder + TopK into tiles. Parameters, Adam moments, EMA, dead counters and metrics must agree
  * bit for bit after several steps, with latents dying and AuxK active.
  */
+import { setSplitLongLists } from '../../src/gpu/kernels/grad';
 import { type ResolvedConfig, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { bufferPlan } from '../../src/sae/plan';
 import { GpuSae } from '../../src/sae/step';
@@ -44,7 +45,13 @@ function sameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string) {
     if (ua[i] !== ub[i]) throw new Error(`${what}[${i}]: ${fa[i]} vs ${fb[i]} (bits differ)`);
 }
 
-const CASES: { name: string; cfg: Partial<SaeConfig> & { d: number }; kernels?: Partial<KernelChoice> }[] = [
+const CASES: {
+  name: string;
+  cfg: Partial<SaeConfig> & { d: number };
+  kernels?: Partial<KernelChoice>;
+  /** force the split long-list gradient sums (GPU-only by default) */
+  splitLong?: boolean;
+}[] = [
   {
     name: 'topk, AuxK, EMA, clip',
     cfg: { d: 12, nLatents: 160, k: 4, kAux: 6, ema: true, clipGrad: true, clipNorm: 0.05 },
@@ -53,6 +60,13 @@ const CASES: { name: string; cfg: Partial<SaeConfig> & { d: number }; kernels?: 
     name: 'topk insert, vec4 encoder',
     cfg: { d: 16, nLatents: 130, k: 3, kAux: 5, batchSize: 32 },
     kernels: { topk: 'insert', encode: 'vec4x4' },
+  },
+  // AuxK lists of about B·kAux/(N/2) ≈ 43 entries: the split sums, whose latents come from one long
+  // list shared by every shard.
+  {
+    name: 'topk, long lists through the split sums',
+    cfg: { d: 32, nLatents: 192, k: 8, kAux: 32, batchSize: 128 },
+    splitLong: true,
   },
   { name: 'multitopk', cfg: { d: 12, nLatents: 150, k: 2, activation: 'topk', multiTopK: true } },
   { name: 'batchtopk, AuxK', cfg: { d: 12, nLatents: 170, k: 3, kAux: 4, activation: 'batchtopk' } },
@@ -82,9 +96,15 @@ for (const cs of CASES) {
       plan.tiles.length > plan.shards.length,
       `expected several tiles per shard, got ${plan.tiles.length}`,
     );
-    const a = await run(device, whole, kernels);
+    if (cs.splitLong !== undefined) setSplitLongLists(device, cs.splitLong);
+    const [a, b] = await (async () => {
+      try {
+        return [await run(device, whole, kernels), await run(device, sharded, kernels)];
+      } finally {
+        setSplitLongLists(device, null);
+      }
+    })();
     assert(a.plan.shards.length === 1 && a.plan.tiles.length === 1, 'the reference run must be unsharded');
-    const b = await run(device, sharded, kernels);
     for (const key of ['params', 'm', 'v'] as const)
       for (const [p, arr] of Object.entries(a.state[key]))
         sameBits(arr, b.state[key][p as 'W_enc'], `${key}.${p}`);

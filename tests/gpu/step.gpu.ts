@@ -1,3 +1,4 @@
+import { setSplitLongLists } from '../../src/gpu/kernels/grad';
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
@@ -110,6 +111,8 @@ interface Case {
   ema?: boolean;
   project?: boolean;
   topk?: 'bitonic' | 'insert';
+  /** Force the long-list gradient sums (grad_long_*_v4, GPU-only by default) on or off. */
+  splitLong?: boolean;
 }
 
 const CASES: Case[] = [
@@ -138,6 +141,31 @@ const CASES: Case[] = [
     dead: true,
     hot: 3,
     metricsRtol: 1e-4,
+  },
+  // The same lists through the split long-list sums (16 partitions and a fixed tree per latent).
+  {
+    name: 'long per-latent lists, split sums',
+    B: 256,
+    d: 8,
+    N: 64,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    hot: 3,
+    metricsRtol: 1e-4,
+    splitLong: true,
+  },
+  // Three column slabs of 16 vec4, the last one partly past d; hot and dead latents' lists are long.
+  {
+    name: 'long lists, wide rows (d = 136), split sums',
+    B: 96,
+    d: 136,
+    N: 64,
+    k: 4,
+    kAux: 6,
+    dead: true,
+    hot: 2,
+    splitLong: true,
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
   // d = 136: the vec4 gradient sums hold three column groups per thread, the last one partly past d.
@@ -177,7 +205,9 @@ for (const cs of CASES) {
       const rowScale = new Float32Array(cs.B).map((_, b) => 1 + b / cs.B);
       const tokensSince = new Uint32Array(cs.N).fill(cs.dead ? 100 : 0);
       const lossScale = 1 / (cs.B * 1.3);
+      if (cs.splitLong !== undefined) setSplitLongLists(device, cs.splitLong);
       const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, topk: cs.topk ?? 'bitonic' });
+      setSplitLongLists(device, null);
       sae.setState({ params: p32, tokensSince });
       sae.writeBatch(x, rowScale);
       sae.step(1, cfg.lr, lossScale);

@@ -1,45 +1,73 @@
 import code from '../../../shaders/grad-latent.wgsl?raw';
-import { groupsFor, loopGroups, phases } from './kernel';
+import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
+import { groupsFor, isSoftwareDevice, loopGroups, phases } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /**
  * Sparse backward: gv per entry, then per-latent sums over the sorted lists, then db_pre; each of
  * gv, grad_dec, grad_enc and bpre_part runs once per latent shard (`shardN`: most latents in one).
  * Bindings: idxAll, valAll, g, gAux, W_dec shard, gvAll (out), start, rows, x, b_pre, W_enc shard,
- * dW_dec shard, dW_enc shard, db_enc, db_pre, params, shard uniform, encPart [d].
+ * dW_dec shard, dW_enc shard, db_enc, db_pre, params, shard uniform, encPart [⌈N/32⌉, d], the sort's
+ * long list (read by the long-list sums).
  * `widths` (Matryoshka): g is [G, B, d] and a main entry reads its latent's level's slice.
  * Run 'gv' before the sums (`sums`, which read it); the sort may run in between; bpre_part over
  * every shard in order, then bpre_final.
+ * Long lists (over SORT_SHORT entries) get their own sums, split over a workgroup (grad_long_*_v4),
+ * where the adapter is a GPU: there a dead latent's B-entry AuxK list walked by one workgroup held the
+ * step up. On a software adapter every list is walked whole, which costs less there (no workgroup
+ * per slab to pay for); `splitLong` or setSplitLongLists (tests, benches) override the choice.
  */
+/** Per-device override of the long-list split (tests force it on SwiftShader; benches compare). */
+const splitOverride = new WeakMap<GPUDevice, boolean>();
+export function setSplitLongLists(device: GPUDevice, on: boolean | null) {
+  if (on === null) splitOverride.delete(device);
+  else splitOverride.set(device, on);
+}
+
 export function createGrad(
   device: GPUDevice,
-  s: { d: number; shardN: number; entries: number; widths?: readonly number[] },
+  s: { d: number; shardN: number; entries: number; widths?: readonly number[]; splitLong?: boolean },
 ) {
   // vec4 sums where d allows (bit-identical; fewer per-entry reads per column), scalar otherwise.
   const v4 = s.d % 4 === 0;
+  const split = v4 && (s.splitLong ?? splitOverride.get(device) ?? !isSoftwareDevice(device));
   const sums = v4 ? ['grad_dec_v4', 'grad_enc_v4'] : ['grad_dec', 'grad_enc'];
+  if (split) sums.push('grad_long_dec_v4', 'grad_long_enc_v4');
+  // Workgroups over the listed latents (at most the slots of the list, or the shard) × column slabs.
+  const longGroups = [
+    loopGroups(device, Math.min(sortLongSlots(s.entries) - 1, s.shardN)),
+    Math.ceil(s.d / 4 / 16),
+  ] as const;
   const k = phases(
     device,
     'grad-latent',
     code,
     [
       { entry: 'gv', groups: groupsFor(device, s.entries, 64) },
-      ...sums.map((entry) => ({ entry, groups: loopGroups(device, s.shardN) })),
-      { entry: 'bpre_part', groups: groupsFor(device, s.d, 64) },
-      { entry: 'bpre_final', groups: groupsFor(device, s.d, 64) },
+      ...sums.map((entry) => ({
+        entry,
+        groups: entry.startsWith('grad_long') ? longGroups : loopGroups(device, s.shardN),
+      })),
+      // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
+      { entry: 'bpre_part', groups: groupsFor(device, (bpreChunks(s.shardN) + 1) * s.d, 64) },
+      { entry: 'bpre_final', groups: groupsFor(device, s.d) },
     ],
     {
       CPT: Math.max(1, Math.ceil(s.d / 64)),
       CPT4: Math.max(1, Math.ceil(s.d / 4 / 16)),
       LEVEL_OF: levelOfWgsl(s.widths ?? [1]),
+      LONG: split ? SORT_SHORT : 0xffffffff,
+      LCH: BPRE_CHUNK,
     },
   );
   return {
     /** the per-latent sums' entry points (run after the sort) */
     sums,
-    /** Buffers in binding order 0–17 (see above); the vec4 views 18–23 are added here. */
+    /** whether long lists have their own sums */
+    splitLong: split,
+    /** Buffers in binding order 0–17 then the long list (see above); the vec4 views 18–23 go between. */
     bind: (name: string, all: GPUBuffer[]) =>
-      k.bind(name, [...all, all[2], all[3], all[8], all[9], all[11], all[12]]),
+      k.bind(name, [...all.slice(0, 18), all[2], all[3], all[8], all[9], all[11], all[12], all[18]]),
     run: k.run,
   };
 }

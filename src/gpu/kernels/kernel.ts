@@ -71,8 +71,8 @@ export function stepShader(
 export interface Phase {
   entry: string;
   constants?: Record<string, number | boolean>;
-  /** workgroups to dispatch */
-  groups: number;
+  /** workgroups to dispatch: x, or [x, y] */
+  groups: number | readonly [number, number];
 }
 
 /** An ordered list of phases of one kernel file, bound once and dispatched in order. */
@@ -92,7 +92,8 @@ export function phases(
         if (only && !only.includes(p.entry)) return;
         pass.setPipeline(p.ep.pipeline);
         pass.setBindGroup(0, bgs[i]);
-        pass.dispatchWorkgroups(p.groups);
+        if (typeof p.groups === 'number') pass.dispatchWorkgroups(p.groups);
+        else pass.dispatchWorkgroups(p.groups[0], p.groups[1]);
       });
     },
   };
@@ -104,13 +105,37 @@ export function groupsFor(device: GPUDevice, count: number, perGroup = 1): numbe
 }
 
 /**
- * Workgroups of a loop with one workgroup per row or per latent, each striding over the rest: at most
- * LOOP_GROUPS_MAX. Ours: SwiftShader pays per workgroup (about 20 µs, and the zero-fill of its
- * workgroup memory), so one per row cost as much as the work (decode at B = 4096: 4096 groups took
- * as long as the main decode's arithmetic); 256 still spreads over every core of a large GPU.
+ * Workgroups of a loop with one workgroup per row or per latent, each striding over the rest. On a
+ * software adapter at most SOFTWARE_LOOP_GROUPS. Ours: SwiftShader pays per workgroup (about 20 µs, and
+ * the zero-fill of its workgroup memory), so one per row cost as much as the work (decode at B = 4096:
+ * 4096 groups took as long as the main decode's arithmetic). On a GPU the cap starved the chip: 256
+ * workgroups of 16 threads are one half-warp per multiprocessor, nothing to hide a load's latency
+ * behind (H200, bench:dawn: the gradient sums at d = 768, N = 4096 took 4.5 ms of an 8.5 ms step), so
+ * there each item gets its own workgroup up to the dimension limit. Results do not depend on the
+ * count: each item is summed whole by one workgroup.
  */
-const LOOP_GROUPS_MAX = 256;
+const SOFTWARE_LOOP_GROUPS = 256;
+/** Per-device cap override (bench: the old cap on a GPU, for an A/B in one run). */
+const loopCap = new WeakMap<GPUDevice, number>();
+export function setLoopGroupsCap(device: GPUDevice, cap: number | null) {
+  if (cap === null) loopCap.delete(device);
+  else loopCap.set(device, cap);
+}
+/** Whether the device runs on a CPU: SwiftShader, another software rasterizer or the fallback adapter. */
+export function isSoftwareDevice(device: GPUDevice): boolean {
+  // Without adapterInfo (Chromium < 132) nothing is known: keep the cautious cap.
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  if (!info) return true;
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return (
+    /swiftshader|llvmpipe|lavapipe|softpipe|software/i.test(text) ||
+    Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter)
+  );
+}
 export const loopGroups = (device: GPUDevice, count: number) =>
-  Math.min(groupsFor(device, count), LOOP_GROUPS_MAX);
+  Math.min(
+    groupsFor(device, count),
+    loopCap.get(device) ?? (isSoftwareDevice(device) ? SOFTWARE_LOOP_GROUPS : Number.POSITIVE_INFINITY),
+  );
 
 export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
