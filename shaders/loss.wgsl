@@ -3,7 +3,7 @@
 //   main  L   = Σ‖e‖² · lossScale                       (lossScale = 1 / (B·c))
 //   AuxK  Lax = auxCoef · Σ‖ea‖² / D,  D = Σ_b ‖r_b − mean_b r‖² = Σ‖r‖² − ‖Σ_b r_b‖² / B
 //   loss_rows  one thread per row: row sums                                  B·d
-//   colsum_r   one thread per column: Σ_b r[b, c]                               B·d
+//   colsum_r   one workgroup per column: Σ_b r[b, c] (fixed tree over 64 lanes)   B·d
 //   finalize   one workgroup: deterministic tree sums → scalars, metrics slot   B + d
 //   loss_grad  one thread per element: g = 2·lossScale·e, g_aux = 2·auxCoef/D·ea  B·d
 // FLAG_RECON_AUX (Multi-TopK, Gated): the aux term is a second reconstruction loss,
@@ -61,12 +61,25 @@ fn loss_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   }
 }
 
-@compute @workgroup_size(FWG)
-fn colsum_r(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var c = gid.x; c < P.d; c += nwg.x * FWG) {
+// One workgroup per column: lane t sums rows b ≡ t (mod CWG) in order, then a fixed tree adds the
+// lanes. (One thread per column walking all B rows was B dependent loads on a GPU.)
+const CWG: u32 = 64u;
+var<workgroup> cred: array<f32, CWG>;
+
+@compute @workgroup_size(CWG)
+fn colsum_r(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var c = wid.x; c < P.d; c += nwg.x) {
     var acc = 0.0;
-    for (var b = 0u; b < P.B; b++) { acc += x[b * P.d + c] - x_hat[b * P.d + c]; }
-    col_r[c] = acc;
+    for (var b = lid.x; b < P.B; b += CWG) { acc += x[b * P.d + c] - x_hat[b * P.d + c]; }
+    cred[lid.x] = acc;
+    workgroupBarrier();
+    for (var h = CWG / 2u; h > 0u; h >>= 1u) {
+      if (lid.x < h) { cred[lid.x] += cred[lid.x + h]; }
+      workgroupBarrier();
+    }
+    if (lid.x == 0u) { col_r[c] = cred[0]; }
+    workgroupBarrier();
   }
 }
 

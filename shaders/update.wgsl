@@ -4,6 +4,8 @@
 //   clip_reduce  one workgroup: ‖grad‖ (adding db_pre), clip factor min(1, clipNorm/‖grad‖) if clipping  N + d
 //   adam         one thread per element of one tensor: Adam with bias correction folded into stepSize/bc2
 //   renorm_dec   one thread per latent: W_dec[i] /= ‖W_dec[i]‖                                      N·d
+//   project_dec_wg, renorm_dec_wg  the same with a workgroup per latent (GPU form): lanes take columns
+//                c ≡ lane (mod WG), coalesced, and a fixed tree adds the lanes' sums
 //   ema          one thread per element: θ_ema = decay·θ_ema + (1 − decay)·θ
 // W_dec, dW_dec, dW_enc are one latent shard's buffers (rows i − S.lat0); project_dec and renorm_dec
 // run once per shard, clip_reduce once.
@@ -73,5 +75,58 @@ fn renorm_dec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     for (var c = 0u; c < P.d; c++) { sq += W_dec[o + c] * W_dec[o + c]; }
     let inv = 1.0 / max(sqrt(sq), 1e-30);
     for (var c = 0u; c < P.d; c++) { W_dec[o + c] *= inv; }
+  }
+}
+
+// GPU forms: a workgroup per latent row. A thread per row reads columns d floats apart across a warp
+// (one memory sector per lane per load); here a warp reads 32 consecutive columns.
+var<workgroup> wred: array<f32, WG>;
+
+// Σ over the workgroup's lanes of v with a fixed tree; every lane gets the sum.
+fn lane_sum(lane: u32, v: f32) -> f32 {
+  wred[lane] = v;
+  workgroupBarrier();
+  for (var h = WG / 2u; h > 0u; h >>= 1u) {
+    if (lane < h) { wred[lane] += wred[lane + h]; }
+    workgroupBarrier();
+  }
+  let total = wred[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn project_dec_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_id) lid: vec3<u32>) {
+  let project = (P.flags & FLAG_PROJECT) != 0u;
+  for (var il = wid.x; il < S.n; il += nwg.x) {
+    let i = S.lat0 + il;
+    let o = il * P.d;
+    var dot = 0.0;
+    if (project) {
+      for (var c = lid.x; c < P.d; c += WG) { dot += dW_dec[o + c] * W_dec[o + c]; }
+    }
+    let dotAll = lane_sum(lid.x, dot);
+    var sq = 0.0;
+    for (var c = lid.x; c < P.d; c += WG) {
+      let gd = dW_dec[o + c] - dotAll * W_dec[o + c];
+      dW_dec[o + c] = gd;
+      let ge = dW_enc[o + c];
+      sq += gd * gd + ge * ge;
+    }
+    let sqAll = lane_sum(lid.x, sq);
+    if (lid.x == 0u) { norm_part[i] = db_enc[i] * db_enc[i] + sqAll; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn renorm_dec_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+  for (var il = wid.x; il < S.n; il += nwg.x) {
+    let o = il * P.d;
+    var sq = 0.0;
+    for (var c = lid.x; c < P.d; c += WG) { sq += W_dec[o + c] * W_dec[o + c]; }
+    let inv = 1.0 / max(sqrt(lane_sum(lid.x, sq)), 1e-30);
+    for (var c = lid.x; c < P.d; c += WG) { W_dec[o + c] *= inv; }
   }
 }

@@ -97,7 +97,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     {
       name: 'gv',
       record: (p) => {
-        for (const bg of gradBgs) grad.run(p, bg, ['gv']);
+        for (const bg of gradBgs) grad.run(p, bg, [grad.gv]);
       },
     },
     { name: 'sort', record: (p) => sort.run(p, sortBg) },

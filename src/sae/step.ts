@@ -146,7 +146,7 @@ export class GpuSae extends StepBuffers implements StepHost {
       {
         name: 'project+norm',
         record: (p: GPUComputePassEncoder) => {
-          perShard(p, ['project_dec']);
+          perShard(p, [update.project]);
           extraNorm?.(p);
           update.run(p, updateBgs[0], ['clip_reduce']);
         },
@@ -160,7 +160,7 @@ export class GpuSae extends StepBuffers implements StepHost {
       {
         name: 'renorm',
         record: (p: GPUComputePassEncoder) => {
-          if (cfg.unitNormDecoder) perShard(p, ['renorm_dec']);
+          if (cfg.unitNormDecoder) perShard(p, [update.renorm]);
         },
       },
       {

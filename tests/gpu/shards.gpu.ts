@@ -4,7 +4,7 @@
  * the encoder + TopK into tiles. Parameters, Adam moments, EMA, dead counters and metrics must agree
  * bit for bit after several steps, with latents dying and AuxK active.
  */
-import { setSplitLongLists } from '../../src/gpu/kernels/grad';
+import { setGpuForms } from '../../src/gpu/kernels/kernel';
 import { type ResolvedConfig, resolveConfig, type SaeConfig } from '../../src/sae/config';
 import { bufferPlan } from '../../src/sae/plan';
 import { GpuSae } from '../../src/sae/step';
@@ -96,12 +96,12 @@ for (const cs of CASES) {
       plan.tiles.length > plan.shards.length,
       `expected several tiles per shard, got ${plan.tiles.length}`,
     );
-    if (cs.splitLong !== undefined) setSplitLongLists(device, cs.splitLong);
+    if (cs.splitLong !== undefined) setGpuForms(device, cs.splitLong);
     const [a, b] = await (async () => {
       try {
         return [await run(device, whole, kernels), await run(device, sharded, kernels)];
       } finally {
-        setSplitLongLists(device, null);
+        setGpuForms(device, null);
       }
     })();
     assert(a.plan.shards.length === 1 && a.plan.tiles.length === 1, 'the reference run must be unsharded');

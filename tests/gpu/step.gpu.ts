@@ -1,4 +1,4 @@
-import { setSplitLongLists } from '../../src/gpu/kernels/grad';
+import { setGpuForms } from '../../src/gpu/kernels/kernel';
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
@@ -111,7 +111,7 @@ interface Case {
   ema?: boolean;
   project?: boolean;
   topk?: 'bitonic' | 'insert';
-  /** Force the long-list gradient sums (grad_long_*_v4, GPU-only by default) on or off. */
+  /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
 }
 
@@ -144,7 +144,7 @@ const CASES: Case[] = [
   },
   // The same lists through the split long-list sums (16 partitions and a fixed tree per latent).
   {
-    name: 'long per-latent lists, split sums',
+    name: 'long per-latent lists, GPU forms (split sums, per-latent workgroups)',
     B: 256,
     d: 8,
     N: 64,
@@ -157,7 +157,7 @@ const CASES: Case[] = [
   },
   // Three column slabs of 16 vec4, the last one partly past d; hot and dead latents' lists are long.
   {
-    name: 'long lists, wide rows (d = 136), split sums',
+    name: 'long lists, wide rows (d = 136), GPU forms',
     B: 96,
     d: 136,
     N: 64,
@@ -205,9 +205,9 @@ for (const cs of CASES) {
       const rowScale = new Float32Array(cs.B).map((_, b) => 1 + b / cs.B);
       const tokensSince = new Uint32Array(cs.N).fill(cs.dead ? 100 : 0);
       const lossScale = 1 / (cs.B * 1.3);
-      if (cs.splitLong !== undefined) setSplitLongLists(device, cs.splitLong);
+      if (cs.splitLong !== undefined) setGpuForms(device, cs.splitLong);
       const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, topk: cs.topk ?? 'bitonic' });
-      setSplitLongLists(device, null);
+      setGpuForms(device, null);
       sae.setState({ params: p32, tokensSince });
       sae.writeBatch(x, rowScale);
       sae.step(1, cfg.lr, lossScale);

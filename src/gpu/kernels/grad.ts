@@ -1,6 +1,6 @@
 import code from '../../../shaders/grad-latent.wgsl?raw';
 import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
-import { groupsFor, isSoftwareDevice, loopGroups, phases } from './kernel';
+import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /**
@@ -15,22 +15,15 @@ import { levelOfWgsl } from './levels';
  * Long lists (over SORT_SHORT entries) get their own sums, split over a workgroup (grad_long_*_v4),
  * where the adapter is a GPU: there a dead latent's B-entry AuxK list walked by one workgroup held the
  * step up. On a software adapter every list is walked whole, which costs less there (no workgroup
- * per slab to pay for); `splitLong` or setSplitLongLists (tests, benches) override the choice.
+ * per slab to pay for); `splitLong` or setGpuForms (tests, benches) override the choice.
  */
-/** Per-device override of the long-list split (tests force it on SwiftShader; benches compare). */
-const splitOverride = new WeakMap<GPUDevice, boolean>();
-export function setSplitLongLists(device: GPUDevice, on: boolean | null) {
-  if (on === null) splitOverride.delete(device);
-  else splitOverride.set(device, on);
-}
-
 export function createGrad(
   device: GPUDevice,
   s: { d: number; shardN: number; entries: number; widths?: readonly number[]; splitLong?: boolean },
 ) {
   // vec4 sums where d allows (bit-identical; fewer per-entry reads per column), scalar otherwise.
   const v4 = s.d % 4 === 0;
-  const split = v4 && (s.splitLong ?? splitOverride.get(device) ?? !isSoftwareDevice(device));
+  const split = v4 && (s.splitLong ?? gpuForms(device));
   const sums = v4 ? ['grad_dec_v4', 'grad_enc_v4'] : ['grad_dec', 'grad_enc'];
   if (split) sums.push('grad_long_dec_v4', 'grad_long_enc_v4');
   // Workgroups over the listed latents (at most the slots of the list, or the shard) × column slabs.
@@ -43,7 +36,7 @@ export function createGrad(
     'grad-latent',
     code,
     [
-      { entry: 'gv', groups: groupsFor(device, s.entries, 64) },
+      { entry: v4 ? 'gv_v4' : 'gv', groups: groupsFor(device, s.entries, 64) },
       ...sums.map((entry) => ({
         entry,
         groups: entry.startsWith('grad_long') ? longGroups : loopGroups(device, s.shardN),
@@ -63,11 +56,14 @@ export function createGrad(
   return {
     /** the per-latent sums' entry points (run after the sort) */
     sums,
+    /** the gv entry point (run before the sort and the sums) */
+    gv: v4 ? 'gv_v4' : 'gv',
     /** whether long lists have their own sums */
     splitLong: split,
-    /** Buffers in binding order 0–17 then the long list (see above); the vec4 views 18–23 go between. */
+    /** Buffers in binding order 0–17 then the long list (see above); the vec4 views 18–23 go between,
+     * W_dec's vec4 view last (25). */
     bind: (name: string, all: GPUBuffer[]) =>
-      k.bind(name, [...all.slice(0, 18), all[2], all[3], all[8], all[9], all[11], all[12], all[18]]),
+      k.bind(name, [...all.slice(0, 18), all[2], all[3], all[8], all[9], all[11], all[12], all[18], all[4]]),
     run: k.run,
   };
 }

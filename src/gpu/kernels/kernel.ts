@@ -132,6 +132,18 @@ export function isSoftwareDevice(device: GPUDevice): boolean {
     Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter)
   );
 }
+/**
+ * Whether kernels take their GPU forms (a workgroup per latent or list with a fixed tree, instead of
+ * a barrier-free thread per item): on a GPU, unless overridden. The two forms add in different orders,
+ * each deterministically and independently of shards; tests force the GPU forms on SwiftShader.
+ */
+const gpuFormsOverride = new WeakMap<GPUDevice, boolean>();
+export function setGpuForms(device: GPUDevice, on: boolean | null) {
+  if (on === null) gpuFormsOverride.delete(device);
+  else gpuFormsOverride.set(device, on);
+}
+export const gpuForms = (device: GPUDevice) => gpuFormsOverride.get(device) ?? !isSoftwareDevice(device);
+
 export const loopGroups = (device: GPUDevice, count: number) =>
   Math.min(
     groupsFor(device, count),

@@ -9,7 +9,7 @@ import { groupsFor, phases } from './kernel';
 export function createLoss(device: GPUDevice, s: { B: number; d: number }) {
   return phases(device, 'loss', code, [
     { entry: 'loss_rows', groups: groupsFor(device, s.B, 64) },
-    { entry: 'colsum_r', groups: groupsFor(device, s.d, 256) },
+    { entry: 'colsum_r', groups: groupsFor(device, s.d) },
     { entry: 'finalize', groups: 1 },
     { entry: 'loss_grad', groups: groupsFor(device, s.B * s.d, 256) },
   ]);
