@@ -307,3 +307,101 @@ fn insert_rows(s: Src, start: u32, step: u32) {
     for (var j = 0u; j < kout; j++) { put(row, j, kout, lv[j], li[j]); }
   }
 }
+
+// Variant for small k (KP ≤ 64) on a GPU ('merge'): a workgroup of MW invocations per row. Invocation
+// `lane` keeps a sorted private list of the row's candidates t ≡ lane (mod MW), so the reads of a
+// warp are consecutive; then log2(MW) levels merge pairs of lists by rank, ping-ponging between the
+// two halves of mv/mi: an entry's place in the merged list is its own index plus the number of
+// entries of the other list better than it (a binary search; `better` is a total order, ties only
+// between padding entries, which are identical), and places ≥ KP are dropped. Same order and output
+// as the other variants. MW·KP = 1024: the two halves take 16 KiB, the default workgroup limit.
+const MW: u32 = {{MW}}u;
+const MBUF: u32 = MW * KP;
+var<workgroup> mv: array<f32, 2u * MBUF>;
+var<workgroup> mi: array<u32, 2u * MBUF>;
+
+@compute @workgroup_size(MW)
+fn topk_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+  merge_rows(whole_src(), wid.x, nwg.x, lid.x);
+}
+
+@compute @workgroup_size(MW)
+fn topk_merge_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_id) lid: vec3<u32>) {
+  merge_rows(tile_src(), wid.x, nwg.x, lid.x);
+}
+
+// Entries of the sorted KP-list at `base` that are better than (v, i).
+fn count_better(base: u32, v: f32, i: u32) -> u32 {
+  var lo = 0u;
+  var hi = KP;
+  while (lo < hi) {
+    let m = (lo + hi) >> 1u;
+    if (better(mv[base + m], mi[base + m], v, i)) { lo = m + 1u; } else { hi = m; }
+  }
+  return lo;
+}
+
+fn merge_rows(s: Src, wid: u32, nwg: u32, lane: u32) {
+  let count = s.count;
+  let kout = kout_of();
+  for (var row = wid; row < P.B; row += nwg) {
+    var lv: array<f32, KP>;
+    var li: array<u32, KP>;
+    for (var j = 0u; j < KP; j++) { lv[j] = NEG_MAX; li[j] = NONE; }
+    var cutV = NEG_MAX;
+    var cutI = NONE;
+    for (var t = lane; t < count; t += MW) {
+      let lat = cand_lat(s, t);
+      let v = cand_val(s, row, lat);
+      if (!better(v, lat, cutV, cutI)) { continue; }
+      var j = kout - 1u;
+      while (j > 0u && better(v, lat, lv[j - 1u], li[j - 1u])) {
+        lv[j] = lv[j - 1u];
+        li[j] = li[j - 1u];
+        j--;
+      }
+      lv[j] = v;
+      li[j] = lat;
+      cutV = lv[kout - 1u];
+      cutI = li[kout - 1u];
+    }
+    for (var j = 0u; j < KP; j++) {
+      mv[lane * KP + j] = lv[j];
+      mi[lane * KP + j] = li[j];
+    }
+    workgroupBarrier();
+    var src = 0u;
+    var pairs = MW / 2u;
+    while (pairs > 0u) {
+      let dst = MBUF - src;
+      for (var it = lane; it < pairs * 2u * KP; it += MW) {
+        let m = it / (2u * KP);
+        let e = it % (2u * KP);
+        let a = src + 2u * m * KP;
+        var v: f32;
+        var i: u32;
+        var rank: u32;
+        if (e < KP) {
+          v = mv[a + e];
+          i = mi[a + e];
+          rank = e + count_better(a + KP, v, i);
+        } else {
+          v = mv[a + e];
+          i = mi[a + e];
+          rank = (e - KP) + count_better(a, v, i);
+        }
+        if (rank < KP) {
+          mv[dst + m * KP + rank] = v;
+          mi[dst + m * KP + rank] = i;
+        }
+      }
+      workgroupBarrier();
+      src = dst;
+      pairs = pairs / 2u;
+    }
+    for (var j = lane; j < kout; j += MW) { put(row, j, kout, mv[src + j], mi[src + j]); }
+    workgroupBarrier();
+  }
+}

@@ -8,6 +8,7 @@
 import { writeOpfsFile } from '../data/opfs';
 import { encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
+import { gpuForms } from '../gpu/kernels/kernel';
 import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
 import { timeGpu } from '../gpu/timing';
 import type { GpuSae } from './step';
@@ -108,7 +109,8 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const topks = !sae.phases.some((p) => p.name === 'topk')
     ? []
     : kTop <= TOPK_INSERT_MAX_K
-      ? (['bitonic', 'insert'] as const)
+      ? // 'merge' is a GPU form: a workgroup per row with barriers, which SwiftShader pays for.
+        (['bitonic', 'insert', ...(gpuForms(sae.device) ? (['merge'] as const) : [])] as const)
       : (['bitonic'] as const);
   bestMs = Number.POSITIVE_INFINITY;
   for (const topk of topks) {
