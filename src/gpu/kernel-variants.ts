@@ -27,9 +27,6 @@ export const ENCODE_TOPK_VARIANT_NAMES = [
   'vec4x8',
 ] as const;
 
-/** TopK variants (src/gpu/kernels/topk.ts): 'merge' is the GPU form of 'insert'. */
-export const TOPK_VARIANT_NAMES = ['bitonic', 'insert', 'merge'] as const;
-
 /**
  * sort-by-latent: the longest per-latent list one thread orders alone (O(n²) key reads); longer lists
  * get a workgroup each. Ours: 32 keeps a thread's work under ~1k reads.

@@ -8,7 +8,6 @@
 import { writeOpfsFile } from '../data/opfs';
 import { encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
-import { gpuForms } from '../gpu/kernels/kernel';
 import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
 import { timeGpu } from '../gpu/timing';
 import type { GpuSae } from './step';
@@ -109,8 +108,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const topks = !sae.phases.some((p) => p.name === 'topk')
     ? []
     : kTop <= TOPK_INSERT_MAX_K
-      ? // 'merge' is a GPU form: a workgroup per row with barriers, which SwiftShader pays for.
-        (['bitonic', 'insert', ...(gpuForms(sae.device) ? (['merge'] as const) : [])] as const)
+      ? (['bitonic', 'insert'] as const)
       : (['bitonic'] as const);
   bestMs = Number.POSITIVE_INFINITY;
   for (const topk of topks) {

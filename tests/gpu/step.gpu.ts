@@ -110,7 +110,7 @@ interface Case {
   clip?: boolean;
   ema?: boolean;
   project?: boolean;
-  topk?: 'bitonic' | 'insert' | 'merge';
+  topk?: 'bitonic' | 'insert';
   /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
 }
@@ -170,16 +170,6 @@ const CASES: Case[] = [
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
   // d = 136: the vec4 gradient sums hold three column groups per thread, the last one partly past d.
   { name: 'wide rows (d = 136), AuxK active', B: 16, d: 136, N: 40, k: 4, kAux: 6, dead: true },
-  {
-    name: 'merge TopK variant (the GPU form), dead latents',
-    B: 16,
-    d: 12,
-    N: 40,
-    k: 4,
-    kAux: 6,
-    dead: true,
-    topk: 'merge',
-  },
   {
     name: 'insert TopK variant, dead latents',
     B: 16,

@@ -1,5 +1,4 @@
 import code from '../../../shaders/topk.wgsl?raw';
-import type { TOPK_VARIANT_NAMES } from '../kernel-variants';
 import { groupsFor, loopGroups, nextPow2, phases } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
@@ -7,16 +6,14 @@ const TOPK_MAX_TILE = 2048;
 /** The per-row insertion variant keeps KP entries in private memory: only for small k. */
 export const TOPK_INSERT_MAX_K = 64;
 
-export type TopKVariant = (typeof TOPK_VARIANT_NAMES)[number];
+export type TopKVariant = 'bitonic' | 'insert';
 
 /** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
 const TILE_PARAMS_BYTES = 16;
 
 /**
  * TopK (or AuxK when aux) per row. 'bitonic': bitonic sort + merge of tiles in workgroup memory, any K in
- * [1, 512] and any N. 'insert': one invocation per row with a sorted private list (K ≤ 64). 'merge'
- * (K ≤ 64; a GPU form): a workgroup per row, a private list per invocation over a strided share of the
- * row, then a rank merge of the lists in workgroup memory. A K over 64 falls back to 'bitonic'.
+ * [1, 512] and any N. 'insert': one invocation per row with a sorted private list (K ≤ 64).
  * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
  * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
  * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
@@ -47,9 +44,6 @@ export function createTopK(
   const KP = nextPow2(s.K);
   if (s.K < 1 || KP > 512) throw new Error(`topk: K must be in [1, 512], got ${s.K}`);
   const insert = s.variant === 'insert' && KP <= TOPK_INSERT_MAX_K;
-  const merge = s.variant === 'merge' && KP <= TOPK_INSERT_MAX_K;
-  // Invocations per row of 'merge': MW·KP = 1024 list entries (16 KiB of workgroup memory for both halves).
-  const MW = Math.min(256, Math.max(8, 1024 / KP));
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
   const WG = s.wg ?? 64;
   const tiled = s.tiled ?? false;
@@ -67,15 +61,13 @@ export function createTopK(
             constants,
             groups: groupsFor(device, s.B, 64),
           }
-        : merge
-          ? { entry: tiled ? 'topk_merge_tile' : 'topk_merge', constants, groups: loopGroups(device, s.B) }
-          : {
-              entry: tiled ? 'topk_tile' : 'topk',
-              constants,
-              groups: loopGroups(device, s.B),
-            },
+        : {
+            entry: tiled ? 'topk_tile' : 'topk',
+            constants,
+            groups: loopGroups(device, s.B),
+          },
     ],
-    { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG, MW },
+    { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
   );
   const uniforms: GPUBuffer[] = [];
   return {
