@@ -1,7 +1,7 @@
 import { createGpu } from '../src/gpu/device';
-import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
+import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
 import { benchEncode } from './encode.bench';
 import { benchGpt2 } from './gpt2.bench';

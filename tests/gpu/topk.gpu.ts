@@ -13,7 +13,7 @@ async function runTopK(
   B: number,
   N: number,
   K: number,
-  opts: { tile?: number; dead?: number[]; variant?: 'bitonic' | 'insert' } = {},
+  opts: { tile?: number; dead?: number[]; variant?: 'bitonic' | 'insert'; wg?: number } = {},
 ) {
   const aux = opts.dead !== undefined;
   const k = aux ? 1 : K;
@@ -34,7 +34,7 @@ async function runTopK(
     device.createBuffer({ label: 'val', size: E * 4, usage: STORAGE }),
     params,
   ];
-  const kernel = createTopK(device, { B, N, K, aux, tile: opts.tile, variant: opts.variant });
+  const kernel = createTopK(device, { B, N, K, aux, tile: opts.tile, variant: opts.variant, wg: opts.wg });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   kernel.run(pass, kernel.bind('t', bufs));
@@ -82,6 +82,20 @@ for (const s of SHAPES) {
     },
   );
 }
+
+// 256 invocations per row, the bitonic default on a GPU: the same network, other lanes doing it.
+gpuTest(
+  'topk bitonic with 256 invocations per row (the GPU default) vs reference, AuxK too',
+  async (device) => {
+    for (const s of SHAPES.filter((x) => x.N > 1)) {
+      const pre = randn(s.B * s.N, s.N + s.K + 1);
+      check(await runTopK(device, pre, s.B, s.N, s.K, { tile: s.tile, wg: 256 }), pre, s.B, s.N, s.K);
+    }
+    const pre = randn(4 * 3000, 9);
+    const dead = Array.from({ length: 700 }, (_, i) => i * 4 + 1);
+    check(await runTopK(device, pre, 4, 3000, 24, { wg: 256, dead }), pre, 4, 3000, 24, dead);
+  },
+);
 
 gpuTest('topk ties go to the lower index; NaN and -inf sort last; negatives give relu 0', async (device) => {
   const N = 300;

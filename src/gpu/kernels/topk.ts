@@ -1,5 +1,5 @@
 import code from '../../../shaders/topk.wgsl?raw';
-import { groupsFor, loopGroups, nextPow2, phases } from './kernel';
+import { gpuForms, groupsFor, loopGroups, nextPow2, phases } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
 const TOPK_MAX_TILE = 2048;
@@ -45,7 +45,9 @@ export function createTopK(
   if (s.K < 1 || KP > 512) throw new Error(`topk: K must be in [1, 512], got ${s.K}`);
   const insert = s.variant === 'insert' && KP <= TOPK_INSERT_MAX_K;
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
-  const WG = s.wg ?? 64;
+  // Invocations per row of 'bitonic': the network's compare-exchanges are fixed, so WG changes who does
+  // them, not the result. 256 on a GPU (more lanes per barrier step), 64 where barriers are emulated.
+  const WG = s.wg ?? (gpuForms(device) ? 256 : 64);
   const tiled = s.tiled ?? false;
   const constants: Record<string, boolean> = tiled
     ? { AUX: s.aux, MULTI: s.multi ?? false, TILED: true }
