@@ -37,6 +37,8 @@ var<workgroup> bv: array<f32, KP>;
 var<workgroup> bi: array<u32, KP>;
 var<workgroup> tv: array<f32, T>;
 var<workgroup> ti: array<u32, T>;
+var<workgroup> n_surv: atomic<u32>;   // candidates of the current tile that beat the best list
+var<workgroup> n_surv_u: u32;
 
 // Entry slot of rank j of a row.
 fn out_slot(row: u32, j: u32, kout: u32) -> u32 {
@@ -179,22 +181,39 @@ fn topk_row(s: Src, row: u32, lid: u32) {
   for (var i = lid; i < KP; i += WG) { bv[i] = NEG_MAX; bi[i] = NONE; }
 
   for (var t0 = 0u; t0 < count; t0 += T) {
+    // Only the candidates that beat the best list's last entry can enter it: they are compacted to
+    // the front of the tile (in any order: the networks below sort by a total order, so the result
+    // does not depend on it), and the networks run over the next power of two ≥ their count, or not
+    // at all. Once the best list has filled, few candidates of a tile beat it, so a wide row costs
+    // about one pass over its pre-activations instead of a full sort of every T-wide tile.
+    if (lid == 0u) { atomicStore(&n_surv, 0u); }
+    workgroupBarrier();
+    let cutV = bv[KP - 1u];
+    let cutI = bi[KP - 1u];
     for (var i = lid; i < T; i += WG) {
       let t = t0 + i;
-      var v = NEG_MAX;
-      var lat = NONE;
       if (t < count) {
-        lat = cand_lat(s, t);
-        v = cand_val(s, row, lat);
+        let lat = cand_lat(s, t);
+        let v = cand_val(s, row, lat);
+        if (better(v, lat, cutV, cutI)) {
+          let slot = atomicAdd(&n_surv, 1u);
+          tv[slot] = v;
+          ti[slot] = lat;
+        }
       }
-      tv[i] = v;
-      ti[i] = lat;
     }
+    workgroupBarrier();
+    if (lid == 0u) { n_surv_u = atomicLoad(&n_surv); }
+    let m = workgroupUniformLoad(&n_surv_u);
+    if (m == 0u) { continue; }
+    var S = KP;
+    while (S < m) { S <<= 1u; }
+    for (var i = m + lid; i < S; i += WG) { tv[i] = NEG_MAX; ti[i] = NONE; }
     workgroupBarrier();
   // Phase A: sort every KP-chunk descending (bitonic sort; direction from the bit within the chunk).
     for (var size = 2u; size <= KP; size <<= 1u) {
       for (var stride = size >> 1u; stride > 0u; stride >>= 1u) {
-        for (var p = lid; p < T / 2u; p += WG) {
+        for (var p = lid; p < S / 2u; p += WG) {
           let i = 2u * stride * (p / stride) + (p % stride);
           cx_tile(i, i + stride, ((i & (KP - 1u)) & size) == 0u);
         }
@@ -203,7 +222,7 @@ fn topk_row(s: Src, row: u32, lid: u32) {
     }
     // Phase B: halve the tile until one chunk is left: chunk pair (2c, 2c+1) → chunk c, the better of
     // a[i] and b[KP-1-i] (a bitonic sequence holding the top KP of both), then a bitonic merge.
-    for (var len = T; len > KP; len >>= 1u) {
+    for (var len = S; len > KP; len >>= 1u) {
       let half = len >> 1u;
       var keepV: array<f32, PER_THREAD>;
       var keepI: array<u32, PER_THREAD>;
