@@ -11,6 +11,7 @@ import type { ActivationStats } from '../data/stats';
 import { Batcher } from '../data/stream';
 import { gpuErrorKind, injectGpuFault, withErrorScopes } from '../gpu/device';
 import { type AutotuneReport, autotune } from './autotune';
+import { BoundedCurve } from './bounded-curve';
 import type { CheckpointData } from './checkpoint-format';
 import { lrAt, type ResolvedConfig, type SaeConfig } from './config';
 import { type EvalBatch, EvalWeightsGate, evalBatches, heldOutEval } from './evaluation';
@@ -42,7 +43,11 @@ export class Trainer {
   private stopped = false;
   private wake: (() => void) | null = null;
   private lossScale = 1;
-  readonly curve: MetricPoint[] = [];
+  /** The run's metric points, bounded (bounded-curve.ts: past 16384 points it keeps every other one). */
+  private readonly curveBuf = new BoundedCurve<MetricPoint>();
+  get curve(): MetricPoint[] {
+    return this.curveBuf.points;
+  }
   step = 0;
   private prepared = false;
   private lost: { reason: string; message: string } | null = null;
@@ -224,8 +229,7 @@ export class Trainer {
     this.lossScale = ex.lossScale;
     this.step = ck.step;
     this.saver.lastStep = ck.step;
-    this.curve.length = 0;
-    this.curve.push(...(ck.metrics as MetricPoint[]));
+    this.curveBuf.reset(ck.metrics as MetricPoint[]);
   }
 
   async run(): Promise<TrainResult> {
@@ -368,7 +372,7 @@ export class Trainer {
     const ms = await this.sae.readMetrics(curve.lastRead, upTo);
     await this.checkGpu();
     const point = curve.point(ms, upTo);
-    this.curve.push(point);
+    this.curveBuf.push(point);
     this.hooks.onMetrics?.([point]);
     return curve.diverged === null;
   }
