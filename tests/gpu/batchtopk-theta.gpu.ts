@@ -102,7 +102,9 @@ for (const cs of CASES) {
           const tau = m.extra;
           seen.push(theta);
           const what = `step ${t}: θ ${theta} vs twin ${ref.inferenceThreshold} (τ ${tau}, twin τ ${out.extra})`;
-          assert(near(theta, ref.inferenceThreshold, 2e-5), what);
+          // θ is an activation after the updates: float32 summation order in the backward (fixed trees
+          // since the GPU forms) moves it by up to ~3e-5 relative; the rule itself is checked to 1e-6 below.
+          assert(near(theta, ref.inferenceThreshold, 1e-4), what);
           if (t <= cfg.batchTopKThresholdStart)
             assert(theta === -1, `${what}: updated before the start step`);
           else if (tau > 0) {
