@@ -6,7 +6,7 @@
  * spacing; the newest point is always the last element (the export and the page read it as "latest").
  * The UI's own series (src/store/series.ts) decimate the same way to far fewer points.
  */
-export const CURVE_MAX_POINTS = 16384;
+const CURVE_MAX_POINTS = 16384;
 
 export class BoundedCurve<T> {
   /** the kept points, in order; the last element is always the newest point */
