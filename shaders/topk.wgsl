@@ -266,6 +266,25 @@ fn topk_row(s: Src, row: u32, lid: u32) {
   for (var j = lid; j < kout; j += WG) { put(row, j, kout, bv[j], bi[j]); }
 }
 
+// AuxK over the whole row with at most WG dead latents (the usual case): rank_row alone, in an entry
+// point with no barrier and no workgroup memory. SwiftShader runs the workgroups of an entry point that
+// has barriers as coroutines, each with its own stack and workgroup memory: the bitonic entry cost
+// 176 ms at B = 1024, kAux = 384 with 20 dead latents, this one 10 ms (bench, one run). The step
+// dispatches both; compact_dead (dead.wgsl) writes the bitonic entry's indirect workgroup count,
+// 0 unless more than WG latents are dead, so each row is ranked by exactly one of them.
+@compute @workgroup_size(WG)
+fn topk_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_id) lid3: vec3<u32>) {
+  let s = whole_src();
+  if (s.count > WG) { return; }
+  if (AUX && s.count == 0u) {
+    put_empty(wid.x * WG + lid3.x, nwg.x * WG);
+    return;
+  }
+  let kout = kout_of();
+  for (var row = wid.x; row < P.B; row += nwg.x) { rank_row(s, row, lid3.x, s.count, kout); }
+}
+
 // At most WG candidates (AuxK with few dead latents, a tile holding few of them, a small N): each
 // thread ranks one candidate by counting the better ones — count² reads, no workgroup memory, no
 // barrier — instead of a bitonic sort of a whole T-wide tile that is nearly all padding. The same

@@ -3,7 +3,7 @@
  * into them and reads back: tensors across their shards, the training state (parameters, Adam moments,
  * EMA, dead-latent counters, BatchTopK's θ), the metrics ring. GpuSae (step.ts) records the kernels on them.
  */
-import { BufferArena, readBytes, upload } from '../gpu/buffers';
+import { BufferArena, readBytes, STORAGE, upload } from '../gpu/buffers';
 import { PARAM_NAMES, type Params } from '../reference/state';
 import {
   DENSE_CODES_MAX,
@@ -114,6 +114,9 @@ export class StepBuffers {
           this.microRows.push(u);
         } else this.sh[name].push(a.create(pb.key, pb.bytes));
       } else if (pb.shape === 'uniform') this.b[pb.key as StepBufferName] = a.uniform(pb.key, pb.bytes);
+      // deadInfo also holds the AuxK TopK's indirect dispatch (dead.wgsl).
+      else if (pb.key === 'deadInfo')
+        this.b.deadInfo = a.create(pb.key, pb.bytes, STORAGE | GPUBufferUsage.INDIRECT);
       else this.b[pb.key as StepBufferName] = a.create(pb.key, pb.bytes);
     }
   }

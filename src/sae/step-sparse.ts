@@ -156,7 +156,15 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   });
   const topkAux =
     kAux > 0 && !multi
-      ? createTopK(device, { B, N, K: kAux, aux: true, tile: kernels.topkTile, variant: kernels.topk })
+      ? createTopK(device, {
+          B,
+          N,
+          K: kAux,
+          aux: true,
+          tile: kernels.topkTile,
+          variant: kernels.topk,
+          indirect: b.deadInfo,
+        })
       : null;
   const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
   const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);

@@ -167,6 +167,19 @@ const CASES: Case[] = [
     hot: 2,
     splitLong: true,
   },
+  // More dead latents than a TopK workgroup ranks (64 lanes; 256 in the GPU forms): the AuxK bitonic
+  // TopK runs through the indirect dispatch compact_dead writes (with fewer, topk_rank alone).
+  { name: 'more dead latents than topk_rank takes', B: 16, d: 8, N: 300, k: 4, kAux: 8, dead: true },
+  {
+    name: 'more dead latents than topk_rank takes, GPU forms',
+    B: 16,
+    d: 8,
+    N: 400,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    splitLong: true,
+  },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
   // d = 136: the vec4 gradient sums hold three column groups per thread, the last one partly past d.
   { name: 'wide rows (d = 136), AuxK active', B: 16, d: 136, N: 40, k: 4, kAux: 6, dead: true },

@@ -71,8 +71,10 @@ export function stepShader(
 export interface Phase {
   entry: string;
   constants?: Record<string, number | boolean>;
-  /** workgroups to dispatch: x, or [x, y] */
+  /** workgroups to dispatch: x, or [x, y]; ignored when `indirect` is set */
   groups: number | readonly [number, number];
+  /** dispatch with the three u32 (x, y, z) that a kernel wrote at `offset` of `buffer` */
+  indirect?: { buffer: GPUBuffer; offset: number };
 }
 
 /** An ordered list of phases of one kernel file, bound once and dispatched in order. */
@@ -92,7 +94,8 @@ export function phases(
         if (only && !only.includes(p.entry)) return;
         pass.setPipeline(p.ep.pipeline);
         pass.setBindGroup(0, bgs[i]);
-        if (typeof p.groups === 'number') pass.dispatchWorkgroups(p.groups);
+        if (p.indirect) pass.dispatchWorkgroupsIndirect(p.indirect.buffer, p.indirect.offset);
+        else if (typeof p.groups === 'number') pass.dispatchWorkgroups(p.groups);
         else pass.dispatchWorkgroups(p.groups[0], p.groups[1]);
       });
     },

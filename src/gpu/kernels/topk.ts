@@ -8,6 +8,16 @@ export const TOPK_INSERT_MAX_K = 64;
 
 export type TopKVariant = 'bitonic' | 'insert';
 
+/** Invocations per row of the bitonic TopK: 256 on a GPU (more lanes per barrier step), 64 where
+ * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
+export const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
+
+/** What compact_dead needs for the AuxK TopK's indirect dispatch (createTopK's `indirect`). */
+export const auxDispatch = (device: GPUDevice, B: number) => ({
+  AUX_RANK_MAX: topkLanes(device),
+  AUX_GROUPS: loopGroups(device, B),
+});
+
 /** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
 const TILE_PARAMS_BYTES = 16;
 
@@ -39,6 +49,8 @@ export function createTopK(
     wg?: number;
     variant?: TopKVariant;
     tiled?: boolean;
+    /** AuxK over whole rows: deadInfo, whose words 1–3 compact_dead fills with the bitonic entry's dispatch */
+    indirect?: GPUBuffer;
   },
 ) {
   const KP = nextPow2(s.K);
@@ -47,28 +59,36 @@ export function createTopK(
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
   // Invocations per row of 'bitonic': the network's compare-exchanges are fixed, so WG changes who does
   // them, not the result. 256 on a GPU (more lanes per barrier step), 64 where barriers are emulated.
-  const WG = s.wg ?? (gpuForms(device) ? 256 : 64);
+  const WG = s.wg ?? topkLanes(device);
   const tiled = s.tiled ?? false;
   const constants: Record<string, boolean> = tiled
     ? { AUX: s.aux, MULTI: s.multi ?? false, TILED: true }
     : { AUX: s.aux, MULTI: s.multi ?? false };
+  // AuxK with an indirect dispatch: topk_rank ranks rows with at most WG dead latents, the bitonic
+  // entry runs (with loopGroups(B) workgroups, compact_dead's count) only when more are dead.
+  const rankFirst = s.aux && !tiled && !insert && s.indirect;
   const kernel = phases(
     device,
     'topk',
     code,
-    [
-      insert
-        ? {
-            entry: tiled ? 'topk_insert_tile' : 'topk_insert',
-            constants,
-            groups: groupsFor(device, s.B, 64),
-          }
-        : {
-            entry: tiled ? 'topk_tile' : 'topk',
-            constants,
-            groups: loopGroups(device, s.B),
-          },
-    ],
+    rankFirst
+      ? [
+          { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
+          { entry: 'topk', constants, groups: 0, indirect: { buffer: s.indirect!, offset: 4 } },
+        ]
+      : [
+          insert
+            ? {
+                entry: tiled ? 'topk_insert_tile' : 'topk_insert',
+                constants,
+                groups: groupsFor(device, s.B, 64),
+              }
+            : {
+                entry: tiled ? 'topk_tile' : 'topk',
+                constants,
+                groups: loopGroups(device, s.B),
+              },
+        ],
     { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
   );
   const uniforms: GPUBuffer[] = [];
