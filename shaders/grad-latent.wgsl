@@ -418,3 +418,31 @@ fn bpre_final(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     workgroupBarrier();
   }
 }
+
+// bpre_final's form for software adapters: one thread per column forms the same FWG_B lane sums and
+// adds them with the same trees, so its bits are bpre_final's, without a barrier (see colsum_r_seq in
+// loss.wgsl).
+@compute @workgroup_size(16)
+fn bpre_final_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let multi = (P.flags & FLAG_MULTI) != 0u;
+  let nChunks = (P.N + LCH - 1u) / LCH;
+  for (var c = gid.x; c < P.d; c += nwg.x * 16u) {
+    var dec: array<f32, FWG_B>;
+    var enc: array<f32, FWG_B>;
+    for (var t = 0u; t < FWG_B; t++) {
+      var a = 0.0;
+      for (var b = t; b < P.B; b += FWG_B) { a += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi); }
+      dec[t] = a;
+      var e = 0.0;
+      for (var j = t; j < nChunks; j += FWG_B) { e += enc_part[j * P.d + c]; }
+      enc[t] = e;
+    }
+    for (var h = FWG_B / 2u; h > 0u; h >>= 1u) {
+      for (var t = 0u; t < h; t++) {
+        dec[t] += dec[t + h];
+        enc[t] += enc[t + h];
+      }
+    }
+    db_pre[c] = dec[0] - enc[0];
+  }
+}

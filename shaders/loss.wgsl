@@ -83,6 +83,25 @@ fn colsum_r(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
+// colsum_r's form for software adapters: one thread per column forms the same CWG lane sums and adds
+// them with the same tree, so its bits are colsum_r's, without a barrier (SwiftShader runs the
+// workgroups of an entry point with barriers as coroutines: d of them cost more than the sums).
+@compute @workgroup_size(16)
+fn colsum_r_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var c = gid.x; c < P.d; c += nwg.x * 16u) {
+    var lane: array<f32, CWG>;
+    for (var t = 0u; t < CWG; t++) {
+      var acc = 0.0;
+      for (var b = t; b < P.B; b += CWG) { acc += x[b * P.d + c] - x_hat[b * P.d + c]; }
+      lane[t] = acc;
+    }
+    for (var h = CWG / 2u; h > 0u; h >>= 1u) {
+      for (var t = 0u; t < h; t++) { lane[t] += lane[t + h]; }
+    }
+    col_r[c] = lane[0];
+  }
+}
+
 @compute @workgroup_size(FWG)
 fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = vec4<f32>(0.0);

@@ -111,7 +111,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
       name: 'bpre',
       record: (p) => {
         for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
-        grad.run(p, gradBgs[0], ['bpre_final']);
+        grad.run(p, gradBgs[0], [grad.bpreFinal]);
       },
     },
     ...tail(),

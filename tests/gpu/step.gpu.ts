@@ -313,3 +313,39 @@ for (const cs of CASES) {
     },
   );
 }
+
+// The loss's column sums (colR) and db_pre's final sums take a workgroup per column with a tree on a
+// GPU and a thread per column replaying the same tree on a software adapter: their bits must agree.
+// Every latent's list is short and no latent is dead, so everything they read is the same in both forms.
+gpuTest('column sums: the thread-per-column forms equal the workgroup forms bit for bit', async (device) => {
+  const B = 203;
+  const d = 12;
+  const N = 256;
+  const cfg = resolveConfig({ d, nLatents: N, k: 2, kAux: 4, batchSize: B, deadTokens: 100, lr: 1e-2 });
+  const p32 = randomParams(N, d, 17);
+  const x = randn(B * d, 9);
+  const rowScale = new Float32Array(B).fill(1);
+  const run = async (gpu: boolean) => {
+    setGpuForms(device, gpu);
+    const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+    setGpuForms(device, null);
+    sae.setState({ params: p32, tokensSince: new Uint32Array(N) });
+    sae.writeBatch(x, rowScale);
+    sae.step(1, cfg.lr, 1 / B);
+    const start = await sae.readU32('start', N + 1);
+    let longest = 0;
+    for (let i = 0; i < N; i++) longest = Math.max(longest, start[i + 1] - start[i]);
+    const out = { colR: await sae.readF32('colR', d), db_pre: await sae.readF32('db_pre', d), longest };
+    sae.destroy();
+    return out;
+  };
+  const soft = await run(false);
+  const gpu = await run(true);
+  assert(soft.longest <= 32, `a list of ${soft.longest} entries: the gradient sums' forms would differ`);
+  for (const name of ['colR', 'db_pre'] as const)
+    for (let c = 0; c < d; c++)
+      assert(
+        Object.is(soft[name][c], gpu[name][c]),
+        `${name}[${c}]: ${soft[name][c]} (thread per column) != ${gpu[name][c]} (workgroup per column)`,
+      );
+});

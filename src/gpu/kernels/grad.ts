@@ -31,6 +31,7 @@ export function createGrad(
     loopGroups(device, Math.min(sortLongSlots(s.entries) - 1, s.shardN)),
     Math.ceil(s.d / 4 / 16),
   ] as const;
+  const bpreFinal = gpuForms(device) ? 'bpre_final' : 'bpre_final_seq';
   const k = phases(
     device,
     'grad-latent',
@@ -43,7 +44,10 @@ export function createGrad(
       })),
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
       { entry: 'bpre_part', groups: groupsFor(device, (bpreChunks(s.shardN) + 1) * s.d, 64) },
-      { entry: 'bpre_final', groups: groupsFor(device, s.d) },
+      // Bit for bit the same sums: a workgroup per column on a GPU, a thread per column on software.
+      bpreFinal === 'bpre_final'
+        ? { entry: bpreFinal, groups: groupsFor(device, s.d) }
+        : { entry: bpreFinal, groups: groupsFor(device, s.d, 16) },
     ],
     {
       CPT: Math.max(1, Math.ceil(s.d / 64)),
@@ -58,6 +62,8 @@ export function createGrad(
     sums,
     /** the gv entry point (run before the sort and the sums) */
     gv: v4 ? 'gv_v4' : 'gv',
+    /** the db_pre entry point (after bpre_part over every shard) */
+    bpreFinal,
     /** whether long lists have their own sums */
     splitLong: split,
     /** Buffers in binding order 0–17 then the long list (see above); the vec4 views 18–23 go between,
