@@ -38,5 +38,15 @@ export const SORT_SHORT = 32;
  */
 export const BPRE_CHUNK = 32;
 export const bpreChunks = (nLatents: number) => Math.ceil(nLatents / BPRE_CHUNK);
+/**
+ * sort-by-latent's row-block form (software adapters): the batch's rows in SORT_ROW_BLOCKS blocks, a
+ * count per (block, latent) in a [G, N] buffer of at most SORT_BLOCK_BYTES. Ours: 64 blocks keep both
+ * cores of a CPU busy with 16-lane workgroups; 4 MiB covers N ≤ 16384 at 64 blocks.
+ */
+export const SORT_ROW_BLOCKS = 64;
+export const SORT_BLOCK_BYTES = 4 * 2 ** 20;
+/** Row blocks of the sort's row-block form for B rows and N latents (< 2: the form does not apply). */
+export const sortRowBlocks = (B: number, N: number, bindingCap: number) =>
+  Math.min(SORT_ROW_BLOCKS, B, Math.floor(Math.min(SORT_BLOCK_BYTES, bindingCap) / (4 * N)));
 /** Elements of the sort's long-list scratch: a count, then at most ⌊E/(SORT_SHORT+1)⌋ latents. */
 export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(entries / (SORT_SHORT + 1)));

@@ -62,6 +62,7 @@ export const STEP_BUFFERS = [
   'unordered',
   'rows',
   'longList',
+  'sortBlocks',
   'fusedIdx',
   'fusedVal',
   'tileIdx',

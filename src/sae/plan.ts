@@ -8,7 +8,7 @@
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
  * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.
  */
-import { bpreChunks, sortLongSlots } from '../gpu/kernel-variants';
+import { bpreChunks, sortLongSlots, sortRowBlocks } from '../gpu/kernel-variants';
 import { STEP_PARAMS_BYTES } from '../gpu/step-params';
 import {
   DENSE_CODES_MAX,
@@ -110,6 +110,11 @@ export interface BufferPlan {
    * [⌈n / chunk⌉, B, K]; 0 where the fused kernel does not apply (threshold family, K > 64).
    */
   fusedChunkMin: number;
+  /**
+   * Row blocks G of the sort's row-block form (sortBlocks [G, N]; kernel-variants.ts sortRowBlocks);
+   * 0 where it does not apply (threshold family, or N too wide for two blocks).
+   */
+  sortBlocks: number;
   buffers: PlannedBuffer[];
   totalBytes: number;
   /** One line per limit the config breaks, each naming the buffer, its size, the limit and what to change. */
@@ -300,7 +305,11 @@ function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout
  * encode + TopK's chunk lists and the running lists across tiles. Returns the fused path's minimum
  * chunk (0: no fused path).
  */
-function entryBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout): number {
+function entryBuffers(
+  buffers: PlannedBuffer[],
+  cfg: ResolvedConfig,
+  lay: Layout & Pick<BufferPlan, 'sortBlocks'>,
+): number {
   const { batchSize: B, nLatents: N, kAux } = cfg;
   const { tileLatents, tiles } = lay;
   const dense = isDense(cfg.activation);
@@ -315,6 +324,10 @@ function entryBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout
     add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
   const longSlots = dense ? 1 : sortLongSlots(E);
   add('longList', longSlots, `[${longSlots}]`, 'entries');
+  // The sort's per-(row block, latent) counts, where its row-block form applies (software adapters
+  // use it; sort-by-latent.wgsl). Allocated on every adapter, so the plan does not depend on its kind.
+  const G = lay.sortBlocks;
+  add('sortBlocks', G ? G * N : 1, G ? `[${G}, ${N}]` : '[1]', 'entries');
   const multi = cfg.multiTopK;
   const kList = multi ? cfg.k + kAux : kMain;
   // The fused encode + TopK's chunk lists (K ≤ 64): at most FUSED_MAX_CHUNKS lists per row and tile.
@@ -414,11 +427,13 @@ export function bufferPlan(
   const buffers: PlannedBuffer[] = [];
   parameterBuffers(buffers, cfg, lay.shards);
   batchBuffers(buffers, cfg, lay);
-  const fusedChunkMin = entryBuffers(buffers, cfg, lay);
+  const rowBlocks = isDense(cfg.activation) ? 0 : sortRowBlocks(cfg.batchSize, cfg.nLatents, cap.bindingCap);
+  const sortBlocks = rowBlocks >= 2 ? rowBlocks : 0;
+  const fusedChunkMin = entryBuffers(buffers, cfg, { ...lay, sortBlocks });
   latentAndSmallBuffers(buffers, cfg);
   problems.push(...oversizeProblems(buffers, cfg, cap));
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
-  return { ...cap, ...lay, fusedChunkMin, buffers, totalBytes, problems };
+  return { ...cap, ...lay, fusedChunkMin, sortBlocks, buffers, totalBytes, problems };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */

@@ -34,7 +34,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
   const decode = createDecode(device, { B, d, aux: false, shards: S, shardN, widths });
   const decodeAux = createDecode(device, { B, d, aux: true, shards: S, shardN });
   const grad = createGrad(device, { d, shardN, entries: E, widths });
-  const sort = createSortByLatent(device, { B, N, entries: E });
+  const sort = createSortByLatent(device, { B, N, entries: E, blocks: plan.sortBlocks });
 
   const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec, b.xInner]);
   const nestedBg = nested?.bind('nested', [b.x, b.xHat, b.xInner, b.g, params]);
@@ -71,6 +71,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     b.rows,
     params,
     b.longList,
+    b.sortBlocks,
   ]);
   const lBg = lossBg(b.valAll);
 

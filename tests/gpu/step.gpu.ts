@@ -255,6 +255,14 @@ for (const cs of CASES) {
         if (got.join() !== want.join()) throw new Error(`CSC list of latent ${i}: [${got}] != [${want}]`);
         lengths.add(want.length <= 32 ? 'short' : want.length <= 64 ? 'mid' : 'long');
       }
+      // The sort's row-block form (software adapters) leaves its counts all zero for the next step.
+      if (sae.plan.sortBlocks && !cs.splitLong) {
+        const blocks = await sae.readU32('sortBlocks', sae.plan.sortBlocks * cs.N);
+        assert(
+          blocks.some((_, j) => j > 0) && blocks.every((c) => c === 0),
+          'sortBlocks not all zero after the step',
+        );
+      }
       if (cs.hot)
         assert(
           lengths.has('short') && lengths.has('long'),
