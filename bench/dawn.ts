@@ -12,16 +12,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { softwareAdapterReason } from './adapter';
+import { benchArgs } from './args';
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const fail = (line: string): never => {
-  process.stderr.write(`bench:dawn: ${line}\n`);
-  process.exit(1);
-};
+const { args, opt, fail } = benchArgs('bench:dawn');
 
 // A variable module name keeps bundlers and the type checker from resolving the optional package.
 const pkg = 'webgpu';

@@ -8,18 +8,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { softwareAdapterReason } from './adapter';
+import { benchArgs } from './args';
 import { runBenchPage } from './page';
 
 process.env.SAE_LAB_GPU = 'hw';
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const fail = (line: string): never => {
-  process.stderr.write(`bench:hw: ${line}\n`);
-  process.exit(1);
-};
+const { opt, fail } = benchArgs('bench:hw');
 
 // Page logs are kept back until they help explain a failure.
 const logs: string[] = [];

@@ -8,6 +8,7 @@
  * JS heap, GPU bytes and live GPU buffers once a minute (bench/soak.ts): samples and slopes.
  */
 import { writeFileSync } from 'node:fs';
+import { benchArgs } from './args';
 import { numpyEncode } from './numpy';
 import { runBenchPage } from './page';
 import { type SoakSample, sampleSoak, soakFits, soakSummary } from './soak';
@@ -22,11 +23,7 @@ interface BenchEntry {
   ratio_numpy_over_ours_gflops?: number;
 }
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
+const { args, opt } = benchArgs('bench');
 const q = new URLSearchParams();
 for (const name of [
   'only',

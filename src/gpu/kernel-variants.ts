@@ -43,8 +43,8 @@ export const bpreChunks = (nLatents: number) => Math.ceil(nLatents / BPRE_CHUNK)
  * count per (block, latent) in a [G, N] buffer of at most SORT_BLOCK_BYTES. Ours: 64 blocks keep both
  * cores of a CPU busy with 16-lane workgroups; 4 MiB covers N ≤ 16384 at 64 blocks.
  */
-export const SORT_ROW_BLOCKS = 64;
-export const SORT_BLOCK_BYTES = 4 * 2 ** 20;
+const SORT_ROW_BLOCKS = 64;
+const SORT_BLOCK_BYTES = 4 * 2 ** 20;
 /** Row blocks of the sort's row-block form for B rows and N latents (< 2: the form does not apply). */
 export const sortRowBlocks = (B: number, N: number, bindingCap: number) =>
   Math.min(SORT_ROW_BLOCKS, B, Math.floor(Math.min(SORT_BLOCK_BYTES, bindingCap) / (4 * N)));

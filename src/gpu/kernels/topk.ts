@@ -10,7 +10,7 @@ export type TopKVariant = 'bitonic' | 'insert';
 
 /** Invocations per row of the bitonic TopK: 256 on a GPU (more lanes per barrier step), 64 where
  * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
-export const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
+const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
 
 /** What compact_dead needs for the AuxK TopK's indirect dispatch (createTopK's `indirect`). */
 export const auxDispatch = (device: GPUDevice, B: number) => ({
