@@ -194,7 +194,7 @@ fn grad_enc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @group(0) @binding(22) var<storage, read_write> dW_dec4: array<vec4<f32>>;
 @group(0) @binding(23) var<storage, read_write> dW_enc4: array<vec4<f32>>;
 
-const WG4: u32 = 16u;
+const WG4: u32 = {{WG4}}u;   // invocations per latent: 16 on a GPU, 4 on software (grad.ts)
 const CPT4: u32 = {{CPT4}}u;   // vec4 column groups per thread: ceil(d / 4 / WG4)
 // Lists longer than this are left to grad_long_*_v4 (the sort's SHORT, so they are the ones it lists
 // in long_list); 0xffffffff when the split is off and these kernels walk every list.
