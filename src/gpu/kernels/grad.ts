@@ -50,9 +50,7 @@ export function createGrad(
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
       { entry: 'bpre_part', groups: groupsFor(device, (bpreChunks(s.shardN) + 1) * s.d, 64) },
       // Bit for bit the same sums: a workgroup per column on a GPU, a thread per column on software.
-      bpreFinal === 'bpre_final'
-        ? { entry: bpreFinal, groups: groupsFor(device, s.d) }
-        : { entry: bpreFinal, groups: groupsFor(device, s.d, 16) },
+      { entry: bpreFinal, groups: groupsFor(device, s.d, bpreFinal === 'bpre_final' ? 1 : 16) },
     ],
     {
       CPT: Math.max(1, Math.ceil(s.d / 64)),
