@@ -47,19 +47,19 @@ export async function benchStep(
     warmup: 1,
     samples,
   });
-  const phases: Record<string, number> = {};
-  for (const ph of sae.phases) {
-    const r = await timeGpu(
+  // One compute pass of `record` alone, timed.
+  const timePass = (record: (pass: GPUComputePassEncoder) => void, warmup: number, n: number) =>
+    timeGpu(
       device,
       (enc) => {
         const pass = enc.beginComputePass();
-        ph.record(pass);
+        record(pass);
         pass.end();
       },
-      { warmup: 1, samples },
+      { warmup, samples: n },
     );
-    phases[ph.name] = r.medianMs;
-  }
+  const phases: Record<string, number> = {};
+  for (const ph of sae.phases) phases[ph.name] = (await timePass(ph.record, 1, samples)).medianMs;
   // The ratio step / encoder from back-to-back pairs (a step, then the encoder phase alone), the
   // median over pairs: on shared cores the load drifts between the step's samples and the phases',
   // and a ratio of medians taken a minute apart moved by ±30% from run to run.
@@ -71,15 +71,7 @@ export async function benchStep(
       warmup: 0,
       samples: 1,
     });
-    const en = await timeGpu(
-      device,
-      (enc) => {
-        const pass = enc.beginComputePass();
-        encodePhase.record(pass);
-        pass.end();
-      },
-      { warmup: 0, samples: 1 },
-    );
+    const en = await timePass(encodePhase.record, 0, 1);
     pairs.push(st.medianMs / en.medianMs);
   }
   pairs.sort((a, b) => a - b);
@@ -92,15 +84,7 @@ export async function benchStep(
     b_enc: sae.b.b_enc,
     pre: sae.b.pre,
   };
-  const naiveT = await timeGpu(
-    device,
-    (enc) => {
-      const pass = enc.beginComputePass();
-      naive.run(pass, naiveBind);
-      pass.end();
-    },
-    { warmup: 1, samples },
-  );
+  const naiveT = await timePass((pass) => naive.run(pass, naiveBind), 1, samples);
   naive.destroy();
   const deadCount = (await sae.readU32('deadInfo', 1))[0];
   sae.destroy();

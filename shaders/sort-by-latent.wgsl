@@ -185,30 +185,46 @@ fn order_latent(i: u32, lid: vec3<u32>) {
 const G: u32 = {{G}}u;   // row blocks
 const BWG: u32 = 16u;
 
-// Block g's entries in canonical order call visit(e, latent). Its rows: [g·⌈B/G⌉, …). AuxK lists hold
-// their entries first and padding (NONE) after, so a row's AuxK walk stops at the first padding.
+// The rows of block g: [g·⌈B/G⌉, (g + 1)·⌈B/G⌉) within B.
 fn block_rows(g: u32) -> vec2<u32> {
   let per = (P.B + G - 1u) / G;
   return vec2<u32>(min(g * per, P.B), min((g + 1u) * per, P.B));
 }
 
-@compute @workgroup_size(BWG)
-fn sort_block_count(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let g = gid.x;
-  if (g >= G) { return; }
+// Walks block g's entries in canonical order (row by row, main before aux; AuxK lists hold their
+// entries first and padding (NONE) after, so a row's AuxK walk stops at the first padding) and on each (entry e, latent i): COUNT adds one to blocks[g, i], PLACE puts e at its
+// rank and advances blocks[g, i], RESET sets blocks[g, i] back to 0.
+const COUNT: u32 = 0u;
+const PLACE: u32 = 1u;
+const RESET: u32 = 2u;
+
+fn walk_block(g: u32, op: u32) {
   let r = block_rows(g);
   let nMain = P.B * P.k;
   for (var row = r.x; row < r.y; row++) {
     for (var j = 0u; j < P.k; j++) {
-      let i = idx_all[row * P.k + j];
-      if (i < P.N) { blocks[g * P.N + i] += 1u; }
+      let e = row * P.k + j;
+      let i = idx_all[e];
+      if (i < P.N) { visit(g, i, e, op); }
     }
     for (var j = 0u; j < P.kAux; j++) {
-      let i = idx_all[nMain + row * P.kAux + j];
+      let e = nMain + row * P.kAux + j;
+      let i = idx_all[e];
       if (i >= P.N) { break; }
-      blocks[g * P.N + i] += 1u;
+      visit(g, i, e, op);
     }
   }
+}
+
+fn visit(g: u32, i: u32, e: u32, op: u32) {
+  let o = g * P.N + i;
+  if (op == PLACE) { rows[start[i] + blocks[o]] = e; }
+  blocks[o] = select(blocks[o] + 1u, 0u, op == RESET);
+}
+
+@compute @workgroup_size(BWG)
+fn sort_block_count(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x < G) { walk_block(gid.x, COUNT); }
 }
 
 @compute @workgroup_size(WG)
@@ -228,39 +244,8 @@ fn sort_block_scan(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 @compute @workgroup_size(BWG)
 fn sort_block_scatter(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let g = gid.x;
-  if (g >= G) { return; }
-  let r = block_rows(g);
-  let nMain = P.B * P.k;
-  for (var row = r.x; row < r.y; row++) {
-    for (var j = 0u; j < P.k; j++) {
-      let e = row * P.k + j;
-      let i = idx_all[e];
-      if (i < P.N) { place(g, i, e); }
-    }
-    for (var j = 0u; j < P.kAux; j++) {
-      let e = nMain + row * P.kAux + j;
-      let i = idx_all[e];
-      if (i >= P.N) { break; }
-      place(g, i, e);
-    }
-  }
+  if (gid.x >= G) { return; }
+  walk_block(gid.x, PLACE);
   // Back to zero for the next step: the cells this block touched, and no other.
-  for (var row = r.x; row < r.y; row++) {
-    for (var j = 0u; j < P.k; j++) {
-      let i = idx_all[row * P.k + j];
-      if (i < P.N) { blocks[g * P.N + i] = 0u; }
-    }
-    for (var j = 0u; j < P.kAux; j++) {
-      let i = idx_all[nMain + row * P.kAux + j];
-      if (i >= P.N) { break; }
-      blocks[g * P.N + i] = 0u;
-    }
-  }
-}
-
-fn place(g: u32, i: u32, e: u32) {
-  let o = g * P.N + i;
-  rows[start[i] + blocks[o]] = e;
-  blocks[o] += 1u;
+  walk_block(gid.x, RESET);
 }
