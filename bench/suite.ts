@@ -3,11 +3,13 @@ import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
+import { benchDispatch } from './dispatch.bench';
 import { benchEncode } from './encode.bench';
 import { benchGpt2 } from './gpt2.bench';
 import { benchScale } from './scale.bench';
 import { benchSoak } from './soak.bench';
 import { benchStep, benchVariants } from './step.bench';
+import { benchTopK } from './topk.bench';
 
 /**
  * The benchmark suite behind `npm run bench` (bench/main.ts in headless Chromium) and `npm run
@@ -28,6 +30,11 @@ export async function runBenchSuite(params: URLSearchParams) {
   const entries: unknown[] = [];
   // only=adapter matches no bench: the page just reports its adapter (bench/hw.ts checks it first).
   const want = (name: string) => !only || only.split(',').includes(name);
+  if (want('dispatch')) entries.push(await benchDispatch(gpu.device, samples));
+  if (want('topk')) {
+    entries.push(await benchTopK(gpu.device, { B: 4096, N: 1024, k: 8 }, samples));
+    entries.push(await benchTopK(gpu.device, { B: 1024, N: 4096, k: 32 }, samples));
+  }
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));
   // The training CLI's peer configuration (issue #19: B=2048, d=64, N=1024).
@@ -43,7 +50,7 @@ export async function runBenchSuite(params: URLSearchParams) {
       ? {}
       : {
           encode: (params.get('encode') ?? 'unroll8x8') as EncodeVariant,
-          topk: (params.get('topk') ?? 'insert') as TopKVariant,
+          topk: (params.get('topk') ?? 'chunked') as TopKVariant,
         };
     entries.push(
       await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels, tune),

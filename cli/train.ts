@@ -8,7 +8,11 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ENCODE_TOPK_VARIANT_NAMES, ENCODE_VARIANT_NAMES } from '../src/gpu/kernel-variants';
+import {
+  ENCODE_TOPK_VARIANT_NAMES,
+  ENCODE_VARIANT_NAMES,
+  TOPK_VARIANT_NAMES,
+} from '../src/gpu/kernel-variants';
 import { filesFromZip } from '../src/io/zip';
 import { ACTIVATIONS, type Activation, RECIPES, type Recipe, type SaeConfig } from '../src/sae/config';
 import type { KernelChoice } from '../src/sae/step-host';
@@ -123,11 +127,11 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   'encode-variant': {
     kind: 'string',
-    help: 'naive|blocked4x4|blocked2x4|blocked4x8|vec4x4|vec4x8|tiled: skip the autotuner and use this encoder (default: autotuned)',
+    help: `${ENCODE_VARIANT_NAMES.join('|')}: skip the autotuner and use this encoder (default: autotuned)`,
   },
   'topk-variant': {
     kind: 'string',
-    help: 'bitonic|insert (insert: k ≤ 64): with --encode-variant, the TopK to use (default bitonic)',
+    help: `${TOPK_VARIANT_NAMES.join('|')} (insert, chunked: k ≤ 64): with --encode-variant, the TopK to use (default bitonic)`,
   },
   fused: {
     kind: 'string',
@@ -293,12 +297,12 @@ function kernelFlags(flags: Record<string, unknown>): Partial<KernelChoice> | un
   if (!ENCODE_VARIANT_NAMES.includes(encode as never))
     throw new UsageError(`--encode-variant must be ${ENCODE_VARIANT_NAMES.join('|')}, got '${encode}'`);
   const topk = (flags['topk-variant'] as string | undefined) ?? 'bitonic';
-  if (topk !== 'bitonic' && topk !== 'insert')
-    throw new UsageError(`--topk-variant must be bitonic|insert, got '${topk}'`);
+  if (!TOPK_VARIANT_NAMES.includes(topk as never))
+    throw new UsageError(`--topk-variant must be ${TOPK_VARIANT_NAMES.join('|')}, got '${topk}'`);
   const fused = flags.fused as string | undefined;
   if (fused && !ENCODE_TOPK_VARIANT_NAMES.includes(fused as never))
     throw new UsageError(`--fused must be ${ENCODE_TOPK_VARIANT_NAMES.join('|')}, got '${fused}'`);
-  return { encode: encode as never, topk, fused: (fused as never) ?? null };
+  return { encode: encode as never, topk: topk as never, fused: (fused as never) ?? null };
 }
 
 export async function trainHeadless(

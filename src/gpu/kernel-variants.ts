@@ -1,7 +1,7 @@
 /**
  * The names of the kernel variants and the kernels' sizes that the buffer plan needs, without the kernels
  * (no WGSL imports), for the CLI's flags and plans in node. src/gpu/kernels/encode.ts and encode-topk.ts
- * take their variant types from these lists.
+ * take their variant types from these lists (topk.ts too).
  */
 export const ENCODE_VARIANT_NAMES = [
   'naive',
@@ -18,6 +18,8 @@ export const ENCODE_VARIANT_NAMES = [
   'tiled',
   'wgtile4x4',
 ] as const;
+/** bitonic: any k ≤ 512; insert and chunked (topk-chunked.wgsl): k ≤ 64. */
+export const TOPK_VARIANT_NAMES = ['bitonic', 'insert', 'chunked'] as const;
 export const ENCODE_TOPK_VARIANT_NAMES = [
   'blocked1x4',
   'blocked2x4',

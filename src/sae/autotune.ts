@@ -108,7 +108,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const topks = !sae.phases.some((p) => p.name === 'topk')
     ? []
     : kTop <= TOPK_INSERT_MAX_K
-      ? (['bitonic', 'insert'] as const)
+      ? (['bitonic', 'insert', 'chunked'] as const)
       : (['bitonic'] as const);
   bestMs = Number.POSITIVE_INFINITY;
   for (const topk of topks) {

@@ -1,4 +1,5 @@
 import { setGpuForms } from '../../src/gpu/kernels/kernel';
+import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
@@ -110,7 +111,7 @@ interface Case {
   clip?: boolean;
   ema?: boolean;
   project?: boolean;
-  topk?: 'bitonic' | 'insert';
+  topk?: TopKVariant;
   /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
 }
@@ -192,6 +193,16 @@ const CASES: Case[] = [
     kAux: 6,
     dead: true,
     topk: 'insert',
+  },
+  {
+    name: 'chunked TopK variant, dead latents',
+    B: 16,
+    d: 12,
+    N: 200,
+    k: 4,
+    kAux: 6,
+    dead: true,
+    topk: 'chunked',
   },
 ];
 

@@ -1,5 +1,5 @@
 import { createBufferFrom, readF32, readU32, STORAGE } from '../../src/gpu/buffers';
-import { createTopK } from '../../src/gpu/kernels/topk';
+import { createTopK, type TopKVariant } from '../../src/gpu/kernels/topk';
 import { STEP_PARAMS_BYTES } from '../../src/gpu/step-params';
 import { NONE, topkRef } from '../../src/reference/step';
 import { resolveConfig } from '../../src/sae/config';
@@ -13,7 +13,7 @@ async function runTopK(
   B: number,
   N: number,
   K: number,
-  opts: { tile?: number; dead?: number[]; variant?: 'bitonic' | 'insert'; wg?: number } = {},
+  opts: { tile?: number; dead?: number[]; variant?: TopKVariant; chunk?: number; wg?: number } = {},
 ) {
   const aux = opts.dead !== undefined;
   const k = aux ? 1 : K;
@@ -34,7 +34,16 @@ async function runTopK(
     device.createBuffer({ label: 'val', size: E * 4, usage: STORAGE }),
     params,
   ];
-  const kernel = createTopK(device, { B, N, K, aux, tile: opts.tile, variant: opts.variant, wg: opts.wg });
+  const kernel = createTopK(device, {
+    B,
+    N,
+    K,
+    aux,
+    tile: opts.tile,
+    variant: opts.variant,
+    chunk: opts.chunk,
+    wg: opts.wg,
+  });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   kernel.run(pass, kernel.bind('t', bufs));
@@ -151,6 +160,50 @@ for (const s of [
     );
   });
 }
+
+// 'chunked': the best kout chunks by maximum, then the latents ≥ t of those chunks ranked by counting
+// (or, past 2·KP of them, inserted). Chunk widths around the ranks that matter: fewer chunks than k
+// (t = NEG_MAX, every latent a candidate), a partial last chunk, k = 64 (the largest KP).
+for (const s of [
+  { B: 70, N: 37, K: 1, chunk: 8 },
+  { B: 9, N: 1000, K: 33, chunk: 32 },
+  { B: 5, N: 1000, K: 8, chunk: 16 },
+  { B: 3, N: 300, K: 64, chunk: 32 },
+  { B: 4, N: 100, K: 7, chunk: 32 },
+]) {
+  gpuTest(`topk chunked variant B=${s.B} N=${s.N} k=${s.K} chunk=${s.chunk} vs reference`, async (device) => {
+    const pre = randn(s.B * s.N, s.N + 5 * s.K);
+    pre[5] = pre[6]; // a tie
+    const got = await runTopK(device, pre, s.B, s.N, s.K, { variant: 'chunked', chunk: s.chunk });
+    check(got, pre, s.B, s.N, s.K);
+  });
+}
+
+gpuTest('topk chunked: ties at the threshold, NaN and -inf chunks, many latents ≥ t', async (device) => {
+  const N = 512;
+  const B = 6;
+  const pre = new Float32Array(B * N);
+  // Row 0: every latent equal (each chunk's maximum ties; the lowest indices win).
+  pre.fill(1.5, 0, N);
+  // Row 1: ramps that repeat per chunk of 16 (the top values tie across chunks).
+  for (let i = 0; i < N; i++) pre[N + i] = i % 16;
+  // Row 2: all NaN but three latents; row 3: -inf with a few finite values.
+  for (let i = 0; i < N; i++) pre[2 * N + i] = Number.NaN;
+  pre[2 * N + 400] = 3;
+  pre[2 * N + 17] = -2;
+  pre[2 * N + 300] = 3;
+  for (let i = 0; i < N; i++) pre[3 * N + i] = Number.NEGATIVE_INFINITY;
+  pre[3 * N + 5] = 1;
+  pre[3 * N + 511] = 0.5;
+  // Row 4: one heavy chunk holds every large value; row 5: normal values.
+  for (let i = 0; i < N; i++) pre[4 * N + i] = i >= 64 && i < 96 ? 10 + i : -i;
+  const r = randn(N, 77);
+  pre.set(r, 5 * N);
+  for (const chunk of [16, 32]) {
+    for (const K of [8, 12])
+      check(await runTopK(device, pre, B, N, K, { variant: 'chunked', chunk }), pre, B, N, K);
+  }
+});
 
 // ---- tiled mode: the raw sorted list of a tile of latents [lat0, lat0 + n) ------------------------------
 

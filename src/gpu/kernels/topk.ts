@@ -1,4 +1,6 @@
 import code from '../../../shaders/topk.wgsl?raw';
+import chunkedWgsl from '../../../shaders/topk-chunked.wgsl?raw';
+import type { TOPK_VARIANT_NAMES } from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, nextPow2, phases } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
@@ -6,7 +8,10 @@ const TOPK_MAX_TILE = 2048;
 /** The per-row insertion variant keeps KP entries in private memory: only for small k. */
 export const TOPK_INSERT_MAX_K = 64;
 
-export type TopKVariant = 'bitonic' | 'insert';
+export type TopKVariant = (typeof TOPK_VARIANT_NAMES)[number];
+
+/** Chunk width of 'chunked' (topk_insert_chunked) unless the caller names one. */
+export const TOPK_CHUNK = 32;
 
 /** Invocations per row of the bitonic TopK: 256 on a GPU (more lanes per barrier step), 64 where
  * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
@@ -48,6 +53,8 @@ export function createTopK(
     tile?: number;
     wg?: number;
     variant?: TopKVariant;
+    /** 'chunked': latents per chunk (default TOPK_CHUNK) */
+    chunk?: number;
     tiled?: boolean;
     /** AuxK over whole rows: deadInfo, whose words 1–3 compact_dead fills with the bitonic entry's dispatch */
     indirect?: GPUBuffer;
@@ -55,7 +62,9 @@ export function createTopK(
 ) {
   const KP = nextPow2(s.K);
   if (s.K < 1 || KP > 512) throw new Error(`topk: K must be in [1, 512], got ${s.K}`);
-  const insert = s.variant === 'insert' && KP <= TOPK_INSERT_MAX_K;
+  const insert = (s.variant === 'insert' || s.variant === 'chunked') && KP <= TOPK_INSERT_MAX_K;
+  // 'chunked' over whole rows of the main TopK; AuxK (dead-list candidates) and tiles keep topk_insert.
+  const chunked = insert && s.variant === 'chunked' && !s.aux && !(s.tiled ?? false);
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
   // Invocations per row of 'bitonic': the network's compare-exchanges are fixed, so WG changes who does
   // them, not the result. 256 on a GPU (more lanes per barrier step), 64 where barriers are emulated.
@@ -70,7 +79,7 @@ export function createTopK(
   const kernel = phases(
     device,
     'topk',
-    code,
+    chunked ? code + chunkedWgsl : code,
     rankFirst
       ? [
           { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
@@ -79,7 +88,7 @@ export function createTopK(
       : [
           insert
             ? {
-                entry: tiled ? 'topk_insert_tile' : 'topk_insert',
+                entry: tiled ? 'topk_insert_tile' : chunked ? 'topk_insert_chunked' : 'topk_insert',
                 constants,
                 groups: groupsFor(device, s.B, 64),
               }
@@ -89,7 +98,7 @@ export function createTopK(
                 groups: loopGroups(device, s.B),
               },
         ],
-    { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG },
+    { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG, ...(chunked ? { CH: s.chunk ?? TOPK_CHUNK } : {}) },
   );
   const uniforms: GPUBuffer[] = [];
   return {
