@@ -11,7 +11,7 @@ export const TOPK_INSERT_MAX_K = 64;
 export type TopKVariant = (typeof TOPK_VARIANT_NAMES)[number];
 
 /** Chunk width of 'chunked' (topk_insert_chunked) unless the caller names one. */
-export const TOPK_CHUNK = 32;
+const TOPK_CHUNK = 32;
 
 /** Invocations per row of the bitonic TopK: 256 on a GPU (more lanes per barrier step), 64 where
  * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
