@@ -3,6 +3,7 @@ import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
+import { benchDecode } from './decode.bench';
 import { benchDispatch } from './dispatch.bench';
 import { benchEncode } from './encode.bench';
 import { benchGpt2 } from './gpt2.bench';
@@ -34,6 +35,10 @@ export async function runBenchSuite(params: URLSearchParams) {
   if (want('topk')) {
     entries.push(await benchTopK(gpu.device, { B: 4096, N: 1024, k: 8 }, samples));
     entries.push(await benchTopK(gpu.device, { B: 1024, N: 4096, k: 32 }, samples));
+  }
+  if (want('decode')) {
+    entries.push(await benchDecode(gpu.device, { B: 4096, d: 64, N: 1024, k: 8 }, samples));
+    entries.push(await benchDecode(gpu.device, { B: 1024, d: 768, N: 4096, k: 32 }, samples));
   }
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));

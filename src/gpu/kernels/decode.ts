@@ -1,5 +1,5 @@
 import code from '../../../shaders/decode.wgsl?raw';
-import { loopGroups, phases } from './kernel';
+import { gpuForms, loopGroups, phases } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
@@ -57,11 +57,22 @@ export function createDecode(
         : '',
     )
     .replace('{{LEVEL_OF}}', levelOfWgsl(widths));
+  // On a software adapter without levels, decode_lanes: one batch of 4 lanes per row walks its list once.
+  const lanes = !nested && !gpuForms(device);
+  const DL = 4;
+  const dT = v4 ? s.d / 4 : s.d;
   return phases(
     device,
     'decode',
     src,
-    [{ entry: 'decode', constants: { AUX: s.aux }, groups: loopGroups(device, s.B) }],
-    { SHARD_N: s.shardN ?? 1, ELEM: v4 ? 'vec4<f32>' : 'f32', SIZEOF: v4 ? 16 : 4, LEVELS: widths.length },
+    [{ entry: lanes ? 'decode_lanes' : 'decode', constants: { AUX: s.aux }, groups: loopGroups(device, s.B) }],
+    {
+      SHARD_N: s.shardN ?? 1,
+      ELEM: v4 ? 'vec4<f32>' : 'f32',
+      SIZEOF: v4 ? 16 : 4,
+      LEVELS: widths.length,
+      DL,
+      CPL: Math.ceil(dT / DL),
+    },
   );
 }
