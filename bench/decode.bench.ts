@@ -1,9 +1,9 @@
+import { Rng } from '../src/data/rng';
 import { createBufferFrom, STORAGE } from '../src/gpu/buffers';
 import { createDecode } from '../src/gpu/kernels/decode';
 import { setGpuForms } from '../src/gpu/kernels/kernel';
 import { STEP_PARAMS_BYTES } from '../src/gpu/step-params';
 import { timeGpu } from '../src/gpu/timing';
-import { Rng } from '../src/data/rng';
 import { resolveConfig } from '../src/sae/config';
 import { stepParamsBytes } from '../src/sae/step-uniform';
 
@@ -28,11 +28,23 @@ export async function benchDecode(
   const idx = new Uint32Array(B * (k + 1)).map(() => rng.nextInt(N));
   const bufs = [
     createBufferFrom(device, 'idx', idx),
-    createBufferFrom(device, 'val', new Float32Array(B * (k + 1)).map(() => rng.nextFloat())),
-    createBufferFrom(device, 'b_pre', new Float32Array(d).map(() => rng.normal())),
+    createBufferFrom(
+      device,
+      'val',
+      new Float32Array(B * (k + 1)).map(() => rng.nextFloat()),
+    ),
+    createBufferFrom(
+      device,
+      'b_pre',
+      new Float32Array(d).map(() => rng.normal()),
+    ),
     device.createBuffer({ label: 'xHat', size: B * d * 4, usage: STORAGE }),
     params,
-    createBufferFrom(device, 'W_dec', new Float32Array(N * d).map(() => rng.normal())),
+    createBufferFrom(
+      device,
+      'W_dec',
+      new Float32Array(N * d).map(() => rng.normal()),
+    ),
   ];
   const forms = [true, false].map((gpu) => {
     setGpuForms(device, gpu);

@@ -65,7 +65,13 @@ export function createDecode(
     device,
     'decode',
     src,
-    [{ entry: lanes ? 'decode_lanes' : 'decode', constants: { AUX: s.aux }, groups: loopGroups(device, s.B) }],
+    [
+      {
+        entry: lanes ? 'decode_lanes' : 'decode',
+        constants: { AUX: s.aux },
+        groups: loopGroups(device, s.B),
+      },
+    ],
     {
       SHARD_N: s.shardN ?? 1,
       ELEM: v4 ? 'vec4<f32>' : 'f32',

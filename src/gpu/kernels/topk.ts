@@ -65,6 +65,7 @@ export function createTopK(
   const insert = (s.variant === 'insert' || s.variant === 'chunked') && KP <= TOPK_INSERT_MAX_K;
   // 'chunked' over whole rows of the main TopK; AuxK (dead-list candidates) and tiles keep topk_insert.
   const chunked = insert && s.variant === 'chunked' && !s.aux && !(s.tiled ?? false);
+  const chunk = s.chunk ?? TOPK_CHUNK;
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
   // Invocations per row of 'bitonic': the network's compare-exchanges are fixed, so WG changes who does
   // them, not the result. 256 on a GPU (more lanes per barrier step), 64 where barriers are emulated.
@@ -98,11 +99,20 @@ export function createTopK(
                 groups: loopGroups(device, s.B),
               },
         ],
-    { KP, T, PER_THREAD: Math.max(1, T / 2 / WG), WG, ...(chunked ? { CH: s.chunk ?? TOPK_CHUNK } : {}) },
+    {
+      KP,
+      T,
+      PER_THREAD: Math.max(1, T / 2 / WG),
+      WG,
+      ...(chunked ? { CH: chunk, V4: String(s.N % 4 === 0 && chunk % 4 === 0) } : {}),
+    },
   );
   const uniforms: GPUBuffer[] = [];
   return {
     ...kernel,
+    // topk_insert_chunked also reads pre as vec4 (binding 7): the same buffer, bound twice.
+    bind: (name: string, all: GPUBuffer[]) =>
+      kernel.bind(name, chunked ? [...all.slice(0, 6), all[6] ?? all[0], all[0]] : all),
     /** A TileParams uniform for the tile [lat0, lat0 + n) (binding 6 of the tiled entries); freed by destroy(). */
     tileParams(lat0: number, n: number): GPUBuffer {
       if (!tiled) throw new Error('topk: tileParams() is for a tiled TopK');
