@@ -3,9 +3,9 @@ import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
-import { benchDecode } from './decode.bench';
 import { benchDispatch } from './dispatch.bench';
 import { benchEncode } from './encode.bench';
+import { benchForms } from './forms.bench';
 import { benchGpt2 } from './gpt2.bench';
 import { benchScale } from './scale.bench';
 import { benchSoak } from './soak.bench';
@@ -36,9 +36,16 @@ export async function runBenchSuite(params: URLSearchParams) {
     entries.push(await benchTopK(gpu.device, { B: 4096, N: 1024, k: 8 }, samples));
     entries.push(await benchTopK(gpu.device, { B: 1024, N: 4096, k: 32 }, samples));
   }
-  if (want('decode')) {
-    entries.push(await benchDecode(gpu.device, { B: 4096, d: 64, N: 1024, k: 8 }, samples));
-    entries.push(await benchDecode(gpu.device, { B: 1024, d: 768, N: 4096, k: 32 }, samples));
+  if (want('forms')) {
+    // The step's two shapes with the software picks (--encode/--topk name others).
+    const kernels = {
+      encode: (params.get('encode') ?? 'unroll8x8') as EncodeVariant,
+      topk: (params.get('topk') ?? 'chunked') as TopKVariant,
+    };
+    entries.push(await benchForms(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels));
+    entries.push(
+      await benchForms(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels),
+    );
   }
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));

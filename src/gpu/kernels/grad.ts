@@ -1,3 +1,4 @@
+import gvRows from '../../../shaders/grad-gv4.wgsl?raw';
 import code from '../../../shaders/grad-latent.wgsl?raw';
 import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
@@ -37,12 +38,18 @@ export function createGrad(
     Math.ceil(s.d / 4 / 16),
   ] as const;
   const bpreFinal = gpuForms(device) ? 'bpre_final' : 'bpre_final_seq';
+  // gv on a software adapter with one level: four entries of a row per thread share g's loads
+  // (grad-gv4.wgsl, the same bits); on a GPU, and with Matryoshka's per-level g, a thread per entry.
+  const gv = !v4 ? 'gv' : !gpuForms(device) && (s.widths ?? [1]).length === 1 ? 'gv_v4_rows' : 'gv_v4';
   const k = phases(
     device,
     'grad-latent',
-    code,
+    gv === 'gv_v4_rows' ? code + gvRows : code,
     [
-      { entry: v4 ? 'gv_v4' : 'gv', groups: groupsFor(device, s.entries, 64) },
+      {
+        entry: gv,
+        groups: groupsFor(device, gv === 'gv_v4_rows' ? Math.ceil(s.entries / 4) : s.entries, 64),
+      },
       ...sums.map((entry) => ({
         entry,
         groups: entry.startsWith('grad_long') ? longGroups : loopGroups(device, s.shardN),
@@ -65,7 +72,7 @@ export function createGrad(
     /** the per-latent sums' entry points (run after the sort) */
     sums,
     /** the gv entry point (run before the sort and the sums) */
-    gv: v4 ? 'gv_v4' : 'gv',
+    gv,
     /** the db_pre entry point (after bpre_part over every shard) */
     bpreFinal,
     /** whether long lists have their own sums */
