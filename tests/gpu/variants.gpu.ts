@@ -2,6 +2,7 @@
 // BatchTopK through the sparse path, ReLU+L1, ProLU, Gated and JumpReLU through the dense path.
 import { computeStats } from '../../src/data/stats';
 import { syntheticSource } from '../../src/data/synthetic';
+import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { cloneParams, newRefState, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
 import { type Activation, resolveConfig, type SaeConfig } from '../../src/sae/config';
@@ -30,6 +31,8 @@ interface Case {
   dead?: boolean;
   /** width d instead of D (a width that is not a multiple of 4 takes the scalar gradient kernels) */
   d?: number;
+  /** the TopK variant instead of DEFAULT_KERNELS' */
+  topk?: TopKVariant;
 }
 
 const B = 16;
@@ -37,6 +40,13 @@ const D = 12;
 const N = 40;
 const CASES: Case[] = [
   { name: 'Multi-TopK (k=4, top-16 at 1/8)', activation: 'topk', over: { k: 4, multiTopK: true } },
+  // The chunked TopK takes k + kAux per row in the Multi-TopK form (ranks ≥ k to the AuxK region).
+  {
+    name: 'Multi-TopK, chunked TopK (k=3, kAux=9)',
+    activation: 'topk',
+    over: { k: 3, kAux: 9, multiTopK: true },
+    topk: 'chunked',
+  },
   {
     name: 'BatchTopK (k=4, cap 16), AuxK active',
     activation: 'batchtopk',
@@ -106,7 +116,7 @@ for (const cs of CASES) {
       if (cs.decScale) for (let o = 0; o < N * d; o++) p32.W_dec[o] *= 0.5 + (Math.floor(o / d) % 7) / 6;
       if (cs.extra) p32.extra = cs.extra(N);
       const tokensSince = new Uint32Array(N).fill(cs.dead ? 100 : 0);
-      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+      const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, ...(cs.topk ? { topk: cs.topk } : {}) });
       sae.setState({ params: p32, tokensSince });
       const ref = newRefState(toF64(p32), N, false);
       ref.tokensSince.set(tokensSince);
