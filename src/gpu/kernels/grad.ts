@@ -1,5 +1,6 @@
 import gvRows from '../../../shaders/grad-gv4.wgsl?raw';
 import code from '../../../shaders/grad-latent.wgsl?raw';
+import gradLong from '../../../shaders/grad-long.wgsl?raw';
 import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
 import { levelOfWgsl } from './levels';
@@ -44,7 +45,7 @@ export function createGrad(
   const k = phases(
     device,
     'grad-latent',
-    gv === 'gv_v4_rows' ? code + gvRows : code,
+    code + (gv === 'gv_v4_rows' ? gvRows : '') + (split ? gradLong : ''),
     [
       {
         entry: gv,
