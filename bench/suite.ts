@@ -39,7 +39,7 @@ export async function runBenchSuite(params: URLSearchParams) {
   if (want('forms')) {
     // The step's two shapes with the software picks (--encode/--topk name others).
     const kernels = {
-      encode: (params.get('encode') ?? 'unroll8x8') as EncodeVariant,
+      encode: (params.get('encode') ?? 'unroll16x16') as EncodeVariant,
       topk: (params.get('topk') ?? 'chunked') as TopKVariant,
     };
     entries.push(await benchForms(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels));
@@ -54,14 +54,14 @@ export async function runBenchSuite(params: URLSearchParams) {
   if (want('step-small'))
     entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {
-    // The variants the autotuner picks on SwiftShader (the unrolled 8×8 encoder tile, per-row
-    // insertion TopK); --encode/--topk bench others (vec4x8 was the pick before unrolling), and
+    // The variants the autotuner picks on SwiftShader (the unrolled 16×16 encoder tile, the chunked
+    // TopK); --encode/--topk bench others (unroll8x8 + insert were the picks before 2026-12-01), and
     // --encode auto lets the autotuner pick at each shape (on a real GPU its pick differs).
     const tune = params.get('encode') === 'auto';
     const kernels = tune
       ? {}
       : {
-          encode: (params.get('encode') ?? 'unroll8x8') as EncodeVariant,
+          encode: (params.get('encode') ?? 'unroll16x16') as EncodeVariant,
           topk: (params.get('topk') ?? 'chunked') as TopKVariant,
         };
     entries.push(

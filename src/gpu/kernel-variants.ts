@@ -15,6 +15,9 @@ export const ENCODE_VARIANT_NAMES = [
   'unroll4x8',
   'unroll8x4',
   'unroll8x8',
+  'unroll8x16',
+  'unroll16x8',
+  'unroll16x16',
   'tiled',
   'wgtile4x4',
 ] as const;

@@ -69,7 +69,7 @@ export interface EncodeBindings {
 }
 
 function tileOf(variant: EncodeVariant): { RB: number; RN: number } {
-  const m = /(\d)x(\d)$/.exec(variant);
+  const m = /(\d+)x(\d+)$/.exec(variant);
   return m ? { RB: Number(m[1]), RN: Number(m[2]) } : { RB: 4, RN: 4 };
 }
 
@@ -85,6 +85,9 @@ const ENTRY: Record<EncodeVariant, string> = {
   unroll4x8: 'encode_unrolled',
   unroll8x4: 'encode_unrolled',
   unroll8x8: 'encode_unrolled',
+  unroll8x16: 'encode_unrolled',
+  unroll16x8: 'encode_unrolled',
+  unroll16x16: 'encode_unrolled',
   tiled: 'encode_tiled',
   wgtile4x4: 'encode_wgtile',
 };
