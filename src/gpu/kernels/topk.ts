@@ -66,6 +66,8 @@ export function createTopK(
   // 'chunked' over whole rows of the main TopK; AuxK (dead-list candidates) and tiles keep topk_insert.
   const chunked = insert && s.variant === 'chunked' && !s.aux && !(s.tiled ?? false);
   const chunk = s.chunk ?? TOPK_CHUNK;
+  if (chunked && !(Number.isInteger(chunk) && chunk >= 1))
+    throw new Error(`topk: chunk must be a positive integer, got ${chunk}`);
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
   // Invocations per row of 'bitonic': the network's compare-exchanges are fixed, so WG changes who does
   // them, not the result. 256 on a GPU (more lanes per barrier step), 64 where barriers are emulated.
