@@ -6,7 +6,7 @@
  */
 
 import { writeOpfsFile } from '../data/opfs';
-import { encodeVariantsFor } from '../gpu/kernels/encode';
+import { type EncodeVariant, encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
 import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
 import { timeGpu } from '../gpu/timing';
@@ -83,6 +83,41 @@ async function timePhase(sae: GpuSae, name: string, samples: number): Promise<nu
   return (await timeGpu(sae.device, record, { warmup: 1, samples })).medianMs;
 }
 
+/** Rows the encoder candidates are screened on, and how many of them are then timed on the whole batch. */
+const SCREEN_ROWS = 256;
+const FINALISTS = 3;
+
+/**
+ * The encoder variants to time on the whole batch. Where the batch is larger than SCREEN_ROWS (and the
+ * step has an untiled encoder), every variant first runs on SCREEN_ROWS rows (twice; the faster run
+ * counts) and the FINALISTS fastest go on: a whole-batch run of each slow variant cost seconds on
+ * SwiftShader (the page's default shape took 70 s to start, most of it the naive, scalar-blocked and
+ * shared-memory encoders).
+ */
+async function screenEncoders(sae: GpuSae, timings: Record<string, number>) {
+  const all = encodeVariantsFor(sae.cfg.d);
+  const rows = sae.tunePhases.encodeRows;
+  if (!rows || sae.cfg.batchSize <= SCREEN_ROWS) return all;
+  const screened: [EncodeVariant, number][] = [];
+  for (const encode of all) {
+    sae.build({ ...sae.kernels, fused: null, encode });
+    const record = (enc: GPUCommandEncoder) => {
+      const pass = enc.beginComputePass({ label: 'autotune:screen' });
+      sae.tunePhases.encodeRows?.(pass, SCREEN_ROWS);
+      pass.end();
+    };
+    // The first run compiles the pipeline; the second is timed.
+    await timeGpu(sae.device, record, { warmup: 0, samples: 1 });
+    const ms = (await timeGpu(sae.device, record, { warmup: 0, samples: 1 })).medianMs;
+    timings[`encode@${SCREEN_ROWS}rows:${encode}`] = ms;
+    screened.push([encode, ms]);
+  }
+  return screened
+    .sort((a, b) => a[1] - b[1])
+    .slice(0, FINALISTS)
+    .map(([encode]) => encode);
+}
+
 /**
  * Picks the encode and TopK variants, then fused encode + TopK or not, for this GpuSae and rebuilds
  * it with them.
@@ -99,7 +134,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const timings: Record<string, number> = {};
   let best: KernelChoice = { ...sae.kernels, fused: null };
   let bestMs = Number.POSITIVE_INFINITY;
-  for (const encode of encodeVariantsFor(sae.cfg.d)) {
+  for (const encode of await screenEncoders(sae, timings)) {
     sae.build({ ...best, encode });
     const ms = await timePhase(sae, 'encode', samples);
     timings[`encode:${encode}`] = ms;

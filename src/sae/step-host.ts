@@ -68,7 +68,7 @@ export interface StepHost {
   microForward: { row0: number; n: number; record: RecordRows }[] | null;
   /** set by the builder: the step as named phases (benchmarks), the phases the autotuner times */
   phases: StepPhase[];
-  tunePhases: Partial<Record<'encode' | 'topk' | 'select', Record_>>;
+  tunePhases: Partial<Record<'encode' | 'topk' | 'select', Record_>> & { encodeRows?: RecordRows };
   /** set by the builder: frees the kernels it created */
   destroyEncode: () => void;
 }

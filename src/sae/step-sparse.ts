@@ -180,6 +180,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
     },
     tune: {
       encode: (p: GPUComputePassEncoder) => encode.run(p, encodeBindings),
+      encodeRows: (p: GPUComputePassEncoder, rows: number) => encode.run(p, encodeBindings, rows),
       topk: (p: GPUComputePassEncoder) => topk.run(p, topkBg),
       select: (p: GPUComputePassEncoder) => {
         encode.run(p, encodeBindings);

@@ -36,7 +36,10 @@ export class GpuSae extends StepBuffers implements StepHost {
    * What the autotuner times for each kernel choice: the encoder and the TopK over [B, N], or over the
    * first tile when the step walks tiles. Empty for the threshold family (its phases are used).
    */
-  tunePhases: Partial<Record<'encode' | 'topk' | 'select', (pass: GPUComputePassEncoder) => void>> = {};
+  tunePhases: Partial<Record<'encode' | 'topk' | 'select', (pass: GPUComputePassEncoder) => void>> & {
+    /** the encoder over the first `rows` rows only (untiled sparse path): the autotuner's screening */
+    encodeRows?: (pass: GPUComputePassEncoder, rows: number) => void;
+  } = {};
   kernels: KernelChoice;
 
   /**

@@ -3,6 +3,7 @@
 //   kernel's insertion loop counted down from 2^32: a start-up stall);
 // - the fused kernel competes where it pays what the unfused path pays for AuxK (several tiles), and is
 //   not timed with one tile and AuxK on; whatever it picks, the step runs and its loss is finite.
+import { encodeVariantsFor } from '../../src/gpu/kernels/encode';
 import { autotune } from '../../src/sae/autotune';
 import { resolveConfig } from '../../src/sae/config';
 import { GpuSae } from '../../src/sae/step';
@@ -71,3 +72,30 @@ gpuTest(
     }
   },
 );
+
+// A batch over 256 rows: every encoder variant is screened on 256 rows, and only the three fastest
+// there are timed on the whole batch (whole-batch runs of the slow variants made the page's first
+// click wait 70 s on SwiftShader); the pick is one of the three, and the step it builds runs.
+gpuTest('autotune: encoders screened on 256 rows, three timed on the whole batch', async (device) => {
+  const cfg = resolveConfig({ d: 8, nLatents: 256, k: 4, batchSize: 300 });
+  const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+  sae.setState({ params: randomParams(cfg.nLatents, cfg.d, 7) });
+  sae.writeBatch(randn(cfg.batchSize * cfg.d, 8), new Float32Array(cfg.batchSize).fill(1));
+  const report = await autotune(sae, `test-screen-${Date.now()}`);
+  const keys = Object.keys(report.timings);
+  const screened = keys.filter((t) => t.startsWith('encode@256rows:'));
+  const whole = keys.filter((t) => t.startsWith('encode:'));
+  assert(screened.length === encodeVariantsFor(cfg.d).length, `screened ${screened.length}: ${keys}`);
+  assert(whole.length === 3, `timed on the whole batch: ${whole}`);
+  assert(whole.includes(`encode:${report.choice.encode}`), `picked ${report.choice.encode}, not a finalist`);
+  const order = screened.sort((a, b) => report.timings[a] - report.timings[b]).slice(0, 3);
+  for (const w of whole)
+    assert(
+      order.includes(w.replace('encode:', 'encode@256rows:')),
+      `${w} is not among the 3 fastest screened`,
+    );
+  sae.step(1, cfg.lr, 1 / cfg.batchSize);
+  const [m] = await sae.readMetrics(1, 2);
+  assert(Number.isFinite(m.loss), `loss ${m.loss}`);
+  sae.destroy();
+});
