@@ -61,7 +61,9 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
       cutI = mc[kout - 1u];
     }
     let t = cutV;
-    // The latents ≥ t of those chunks, appended without a branch (a slot is overwritten until kept).
+    // The latents ≥ t of those chunks, appended without a branch: every latent is written at slot n, and
+    // kept by counting it. The last slot takes every later write, so it holds a kept latent only
+    // while n < 2·KP: the ranking below needs n < 2·KP.
     var cv: array<f32, 2 * KP>;
     var ci: array<u32, 2 * KP>;
     var n = 0u;
@@ -76,7 +78,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         n += select(0u, 1u, v >= t);
       }
     }
-    if (n <= 2u * KP) {
+    if (n < 2u * KP) {
       // Rank each by counting the better ones; ranks ≥ n are padding.
       for (var a = 0u; a < n; a++) {
         var rank = 0u;
@@ -86,7 +88,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
       for (var j = n; j < kout; j++) { put(row, j, kout, NEG_MAX, NONE); }
       continue;
     }
-    // More than 2·KP latents ≥ t (ties at t, or heavy chunks): the insertion over the chunks.
+    // 2·KP or more latents ≥ t (ties at t, or heavy chunks): the insertion over the chunks.
     var lv: array<f32, KP>;
     var li: array<u32, KP>;
     for (var j = 0u; j < KP; j++) { lv[j] = NEG_MAX; li[j] = NONE; }

@@ -181,7 +181,7 @@ for (const s of [
 
 gpuTest('topk chunked: ties at the threshold, NaN and -inf chunks, many latents ≥ t', async (device) => {
   const N = 512;
-  const B = 6;
+  const B = 7;
   const pre = new Float32Array(B * N);
   // Row 0: every latent equal (each chunk's maximum ties; the lowest indices win).
   pre.fill(1.5, 0, N);
@@ -199,6 +199,16 @@ gpuTest('topk chunked: ties at the threshold, NaN and -inf chunks, many latents 
   for (let i = 0; i < N; i++) pre[4 * N + i] = i >= 64 && i < 96 ? 10 + i : -i;
   const r = randn(N, 77);
   pre.set(r, 5 * N);
+  // Row 6: exactly 2·KP = 16 latents ≥ t at k = 8, the last one scanned (latent 5, in the chunk of
+  // maximum t = 100, scanned last) in the result and followed by lower latents: with the list full,
+  // later writes land in its last slot. Chunks 1–7 (of 32) hold 200 and 100, chunk 1 one more 100.
+  pre.fill(-1, 6 * N, 7 * N);
+  for (let c = 1; c < 8; c++) {
+    pre[6 * N + c * 32] = 200;
+    pre[6 * N + c * 32 + 1] = 100;
+  }
+  pre[6 * N + 34] = 100;
+  pre[6 * N + 5] = 100;
   for (const chunk of [16, 32]) {
     for (const K of [8, 12])
       check(await runTopK(device, pre, B, N, K, { variant: 'chunked', chunk }), pre, B, N, K);
