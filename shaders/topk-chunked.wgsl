@@ -5,7 +5,8 @@
 // (B = 4096, N = 1024, k = 8).
 //  1. The best kout chunks by (maximum desc, chunk asc): an insertion over the N/CH chunk maxima;
 //     t = the kout-th one's maximum (NEG_MAX while fewer than kout chunks exist).
-//  2. topk_insert's scan over the latents of those chunks alone, skipping values below t.
+//  2. The latents ≥ t of those chunks, appended without a branch and ranked by counting; with 2·KP or
+//     more of them (ties at t, heavy chunks), topk_insert's scan over those chunks instead.
 // The same lists: a latent v of a chunk c outside those kout is beaten by each of their maxima (larger
 // than c's, which is ≥ v; or equal, from a lower chunk, so at a lower index), so kout latents beat v;
 // and no latent below t can be in the result, which those kout maxima would fill.
