@@ -50,14 +50,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     for (var c0 = 0u; c0 < count; c0 += CH) {
       let m = chunk_max(s, row, c0);
       if (!better(m, c0, cutV, cutI)) { continue; }
-      var j = kout - 1u;
-      while (j > 0u && better(m, c0, mv[j - 1u], mc[j - 1u])) {
-        mv[j] = mv[j - 1u];
-        mc[j] = mc[j - 1u];
-        j--;
-      }
-      mv[j] = m;
-      mc[j] = c0;
+      list_insert(&mv, &mc, kout, m, c0);
       cutV = mv[kout - 1u];
       cutI = mc[kout - 1u];
     }
@@ -101,14 +94,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
       for (var lat = c0; lat < min(c0 + CH, count); lat++) {
         let v = cand_val(s, row, lat);
         if (v < t || !better(v, lat, cutV, cutI)) { continue; }
-        var j = kout - 1u;
-        while (j > 0u && better(v, lat, lv[j - 1u], li[j - 1u])) {
-          lv[j] = lv[j - 1u];
-          li[j] = li[j - 1u];
-          j--;
-        }
-        lv[j] = v;
-        li[j] = lat;
+        list_insert(&lv, &li, kout, v, lat);
         cutV = lv[kout - 1u];
         cutI = li[kout - 1u];
       }

@@ -132,6 +132,18 @@ fn better(av: f32, ai: u32, cv: f32, ci: u32) -> bool {
   return av > cv || (av == cv && ai < ci);
 }
 
+// Puts (v, i), which beats rank kout − 1 of the sorted list (lv, li), in its place (the last drops out).
+fn list_insert(lv: ptr<function, array<f32, KP>>, li: ptr<function, array<u32, KP>>, kout: u32, v: f32, i: u32) {
+  var j = kout - 1u;
+  while (j > 0u && better(v, i, (*lv)[j - 1u], (*li)[j - 1u])) {
+    (*lv)[j] = (*lv)[j - 1u];
+    (*li)[j] = (*li)[j - 1u];
+    j--;
+  }
+  (*lv)[j] = v;
+  (*li)[j] = i;
+}
+
 // Compare-exchange tile[i], tile[j] (i < j): descending puts the better one at i.
 fn cx_tile(i: u32, j: u32, desc: bool) {
   let swap = select(better(tv[i], ti[i], tv[j], ti[j]), better(tv[j], ti[j], tv[i], ti[i]), desc);
@@ -331,14 +343,7 @@ fn insert_rows(s: Src, start: u32, step: u32) {
       let lat = cand_lat(s, t);
       let v = cand_val(s, row, lat);
       if (!better(v, lat, cutV, cutI)) { continue; }
-      var j = kout - 1u;
-      while (j > 0u && better(v, lat, lv[j - 1u], li[j - 1u])) {
-        lv[j] = lv[j - 1u];
-        li[j] = li[j - 1u];
-        j--;
-      }
-      lv[j] = v;
-      li[j] = lat;
+      list_insert(&lv, &li, kout, v, lat);
       cutV = lv[kout - 1u];
       cutI = li[kout - 1u];
     }
