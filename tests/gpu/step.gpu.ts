@@ -1,3 +1,4 @@
+import { SORT_SHORT } from '../../src/gpu/kernel-variants';
 import { setGpuForms } from '../../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
@@ -371,48 +372,74 @@ gpuTest('column sums: the thread-per-column forms equal the workgroup forms bit 
 
 // The sparse decode takes a workgroup per row striding over columns on a GPU and 4 lanes per row that
 // walk the row's list once on a software adapter (decode.wgsl decode_lanes); gv a thread per entry on
-// a GPU and four entries of a row per thread on software (grad-gv4.wgsl). The same additions in the
-// same order, so x̂, the AuxK reconstruction ê and gv must agree bit for bit (vec4 with a partial last
-// lane group at d = 136, scalar at d = 13; k = 5 and kAux = 7 leave short groups of entries; a third
-// of the latents dead).
-gpuTest('decode and gv: the software forms equal the GPU forms bit for bit, AuxK too', async (device) => {
-  for (const d of [136, 13]) {
-    const B = 37;
-    const N = 90;
-    const cfg = resolveConfig({ d, nLatents: N, k: 5, kAux: 7, batchSize: B, deadTokens: 100, lr: 1e-2 });
-    const p32 = randomParams(N, d, 23);
-    const x = randn(B * d, 29);
-    const tokensSince = new Uint32Array(N).map((_, i) => (i % 3 === 0 ? 1000 : 0));
-    const run = async (gpu: boolean) => {
-      setGpuForms(device, gpu);
-      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
-      setGpuForms(device, null);
-      sae.setState({ params: p32, tokensSince });
-      sae.writeBatch(x, new Float32Array(B).fill(1));
-      sae.step(1, cfg.lr, 1 / B);
-      const out = {
-        xHat: await sae.readF32('xHat', B * d),
-        eHat: await sae.readF32('eHat', B * d),
-        gvAll: await sae.readF32('gvAll', B * 12),
+// a GPU and four entries of a row per thread on software (grad-gv4.wgsl); the gradient sums arrays of
+// column sums per thread on a GPU and named sums on software (grad-reg.wgsl). The same additions in
+// the same order, so x̂, the AuxK reconstruction ê, gv and the gradients must agree bit for bit (vec4
+// with a partial last lane group at d = 136, where the named sums' last column group is ragged;
+// scalar at d = 13; k = 5 and kAux = 7 leave short groups of entries; a third of the latents dead;
+// every list short, so the GPU forms do not split one).
+gpuTest(
+  'decode, gv and gradient sums: the software forms equal the GPU forms bit for bit, AuxK too',
+  async (device) => {
+    for (const d of [136, 13]) {
+      const B = 31;
+      const N = 90;
+      // No projection: dW_dec is then the sums' output (the projection's norms have forms of their own).
+      const cfg = resolveConfig({
+        d,
+        nLatents: N,
+        k: 5,
+        kAux: 7,
+        batchSize: B,
+        deadTokens: 100,
+        lr: 1e-2,
+        gradProjection: false,
+      });
+      const p32 = randomParams(N, d, 23);
+      const x = randn(B * d, 29);
+      const tokensSince = new Uint32Array(N).map((_, i) => (i % 3 === 0 ? 1000 : 0));
+      const run = async (gpu: boolean) => {
+        setGpuForms(device, gpu);
+        const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+        setGpuForms(device, null);
+        sae.setState({ params: p32, tokensSince });
+        sae.writeBatch(x, new Float32Array(B).fill(1));
+        sae.step(1, cfg.lr, 1 / B);
+        const out = {
+          xHat: await sae.readF32('xHat', B * d),
+          eHat: await sae.readF32('eHat', B * d),
+          gvAll: await sae.readF32('gvAll', B * 12),
+          dW_enc: await sae.readF32('dW_enc', N * d),
+          dW_dec: await sae.readF32('dW_dec', N * d),
+          db_enc: await sae.readF32('db_enc', N),
+          start: await sae.readU32('start', N + 1),
+        };
+        sae.destroy();
+        return out;
       };
-      sae.destroy();
-      return out;
-    };
-    const soft = await run(false);
-    const gpu = await run(true);
-    assert(
-      soft.eHat.some((v) => v !== 0),
-      `d=${d}: ê is all zero (AuxK did not run)`,
-    );
-    assert(
-      soft.gvAll.slice(B * 5).some((v) => v !== 0),
-      `d=${d}: no AuxK entry has a gv`,
-    );
-    for (const name of ['xHat', 'eHat', 'gvAll'] as const)
-      for (let e = 0; e < soft[name].length; e++)
-        assert(
-          Object.is(soft[name][e], gpu[name][e]),
-          `d=${d} ${name}[${e}]: ${soft[name][e]} (software form) != ${gpu[name][e]} (workgroup form)`,
-        );
-  }
-});
+      const soft = await run(false);
+      const gpu = await run(true);
+      assert(
+        soft.eHat.some((v) => v !== 0),
+        `d=${d}: ê is all zero (AuxK did not run)`,
+      );
+      assert(
+        soft.gvAll.slice(B * 5).some((v) => v !== 0),
+        `d=${d}: no AuxK entry has a gv`,
+      );
+      let longest = 0;
+      for (let i = 0; i < N; i++) longest = Math.max(longest, soft.start[i + 1] - soft.start[i]);
+      assert(longest <= SORT_SHORT, `d=${d}: a list of ${longest} entries: the GPU forms would split it`);
+      assert(
+        soft.dW_enc.some((v) => v !== 0) && soft.dW_dec.some((v) => v !== 0),
+        `d=${d}: the gradients are all zero`,
+      );
+      for (const name of ['xHat', 'eHat', 'gvAll', 'dW_enc', 'dW_dec', 'db_enc'] as const)
+        for (let e = 0; e < soft[name].length; e++)
+          assert(
+            Object.is(soft[name][e], gpu[name][e]),
+            `d=${d} ${name}[${e}]: ${soft[name][e]} (software form) != ${gpu[name][e]} (workgroup form)`,
+          );
+    }
+  },
+);

@@ -1,6 +1,7 @@
 import gvRows from '../../../shaders/grad-gv4.wgsl?raw';
 import code from '../../../shaders/grad-latent.wgsl?raw';
 import gradLong from '../../../shaders/grad-long.wgsl?raw';
+import gradReg from '../../../shaders/grad-reg.wgsl?raw';
 import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
 import { levelOfWgsl } from './levels';
@@ -26,7 +27,14 @@ export function createGrad(
   // vec4 sums where d allows (bit-identical; fewer per-entry reads per column), scalar otherwise.
   const v4 = s.d % 4 === 0;
   const split = v4 && (s.splitLong ?? gpuForms(device));
-  const sums = v4 ? ['grad_dec_v4', 'grad_enc_v4'] : ['grad_dec', 'grad_enc'];
+  // The software form of the vec4 sums keeps each column's sum in a named variable (grad-reg.wgsl).
+  const reg = v4 && !gpuForms(device) && !split;
+  const sums = reg
+    ? ['grad_dec_reg', 'grad_enc_reg']
+    : v4
+      ? ['grad_dec_v4', 'grad_enc_v4']
+      : ['grad_dec', 'grad_enc'];
+  const regT = regTemplates(s.d / 4);
   // Invocations per latent in the vec4 sums: 16 on a GPU; on a software adapter one SIMD batch of 4,
   // since each extra batch repeats the entry's row, value and list reads (SwiftShader, one run:
   // d = 768 345–370 vs 495–500 ms with 16, d = 64 24–27 vs 51–55 ms). Each column adds its terms in
@@ -45,7 +53,7 @@ export function createGrad(
   const k = phases(
     device,
     'grad-latent',
-    code + (gv === 'gv_v4_rows' ? gvRows : '') + (split ? gradLong : ''),
+    code + (gv === 'gv_v4_rows' ? gvRows : '') + (split ? gradLong : '') + (reg ? gradReg : ''),
     [
       {
         entry: gv,
@@ -53,7 +61,11 @@ export function createGrad(
       },
       ...sums.map((entry) => ({
         entry,
-        groups: entry.startsWith('grad_long') ? longGroups : loopGroups(device, s.shardN),
+        groups: entry.startsWith('grad_long')
+          ? longGroups
+          : reg
+            ? loopGroups(device, Math.ceil((s.shardN * regT.tpl) / 64))
+            : loopGroups(device, s.shardN),
       })),
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
       { entry: 'bpre_part', groups: groupsFor(device, (bpreChunks(s.shardN) + 1) * s.d, 64) },
@@ -67,6 +79,7 @@ export function createGrad(
       LEVEL_OF: levelOfWgsl(s.widths ?? [1]),
       LONG: split ? SORT_SHORT : 0xffffffff,
       LCH: BPRE_CHUNK,
+      ...regT.lines,
     },
   );
   return {
@@ -83,5 +96,69 @@ export function createGrad(
     bind: (name: string, all: GPUBuffer[]) =>
       k.bind(name, [...all.slice(0, 18), all[2], all[3], all[8], all[9], all[11], all[12], all[18], all[4]]),
     run: k.run,
+  };
+}
+
+/**
+ * Most vec4 column groups one thread of the register form sums (ours). SwiftShader, d = 768, N = 4096,
+ * k = 32, 42 dead latents, one run each: the gradient sums took 249 ms with 4, 209–215 with 8, 205–235
+ * with 16 (the array forms 282); columns as one block per thread instead of strided: 215–220.
+ */
+const REG_MAX_Q = 8;
+
+/**
+ * grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups: TPL threads per latent (a
+ * multiple of 4, SwiftShader's SIMD width), thread q owning columns c_u = q + u·TPL for u < Q, each
+ * sum a named variable. Only the last u can pass d4 (TPL·(Q − 1) < d4): its column is clamped for the
+ * loads and its store guarded.
+ */
+function regTemplates(d4: number) {
+  const tpl = 4 * Math.ceil(d4 / (4 * REG_MAX_Q));
+  const Q = Math.ceil(d4 / tpl);
+  const U = [...Array(Q).keys()];
+  const ragged = tpl * Q > d4;
+  const lines = (xs: string[], indent: number) => xs.map((l) => ' '.repeat(indent) + l).join('\n');
+  const col = (u: number) =>
+    ragged && u === Q - 1 ? `min(q + ${u * tpl}u, d4 - 1u)` : u === 0 ? 'q' : `q + ${u * tpl}u`;
+  const store = (buf: string) =>
+    lines(
+      U.map((u) =>
+        ragged && u === Q - 1
+          ? `if (q + ${u * tpl}u < d4) { ${buf}[w + c${u}] = a${u}; }`
+          : `${buf}[w + c${u}] = a${u};`,
+      ),
+      4,
+    );
+  return {
+    tpl,
+    lines: {
+      TPL: tpl,
+      REG_COLS: lines(
+        U.map((u) => `let c${u} = ${col(u)};`),
+        4,
+      ),
+      REG_ZERO: lines(
+        U.map((u) => `var a${u} = vec4<f32>(0.0);`),
+        4,
+      ),
+      REG_BP: lines(
+        U.map((u) => `let bp${u} = b_pre4[c${u}];`),
+        4,
+      ),
+      REG_DEC_AUX: lines(
+        U.map((u) => `a${u} += v * g_aux4[o + c${u}];`),
+        8,
+      ),
+      REG_DEC_MAIN: lines(
+        U.map((u) => `a${u} += v * g4[og + c${u}];`),
+        8,
+      ),
+      REG_ENC: lines(
+        U.map((u) => `a${u} += gv * (x4[o + c${u}] - bp${u});`),
+        6,
+      ),
+      REG_STORE_DEC: store('dW_dec4'),
+      REG_STORE_ENC: store('dW_enc4'),
+    },
   };
 }

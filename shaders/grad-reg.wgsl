@@ -1,0 +1,66 @@
+// Appended to grad-latent.wgsl's module (its bindings, row_of, g_slice, S, P, LONG) as the software
+// form of grad_dec_v4/grad_enc_v4. TPL threads per latent, thread q owning the vec4 column groups
+// c = q + u·TPL (u < Q), each sum in its own named variable (grad.ts generates those lines).
+// Why: SwiftShader keeps a function-scope array indexed by a loop counter in memory, and every
+// access to it is a per-lane gather or scatter; the array forms paid two of those per column per
+// entry beside the one load that matters. TPL is a multiple of 4 (SwiftShader's SIMD width), so a
+// batch of lanes walks one latent's list in step. Each column adds its terms in list order, as the
+// array forms do, so the bits are theirs.
+const TPL: u32 = {{TPL}}u;
+
+@compute @workgroup_size(64)
+fn grad_dec_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let d4 = P.d / 4u;
+  for (var t = gid.x; t < S.n * TPL; t += nwg.x * 64u) {
+    let il = t / TPL;
+    let q = t % TPL;
+    let i = S.lat0 + il;
+    let s = start[i];
+    let n = start[i + 1u] - s;
+    if (n > LONG) { continue; }
+    let gs4 = g_slice(i) / 4u;
+{{REG_COLS}}
+{{REG_ZERO}}
+    for (var u = 0u; u < n; u++) {
+      let e = rows[s + u];
+      let r = row_of(e);
+      let v = val_all[e];
+      let o = r.x * d4;
+      if (r.y == 1u) {
+{{REG_DEC_AUX}}
+      } else {
+        let og = gs4 + o;
+{{REG_DEC_MAIN}}
+      }
+    }
+    let w = il * d4;
+{{REG_STORE_DEC}}
+  }
+}
+
+@compute @workgroup_size(64)
+fn grad_enc_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let d4 = P.d / 4u;
+  for (var t = gid.x; t < S.n * TPL; t += nwg.x * 64u) {
+    let il = t / TPL;
+    let q = t % TPL;
+    let i = S.lat0 + il;
+    let s = start[i];
+    let n = start[i + 1u] - s;
+    if (n > LONG) { continue; }
+{{REG_COLS}}
+{{REG_BP}}
+{{REG_ZERO}}
+    var acc0 = 0.0;
+    for (var u = 0u; u < n; u++) {
+      let e = rows[s + u];
+      let gv = gv_all[e];
+      acc0 += gv;
+      let o = row_of(e).x * d4;
+{{REG_ENC}}
+    }
+    let w = il * d4;
+{{REG_STORE_ENC}}
+    if (q == 0u) { db_enc[i] = acc0; }
+  }
+}
