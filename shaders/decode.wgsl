@@ -64,35 +64,63 @@ fn decode_row(b: u32, lid: u32) {
   }
 }
 
-// Software form (no Matryoshka levels): one SIMD batch of DL lanes per row, each lane holding the sums
-// of its CPL column groups c = lane + j·DL and walking the row's entries once. The form above reads
-// each (idx, val) pair once per column group per batch of lanes (48 walks of a row's list at d = 768
-// on SwiftShader's 4-lane batches); the sums are the same additions in the same order.
+// Software form (no Matryoshka levels): a workgroup of DL lanes per row, lane q holding the sums of its
+// columns c_u = q + u·DL in named variables (decode.ts generates those lines; kernel.ts namedColumns
+// says why not an array), walking the row's entries once. The form above reads each (idx, val) pair
+// once per column group per batch of lanes (48 walks of a row's list at d = 768 on SwiftShader's
+// 4-lane batches); the sums are the same additions in the same order.
 const DL: u32 = {{DL}}u;
-const CPL: u32 = {{CPL}}u;
 
 @compute @workgroup_size(DL)
 fn decode_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
   let K = select(P.k, P.kAux, AUX);
   let dT = P.d / (sizeof_T / 4u);
+  let q = lid.x;
+{{LANE_COLS}}
+  for (var b = wid.x; b < P.B; b += nwg.x) {
+    let off = select(0u, P.B * P.k, AUX) + b * K;
+{{LANE_INIT}}
+    for (var e = 0u; e < K; e++) {
+      let i = idx[off + e];
+      if (i >= P.N) { break; }
+      let v = val[off + e];
+      if (v != 0.0) {
+{{LANE_ADD}}
+      }
+    }
+    let o = b * dT;
+{{LANE_STORE}}
+  }
+}
+
+// decode_lanes' array form, kept for the AuxK decode, where it measured faster (decode.ts): 4 lanes
+// per row, lane l summing columns l + j·4 in an array.
+const DLA: u32 = 4u;
+const CPL: u32 = {{CPL}}u;
+
+@compute @workgroup_size(DLA)
+fn decode_lanes_array(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+  let K = select(P.k, P.kAux, AUX);
+  let dT = P.d / (sizeof_T / 4u);
   for (var b = wid.x; b < P.B; b += nwg.x) {
     let off = select(0u, P.B * P.k, AUX) + b * K;
     var acc: array<T, CPL>;
-    for (var j = 0u; j < CPL; j++) { acc[j] = select(b_pre[min(lid.x + j * DL, dT - 1u)], T(0.0), AUX); }
+    for (var j = 0u; j < CPL; j++) { acc[j] = select(b_pre[min(lid.x + j * DLA, dT - 1u)], T(0.0), AUX); }
     for (var e = 0u; e < K; e++) {
       let i = idx[off + e];
       if (i >= P.N) { break; }
       let v = val[off + e];
       if (v != 0.0) {
         for (var j = 0u; j < CPL; j++) {
-          let c = lid.x + j * DL;
+          let c = lid.x + j * DLA;
           if (c < dT) { acc[j] += v * w_dec(i, c, dT); }
         }
       }
     }
     for (var j = 0u; j < CPL; j++) {
-      let c = lid.x + j * DL;
+      let c = lid.x + j * DLA;
       if (c < dT) { out[b * dT + c] = acc[j]; }
     }
   }

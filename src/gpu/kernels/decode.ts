@@ -1,5 +1,5 @@
 import code from '../../../shaders/decode.wgsl?raw';
-import { gpuForms, loopGroups, phases } from './kernel';
+import { gpuForms, loopGroups, namedColumns, phases } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
@@ -57,17 +57,18 @@ export function createDecode(
         : '',
     )
     .replace('{{LEVEL_OF}}', levelOfWgsl(widths));
-  // On a software adapter without levels, decode_lanes: one batch of 4 lanes per row walks its list once.
+  // On a software adapter without levels, DL lanes per row walk its list once (decode_lanes, and
+  // decode_lanes_array for AuxK).
   const lanes = !nested && !gpuForms(device);
-  const DL = 4;
   const dT = v4 ? s.d / 4 : s.d;
+  const n = namedColumns(dT, LANE_MAX_Q);
   return phases(
     device,
     'decode',
     src,
     [
       {
-        entry: lanes ? 'decode_lanes' : 'decode',
+        entry: !lanes ? 'decode' : s.aux ? 'decode_lanes_array' : 'decode_lanes',
         constants: { AUX: s.aux },
         groups: loopGroups(device, s.B),
       },
@@ -77,8 +78,18 @@ export function createDecode(
       ELEM: v4 ? 'vec4<f32>' : 'f32',
       SIZEOF: v4 ? 16 : 4,
       LEVELS: widths.length,
-      DL,
-      CPL: Math.ceil(dT / DL),
+      DL: n.tpl,
+      CPL: Math.ceil(dT / ARRAY_LANES),
+      LANE_COLS: n.cols('q', 'dT', 2),
+      LANE_INIT: n.each((u) => `var a${u} = select(b_pre[c${u}], T(0.0), AUX);`, 4),
+      LANE_ADD: n.each((u) => `a${u} += v * w_dec(i, c${u}, dT);`, 8),
+      LANE_STORE: n.store('q', 'dT', (u) => `out[o + c${u}] = a${u};`, 4),
     },
   );
 }
+
+/** Most columns (vec4 groups or floats) one lane of decode_lanes sums (ours, as the gradient sums'). */
+const LANE_MAX_Q = 16;
+
+/** Lanes per row of decode_lanes_array (decode.wgsl's DLA). */
+const ARRAY_LANES = 4;

@@ -3,7 +3,7 @@ import code from '../../../shaders/grad-latent.wgsl?raw';
 import gradLong from '../../../shaders/grad-long.wgsl?raw';
 import gradReg from '../../../shaders/grad-reg.wgsl?raw';
 import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
-import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
+import { gpuForms, groupsFor, loopGroups, namedColumns, phases } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /**
@@ -100,63 +100,27 @@ export function createGrad(
 }
 
 /**
- * Most vec4 column groups one thread of the register form sums (ours). SwiftShader, d = 768, N = 4096,
- * k = 32, 42 dead latents, one run each: the gradient sums took 249 ms with 4, 209–215 with 8, 205–235
- * with 16 (the array forms 282); columns as one block per thread instead of strided: 215–220.
+ * Most vec4 column groups one thread of the register form sums (ours): a latent's columns in one batch
+ * of 4 lanes up to d = 768. SwiftShader, d = 768, N = 4096, k = 32: with 42 dead latents, one run each,
+ * 249 ms with 4, 209–215 with 8, 205–235 with 16 (the array forms 282); with 2048 dead, alternating
+ * rounds, 48 vs 8: 222 vs 240 and 273 vs 312. Columns as one block per thread instead of strided: 215–220.
  */
-const REG_MAX_Q = 8;
+const REG_MAX_Q = 48;
 
-/**
- * grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups: TPL threads per latent (a
- * multiple of 4, SwiftShader's SIMD width), thread q owning columns c_u = q + u·TPL for u < Q, each
- * sum a named variable. Only the last u can pass d4 (TPL·(Q − 1) < d4): its column is clamped for the
- * loads and its store guarded.
- */
+/** grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups (kernel.ts namedColumns). */
 function regTemplates(d4: number) {
-  const tpl = 4 * Math.ceil(d4 / (4 * REG_MAX_Q));
-  const Q = Math.ceil(d4 / tpl);
-  const U = [...Array(Q).keys()];
-  const ragged = tpl * Q > d4;
-  const lines = (xs: string[], indent: number) => xs.map((l) => ' '.repeat(indent) + l).join('\n');
-  const col = (u: number) =>
-    ragged && u === Q - 1 ? `min(q + ${u * tpl}u, d4 - 1u)` : u === 0 ? 'q' : `q + ${u * tpl}u`;
-  const store = (buf: string) =>
-    lines(
-      U.map((u) =>
-        ragged && u === Q - 1
-          ? `if (q + ${u * tpl}u < d4) { ${buf}[w + c${u}] = a${u}; }`
-          : `${buf}[w + c${u}] = a${u};`,
-      ),
-      4,
-    );
+  const n = namedColumns(d4, REG_MAX_Q);
+  const store = (buf: string) => n.store('q', 'd4', (u) => `${buf}[w + c${u}] = a${u};`, 4);
   return {
-    tpl,
+    tpl: n.tpl,
     lines: {
-      TPL: tpl,
-      REG_COLS: lines(
-        U.map((u) => `let c${u} = ${col(u)};`),
-        4,
-      ),
-      REG_ZERO: lines(
-        U.map((u) => `var a${u} = vec4<f32>(0.0);`),
-        4,
-      ),
-      REG_BP: lines(
-        U.map((u) => `let bp${u} = b_pre4[c${u}];`),
-        4,
-      ),
-      REG_DEC_AUX: lines(
-        U.map((u) => `a${u} += v * g_aux4[o + c${u}];`),
-        8,
-      ),
-      REG_DEC_MAIN: lines(
-        U.map((u) => `a${u} += v * g4[og + c${u}];`),
-        8,
-      ),
-      REG_ENC: lines(
-        U.map((u) => `a${u} += gv * (x4[o + c${u}] - bp${u});`),
-        6,
-      ),
+      TPL: n.tpl,
+      REG_COLS: n.cols('q', 'd4', 4),
+      REG_ZERO: n.each((u) => `var a${u} = vec4<f32>(0.0);`, 4),
+      REG_BP: n.each((u) => `let bp${u} = b_pre4[c${u}];`, 4),
+      REG_DEC_AUX: n.each((u) => `a${u} += v * g_aux4[o + c${u}];`, 8),
+      REG_DEC_MAIN: n.each((u) => `a${u} += v * g4[og + c${u}];`, 8),
+      REG_ENC: n.each((u) => `a${u} += gv * (x4[o + c${u}] - bp${u});`, 6),
       REG_STORE_DEC: store('dW_dec4'),
       REG_STORE_ENC: store('dW_enc4'),
     },

@@ -154,3 +154,40 @@ export const loopGroups = (device: GPUDevice, count: number) =>
   );
 
 export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * The columns of a software form that keeps each of a thread's column sums in a named variable
+ * (grad-reg.wgsl, decode.wgsl decode_lanes): SwiftShader keeps a function-scope array indexed by a
+ * loop counter in memory, every access a per-lane gather or scatter, while named variables stay in
+ * registers. TPL threads share an item (a latent's list, a row's entries), TPL a multiple of 4
+ * (SwiftShader's SIMD width, so a batch of lanes walks one item in step); thread q owns the columns
+ * c_u = q + u·TPL for u < Q of the dT columns (vec4 groups or floats), at most maxQ. Only the last u
+ * can pass dT (TPL·(Q − 1) < dT): `col` clamps it for loads and `store` guards its write.
+ */
+export function namedColumns(dT: number, maxQ: number) {
+  const tpl = 4 * Math.ceil(dT / (4 * maxQ));
+  const Q = Math.ceil(dT / tpl);
+  const U = [...Array(Q).keys()];
+  const ragged = (u: number) => tpl * Q > dT && u === Q - 1;
+  const lines = (xs: string[], indent: number) => xs.map((l) => ' '.repeat(indent) + l).join('\n');
+  return {
+    tpl,
+    /** `line(u)` for each column, indented */
+    each: (line: (u: number) => string, indent: number) => lines(U.map(line), indent),
+    /** `let c_u = …;` for thread `q` (a WGSL expression) of `dT` (a WGSL expression) columns */
+    cols: (q: string, dTExpr: string, indent: number) =>
+      lines(
+        U.map((u) => {
+          const c = u === 0 ? q : `${q} + ${u * tpl}u`;
+          return `let c${u} = ${ragged(u) ? `min(${c}, ${dTExpr} - 1u)` : c};`;
+        }),
+        indent,
+      ),
+    /** `write(u)` for each column that exists for thread `q` */
+    store: (q: string, dTExpr: string, write: (u: number) => string, indent: number) =>
+      lines(
+        U.map((u) => (ragged(u) ? `if (${q} + ${u * tpl}u < ${dTExpr}) { ${write(u)} }` : write(u))),
+        indent,
+      ),
+  };
+}
