@@ -370,16 +370,16 @@ gpuTest('column sums: the thread-per-column forms equal the workgroup forms bit 
       );
 });
 
-// The sparse decode takes a workgroup per row striding over columns on a GPU and 4 lanes per row that
-// walk the row's list once on a software adapter (decode.wgsl decode_lanes); gv a thread per entry on
-// a GPU and four entries of a row per thread on software (grad-gv4.wgsl); the gradient sums arrays of
-// column sums per thread on a GPU and named sums on software (grad-reg.wgsl). The same additions in
-// the same order, so x̂, the AuxK reconstruction ê, gv and the gradients must agree bit for bit (vec4
-// with a partial last lane group at d = 136, where the named sums' last column group is ragged;
-// scalar at d = 13; k = 5 and kAux = 7 leave short groups of entries; a third of the latents dead;
-// every list short, so the GPU forms do not split one).
+// Software forms against GPU forms, bit for bit (the same additions in the same order): the sparse
+// decode (a workgroup per row striding over columns on a GPU; on software 4 lanes per row that walk its
+// list once, decode.wgsl decode_lanes), gv (a thread per entry; four entries of a row per thread,
+// grad-gv4.wgsl), the gradient sums (arrays of column sums per thread; named sums, grad-reg.wgsl) and
+// Adam with the EMA (vec4 on software where the count allows: W_enc at d = 136). So x̂, the AuxK
+// reconstruction ê, gv, the gradients and W_enc with its moments and EMA after the step must agree.
+// d = 136: vec4 with a ragged last column group; d = 13: scalar. k = 5 and kAux = 7 leave short groups
+// of entries; a third of the latents dead; every list short, so the GPU forms do not split one.
 gpuTest(
-  'decode, gv and gradient sums: the software forms equal the GPU forms bit for bit, AuxK too',
+  'decode, gv, gradient sums and Adam: the software forms equal the GPU forms bit for bit, AuxK too',
   async (device) => {
     for (const d of [136, 13]) {
       const B = 31;
@@ -394,6 +394,7 @@ gpuTest(
         deadTokens: 100,
         lr: 1e-2,
         gradProjection: false,
+        ema: true,
       });
       const p32 = randomParams(N, d, 23);
       const x = randn(B * d, 29);
@@ -413,6 +414,10 @@ gpuTest(
           dW_dec: await sae.readF32('dW_dec', N * d),
           db_enc: await sae.readF32('db_enc', N),
           start: await sae.readU32('start', N + 1),
+          W_enc: await sae.readF32('W_enc', N * d),
+          m_W_enc: await sae.readF32('m_W_enc', N * d),
+          v_W_enc: await sae.readF32('v_W_enc', N * d),
+          ema_W_enc: await sae.readF32('ema_W_enc', N * d),
         };
         sae.destroy();
         return out;
@@ -434,7 +439,8 @@ gpuTest(
         soft.dW_enc.some((v) => v !== 0) && soft.dW_dec.some((v) => v !== 0),
         `d=${d}: the gradients are all zero`,
       );
-      for (const name of ['xHat', 'eHat', 'gvAll', 'dW_enc', 'dW_dec', 'db_enc'] as const)
+      const names = ['xHat', 'eHat', 'gvAll', 'dW_enc', 'dW_dec', 'db_enc'] as const;
+      for (const name of [...names, 'W_enc', 'm_W_enc', 'v_W_enc', 'ema_W_enc'] as const)
         for (let e = 0; e < soft[name].length; e++)
           assert(
             Object.is(soft[name][e], gpu[name][e]),
