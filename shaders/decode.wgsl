@@ -94,8 +94,8 @@ fn decode_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   }
 }
 
-// decode_lanes' array form, kept for the AuxK decode, where it measured faster (decode.ts): 4 lanes
-// per row, lane l summing columns l + j·4 in an array.
+// decode_lanes' array form, for rows too wide for named sums (decode.ts LANE_NAMED): 4 lanes per row,
+// lane l summing columns l + j·4 in an array.
 const DLA: u32 = 4u;
 const CPL: u32 = {{CPL}}u;
 

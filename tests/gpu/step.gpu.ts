@@ -376,12 +376,13 @@ gpuTest('column sums: the thread-per-column forms equal the workgroup forms bit 
 // grad-gv4.wgsl), the gradient sums (arrays of column sums per thread; named sums, grad-reg.wgsl) and
 // Adam with the EMA (vec4 on software where the count allows: W_enc at d = 136). So x̂, the AuxK
 // reconstruction ê, gv, the gradients and W_enc with its moments and EMA after the step must agree.
-// d = 136: vec4 with a ragged last column group; d = 13: scalar. k = 5 and kAux = 7 leave short groups
+// d = 136: vec4, the array decode, a ragged last column group of the gradient sums; d = 120: vec4,
+// the named decode, ragged; d = 13: scalar. k = 5 and kAux = 7 leave short groups
 // of entries; a third of the latents dead; every list short, so the GPU forms do not split one.
 gpuTest(
   'decode, gv, gradient sums and Adam: the software forms equal the GPU forms bit for bit, AuxK too',
   async (device) => {
-    for (const d of [136, 13]) {
+    for (const d of [136, 120, 13]) {
       const B = 31;
       const N = 90;
       // No projection: dW_dec is then the sums' output (the projection's norms have forms of their own).

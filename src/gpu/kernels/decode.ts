@@ -57,18 +57,19 @@ export function createDecode(
         : '',
     )
     .replace('{{LEVEL_OF}}', levelOfWgsl(widths));
-  // On a software adapter without levels, DL lanes per row walk its list once (decode_lanes, and
-  // decode_lanes_array for AuxK).
+  // On a software adapter without levels, 4 lanes per row walk its list once: decode_lanes (named
+  // sums) up to LANE_NAMED columns a lane, decode_lanes_array past that.
   const lanes = !nested && !gpuForms(device);
   const dT = v4 ? s.d / 4 : s.d;
-  const n = namedColumns(dT, LANE_MAX_Q);
+  const n = namedColumns(dT, LANE_NAMED);
+  const named = Math.ceil(dT / ARRAY_LANES) <= LANE_NAMED;
   return phases(
     device,
     'decode',
     src,
     [
       {
-        entry: !lanes ? 'decode' : s.aux ? 'decode_lanes_array' : 'decode_lanes',
+        entry: !lanes ? 'decode' : named ? 'decode_lanes' : 'decode_lanes_array',
         constants: { AUX: s.aux },
         groups: loopGroups(device, s.B),
       },
@@ -88,8 +89,13 @@ export function createDecode(
   );
 }
 
-/** Most columns (vec4 groups or floats) one lane of decode_lanes sums (ours, as the gradient sums'). */
-const LANE_MAX_Q = 16;
+/**
+ * Most columns (vec4 groups or floats) a lane of decode_lanes sums (ours). SwiftShader, main decode,
+ * alternating rounds, median ms: d = 64 (4 a lane) named 4.7–4.8 vs array 6.9–7.0 (three runs); d = 768
+ * (48 a lane) named 47–87 vs array 56–71 over five runs (named with 8 or 16 a lane, 24 or 12 lanes a
+ * row: 85–96). So named sums only while they fit in registers.
+ */
+const LANE_NAMED = 8;
 
 /** Lanes per row of decode_lanes_array (decode.wgsl's DLA). */
 const ARRAY_LANES = 4;
