@@ -35,7 +35,7 @@ import {
 import { compareCsv, compareFrontierSvg, deadCsv } from '../src/scaling/compare-files';
 import { ablationToCsv, DEFAULT_EVALS_PER_RUN, RunTracker } from '../src/scaling/runner';
 import { GpuFailure, UsageError } from './args';
-import { configFromFlags } from './train';
+import { configFromFlags } from './train-flags';
 import { checkPlans, fmtDur, queueTrainer } from './train-one';
 
 export interface ComparePlan {

@@ -32,7 +32,7 @@ import { expandGrid, type SweepGrid, type SweepRunConfig, type TokenBudget } fro
 import type { FitOutcome } from '../src/scaling/sweep-result';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
 import { compareMain } from './compare';
-import { configFromFlags, TRAIN_FLAGS } from './train';
+import { configFromFlags, TRAIN_FLAGS } from './train-flags';
 import { checkPlans, fmtDur, queueTrainer } from './train-one';
 
 const {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags, UsageError } from '../../../cli/args';
 import { EVAL_FLAGS, loadSae, readSaeInput } from '../../../cli/eval';
-import { configFromFlags, TRAIN_FLAGS } from '../../../cli/train';
+import { configFromFlags, TRAIN_FLAGS } from '../../../cli/train-flags';
 import { exportSae } from '../../../src/io/export';
 import { zipExport } from '../../../src/io/zip';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../cli/args';
-import { configFromFlags } from '../../../cli/train';
+import { configFromFlags } from '../../../cli/train-flags';
 import { DEFAULT_SOURCES, DEFAULTS, RECIPES, resolveConfig } from '../../../src/sae/config';
 
 const README = readFileSync(join(resolve(import.meta.dirname, '../../..'), 'README.md'), 'utf8');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFlags, UsageError } from '../../../cli/args';
 import { comparePlanFromFlags } from '../../../cli/compare';
 import { SWEEP_FLAGS } from '../../../cli/sweep';
-import { configFromFlags, TRAIN_FLAGS } from '../../../cli/train';
+import { configFromFlags, TRAIN_FLAGS } from '../../../cli/train-flags';
 import { resolveConfig } from '../../../src/sae/config';
 import {
   type CompareDef,
