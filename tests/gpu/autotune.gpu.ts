@@ -7,7 +7,7 @@ import { encodeVariantsFor } from '../../src/gpu/kernels/encode';
 import { autotune } from '../../src/sae/autotune';
 import { resolveConfig } from '../../src/sae/config';
 import { GpuSae } from '../../src/sae/step';
-import { DEFAULT_KERNELS } from '../../src/sae/step-host';
+import { DEFAULT_KERNELS, type KernelChoice } from '../../src/sae/step-host';
 import { assert, gpuTest, randn } from './harness';
 import { randomParams } from './step.gpu';
 
@@ -97,5 +97,38 @@ gpuTest('autotune: encoders screened on 256 rows, three timed on the whole batch
   sae.step(1, cfg.lr, 1 / cfg.batchSize);
   const [m] = await sae.readMetrics(1, 2);
   assert(Number.isFinite(m.loss), `loss ${m.loss}`);
+  sae.destroy();
+});
+
+// The candidates of a stage are timed in alternating rounds (each once per round), not one after the
+// other: under a shared machine's drifting load, sequential timings once made the autotuner keep a
+// 1.2× slower encoder. Every build the autotuner makes is logged; within the TopK stage (the encoder
+// fixed, topk varying) no variant is built twice in a row once all are compiled, and each is built
+// once per round.
+gpuTest('autotune: a stage times its candidates in alternating rounds', async (device) => {
+  const cfg = resolveConfig({ d: 8, nLatents: 256, k: 4, batchSize: 64 });
+  const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+  sae.setState({ params: randomParams(cfg.nLatents, cfg.d, 9) });
+  sae.writeBatch(randn(cfg.batchSize * cfg.d, 10), new Float32Array(cfg.batchSize).fill(1));
+  const built: KernelChoice[] = [];
+  const build = sae.build.bind(sae);
+  sae.build = (k: KernelChoice) => {
+    built.push(k);
+    build(k);
+  };
+  const samples = 2;
+  const report = await autotune(sae, `test-rounds-${Date.now()}`, samples);
+  const topks = built.filter((k) => k.encode === report.choice.encode && k.fused === null).map((k) => k.topk);
+  // The TopK stage: 3 variants, compiled once each, then (samples + 1) rounds of 3.
+  const stage = topks.slice(-(3 + 3 * (samples + 1)) - 1, -1);
+  const rounds = stage.slice(3);
+  assert(new Set(stage).size === 3, `TopK stage builds: ${stage}`);
+  for (let i = 1; i < rounds.length; i++)
+    assert(rounds[i] !== rounds[i - 1], `built ${rounds[i]} twice in a row: ${rounds}`);
+  for (const t of new Set(rounds))
+    assert(
+      rounds.filter((r) => r === t).length === samples + 1,
+      `${t} built ${rounds.filter((r) => r === t).length}×: ${rounds}`,
+    );
   sae.destroy();
 });
