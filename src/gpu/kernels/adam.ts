@@ -1,16 +1,17 @@
 import code from '../../../shaders/adam.wgsl?raw';
-import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
+import { gpuForms, loopGroups, phases } from './kernel';
 
 /**
  * Adam on one tensor of `count` elements, and the optional weight EMA.
  * Bindings: theta, grad, m, v, scal, ema (any buffer of ≥ 4 floats when EMA is off), params; the vec4
  * views (theta, grad, m, v, ema again) are added by `bind`.
- * On a software adapter, where count % 4 == 0: the vec4 forms, in at most 256 workgroups (each
- * striding), the same bits.
+ * On a software adapter: at most 256 workgroups, each striding, and the vec4 forms where count % 4 == 0
+ * (the same bits). SwiftShader, d = 768, alternating rounds: 96.8 ms as on a GPU, 59.2 vec4, 57.2
+ * capped, 53.8 both.
  */
 export function createAdam(device: GPUDevice, count: number) {
   const v4 = !gpuForms(device) && count % 4 === 0;
-  const groups = v4 ? loopGroups(device, Math.ceil(count / 4 / 256)) : groupsFor(device, count, 256);
+  const groups = loopGroups(device, Math.ceil((v4 ? count / 4 : count) / 256));
   const adam = v4 ? 'adam_v4' : 'adam';
   const ema = v4 ? 'ema_v4' : 'ema';
   const k = phases(device, 'adam', code, [

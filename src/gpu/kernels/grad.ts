@@ -57,7 +57,10 @@ export function createGrad(
     [
       {
         entry: gv,
-        groups: groupsFor(device, gv === 'gv_v4_rows' ? Math.ceil(s.entries / 4) : s.entries, 64),
+        groups: loopGroups(
+          device,
+          Math.ceil((gv === 'gv_v4_rows' ? Math.ceil(s.entries / 4) : s.entries) / 64),
+        ),
       },
       ...sums.map((entry) => ({
         entry,
@@ -68,7 +71,7 @@ export function createGrad(
             : loopGroups(device, s.shardN),
       })),
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
-      { entry: 'bpre_part', groups: groupsFor(device, (bpreChunks(s.shardN) + 1) * s.d, 64) },
+      { entry: 'bpre_part', groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 64)) },
       // Bit for bit the same sums: a workgroup per column on a GPU, a thread per column on software.
       { entry: bpreFinal, groups: groupsFor(device, s.d, bpreFinal === 'bpre_final' ? 1 : 16) },
     ],

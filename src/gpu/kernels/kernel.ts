@@ -116,6 +116,10 @@ export function groupsFor(device: GPUDevice, count: number, perGroup = 1): numbe
  * behind (H200, bench:dawn: the gradient sums at d = 768, N = 4096 took 4.5 ms of an 8.5 ms step), so
  * there each item gets its own workgroup up to the dimension limit. Results do not depend on the
  * count: each item is summed whole by one workgroup.
+ * Grid-stride loops over elements or entries take it too (count: workgroups the loop would fill),
+ * as Adam, gv, loss_grad and bpre_part do: SwiftShader, alternating rounds, capped vs not: Adam at
+ * d = 768 96.8 vs 57.2 ms (about 1.6 µs a workgroup), gv 53.8 vs 46.0, loss 18.7 vs 13.7; d = 64 gv
+ * 11.3 vs 9.0, loss 6.9 vs 5.8.
  */
 const SOFTWARE_LOOP_GROUPS = 256;
 /** Per-device cap override (bench: the old cap on a GPU, for an A/B in one run). */

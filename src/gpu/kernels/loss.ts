@@ -1,5 +1,5 @@
 import code from '../../../shaders/loss.wgsl?raw';
-import { gpuForms, groupsFor, phases } from './kernel';
+import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
 
 /**
  * Main and AuxK losses, the metrics slot, and the gradients w.r.t. x̂ and ê.
@@ -15,6 +15,6 @@ export function createLoss(device: GPUDevice, s: { B: number; d: number }) {
       ? { entry: 'colsum_r', groups: groupsFor(device, s.d) }
       : { entry: 'colsum_r_seq', groups: groupsFor(device, s.d, 16) },
     { entry: 'finalize', groups: 1 },
-    { entry: 'loss_grad', groups: groupsFor(device, s.B * s.d, 256) },
+    { entry: 'loss_grad', groups: loopGroups(device, Math.ceil((s.B * s.d) / 256)) },
   ]);
 }

@@ -1,5 +1,5 @@
 import code from '../../../shaders/nested-grad.wgsl?raw';
-import { groupsFor, phases } from './kernel';
+import { loopGroups, phases } from './kernel';
 
 /**
  * Matryoshka's per-level gradient sources g [G, B, d] from x, x̂ and the inner prefixes'
@@ -12,7 +12,7 @@ export function createNestedGrad(device: GPUDevice, s: { B: number; d: number; l
     device,
     'nested-grad',
     code,
-    [{ entry: 'nested_grad', groups: groupsFor(device, s.B * s.d, 256) }],
+    [{ entry: 'nested_grad', groups: loopGroups(device, Math.ceil((s.B * s.d) / 256)) }],
     {
       LEVELS: s.levels,
     },
