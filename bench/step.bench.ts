@@ -60,6 +60,29 @@ export async function benchStep(
     );
   const phases: Record<string, number> = {};
   for (const ph of sae.phases) phases[ph.name] = (await timePass(ph.record, 1, samples)).medianMs;
+  // Each phase above is one submission of its own; a pass of one no-op workgroup prices that (about
+  // 2 ms on SwiftShader, most of it waking the workers), which the whole step pays once.
+  // phases_net_ms subtracts it (at least 0).
+  const noop = device.createComputePipeline({
+    layout: 'auto',
+    compute: {
+      module: device.createShaderModule({ code: '@compute @workgroup_size(1) fn main() {}' }),
+      entryPoint: 'main',
+    },
+  });
+  const emptyPass = (
+    await timePass(
+      (pass) => {
+        pass.setPipeline(noop);
+        pass.dispatchWorkgroups(1);
+      },
+      1,
+      samples,
+    )
+  ).medianMs;
+  const phasesNet = Object.fromEntries(
+    Object.entries(phases).map(([name, ms]) => [name, Math.max(0, ms - emptyPass)]),
+  );
   // The ratio step / encoder from back-to-back pairs (a step, then the encoder phase alone), the
   // median over pairs: on shared cores the load drifts between the step's samples and the phases',
   // and a ratio of medians taken a minute apart moved by ±30% from run to run.
@@ -97,6 +120,9 @@ export async function benchStep(
     dead_latents: deadCount,
     step_ms: step.medianMs,
     phases_ms: phases,
+    /** a pass of one no-op workgroup, submitted and waited for: the share of each phases_ms entry that is not its work */
+    empty_pass_ms: emptyPass,
+    phases_net_ms: phasesNet,
     encode_ms: phases.encode,
     naive_encode_ms: naiveT.medianMs,
     encode_gflops: flops / (phases.encode * 1e6),
