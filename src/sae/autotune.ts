@@ -121,39 +121,54 @@ async function fastest(
   return { choice: builds[best], ms: ms[best] };
 }
 
-/** Rows the encoder candidates are screened on, and how many of them are then timed on the whole batch. */
-const SCREEN_ROWS = 256;
-const FINALISTS = 3;
+/**
+ * The encoder screening's levels: every variant on 16 rows, the 6 fastest there on 256 rows, the 3
+ * fastest of those on the whole batch (in alternating rounds).
+ */
+const SCREEN_LEVELS = [
+  { rows: 16, keep: 6 },
+  { rows: 256, keep: 3 },
+] as const;
 
 /**
- * The encoder variants to time on the whole batch. Where the batch is larger than SCREEN_ROWS (and the
- * step has an untiled encoder), every variant first runs on SCREEN_ROWS rows (twice; the faster run
- * counts) and the FINALISTS fastest go on: a whole-batch run of each slow variant cost seconds on
- * SwiftShader (the page's default shape took 70 s to start, most of it the naive, scalar-blocked and
- * shared-memory encoders).
+ * The encoder variants to time on the whole batch. Where the batch is larger than the last screening
+ * level's rows (and the step has an untiled encoder), the variants are screened on a few rows first,
+ * each level keeping its fastest: a whole-batch run of each slow variant cost seconds on SwiftShader
+ * (the page's default shape took 70 s to start), and even 256 rows of the indexed and shared-memory
+ * encoders took 1.6–5.9 s each at d = 768 (naive 2.1, blocked2x4 5.4, tiled 5.9), twice with the run
+ * that compiled them. So each variant is compiled by a one-row run, then timed on 16 rows; only the 6
+ * fastest there run 256 rows.
  */
 async function screenEncoders(sae: GpuSae, timings: Record<string, number>) {
-  const all = encodeVariantsFor(sae.cfg.d);
-  const rows = sae.tunePhases.encodeRows;
-  if (!rows || sae.cfg.batchSize <= SCREEN_ROWS) return all;
-  const screened: [EncodeVariant, number][] = [];
-  for (const encode of all) {
-    sae.build({ ...sae.kernels, fused: null, encode });
-    const record = (enc: GPUCommandEncoder) => {
-      const pass = enc.beginComputePass({ label: 'autotune:screen' });
-      sae.tunePhases.encodeRows?.(pass, SCREEN_ROWS);
-      pass.end();
-    };
-    // The first run compiles the pipeline; the second is timed.
-    await timeGpu(sae.device, record, { warmup: 0, samples: 1 });
-    const ms = (await timeGpu(sae.device, record, { warmup: 0, samples: 1 })).medianMs;
-    timings[`encode@${SCREEN_ROWS}rows:${encode}`] = ms;
-    screened.push([encode, ms]);
+  let left: EncodeVariant[] = encodeVariantsFor(sae.cfg.d);
+  const last = SCREEN_LEVELS[SCREEN_LEVELS.length - 1];
+  if (!sae.tunePhases.encodeRows || sae.cfg.batchSize <= last.rows) return left;
+  const run = (rows: number) =>
+    timeGpu(
+      sae.device,
+      (enc) => {
+        // Read after each build: every build has its own encoder.
+        const pass = enc.beginComputePass({ label: 'autotune:screen' });
+        sae.tunePhases.encodeRows?.(pass, rows);
+        pass.end();
+      },
+      { warmup: 0, samples: 1 },
+    );
+  for (const [level, { rows, keep }] of SCREEN_LEVELS.entries()) {
+    const screened: [EncodeVariant, number][] = [];
+    for (const encode of left) {
+      sae.build({ ...sae.kernels, fused: null, encode });
+      if (level === 0) await run(1); // compiles the pipeline
+      const ms = (await run(rows)).medianMs;
+      timings[`encode@${rows}rows:${encode}`] = ms;
+      screened.push([encode, ms]);
+    }
+    left = screened
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, keep)
+      .map(([encode]) => encode);
   }
-  return screened
-    .sort((a, b) => a[1] - b[1])
-    .slice(0, FINALISTS)
-    .map(([encode]) => encode);
+  return left;
 }
 
 /**
