@@ -35,7 +35,8 @@ export function createGrad(
       ? ['grad_dec_v4', 'grad_enc_v4']
       : ['grad_dec', 'grad_enc'];
   const regT = regTemplates(s.d / 4);
-  // Invocations per latent in the vec4 sums: 16 on a GPU; on a software adapter one SIMD batch of 4,
+  // Invocations per latent in the array forms of the vec4 sums (a GPU, or software with splitLong):
+  // 16 on a GPU; on a software adapter one SIMD batch of 4,
   // since each extra batch repeats the entry's row, value and list reads (SwiftShader, one run:
   // d = 768 345–370 vs 495–500 ms with 16, d = 64 24–27 vs 51–55 ms). Each column adds its terms in
   // list order either way, so the bits do not change.
