@@ -8,21 +8,28 @@
 // array forms do, so the bits are theirs.
 const TPL: u32 = {{TPL}}u;
 
+// Item t of a shard: latent i (il in the shard), thread q of its TPL, its list [s, s + n).
+struct RegItem { il: u32, q: u32, i: u32, s: u32, n: u32 }
+
+fn reg_item(t: u32) -> RegItem {
+  let il = t / TPL;
+  let i = S.lat0 + il;
+  let s = start[i];
+  return RegItem(il, t % TPL, i, s, start[i + 1u] - s);
+}
+
 @compute @workgroup_size(64)
 fn grad_dec_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let d4 = P.d / 4u;
   for (var t = gid.x; t < S.n * TPL; t += nwg.x * 64u) {
-    let il = t / TPL;
-    let q = t % TPL;
-    let i = S.lat0 + il;
-    let s = start[i];
-    let n = start[i + 1u] - s;
-    if (n > LONG) { continue; }
-    let gs4 = g_slice(i) / 4u;
+    let it = reg_item(t);
+    if (it.n > LONG) { continue; }
+    let q = it.q;
+    let gs4 = g_slice(it.i) / 4u;
 {{REG_COLS}}
 {{REG_ZERO}}
-    for (var u = 0u; u < n; u++) {
-      let e = rows[s + u];
+    for (var u = 0u; u < it.n; u++) {
+      let e = rows[it.s + u];
       let r = row_of(e);
       let v = val_all[e];
       let o = r.x * d4;
@@ -33,7 +40,7 @@ fn grad_dec_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 {{REG_DEC_MAIN}}
       }
     }
-    let w = il * d4;
+    let w = it.il * d4;
 {{REG_STORE_DEC}}
   }
 }
@@ -42,25 +49,22 @@ fn grad_dec_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn grad_enc_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let d4 = P.d / 4u;
   for (var t = gid.x; t < S.n * TPL; t += nwg.x * 64u) {
-    let il = t / TPL;
-    let q = t % TPL;
-    let i = S.lat0 + il;
-    let s = start[i];
-    let n = start[i + 1u] - s;
-    if (n > LONG) { continue; }
+    let it = reg_item(t);
+    if (it.n > LONG) { continue; }
+    let q = it.q;
 {{REG_COLS}}
 {{REG_BP}}
 {{REG_ZERO}}
     var acc0 = 0.0;
-    for (var u = 0u; u < n; u++) {
-      let e = rows[s + u];
+    for (var u = 0u; u < it.n; u++) {
+      let e = rows[it.s + u];
       let gv = gv_all[e];
       acc0 += gv;
       let o = row_of(e).x * d4;
 {{REG_ENC}}
     }
-    let w = il * d4;
+    let w = it.il * d4;
 {{REG_STORE_ENC}}
-    if (q == 0u) { db_enc[i] = acc0; }
+    if (q == 0u) { db_enc[it.i] = acc0; }
   }
 }

@@ -157,7 +157,7 @@ export class GpuSae extends StepBuffers implements StepHost {
       {
         name: 'adam',
         record: (p: GPUComputePassEncoder) => {
-          for (const j of adamJobs) j.kernel.run(p, j.bgs, [j.kernel.adam]);
+          for (const j of adamJobs) j.kernel.run(p, j.bgs, ['adam']);
         },
       },
       {
@@ -169,7 +169,7 @@ export class GpuSae extends StepBuffers implements StepHost {
       {
         name: 'ema',
         record: (p: GPUComputePassEncoder) => {
-          if (cfg.ema) for (const j of adamJobs) j.kernel.run(p, j.bgs, [j.kernel.ema]);
+          if (cfg.ema) for (const j of adamJobs) j.kernel.run(p, j.bgs, ['ema']);
         },
       },
     ];

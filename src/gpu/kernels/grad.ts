@@ -34,7 +34,7 @@ export function createGrad(
     : v4
       ? ['grad_dec_v4', 'grad_enc_v4']
       : ['grad_dec', 'grad_enc'];
-  const regT = regTemplates(s.d / 4);
+  const regT = reg ? regTemplates(s.d / 4) : undefined;
   // Invocations per latent in the array forms of the vec4 sums (a GPU, or software with splitLong):
   // 16 on a GPU; on a software adapter one SIMD batch of 4,
   // since each extra batch repeats the entry's row, value and list reads (SwiftShader, one run:
@@ -67,7 +67,7 @@ export function createGrad(
         entry,
         groups: entry.startsWith('grad_long')
           ? longGroups
-          : reg
+          : regT
             ? loopGroups(device, Math.ceil((s.shardN * regT.tpl) / 64))
             : loopGroups(device, s.shardN),
       })),
@@ -83,7 +83,7 @@ export function createGrad(
       LEVEL_OF: levelOfWgsl(s.widths ?? [1]),
       LONG: split ? SORT_SHORT : 0xffffffff,
       LCH: BPRE_CHUNK,
-      ...regT.lines,
+      ...regT?.lines,
     },
   );
   return {
