@@ -111,14 +111,14 @@ async function fastest(
   samples: number,
   timings: Record<string, number>,
   label: (k: KernelChoice) => string,
-): Promise<{ choice: KernelChoice; ms: number }> {
+): Promise<KernelChoice> {
   const ms = await timeAlternating(sae, name, builds, samples);
   let best = 0;
   builds.forEach((k, i) => {
     timings[label(k)] = ms[i];
     if (ms[i] < ms[best]) best = i;
   });
-  return { choice: builds[best], ms: ms[best] };
+  return builds[best];
 }
 
 /**
@@ -187,7 +187,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const timings: Record<string, number> = {};
   const base: KernelChoice = { ...sae.kernels, fused: null };
   const encoders = (await screenEncoders(sae, timings)).map((encode) => ({ ...base, encode }));
-  let best = (await fastest(sae, 'encode', encoders, samples, timings, (k) => `encode:${k.encode}`)).choice;
+  let best = await fastest(sae, 'encode', encoders, samples, timings, (k) => `encode:${k.encode}`);
   const c = sae.cfg;
   const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
   const topks = !sae.phases.some((p) => p.name === 'topk')
@@ -197,7 +197,7 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
       : (['bitonic'] as const);
   if (topks.length > 0) {
     const builds = topks.map((topk) => ({ ...best, topk }));
-    best = (await fastest(sae, 'topk', builds, samples, timings, (k) => `topk:${k.topk}`)).choice;
+    best = await fastest(sae, 'topk', builds, samples, timings, (k) => `topk:${k.topk}`);
   }
   // Fused encode + TopK against the best unfused pair, on the whole selection of the first tile
   // (encoder, TopK and the merge where tiles are merged).
@@ -215,11 +215,9 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
       { ...best, fused: null },
       ...fusedCandidates.flatMap((fused) => chunks.map((fusedChunk) => ({ ...best, fused, fusedChunk }))),
     ];
-    best = (
-      await fastest(sae, 'select', builds, samples, timings, (k) =>
-        k.fused ? `select:fused:${k.fused}:${k.fusedChunk}` : 'select:unfused',
-      )
-    ).choice;
+    best = await fastest(sae, 'select', builds, samples, timings, (k) =>
+      k.fused ? `select:fused:${k.fused}:${k.fusedChunk}` : 'select:unfused',
+    );
   }
   sae.build(best);
   memo.set(key, best);
