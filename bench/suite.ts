@@ -55,14 +55,15 @@ export async function runBenchSuite(params: URLSearchParams) {
     entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
   if (want('step')) {
     // The variants the autotuner picks on SwiftShader (the unrolled 16×16 encoder tile, the chunked
-    // TopK); --encode/--topk bench others (unroll8x8 + insert were the picks before 2026-12-01), and
+    // TopK over the encoder's chunk maxima); --encode/--topk bench others (unroll8x8 + insert were the
+    // picks before 2026-12-01, unroll16x16 + chunked until 2026-12-01 12:30), and
     // --encode auto lets the autotuner pick at each shape (on a real GPU its pick differs).
     const tune = params.get('encode') === 'auto';
     const kernels = tune
       ? {}
       : {
           encode: (params.get('encode') ?? 'unroll16x16') as EncodeVariant,
-          topk: (params.get('topk') ?? 'chunked') as TopKVariant,
+          topk: (params.get('topk') ?? 'chunkmax') as TopKVariant,
         };
     entries.push(
       await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels, tune),

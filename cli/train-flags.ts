@@ -121,7 +121,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   'topk-variant': {
     kind: 'string',
-    help: `${TOPK_VARIANT_NAMES.join('|')} (insert, chunked: k ≤ 64): with --encode-variant, the TopK to use (default bitonic)`,
+    help: `${TOPK_VARIANT_NAMES.join('|')} (insert, chunked, chunkmax: k ≤ 64; chunkmax with an unroll* encoder): with --encode-variant, the TopK to use (default bitonic)`,
   },
   fused: {
     kind: 'string',

@@ -202,6 +202,16 @@ fn encode_wgtile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 // (src/gpu/kernels/encode.ts, unrolledBody): no private array is indexed, so a compiler that does not
 // unroll loops (SwiftShader) keeps the tile in registers instead of per-lane memory. The same dot
 // products added in the same order as encode_blocked_v4, so its values are bit for bit the same.
+// With chunk maxima (the wrapper's chunkMax, for the 'chunkmax' TopK) it also writes each row's
+// largest of its RN values into pre_max[b, n0 / RN] ([B, ⌈N / RN⌉]), as the TopK ranks values: NaN
+// and -inf as -3.4028234e38. While the tile is in registers that costs a compare and a select per
+// value, and the TopK need not read all of pre to find the chunks that hold a row's largest values.
+// m = select(m, v, v > m) from -3.4028234e38: a NaN compares false and never enters, nor does -inf.
+// Columns past N repeat latent N − 1 (the clamped offsets), which leaves a maximum unchanged.
+@group(0) @binding(9) var<storage, read_write> pre_max: array<f32>;
+
+fn above(m: f32, v: f32) -> f32 { return select(m, v, v > m); }
+
 @compute @workgroup_size(8, 8)
 fn encode_unrolled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let n0 = (wid.x * 8u + lid.x) * RN;

@@ -3,7 +3,8 @@
 // latents. On SwiftShader the lanes of a SIMD group are rows, and a latent costs its insertion test
 // more than its load: a scan that only took maxima ran 4.5× faster than the insertion scan
 // (B = 4096, N = 1024, k = 8).
-//  1. The best kout chunks by (maximum desc, chunk asc): an insertion over the N/CH chunk maxima;
+//  1. The best kout chunks by (maximum desc, chunk asc): an insertion over the N/CH chunk maxima
+//     (chunk_max scans pre; 'chunkmax' reads the encoder's, topk-chunk-max.wgsl);
 //     t = the kout-th one's maximum (NEG_MAX while fewer than kout chunks exist).
 //  2. The latents ≥ t of those chunks, appended without a branch and ranked by counting; with 2·KP or
 //     more of them (ties at t, heavy chunks), topk_insert's scan over those chunks instead.
@@ -48,7 +49,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     var cutV = NEG_MAX;
     var cutI = NONE;
     for (var c0 = 0u; c0 < count; c0 += CH) {
-      let m = chunk_max(s, row, c0);
+      let m = {{CHUNK_MAX}}(s, row, c0);
       if (!better(m, c0, cutV, cutI)) { continue; }
       list_insert(&mv, &mc, kout, m, c0);
       cutV = mv[kout - 1u];

@@ -21,8 +21,11 @@ export const ENCODE_VARIANT_NAMES = [
   'tiled',
   'wgtile4x4',
 ] as const;
-/** bitonic: any k ≤ 512; insert and chunked (topk-chunked.wgsl): k ≤ 64. */
-export const TOPK_VARIANT_NAMES = ['bitonic', 'insert', 'chunked'] as const;
+/**
+ * bitonic: any k ≤ 512; insert and chunked (topk-chunked.wgsl): k ≤ 64; chunkmax: chunked over the
+ * chunk maxima an unrolled encoder writes (with any other encoder, and for AuxK and tiles, chunked).
+ */
+export const TOPK_VARIANT_NAMES = ['bitonic', 'insert', 'chunked', 'chunkmax'] as const;
 export const ENCODE_TOPK_VARIANT_NAMES = [
   'blocked1x4',
   'blocked2x4',

@@ -199,6 +199,12 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
     const builds = topks.map((topk) => ({ ...best, topk }));
     best = await fastest(sae, 'topk', builds, samples, timings, (k) => `topk:${k.topk}`);
   }
+  // 'chunkmax' moves the chunk maxima into an unrolled encoder (untiled: one [B, N]): it competes on
+  // encoder + TopK, which is what it changes.
+  if (best.topk === 'chunked' && best.encode.startsWith('unroll') && sae.plan.tiles.length === 1) {
+    const builds = [best, { ...best, topk: 'chunkmax' as const }];
+    best = await fastest(sae, 'select', builds, samples, timings, (k) => `select:${k.topk}`);
+  }
   // Fused encode + TopK against the best unfused pair, on the whole selection of the first tile
   // (encoder, TopK and the merge where tiles are merged).
   const chunkMin = sae.plan.fusedChunkMin;

@@ -89,6 +89,7 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
   ]);
   const lBg = lossBg(b.act);
   const mb0 = micro[0];
+  sae.chunkMaxima = false;
   sae.destroyEncode = () => {
     for (const mb of micro) mb.encode.destroy();
   };

@@ -71,4 +71,6 @@ export interface StepHost {
   tunePhases: Partial<Record<'encode' | 'topk' | 'select', Record_>> & { encodeRows?: RecordRows };
   /** set by the builder: frees the kernels it created */
   destroyEncode: () => void;
+  /** set by the builder: whether the encoder also writes chunk maxima (TopK 'chunkmax') */
+  chunkMaxima: boolean;
 }

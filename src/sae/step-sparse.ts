@@ -10,7 +10,7 @@ import { createEncodeTopK } from '../gpu/kernels/encode-topk';
 import { createGrad } from '../gpu/kernels/grad';
 import { createNestedGrad } from '../gpu/kernels/nested-grad';
 import { createSortByLatent } from '../gpu/kernels/sort';
-import { createTopK } from '../gpu/kernels/topk';
+import { createTopK, TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
 import { createTopKMerge } from '../gpu/kernels/topk-merge';
 import { isBatchCut } from './config';
 import type { KernelChoice, StepCommon, StepHost } from './step-host';
@@ -121,6 +121,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     for (const ph of sae.phases) ph.record(pass);
   };
   sae.tunePhases = select.tune;
+  sae.chunkMaxima = select.chunkMax;
   sae.destroyEncode = () => select.destroy();
 }
 
@@ -144,16 +145,32 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   };
   if (plan.tiles.length > 1 || (kernels.fused && plan.fusedChunkMin > 0))
     return buildTiledSelect(sae, kernels, batch);
-  const encode = createEncode(device, { B, d, N }, kernels.encode);
-  const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre };
+  const K = multi ? cfg.k + kAux : kRow(cfg);
+  // 'chunkmax': an unrolled encoder writes each row's maximum per RN latents, which the TopK ranks
+  // chunks by ([B, ⌈N / RN⌉], at most a quarter of pre).
+  const chunkMax =
+    kernels.topk === 'chunkmax' &&
+    kernels.encode.startsWith('unroll') &&
+    d % 4 === 0 &&
+    K <= TOPK_INSERT_MAX_K;
+  const encode = createEncode(device, { B, d, N }, kernels.encode, { chunkMax });
+  const preMax = chunkMax
+    ? device.createBuffer({
+        label: 'preMax',
+        size: 4 * B * Math.ceil(N / encode.chunkMaxWidth),
+        usage: GPUBufferUsage.STORAGE,
+      })
+    : undefined;
+  const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre, preMax };
   const topk = createTopK(device, {
     B,
     N,
-    K: multi ? cfg.k + kAux : kRow(cfg),
+    K,
     aux: false,
     multi,
     tile: kernels.topkTile,
     variant: kernels.topk,
+    givenChunk: encode.chunkMaxWidth,
   });
   const topkAux =
     kAux > 0 && !multi
@@ -167,7 +184,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
           indirect: b.deadInfo,
         })
       : null;
-  const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
+  const topkBg = topk.bind('main', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params], preMax);
   const topkAuxBg = topkAux?.bind('aux', [b.pre, b.deadList, b.deadInfo, b.idxAll, b.valAll, b.params]);
   return {
     encode: (p: GPUComputePassEncoder, rows = B) => encode.run(p, encodeBindings, rows),
@@ -187,7 +204,11 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
         topk.run(p, topkBg);
       },
     },
-    destroy: () => encode.destroy(),
+    chunkMax,
+    destroy: () => {
+      encode.destroy();
+      preMax?.destroy();
+    },
   };
 }
 
@@ -356,6 +377,7 @@ function buildTiledSelect(
       }
       mergeAux.emit(p, mergeAuxBgs);
     },
+    chunkMax: false,
     // The autotuner times one tile: the choice is per tile shape, and a whole step at scale takes minutes.
     tune: {
       encode: (p: GPUComputePassEncoder) => tiles[0].encodeOnly(p),

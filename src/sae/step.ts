@@ -181,6 +181,8 @@ export class GpuSae extends StepBuffers implements StepHost {
 
   /** Set by the path builders (step-sparse.ts, step-dense.ts): frees the kernels of the last build. */
   destroyEncode: () => void = () => {};
+  /** Set by the sparse builder: the encoder also writes chunk maxima for the 'chunkmax' TopK. */
+  chunkMaxima = false;
 
   /** Records step t (1-based) into `enc`; the uniform is written now, so submit before the next call. */
   encodeStep(enc: GPUCommandEncoder, t: number, lr: number, lossScale: number) {

@@ -129,8 +129,23 @@ gpuTest('autotune: a stage times its candidates in alternating rounds', async (d
   const samples = 2;
   const report = await autotune(sae, `test-rounds-${Date.now()}`, samples);
   const topks = built.filter((k) => k.encode === report.choice.encode && k.fused === null).map((k) => k.topk);
+  // Where the TopK stage kept 'chunked' on an unrolled encoder, 'chunkmax' is then timed against it
+  // on encoder + TopK (2 builds to compile, (samples + 1) rounds of 2), and the faster one kept.
+  const t = report.timings;
+  const chunkMaxStage = t['select:chunkmax'] !== undefined;
+  if (chunkMaxStage) {
+    assert(t['select:chunked'] !== undefined, `chunkmax timed alone: ${JSON.stringify(t)}`);
+    const want = t['select:chunkmax'] < t['select:chunked'] ? 'chunkmax' : 'chunked';
+    assert(report.choice.topk === want, `kept ${report.choice.topk}, faster was ${want}`);
+    const last = topks.slice(-(2 + 2 * (samples + 1)) - 1, -1);
+    assert(
+      last.every((k) => k === 'chunked' || k === 'chunkmax'),
+      `chunkmax stage builds: ${last}`,
+    );
+  } else assert(report.choice.topk !== 'chunkmax', 'chunkmax kept without its stage');
+  const tail = chunkMaxStage ? 2 + 2 * (samples + 1) : 0;
   // The TopK stage: 3 variants, compiled once each, then (samples + 1) rounds of 3.
-  const stage = topks.slice(-(3 + 3 * (samples + 1)) - 1, -1);
+  const stage = topks.slice(-(3 + 3 * (samples + 1)) - 1 - tail, -1 - tail);
   const rounds = stage.slice(3);
   assert(new Set(stage).size === 3, `TopK stage builds: ${stage}`);
   for (let i = 1; i < rounds.length; i++)

@@ -1,4 +1,5 @@
 import { SORT_SHORT } from '../../src/gpu/kernel-variants';
+import type { EncodeVariant } from '../../src/gpu/kernels/encode';
 import { setGpuForms } from '../../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
@@ -113,6 +114,7 @@ interface Case {
   ema?: boolean;
   project?: boolean;
   topk?: TopKVariant;
+  encode?: EncodeVariant;
   /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
 }
@@ -205,6 +207,18 @@ const CASES: Case[] = [
     dead: true,
     topk: 'chunked',
   },
+  {
+    // The unrolled encoder writes chunk maxima [B, ⌈N/8⌉] (a ragged last chunk) that the TopK ranks.
+    name: 'chunkmax TopK on the unrolled encoder, dead latents',
+    B: 16,
+    d: 12,
+    N: 204,
+    k: 4,
+    kAux: 6,
+    dead: true,
+    topk: 'chunkmax',
+    encode: 'unroll4x8',
+  },
 ];
 
 for (const cs of CASES) {
@@ -231,7 +245,11 @@ for (const cs of CASES) {
       const tokensSince = new Uint32Array(cs.N).fill(cs.dead ? 100 : 0);
       const lossScale = 1 / (cs.B * 1.3);
       if (cs.splitLong !== undefined) setGpuForms(device, cs.splitLong);
-      const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, topk: cs.topk ?? 'bitonic' });
+      const sae = new GpuSae(device, cfg, {
+        ...DEFAULT_KERNELS,
+        topk: cs.topk ?? 'bitonic',
+        encode: cs.encode ?? DEFAULT_KERNELS.encode,
+      });
       setGpuForms(device, null);
       sae.setState({ params: p32, tokensSince });
       sae.writeBatch(x, rowScale);

@@ -1,4 +1,5 @@
 import { createBufferFrom, readF32, readU32, STORAGE } from '../../src/gpu/buffers';
+import { createEncode, type EncodeVariant } from '../../src/gpu/kernels/encode';
 import { createTopK, type TopKVariant } from '../../src/gpu/kernels/topk';
 import { STEP_PARAMS_BYTES } from '../../src/gpu/step-params';
 import { NONE, topkRef } from '../../src/reference/step';
@@ -13,7 +14,16 @@ async function runTopK(
   B: number,
   N: number,
   K: number,
-  opts: { tile?: number; dead?: number[]; variant?: TopKVariant; chunk?: number; wg?: number } = {},
+  opts: {
+    tile?: number;
+    dead?: number[];
+    variant?: TopKVariant;
+    chunk?: number;
+    wg?: number;
+    /** 'chunkmax': the encoder's chunk maxima [B, ⌈N / givenChunk⌉] */
+    preMax?: Float32Array;
+    givenChunk?: number;
+  } = {},
 ) {
   const aux = opts.dead !== undefined;
   const k = aux ? 1 : K;
@@ -42,17 +52,20 @@ async function runTopK(
     tile: opts.tile,
     variant: opts.variant,
     chunk: opts.chunk,
+    givenChunk: opts.givenChunk,
     wg: opts.wg,
   });
+  const preMax = opts.preMax ? createBufferFrom(device, 'preMax', opts.preMax) : undefined;
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
-  kernel.run(pass, kernel.bind('t', bufs));
+  kernel.run(pass, kernel.bind('t', bufs, preMax));
   pass.end();
   device.queue.submit([enc.finish()]);
   const off = aux ? B * k : 0;
   const idx = await readU32(device, bufs[3], B * K, off);
   const val = await readF32(device, bufs[4], B * K, off);
   for (const b of bufs) b.destroy();
+  preMax?.destroy();
   return { idx, val };
 }
 
@@ -213,6 +226,75 @@ gpuTest('topk chunked: ties at the threshold, NaN and -inf chunks, many latents 
     for (const K of [8, 12])
       check(await runTopK(device, pre, B, N, K, { variant: 'chunked', chunk }), pre, B, N, K);
   }
+});
+
+// 'chunkmax': the unrolled encoder writes each row's maximum per RN latents while its tile is in
+// registers; the TopK ranks chunks by them. The maxima must be exactly those of the pre it wrote (NaN
+// and -inf as NEG_MAX, a ragged last chunk), pre the plain encoder's bit for bit, and the lists the
+// reference's. Rows: one NaN row (x), a -inf block and a huge latent (b_enc), a tie (equal rows).
+gpuTest('topk chunkmax: unrolled encoder chunk maxima, then the lists, vs reference', async (device) => {
+  const [B, d, N] = [37, 8, 150];
+  const x = randn(B * d, 31);
+  x[3 * d + 2] = Number.NaN;
+  const W_enc = randn(N * d, 32, 0.4);
+  W_enc.copyWithin(21 * d, 20 * d, 21 * d);
+  const b_enc = randn(N, 33, 0.1);
+  b_enc[21] = b_enc[20];
+  for (let n = 40; n < 56; n++) b_enc[n] = Number.NEGATIVE_INFINITY;
+  b_enc[7] = 3e38;
+  const bufs = {
+    x: createBufferFrom(device, 'x', x),
+    b_pre: createBufferFrom(device, 'b_pre', randn(d, 34, 0.5)),
+    W_enc: createBufferFrom(device, 'W_enc', W_enc),
+    b_enc: createBufferFrom(device, 'b_enc', b_enc),
+  };
+  const encode = async (variant: EncodeVariant, chunkMax: boolean) => {
+    const k = createEncode(device, { B, d, N }, variant, { chunkMax });
+    const C = Math.ceil(N / (k.chunkMaxWidth || 1));
+    const pre = device.createBuffer({ label: 'pre', size: B * N * 4, usage: STORAGE });
+    const preMax = device.createBuffer({ label: 'preMax', size: B * C * 4, usage: STORAGE });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    k.run(pass, { ...bufs, pre, preMax });
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const out = {
+      RN: k.chunkMaxWidth,
+      pre: await readF32(device, pre, B * N),
+      preMax: await readF32(device, preMax, B * C),
+    };
+    k.destroy();
+    pre.destroy();
+    preMax.destroy();
+    return out;
+  };
+  const low = Math.fround(NEG_MAX);
+  const key = (v: number) => (Number.isNaN(v) ? low : Math.max(v, low));
+  for (const variant of ['unroll4x4', 'unroll8x16', 'unroll16x8'] as const) {
+    const { RN, pre, preMax } = await encode(variant, true);
+    const plain = (await encode(variant, false)).pre;
+    const bits = [new Uint32Array(pre.buffer), new Uint32Array(plain.buffer)];
+    const diff = bits[0].findIndex((v, i) => v !== bits[1][i]);
+    if (diff >= 0)
+      throw new Error(`${variant}: pre[${diff}] ${pre[diff]} vs the plain encoder's ${plain[diff]}`);
+    const C = Math.ceil(N / RN);
+    for (let b = 0; b < B; b++)
+      for (let c = 0; c < C; c++) {
+        let m = low;
+        for (let n = c * RN; n < Math.min(N, c * RN + RN); n++) m = Math.max(m, key(pre[b * N + n]));
+        if (preMax[b * C + c] !== m)
+          throw new Error(`${variant}: preMax[${b}, ${c}] = ${preMax[b * C + c]}, want ${m}`);
+      }
+    for (const K of [1, 8, 33])
+      check(
+        await runTopK(device, pre, B, N, K, { variant: 'chunkmax', givenChunk: RN, preMax }),
+        pre,
+        B,
+        N,
+        K,
+      );
+  }
+  for (const b of Object.values(bufs)) b.destroy();
 });
 
 // ---- tiled mode: the raw sorted list of a tile of latents [lat0, lat0 + n) ------------------------------

@@ -16,12 +16,20 @@ const needsVec4 = (v: EncodeVariant) => v.startsWith('vec4') || v.startsWith('un
 /**
  * encode_unrolled's body for an RB×RN tile: offsets, accumulators, the per-c loads and dot products,
  * and the guarded stores, each as straight-line code over named variables (see encode.wgsl). The
- * loaded rows are xr/wr: a local `x4` would shadow the vec4 view of x from RB = 5 on.
+ * loaded rows are xr/wr: a local `x4` would shadow the vec4 view of x from RB = 5 on. chunkMax: each
+ * row's largest value also goes to pre_max[b, n0 / RN] (the 'chunkmax' TopK's chunk maxima).
  */
-function unrolledBody(RB: number, RN: number): Record<string, string> {
+function unrolledBody(RB: number, RN: number, chunkMax: boolean): Record<string, string> {
   const I = [...Array(RB).keys()];
   const J = [...Array(RN).keys()];
   const lines = (xs: string[]) => xs.map((l) => `  ${l}`).join('\n');
+  const value = (i: number, j: number) =>
+    `a${i}_${j} + b_enc[sz.lat0 + ${chunkMax ? `min(n0 + ${j}u, sz.N - 1u)` : `n0 + ${j}u`}]`;
+  const maxima = I.flatMap((i) => [
+    `var m${i} = -3.4028234e38;`,
+    ...J.map((j) => `m${i} = above(m${i}, p${i}_${j});`),
+    `if (b0 + ${i}u < sz.B) { pre_max[(b0 + ${i}u) * ((sz.N + ${RN - 1}u) / ${RN}u) + n0 / ${RN}u] = m${i}; }`,
+  ]);
   return {
     UNROLLED_SETUP: lines([
       ...I.map((i) => `let xo${i} = (sz.row0 + min(b0 + ${i}u, sz.B - 1u)) * d4;`),
@@ -35,13 +43,25 @@ function unrolledBody(RB: number, RN: number): Record<string, string> {
         ...I.map((i) => `  a${i}_${j} += dot(xr${i}, wr${j});`),
       ]),
     ]),
+    // Without chunk maxima the stores are as before (each value computed where it is stored).
     UNROLLED_STORE: lines(
-      I.flatMap((i) =>
-        J.map(
-          (j) =>
-            `if (b0 + ${i}u < sz.B && n0 + ${j}u < sz.N) { pre[(b0 + ${i}u) * sz.N + n0 + ${j}u] = a${i}_${j} + b_enc[sz.lat0 + n0 + ${j}u]; }`,
-        ),
-      ),
+      chunkMax
+        ? [
+            ...I.flatMap((i) => J.map((j) => `let p${i}_${j} = ${value(i, j)};`)),
+            ...I.flatMap((i) =>
+              J.map(
+                (j) =>
+                  `if (b0 + ${i}u < sz.B && n0 + ${j}u < sz.N) { pre[(b0 + ${i}u) * sz.N + n0 + ${j}u] = p${i}_${j}; }`,
+              ),
+            ),
+            ...maxima,
+          ]
+        : I.flatMap((i) =>
+            J.map(
+              (j) =>
+                `if (b0 + ${i}u < sz.B && n0 + ${j}u < sz.N) { pre[(b0 + ${i}u) * sz.N + n0 + ${j}u] = ${value(i, j)}; }`,
+            ),
+          ),
     ),
   };
 }
@@ -66,6 +86,8 @@ export interface EncodeBindings {
   /** [≥ wOff + N, d] */ W_enc: GPUBuffer;
   /** [≥ lat0 + N] (the whole vector) */ b_enc: GPUBuffer;
   /** [B, N] output (row stride N, the tile width) */ pre: GPUBuffer;
+  /** [B, ⌈N / RN⌉] output with chunkMax: each row's largest value per RN latents */
+  preMax?: GPUBuffer;
 }
 
 function tileOf(variant: EncodeVariant): { RB: number; RN: number } {
@@ -98,7 +120,12 @@ const ENTRY: Record<EncodeVariant, string> = {
  * Tile: pre[b, n] = (x[b] - b_pre) · W_enc[wOff + n] + b_enc[lat0 + n] for n < N (the tile width);
  * lat0 = wOff = 0 (the defaults) is the untiled product, bit for bit. row0: pre row b is x row row0 + b.
  */
-export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: EncodeVariant = 'blocked4x4') {
+export function createEncode(
+  device: GPUDevice,
+  sizes: EncodeSizes,
+  variant: EncodeVariant = 'blocked4x4',
+  opts: { chunkMax?: boolean } = {},
+) {
   const { B, d, N } = sizes;
   const lat0 = sizes.lat0 ?? 0;
   const wOff = sizes.wOff ?? 0;
@@ -106,7 +133,10 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   if (needsVec4(variant) && d % 4 !== 0) variant = 'blocked4x4';
   const { RB, RN } = tileOf(variant);
   const entryPoint = ENTRY[variant];
-  const unrolled = entryPoint === 'encode_unrolled' ? unrolledBody(RB, RN) : NO_UNROLL;
+  const chunkMax = opts.chunkMax ?? false;
+  if (chunkMax && entryPoint !== 'encode_unrolled')
+    throw new Error(`encode: chunk maxima need an unrolled variant, got ${variant}`);
+  const unrolled = entryPoint === 'encode_unrolled' ? unrolledBody(RB, RN, chunkMax) : NO_UNROLL;
   const full = expand(code, { RB, RN, ...unrolled });
   const used = usedBindings(full, entryPoint);
   const layout = device.createBindGroupLayout({
@@ -139,6 +169,8 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
   let rowsWritten = B;
   return {
     variant,
+    /** latents per chunk maximum (RN) where this encoder writes them, else 0 */
+    chunkMaxWidth: chunkMax ? RN : 0,
     flops: 2 * B * d * N,
     /**
      * Records one dispatch over the first `rows` ≤ B rows (an evaluation's partial last batch): the
@@ -153,11 +185,23 @@ export function createEncode(device: GPUDevice, sizes: EncodeSizes, variant: Enc
         device.queue.writeBuffer(uniform, 0, new Uint32Array([rows]));
         rowsWritten = rows;
       }
-      const key = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre].map((x) => x.label).join('|');
+      if (chunkMax && !b.preMax) throw new Error('encode: chunk maxima need a preMax buffer');
+      const key = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre, b.preMax ?? b.pre].map((x) => x.label).join('|');
       let bg = cache.get(key);
       if (!bg) {
-        // Bindings 6..8 are the vec4 views of x, b_pre and W_enc.
-        const all = [b.x, b.b_pre, b.W_enc, b.b_enc, b.pre, uniform, b.x, b.b_pre, b.W_enc];
+        // Bindings 6..8 are the vec4 views of x, b_pre and W_enc; 9 the chunk maxima.
+        const all = [
+          b.x,
+          b.b_pre,
+          b.W_enc,
+          b.b_enc,
+          b.pre,
+          uniform,
+          b.x,
+          b.b_pre,
+          b.W_enc,
+          b.preMax ?? b.pre,
+        ];
         bg = device.createBindGroup({
           label: `encode:${variant}`,
           layout: pipeline.getBindGroupLayout(0),

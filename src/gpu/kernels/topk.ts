@@ -1,4 +1,5 @@
 import code from '../../../shaders/topk.wgsl?raw';
+import chunkMaxWgsl from '../../../shaders/topk-chunk-max.wgsl?raw';
 import chunkedWgsl from '../../../shaders/topk-chunked.wgsl?raw';
 import type { TOPK_VARIANT_NAMES } from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, nextPow2, phases } from './kernel';
@@ -55,6 +56,8 @@ export function createTopK(
     variant?: TopKVariant;
     /** 'chunked': latents per chunk (default TOPK_CHUNK) */
     chunk?: number;
+    /** 'chunkmax': the width of the chunks whose maxima the encoder writes (its RN); 0 or absent: 'chunked' */
+    givenChunk?: number;
     tiled?: boolean;
     /** AuxK over whole rows: deadInfo, whose words 1–3 compact_dead fills with the bitonic entry's dispatch */
     indirect?: GPUBuffer;
@@ -62,10 +65,16 @@ export function createTopK(
 ) {
   const KP = nextPow2(s.K);
   if (s.K < 1 || KP > 512) throw new Error(`topk: K must be in [1, 512], got ${s.K}`);
-  const insert = (s.variant === 'insert' || s.variant === 'chunked') && KP <= TOPK_INSERT_MAX_K;
+  const insert =
+    (s.variant === 'insert' || s.variant === 'chunked' || s.variant === 'chunkmax') &&
+    KP <= TOPK_INSERT_MAX_K;
   // 'chunked' over whole rows of the main TopK; AuxK (dead-list candidates) and tiles keep topk_insert.
-  const chunked = insert && s.variant === 'chunked' && !s.aux && !(s.tiled ?? false);
-  const chunk = s.chunk ?? TOPK_CHUNK;
+  const chunked =
+    insert && (s.variant === 'chunked' || s.variant === 'chunkmax') && !s.aux && !(s.tiled ?? false);
+  // 'chunkmax' where the encoder writes chunk maxima (givenChunk, its RN): bind() takes them
+  // ([B, ⌈N / givenChunk⌉], binding 8). Elsewhere it is 'chunked'.
+  const given = chunked && s.variant === 'chunkmax' && (s.givenChunk ?? 0) > 0;
+  const chunk = given ? (s.givenChunk as number) : (s.chunk ?? TOPK_CHUNK);
   if (chunked && !(Number.isInteger(chunk) && chunk >= 1))
     throw new Error(`topk: chunk must be a positive integer, got ${chunk}`);
   const T = Math.max(KP, Math.min(s.tile ?? TOPK_MAX_TILE, nextPow2(s.N)));
@@ -82,7 +91,7 @@ export function createTopK(
   const kernel = phases(
     device,
     'topk',
-    chunked ? code + chunkedWgsl : code,
+    chunked ? code + chunkedWgsl + (given ? chunkMaxWgsl : '') : code,
     rankFirst
       ? [
           { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
@@ -106,15 +115,27 @@ export function createTopK(
       T,
       PER_THREAD: Math.max(1, T / 2 / WG),
       WG,
-      ...(chunked ? { CH: chunk, V4: String(s.N % 4 === 0 && chunk % 4 === 0) } : {}),
+      ...(chunked
+        ? {
+            CH: chunk,
+            V4: String(s.N % 4 === 0 && chunk % 4 === 0),
+            CHUNK_MAX: given ? 'chunk_max_given' : 'chunk_max',
+          }
+        : {}),
     },
   );
   const uniforms: GPUBuffer[] = [];
   return {
     ...kernel,
-    // topk_insert_chunked also reads pre as vec4 (binding 7): the same buffer, bound twice.
-    bind: (name: string, all: GPUBuffer[]) =>
-      kernel.bind(name, chunked ? [...all.slice(0, 6), all[6] ?? all[0], all[0]] : all),
+    // topk_insert_chunked also reads pre as vec4 (binding 7): the same buffer, bound twice;
+    // 'chunkmax' reads the encoder's chunk maxima instead (binding 8).
+    bind: (name: string, all: GPUBuffer[], preMax?: GPUBuffer) => {
+      if (given && !preMax) throw new Error("topk: 'chunkmax' binds the encoder's chunk maxima");
+      return kernel.bind(
+        name,
+        chunked ? [...all.slice(0, 6), all[6] ?? all[0], all[0], preMax ?? all[0]] : all,
+      );
+    },
     /** A TileParams uniform for the tile [lat0, lat0 + n) (binding 6 of the tiled entries); freed by destroy(). */
     tileParams(lat0: number, n: number): GPUBuffer {
       if (!tiled) throw new Error('topk: tileParams() is for a tiled TopK');
