@@ -139,6 +139,8 @@ export async function trainHeadless(
         config: started.config,
         adapter: ready.adapter,
         kernels: started.kernels,
+        // why these kernels: the autotuner's median ms per candidate (absent when cached or named)
+        ...(started.autotune ? { autotune_ms: started.autotune } : {}),
         gpu_bytes: started.gpuBytes,
         layout: started.layout,
         dataset: {

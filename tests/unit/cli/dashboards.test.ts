@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +33,9 @@ describe('npm run eval -- --dashboards DIR', () => {
         run,
       ]);
       expect(t.status, t.stderr).toBe(0);
+      // Autotuned (no kernels named): metrics.json says which candidates it timed and how fast.
+      const m = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+      expect(Object.keys(m.autotune_ms)).toContain(`encode:${m.kernels.encode}`);
       const dash = join(dir, 'dash');
       const e = cli([
         'eval',

@@ -54,6 +54,9 @@ describe('cli', () => {
       const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
       expect(m.config).toMatchObject({ d: 16, nLatents: 64, k: 4, batchSize: 64, tokens: 4096 });
       expect(m.dataset).toMatchObject({ rows: 2048, d: 16 });
+      // Kernels named: no autotuner, so no timings.
+      expect(m.kernels.encode).toBe('blocked4x4');
+      expect(m.autotune_ms).toBeUndefined();
       expect(m.final.tokens).toBe(4096);
       for (const key of ['nmse', 'explained_variance', 'l0', 'dead_fraction', 'tokens_per_s'])
         expect(Number.isFinite(m.final[key])).toBe(true);
