@@ -1,6 +1,6 @@
 /** Timing helpers for benchmarks and the autotuner: warm-up, repeat, median of wall-clock per submit. */
 
-export function median(xs: number[]): number {
+function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
