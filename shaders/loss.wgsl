@@ -12,6 +12,10 @@
 //   reconstruction shares the decoder bias and the top-k entries with the main one.
 // FLAG_ROW_L0 (the threshold family in micro-batches, whose activations are not whole): each row's L0
 //   is already in row_stats[b, 2] (shaders/activation.wgsl row_l0) instead of counted from top_val.
+// Software forms (loss.ts picks them on a CPU adapter): loss_rows_v4, colsum_r_seq4 and loss_grad_v4
+// read [B, d] as vec4 (d % 4 == 0) and add each component in the scalar forms' order; finalize_seq
+// replays finalize's lanes and tree in one thread. The same bits, a quarter of the emulated loads and
+// no barrier (SwiftShader: finalize's 256 lanes and 16 barriers cost 1.0–1.3 ms for a few adds).
 
 const WG: u32 = 64u;
 const FWG: u32 = 256u;
@@ -29,6 +33,12 @@ const FWG: u32 = 256u;
 @group(0) @binding(10) var<storage, read_write> g: array<f32>;          // [B, d]
 @group(0) @binding(11) var<storage, read_write> g_aux: array<f32>;      // [B, d]
 @group(0) @binding(12) var<uniform> P: StepParams;
+// vec4 views of x, x̂, ê, g, g_aux (the software forms).
+@group(0) @binding(13) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read> x_hat4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read> e_hat4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> g4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read_write> g_aux4: array<vec4<f32>>;
 
 var<workgroup> red: array<f32, FWG * 4u>;
 
@@ -38,7 +48,6 @@ fn loss_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   for (var b = gid.x; b < P.B; b += nwg.x * WG) {
     var se = 0.0;
     var sea = 0.0;
-    var l0 = 0.0;
     for (var c = 0u; c < P.d; c++) {
       let o = b * P.d + c;
       let e = x_hat[o] - x[o];
@@ -46,18 +55,47 @@ fn loss_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       se += e * e;
       sea += ea * ea;
     }
-    if ((P.flags & FLAG_ROW_L0) != 0u) {
-      l0 = row_stats[b * 4u + 2u];
-    } else {
-      for (var j = 0u; j < P.k; j++) {
-        if (top_val[b * P.k + j] > 0.0) { l0 += 1.0; }
-      }
+    put_row(b, se, sea);
+  }
+}
+
+// Row b's L0 and its four statistics (both forms of loss_rows).
+fn put_row(b: u32, se: f32, sea: f32) {
+  var l0 = 0.0;
+  if ((P.flags & FLAG_ROW_L0) != 0u) {
+    l0 = row_stats[b * 4u + 2u];
+  } else {
+    for (var j = 0u; j < P.k; j++) {
+      if (top_val[b * P.k + j] > 0.0) { l0 += 1.0; }
     }
-    let s2 = row_scale[b] * row_scale[b];
-    row_stats[b * 4u] = se;
-    row_stats[b * 4u + 1u] = sea;
-    row_stats[b * 4u + 2u] = l0;
-    row_stats[b * 4u + 3u] = se * s2;
+  }
+  let s2 = row_scale[b] * row_scale[b];
+  row_stats[b * 4u] = se;
+  row_stats[b * 4u + 1u] = sea;
+  row_stats[b * 4u + 2u] = l0;
+  row_stats[b * 4u + 3u] = se * s2;
+}
+
+@compute @workgroup_size(WG)
+fn loss_rows_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let d4 = P.d / 4u;
+  for (var b = gid.x; b < P.B; b += nwg.x * WG) {
+    var se = 0.0;
+    var sea = 0.0;
+    for (var c = 0u; c < d4; c++) {
+      let o = b * d4 + c;
+      let e = x_hat4[o] - x4[o];
+      let ea = e_hat4[o] + e;
+      se += e.x * e.x;
+      sea += ea.x * ea.x;
+      se += e.y * e.y;
+      sea += ea.y * ea.y;
+      se += e.z * e.z;
+      sea += ea.z * ea.z;
+      se += e.w * e.w;
+      sea += ea.w * ea.w;
+    }
+    put_row(b, se, sea);
   }
 }
 
@@ -102,6 +140,72 @@ fn colsum_r_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
 }
 
+// colsum_r_seq over four columns a thread (d % 4 == 0): each component as colsum_r_seq.
+@compute @workgroup_size(16)
+fn colsum_r_seq4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let d4 = P.d / 4u;
+  for (var c = gid.x; c < d4; c += nwg.x * 16u) {
+    var lane: array<vec4<f32>, CWG>;
+    for (var t = 0u; t < CWG; t++) {
+      var acc = vec4<f32>(0.0);
+      for (var b = t; b < P.B; b += CWG) { acc += x4[b * d4 + c] - x_hat4[b * d4 + c]; }
+      lane[t] = acc;
+    }
+    for (var h = CWG / 2u; h > 0u; h >>= 1u) {
+      for (var t = 0u; t < h; t++) { lane[t] += lane[t + h]; }
+    }
+    col_r[4u * c] = lane[0].x;
+    col_r[4u * c + 1u] = lane[0].y;
+    col_r[4u * c + 2u] = lane[0].z;
+    col_r[4u * c + 3u] = lane[0].w;
+  }
+}
+
+// The scalars and the metrics slot from the sums (both forms of finalize).
+fn finish(se: f32, sea: f32, l0: f32, rawSe: f32, r2: f32) {
+  let D = se - r2 / f32(P.B);
+  let nDead = dead_info[0];
+  let auxOn = (P.flags & FLAG_AUXK) != 0u && nDead > 0u && D > 1e-30;
+  var auxLoss = select(0.0, P.auxCoef * sea / max(D, 1e-30), auxOn);
+  scal[0] = 2.0 * P.lossScale;
+  scal[1] = select(0.0, 2.0 * P.auxCoef / max(D, 1e-30), auxOn);
+  if ((P.flags & FLAG_RECON_AUX) != 0u) {
+    auxLoss = P.auxCoef * P.lossScale * sea;
+    scal[1] = 2.0 * P.auxCoef * P.lossScale;
+  }
+  let m = P.slot * METRICS;
+  metrics[m] = se * P.lossScale;
+  metrics[m + 1u] = auxLoss;
+  metrics[m + 2u] = rawSe;
+  metrics[m + 3u] = l0 / f32(P.B);
+  metrics[m + 4u] = f32(nDead);
+  metrics[m + 5u] = D;
+}
+
+// finalize in one thread: lane t's sums over rows b ≡ t (mod FWG) in order, then the same tree.
+@compute @workgroup_size(1)
+fn finalize_seq() {
+  var lanes: array<vec4<f32>, FWG>;
+  var r2s: array<f32, FWG>;
+  for (var t = 0u; t < FWG; t++) {
+    var acc = vec4<f32>(0.0);
+    for (var b = t; b < P.B; b += FWG) {
+      acc += vec4<f32>(row_stats[b * 4u], row_stats[b * 4u + 1u], row_stats[b * 4u + 2u], row_stats[b * 4u + 3u]);
+    }
+    lanes[t] = acc;
+    var r2 = 0.0;
+    for (var c = t; c < P.d; c += FWG) { r2 += col_r[c] * col_r[c]; }
+    r2s[t] = r2;
+  }
+  for (var s = FWG / 2u; s > 0u; s >>= 1u) {
+    for (var t = 0u; t < s; t++) {
+      lanes[t] += lanes[t + s];
+      r2s[t] += r2s[t + s];
+    }
+  }
+  finish(lanes[0].x, lanes[0].y, lanes[0].z, lanes[0].w, r2s[0]);
+}
+
 @compute @workgroup_size(FWG)
 fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = vec4<f32>(0.0);
@@ -132,25 +236,7 @@ fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
     workgroupBarrier();
   }
-  if (lid.x == 0u) {
-    let D = se - red[0] / f32(P.B);
-    let nDead = dead_info[0];
-    let auxOn = (P.flags & FLAG_AUXK) != 0u && nDead > 0u && D > 1e-30;
-    var auxLoss = select(0.0, P.auxCoef * sea / max(D, 1e-30), auxOn);
-    scal[0] = 2.0 * P.lossScale;
-    scal[1] = select(0.0, 2.0 * P.auxCoef / max(D, 1e-30), auxOn);
-    if ((P.flags & FLAG_RECON_AUX) != 0u) {
-      auxLoss = P.auxCoef * P.lossScale * sea;
-      scal[1] = 2.0 * P.auxCoef * P.lossScale;
-    }
-    let m = P.slot * METRICS;
-    metrics[m] = se * P.lossScale;
-    metrics[m + 1u] = auxLoss;
-    metrics[m + 2u] = rawSe;
-    metrics[m + 3u] = l0 / f32(P.B);
-    metrics[m + 4u] = f32(nDead);
-    metrics[m + 5u] = D;
-  }
+  if (lid.x == 0u) { finish(se, sea, l0, rawSe, red[0]); }
 }
 
 @compute @workgroup_size(FWG)
@@ -160,5 +246,16 @@ fn loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let ga = scal[1] * (e_hat[o] + e);
     g[o] = scal[0] * e + select(0.0, ga, (P.flags & FLAG_MULTI) != 0u);
     g_aux[o] = ga;
+  }
+}
+
+@compute @workgroup_size(FWG)
+fn loss_grad_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let multi = (P.flags & FLAG_MULTI) != 0u;
+  for (var o = gid.x; o < P.B * P.d / 4u; o += nwg.x * FWG) {
+    let e = x_hat4[o] - x4[o];
+    let ga = scal[1] * (e_hat4[o] + e);
+    g4[o] = scal[0] * e + select(vec4<f32>(0.0), ga, multi);
+    g_aux4[o] = ga;
   }
 }

@@ -353,40 +353,65 @@ for (const cs of CASES) {
 }
 
 // The loss's column sums (colR) and db_pre's final sums take a workgroup per column with a tree on a
-// GPU and a thread per column replaying the same tree on a software adapter: their bits must agree.
-// Every latent's list is short and no latent is dead, so everything they read is the same in both forms.
-gpuTest('column sums: the thread-per-column forms equal the workgroup forms bit for bit', async (device) => {
-  const B = 203;
-  const d = 12;
-  const N = 256;
-  const cfg = resolveConfig({ d, nLatents: N, k: 2, kAux: 4, batchSize: B, deadTokens: 100, lr: 1e-2 });
-  const p32 = randomParams(N, d, 17);
-  const x = randn(B * d, 9);
-  const rowScale = new Float32Array(B).fill(1);
-  const run = async (gpu: boolean) => {
-    setGpuForms(device, gpu);
-    const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
-    setGpuForms(device, null);
-    sae.setState({ params: p32, tokensSince: new Uint32Array(N) });
-    sae.writeBatch(x, rowScale);
-    sae.step(1, cfg.lr, 1 / B);
-    const start = await sae.readU32('start', N + 1);
-    let longest = 0;
-    for (let i = 0; i < N; i++) longest = Math.max(longest, start[i + 1] - start[i]);
-    const out = { colR: await sae.readF32('colR', d), db_pre: await sae.readF32('db_pre', d), longest };
-    sae.destroy();
-    return out;
-  };
-  const soft = await run(false);
-  const gpu = await run(true);
-  assert(soft.longest <= 32, `a list of ${soft.longest} entries: the gradient sums' forms would differ`);
-  for (const name of ['colR', 'db_pre'] as const)
-    for (let c = 0; c < d; c++)
+// GPU and a thread per column replaying the same tree on a software adapter; the loss's finalize a
+// workgroup of 256 lanes on a GPU and one thread replaying its tree on software; its rows and
+// gradients vec4 loads on software (d = 12): their bits must agree.
+// Every latent's list is short, so everything they read is the same in both forms.
+gpuTest(
+  'column sums, loss rows, finalize, loss gradients: software forms equal GPU forms bit for bit',
+  async (device) => {
+    const B = 203;
+    const d = 12;
+    const N = 256;
+    const cfg = resolveConfig({ d, nLatents: N, k: 2, kAux: 4, batchSize: B, deadTokens: 100, lr: 1e-2 });
+    const p32 = randomParams(N, d, 17);
+    const x = randn(B * d, 9);
+    const rowScale = new Float32Array(B).fill(1);
+    const run = async (gpu: boolean) => {
+      setGpuForms(device, gpu);
+      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+      setGpuForms(device, null);
+      // Half the latents dead (AuxK's lists stay short: 4 of 128 per row).
+      sae.setState({ params: p32, tokensSince: new Uint32Array(N).map((_, i) => (i % 2 ? 0 : 1000)) });
+      sae.writeBatch(x, rowScale);
+      sae.step(1, cfg.lr, 1 / B);
+      const start = await sae.readU32('start', N + 1);
+      let longest = 0;
+      for (let i = 0; i < N; i++) longest = Math.max(longest, start[i + 1] - start[i]);
+      const out = {
+        colR: await sae.readF32('colR', d),
+        db_pre: await sae.readF32('db_pre', d),
+        // finalize's scalars and metrics slot, and the loss gradients (the software forms read vec4)
+        scal: await sae.readF32('scal', 2),
+      rowStats: await sae.readF32('rowStats', B * 4),
+        metrics: (await sae.readMetrics(1, 2))[0],
+        g: await sae.readF32('g', B * d),
+        gAux: await sae.readF32('gAux', B * d),
+        longest,
+      };
+      sae.destroy();
+      return out;
+    };
+    const soft = await run(false);
+    const gpu = await run(true);
+    assert(soft.longest <= 32, `a list of ${soft.longest} entries: the gradient sums' forms would differ`);
+    for (const name of ['colR', 'db_pre', 'scal', 'rowStats', 'g', 'gAux'] as const)
+      for (let c = 0; c < soft[name].length; c++)
+        assert(
+          Object.is(soft[name][c], gpu[name][c]),
+          `${name}[${c}]: ${soft[name][c]} (software form) != ${gpu[name][c]} (GPU form)`,
+        );
+    assert(
+      soft.gAux.some((v) => v !== 0),
+      'g_aux all zero: AuxK did not run',
+    );
+    for (const [key, v] of Object.entries(soft.metrics))
       assert(
-        Object.is(soft[name][c], gpu[name][c]),
-        `${name}[${c}]: ${soft[name][c]} (thread per column) != ${gpu[name][c]} (workgroup per column)`,
+        Object.is(v, gpu.metrics[key as keyof typeof gpu.metrics]),
+        `metrics.${key}: ${v} (software form) != ${gpu.metrics[key as keyof typeof gpu.metrics]} (GPU form)`,
       );
-});
+  },
+);
 
 // Software forms against GPU forms, bit for bit (the same additions in the same order): the sparse
 // decode (a workgroup per row striding over columns on a GPU; on software 4 lanes per row that walk its

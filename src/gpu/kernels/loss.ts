@@ -7,14 +7,29 @@ import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
  * metrics ring, g [B,d] (out), gAux [B,d] (out), params.
  */
 export function createLoss(device: GPUDevice, s: { B: number; d: number }) {
-  return phases(device, 'loss', code, [
-    { entry: 'loss_rows', groups: groupsFor(device, s.B, 64) },
+  // The software forms (loss.wgsl): vec4 rows, column sums and gradients where d allows, finalize in
+  // one thread; the same bits as the GPU forms.
+  const soft = !gpuForms(device);
+  const v4 = soft && s.d % 4 === 0;
+  const k = phases(device, 'loss', code, [
+    { entry: v4 ? 'loss_rows_v4' : 'loss_rows', groups: groupsFor(device, s.B, 64) },
     // A workgroup per column with a fixed tree on a GPU; the same sums by a thread per column on a
     // software adapter (bit for bit the same: colsum_r_seq in loss.wgsl).
-    gpuForms(device)
+    !soft
       ? { entry: 'colsum_r', groups: groupsFor(device, s.d) }
-      : { entry: 'colsum_r_seq', groups: groupsFor(device, s.d, 16) },
-    { entry: 'finalize', groups: 1 },
-    { entry: 'loss_grad', groups: loopGroups(device, Math.ceil((s.B * s.d) / 256)) },
+      : v4
+        ? { entry: 'colsum_r_seq4', groups: groupsFor(device, s.d / 4, 16) }
+        : { entry: 'colsum_r_seq', groups: groupsFor(device, s.d, 16) },
+    { entry: soft ? 'finalize_seq' : 'finalize', groups: 1 },
+    {
+      entry: v4 ? 'loss_grad_v4' : 'loss_grad',
+      groups: loopGroups(device, Math.ceil((s.B * s.d) / (v4 ? 4 : 1) / 256)),
+    },
   ]);
+  return {
+    ...k,
+    /** Bindings 0–12 as above; the vec4 views of x, xHat, eHat, g, gAux follow (13–17). */
+    bind: (name: string, all: GPUBuffer[]) =>
+      k.bind(name, [...all, all[0], all[1], all[2], all[10], all[11]]),
+  };
 }
