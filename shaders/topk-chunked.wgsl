@@ -19,6 +19,18 @@ const CH: u32 = {{CH}}u;
 const V4: bool = {{V4}};
 @group(0) @binding(7) var<storage, read> pre4: array<vec4<f32>>;
 
+// Writes the best kout of the n < 2·KP candidates in order: each ranked by counting the better ones;
+// ranks ≥ n are padding.
+fn rank_count(row: u32, kout: u32, n: u32, cv: ptr<function, array<f32, 2 * KP>>,
+              ci: ptr<function, array<u32, 2 * KP>>) {
+  for (var a = 0u; a < n; a++) {
+    var rank = 0u;
+    for (var b = 0u; b < n; b++) { rank += select(0u, 1u, better((*cv)[b], (*ci)[b], (*cv)[a], (*ci)[a])); }
+    if (rank < kout) { put(row, rank, kout, (*cv)[a], (*ci)[a]); }
+  }
+  for (var j = n; j < kout; j++) { put(row, j, kout, NEG_MAX, NONE); }
+}
+{{RANK_NET}}
 // The largest value of latents [c0, min(c0 + CH, count)) of a row (NaN and -inf as NEG_MAX).
 fn chunk_max(s: Src, row: u32, c0: u32) -> f32 {
   let c1 = min(c0 + CH, s.count);
@@ -74,13 +86,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
       }
     }
     if (n < 2u * KP) {
-      // Rank each by counting the better ones; ranks ≥ n are padding.
-      for (var a = 0u; a < n; a++) {
-        var rank = 0u;
-        for (var b = 0u; b < n; b++) { rank += select(0u, 1u, better(cv[b], ci[b], cv[a], ci[a])); }
-        if (rank < kout) { put(row, rank, kout, cv[a], ci[a]); }
-      }
-      for (var j = n; j < kout; j++) { put(row, j, kout, NEG_MAX, NONE); }
+      {{RANK}}(row, kout, n, &cv, &ci);
       continue;
     }
     // 2·KP or more latents ≥ t (ties at t, or heavy chunks): the insertion over the chunks.

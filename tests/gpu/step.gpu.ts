@@ -383,7 +383,7 @@ gpuTest(
         db_pre: await sae.readF32('db_pre', d),
         // finalize's scalars and metrics slot, and the loss gradients (the software forms read vec4)
         scal: await sae.readF32('scal', 2),
-      rowStats: await sae.readF32('rowStats', B * 4),
+        rowStats: await sae.readF32('rowStats', B * 4),
         metrics: (await sae.readMetrics(1, 2))[0],
         g: await sae.readF32('g', B * d),
         gAux: await sae.readF32('gAux', B * d),

@@ -14,6 +14,55 @@ export type TopKVariant = (typeof TOPK_VARIANT_NAMES)[number];
 /** Chunk width of 'chunked' (topk_insert_chunked) unless the caller names one. */
 const TOPK_CHUNK = 32;
 
+/** Most candidates the chunked TopK ranks by a sorting network (ours; beyond, by counting). */
+const RANK_NET_MAX = 16;
+
+/** Batcher's odd–even merge sort of P (a power of two) slots: the compare-exchanges (a, b), a < b. */
+function oddEvenMergeSort(P: number): [number, number][] {
+  const out: [number, number][] = [];
+  const merge = (lo: number, n: number, r: number) => {
+    const step = 2 * r;
+    if (step < n) {
+      merge(lo, n, step);
+      merge(lo + r, n, step);
+      for (let i = lo + r; i + r < lo + n; i += step) out.push([i, i + r]);
+    } else out.push([lo, lo + r]);
+  };
+  const sort = (lo: number, n: number) => {
+    if (n <= 1) return;
+    sort(lo, n / 2);
+    sort(lo + n / 2, n / 2);
+    merge(lo, n, 1);
+  };
+  sort(0, P);
+  return out;
+}
+
+/**
+ * rank_net (topk-chunked.wgsl's RANK_NET): rank_count's result by a sorting network over P named
+ * slots, the candidates past n as padding (NEG_MAX, NONE), each compare-exchange keeping the better
+ * (better(): larger value, then lower index; a total order) in the lower slot. No loop-indexed array
+ * is touched after the P loads (on SwiftShader each such access is a gather), and the result is the
+ * unique sorted order, so the lists are rank_count's.
+ */
+function rankNet(P: number): string {
+  const S = [...Array(P).keys()];
+  const ce = ([a, b]: [number, number]) =>
+    `  { let w = better(v${b}, i${b}, v${a}, i${a}); let tv = v${a}; let ti = i${a}; ` +
+    `v${a} = select(v${a}, v${b}, w); i${a} = select(i${a}, i${b}, w); v${b} = select(v${b}, tv, w); i${b} = select(i${b}, ti, w); }`;
+  return [
+    'fn rank_net(row: u32, kout: u32, n: u32, cv: ptr<function, array<f32, 2 * KP>>,',
+    '            ci: ptr<function, array<u32, 2 * KP>>) {',
+    ...S.flatMap((j) => [
+      `  var v${j} = select(NEG_MAX, (*cv)[${j}], ${j}u < n);`,
+      `  var i${j} = select(NONE, (*ci)[${j}], ${j}u < n);`,
+    ]),
+    ...oddEvenMergeSort(P).map(ce),
+    ...S.slice(0, P / 2).map((j) => `  if (${j}u < kout) { put(row, ${j}u, kout, v${j}, i${j}); }`),
+    '}',
+  ].join('\n');
+}
+
 /** Invocations per row of the bitonic TopK: 256 on a GPU (more lanes per barrier step), 64 where
  * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
 const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
@@ -120,6 +169,9 @@ export function createTopK(
             CH: chunk,
             V4: String(s.N % 4 === 0 && chunk % 4 === 0),
             CHUNK_MAX: given ? 'chunk_max_given' : 'chunk_max',
+            ...(2 * KP <= RANK_NET_MAX
+              ? { RANK: 'rank_net', RANK_NET: rankNet(2 * KP) }
+              : { RANK: 'rank_count', RANK_NET: '' }),
           }
         : {}),
     },
