@@ -153,8 +153,8 @@ const SCREEN_ONE_ROUND_MS = 50;
  * each level keeping its fastest: a whole-batch run of each slow variant cost seconds on SwiftShader
  * (the page's default shape took 70 s to start), and even 256 rows of the indexed and shared-memory
  * encoders took 1.6–5.9 s each at d = 768 (naive 2.1, blocked2x4 5.4, tiled 5.9), twice with the run
- * that compiled them. So each variant is compiled by a one-row run, then timed on 16 rows; only the 6
- * fastest there run the next level (screenLevels).
+ * that compiled them. So each variant is compiled by a one-row run, then timed on a few rows; only
+ * those within 2× of the fastest there (at most 10) run the next level (screenLevels).
  */
 async function screenEncoders(sae: GpuSae, timings: Record<string, number>) {
   let left: EncodeVariant[] = encodeVariantsFor(sae.cfg.d);
