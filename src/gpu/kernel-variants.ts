@@ -26,6 +26,19 @@ export const ENCODE_VARIANT_NAMES = [
  * chunk maxima an unrolled encoder writes (with any other encoder, and for AuxK and tiles, chunked).
  */
 export const TOPK_VARIANT_NAMES = ['bitonic', 'insert', 'chunked', 'chunkmax'] as const;
+/** The per-row insertion TopKs (insert, chunked, chunkmax) keep KP entries in private memory: only for small k. */
+export const TOPK_INSERT_MAX_K = 64;
+/**
+ * Floats of the 'chunkmax' TopK's chunk maxima [B, ⌈N / RN⌉] for the narrowest latent tile RN of the
+ * unrolled encoders (4), so the plan holds them whichever encoder the autotuner keeps.
+ */
+export const chunkMaxWords = (B: number, N: number) => B * Math.ceil(N / CHUNKMAX_MIN_WIDTH);
+const CHUNKMAX_MIN_WIDTH = Math.min(
+  ...ENCODE_VARIANT_NAMES.flatMap((v) => {
+    const m = /^unroll\d+x(\d+)$/.exec(v);
+    return m ? [Number(m[1])] : [];
+  }),
+);
 export const ENCODE_TOPK_VARIANT_NAMES = [
   'blocked1x4',
   'blocked2x4',

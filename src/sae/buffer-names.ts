@@ -50,6 +50,7 @@ export const STEP_BUFFERS = [
   'rowStats',
   // pre-activations and the threshold family's activations
   'pre',
+  'preMax',
   'act',
   'gact',
   'gpre',

@@ -8,7 +8,13 @@
  * that the encoder and TopK walk across the latents, keeping per-row running top-k lists. The threshold
  * family splits the batch into micro-batches of b rows whose [b, N] buffers fit, and sums their gradients.
  */
-import { bpreChunks, sortLongSlots, sortRowBlocks } from '../gpu/kernel-variants';
+import {
+  bpreChunks,
+  chunkMaxWords,
+  sortLongSlots,
+  sortRowBlocks,
+  TOPK_INSERT_MAX_K,
+} from '../gpu/kernel-variants';
 import { STEP_PARAMS_BYTES } from '../gpu/step-params';
 import {
   DENSE_CODES_MAX,
@@ -286,6 +292,12 @@ function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout
   // Threshold family: [b, N] of a micro-batch (b = microBatch rows).
   const preRows = dense ? microBatch : B;
   add('pre', preRows * tileLatents, `[${preRows}, ${tileLatents}]`, 'pre-activations');
+  // The 'chunkmax' TopK's chunk maxima (step-sparse.ts): where the whole [B, N] is one tile and its
+  // per-row lists apply (K ≤ 64), sized for the narrowest unrolled encoder tile.
+  const K = cfg.multiTopK ? cfg.k + cfg.kAux : isBatchCut(cfg.activation) ? cfg.batchTopKCap : cfg.k;
+  const chunkMax = !dense && lay.tiles.length === 1 && d % 4 === 0 && K <= TOPK_INSERT_MAX_K;
+  const maxWords = chunkMax ? chunkMaxWords(B, N) : 1;
+  add('preMax', maxWords, chunkMax ? `[${B}, ${maxWords / B}]` : '[1]', 'pre-activations');
   const BN = dense ? microBatch * N : 1;
   const bnShape = `[${microBatch}, ${N}]`;
   const gated = cfg.activation === 'gated';

@@ -154,13 +154,12 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
     d % 4 === 0 &&
     K <= TOPK_INSERT_MAX_K;
   const encode = createEncode(device, { B, d, N }, kernels.encode, { chunkMax });
-  const preMax = chunkMax
-    ? device.createBuffer({
-        label: 'preMax',
-        size: 4 * B * Math.ceil(N / encode.chunkMaxWidth),
-        usage: GPUBufferUsage.STORAGE,
-      })
-    : undefined;
+  // The plan holds the maxima for the narrowest tile (plan.ts); an encoder with wider tiles uses a prefix.
+  const preMax = chunkMax ? b.preMax : undefined;
+  if (preMax && preMax.size < 4 * B * Math.ceil(N / encode.chunkMaxWidth))
+    throw new Error(
+      `step: the plan's preMax (${preMax.size} bytes) is smaller than ${kernels.encode}'s chunk maxima`,
+    );
   const encodeBindings = { x: b.x, b_pre: b.b_pre, W_enc: sh.W_enc[0], b_enc: b.b_enc, pre: b.pre, preMax };
   const topk = createTopK(device, {
     B,
@@ -207,7 +206,6 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
     chunkMax,
     destroy: () => {
       encode.destroy();
-      preMax?.destroy();
     },
   };
 }

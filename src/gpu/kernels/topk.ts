@@ -1,13 +1,13 @@
 import code from '../../../shaders/topk.wgsl?raw';
 import chunkMaxWgsl from '../../../shaders/topk-chunk-max.wgsl?raw';
 import chunkedWgsl from '../../../shaders/topk-chunked.wgsl?raw';
-import type { TOPK_VARIANT_NAMES } from '../kernel-variants';
+import { TOPK_INSERT_MAX_K, type TOPK_VARIANT_NAMES } from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, nextPow2, phases } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
 const TOPK_MAX_TILE = 2048;
-/** The per-row insertion variant keeps KP entries in private memory: only for small k. */
-export const TOPK_INSERT_MAX_K = 64;
+
+export { TOPK_INSERT_MAX_K };
 
 export type TopKVariant = (typeof TOPK_VARIANT_NAMES)[number];
 

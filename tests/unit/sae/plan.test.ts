@@ -116,6 +116,27 @@ describe('bufferPlan', () => {
     expect(bufferPlan(cfg({ ...c, activation: 'topk' }), DEFAULT_LIMITS).microBatch).toBe(1024);
   });
 
+  it("the 'chunkmax' TopK's chunk maxima are planned where that TopK can run (one tile, K ≤ 64, d % 4 = 0)", () => {
+    const preMax = (over: Parameters<typeof cfg>[0]) => {
+      const p = bufferPlan(
+        cfg({ d: 64, nLatents: 1024, batchSize: 4096, k: 8, kAux: 32, ...over }),
+        DEFAULT_LIMITS,
+      );
+      return p.buffers.find((b) => b.key === 'preMax')!;
+    };
+    // the narrowest unrolled tile is 4 latents wide: [B, N / 4]
+    expect(preMax({})).toMatchObject({ shape: '[4096, 256]', bytes: 4096 * 256 * 4 });
+    expect(preMax({ nLatents: 1030 })).toMatchObject({ shape: '[4096, 258]' });
+    // no per-row list TopK: k over 64, a dense activation, d not a multiple of 4, latent tiles
+    for (const over of [
+      { k: 65 },
+      { activation: 'relu' as const },
+      { d: 66 },
+      { nLatents: 65536, maxBindingMiB: 64 },
+    ])
+      expect(preMax(over).bytes, JSON.stringify(over)).toBe(16);
+  });
+
   it('a large threshold config: b keeps [b, N] within the tile budget, so memory has no B·N term', () => {
     // relu, B = 4096, N = 131072, d = 1024 under a 1 GiB cap: [B, N] = 2 GiB; the budget is 256 MiB → b = 512
     const limits: PlanLimits = {
@@ -129,7 +150,8 @@ describe('bufferPlan', () => {
     expect(p.microBatch).toBe(512);
     expect(p.microBatches).toHaveLength(8);
     const pre = p.buffers.filter((b) => b.group === 'pre-activations').reduce((a, b) => a + b.bytes, 0);
-    expect(pre).toBe(4 * 256 * MiB + 2 * 16); // pre, act, gact, gpre (+ Gated's two, here 16 bytes each)
+    // pre, act, gact, gpre (+ Gated's two and the sparse chunk maxima, here 16 bytes each)
+    expect(pre).toBe(4 * 256 * MiB + 3 * 16);
     // twice the batch: the same pre-activation memory, twice the micro-batches
     const p2 = bufferPlan(cfg({ ...c, batchSize: 8192 }), limits);
     expect(p2.microBatches).toHaveLength(16);
