@@ -22,6 +22,8 @@ export interface AutotuneReport {
   cached: boolean;
   /** fastest ms per candidate (of its timed rounds), e.g. {"encode:blocked4x4": 3.1, "topk:insert": 0.8} */
   timings: Record<string, number>;
+  /** timed runs per screening key of `timings` (fewer than its level's rounds: dropped as too slow) */
+  screenRuns: Record<string, number>;
 }
 
 function cacheKey(sae: GpuSae, adapter: string): string {
@@ -146,6 +148,13 @@ const screenLevels = (B: number, d: number) => [
  */
 const SCREEN_ROUNDS = 3;
 const SCREEN_ONE_ROUND_MS = 50;
+/**
+ * A variant whose fastest run in a level is over SCREEN_DROP× the level's fastest after a round is not
+ * timed again in that level (ours: twice level 0's 2× margin, so a run slowed 2× by the machine cannot
+ * drop one that would be kept); it is still ranked by the runs it had. SwiftShader, B = 4096, d = 64,
+ * N = 4096: tiled, naive, blocked*, vec4* and wgtile4x4 took 2.1 s of each 2.3 s round at 192 rows.
+ */
+const SCREEN_DROP = 4;
 
 /**
  * The encoder variants to time on the whole batch. Where the batch is larger than the last screening
@@ -156,7 +165,7 @@ const SCREEN_ONE_ROUND_MS = 50;
  * that compiled them. So each variant is compiled by a one-row run, then timed on a few rows; only
  * those within 2× of the fastest there (at most 10) run the next level (screenLevels).
  */
-async function screenEncoders(sae: GpuSae, timings: Record<string, number>) {
+async function screenEncoders(sae: GpuSae, timings: Record<string, number>, runs: Record<string, number>) {
   let left: EncodeVariant[] = encodeVariantsFor(sae.cfg.d);
   const levels = screenLevels(sae.cfg.batchSize, sae.cfg.d);
   if (!sae.tunePhases.encodeRows || sae.cfg.batchSize <= levels[levels.length - 1].rows) return left;
@@ -175,14 +184,19 @@ async function screenEncoders(sae: GpuSae, timings: Record<string, number>) {
     const ms = new Map<EncodeVariant, number>();
     // Alternating rounds, the fastest of SCREEN_ROUNDS each (level 0 compiles each pipeline in its
     // first round): one run of a few milliseconds is at the mercy of the machine.
+    let timed = left;
     for (let round = 0; round < SCREEN_ROUNDS; round++) {
-      for (const encode of left) {
+      for (const encode of timed) {
         sae.build({ ...sae.kernels, fused: null, encode });
         if (level === 0 && round === 0) await run(1); // compiles the pipeline
         const t = (await run(rows)).medianMs;
         ms.set(encode, Math.min(t, ms.get(encode) ?? Number.POSITIVE_INFINITY));
+        const key = `encode@${rows}rows:${encode}`;
+        runs[key] = (runs[key] ?? 0) + 1;
       }
-      if (Math.min(...ms.values()) >= SCREEN_ONE_ROUND_MS) break;
+      const best = Math.min(...ms.values());
+      if (best >= SCREEN_ONE_ROUND_MS) break;
+      timed = timed.filter((encode) => (ms.get(encode) ?? 0) <= SCREEN_DROP * best);
     }
     for (const [encode, t] of ms) timings[`encode@${rows}rows:${encode}`] = t;
     const sorted = [...ms].sort((a, b) => a[1] - b[1]);
@@ -205,11 +219,12 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   if (stored) {
     memo.set(key, stored);
     sae.build({ ...sae.kernels, ...stored });
-    return { choice: sae.kernels, cached: true, timings: {} };
+    return { choice: sae.kernels, cached: true, timings: {}, screenRuns: {} };
   }
   const timings: Record<string, number> = {};
+  const screenRuns: Record<string, number> = {};
   const base: KernelChoice = { ...sae.kernels, fused: null };
-  const encoders = (await screenEncoders(sae, timings)).map((encode) => ({ ...base, encode }));
+  const encoders = (await screenEncoders(sae, timings, screenRuns)).map((encode) => ({ ...base, encode }));
   let best = await fastest(sae, 'encode', encoders, samples, timings, (k) => `encode:${k.encode}`);
   const c = sae.cfg;
   const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
@@ -253,5 +268,5 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const all = await readOpfs();
   all[key] = best;
   await writeOpfs(all);
-  return { choice: best, cached: false, timings };
+  return { choice: best, cached: false, timings, screenRuns };
 }

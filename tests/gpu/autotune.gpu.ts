@@ -77,7 +77,8 @@ gpuTest(
 // d = 64), those within 2× of the fastest there (at most 10) on a quarter of the batch (at least 256
 // rows), and only the 3 fastest of those are timed on the whole batch (whole-batch runs
 // of the slow variants made the page's first click wait 70 s on SwiftShader, and their 256-row runs
-// took seconds each at d = 768); the pick is one of them, and the step it builds runs.
+// took seconds each at d = 768); the pick is one of them, and the step it builds runs. Within a level
+// the variants far behind after a round are not timed again.
 gpuTest(
   'autotune: encoders screened on a few rows, those within 2× on a quarter batch, three on the whole batch',
   async (device) => {
@@ -96,6 +97,17 @@ gpuTest(
     const whole = keys.filter((t) => t.startsWith('encode:'));
     assert(at16.length === encodeVariantsFor(cfg.d).length, `screened on 16 rows ${at16.length}: ${keys}`);
     const best16 = Math.min(...at16.map((k) => report.timings[k]));
+    // A variant over 4× the fastest after a round is timed no more in its level: here the shared-memory
+    // and indexed encoders (tiled: ~15× an unrolled one at this shape), while the fastest gets every round.
+    const rounds = Math.max(...at16.map((k) => report.screenRuns[k]));
+    const dropped = at16.filter((k) => report.screenRuns[k] < rounds);
+    assert(rounds === 3 && dropped.length > 0, `level 0 runs ${JSON.stringify(report.screenRuns)}`);
+    for (const k of dropped)
+      assert(report.timings[k] > 4 * best16, `${k} dropped at ${report.timings[k]} ms, best ${best16}`);
+    assert(
+      at16.every((k) => report.timings[k] > 4 * best16 || report.screenRuns[k] === rounds),
+      `a variant within 4× was dropped: ${JSON.stringify(report.screenRuns)}`,
+    );
     const next256 = fastest(at16, 10)
       .filter((k) => report.timings[k] <= 2 * best16)
       .map(name);

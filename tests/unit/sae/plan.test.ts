@@ -117,9 +117,9 @@ describe('bufferPlan', () => {
   });
 
   it("the 'chunkmax' TopK's chunk maxima are planned where that TopK can run (one tile, K ≤ 64, d % 4 = 0)", () => {
-    const preMax = (over: Parameters<typeof cfg>[0]) => {
+    const preMax = (over: Partial<SaeConfig>) => {
       const p = bufferPlan(
-        cfg({ d: 64, nLatents: 1024, batchSize: 4096, k: 8, kAux: 32, ...over }),
+        cfg({ nLatents: 1024, batchSize: 4096, k: 8, kAux: 32, ...over, d: over.d ?? 64 }),
         DEFAULT_LIMITS,
       );
       return p.buffers.find((b) => b.key === 'preMax')!;
@@ -128,13 +128,13 @@ describe('bufferPlan', () => {
     expect(preMax({})).toMatchObject({ shape: '[4096, 256]', bytes: 4096 * 256 * 4 });
     expect(preMax({ nLatents: 1030 })).toMatchObject({ shape: '[4096, 258]' });
     // no per-row list TopK: k over 64, a dense activation, d not a multiple of 4, latent tiles
-    for (const over of [
+    const others: Partial<SaeConfig>[] = [
       { k: 65 },
-      { activation: 'relu' as const },
+      { activation: 'relu' },
       { d: 66 },
       { nLatents: 65536, maxBindingMiB: 64 },
-    ])
-      expect(preMax(over).bytes, JSON.stringify(over)).toBe(16);
+    ];
+    for (const over of others) expect(preMax(over).bytes, JSON.stringify(over)).toBe(16);
   });
 
   it('a large threshold config: b keeps [b, N] within the tile budget, so memory has no B·N term', () => {
