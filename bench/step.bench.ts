@@ -121,6 +121,15 @@ export async function benchStep(
   naive.destroy();
   const deadCount = (await sae.readU32('deadInfo', 1))[0];
   sae.destroy();
+  const loads = await gatherRate(device, s, samples, emptyPass);
+  // The rows the sparse phases cannot avoid reading, d floats each: the decoder's k (and AuxK's a)
+  // W_dec rows per batch row; per entry (E = B·(k + a)) its W_dec row for gv and its g (or g_aux) and
+  // x rows for the two gradient sums. AuxK takes a = min(kAux, dead) per row.
+  const a = Math.min(s.kAux, deadCount);
+  const entries = s.B * (s.k + a);
+  const sparseFloats = s.d * (s.B * s.k + s.B * a + 3 * entries);
+  const sparseLoadsMs = (sparseFloats * loads.ns_per_float) / 1e6;
+  const matmulMedian = matmulMs[Math.floor(matmulMs.length / 2)];
   const flops = 2 * s.B * s.d * s.N;
   return {
     name: 'step',
@@ -135,7 +144,18 @@ export async function benchStep(
     phases_net_ms: phasesNet,
     encode_ms: phases.encode,
     /** the encoder's matmul alone in the pairs below (median): the encode phase less any chunk maxima */
-    matmul_ms: matmulMs[Math.floor(matmulMs.length / 2)],
+    matmul_ms: matmulMedian,
+    /**
+     * What the sparse phases' row reads alone cost at this adapter's rate for indexed loads
+     * (gatherRate): a lower bound on the step beside its matmul for this formulation, and the ratio
+     * it implies, (matmul + those loads) / matmul.
+     */
+    sparse_loads: {
+      ...loads,
+      floats: sparseFloats,
+      ms: sparseLoadsMs,
+      ratio_floor: (matmulMedian + sparseLoadsMs) / matmulMedian,
+    },
     naive_encode_ms: naiveT.medianMs,
     encode_gflops: flops / (phases.encode * 1e6),
     naive_encode_gflops: flops / (naiveT.medianMs * 1e6),
@@ -232,4 +252,66 @@ export async function benchVariants(
     shape: s,
     runs: runs.map((r) => ({ ...r, ratio_to_topk: r.step_ms / base })),
   };
+}
+
+/**
+ * ns per float of an indexed row read in the gradient sums' pattern (grad-reg.wgsl): four invocations
+ * walk one list of random batch rows, each reading its vec4 column groups of the row. One accumulator
+ * each, so nothing spills: the rate of the loads alone. REPEAT passes over B·k entries of d floats
+ * from an [B, d] buffer in one submission, less `emptyPass` (the submission's own cost).
+ * SwiftShader, d = 768, the same 25M floats (a test of ours, alternately ×3): one accumulator 19–24 ms;
+ * 48 named vec4 sums (grad-reg.wgsl's form, spilled) 33–41; the list walked once per 8, 4 or 2 of
+ * them 29–32, 31–33, 33–38: the sums, not the loads, are most of the gradient kernels' time there.
+ */
+async function gatherRate(device: GPUDevice, s: StepShape, samples: number, emptyPass: number) {
+  const REPEAT = 8;
+  const LIST = 32;
+  const d4 = Math.ceil(s.d / 4);
+  const lists = Math.ceil((s.B * s.k) / LIST);
+  const code = `
+@group(0) @binding(0) var<storage, read> rows: array<u32>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let t = g.x;
+  if (t >= ${4 * lists}u) { return; }
+  let q = t % 4u;
+  var a = vec4<f32>(0.0);
+  for (var u = 0u; u < ${LIST}u; u++) {
+    let o = rows[(t / 4u) * ${LIST}u + u] * ${d4}u;
+    for (var c = q; c < ${d4}u; c += 4u) { a += x4[o + c]; }
+  }
+  out[t] = a;
+}`;
+  const rng = new Rng(3);
+  const rowsData = new Uint32Array(lists * LIST).map(() => rng.nextInt(s.B));
+  const mk = (label: string, bytes: number) =>
+    device.createBuffer({ label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const rowsBuf = mk('gather-rows', rowsData.byteLength);
+  device.queue.writeBuffer(rowsBuf, 0, rowsData);
+  const x = mk('gather-x', s.B * d4 * 16);
+  const out = mk('gather-out', 4 * lists * 16);
+  const pipeline = device.createComputePipeline({
+    layout: 'auto',
+    compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+  });
+  const bg = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [rowsBuf, x, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const t = await timeGpu(
+    device,
+    (enc) => {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bg);
+      for (let r = 0; r < REPEAT; r++) pass.dispatchWorkgroups(Math.ceil((4 * lists) / 64));
+      pass.end();
+    },
+    { warmup: 1, samples: Math.max(samples, 3) },
+  );
+  for (const b of [rowsBuf, x, out]) b.destroy();
+  const floats = REPEAT * lists * LIST * d4 * 4;
+  const ms = Math.max(0, t.medianMs - emptyPass);
+  return { gather_ms: ms, gather_floats: floats, ns_per_float: (ms * 1e6) / floats };
 }
