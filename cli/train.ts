@@ -73,10 +73,23 @@ export async function trainHeadless(
     const label = opts.label ? `${opts.label} ` : '';
     let total = 0;
     let lastLine = Date.now();
+    let lastStage = '';
     h.onMessage = (m: FromWorker) => {
       // a lost device: the worker goes on from the last checkpoint (bit for bit); say so once
       if (m.type === 'status' && m.message?.startsWith('GPU device lost') && !opts.quiet)
         process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${label}${m.message}\n`);
+      // The autotuner's stages: each on the status line of a terminal, else a line per stage.
+      if (
+        m.type === 'status' &&
+        m.status === 'preparing' &&
+        m.message?.startsWith('autotuning') &&
+        !opts.quiet
+      ) {
+        const stage = m.message.split(':').slice(0, 2).join(':');
+        if (process.stderr.isTTY) process.stderr.write(`\r${label}${m.message}\x1b[K`);
+        else if (stage !== lastStage) process.stderr.write(`${label}${stage}\n`);
+        lastStage = stage;
+      }
       if (m.type === 'metrics' && !opts.quiet && process.stderr.isTTY)
         process.stderr.write(`\r${label}${progressLine(m.points[m.points.length - 1], total)}\x1b[K`);
       else if (m.type === 'metrics' && !opts.quiet) {
@@ -114,6 +127,7 @@ export async function trainHeadless(
       // At scale the first step takes minutes: say what was built before any progress line.
       const l = started.layout;
       const k = started.kernels;
+      if (process.stderr.isTTY && lastStage) process.stderr.write('\r\x1b[K');
       process.stderr.write(
         `${label}started: ${started.totalSteps} steps of ${started.config.batchSize} rows; ` +
           `${(started.gpuBytes / 2 ** 20).toFixed(started.gpuBytes < 2 ** 24 ? 2 : 0)} MiB on the GPU in ${l.shards} shard(s), ` +

@@ -163,4 +163,13 @@ test('on an emulated adapter the paper-sized budget comes with a proposal that f
   await page.getByTestId('preset-paper').click();
   await expect(page.getByTestId('cfg-inputNorm')).toHaveValue('paper');
   expect(Number((await page.getByTestId('cfg-tokens').inputValue()).replace(/[_,]/g, ''))).toBe(tokens);
+  // The first click: while the run prepares (the autotuner: tens of seconds here) the page says which
+  // stage it is in, variant by variant.
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('run-status')).toHaveAttribute('data-status', 'preparing');
+  await expect(page.getByTestId('run-message')).toContainText(
+    /autotuning kernels: screening the encoders on \d+ rows: compiling and timing \w+ \(\d+\/\d+\)/,
+    { timeout: 60_000 },
+  );
+  await expect(page.getByTestId('run-message')).toContainText('later runs of this shape reuse the choice');
 });

@@ -53,6 +53,9 @@ async function writeOpfs(all: Record<string, KernelChoice>) {
   }
 }
 
+/** What the autotuner is doing now, in words (the page and the CLI show it while a run prepares). */
+type Progress = (what: string) => void;
+
 /** A candidate slower than this on its first run is timed once (at scale one run takes seconds). */
 const SLOW_MS = 250;
 /**
@@ -165,7 +168,12 @@ const SCREEN_DROP = 4;
  * that compiled them. So each variant is compiled by a one-row run, then timed on a few rows; only
  * those within 2× of the fastest there (at most 10) run the next level (screenLevels).
  */
-async function screenEncoders(sae: GpuSae, timings: Record<string, number>, runs: Record<string, number>) {
+async function screenEncoders(
+  sae: GpuSae,
+  timings: Record<string, number>,
+  runs: Record<string, number>,
+  progress: Progress,
+) {
   let left: EncodeVariant[] = encodeVariantsFor(sae.cfg.d);
   const levels = screenLevels(sae.cfg.batchSize, sae.cfg.d);
   if (!sae.tunePhases.encodeRows || sae.cfg.batchSize <= levels[levels.length - 1].rows) return left;
@@ -186,7 +194,9 @@ async function screenEncoders(sae: GpuSae, timings: Record<string, number>, runs
     // first round): one run of a few milliseconds is at the mercy of the machine.
     let timed = left;
     for (let round = 0; round < SCREEN_ROUNDS; round++) {
-      for (const encode of timed) {
+      for (const [i, encode] of timed.entries()) {
+        const what = level === 0 && round === 0 ? 'compiling and timing' : `round ${round + 1}`;
+        progress(`screening the encoders on ${rows} rows: ${what} ${encode} (${i + 1}/${timed.length})`);
         sae.build({ ...sae.kernels, fused: null, encode });
         if (level === 0 && round === 0) await run(1); // compiles the pipeline
         const t = (await run(rows)).medianMs;
@@ -213,7 +223,12 @@ async function screenEncoders(sae: GpuSae, timings: Record<string, number>, runs
  * it with them.
  * `adapter` names the adapter for the cache (vendor/architecture/device).
  */
-export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promise<AutotuneReport> {
+export async function autotune(
+  sae: GpuSae,
+  adapter: string,
+  samples = 2,
+  progress: Progress = () => {},
+): Promise<AutotuneReport> {
   const key = cacheKey(sae, adapter);
   const stored = memo.get(key) ?? (await readOpfs())[key];
   if (stored) {
@@ -224,7 +239,11 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
   const timings: Record<string, number> = {};
   const screenRuns: Record<string, number> = {};
   const base: KernelChoice = { ...sae.kernels, fused: null };
-  const encoders = (await screenEncoders(sae, timings, screenRuns)).map((encode) => ({ ...base, encode }));
+  const encoders = (await screenEncoders(sae, timings, screenRuns, progress)).map((encode) => ({
+    ...base,
+    encode,
+  }));
+  progress(`timing the encoders on the whole batch: ${encoders.map((k) => k.encode).join(', ')}`);
   let best = await fastest(sae, 'encode', encoders, samples, timings, (k) => `encode:${k.encode}`);
   const c = sae.cfg;
   const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
@@ -235,12 +254,14 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
       : (['bitonic'] as const);
   if (topks.length > 0) {
     const builds = topks.map((topk) => ({ ...best, topk }));
+    progress(`timing the TopK variants: ${topks.join(', ')}`);
     best = await fastest(sae, 'topk', builds, samples, timings, (k) => `topk:${k.topk}`);
   }
   // 'chunkmax' moves the chunk maxima into an unrolled encoder (untiled: one [B, N]): it competes on
   // encoder + TopK, which is what it changes.
   if (best.topk === 'chunked' && best.encode.startsWith('unroll') && sae.plan.tiles.length === 1) {
     const builds = [best, { ...best, topk: 'chunkmax' as const }];
+    progress(`timing the TopK on chunk maxima from the encoder (${best.encode}) against its own scan`);
     best = await fastest(sae, 'select', builds, samples, timings, (k) => `select:${k.topk}`);
   }
   // Fused encode + TopK against the best unfused pair, on the whole selection of the first tile
@@ -259,6 +280,9 @@ export async function autotune(sae: GpuSae, adapter: string, samples = 2): Promi
       { ...best, fused: null },
       ...fusedCandidates.flatMap((fused) => chunks.map((fusedChunk) => ({ ...best, fused, fusedChunk }))),
     ];
+    progress(
+      `timing the fused encode + TopK (${fusedCandidates.join(', ')}) against ${best.encode} + ${best.topk}`,
+    );
     best = await fastest(sae, 'select', builds, samples, timings, (k) =>
       k.fused ? `select:fused:${k.fused}:${k.fusedChunk}` : 'select:unfused',
     );

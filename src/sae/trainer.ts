@@ -261,7 +261,11 @@ export class Trainer {
     if (this.opts.autotuneAdapter && !this.opts.kernels && !resuming) {
       this.hooks.onStatus?.('preparing', 'autotuning kernels');
       const adapter = this.opts.autotuneAdapter;
-      tuned = await withErrorScopes(this.device, 'autotuning the kernels', () => autotune(this.sae, adapter));
+      // Its stages in the run's status: seconds to tens of seconds on a software adapter.
+      const progress = (what: string) => this.hooks.onStatus?.('preparing', `autotuning kernels: ${what}`);
+      tuned = await withErrorScopes(this.device, 'autotuning the kernels', () =>
+        autotune(this.sae, adapter, undefined, progress),
+      );
       this.kernels = this.sae.kernels;
     }
     this.throwIfGpuFault();

@@ -150,6 +150,13 @@ export function RunPanel() {
           {run.recovery}
         </p>
       )}
+      {run?.message && status === 'preparing' && (
+        <p className="muted small" data-testid="run-message">
+          {run.message}
+          {run.message.startsWith('autotuning') &&
+            ' (once per adapter and shape: later runs of this shape reuse the choice)'}
+        </p>
+      )}
       {run?.message && (status === 'failed' || status === 'stopped') && (
         <p className={status === 'failed' ? 'bad small' : 'muted small'}>{run.message}</p>
       )}

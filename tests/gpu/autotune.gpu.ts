@@ -86,7 +86,8 @@ gpuTest(
     const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
     sae.setState({ params: randomParams(cfg.nLatents, cfg.d, 7) });
     sae.writeBatch(randn(cfg.batchSize * cfg.d, 8), new Float32Array(cfg.batchSize).fill(1));
-    const report = await autotune(sae, `test-screen-${Date.now()}`);
+    const said: string[] = [];
+    const report = await autotune(sae, `test-screen-${Date.now()}`, undefined, (w) => said.push(w));
     const keys = Object.keys(report.timings);
     const fastest = (level: string[], n: number) =>
       [...level].sort((a, b) => report.timings[a] - report.timings[b]).slice(0, n);
@@ -116,6 +117,21 @@ gpuTest(
       `screened on 256 rows: ${at256}, want ${next256}`,
     );
     assert(whole.length === Math.min(3, at256.length), `timed on the whole batch: ${whole}`);
+    // What it is doing, as it goes: each variant's compile and first timing, each later round, the
+    // whole-batch finalists by name, then the TopK stage.
+    for (const [i, v] of encodeVariantsFor(cfg.d).entries())
+      assert(
+        said.includes(
+          `screening the encoders on 192 rows: compiling and timing ${v} (${i + 1}/${at16.length})`,
+        ),
+        `no compile message for ${v}: ${said.join(' | ')}`,
+      );
+    assert(
+      said.includes(`timing the encoders on the whole batch: ${whole.map(name).join(', ')}`) &&
+        said.some((w) => w.startsWith('screening the encoders on 300 rows: round 1 ')) &&
+        said.indexOf('timing the TopK variants: bitonic, insert, chunked') > said.length - 3,
+      `stages: ${said.join(' | ')}`,
+    );
     const nextWhole = fastest(at256, 3).map(name);
     for (const k of whole) assert(nextWhole.includes(name(k)), `${k} is not among the 3 fastest on 256 rows`);
     assert(

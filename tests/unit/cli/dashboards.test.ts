@@ -28,14 +28,24 @@ describe('npm run eval -- --dashboards DIR', () => {
         '256',
         '--tokens',
         '4096',
-        '--quiet',
         '--out',
         run,
       ]);
       expect(t.status, t.stderr).toBe(0);
-      // Autotuned (no kernels named): metrics.json says which candidates it timed and how fast.
+      // Autotuned (no kernels named): metrics.json says which candidates it timed and how fast, and
+      // stderr (not a terminal) had a line per stage of the autotuner while the run prepared.
       const m = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
       expect(Object.keys(m.autotune_ms)).toContain(`encode:${m.kernels.encode}`);
+      const stages = t.stderr.split('\n').filter((l) => l.startsWith('autotuning kernels: '));
+      expect(stages).toEqual([
+        'autotuning kernels: timing the encoders on the whole batch',
+        'autotuning kernels: timing the TopK variants',
+        ...(m.autotune_ms['select:chunkmax'] === undefined
+          ? []
+          : [
+              `autotuning kernels: timing the TopK on chunk maxima from the encoder (${m.kernels.encode}) against its own scan`,
+            ]),
+      ]);
       const dash = join(dir, 'dash');
       const e = cli([
         'eval',
