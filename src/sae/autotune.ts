@@ -6,13 +6,13 @@
  */
 
 import { writeOpfsFile } from '../data/opfs';
+import { TOPK_INSERT_MAX_K } from '../gpu/kernel-variants';
 import { type EncodeVariant, encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
-import { TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
 import { timeGpu } from '../gpu/timing';
+import { kList } from './config';
 import type { GpuSae } from './step';
 import type { KernelChoice } from './step-host';
-import { kRow } from './step-uniform';
 
 const memo = new Map<string, KernelChoice>();
 const CACHE_FILE = 'autotune.json';
@@ -29,7 +29,7 @@ export interface AutotuneReport {
 function cacheKey(sae: GpuSae, adapter: string): string {
   const c = sae.cfg;
   // The TopK the step runs: k, BatchTopK's cap or Multi-TopK's 4k (the threshold family runs none).
-  const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
+  const kTop = kList(c);
   return `${adapter}|B${c.batchSize}|d${c.d}|N${c.nLatents}|k${kTop}|${c.activation}|tile${sae.plan.tileLatents}`;
 }
 
@@ -245,8 +245,7 @@ export async function autotune(
   }));
   progress(`timing the encoders on the whole batch: ${encoders.map((k) => k.encode).join(', ')}`);
   let best = await fastest(sae, 'encode', encoders, samples, timings, (k) => `encode:${k.encode}`);
-  const c = sae.cfg;
-  const kTop = c.multiTopK ? c.k + c.kAux : kRow(c);
+  const kTop = kList(sae.cfg);
   const topks = !sae.phases.some((p) => p.name === 'topk')
     ? []
     : kTop <= TOPK_INSERT_MAX_K

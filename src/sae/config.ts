@@ -182,6 +182,19 @@ export interface ResolvedConfig extends SaeConfig {
 }
 
 /**
+ * Entries per row in the main region: k (TopK, Multi-TopK), the per-row candidate cap (BatchTopK),
+ * N (the threshold family: the loss counts L0 over the dense activations).
+ */
+export function kRow(c: ResolvedConfig): number {
+  if (isBatchCut(c.activation)) return c.batchTopKCap;
+  if (isDense(c.activation)) return c.nLatents;
+  return c.k;
+}
+
+/** Width of the main TopK's per-row list: k + kAux for Multi-TopK (one list), kRow otherwise. */
+export const kList = (c: ResolvedConfig) => (c.multiTopK ? c.k + c.kAux : kRow(c));
+
+/**
  * Where each default comes from: the paper (Gao et al. 2024), its released code (openai/sparse_autoencoder),
  * EleutherAI's sparsify, SAELens, or ours. README's defaults table is checked against this list.
  */

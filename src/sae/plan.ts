@@ -26,7 +26,7 @@ import {
   type ShardedName,
   type StepBufferName,
 } from './buffer-names';
-import { hasExtra, isBatchCut, isDense, type ResolvedConfig } from './config';
+import { hasExtra, isDense, kList, kRow, type ResolvedConfig } from './config';
 
 /** The adapter limits a plan depends on (GPUSupportedLimits names). */
 export interface PlanLimits {
@@ -116,6 +116,11 @@ export interface BufferPlan {
    * [⌈n / chunk⌉, B, K]; 0 where the fused kernel does not apply (threshold family, K > 64).
    */
   fusedChunkMin: number;
+  /**
+   * Whether the 'chunkmax' TopK can run (one tile of the sparse family, K ≤ 64, d % 4 = 0): the plan
+   * then holds its chunk maxima, `preMax`.
+   */
+  chunkMax: boolean;
   /**
    * Row blocks G of the sort's row-block form (sortBlocks [G, N]; kernel-variants.ts sortRowBlocks);
    * 0 where it does not apply (threshold family, or N too wide for two blocks).
@@ -272,6 +277,10 @@ function parameterBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, shards:
   add('emaDummy', 4, '[4]', 'small');
 }
 
+/** Whether the 'chunkmax' TopK can run: one tile of the sparse family, its per-row lists (K ≤ 64), vec4 rows. */
+const chunkMaxApplies = (cfg: ResolvedConfig, lay: Layout) =>
+  !isDense(cfg.activation) && lay.tiles.length === 1 && cfg.d % 4 === 0 && kList(cfg) <= TOPK_INSERT_MAX_K;
+
 /** The batch's rows, reconstructions and gradients; the pre-activations (a tile, or a micro-batch's [b, N]). */
 function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout) {
   const { batchSize: B, d, nLatents: N } = cfg;
@@ -292,10 +301,8 @@ function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout
   // Threshold family: [b, N] of a micro-batch (b = microBatch rows).
   const preRows = dense ? microBatch : B;
   add('pre', preRows * tileLatents, `[${preRows}, ${tileLatents}]`, 'pre-activations');
-  // The 'chunkmax' TopK's chunk maxima (step-sparse.ts): where the whole [B, N] is one tile and its
-  // per-row lists apply (K ≤ 64), sized for the narrowest unrolled encoder tile.
-  const K = cfg.multiTopK ? cfg.k + cfg.kAux : isBatchCut(cfg.activation) ? cfg.batchTopKCap : cfg.k;
-  const chunkMax = !dense && lay.tiles.length === 1 && d % 4 === 0 && K <= TOPK_INSERT_MAX_K;
+  // The 'chunkmax' TopK's chunk maxima (step-sparse.ts), sized for the narrowest unrolled encoder tile.
+  const chunkMax = chunkMaxApplies(cfg, lay);
   const maxWords = chunkMax ? chunkMaxWords(B, N) : 1;
   add('preMax', maxWords, chunkMax ? `[${B}, ${maxWords / B}]` : '[1]', 'pre-activations');
   const BN = dense ? microBatch * N : 1;
@@ -327,7 +334,7 @@ function entryBuffers(
   const dense = isDense(cfg.activation);
   const add = adder(buffers);
   // Entries: TopK + AuxK pairs per row (sparse), the codes (dense), and the CSC order by latent.
-  const kMain = isBatchCut(cfg.activation) ? cfg.batchTopKCap : dense ? N : cfg.k;
+  const kMain = kRow(cfg);
   const codesK = dense ? Math.min(N, DENSE_CODES_MAX) : kMain;
   const E = dense ? B * codesK : B * (kMain + kAux);
   add('idxAll', E, `[${E}]`, 'entries');
@@ -341,31 +348,31 @@ function entryBuffers(
   const G = lay.sortBlocks;
   add('sortBlocks', G ? G * N : 1, G ? `[${G}, ${N}]` : '[1]', 'entries');
   const multi = cfg.multiTopK;
-  const kList = multi ? cfg.k + kAux : kMain;
+  const kTop = kList(cfg);
   // The fused encode + TopK's chunk lists (K ≤ 64): at most FUSED_MAX_CHUNKS lists per row and tile.
   const fusedChunkMin =
-    !dense && kList <= FUSED_MAX_K ? Math.max(FUSED_MIN_CHUNK, Math.ceil(tileLatents / FUSED_MAX_CHUNKS)) : 0;
-  const fusedLists = fusedChunkMin ? Math.ceil(tileLatents / fusedChunkMin) * B * kList : 1;
+    !dense && kTop <= FUSED_MAX_K ? Math.max(FUSED_MIN_CHUNK, Math.ceil(tileLatents / FUSED_MAX_CHUNKS)) : 0;
+  const fusedLists = fusedChunkMin ? Math.ceil(tileLatents / fusedChunkMin) * B * kTop : 1;
   add(
     'fusedIdx',
     fusedLists,
-    `[${Math.ceil(tileLatents / Math.max(1, fusedChunkMin))}, ${B}, ${kList}]`,
+    `[${Math.ceil(tileLatents / Math.max(1, fusedChunkMin))}, ${B}, ${kTop}]`,
     'entries',
   );
   add(
     'fusedVal',
     fusedLists,
-    `[${Math.ceil(tileLatents / Math.max(1, fusedChunkMin))}, ${B}, ${kList}]`,
+    `[${Math.ceil(tileLatents / Math.max(1, fusedChunkMin))}, ${B}, ${kTop}]`,
     'entries',
   );
   // Running top-k lists across tiles (only when there is more than one tile).
   const many = tiles.length > 1;
   // (The fused path and AuxK use them with one tile too.)
   const lists = many || fusedChunkMin > 0;
-  add('tileIdx', lists ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
-  add('tileVal', lists ? B * Math.max(kList, kAux) : 1, `[${B}, ${Math.max(kList, kAux)}]`, 'entries');
-  add('bestIdx', lists ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
-  add('bestVal', lists ? B * kList : 1, `[${B}, ${kList}]`, 'entries');
+  add('tileIdx', lists ? B * Math.max(kTop, kAux) : 1, `[${B}, ${Math.max(kTop, kAux)}]`, 'entries');
+  add('tileVal', lists ? B * Math.max(kTop, kAux) : 1, `[${B}, ${Math.max(kTop, kAux)}]`, 'entries');
+  add('bestIdx', lists ? B * kTop : 1, `[${B}, ${kTop}]`, 'entries');
+  add('bestVal', lists ? B * kTop : 1, `[${B}, ${kTop}]`, 'entries');
   const auxLists = lists && kAux > 0 && !multi;
   add('bestAuxIdx', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
   add('bestAuxVal', auxLists ? B * kAux : 1, `[${B}, ${kAux}]`, 'entries');
@@ -445,7 +452,8 @@ export function bufferPlan(
   latentAndSmallBuffers(buffers, cfg);
   problems.push(...oversizeProblems(buffers, cfg, cap));
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
-  return { ...cap, ...lay, fusedChunkMin, sortBlocks, buffers, totalBytes, problems };
+  const chunkMax = chunkMaxApplies(cfg, lay);
+  return { ...cap, ...lay, fusedChunkMin, chunkMax, sortBlocks, buffers, totalBytes, problems };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */

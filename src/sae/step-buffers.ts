@@ -14,9 +14,17 @@ import {
   type StepBufferName,
   type TensorName,
 } from './buffer-names';
-import { type Activation, defaultExtra, hasExtra, isBatchCut, isDense, type ResolvedConfig } from './config';
+import {
+  type Activation,
+  defaultExtra,
+  hasExtra,
+  isBatchCut,
+  isDense,
+  kRow,
+  type ResolvedConfig,
+} from './config';
 import { assertPlan, type BufferPlan, bufferPlan } from './plan';
-import { kRow, microBatchBytes } from './step-uniform';
+import { microBatchBytes } from './step-uniform';
 
 export type ParamName = (typeof PARAM_NAMES)[number] | 'extra';
 /** The trained tensors of a config, in order. */

@@ -10,11 +10,10 @@ import { createEncodeTopK } from '../gpu/kernels/encode-topk';
 import { createGrad } from '../gpu/kernels/grad';
 import { createNestedGrad } from '../gpu/kernels/nested-grad';
 import { createSortByLatent } from '../gpu/kernels/sort';
-import { createTopK, TOPK_INSERT_MAX_K } from '../gpu/kernels/topk';
+import { createTopK } from '../gpu/kernels/topk';
 import { createTopKMerge } from '../gpu/kernels/topk-merge';
-import { isBatchCut } from './config';
+import { isBatchCut, kList, kRow } from './config';
 import type { KernelChoice, StepCommon, StepHost } from './step-host';
-import { kRow } from './step-uniform';
 
 /** Builds the sparse family's phases into `sae`. */
 export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCommon) {
@@ -145,14 +144,9 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   };
   if (plan.tiles.length > 1 || (kernels.fused && plan.fusedChunkMin > 0))
     return buildTiledSelect(sae, kernels, batch);
-  const K = multi ? cfg.k + kAux : kRow(cfg);
   // 'chunkmax': an unrolled encoder writes each row's maximum per RN latents, which the TopK ranks
-  // chunks by ([B, ⌈N / RN⌉], at most a quarter of pre).
-  const chunkMax =
-    kernels.topk === 'chunkmax' &&
-    kernels.encode.startsWith('unroll') &&
-    d % 4 === 0 &&
-    K <= TOPK_INSERT_MAX_K;
+  // chunks by ([B, ⌈N / RN⌉]), where the plan holds those maxima.
+  const chunkMax = kernels.topk === 'chunkmax' && kernels.encode.startsWith('unroll') && plan.chunkMax;
   const encode = createEncode(device, { B, d, N }, kernels.encode, { chunkMax });
   // The plan holds the maxima for the narrowest tile (plan.ts); an encoder with wider tiles uses a prefix.
   const preMax = chunkMax ? b.preMax : undefined;
@@ -164,7 +158,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   const topk = createTopK(device, {
     B,
     N,
-    K,
+    K: kList(cfg),
     aux: false,
     multi,
     tile: kernels.topkTile,
@@ -204,9 +198,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
       },
     },
     chunkMax,
-    destroy: () => {
-      encode.destroy();
-    },
+    destroy: () => encode.destroy(),
   };
 }
 
@@ -228,12 +220,12 @@ function buildTiledSelect(
   const { batchSize: B, d, kAux } = cfg;
   const multi = cfg.multiTopK;
   const n = plan.tileLatents;
-  const kList = multi ? cfg.k + kAux : kRow(cfg);
+  const kTop = kList(cfg);
   const common = { B, N: n, tile: kernels.topkTile, variant: kernels.topk, tiled: true };
-  const topk = createTopK(device, { ...common, K: kList, aux: false, multi });
+  const topk = createTopK(device, { ...common, K: kTop, aux: false, multi });
   const hasAux = kAux > 0 && !multi;
   const topkAux = hasAux ? createTopK(device, { ...common, K: kAux, aux: true }) : null;
-  const merge = createTopKMerge(device, { B, K: kList, multi });
+  const merge = createTopKMerge(device, { B, K: kTop, multi });
   const mergeAux = hasAux ? createTopKMerge(device, { B, K: kAux, aux: true }) : null;
   const encodeDead = hasAux ? createEncodeDead(device, { B, d, n }, kernels.encode) : null;
   const mergeBgs = merge.bind('main', [
@@ -286,7 +278,7 @@ function buildTiledSelect(
     if (fused) {
       const f = createEncodeTopK(
         device,
-        { B, d, N: t.n, K: kList, lat0: t.lat0, wOff: t.wOff, chunk, multi },
+        { B, d, N: t.n, K: kTop, lat0: t.lat0, wOff: t.wOff, chunk, multi },
         fused,
       );
       encodes.push(f);

@@ -1,22 +1,12 @@
 /**
- * The uniforms of a step (pure: no GPU objects, usable in node): entries per row, flags, the StepParams
+ * The uniforms of a step (pure: no GPU objects, usable in node): flags, the StepParams
  * bytes of a training step and of the evaluation forward (layout in src/gpu/step-params.ts), and the
  * MicroBatch uniform.
  */
 import { STEP_FLAGS, type StepParamValues, writeStepParams } from '../gpu/step-params';
 import { METRIC_SLOTS } from './buffer-names';
-import { adamScalars, isBatchCut, isDense, l1Scale, type ResolvedConfig } from './config';
+import { adamScalars, isBatchCut, kRow, l1Scale, type ResolvedConfig } from './config';
 import type { BufferPlan } from './plan';
-
-/**
- * Entries per row in the main region: k (TopK, Multi-TopK), the per-row candidate cap (BatchTopK),
- * N (the threshold family: the loss counts L0 over the dense activations).
- */
-export function kRow(c: ResolvedConfig): number {
-  if (isBatchCut(c.activation)) return c.batchTopKCap;
-  if (isDense(c.activation)) return c.nLatents;
-  return c.k;
-}
 
 /** StepParams.flags of a config. */
 export function stepFlags(c: ResolvedConfig): number {

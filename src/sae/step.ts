@@ -8,12 +8,12 @@ import { createLoss } from '../gpu/kernels/loss';
 import { createUpdate } from '../gpu/kernels/update';
 import { STEP_FLAGS } from '../gpu/step-params';
 import type { TensorName } from './buffer-names';
-import { isBatchCut, isDense, l1At, type ResolvedConfig } from './config';
+import { isBatchCut, isDense, kRow, l1At, type ResolvedConfig } from './config';
 import { paramNames, StepBuffers } from './step-buffers';
 import { buildDense } from './step-dense';
 import { DEFAULT_KERNELS, type KernelChoice, type StepCommon, type StepHost } from './step-host';
 import { buildSparse } from './step-sparse';
-import { forwardParamsBytes, kRow, microBatchBytes, stepFlags, stepParamsBytes } from './step-uniform';
+import { forwardParamsBytes, microBatchBytes, stepFlags, stepParamsBytes } from './step-uniform';
 
 /**
  * One training step on the buffers of StepBuffers (step-buffers.ts): the kernels bound to them, the

@@ -7,8 +7,6 @@ import { gpuForms, groupsFor, loopGroups, nextPow2, phases } from './kernel';
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
 const TOPK_MAX_TILE = 2048;
 
-export { TOPK_INSERT_MAX_K };
-
 export type TopKVariant = (typeof TOPK_VARIANT_NAMES)[number];
 
 /** Chunk width of 'chunked' (topk_insert_chunked) unless the caller names one. */
