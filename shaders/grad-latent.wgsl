@@ -354,3 +354,38 @@ fn bpre_final_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     db_pre[c] = dec[0] - enc[0];
   }
 }
+
+// bpre_final_seq over four columns a thread through vec4 views (d % 4 == 0): each component's sums as
+// bpre_final_seq's, so the same bits with a quarter of the loads; workgroups of 4 (one SIMD batch on
+// SwiftShader) so that d = 64 spreads over the cores (16 threads in one workgroup ran on one).
+@group(0) @binding(26) var<storage, read> enc_part4: array<vec4<f32>>;
+
+@compute @workgroup_size(4)
+fn bpre_final_seq4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let multi = (P.flags & FLAG_MULTI) != 0u;
+  let nChunks = (P.N + LCH - 1u) / LCH;
+  let d4 = P.d / 4u;
+  for (var c = gid.x; c < d4; c += nwg.x * 4u) {
+    var dec: array<vec4<f32>, FWG_B>;
+    var enc: array<vec4<f32>, FWG_B>;
+    for (var t = 0u; t < FWG_B; t++) {
+      var a = vec4<f32>(0.0);
+      for (var b = t; b < P.B; b += FWG_B) { a += g4[b * d4 + c] + select(g_aux4[b * d4 + c], vec4<f32>(0.0), multi); }
+      dec[t] = a;
+      var e = vec4<f32>(0.0);
+      for (var j = t; j < nChunks; j += FWG_B) { e += enc_part4[j * d4 + c]; }
+      enc[t] = e;
+    }
+    for (var h = FWG_B / 2u; h > 0u; h >>= 1u) {
+      for (var t = 0u; t < h; t++) {
+        dec[t] += dec[t + h];
+        enc[t] += enc[t + h];
+      }
+    }
+    let r = dec[0] - enc[0];
+    db_pre[4u * c] = r.x;
+    db_pre[4u * c + 1u] = r.y;
+    db_pre[4u * c + 2u] = r.z;
+    db_pre[4u * c + 3u] = r.w;
+  }
+}

@@ -140,11 +140,12 @@ fn colsum_r_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
 }
 
-// colsum_r_seq over four columns a thread (d % 4 == 0): each component as colsum_r_seq.
-@compute @workgroup_size(16)
+// colsum_r_seq over four columns a thread (d % 4 == 0): each component as colsum_r_seq. Workgroups of 4
+// (one SIMD batch on SwiftShader), so that d = 64's 16 threads spread over the cores.
+@compute @workgroup_size(4)
 fn colsum_r_seq4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let d4 = P.d / 4u;
-  for (var c = gid.x; c < d4; c += nwg.x * 16u) {
+  for (var c = gid.x; c < d4; c += nwg.x * 4u) {
     var lane: array<vec4<f32>, CWG>;
     for (var t = 0u; t < CWG; t++) {
       var acc = vec4<f32>(0.0);

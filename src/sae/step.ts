@@ -77,7 +77,7 @@ export class GpuSae extends StepBuffers implements StepHost {
     const shardN = shards[0].n;
     const params = b.params;
     const loss = createLoss(device, { B, d });
-    const update = createUpdate(device, { shardN });
+    const update = createUpdate(device, { shardN, d });
     const dead = createDead(device, { B, N, k: kRow(cfg) });
     const names = paramNames(cfg);
     // Adam and EMA per tensor, and per shard for the [N, d] tensors: [theta, grad, m, v, ema] buffers.
@@ -151,7 +151,7 @@ export class GpuSae extends StepBuffers implements StepHost {
         record: (p: GPUComputePassEncoder) => {
           perShard(p, [update.project]);
           extraNorm?.(p);
-          update.run(p, updateBgs[0], ['clip_reduce']);
+          update.run(p, updateBgs[0], [update.clip]);
         },
       },
       {

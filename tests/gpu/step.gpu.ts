@@ -355,7 +355,8 @@ for (const cs of CASES) {
 // The loss's column sums (colR) and db_pre's final sums take a workgroup per column with a tree on a
 // GPU and a thread per column replaying the same tree on a software adapter; the loss's finalize a
 // workgroup of 256 lanes on a GPU and one thread replaying its tree on software; its rows and
-// gradients vec4 loads on software (d = 12): their bits must agree.
+// gradients vec4 loads on software (d = 12), as do db_pre's final sums (bpre_final_seq4); the gradient
+// norm's reduction (clip_reduce) one thread on software: their bits must agree.
 // Every latent's list is short, so everything they read is the same in both forms.
 gpuTest(
   'column sums, loss rows, finalize, loss gradients: software forms equal GPU forms bit for bit',
@@ -381,8 +382,10 @@ gpuTest(
       const out = {
         colR: await sae.readF32('colR', d),
         db_pre: await sae.readF32('db_pre', d),
-        // finalize's scalars and metrics slot, and the loss gradients (the software forms read vec4)
-        scal: await sae.readF32('scal', 2),
+        // finalize's scalars and metrics slot, the gradient norm and clip factor (clip_reduce: 256
+        // lanes and a tree on a GPU, one thread replaying them on software), and the loss gradients
+        // (the software forms read vec4)
+        scal: await sae.readF32('scal', 4),
         rowStats: await sae.readF32('rowStats', B * 4),
         metrics: (await sae.readMetrics(1, 2))[0],
         g: await sae.readF32('g', B * d),
@@ -490,6 +493,79 @@ gpuTest(
             Object.is(soft[name][e], gpu[name][e]),
             `d=${d} ${name}[${e}]: ${soft[name][e]} (software form) != ${gpu[name][e]} (workgroup form)`,
           );
+    }
+  },
+);
+
+// The software forms of the decoder projection and the renormalization (a thread per latent row; vec4
+// views where d % 4 == 0, update.wgsl project_dec_v4 / renorm_dec_v4) against a float32 replay of the
+// scalar forms' operations in their order (Math.fround after each): the same bits, at d = 12 (vec4)
+// and d = 7 (scalar). The phases run one at a time so the inputs of each can be read.
+gpuTest(
+  'decoder projection and renormalization: the software forms equal a float32 replay bit for bit',
+  async (device) => {
+    for (const d of [12, 7]) {
+      const B = 16;
+      const N = 20;
+      const cfg = resolveConfig({ d, nLatents: N, k: 3, kAux: 0, batchSize: B, gradProjection: true });
+      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+      sae.setState({ params: randomParams(N, d, 41) });
+      sae.writeBatch(randn(B * d, 43), new Float32Array(B).fill(1));
+      // A whole step first: every uniform is written, and W_dec moves off its unit-norm start.
+      sae.step(1, cfg.lr, 1 / B);
+      const f = Math.fround;
+      const runPhases = async (names: string[]) => {
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        for (const ph of sae.phases) if (names.includes(ph.name)) ph.record(pass);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+        await device.queue.onSubmittedWorkDone();
+      };
+      const before = sae.phases
+        .slice(
+          0,
+          sae.phases.findIndex((p) => p.name === 'project+norm'),
+        )
+        .map((p) => p.name);
+      await runPhases(before);
+      const W = await sae.readF32('W_dec', N * d);
+      const gDec = await sae.readF32('dW_dec', N * d);
+      const gEnc = await sae.readF32('dW_enc', N * d);
+      const dbEnc = await sae.readF32('db_enc', N);
+      await runPhases(['project+norm']);
+      const gotDec = await sae.readF32('dW_dec', N * d);
+      const gotPart = await sae.readF32('normPart', N);
+      for (let i = 0; i < N; i++) {
+        const o = i * d;
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot = f(dot + f(gDec[o + c] * W[o + c]));
+        let sq = f(dbEnc[i] * dbEnc[i]);
+        for (let c = 0; c < d; c++) {
+          const gd = f(gDec[o + c] - f(dot * W[o + c]));
+          assert(Object.is(gotDec[o + c], gd), `d=${d} dW_dec[${i}, ${c}]: ${gotDec[o + c]} != replay ${gd}`);
+          sq = f(sq + f(f(gd * gd) + f(gEnc[o + c] * gEnc[o + c])));
+        }
+        assert(Object.is(gotPart[i], sq), `d=${d} normPart[${i}]: ${gotPart[i]} != replay ${sq}`);
+      }
+      await runPhases(['adam']);
+      const Wa = await sae.readF32('W_dec', N * d);
+      await runPhases(['renorm']);
+      const gotW = await sae.readF32('W_dec', N * d);
+      sae.destroy();
+      let moved = 0;
+      for (let i = 0; i < N; i++) {
+        const o = i * d;
+        let sq = 0;
+        for (let c = 0; c < d; c++) sq = f(sq + f(Wa[o + c] * Wa[o + c]));
+        const inv = f(1 / Math.max(f(Math.sqrt(sq)), 1e-30));
+        if (Math.abs(sq - 1) > 1e-6) moved++;
+        for (let c = 0; c < d; c++) {
+          const w = f(Wa[o + c] * inv);
+          assert(Object.is(gotW[o + c], w), `d=${d} W_dec[${i}, ${c}]: ${gotW[o + c]} != replay ${w}`);
+        }
+      }
+      assert(moved > 0, `d=${d}: every row already had unit norm; the renormalization was not exercised`);
     }
   },
 );

@@ -47,7 +47,7 @@ export function createGrad(
     loopGroups(device, Math.min(sortLongSlots(s.entries) - 1, s.shardN)),
     Math.ceil(s.d / 4 / 16),
   ] as const;
-  const bpreFinal = gpuForms(device) ? 'bpre_final' : 'bpre_final_seq';
+  const bpreFinal = gpuForms(device) ? 'bpre_final' : v4 ? 'bpre_final_seq4' : 'bpre_final_seq';
   // gv on a software adapter with one level: four entries of a row per thread share g's loads
   // (grad-gv4.wgsl, the same bits); on a GPU, and with Matryoshka's per-level g, a thread per entry.
   const gv = !v4 ? 'gv' : !gpuForms(device) && (s.widths ?? [1]).length === 1 ? 'gv_v4_rows' : 'gv_v4';
@@ -74,7 +74,15 @@ export function createGrad(
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
       { entry: 'bpre_part', groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 64)) },
       // Bit for bit the same sums: a workgroup per column on a GPU, a thread per column on software.
-      { entry: bpreFinal, groups: groupsFor(device, s.d, bpreFinal === 'bpre_final' ? 1 : 16) },
+      {
+        entry: bpreFinal,
+        groups:
+          bpreFinal === 'bpre_final'
+            ? groupsFor(device, s.d)
+            : bpreFinal === 'bpre_final_seq4'
+              ? groupsFor(device, s.d / 4, 4)
+              : groupsFor(device, s.d, 16),
+      },
     ],
     {
       CPT: Math.max(1, Math.ceil(s.d / 64)),
@@ -96,9 +104,20 @@ export function createGrad(
     /** whether long lists have their own sums */
     splitLong: split,
     /** Buffers in binding order 0–17 then the long list (see above); the vec4 views 18–23 go between,
-     * W_dec's vec4 view last (25). */
+     * then W_dec's (25) and encPart's (26). */
     bind: (name: string, all: GPUBuffer[]) =>
-      k.bind(name, [...all.slice(0, 18), all[2], all[3], all[8], all[9], all[11], all[12], all[18], all[4]]),
+      k.bind(name, [
+        ...all.slice(0, 18),
+        all[2],
+        all[3],
+        all[8],
+        all[9],
+        all[11],
+        all[12],
+        all[18],
+        all[4],
+        all[17],
+      ]),
     run: k.run,
   };
 }

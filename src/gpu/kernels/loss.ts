@@ -18,7 +18,7 @@ export function createLoss(device: GPUDevice, s: { B: number; d: number }) {
     !soft
       ? { entry: 'colsum_r', groups: groupsFor(device, s.d) }
       : v4
-        ? { entry: 'colsum_r_seq4', groups: groupsFor(device, s.d / 4, 16) }
+        ? { entry: 'colsum_r_seq4', groups: groupsFor(device, s.d / 4, 4) }
         : { entry: 'colsum_r_seq', groups: groupsFor(device, s.d, 16) },
     { entry: soft ? 'finalize_seq' : 'finalize', groups: 1 },
     {
