@@ -1,6 +1,6 @@
 import { Rng } from '../src/data/rng';
 import { createEncode } from '../src/gpu/kernels/encode';
-import { timeGpu } from '../src/gpu/timing';
+import { profileDispatches, timeGpu } from '../src/gpu/timing';
 import { encodeRef } from '../src/reference/encode';
 import { autotune } from '../src/sae/autotune';
 import { type Activation, isDense, resolveConfig, type SaeConfig } from '../src/sae/config';
@@ -112,6 +112,20 @@ export async function benchStep(
     matmulMs.push(en.medianMs);
     pairs.push(st.medianMs / en.medianMs);
   }
+  // The step once more, every dispatch timed inside its one pass (where the adapter has in-pass
+  // timestamps), then the matmul alone the same way: what each phase costs where the step runs it,
+  // without the per-submission cost that phases_ms carries.
+  const inPass = await profileDispatches(
+    device,
+    (pass, setGroup) => {
+      for (const ph of sae.phases) {
+        setGroup(ph.name);
+        ph.record(pass);
+      }
+    },
+    samples,
+  );
+  const matmulInPass = inPass && (await profileDispatches(device, (pass) => matmul(pass), samples));
   plain?.destroy();
   pairs.sort((a, b) => a - b);
   matmulMs.sort((a, b) => a - b);
@@ -156,6 +170,7 @@ export async function benchStep(
       ms: sparseLoadsMs,
       ratio_floor: (matmulMedian + sparseLoadsMs) / matmulMedian,
     },
+    ...(inPass && matmulInPass ? { in_pass: inPassReport(inPass, matmulInPass) } : {}),
     naive_encode_ms: naiveT.medianMs,
     encode_gflops: flops / (phases.encode * 1e6),
     naive_encode_gflops: flops / (naiveT.medianMs * 1e6),
@@ -314,4 +329,26 @@ async function gatherRate(device: GPUDevice, s: StepShape, samples: number, empt
   const floats = REPEAT * lists * LIST * d4 * 4;
   const ms = Math.max(0, t.medianMs - emptyPass);
   return { gather_ms: ms, gather_floats: floats, ns_per_float: (ms * 1e6) / floats };
+}
+
+/**
+ * The in-pass profile as the step bench reports it: each dispatch (phase:pipeline, ms), the phases'
+ * sums, their total (the step inside its pass) and that over the matmul alone timed the same way.
+ */
+function inPassReport(step: { label: string; ms: number }[], matmul: { label: string; ms: number }[]) {
+  const phases: Record<string, number> = {};
+  for (const { label, ms } of step) {
+    const phase = label.slice(0, label.indexOf(':'));
+    phases[phase] = (phases[phase] ?? 0) + ms;
+  }
+  const total = step.reduce((a, d) => a + d.ms, 0);
+  const matmulMs = matmul.reduce((a, d) => a + d.ms, 0);
+  return {
+    dispatches: step.map(({ label, ms }) => ({ label, ms: Math.round(ms * 1000) / 1000 })),
+    phases_ms: phases,
+    step_ms: total,
+    matmul_ms: matmulMs,
+    /** the step over its matmul, both inside a pass: the same measure as the pairs without submissions */
+    ratio_step_over_matmul: total / matmulMs,
+  };
 }

@@ -3,6 +3,7 @@ import type { EncodeVariant } from '../src/gpu/kernels/encode';
 import type { EncodeTopKVariant } from '../src/gpu/kernels/encode-topk';
 import { setLoopGroupsCap } from '../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../src/gpu/kernels/topk';
+import { IN_PASS_TIMESTAMPS } from '../src/gpu/timing';
 import { benchDispatch } from './dispatch.bench';
 import { benchEncode } from './encode.bench';
 import { benchForms } from './forms.bench';
@@ -26,7 +27,11 @@ export async function runBenchSuite(params: URLSearchParams) {
   const maxN = params.get('max-n') ?? '2^20';
   const maxLog2N = /^2\^\d+$/.test(maxN) ? Number(maxN.slice(2)) : Math.floor(Math.log2(Number(maxN)));
 
-  const gpu = await createGpu({ onUncapturedError: (m) => console.log(`[gpu error] ${m}`) });
+  const gpu = await createGpu(
+    { onUncapturedError: (m) => console.log(`[gpu error] ${m}`) },
+    'sae-lab-bench',
+    [IN_PASS_TIMESTAMPS],
+  );
   if (params.get('loop-groups')) setLoopGroupsCap(gpu.device, Number(params.get('loop-groups')));
   const entries: unknown[] = [];
   // only=adapter matches no bench: the page just reports its adapter (bench/hw.ts checks it first).

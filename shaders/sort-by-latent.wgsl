@@ -9,6 +9,7 @@
 //   sort_scatter one thread per entry: unordered[atomicAdd(cursor[latent])] = e
 //   sort_order_short  one thread per latent with at most SHORT entries: rank by counting smaller keys
 //   sort_order_long   one workgroup per listed latent: bitmap of keys → rank → rows[start + rank] = e
+// Entries whose value is not positive are left out of the lists (latent_of).
 // Row-block form (software adapters, where sort_order_long's barriers are expensive): a stable
 // counting sort that needs no ordering pass. The rows are cut into G blocks; one thread per block
 // walks its entries in the canonical order (row by row, main before aux):
@@ -35,7 +36,15 @@ const SHORT: u32 = {{SHORT}}u;   // longest list one thread orders alone (O(n²)
 @group(0) @binding(7) var<storage, read_write> long_list: array<atomic<u32>>; // [1 + ⌊E/(SHORT+1)⌋]: count, latents
 @group(0) @binding(8) var<storage, read_write> blocks: array<u32>;           // [G, N] (row-block form)
 
-fn latent_of(e: u32) -> u32 { return idx_all[e]; }
+@group(0) @binding(9) var<storage, read> val_all: array<f32>;              // [B·(k+kAux)]
+
+// Entry e's latent, or NONE where e is padding or its value is not positive (a ReLU'd 0, or NaN): such
+// an entry adds exactly ±0 to every per-latent sum (v·g, gv·(x − b_pre) with gv = 0, gv), and an
+// accumulator that starts at +0 never holds −0, so leaving it out of the lists changes no bit and
+// saves the sums its row reads (AuxK among dead latents, whose pre-activations are mostly ≤ 0).
+// A row's TopK and AuxK entries are ranked best first, so after its first such AuxK entry the rest
+// are such entries or padding.
+fn latent_of(e: u32) -> u32 { return select(NONE, idx_all[e], val_all[e] > 0.0); }
 
 fn key_of(e: u32) -> u32 {
   let nMain = P.B * P.k;
@@ -204,12 +213,12 @@ fn walk_block(g: u32, op: u32) {
   for (var row = r.x; row < r.y; row++) {
     for (var j = 0u; j < P.k; j++) {
       let e = row * P.k + j;
-      let i = idx_all[e];
+      let i = latent_of(e);
       if (i < P.N) { visit(g, i, e, op); }
     }
     for (var j = 0u; j < P.kAux; j++) {
       let e = nMain + row * P.kAux + j;
-      let i = idx_all[e];
+      let i = latent_of(e);
       if (i >= P.N) { break; }
       visit(g, i, e, op);
     }

@@ -89,7 +89,12 @@ export function reportLimits<T extends { [K in keyof T]: number }>(
  * sizes (the defaults, 128 MiB bindings, are far too small for [B, N] pre-activations).
  * Throws WebGPUUnavailableError with a user-facing message when WebGPU is missing.
  */
-export async function createGpu(events: DeviceEvents = {}, label = 'sae-lab'): Promise<GpuContext> {
+export async function createGpu(
+  events: DeviceEvents = {},
+  label = 'sae-lab',
+  /** optional features to ask for where the adapter has them (the benchmarks: in-pass timestamps) */
+  extraFeatures: string[] = [],
+): Promise<GpuContext> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new WebGPUUnavailableError('navigator.gpu is undefined');
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -99,7 +104,7 @@ export async function createGpu(events: DeviceEvents = {}, label = 'sae-lab'): P
     if (name === 'minStorageBufferOffsetAlignment') continue;
     requiredLimits[name] = Number(adapter.limits[name]);
   }
-  const wanted: GPUFeatureName[] = ['timestamp-query'];
+  const wanted = ['timestamp-query', ...extraFeatures] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ label, requiredLimits, requiredFeatures });
   let destroyedByUs = false;

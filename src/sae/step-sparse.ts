@@ -71,6 +71,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     params,
     b.longList,
     b.sortBlocks,
+    b.valAll,
   ]);
   const lBg = lossBg(b.valAll);
 

@@ -271,7 +271,8 @@ for (const cs of CASES) {
         if (idx[main + e] !== out.auxIdx[e])
           throw new Error(`aux idx[${e}] ${idx[main + e]} != ${out.auxIdx[e]}`);
       }
-      // The CSC lists: per latent, its entries ordered by (row, main before aux) — the deterministic order.
+      // The CSC lists: per latent, its entries with a positive value (an entry of value 0 adds nothing
+      // to any sum) ordered by (row, main before aux) — the deterministic order.
       const start = await sae.readU32('start', cs.N + 1);
       const rows = await sae.readU32('rows', E);
       const keyOf = (e: number) =>
@@ -279,7 +280,7 @@ for (const cs of CASES) {
       const lengths = new Set<string>();
       for (let i = 0; i < cs.N; i++) {
         const want: number[] = [];
-        for (let e = 0; e < E; e++) if (idx[e] === i) want.push(e);
+        for (let e = 0; e < E; e++) if (idx[e] === i && val[e] > 0) want.push(e);
         want.sort((a, b) => keyOf(a) - keyOf(b));
         const got = Array.from(rows.subarray(start[i], start[i + 1]));
         if (got.join() !== want.join()) throw new Error(`CSC list of latent ${i}: [${got}] != [${want}]`);

@@ -7,7 +7,7 @@ import { gpuForms, groupsFor, phases } from './kernel';
  * Bindings: idxAll, counts [N] (zero between steps), start [N+1] (out), cursor [N], unordered [E],
  * rows [E] (out: entries grouped by latent, by row within), params, longList [sortLongSlots(E)]
  * (scratch: latents whose list is longer than SORT_SHORT), sortBlocks [G, N] (the row-block form's
- * counts; all zero between steps).
+ * counts; all zero between steps), valAll [E] (an entry is listed only where its value is positive).
  * `blocks` (the plan's sortBlocks, G): with G ≥ 2 and on a software adapter the row-block form runs (a
  * stable counting sort by blocks of rows, no barrier); otherwise atomic scatter + ordering. Both write
  * the same lists (the canonical order), so the choice changes speed only.
