@@ -22,6 +22,8 @@ const T: u32 = {{T}}u;
 const WG: u32 = {{WG}}u;
 const NEG_MAX: f32 = -3.4028234e38;   // padding and NaN sort below every finite value
 const PER_THREAD: u32 = {{PER_THREAD}}u;  // max(1, T / 2 / WG): winners a thread holds during a merge
+// Most candidates AuxK ranks by counting (rank_row) instead of the networks (topk.ts auxRankMax).
+const RANK_MAX: u32 = {{RANK_MAX}}u;
 
 @group(0) @binding(0) var<storage, read> pre: array<f32>;
 @group(0) @binding(1) var<storage, read> dead_list: array<u32>;
@@ -185,7 +187,7 @@ fn topk_row(s: Src, row: u32, lid: u32) {
   let count = s.count;
   let kout = kout_of();
   // Uniform: count comes from uniforms and the read-only dead_info, the same for every row.
-  if (count <= WG) {
+  if (count <= select(WG, RANK_MAX, AUX)) {
     rank_row(s, row, lid, count, kout);
     return;
   }
@@ -283,12 +285,12 @@ fn topk_row(s: Src, row: u32, lid: u32) {
 // has barriers as coroutines, each with its own stack and workgroup memory: the bitonic entry cost
 // 176 ms at B = 1024, kAux = 384 with 20 dead latents, this one 10 ms (bench, one run). The step
 // dispatches both; compact_dead (dead.wgsl) writes the bitonic entry's indirect workgroup count,
-// 0 unless more than WG latents are dead, so each row is ranked by exactly one of them.
+// 0 unless more than RANK_MAX latents are dead, so each row is ranked by exactly one of them.
 @compute @workgroup_size(WG)
 fn topk_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_id) lid3: vec3<u32>) {
   let s = whole_src();
-  if (s.count > WG) { return; }
+  if (s.count > RANK_MAX) { return; }
   if (AUX && s.count == 0u) {
     put_empty(wid.x * WG + lid3.x, nwg.x * WG);
     return;
@@ -297,13 +299,14 @@ fn topk_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   for (var row = wid.x; row < P.B; row += nwg.x) { rank_row(s, row, lid3.x, s.count, kout); }
 }
 
-// At most WG candidates (AuxK with few dead latents, a tile holding few of them, a small N): each
-// thread ranks one candidate by counting the better ones — count² reads, no workgroup memory, no
-// barrier — instead of a bitonic sort of a whole T-wide tile that is nearly all padding. The same
+// At most WG candidates (RANK_MAX for AuxK: few dead latents, a tile holding few of them, a small N):
+// each thread ranks its candidates (lid, lid + WG, …) by counting the better ones — count² reads, no
+// workgroup memory, no barrier — instead of a bitonic sort of a KP-wide list that is nearly all
+// padding (AuxK's KP is nextPow2(kAux), 512 at the paper's kAux). The same
 // total order (`better`), so the same lists; ranks from count up are padding, as the sort leaves them.
 fn rank_row(s: Src, row: u32, lid: u32, count: u32, kout: u32) {
-  if (lid < count) {
-    let lat = cand_lat(s, lid);
+  for (var c = lid; c < count; c += WG) {
+    let lat = cand_lat(s, c);
     let v = cand_val(s, row, lat);
     var rank = 0u;
     for (var u = 0u; u < count; u++) {

@@ -117,6 +117,9 @@ interface Case {
   encode?: EncodeVariant;
   /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
+  /** How the AuxK TopK must rank the dead latents: by counting over more than 64 of them (several a
+   * lane), or by the bitonic networks (compact_dead's indirect workgroup count, deadInfo[1], non-zero). */
+  auxRanked?: 'count' | 'bitonic';
 }
 
 const CASES: Case[] = [
@@ -171,9 +174,18 @@ const CASES: Case[] = [
     hot: 2,
     splitLong: true,
   },
-  // More dead latents than a TopK workgroup ranks (64 lanes; 256 in the GPU forms): the AuxK bitonic
-  // TopK runs through the indirect dispatch compact_dead writes (with fewer, topk_rank alone).
-  { name: 'more dead latents than topk_rank takes', B: 16, d: 8, N: 300, k: 4, kAux: 8, dead: true },
+  // More dead latents than topk_rank ranks (256 in both forms): the AuxK bitonic TopK runs through the
+  // indirect dispatch compact_dead writes (with fewer, topk_rank alone).
+  {
+    name: 'more dead latents than topk_rank takes',
+    B: 16,
+    d: 8,
+    N: 600,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    auxRanked: 'bitonic',
+  },
   {
     name: 'more dead latents than topk_rank takes, GPU forms',
     B: 16,
@@ -183,6 +195,18 @@ const CASES: Case[] = [
     kAux: 8,
     dead: true,
     splitLong: true,
+    auxRanked: 'bitonic',
+  },
+  // 64 < dead ≤ 256: topk_rank ranks them by counting, several candidates a lane.
+  {
+    name: 'dead latents ranked several to a lane',
+    B: 16,
+    d: 8,
+    N: 200,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    auxRanked: 'count',
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
   // d = 136: the vec4 gradient sums hold three column groups per thread, the last one partly past d.
@@ -303,8 +327,15 @@ for (const cs of CASES) {
       assertClose(val.subarray(main), out.auxVal, 1e-5, 1e-5, 'aux val');
       assertClose(await sae.readF32('xHat', cs.B * cs.d), out.xHat, 1e-5, 1e-5, 'x_hat');
       assertClose(await sae.readF32('eHat', cs.B * cs.d), out.eHat, 1e-5, 1e-5, 'e_hat');
-      const deadInfo = await sae.readU32('deadInfo', 1);
+      const deadInfo = await sae.readU32('deadInfo', 2);
       assert(deadInfo[0] === out.deadList.length, `dead count ${deadInfo[0]} != ${out.deadList.length}`);
+      if (cs.auxRanked === 'bitonic')
+        assert(deadInfo[1] > 0, `${deadInfo[0]} dead: the bitonic AuxK did not run`);
+      if (cs.auxRanked === 'count')
+        assert(
+          deadInfo[1] === 0 && deadInfo[0] > 64,
+          `${deadInfo[0]} dead, bitonic groups ${deadInfo[1]}: not ranked by counting over more than 64`,
+        );
       if (cs.dead)
         assert(out.deadList.length > 0 && out.auxLoss > 0, 'case meant to exercise AuxK has no AuxK loss');
       else assert(out.auxLoss === 0, 'AuxK loss without dead latents');

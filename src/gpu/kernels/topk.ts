@@ -65,9 +65,16 @@ function rankNet(P: number): string {
  * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
 const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
 
+/**
+ * Most dead latents the AuxK TopK ranks by counting (topk_rank, count² reads a row) before the bitonic
+ * networks take over: one per lane on a GPU; on a software adapter RANK_MAX_SOFTWARE.
+ */
+const auxRankMax = (device: GPUDevice) => (gpuForms(device) ? topkLanes(device) : RANK_MAX_SOFTWARE);
+const RANK_MAX_SOFTWARE = 256;
+
 /** What compact_dead needs for the AuxK TopK's indirect dispatch (createTopK's `indirect`). */
 export const auxDispatch = (device: GPUDevice, B: number) => ({
-  AUX_RANK_MAX: topkLanes(device),
+  AUX_RANK_MAX: auxRankMax(device),
   AUX_GROUPS: loopGroups(device, B),
 });
 
@@ -162,6 +169,7 @@ export function createTopK(
       T,
       PER_THREAD: Math.max(1, T / 2 / WG),
       WG,
+      RANK_MAX: s.aux ? auxRankMax(device) : WG,
       ...(chunked
         ? {
             CH: chunk,
