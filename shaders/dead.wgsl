@@ -4,8 +4,10 @@
 //   count_fires  one thread per (b, j) of the main TopK                         B·k
 //   update_dead  one thread per latent                                          N
 //   compact_dead one workgroup: ordered prefix sum of dead flags → dead_list    N
-// dead_info = [count, x, y, z]: (x, y, z) is the indirect dispatch of the AuxK bitonic TopK, which
-// runs only when more than AUX_RANK_MAX latents are dead (topk.wgsl's topk_rank takes the rest).
+// dead_info = [count, x, y, z, x', y', z', 0]: (x, y, z) is the indirect dispatch of the AuxK bitonic
+// TopK, which runs only when more than AUX_RANK_MAX latents are dead; (x', y', z') that of
+// topk.wgsl's topk_rank_many, which runs when AUX_RANK_ONE < count ≤ AUX_RANK_MAX (topk_rank takes
+// the rest).
 
 const WG: u32 = 256u;
 
@@ -18,7 +20,8 @@ const WG: u32 = 256u;
 @group(0) @binding(6) var<storage, read_write> dead_list: array<u32>;
 @group(0) @binding(7) var<storage, read_write> dead_info: array<u32>;
 @group(0) @binding(8) var<uniform> P: StepParams;
-override AUX_RANK_MAX: u32 = 0u;   // most dead latents topk_rank handles (its workgroup size)
+override AUX_RANK_ONE: u32 = 0u;   // most dead latents topk_rank handles (its workgroup size)
+override AUX_RANK_MAX: u32 = 0u;   // most dead latents topk_rank_many handles
 override AUX_GROUPS: u32 = 0u;     // workgroups of the AuxK bitonic TopK
 
 @compute @workgroup_size(WG)
@@ -71,9 +74,12 @@ fn compact_dead(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == WG - 1u) {
     let count = part[WG - 1u];
     dead_info[0] = count;
-    let bitonic = (P.flags & FLAG_AUXK) != 0u && count > AUX_RANK_MAX;
-    dead_info[1] = select(0u, AUX_GROUPS, bitonic);
+    let auxOn = (P.flags & FLAG_AUXK) != 0u;
+    dead_info[1] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_MAX);
     dead_info[2] = 1u;
     dead_info[3] = 1u;
+    dead_info[4] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_ONE && count <= AUX_RANK_MAX);
+    dead_info[5] = 1u;
+    dead_info[6] = 1u;
   }
 }

@@ -118,8 +118,11 @@ interface Case {
   /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
   /** How the AuxK TopK must rank the dead latents: by counting over more than 64 of them (several a
-   * lane), or by the bitonic networks (compact_dead's indirect workgroup count, deadInfo[1], non-zero). */
+   * lane: topk_rank_many, whose indirect workgroup count deadInfo[4] compact_dead makes non-zero), or by
+   * the bitonic networks alone (theirs, deadInfo[1]). */
   auxRanked?: 'count' | 'bitonic';
+  /** With auxRanked 'count': more dead latents than this (default 64), so the walk meant is the one run. */
+  deadOver?: number;
 }
 
 const CASES: Case[] = [
@@ -174,7 +177,7 @@ const CASES: Case[] = [
     hot: 2,
     splitLong: true,
   },
-  // More dead latents than topk_rank ranks (256 in both forms): the AuxK bitonic TopK runs through the
+  // More dead latents than topk_rank ranks (512 on software, 256 in the GPU forms): the AuxK bitonic TopK runs through the
   // indirect dispatch compact_dead writes (with fewer, topk_rank alone).
   {
     name: 'more dead latents than topk_rank takes',
@@ -197,16 +200,39 @@ const CASES: Case[] = [
     splitLong: true,
     auxRanked: 'bitonic',
   },
-  // 64 < dead ≤ 256: topk_rank ranks them by counting, several candidates a lane.
+  // 64 < dead ≤ 512 (at most 32 of N latents fire): topk_rank ranks them by counting, several candidates
+  // a lane on software, in rank_row's walk for 2, 4 or 8 of them.
   {
-    name: 'dead latents ranked several to a lane',
-    B: 16,
+    name: 'dead latents ranked two to a lane',
+    B: 8,
     d: 8,
-    N: 200,
+    N: 100,
     k: 4,
     kAux: 8,
     dead: true,
     auxRanked: 'count',
+  },
+  {
+    name: 'dead latents ranked four to a lane',
+    B: 8,
+    d: 8,
+    N: 230,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    auxRanked: 'count',
+    deadOver: 128,
+  },
+  {
+    name: 'dead latents ranked eight to a lane',
+    B: 8,
+    d: 8,
+    N: 500,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    auxRanked: 'count',
+    deadOver: 448,
   },
   { name: 'odd shapes, no projection', B: 7, d: 5, N: 19, k: 3, kAux: 2, dead: true, project: false },
   // d = 136: the vec4 gradient sums hold three column groups per thread, the last one partly past d.
@@ -327,14 +353,17 @@ for (const cs of CASES) {
       assertClose(val.subarray(main), out.auxVal, 1e-5, 1e-5, 'aux val');
       assertClose(await sae.readF32('xHat', cs.B * cs.d), out.xHat, 1e-5, 1e-5, 'x_hat');
       assertClose(await sae.readF32('eHat', cs.B * cs.d), out.eHat, 1e-5, 1e-5, 'e_hat');
-      const deadInfo = await sae.readU32('deadInfo', 2);
+      const deadInfo = await sae.readU32('deadInfo', 5);
       assert(deadInfo[0] === out.deadList.length, `dead count ${deadInfo[0]} != ${out.deadList.length}`);
       if (cs.auxRanked === 'bitonic')
-        assert(deadInfo[1] > 0, `${deadInfo[0]} dead: the bitonic AuxK did not run`);
+        assert(
+          deadInfo[1] > 0 && deadInfo[4] === 0,
+          `${deadInfo[0]} dead: the bitonic AuxK alone did not run`,
+        );
       if (cs.auxRanked === 'count')
         assert(
-          deadInfo[1] === 0 && deadInfo[0] > 64,
-          `${deadInfo[0]} dead, bitonic groups ${deadInfo[1]}: not ranked by counting over more than 64`,
+          deadInfo[1] === 0 && deadInfo[4] > 0 && deadInfo[0] > (cs.deadOver ?? 64),
+          `${deadInfo[0]} dead, groups ${deadInfo[1]} bitonic and ${deadInfo[4]} many: not ranked by counting over more than ${cs.deadOver ?? 64}`,
         );
       if (cs.dead)
         assert(out.deadList.length > 0 && out.auxLoss > 0, 'case meant to exercise AuxK has no AuxK loss');

@@ -5,7 +5,7 @@ import { auxDispatch } from './topk';
 /**
  * Fire counts, tokens-since-fired counters, dead flags and the ordered dead list.
  * Bindings: idxAll, valAll, firesStep [N], tokensSince [N], firesTotal [N], deadFlag [N], deadList [N],
- * deadInfo [4] (count, then the AuxK bitonic TopK's indirect dispatch), params.
+ * deadInfo [8] (count, then the indirect dispatches of the AuxK bitonic TopK and of topk_rank_many), params.
  */
 export function createDead(device: GPUDevice, s: { B: number; N: number; k: number }) {
   return phases(device, 'dead', code, [

@@ -70,10 +70,56 @@ const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
  * networks take over: one per lane on a GPU; on a software adapter RANK_MAX_SOFTWARE.
  */
 const auxRankMax = (device: GPUDevice) => (gpuForms(device) ? topkLanes(device) : RANK_MAX_SOFTWARE);
-const RANK_MAX_SOFTWARE = 256;
+const RANK_MAX_SOFTWARE = 512;
+
+/**
+ * rank_row's lines for R candidates a lane (slot r: candidate lid + r·WG, its latent l_r, value v_r
+ * and rank r_r). The walk over the candidates comes in one copy per power of two of slots up to R,
+ * the smallest that holds the lane's `used` slots chosen outside the loop.
+ */
+function rankSlots(R: number) {
+  const upTo = (n: number) => [...Array(n).keys()];
+  const pad = (indent: number) => (l: string) => ' '.repeat(indent) + l;
+  const widths: number[] = [];
+  for (let w = 1; w < R; w *= 2) widths.push(w);
+  widths.push(R);
+  const walk = (w: number) => [
+    'for (var u = 0u; u < count; u++) {',
+    '  let lu = cand_lat(s, u);',
+    '  let vu = cand_val(s, row, lu);',
+    ...upTo(w).map((r) => `  r${r} += select(0u, 1u, better(vu, lu, v${r}, l${r}));`),
+    '}',
+  ];
+  const count = widths.flatMap((w, n) => {
+    const head =
+      n === 0 ? `if (used <= ${w}u) {` : n === widths.length - 1 ? '} else {' : `} else if (used <= ${w}u) {`;
+    return [head, ...walk(w).map(pad(2))];
+  });
+  if (widths.length > 1) count.push('}');
+  else count.splice(0, count.length, ...walk(R));
+  return {
+    RPL: R,
+    RANK_SLOTS: upTo(R)
+      .flatMap((r) => [
+        `let ok${r} = lid + ${r}u * WG < count;`,
+        `var l${r} = NONE;`,
+        `var v${r} = NEG_MAX;`,
+        `var r${r} = 0u;`,
+        `if (ok${r}) { l${r} = cand_lat(s, lid + ${r}u * WG); v${r} = cand_val(s, row, l${r}); }`,
+      ])
+      .map(pad(2))
+      .join('\n'),
+    RANK_COUNT: count.map(pad(4)).join('\n'),
+    RANK_PUT: upTo(R)
+      .map((r) => `if (ok${r} && r${r} < kout) { put(row, r${r}, kout, v${r}, l${r}); }`)
+      .map(pad(2))
+      .join('\n'),
+  };
+}
 
 /** What compact_dead needs for the AuxK TopK's indirect dispatch (createTopK's `indirect`). */
 export const auxDispatch = (device: GPUDevice, B: number) => ({
+  AUX_RANK_ONE: topkLanes(device),
   AUX_RANK_MAX: auxRankMax(device),
   AUX_GROUPS: loopGroups(device, B),
 });
@@ -87,7 +133,7 @@ const TILE_PARAMS_BYTES = 16;
  * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
  * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
  * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
- * Bindings: pre [B,N], deadList [N], deadInfo [4], idxAll, valAll [B·(k+kAux)] (out), params.
+ * Bindings: pre [B,N], deadList [N], deadInfo [8], idxAll, valAll [B·(k+kAux)] (out), params.
  *
  * tiled (latent tiles): N is the tile width n; the candidates of a row are the latents [lat0, lat0 + n)
  * of a tile buffer pre [B, n] (AUX: the dead ones among them), and the output is a raw sorted list
@@ -139,9 +185,12 @@ export function createTopK(
   const constants: Record<string, boolean> = tiled
     ? { AUX: s.aux, MULTI: s.multi ?? false, TILED: true }
     : { AUX: s.aux, MULTI: s.multi ?? false };
-  // AuxK with an indirect dispatch: topk_rank ranks rows with at most WG dead latents, the bitonic
-  // entry runs (with loopGroups(B) workgroups, compact_dead's count) only when more are dead.
+  // AuxK with an indirect dispatch: topk_rank ranks rows with at most WG dead latents, topk_rank_many
+  // up to rankMax (software), the bitonic entry beyond; the last two run with loopGroups(B)
+  // workgroups or none, as compact_dead writes.
   const rankFirst = s.aux && !tiled && !insert && s.indirect;
+  // Candidates topk_rank and the small-count path rank by counting (rank_row: ⌈rankMax / WG⌉ a lane).
+  const rankMax = s.aux ? auxRankMax(device) : WG;
   const kernel = phases(
     device,
     'topk',
@@ -149,6 +198,16 @@ export function createTopK(
     rankFirst
       ? [
           { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
+          ...(rankMax > WG
+            ? [
+                {
+                  entry: 'topk_rank_many',
+                  constants,
+                  groups: 0,
+                  indirect: { buffer: s.indirect!, offset: 16 },
+                },
+              ]
+            : []),
           { entry: 'topk', constants, groups: 0, indirect: { buffer: s.indirect!, offset: 4 } },
         ]
       : [
@@ -169,7 +228,8 @@ export function createTopK(
       T,
       PER_THREAD: Math.max(1, T / 2 / WG),
       WG,
-      RANK_MAX: s.aux ? auxRankMax(device) : WG,
+      RANK_MAX: rankMax,
+      ...rankSlots(Math.ceil(rankMax / WG)),
       ...(chunked
         ? {
             CH: chunk,
