@@ -20,7 +20,7 @@ const WG: u32 = 256u;
 @group(0) @binding(6) var<storage, read_write> dead_list: array<u32>;
 @group(0) @binding(7) var<storage, read_write> dead_info: array<u32>;
 @group(0) @binding(8) var<uniform> P: StepParams;
-override AUX_RANK_ONE: u32 = 0u;   // most dead latents topk_rank handles (its workgroup size)
+override AUX_RANK_ONE: u32 = 0u;   // most dead latents topk_rank handles
 override AUX_RANK_MAX: u32 = 0u;   // most dead latents topk_rank_many handles
 override AUX_GROUPS: u32 = 0u;     // workgroups of the AuxK bitonic TopK
 

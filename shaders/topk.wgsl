@@ -22,8 +22,10 @@ const T: u32 = {{T}}u;
 const WG: u32 = {{WG}}u;
 const NEG_MAX: f32 = -3.4028234e38;   // padding and NaN sort below every finite value
 const PER_THREAD: u32 = {{PER_THREAD}}u;  // max(1, T / 2 / WG): winners a thread holds during a merge
-// Most candidates AuxK ranks by counting (rank_row, rank_row_many) instead of the networks (topk.ts
-// auxRankMax), and the candidates a lane then holds, ⌈RANK_MAX / WG⌉.
+// Most candidates ranked by counting a candidate at a time (rank_row; topk.ts rankOne), most AuxK
+// ranks by counting at all (rank_row_many past RANK_ONE; topk.ts auxRankMax) instead of the networks,
+// and the candidates a lane then holds, ⌈RANK_MAX / WG⌉.
+const RANK_ONE: u32 = {{RANK_ONE}}u;
 const RANK_MAX: u32 = {{RANK_MAX}}u;
 const RPL: u32 = {{RPL}}u;
 
@@ -189,7 +191,7 @@ fn topk_row(s: Src, row: u32, lid: u32) {
   let count = s.count;
   let kout = kout_of();
   // Uniform: count comes from uniforms and the read-only dead_info, the same for every row.
-  if (count <= WG) {
+  if (count <= RANK_ONE) {
     rank_row(s, row, lid, count, kout);
     return;
   }
@@ -291,13 +293,13 @@ fn topk_row(s: Src, row: u32, lid: u32) {
 // has barriers as coroutines, each with its own stack and workgroup memory: the bitonic entry cost
 // 176 ms at B = 1024, kAux = 384 with 20 dead latents, this one 10 ms (bench, one run). The step
 // dispatches all three AuxK entries; compact_dead (dead.wgsl) writes the indirect workgroup counts of
-// topk_rank_many (WG < count ≤ RANK_MAX) and of the bitonic entry (count > RANK_MAX), 0 otherwise,
+// topk_rank_many (RANK_ONE < count ≤ RANK_MAX) and of the bitonic entry (count > RANK_MAX), 0 otherwise,
 // so each row is ranked by exactly one of them.
 @compute @workgroup_size(WG)
 fn topk_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_id) lid3: vec3<u32>) {
   let s = whole_src();
-  if (s.count > WG) { return; }
+  if (s.count > RANK_ONE) { return; }
   if (AUX && s.count == 0u) {
     put_empty(wid.x * WG + lid3.x, nwg.x * WG);
     return;
@@ -306,26 +308,27 @@ fn topk_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   for (var row = wid.x; row < P.B; row += nwg.x) { rank_row(s, row, lid3.x, s.count, kout); }
 }
 
-// AuxK with WG < count ≤ RANK_MAX dead latents (software adapters: RANK_MAX = 8·WG), in an entry point
-// of its own: the same code in topk_rank's doubled its time at 40 dead (13 → 26 ms, B = 1024), the
-// registers of the many-slot walks taken from the one-slot one.
+// AuxK with RANK_ONE < count ≤ RANK_MAX dead latents (software adapters: 2·WG < count ≤ 8·WG), in an
+// entry point of its own: the same code in topk_rank's doubled its time at 40 dead (13 → 26 ms,
+// B = 1024), the registers of the many-slot walks taken from the one-slot one; and from 65 to 128
+// dead a walk per candidate is faster still (65 dead: 33 vs 55 ms).
 @compute @workgroup_size(WG)
 fn topk_rank_many(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_id) lid3: vec3<u32>) {
   let s = whole_src();
-  if (s.count <= WG || s.count > RANK_MAX) { return; }
+  if (s.count <= RANK_ONE || s.count > RANK_MAX) { return; }
   let kout = kout_of();
   for (var row = wid.x; row < P.B; row += nwg.x) { rank_row_many(s, row, lid3.x, s.count, kout); }
 }
 
-// At most WG candidates (AuxK with few dead latents, a tile holding few of them, a small N): each
-// thread ranks one candidate by counting the better ones — count² reads, no workgroup memory, no
-// barrier — instead of a bitonic sort of a KP-wide list that is nearly all padding (AuxK's KP is
-// nextPow2(kAux), 512 at the paper's kAux). The same total order (`better`), so the same lists; ranks
-// from count up are padding, as the sort leaves them.
+// At most RANK_ONE candidates (AuxK with few dead latents, a tile holding few of them, a small N): each
+// thread ranks its candidates lid, lid + WG, … one at a time by counting the better ones — count²
+// reads, no workgroup memory, no barrier — instead of a bitonic sort of a KP-wide list that is nearly
+// all padding (AuxK's KP is nextPow2(kAux), 512 at the paper's kAux). The same total order (`better`),
+// so the same lists; ranks from count up are padding, as the sort leaves them.
 fn rank_row(s: Src, row: u32, lid: u32, count: u32, kout: u32) {
-  if (lid < count) {
-    let lat = cand_lat(s, lid);
+  for (var c = lid; c < count; c += WG) {
+    let lat = cand_lat(s, c);
     let v = cand_val(s, row, lat);
     var rank = 0u;
     for (var u = 0u; u < count; u++) {
@@ -337,7 +340,7 @@ fn rank_row(s: Src, row: u32, lid: u32, count: u32, kout: u32) {
   for (var j = count + lid; j < kout; j += WG) { put(row, j, kout, NEG_MAX, NONE); }
 }
 
-// rank_row over up to RANK_MAX candidates: lane lid's are lid + r·WG for r < RPL, held in named
+// rank_row over up to RANK_MAX candidates, more than RANK_ONE: lane lid's are lid + r·WG for r < RPL, held in named
 // variables (topk.ts generates the lines) and ranked in one walk over the candidates, so each
 // candidate's latent and value are loaded once for all of them. One walk for each power of two of
 // slots up to RPL, picked outside it by the lane's slots in use, so a smaller count pays for fewer

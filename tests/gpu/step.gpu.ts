@@ -117,10 +117,11 @@ interface Case {
   encode?: EncodeVariant;
   /** Force the GPU forms (split long-list sums, per-latent workgroups; kernel.ts setGpuForms) on or off. */
   splitLong?: boolean;
-  /** How the AuxK TopK must rank the dead latents: by counting over more than 64 of them (several a
-   * lane: topk_rank_many, whose indirect workgroup count deadInfo[4] compact_dead makes non-zero), or by
-   * the bitonic networks alone (theirs, deadInfo[1]). */
-  auxRanked?: 'count' | 'bitonic';
+  /** How the AuxK TopK must rank the dead latents: by counting, over more than 64 of them in topk_rank
+   * ('one': neither indirect entry dispatched) or in topk_rank_many ('count': its indirect workgroup
+   * count deadInfo[4], which compact_dead writes, non-zero), or by the bitonic networks alone (theirs,
+   * deadInfo[1]). */
+  auxRanked?: 'one' | 'count' | 'bitonic';
   /** With auxRanked 'count': more dead latents than this (default 64), so the walk meant is the one run. */
   deadOver?: number;
 }
@@ -200,28 +201,39 @@ const CASES: Case[] = [
     splitLong: true,
     auxRanked: 'bitonic',
   },
-  // 64 < dead ≤ 512 (at most 32 of N latents fire): topk_rank ranks them by counting, several candidates
-  // a lane on software, in rank_row's walk for 2, 4 or 8 of them.
+  // 64 < dead ≤ 128 (at most 32 of N latents fire): topk_rank ranks them by counting, two candidates a
+  // lane one after the other; 128 < dead ≤ 512: topk_rank_many, several a lane in its walk for 2, 4 or 8.
+  {
+    name: 'dead latents ranked one at a time, two to a lane',
+    B: 8,
+    d: 8,
+    N: 120,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    auxRanked: 'one',
+  },
   {
     name: 'dead latents ranked two to a lane',
     B: 8,
     d: 8,
-    N: 100,
-    k: 4,
-    kAux: 8,
-    dead: true,
-    auxRanked: 'count',
-  },
-  {
-    name: 'dead latents ranked four to a lane',
-    B: 8,
-    d: 8,
-    N: 230,
+    N: 180,
     k: 4,
     kAux: 8,
     dead: true,
     auxRanked: 'count',
     deadOver: 128,
+  },
+  {
+    name: 'dead latents ranked four to a lane',
+    B: 8,
+    d: 8,
+    N: 250,
+    k: 4,
+    kAux: 8,
+    dead: true,
+    auxRanked: 'count',
+    deadOver: 192,
   },
   {
     name: 'dead latents ranked eight to a lane',
@@ -359,6 +371,11 @@ for (const cs of CASES) {
         assert(
           deadInfo[1] > 0 && deadInfo[4] === 0,
           `${deadInfo[0]} dead: the bitonic AuxK alone did not run`,
+        );
+      if (cs.auxRanked === 'one')
+        assert(
+          deadInfo[1] === 0 && deadInfo[4] === 0 && deadInfo[0] > 64,
+          `${deadInfo[0]} dead, groups ${deadInfo[1]} bitonic and ${deadInfo[4]} many: not topk_rank alone over more than 64`,
         );
       if (cs.auxRanked === 'count')
         assert(

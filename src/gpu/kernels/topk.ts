@@ -71,6 +71,12 @@ const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
  */
 const auxRankMax = (device: GPUDevice) => (gpuForms(device) ? topkLanes(device) : RANK_MAX_SOFTWARE);
 const RANK_MAX_SOFTWARE = 512;
+/**
+ * Most dead latents topk_rank ranks a candidate at a time (then topk_rank_many): its lanes on a GPU,
+ * twice them on software (SwiftShader, B = 1024, kAux = 384: 65 dead 33 vs 55 ms in topk_rank_many, 128
+ * dead 122 vs 102).
+ */
+const auxRankOne = (device: GPUDevice) => (gpuForms(device) ? 1 : 2) * topkLanes(device);
 
 /**
  * rank_row's lines for R candidates a lane (slot r: candidate lid + r·WG, its latent l_r, value v_r
@@ -119,7 +125,7 @@ function rankSlots(R: number) {
 
 /** What compact_dead needs for the AuxK TopK's indirect dispatch (createTopK's `indirect`). */
 export const auxDispatch = (device: GPUDevice, B: number) => ({
-  AUX_RANK_ONE: topkLanes(device),
+  AUX_RANK_ONE: auxRankOne(device),
   AUX_RANK_MAX: auxRankMax(device),
   AUX_GROUPS: loopGroups(device, B),
 });
@@ -185,11 +191,13 @@ export function createTopK(
   const constants: Record<string, boolean> = tiled
     ? { AUX: s.aux, MULTI: s.multi ?? false, TILED: true }
     : { AUX: s.aux, MULTI: s.multi ?? false };
-  // AuxK with an indirect dispatch: topk_rank ranks rows with at most WG dead latents, topk_rank_many
+  // AuxK with an indirect dispatch: topk_rank ranks rows with at most rankOne dead latents, topk_rank_many
   // up to rankMax (software), the bitonic entry beyond; the last two run with loopGroups(B)
   // workgroups or none, as compact_dead writes.
   const rankFirst = s.aux && !tiled && !insert && s.indirect;
-  // Candidates topk_rank and the small-count path rank by counting (rank_row: ⌈rankMax / WG⌉ a lane).
+  // Candidates ranked by counting: one at a time up to rankOne (rank_row), up to rankMax for AuxK
+  // (rank_row_many: ⌈rankMax / WG⌉ a lane); compact_dead dispatches with the same bounds.
+  const rankOne = s.aux ? auxRankOne(device) : WG;
   const rankMax = s.aux ? auxRankMax(device) : WG;
   const kernel = phases(
     device,
@@ -198,7 +206,7 @@ export function createTopK(
     rankFirst
       ? [
           { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
-          ...(rankMax > WG
+          ...(rankMax > rankOne
             ? [
                 {
                   entry: 'topk_rank_many',
@@ -228,6 +236,7 @@ export function createTopK(
       T,
       PER_THREAD: Math.max(1, T / 2 / WG),
       WG,
+      RANK_ONE: rankOne,
       RANK_MAX: rankMax,
       ...rankSlots(Math.ceil(rankMax / WG)),
       ...(chunked
