@@ -54,6 +54,8 @@ fn decode_row(b: u32, lid: u32) {
       // of them, so its decode costs what is dead, nothing while no latent is.
       if (i >= P.N) { break; }
       let v = val[off + j];
+      // AuxK's entries are ranked best first and ReLU'd: after its first 0 come only 0s and padding.
+      if (AUX && v == 0.0) { break; }
       if (v != 0.0) {
         acc += v * w_dec(i, c, dT);
         if (LEVELS > 1u) { lvl[level_of(i)] += v * w_dec(i, c, dT); }
@@ -85,6 +87,7 @@ fn decode_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       let i = idx[off + e];
       if (i >= P.N) { break; }
       let v = val[off + e];
+      if (AUX && v == 0.0) { break; }
       if (v != 0.0) {
 {{LANE_ADD}}
       }
@@ -112,6 +115,7 @@ fn decode_lanes_array(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
       let i = idx[off + e];
       if (i >= P.N) { break; }
       let v = val[off + e];
+      if (AUX && v == 0.0) { break; }
       if (v != 0.0) {
         for (var j = 0u; j < CPL; j++) {
           let c = lid.x + j * DLA;

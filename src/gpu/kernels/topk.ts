@@ -61,13 +61,14 @@ function rankNet(P: number): string {
   ].join('\n');
 }
 
-/** Invocations per row of the bitonic TopK: 256 on a GPU (more lanes per barrier step), 64 where
- * barriers are emulated. Also the most candidates topk_rank ranks (one per invocation). */
+/** Invocations per row of the bitonic TopK and of topk_rank: 256 on a GPU (more lanes per barrier
+ * step), 64 where barriers are emulated. */
 const topkLanes = (device: GPUDevice) => (gpuForms(device) ? 256 : 64);
 
 /**
- * Most dead latents the AuxK TopK ranks by counting (topk_rank, count² reads a row) before the bitonic
- * networks take over: one per lane on a GPU; on a software adapter RANK_MAX_SOFTWARE.
+ * Most dead latents the AuxK TopK ranks by counting (topk_rank, then topk_rank_many: count² reads a
+ * row) before the bitonic networks take over: one per lane on a GPU; on a software adapter
+ * RANK_MAX_SOFTWARE (B = 1024, kAux = 384: 512 dead 635 ms ranked, 513 733–900 by the networks).
  */
 const auxRankMax = (device: GPUDevice) => (gpuForms(device) ? topkLanes(device) : RANK_MAX_SOFTWARE);
 const RANK_MAX_SOFTWARE = 512;
