@@ -22,9 +22,16 @@ function functionBodies(code: string): Map<string, string> {
   return out;
 }
 
-/** The text of `entry` and of every function it calls, transitively. */
+/** `code` without its line comments: a comment's words must not read as a call or a binding's use. */
+export const stripComments = (code: string) => code.replace(/\/\/[^\n]*/g, '');
+
+/**
+ * The text of `entry` and of every function it calls, transitively (comments left out: "gv (the …"
+ * in a comment once read as a call of gv and gave an entry point two bindings it never touches, over
+ * the default limit of 8 storage buffers).
+ */
 export function reachableText(code: string, entry: string): string {
-  const bodies = functionBodies(code);
+  const bodies = functionBodies(stripComments(code));
   const seen = new Set<string>();
   const stack = [entry];
   let text = '';

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { usedBindings } from '../../src/gpu/kernels/kernel';
 import { expand } from '../../src/gpu/pipelines';
-import { workgroupBytes } from '../../src/gpu/wgsl';
+import { reachableText, workgroupBytes } from '../../src/gpu/wgsl';
 
 const SHADERS = join(resolve(import.meta.dirname, '../..'), 'shaders');
 const read = (f: string) => readFileSync(join(SHADERS, f), 'utf8');
@@ -33,6 +34,48 @@ describe('workgroupBytes', () => {
       const code = `${common}\n${read(f)}`.replace(/\{\{\w+\}\}/g, '8');
       for (const m of code.matchAll(/@compute[^\n]*\n?\s*fn\s+(\w+)/g)) {
         expect(workgroupBytes(code, m[1]), `${f}:${m[1]}`).toBeGreaterThanOrEqual(0);
+        entries++;
+      }
+    }
+    expect(entries).toBeGreaterThan(40);
+  });
+});
+
+describe('usedBindings', () => {
+  it('follows calls, not names in comments or after a dot', () => {
+    const code = [
+      '@group(0) @binding(0) var<storage, read> a: array<f32>;',
+      '@group(0) @binding(1) var<storage, read_write> b: array<f32>;',
+      '@group(0) @binding(2) var<storage, read_write> c: array<f32>;',
+      '@group(0) @binding(4) var<storage, read> x: array<f32>;',
+      'fn helper(i: u32) -> f32 { return a[i]; }',
+      '// other (a comment) names other; @group(0) @binding(3) var<storage, read> d: array<f32>;',
+      'fn other(i: u32) { c[i] = 1.0; }',
+      '@compute @workgroup_size(1) fn main() {',
+      '  // other (this comment) must not pull c in',
+      '  b[0] = helper(vec2<u32>(0u, 1u).x);',
+      '}',
+    ].join('\n');
+    expect(usedBindings(code, 'main').map((x) => x.name)).toEqual(['a', 'b']);
+    expect(reachableText(code, 'main')).not.toMatch(/other/);
+  });
+
+  it("keeps every entry point of every kernel module within WebGPU's default 8 storage buffers", () => {
+    // The modules as the wrappers compose them (grad.ts appends its software and long-list forms).
+    const modules: Record<string, string> = {};
+    for (const f of readdirSync(SHADERS).filter((n) => n.endsWith('.wgsl') && n !== 'common.wgsl'))
+      modules[f] = read(f);
+    modules['grad-latent.wgsl'] += read('grad-gv4.wgsl') + read('grad-long.wgsl') + read('grad-reg.wgsl');
+    for (const f of ['grad-gv4.wgsl', 'grad-long.wgsl', 'grad-reg.wgsl']) delete modules[f];
+    let entries = 0;
+    for (const [f, body] of Object.entries(modules)) {
+      const code = `${common}\n${body}`.replace(/\{\{\w+\}\}/g, '8');
+      for (const m of code.matchAll(/@compute[^\n]*\n?\s*fn\s+(\w+)/g)) {
+        const storage = usedBindings(code, m[1]).filter((b) => b.type !== 'uniform');
+        expect(
+          storage.length,
+          `${f}:${m[1]} binds ${storage.map((b) => b.name).join(', ')}`,
+        ).toBeLessThanOrEqual(8);
         entries++;
       }
     }

@@ -1,7 +1,7 @@
 import common from '../../../shaders/common.wgsl?raw';
 import { expand, getPipeline } from '../pipelines';
 import { STEP_PARAMS_WGSL } from '../step-params';
-import { reachableText } from '../wgsl';
+import { reachableText, stripComments } from '../wgsl';
 
 interface BindingDecl {
   binding: number;
@@ -12,7 +12,7 @@ interface BindingDecl {
 /** group-0 buffer bindings declared in WGSL, with their variable names. */
 function parseBindings(code: string): BindingDecl[] {
   const re = /@group\(0\)\s*@binding\((\d+)\)\s*var<(storage|uniform)(?:\s*,\s*(read_write|read))?>\s*(\w+)/g;
-  return [...code.matchAll(re)].map((m) => ({
+  return [...stripComments(code).matchAll(re)].map((m) => ({
     binding: Number(m[1]),
     name: m[4],
     type: m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage',
@@ -26,7 +26,8 @@ function parseBindings(code: string): BindingDecl[] {
  */
 export function usedBindings(code: string, entry: string): BindingDecl[] {
   const text = reachableText(code, entry);
-  return parseBindings(code).filter((b) => new RegExp(`\\b${b.name}\\b`).test(text));
+  // Not after a '.': `gid.x` is no use of a binding named x.
+  return parseBindings(code).filter((b) => new RegExp(`(?<![\\w.])${b.name}\\b`).test(text));
 }
 
 export interface EntryPoint {
