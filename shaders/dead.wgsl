@@ -4,6 +4,7 @@
 //   count_fires  one thread per (b, j) of the main TopK                         B·k
 //   update_dead  one thread per latent                                          N
 //   compact_dead one workgroup: ordered prefix sum of dead flags → dead_list    N
+//                (compact_dead_seq: one thread walking the flags, software adapters)
 // dead_info = [count, x, y, z, x', y', z', 0]: (x, y, z) is the indirect dispatch of the AuxK bitonic
 // TopK, which runs only when more than AUX_RANK_MAX latents are dead; (x', y', z') that of
 // topk.wgsl's topk_rank_many, which runs when AUX_RANK_ONE < count ≤ AUX_RANK_MAX (topk_rank takes
@@ -71,15 +72,31 @@ fn compact_dead(@builtin(local_invocation_id) lid: vec3<u32>) {
   for (var i = lo; i < hi; i++) {
     if (dead_flag[i] != 0u) { dead_list[pos] = i; pos++; }
   }
-  if (lid.x == WG - 1u) {
-    let count = part[WG - 1u];
-    dead_info[0] = count;
-    let auxOn = (P.flags & FLAG_AUXK) != 0u;
-    dead_info[1] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_MAX);
-    dead_info[2] = 1u;
-    dead_info[3] = 1u;
-    dead_info[4] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_ONE && count <= AUX_RANK_MAX);
-    dead_info[5] = 1u;
-    dead_info[6] = 1u;
+  if (lid.x == WG - 1u) { put_dead_info(part[WG - 1u]); }
+}
+
+// compact_dead in one thread (software adapters, where its 256 lanes and 16 barriers cost more than the
+// N flags they read): the same list, in index order.
+@compute @workgroup_size(1)
+fn compact_dead_seq() {
+  var count = 0u;
+  for (var i = 0u; i < P.N; i++) {
+    if (dead_flag[i] != 0u) {
+      dead_list[count] = i;
+      count++;
+    }
   }
+  put_dead_info(count);
+}
+
+// The dead count and the AuxK TopK's indirect dispatches (both forms of compact_dead).
+fn put_dead_info(count: u32) {
+  dead_info[0] = count;
+  let auxOn = (P.flags & FLAG_AUXK) != 0u;
+  dead_info[1] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_MAX);
+  dead_info[2] = 1u;
+  dead_info[3] = 1u;
+  dead_info[4] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_ONE && count <= AUX_RANK_MAX);
+  dead_info[5] = 1u;
+  dead_info[6] = 1u;
 }

@@ -144,7 +144,7 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
         name: 'dead',
         record: (p) => {
           act.run(p, mb0.actBg, ['dense_fires']);
-          dead.run(p, deadBg, ['update_dead', 'compact_dead']);
+          dead.run(p, deadBg, ['update_dead', dead.compact]);
         },
       },
       { name: 'loss', record: (p) => loss.run(p, lBg) },
@@ -177,7 +177,7 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
           }
         },
       },
-      { name: 'dead', record: (p) => dead.run(p, deadBg, ['update_dead', 'compact_dead']) },
+      { name: 'dead', record: (p) => dead.run(p, deadBg, ['update_dead', dead.compact]) },
       { name: 'loss', record: (p) => loss.run(p, lBg) },
       {
         name: 'backward',

@@ -1,5 +1,5 @@
 import code from '../../../shaders/dead.wgsl?raw';
-import { groupsFor, phases } from './kernel';
+import { gpuForms, groupsFor, phases } from './kernel';
 import { auxDispatch } from './topk';
 
 /**
@@ -8,9 +8,15 @@ import { auxDispatch } from './topk';
  * deadInfo [8] (count, then the indirect dispatches of the AuxK bitonic TopK and of topk_rank_many), params.
  */
 export function createDead(device: GPUDevice, s: { B: number; N: number; k: number }) {
-  return phases(device, 'dead', code, [
-    { entry: 'count_fires', groups: groupsFor(device, s.B * s.k, 256) },
-    { entry: 'update_dead', groups: groupsFor(device, s.N, 256) },
-    { entry: 'compact_dead', constants: auxDispatch(device, s.B), groups: 1 },
-  ]);
+  // One thread on a software adapter, where compact_dead's barriers cost more than the flags it reads.
+  const compact = gpuForms(device) ? 'compact_dead' : 'compact_dead_seq';
+  return {
+    ...phases(device, 'dead', code, [
+      { entry: 'count_fires', groups: groupsFor(device, s.B * s.k, 256) },
+      { entry: 'update_dead', groups: groupsFor(device, s.N, 256) },
+      { entry: compact, constants: auxDispatch(device, s.B), groups: 1 },
+    ]),
+    /** the entry point that compacts the dead list (run after update_dead) */
+    compact,
+  };
 }
