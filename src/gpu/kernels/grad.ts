@@ -47,7 +47,14 @@ export function createGrad(
     loopGroups(device, Math.min(sortLongSlots(s.entries) - 1, s.shardN)),
     Math.ceil(s.d / 4 / 16),
   ] as const;
-  const bpreFinal = gpuForms(device) ? 'bpre_final' : v4 ? 'bpre_final_seq4' : 'bpre_final_seq';
+  // db_pre's final sums, bit for bit the same in each form: a workgroup per column on a GPU; on software
+  // a thread per column, or per four columns in workgroups of 4 (both cores busy at d = 64).
+  const final = gpuForms(device)
+    ? { entry: 'bpre_final', groups: groupsFor(device, s.d) }
+    : v4
+      ? { entry: 'bpre_final_seq4', groups: groupsFor(device, s.d / 4, 4) }
+      : { entry: 'bpre_final_seq', groups: groupsFor(device, s.d, 16) };
+  const bpreFinal = final.entry;
   // gv on a software adapter with one level: four entries of a row per thread share g's loads
   // (grad-gv4.wgsl, the same bits); on a GPU, and with Matryoshka's per-level g, a thread per entry.
   const gv = !v4 ? 'gv' : !gpuForms(device) && (s.widths ?? [1]).length === 1 ? 'gv_v4_rows' : 'gv_v4';
@@ -73,16 +80,7 @@ export function createGrad(
       })),
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
       { entry: 'bpre_part', groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 64)) },
-      // Bit for bit the same sums: a workgroup per column on a GPU, a thread per column on software.
-      {
-        entry: bpreFinal,
-        groups:
-          bpreFinal === 'bpre_final'
-            ? groupsFor(device, s.d)
-            : bpreFinal === 'bpre_final_seq4'
-              ? groupsFor(device, s.d / 4, 4)
-              : groupsFor(device, s.d, 16),
-      },
+      final,
     ],
     {
       CPT: Math.max(1, Math.ceil(s.d / 64)),

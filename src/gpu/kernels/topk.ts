@@ -87,9 +87,8 @@ const auxRankOne = (device: GPUDevice) => (gpuForms(device) ? 1 : 2) * topkLanes
 function rankSlots(R: number) {
   const upTo = (n: number) => [...Array(n).keys()];
   const pad = (indent: number) => (l: string) => ' '.repeat(indent) + l;
-  const widths: number[] = [];
-  for (let w = 1; w < R; w *= 2) widths.push(w);
-  widths.push(R);
+  // Walk widths 1, 2, 4, … below R, then R.
+  const widths = [...upTo(Math.ceil(Math.log2(R))).map((i) => 2 ** i), R];
   const walk = (w: number) => [
     'for (var u = 0u; u < count; u++) {',
     '  let lu = cand_lat(s, u);',
@@ -97,13 +96,21 @@ function rankSlots(R: number) {
     ...upTo(w).map((r) => `  r${r} += select(0u, 1u, better(vu, lu, v${r}, l${r}));`),
     '}',
   ];
-  const count = widths.flatMap((w, n) => {
-    const head =
-      n === 0 ? `if (used <= ${w}u) {` : n === widths.length - 1 ? '} else {' : `} else if (used <= ${w}u) {`;
-    return [head, ...walk(w).map(pad(2))];
-  });
-  if (widths.length > 1) count.push('}');
-  else count.splice(0, count.length, ...walk(R));
+  // if (used <= 1) { walk 1 } else if (used <= 2) { walk 2 } … else { walk R }; one width: the walk alone.
+  const count =
+    widths.length === 1
+      ? walk(R)
+      : [
+          ...widths.flatMap((w, n) => [
+            n === 0
+              ? `if (used <= ${w}u) {`
+              : n === widths.length - 1
+                ? '} else {'
+                : `} else if (used <= ${w}u) {`,
+            ...walk(w).map(pad(2)),
+          ]),
+          '}',
+        ];
   return {
     RPL: R,
     RANK_SLOTS: upTo(R)
