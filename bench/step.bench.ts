@@ -134,14 +134,16 @@ export async function benchStep(
   const naiveT = await timePass((pass) => naive.run(pass, encodeBind), 1, samples);
   naive.destroy();
   const deadCount = (await sae.readU32('deadInfo', 1))[0];
+  const gvPass = sae.phases.some((p) => p.name === 'gv');
   sae.destroy();
   const loads = await gatherRate(device, s, samples, emptyPass);
   // The rows the sparse phases cannot avoid reading, d floats each: the decoder's k (and AuxK's a)
-  // W_dec rows per batch row; per entry (E = B·(k + a)) its W_dec row for gv and its g (or g_aux) and
-  // x rows for the two gradient sums. AuxK takes a = min(kAux, dead) per row.
+  // W_dec rows per batch row; per entry (E = B·(k + a)) its g (or g_aux) and x rows for the two
+  // gradient sums, and its W_dec row for gv where gv has a pass of its own (otherwise the sums read
+  // each latent's W_dec row once). AuxK takes a = min(kAux, dead) per row.
   const a = Math.min(s.kAux, deadCount);
   const entries = s.B * (s.k + a);
-  const sparseFloats = s.d * (s.B * s.k + s.B * a + 3 * entries);
+  const sparseFloats = s.d * (s.B * s.k + s.B * a + (gvPass ? 3 : 2) * entries + (gvPass ? 0 : s.N));
   const sparseLoadsMs = (sparseFloats * loads.ns_per_float) / 1e6;
   const matmulMedian = matmulMs[Math.floor(matmulMs.length / 2)];
   const flops = 2 * s.B * s.d * s.N;

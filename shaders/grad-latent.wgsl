@@ -5,6 +5,7 @@
 // run once per shard. Every sum is over one latent's entries or carried across shards in latent
 // order, so the result does not depend on how the latents are sharded.
 //   gv          one thread per entry of this shard: gv[e] = (W_dec[idx[e]] · g_src[row]) · [val[e] > 0]  B·(k+kAux)·d
+//               (on software with d % 4 == 0 and d ≤ 768: inside grad_dec_reg's walk, grad-reg.wgsl)
 //   grad_dec    one workgroup per latent i, over its sorted list (sort-by-latent.wgsl), deterministic:
 //               dW_dec[i] = Σ val·g_src[row]
 //   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv
@@ -77,8 +78,11 @@ fn gv_entry(e: u32) {
   gv_all[e] = acc;
 }
 
-// vec4 form of gv (d % 4 == 0): a quarter of the loads and loop steps; each lane sums the columns
-// c ≡ lane (mod 4) in order, then the four lanes are added.
+// vec4 form of gv (d % 4 == 0), in gv's order for vec4 rows: the d/4 column groups in GV_TPL parts, part
+// q the groups c ≡ q (mod GV_TPL) in order (a vec4 sum reduced as (x + y) + (z + w)), then the parts
+// added in order. GV_TPL is the software sums' threads per latent (grad-reg.wgsl), which compute gv
+// in their walk over a latent's list, a part per thread, in this order; so every form has its bits.
+const GV_TPL: u32 = {{GV_TPL}}u;
 @group(0) @binding(25) var<storage, read> W_dec4: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
@@ -95,15 +99,18 @@ fn gv_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let d4 = P.d / 4u;
     let r = row_of(e);
     let wo = (i - S.lat0) * d4;
-    var acc = vec4<f32>(0.0);
-    if (r.y == 0u) {
-      let gs = (g_slice(i) / 4u) + r.x * d4;
-      for (var c = 0u; c < d4; c++) { acc += W_dec4[wo + c] * g4[gs + c]; }
-    } else {
-      let go = r.x * d4;
-      for (var c = 0u; c < d4; c++) { acc += W_dec4[wo + c] * g_aux4[go + c]; }
+    let go = select(r.x * d4, g_slice(i) / 4u + r.x * d4, r.y == 0u);
+    var sum = 0.0;
+    for (var q = 0u; q < GV_TPL; q++) {
+      var acc = vec4<f32>(0.0);
+      if (r.y == 0u) {
+        for (var c = q; c < d4; c += GV_TPL) { acc += W_dec4[wo + c] * g4[go + c]; }
+      } else {
+        for (var c = q; c < d4; c += GV_TPL) { acc += W_dec4[wo + c] * g_aux4[go + c]; }
+      }
+      sum += (acc.x + acc.y) + (acc.z + acc.w);
     }
-    gv_all[e] = (acc.x + acc.y) + (acc.z + acc.w);
+    gv_all[e] = sum;
   }
 }
 

@@ -6,6 +6,12 @@
 // entry beside the one load that matters. TPL is a multiple of 4 (SwiftShader's SIMD width), so a
 // batch of lanes walks one latent's list in step. Each column adds its terms in list order, as the
 // array forms do, so the bits are theirs.
+// GV_FUSED (d ≤ 768, TPL = 4; kernel-variants.ts gvFusedParts): grad_dec_reg also forms gv's parts
+// (grad-latent.wgsl gv_v4 gives the order): thread q holds W_dec's columns c_u of its latent and adds
+// w_u · g_src[row] over its columns in order, from the same loads of g as the sums, then writes the
+// part to gv_part [E, 4]; grad_enc_reg adds an entry's four parts in order, which is gv_v4's sum, and
+// writes it to gv_all. gv's own pass over W_dec and g (68 of a 1441 ms step at d = 768) goes.
+@group(0) @binding(27) var<storage, read_write> gv_part: array<f32>;
 const TPL: u32 = {{TPL}}u;
 
 // Item t of a shard: latent i (il in the shard), thread q of its TPL, its list [s, s + n).
@@ -28,17 +34,20 @@ fn grad_dec_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let gs4 = g_slice(it.i) / 4u;
 {{REG_COLS}}
 {{REG_ZERO}}
+{{REG_W}}
     for (var u = 0u; u < it.n; u++) {
       let e = rows[it.s + u];
       let r = row_of(e);
       let v = val_all[e];
       let o = r.x * d4;
+{{REG_GV_INIT}}
       if (r.y == 1u) {
 {{REG_DEC_AUX}}
       } else {
         let og = gs4 + o;
 {{REG_DEC_MAIN}}
       }
+{{REG_GV_PUT}}
     }
     let w = it.il * d4;
 {{REG_STORE_DEC}}
@@ -58,7 +67,7 @@ fn grad_enc_reg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     var acc0 = 0.0;
     for (var u = 0u; u < it.n; u++) {
       let e = rows[it.s + u];
-      let gv = gv_all[e];
+{{REG_GV_READ}}
       acc0 += gv;
       let o = row_of(e).x * d4;
 {{REG_ENC}}

@@ -71,3 +71,19 @@ export const sortRowBlocks = (B: number, N: number, bindingCap: number) =>
   Math.min(SORT_ROW_BLOCKS, B, Math.floor(Math.min(SORT_BLOCK_BYTES, bindingCap) / (4 * N)));
 /** Elements of the sort's long-list scratch: a count, then at most ⌊E/(SORT_SHORT+1)⌋ latents. */
 export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(entries / (SORT_SHORT + 1)));
+/**
+ * Most vec4 column groups one thread of the software gradient sums keeps in named sums (grad-reg.wgsl;
+ * ours). SwiftShader, d = 768, N = 4096, k = 32: with 42 dead latents, one run each, 249 ms with 4,
+ * 209–215 with 8, 205–235 with 16 (the array forms 282); with 2048 dead, alternating rounds, 48 vs 8:
+ * 222 vs 240 and 273 vs 312. Columns as one block per thread instead of strided: 215–220.
+ */
+export const REG_MAX_Q = 48;
+/** Threads per latent of those sums at d % 4 == 0 (kernel.ts namedColumns over d/4 groups): 4 up to d = 768. */
+export const regThreads = (d: number) => 4 * Math.ceil(d / 4 / (4 * REG_MAX_Q));
+/**
+ * gv's parts (grad-latent.wgsl GV_TPL) for d % 4 == 0: the d/4 column groups split by residue mod
+ * regThreads(d), so the software sums, a thread per part, compute gv in their walk over a latent's
+ * list; each part's sum goes to gvPart [E, parts], which grad_enc_reg adds up. Only where a latent has
+ * 4 threads (d ≤ 768): past that gvPart would grow with d, and gv keeps a kernel of its own.
+ */
+export const gvFusedParts = (d: number) => (d % 4 === 0 && regThreads(d) === 4 ? 4 : 0);

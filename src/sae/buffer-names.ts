@@ -60,6 +60,7 @@ export const STEP_BUFFERS = [
   'idxAll',
   'valAll',
   'gvAll',
+  'gvPart',
   'unordered',
   'rows',
   'longList',

@@ -11,6 +11,7 @@
 import {
   bpreChunks,
   chunkMaxWords,
+  gvFusedParts,
   sortLongSlots,
   sortRowBlocks,
   TOPK_INSERT_MAX_K,
@@ -126,6 +127,12 @@ export interface BufferPlan {
    * 0 where it does not apply (threshold family, or N too wide for two blocks).
    */
   sortBlocks: number;
+  /**
+   * gv's parts per entry where the software gradient sums form gv in their walk (gvPart [E, parts];
+   * kernel-variants.ts gvFusedParts); 0 where that does not apply or gvPart would not fit one binding
+   * (gv then keeps its own kernel, in the same order).
+   */
+  gvParts: number;
   buffers: PlannedBuffer[];
   totalBytes: number;
   /** One line per limit the config breaks, each naming the buffer, its size, the limit and what to change. */
@@ -327,7 +334,7 @@ function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout
 function entryBuffers(
   buffers: PlannedBuffer[],
   cfg: ResolvedConfig,
-  lay: Layout & Pick<BufferPlan, 'sortBlocks'>,
+  lay: Layout & Pick<BufferPlan, 'sortBlocks' | 'gvParts'>,
 ): number {
   const { batchSize: B, nLatents: N, kAux } = cfg;
   const { tileLatents, tiles } = lay;
@@ -341,6 +348,10 @@ function entryBuffers(
   add('valAll', E, `[${E}]`, 'entries');
   for (const name of ['gvAll', 'unordered', 'rows'] as const)
     add(name, dense ? 1 : E, dense ? '[1]' : `[${E}]`, 'entries');
+  // gv's per-part sums where the software gradient sums form gv; on every adapter, so the plan does not
+  // depend on its kind.
+  const parts = lay.gvParts;
+  add('gvPart', parts ? E * parts : 1, parts ? `[${E}, ${parts}]` : '[1]', 'entries');
   const longSlots = dense ? 1 : sortLongSlots(E);
   add('longList', longSlots, `[${longSlots}]`, 'entries');
   // The sort's per-(row block, latent) counts, where its row-block form applies (software adapters
@@ -448,12 +459,15 @@ export function bufferPlan(
   batchBuffers(buffers, cfg, lay);
   const rowBlocks = isDense(cfg.activation) ? 0 : sortRowBlocks(cfg.batchSize, cfg.nLatents, cap.bindingCap);
   const sortBlocks = rowBlocks >= 2 ? rowBlocks : 0;
-  const fusedChunkMin = entryBuffers(buffers, cfg, { ...lay, sortBlocks });
+  const entries = cfg.batchSize * (kRow(cfg) + cfg.kAux);
+  const gvParts =
+    !isDense(cfg.activation) && 4 * entries * gvFusedParts(cfg.d) <= cap.bindingCap ? gvFusedParts(cfg.d) : 0;
+  const fusedChunkMin = entryBuffers(buffers, cfg, { ...lay, sortBlocks, gvParts });
   latentAndSmallBuffers(buffers, cfg);
   problems.push(...oversizeProblems(buffers, cfg, cap));
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
   const chunkMax = chunkMaxApplies(cfg, lay);
-  return { ...cap, ...lay, fusedChunkMin, chunkMax, sortBlocks, buffers, totalBytes, problems };
+  return { ...cap, ...lay, fusedChunkMin, chunkMax, sortBlocks, gvParts, buffers, totalBytes, problems };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */

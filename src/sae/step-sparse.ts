@@ -32,7 +32,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
   const nested = widths.length > 1 ? createNestedGrad(device, { B, d, levels: widths.length }) : null;
   const decode = createDecode(device, { B, d, aux: false, shards: S, shardN, widths });
   const decodeAux = createDecode(device, { B, d, aux: true, shards: S, shardN });
-  const grad = createGrad(device, { d, shardN, entries: E, widths });
+  const grad = createGrad(device, { d, shardN, entries: E, widths, gvParts: plan.gvParts });
   const sort = createSortByLatent(device, { B, N, entries: E, blocks: plan.sortBlocks });
 
   const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec, b.xInner]);
@@ -59,6 +59,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
       sae.shardParams[i],
       b.encPart,
       b.longList,
+      b.gvPart,
     ]),
   );
   const sortBg = sort.bind('sort', [
@@ -95,12 +96,17 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     ...(nested && nestedBg
       ? [{ name: 'nested', record: (p: GPUComputePassEncoder) => nested.run(p, nestedBg) }]
       : []),
-    {
-      name: 'gv',
-      record: (p) => {
-        for (const bg of gradBgs) grad.run(p, bg, [grad.gv]);
-      },
-    },
+    // gv, unless the gradient sums compute it in their walk (grad.ts).
+    ...(grad.gv
+      ? [
+          {
+            name: 'gv',
+            record: (p: GPUComputePassEncoder) => {
+              for (const bg of gradBgs) grad.run(p, bg, [grad.gv as string]);
+            },
+          },
+        ]
+      : []),
     { name: 'sort', record: (p) => sort.run(p, sortBg) },
     {
       name: 'grad',

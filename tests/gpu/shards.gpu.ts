@@ -83,11 +83,16 @@ for (const cs of CASES) {
     const kernels = { ...DEFAULT_KERNELS, ...cs.kernels };
     const whole = resolveConfig(base);
     // The smallest cap every buffer but the [N, d] tensors and the pre-activations fits (and the sort's
-    // row-block counts, which shrink to the cap, or give way to the atomic sort: the same lists).
+    // row-block counts, which shrink to the cap, or give way to the atomic sort: the same lists; and
+    // gv's parts, which give way to gv's own kernel: the same gv).
     const capBytes = Math.max(
       ...bufferPlan(whole, device.limits)
         .buffers.filter(
-          (x) => !x.key.includes('#') && x.group !== 'pre-activations' && x.key !== 'sortBlocks',
+          (x) =>
+            !x.key.includes('#') &&
+            x.group !== 'pre-activations' &&
+            x.key !== 'sortBlocks' &&
+            x.key !== 'gvPart',
         )
         .map((x) => x.bytes),
     );

@@ -496,8 +496,8 @@ gpuTest(
 
 // Software forms against GPU forms, bit for bit (the same additions in the same order): the sparse
 // decode (a workgroup per row striding over columns on a GPU; on software 4 lanes per row that walk its
-// list once, decode.wgsl decode_lanes), gv (a thread per entry; four entries of a row per thread,
-// grad-gv4.wgsl), the gradient sums (arrays of column sums per thread; named sums, grad-reg.wgsl) and
+// list once, decode.wgsl decode_lanes), gv (a thread per entry; on software in the gradient sums' walk
+// at d = 136 and 120), the gradient sums (arrays of column sums per thread; named sums, grad-reg.wgsl) and
 // Adam with the EMA (vec4 on software where the count allows: W_enc at d = 136). So x̂, the AuxK
 // reconstruction ê, gv, the gradients and W_enc with its moments and EMA after the step must agree.
 // d = 136: vec4, the array decode, a ragged last column group of the gradient sums; d = 120: vec4,

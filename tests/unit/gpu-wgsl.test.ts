@@ -65,8 +65,8 @@ describe('usedBindings', () => {
     const modules: Record<string, string> = {};
     for (const f of readdirSync(SHADERS).filter((n) => n.endsWith('.wgsl') && n !== 'common.wgsl'))
       modules[f] = read(f);
-    modules['grad-latent.wgsl'] += read('grad-gv4.wgsl') + read('grad-long.wgsl') + read('grad-reg.wgsl');
-    for (const f of ['grad-gv4.wgsl', 'grad-long.wgsl', 'grad-reg.wgsl']) delete modules[f];
+    modules['grad-latent.wgsl'] += read('grad-long.wgsl') + read('grad-reg.wgsl');
+    for (const f of ['grad-long.wgsl', 'grad-reg.wgsl']) delete modules[f];
     let entries = 0;
     for (const [f, body] of Object.entries(modules)) {
       const code = `${common}\n${body}`.replace(/\{\{\w+\}\}/g, '8');

@@ -1,8 +1,15 @@
-import gvRows from '../../../shaders/grad-gv4.wgsl?raw';
 import code from '../../../shaders/grad-latent.wgsl?raw';
 import gradLong from '../../../shaders/grad-long.wgsl?raw';
 import gradReg from '../../../shaders/grad-reg.wgsl?raw';
-import { BPRE_CHUNK, bpreChunks, SORT_SHORT, sortLongSlots } from '../kernel-variants';
+import {
+  BPRE_CHUNK,
+  bpreChunks,
+  gvFusedParts,
+  REG_MAX_Q,
+  regThreads,
+  SORT_SHORT,
+  sortLongSlots,
+} from '../kernel-variants';
 import { gpuForms, groupsFor, loopGroups, namedColumns, phases } from './kernel';
 import { levelOfWgsl } from './levels';
 
@@ -11,7 +18,7 @@ import { levelOfWgsl } from './levels';
  * gv, grad_dec, grad_enc and bpre_part runs once per latent shard (`shardN`: most latents in one).
  * Bindings: idxAll, valAll, g, gAux, W_dec shard, gvAll (out), start, rows, x, b_pre, W_enc shard,
  * dW_dec shard, dW_enc shard, db_enc, db_pre, params, shard uniform, encPart [⌈N/32⌉, d], the sort's
- * long list (read by the long-list sums).
+ * long list (read by the long-list sums), gvPart [E, 4] (gv's parts where the sums form gv).
  * `widths` (Matryoshka): g is [G, B, d] and a main entry reads its latent's level's slice.
  * Run 'gv' before the sums (`sums`, which read it); the sort may run in between; bpre_part over
  * every shard in order, then bpre_final.
@@ -22,7 +29,15 @@ import { levelOfWgsl } from './levels';
  */
 export function createGrad(
   device: GPUDevice,
-  s: { d: number; shardN: number; entries: number; widths?: readonly number[]; splitLong?: boolean },
+  s: {
+    d: number;
+    shardN: number;
+    entries: number;
+    widths?: readonly number[];
+    splitLong?: boolean;
+    /** the plan's gvParts (gvPart [E, gvParts] held): 4 lets the register sums form gv */
+    gvParts?: number;
+  },
 ) {
   // vec4 sums where d allows (bit-identical; fewer per-entry reads per column), scalar otherwise.
   const v4 = s.d % 4 === 0;
@@ -34,7 +49,6 @@ export function createGrad(
     : v4
       ? ['grad_dec_v4', 'grad_enc_v4']
       : ['grad_dec', 'grad_enc'];
-  const regT = reg ? regTemplates(s.d / 4) : undefined;
   // Invocations per latent in the array forms of the vec4 sums (a GPU, or software with splitLong):
   // 16 on a GPU; on a software adapter one SIMD batch of 4,
   // since each extra batch repeats the entry's row, value and list reads (SwiftShader, one run:
@@ -55,21 +69,17 @@ export function createGrad(
       ? { entry: 'bpre_final_seq4', groups: groupsFor(device, s.d / 4, 4) }
       : { entry: 'bpre_final_seq', groups: groupsFor(device, s.d, 16) };
   const bpreFinal = final.entry;
-  // gv on a software adapter with one level: four entries of a row per thread share g's loads
-  // (grad-gv4.wgsl, the same bits); on a GPU, and with Matryoshka's per-level g, a thread per entry.
-  const gv = !v4 ? 'gv' : !gpuForms(device) && (s.widths ?? [1]).length === 1 ? 'gv_v4_rows' : 'gv_v4';
+  // gv: inside the register sums' walk where they have 4 threads a latent (grad-reg.wgsl GV_FUSED);
+  // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
+  const fusedGv = reg && (s.gvParts ?? 0) > 0 && s.gvParts === gvFusedParts(s.d);
+  const gv = fusedGv ? null : v4 ? 'gv_v4' : 'gv';
+  const regT = reg ? regTemplates(s.d / 4, fusedGv) : undefined;
   const k = phases(
     device,
     'grad-latent',
-    code + (gv === 'gv_v4_rows' ? gvRows : '') + (split ? gradLong : '') + (reg ? gradReg : ''),
+    code + (split ? gradLong : '') + (reg ? gradReg : ''),
     [
-      {
-        entry: gv,
-        groups: loopGroups(
-          device,
-          Math.ceil((gv === 'gv_v4_rows' ? Math.ceil(s.entries / 4) : s.entries) / 64),
-        ),
-      },
+      ...(gv ? [{ entry: gv, groups: loopGroups(device, Math.ceil(s.entries / 64)) }] : []),
       ...sums.map((entry) => ({
         entry,
         groups: entry.startsWith('grad_long')
@@ -89,20 +99,21 @@ export function createGrad(
       LEVEL_OF: levelOfWgsl(s.widths ?? [1]),
       LONG: split ? SORT_SHORT : 0xffffffff,
       LCH: BPRE_CHUNK,
+      GV_TPL: v4 ? regThreads(s.d) : 1,
       ...regT?.lines,
     },
   );
   return {
     /** the per-latent sums' entry points (run after the sort) */
     sums,
-    /** the gv entry point (run before the sort and the sums) */
+    /** the gv entry point (run before the sort and the sums); null where the sums compute gv */
     gv,
     /** the db_pre entry point (after bpre_part over every shard) */
     bpreFinal,
     /** whether long lists have their own sums */
     splitLong: split,
-    /** Buffers in binding order 0–17 then the long list (see above); the vec4 views 18–23 go between,
-     * then W_dec's (25) and encPart's (26). */
+    /** Buffers in binding order 0–17, then the long list and gvPart (see above); the vec4 views 18–23
+     * go between, then the long list (24), W_dec's (25), encPart's (26) and gvPart (27). */
     bind: (name: string, all: GPUBuffer[]) =>
       k.bind(name, [
         ...all.slice(0, 18),
@@ -115,32 +126,49 @@ export function createGrad(
         all[18],
         all[4],
         all[17],
+        all[19],
       ]),
     run: k.run,
   };
 }
 
-/**
- * Most vec4 column groups one thread of the register form sums (ours): a latent's columns in one batch
- * of 4 lanes up to d = 768. SwiftShader, d = 768, N = 4096, k = 32: with 42 dead latents, one run each,
- * 249 ms with 4, 209–215 with 8, 205–235 with 16 (the array forms 282); with 2048 dead, alternating
- * rounds, 48 vs 8: 222 vs 240 and 273 vs 312. Columns as one block per thread instead of strided: 215–220.
- */
-const REG_MAX_Q = 48;
-
-/** grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups (kernel.ts namedColumns). */
-function regTemplates(d4: number) {
+/** grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups (kernel.ts namedColumns); `gv`:
+ * the GV_FUSED lines (gv's parts in grad_dec_reg's walk, their sum in grad_enc_reg). */
+function regTemplates(d4: number, gv: boolean) {
   const n = namedColumns(d4, REG_MAX_Q);
+  if (gv && n.tpl !== 4) throw new Error(`grad: gv's parts need 4 threads a latent, not ${n.tpl}`);
   const store = (buf: string) => n.store('q', 'd4', (u) => `${buf}[w + c${u}] = a${u};`, 4);
+  // A ragged column (clamped for its loads) adds W_dec 0 to gv's part: +0, which leaves a sum that
+  // started at +0 as it was.
+  const wLine = (u: number) => {
+    const read = `W_dec4[it.il * d4 + c${u}]`;
+    const ragged = n.tpl * (u + 1) > d4;
+    return `let w${u} = ${ragged ? `select(vec4<f32>(0.0), ${read}, q + ${u * n.tpl}u < d4)` : read};`;
+  };
+  const dec = (src: (u: number) => string) =>
+    n.each(
+      (u) => (gv ? `{ let h = ${src(u)}; a${u} += v * h; p += w${u} * h; }` : `a${u} += v * ${src(u)};`),
+      8,
+    );
   return {
     tpl: n.tpl,
     lines: {
       TPL: n.tpl,
       REG_COLS: n.cols('q', 'd4', 4),
       REG_ZERO: n.each((u) => `var a${u} = vec4<f32>(0.0);`, 4),
+      REG_W: gv ? n.each(wLine, 4) : '',
+      REG_GV_INIT: gv ? '      var p = vec4<f32>(0.0);' : '',
+      REG_GV_PUT: gv ? '      gv_part[e * 4u + q] = (p.x + p.y) + (p.z + p.w);' : '',
+      REG_GV_READ: gv
+        ? [
+            '      var gv = 0.0;',
+            '      for (var j = 0u; j < 4u; j++) { gv += gv_part[e * 4u + j]; }',
+            '      if (q == 0u) { gv_all[e] = gv; }',
+          ].join('\n')
+        : '      let gv = gv_all[e];',
       REG_BP: n.each((u) => `let bp${u} = b_pre4[c${u}];`, 4),
-      REG_DEC_AUX: n.each((u) => `a${u} += v * g_aux4[o + c${u}];`, 8),
-      REG_DEC_MAIN: n.each((u) => `a${u} += v * g4[og + c${u}];`, 8),
+      REG_DEC_AUX: dec((u) => `g_aux4[o + c${u}]`),
+      REG_DEC_MAIN: dec((u) => `g4[og + c${u}]`),
       REG_ENC: n.each((u) => `a${u} += gv * (x4[o + c${u}] - bp${u});`, 6),
       REG_STORE_DEC: store('dW_dec4'),
       REG_STORE_ENC: store('dW_enc4'),
