@@ -145,6 +145,10 @@ export async function benchStep(
   const entries = s.B * (s.k + a);
   const sparseFloats = s.d * (s.B * s.k + s.B * a + (gvPass ? 3 : 2) * entries + (gvPass ? 0 : s.N));
   const sparseLoadsMs = (sparseFloats * loads.ns_per_float) / 1e6;
+  // The paper's Adam is dense: per parameter of W_enc and W_dec it reads θ, its gradient, m and v and
+  // writes θ, m and v, 7 floats, at the same per-float rate (a lower bound: writes cost at least reads).
+  const adamFloats = 7 * 2 * s.N * s.d;
+  const adamMs = (adamFloats * loads.ns_per_float) / 1e6;
   const matmulMedian = matmulMs[Math.floor(matmulMs.length / 2)];
   const flops = 2 * s.B * s.d * s.N;
   return {
@@ -171,6 +175,11 @@ export async function benchStep(
       floats: sparseFloats,
       ms: sparseLoadsMs,
       ratio_floor: (matmulMedian + sparseLoadsMs) / matmulMedian,
+      /** Adam's floats over W_enc and W_dec (7 per parameter) at the same rate */
+      adam_floats: adamFloats,
+      adam_ms: adamMs,
+      /** the floor with Adam's reads and writes: the step cannot go below it on this adapter */
+      ratio_floor_with_adam: (matmulMedian + sparseLoadsMs + adamMs) / matmulMedian,
     },
     ...(inPass && matmulInPass ? { in_pass: inPassReport(inPass, matmulInPass) } : {}),
     naive_encode_ms: naiveT.medianMs,

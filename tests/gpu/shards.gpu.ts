@@ -51,15 +51,19 @@ const CASES: {
   kernels?: Partial<KernelChoice>;
   /** force the split long-list gradient sums (GPU-only by default) */
   splitLong?: boolean;
+  /** the whole run forms gv in the gradient sums, the sharded one in gv's own kernel (asserted) */
+  gvAcross?: boolean;
 }[] = [
   {
     name: 'topk, AuxK, EMA, clip',
     cfg: { d: 12, nLatents: 160, k: 4, kAux: 6, ema: true, clipGrad: true, clipNorm: 0.05 },
+    gvAcross: true,
   },
   {
     name: 'topk insert, vec4 encoder',
     cfg: { d: 16, nLatents: 130, k: 3, kAux: 5, batchSize: 32 },
     kernels: { topk: 'insert', encode: 'vec4x4' },
+    gvAcross: true,
   },
   // AuxK lists of about B·kAux/(N/2) ≈ 43 entries: the split sums, whose latents come from one long
   // list shared by every shard.
@@ -104,6 +108,12 @@ for (const cs of CASES) {
       plan.tiles.length > plan.shards.length,
       `expected several tiles per shard, got ${plan.tiles.length}`,
     );
+    // With vec4 rows on software the whole run forms gv inside the gradient sums (gvPart); the sharded
+    // plan's cap is below gvPart, so that run keeps gv's own kernel: the bits below hold the two alike.
+    if (cs.gvAcross) {
+      const g = [bufferPlan(whole, device.limits).gvParts, plan.gvParts];
+      assert(g[0] === 4 && g[1] === 0, `gvParts whole/sharded ${g.join('/')}: expected 4/0`);
+    }
     if (cs.splitLong !== undefined) setGpuForms(device, cs.splitLong);
     const [a, b] = await (async () => {
       try {
