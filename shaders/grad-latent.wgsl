@@ -5,7 +5,7 @@
 // run once per shard. Every sum is over one latent's entries or carried across shards in latent
 // order, so the result does not depend on how the latents are sharded.
 //   gv          one thread per entry of this shard: gv[e] = (W_dec[idx[e]] · g_src[row]) · [val[e] > 0]  B·(k+kAux)·d
-//               (on software with d % 4 == 0 and d ≤ 768: inside grad_dec_reg's walk, grad-reg.wgsl)
+//               (on software with d % 4 == 0 and d ≤ 1536: inside grad_dec_reg's walk, grad-reg.wgsl)
 //   grad_dec    one workgroup per latent i, over its sorted list (sort-by-latent.wgsl), deterministic:
 //               dW_dec[i] = Σ val·g_src[row]
 //   grad_enc    likewise: dW_enc[i] = Σ gv·(x[row] − b_pre),  db_enc[i] = Σ gv

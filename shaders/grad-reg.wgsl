@@ -6,11 +6,12 @@
 // entry beside the one load that matters. TPL is a multiple of 4 (SwiftShader's SIMD width), so a
 // batch of lanes walks one latent's list in step. Each column adds its terms in list order, as the
 // array forms do, so the bits are theirs.
-// GV_FUSED (d ≤ 768, TPL = 4; kernel-variants.ts gvFusedParts): grad_dec_reg also forms gv's parts
-// (grad-latent.wgsl gv_v4 gives the order): thread q holds W_dec's columns c_u of its latent and adds
-// w_u · g_src[row] over its columns in order, from the same loads of g as the sums, then writes the
-// part to gv_part [E, 4]; grad_enc_reg adds an entry's four parts in order, which is gv_v4's sum, and
-// writes it to gv_all. gv's own pass over W_dec and g (68 of a 1441 ms step at d = 768) goes.
+// gv in the walk (where the plan holds gvPart: TPL ≤ 8, d ≤ 1536; kernel-variants.ts gvFusedParts):
+// grad_dec_reg also forms gv's parts (grad-latent.wgsl gv_v4 gives the order): thread q holds W_dec's
+// columns c_u of its latent and adds w_u · g_src[row] over its columns in order, from the same loads
+// of g as the sums, then writes the part to gv_part [E, TPL]; grad_enc_reg adds an entry's TPL parts
+// in order, which is gv_v4's sum, and writes it to gv_all. gv's own pass over W_dec and g (68 of a
+// 1441 ms step at d = 768) goes.
 @group(0) @binding(27) var<storage, read_write> gv_part: array<f32>;
 const TPL: u32 = {{TPL}}u;
 

@@ -80,10 +80,12 @@ export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(ent
 export const REG_MAX_Q = 48;
 /** Threads per latent of those sums at d % 4 == 0 (kernel.ts namedColumns over d/4 groups): 4 up to d = 768. */
 export const regThreads = (d: number) => 4 * Math.ceil(d / 4 / (4 * REG_MAX_Q));
+/** Most gv parts an entry keeps in gvPart (ours): 8 covers d ≤ 1536 (GPT-2 medium's 1024 among them). */
+export const GV_MAX_PARTS = 8;
 /**
  * gv's parts (grad-latent.wgsl GV_TPL) for d % 4 == 0: the d/4 column groups split by residue mod
- * regThreads(d), so the software sums, a thread per part, compute gv in their walk over a latent's
- * list; each part's sum goes to gvPart [E, parts], which grad_enc_reg adds up. Only where a latent has
- * 4 threads (d ≤ 768): past that gvPart would grow with d, and gv keeps a kernel of its own.
+ * regThreads(d), so the software sums, a thread per part, form gv in their walk over a latent's list;
+ * each part's sum goes to gvPart [E, parts], which grad_enc_reg adds up. 0 (gv keeps a kernel of its
+ * own) past GV_MAX_PARTS threads a latent, where gvPart would keep growing with d.
  */
-export const gvFusedParts = (d: number) => (d % 4 === 0 && regThreads(d) === 4 ? 4 : 0);
+export const gvFusedParts = (d: number) => (d % 4 === 0 && regThreads(d) <= GV_MAX_PARTS ? regThreads(d) : 0);

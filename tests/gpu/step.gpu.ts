@@ -501,12 +501,13 @@ gpuTest(
 // Adam with the EMA (vec4 on software where the count allows: W_enc at d = 136). So x̂, the AuxK
 // reconstruction ê, gv, the gradients and W_enc with its moments and EMA after the step must agree.
 // d = 136: vec4, the array decode, a ragged last column group of the gradient sums; d = 120: vec4,
-// the named decode, ragged; d = 13: scalar. k = 5 and kAux = 7 leave short groups
+// the named decode, ragged; d = 776: 8 threads a latent in the sums, so gv in 8 parts, ragged; d = 13:
+// scalar. k = 5 and kAux = 7 leave short groups
 // of entries; a third of the latents dead; every list short, so the GPU forms do not split one.
 gpuTest(
   'decode, gv, gradient sums and Adam: the software forms equal the GPU forms bit for bit, AuxK too',
   async (device) => {
-    for (const d of [136, 120, 13]) {
+    for (const d of [136, 120, 776, 13]) {
       const B = 31;
       const N = 90;
       // No projection: dW_dec is then the sums' output (the projection's norms have forms of their own).

@@ -4,6 +4,7 @@ import gradReg from '../../../shaders/grad-reg.wgsl?raw';
 import {
   BPRE_CHUNK,
   bpreChunks,
+  GV_MAX_PARTS,
   gvFusedParts,
   REG_MAX_Q,
   regThreads,
@@ -18,7 +19,7 @@ import { levelOfWgsl } from './levels';
  * gv, grad_dec, grad_enc and bpre_part runs once per latent shard (`shardN`: most latents in one).
  * Bindings: idxAll, valAll, g, gAux, W_dec shard, gvAll (out), start, rows, x, b_pre, W_enc shard,
  * dW_dec shard, dW_enc shard, db_enc, db_pre, params, shard uniform, encPart [⌈N/32⌉, d], the sort's
- * long list (read by the long-list sums), gvPart [E, 4] (gv's parts where the sums form gv).
+ * long list (read by the long-list sums), gvPart [E, parts] (gv's parts where the sums form gv).
  * `widths` (Matryoshka): g is [G, B, d] and a main entry reads its latent's level's slice.
  * Run 'gv' before the sums (`sums`, which read it); the sort may run in between; bpre_part over
  * every shard in order, then bpre_final.
@@ -35,7 +36,7 @@ export function createGrad(
     entries: number;
     widths?: readonly number[];
     splitLong?: boolean;
-    /** the plan's gvParts (gvPart [E, gvParts] held): 4 lets the register sums form gv */
+    /** the plan's gvParts (gvPart [E, gvParts] held): gvFusedParts(d) lets the register sums form gv */
     gvParts?: number;
   },
 ) {
@@ -69,7 +70,7 @@ export function createGrad(
       ? { entry: 'bpre_final_seq4', groups: groupsFor(device, s.d / 4, 4) }
       : { entry: 'bpre_final_seq', groups: groupsFor(device, s.d, 16) };
   const bpreFinal = final.entry;
-  // gv: inside the register sums' walk where they have 4 threads a latent (grad-reg.wgsl GV_FUSED);
+  // gv: inside the register sums' walk where the plan holds gvPart (grad-reg.wgsl, d ≤ 1536);
   // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
   const fusedGv = reg && (s.gvParts ?? 0) > 0 && s.gvParts === gvFusedParts(s.d);
   const gv = fusedGv ? null : v4 ? 'gv_v4' : 'gv';
@@ -136,7 +137,8 @@ export function createGrad(
  * the GV_FUSED lines (gv's parts in grad_dec_reg's walk, their sum in grad_enc_reg). */
 function regTemplates(d4: number, gv: boolean) {
   const n = namedColumns(d4, REG_MAX_Q);
-  if (gv && n.tpl !== 4) throw new Error(`grad: gv's parts need 4 threads a latent, not ${n.tpl}`);
+  if (gv && n.tpl > GV_MAX_PARTS)
+    throw new Error(`grad: gv's parts take at most ${GV_MAX_PARTS} threads a latent, not ${n.tpl}`);
   const store = (buf: string) => n.store('q', 'd4', (u) => `${buf}[w + c${u}] = a${u};`, 4);
   // A ragged column (clamped for its loads) adds W_dec 0 to gv's part: +0, which leaves a sum that
   // started at +0 as it was.
@@ -158,11 +160,11 @@ function regTemplates(d4: number, gv: boolean) {
       REG_ZERO: n.each((u) => `var a${u} = vec4<f32>(0.0);`, 4),
       REG_W: gv ? n.each(wLine, 4) : '',
       REG_GV_INIT: gv ? '      var p = vec4<f32>(0.0);' : '',
-      REG_GV_PUT: gv ? '      gv_part[e * 4u + q] = (p.x + p.y) + (p.z + p.w);' : '',
+      REG_GV_PUT: gv ? '      gv_part[e * TPL + q] = (p.x + p.y) + (p.z + p.w);' : '',
       REG_GV_READ: gv
         ? [
             '      var gv = 0.0;',
-            '      for (var j = 0u; j < 4u; j++) { gv += gv_part[e * 4u + j]; }',
+            '      for (var j = 0u; j < TPL; j++) { gv += gv_part[e * TPL + j]; }',
             '      if (q == 0u) { gv_all[e] = gv; }',
           ].join('\n')
         : '      let gv = gv_all[e];',

@@ -137,21 +137,29 @@ describe('bufferPlan', () => {
     for (const over of others) expect(preMax(over).bytes, JSON.stringify(over)).toBe(16);
   });
 
-  it("gv's parts are planned where the software sums can form gv (d % 4 = 0, d ≤ 768, sparse, fits a binding)", () => {
+  it("gv's parts are planned where the software sums can form gv (d % 4 = 0, d ≤ 1536, sparse, fits a binding)", () => {
     const plan = (over: Partial<SaeConfig>) =>
       bufferPlan(
         cfg({ nLatents: 1024, batchSize: 1024, k: 32, kAux: 384, ...over, d: over.d ?? 768 }),
         DEFAULT_LIMITS,
       );
     const part = (p: ReturnType<typeof plan>) => p.buffers.find((b) => b.key === 'gvPart')!;
-    for (const d of [4, 64, 768]) {
+    // a part per thread of a latent: 4 up to d = 768 (48 vec4 column groups a thread), 8 up to 1536
+    for (const [d, parts] of [
+      [4, 4],
+      [64, 4],
+      [768, 4],
+      [772, 8],
+      [1024, 8],
+      [1536, 8],
+    ]) {
       const p = plan({ d });
-      expect(p.gvParts, `d=${d}`).toBe(4);
-      expect(part(p)).toMatchObject({ shape: `[${1024 * 416}, 4]`, bytes: 1024 * 416 * 16 });
+      expect(p.gvParts, `d=${d}`).toBe(parts);
+      expect(part(p)).toMatchObject({ shape: `[${1024 * 416}, ${parts}]`, bytes: 1024 * 416 * 4 * parts });
     }
-    // 8 threads a latent past d = 768, a scalar d, a dense activation, and gvPart over the binding cap
+    // 12 threads a latent past d = 1536, a scalar d, a dense activation, and gvPart over the binding cap
     // (E = 1024·416 entries of 16 bytes is 6.5 MiB)
-    for (const over of [{ d: 772 }, { d: 66 }, { activation: 'relu' as const }, { maxBindingMiB: 6 }]) {
+    for (const over of [{ d: 1540 }, { d: 66 }, { activation: 'relu' as const }, { maxBindingMiB: 6 }]) {
       const p = plan(over);
       expect(p.gvParts, JSON.stringify(over)).toBe(0);
       expect(part(p).bytes, JSON.stringify(over)).toBe(16);
