@@ -75,7 +75,8 @@ export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(ent
  * Most vec4 column groups one thread of the software gradient sums keeps in named sums (grad-reg.wgsl;
  * ours). SwiftShader, d = 768, N = 4096, k = 32: with 42 dead latents, one run each, 249 ms with 4,
  * 209–215 with 8, 205–235 with 16 (the array forms 282); with 2048 dead, alternating rounds, 48 vs 8:
- * 222 vs 240 and 273 vs 312. Columns as one block per thread instead of strided: 215–220.
+ * 222 vs 240 and 273 vs 312. Columns as one block per thread instead of strided: 215–220. With gv
+ * formed in the walk (no dead, alternating rounds): 48 / 24 / 12 → 163–167 / 174–182 / 190–224 ms.
  */
 export const REG_MAX_Q = 48;
 /** Threads per latent of those sums at d % 4 == 0 (kernel.ts namedColumns over d/4 groups): 4 up to d = 768. */

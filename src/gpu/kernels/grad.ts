@@ -134,7 +134,7 @@ export function createGrad(
 }
 
 /** grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups (kernel.ts namedColumns); `gv`:
- * the GV_FUSED lines (gv's parts in grad_dec_reg's walk, their sum in grad_enc_reg). */
+ * the lines that form gv in the walk (its parts in grad_dec_reg, their sum in grad_enc_reg). */
 function regTemplates(d4: number, gv: boolean) {
   const n = namedColumns(d4, REG_MAX_Q);
   if (gv && n.tpl > GV_MAX_PARTS)
