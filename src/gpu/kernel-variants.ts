@@ -79,8 +79,10 @@ export const sortLongSlots = (entries: number) => 1 + Math.max(1, Math.floor(ent
  * formed in the walk (no dead, alternating rounds): 48 / 24 / 12 → 163–167 / 174–182 / 190–224 ms.
  */
 export const REG_MAX_Q = 48;
-/** Threads per latent of those sums at d % 4 == 0 (kernel.ts namedColumns over d/4 groups): 4 up to d = 768. */
-export const regThreads = (d: number) => 4 * Math.ceil(d / 4 / (4 * REG_MAX_Q));
+/** Threads sharing an item of dT columns, at most maxQ columns a thread, in SIMD batches of 4 (kernel.ts namedColumns). */
+export const namedThreads = (dT: number, maxQ: number) => 4 * Math.ceil(dT / (4 * maxQ));
+/** Threads per latent of those sums at d % 4 == 0: 4 up to d = 768. */
+export const regThreads = (d: number) => namedThreads(d / 4, REG_MAX_Q);
 /** Most gv parts an entry keeps in gvPart (ours): 8 covers d ≤ 1536 (GPT-2 medium's 1024 among them). */
 export const GV_MAX_PARTS = 8;
 /**

@@ -72,7 +72,7 @@ export function createGrad(
   const bpreFinal = final.entry;
   // gv: inside the register sums' walk where the plan holds gvPart (grad-reg.wgsl, d ≤ 1536);
   // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
-  const fusedGv = reg && (s.gvParts ?? 0) > 0 && s.gvParts === gvFusedParts(s.d);
+  const fusedGv = reg && !!s.gvParts && s.gvParts === gvFusedParts(s.d);
   const gv = fusedGv ? null : v4 ? 'gv_v4' : 'gv';
   const regT = reg ? regTemplates(s.d / 4, fusedGv) : undefined;
   const k = phases(

@@ -1,4 +1,5 @@
 import common from '../../../shaders/common.wgsl?raw';
+import { namedThreads } from '../kernel-variants';
 import { expand, getPipeline } from '../pipelines';
 import { STEP_PARAMS_WGSL } from '../step-params';
 import { reachableText, stripComments } from '../wgsl';
@@ -170,7 +171,7 @@ export const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)))
  * can pass dT (TPL·(Q − 1) < dT): `col` clamps it for loads and `store` guards its write.
  */
 export function namedColumns(dT: number, maxQ: number) {
-  const tpl = 4 * Math.ceil(dT / (4 * maxQ));
+  const tpl = namedThreads(dT, maxQ);
   const Q = Math.ceil(dT / tpl);
   const U = [...Array(Q).keys()];
   const ragged = (u: number) => tpl * Q > dT && u === Q - 1;
