@@ -41,6 +41,9 @@ const FWG: u32 = 256u;
 @group(0) @binding(17) var<storage, read_write> g_aux4: array<vec4<f32>>;
 
 var<workgroup> red: array<f32, FWG * 4u>;
+// Where g holds a copy of g_aux (vec4s, after its level rows; 0: no copy): the software gradient sums'
+// one walk reads both sources through g's binding (grad-both.wgsl, grad.ts oneWalkSums).
+const AUX_TAIL4: u32 = {{AUX_TAIL4}}u;
 
 // One thread per row, no barriers.
 @compute @workgroup_size(WG)
@@ -258,5 +261,6 @@ fn loss_grad_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let ga = scal[1] * (e_hat4[o] + e);
     g4[o] = scal[0] * e + select(vec4<f32>(0.0), ga, multi);
     g_aux4[o] = ga;
+    if (AUX_TAIL4 != 0u) { g4[AUX_TAIL4 + o] = ga; }
   }
 }

@@ -133,6 +133,12 @@ export interface BufferPlan {
    * (gv then keeps its own kernel, in the same order).
    */
   gvParts: number;
+  /**
+   * Whether g also holds a copy of g_aux [B, d] after its G levels, for the software gradient sums'
+   * one walk (grad-both.wgsl reads both sources through one binding): where gv has 4 parts (d ≤ 768),
+   * AuxK is on and g with the copy fits one binding. The loss writes the copy only where that walk runs.
+   */
+  gAuxTail: boolean;
   buffers: PlannedBuffer[];
   totalBytes: number;
   /** One line per limit the config breaks, each naming the buffer, its size, the limit and what to change. */
@@ -289,7 +295,7 @@ const chunkMaxApplies = (cfg: ResolvedConfig, lay: Layout) =>
   !isDense(cfg.activation) && lay.tiles.length === 1 && cfg.d % 4 === 0 && kList(cfg) <= TOPK_INSERT_MAX_K;
 
 /** The batch's rows, reconstructions and gradients; the pre-activations (a tile, or a micro-batch's [b, N]). */
-function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout) {
+function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout, gAuxTail: boolean) {
   const { batchSize: B, d, nLatents: N } = cfg;
   const { tileLatents, microBatch, microBatches } = lay;
   const dense = isDense(cfg.activation);
@@ -298,7 +304,8 @@ function batchBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig, lay: Layout
   for (const name of ['x', 'xHat', 'eHat', 'gAux'] as const) add(name, B * d, `[${B}, ${d}]`, 'batch');
   // g holds one gradient source per Matryoshka level (one level for every other activation).
   const G = cfg.matryoshkaWidths.length;
-  add('g', G * B * d, G > 1 ? `[${G}, ${B}, ${d}]` : `[${B}, ${d}]`, 'batch');
+  const gRows = G + (gAuxTail ? 1 : 0);
+  add('g', gRows * B * d, gRows > 1 ? `[${gRows}, ${B}, ${d}]` : `[${B}, ${d}]`, 'batch');
   // The inner prefixes' reconstructions (Matryoshka); a placeholder otherwise.
   add('xInner', G > 1 ? (G - 1) * B * d : 1, G > 1 ? `[${G - 1}, ${B}, ${d}]` : '[1]', 'batch');
   add('rowScale', B, `[${B}]`, 'batch');
@@ -456,18 +463,33 @@ export function bufferPlan(
   const lay = layout(cfg, limits, cap, opts, problems);
   const buffers: PlannedBuffer[] = [];
   parameterBuffers(buffers, cfg, lay.shards);
-  batchBuffers(buffers, cfg, lay);
-  const rowBlocks = isDense(cfg.activation) ? 0 : sortRowBlocks(cfg.batchSize, cfg.nLatents, cap.bindingCap);
-  const sortBlocks = rowBlocks >= 2 ? rowBlocks : 0;
   const entries = cfg.batchSize * (kRow(cfg) + cfg.kAux);
   const gvParts =
     !isDense(cfg.activation) && 4 * entries * gvFusedParts(cfg.d) <= cap.bindingCap ? gvFusedParts(cfg.d) : 0;
+  const gLevels = cfg.matryoshkaWidths.length;
+  // The one-walk gradient sums' copy of g_aux after g's levels (grad-both.wgsl): only where it fits.
+  const gAuxTail =
+    gvParts === 4 && cfg.kAux > 0 && 4 * (gLevels + 1) * cfg.batchSize * cfg.d <= cap.bindingCap;
+  batchBuffers(buffers, cfg, lay, gAuxTail);
+  const rowBlocks = isDense(cfg.activation) ? 0 : sortRowBlocks(cfg.batchSize, cfg.nLatents, cap.bindingCap);
+  const sortBlocks = rowBlocks >= 2 ? rowBlocks : 0;
   const fusedChunkMin = entryBuffers(buffers, cfg, { ...lay, sortBlocks, gvParts });
   latentAndSmallBuffers(buffers, cfg);
   problems.push(...oversizeProblems(buffers, cfg, cap));
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
   const chunkMax = chunkMaxApplies(cfg, lay);
-  return { ...cap, ...lay, fusedChunkMin, chunkMax, sortBlocks, gvParts, buffers, totalBytes, problems };
+  return {
+    ...cap,
+    ...lay,
+    fusedChunkMin,
+    chunkMax,
+    sortBlocks,
+    gvParts,
+    gAuxTail,
+    buffers,
+    totalBytes,
+    problems,
+  };
 }
 
 /** A config that breaks a limit: one line naming the buffer, its size, the limit and what to change. */

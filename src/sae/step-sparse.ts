@@ -32,7 +32,16 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
   const nested = widths.length > 1 ? createNestedGrad(device, { B, d, levels: widths.length }) : null;
   const decode = createDecode(device, { B, d, aux: false, shards: S, shardN, widths });
   const decodeAux = createDecode(device, { B, d, aux: true, shards: S, shardN });
-  const grad = createGrad(device, { d, shardN, entries: E, widths, gvParts: plan.gvParts });
+  const grad = createGrad(device, {
+    d,
+    shardN,
+    entries: E,
+    widths,
+    gvParts: plan.gvParts,
+    gAuxTail: plan.gAuxTail,
+    levels: widths?.length ?? 1,
+    B,
+  });
   const sort = createSortByLatent(device, { B, N, entries: E, blocks: plan.sortBlocks });
 
   const decodeBg = decode.bind('main', [b.idxAll, b.valAll, b.b_pre, b.xHat, params, ...sh.W_dec, b.xInner]);

@@ -87,11 +87,17 @@ for (const cs of CASES) {
     const kernels = { ...DEFAULT_KERNELS, ...cs.kernels };
     const whole = resolveConfig(base);
     // The smallest cap every buffer but the [N, d] tensors and the pre-activations fits (and the sort's
-    // row-block counts, which shrink to the cap, or give way to the atomic sort: the same lists; and
-    // gv's parts, which give way to gv's own kernel: the same gv).
+    // row-block counts, which shrink to the cap, or give way to the atomic sort: the same lists; gv's
+    // parts, which give way to gv's own kernel: the same gv; and g's copy of g_aux, which gives way to
+    // the two walks of the gradient sums: the same sums).
+    const wholePlan = bufferPlan(whole, device.limits);
+    const levels = whole.matryoshkaWidths.length;
     const capBytes = Math.max(
-      ...bufferPlan(whole, device.limits)
-        .buffers.filter(
+      ...wholePlan.buffers
+        .map((x) =>
+          x.key === 'g' && wholePlan.gAuxTail ? { ...x, bytes: (x.bytes / (levels + 1)) * levels } : x,
+        )
+        .filter(
           (x) =>
             !x.key.includes('#') &&
             x.group !== 'pre-activations' &&
@@ -108,11 +114,16 @@ for (const cs of CASES) {
       plan.tiles.length > plan.shards.length,
       `expected several tiles per shard, got ${plan.tiles.length}`,
     );
-    // With vec4 rows on software the whole run forms gv inside the gradient sums (gvPart); the sharded
-    // plan's cap is below gvPart, so that run keeps gv's own kernel: the bits below hold the two alike.
+    // With vec4 rows on software the whole run forms gv inside the gradient sums (gvPart), in one walk
+    // where the device has quads (g holds g_aux's copy); the sharded plan's cap is below gvPart and g
+    // with the copy, so that run keeps gv's own kernel and two walks: the bits below hold them alike.
     if (cs.gvAcross) {
-      const g = [bufferPlan(whole, device.limits).gvParts, plan.gvParts];
+      const g = [wholePlan.gvParts, plan.gvParts];
       assert(g[0] === 4 && g[1] === 0, `gvParts whole/sharded ${g.join('/')}: expected 4/0`);
+      assert(
+        wholePlan.gAuxTail && !plan.gAuxTail,
+        `gAuxTail whole/sharded ${wholePlan.gAuxTail}/${plan.gAuxTail}`,
+      );
     }
     if (cs.splitLong !== undefined) setGpuForms(device, cs.splitLong);
     const [a, b] = await (async () => {

@@ -1,6 +1,6 @@
 import { SORT_SHORT } from '../../src/gpu/kernel-variants';
 import type { EncodeVariant } from '../../src/gpu/kernels/encode';
-import { setGpuForms } from '../../src/gpu/kernels/kernel';
+import { setGpuForms, setQuadForms } from '../../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES, type Params } from '../../src/reference/state';
 import { NONE, refStep } from '../../src/reference/step';
@@ -504,9 +504,14 @@ gpuTest(
 // the named decode, ragged; d = 776: 8 threads a latent in the sums, so gv in 8 parts, ragged; d = 13:
 // scalar. k = 5 and kAux = 7 leave short groups
 // of entries; a third of the latents dead; every list short, so the GPU forms do not split one.
+// Where the device has quads of lanes, software runs twice: the two walks (gv's parts through gvPart)
+// and the one walk (grad-both.wgsl: gv added across the quad, AuxK's rows from g's copy of g_aux),
+// which forms no gvAll (it stays 0 there: that it ran is asserted) and gives every other output the same bits.
 gpuTest(
   'decode, gv, gradient sums and Adam: the software forms equal the GPU forms bit for bit, AuxK too',
   async (device) => {
+    const quads = device.features.has('subgroups') && (device.adapterInfo?.subgroupMinSize ?? 0) >= 4;
+    if (!quads) console.log('    (no quads of lanes on this device: the one-walk sums not run)');
     for (const d of [136, 120, 776, 13]) {
       const B = 31;
       const N = 90;
@@ -525,10 +530,12 @@ gpuTest(
       const p32 = randomParams(N, d, 23);
       const x = randn(B * d, 29);
       const tokensSince = new Uint32Array(N).map((_, i) => (i % 3 === 0 ? 1000 : 0));
-      const run = async (gpu: boolean) => {
+      const run = async (gpu: boolean, quad = false) => {
         setGpuForms(device, gpu);
+        setQuadForms(device, quad);
         const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
         setGpuForms(device, null);
+        setQuadForms(device, null);
         sae.setState({ params: p32, tokensSince });
         sae.writeBatch(x, new Float32Array(B).fill(1));
         sae.step(1, cfg.lr, 1 / B);
@@ -550,6 +557,9 @@ gpuTest(
       };
       const soft = await run(false);
       const gpu = await run(true);
+      // The one walk where gv has 4 parts (d ≤ 768, vec4 rows): d = 136 and 120 here.
+      const oneWalk = d % 4 === 0 && d <= 768;
+      const quad = quads ? await run(false, true) : null;
       assert(
         soft.eHat.some((v) => v !== 0),
         `d=${d}: ê is all zero (AuxK did not run)`,
@@ -571,6 +581,17 @@ gpuTest(
           assert(
             Object.is(soft[name][e], gpu[name][e]),
             `d=${d} ${name}[${e}]: ${soft[name][e]} (software form) != ${gpu[name][e]} (workgroup form)`,
+          );
+      if (!quad) continue;
+      assert(
+        quad.gvAll.every((v) => v === 0) === oneWalk,
+        `d=${d}: gvAll ${oneWalk ? 'written: the one walk did not run' : 'all 0: gv was not formed'}`,
+      );
+      for (const name of [...names, 'W_enc', 'm_W_enc', 'v_W_enc', 'ema_W_enc'] as const)
+        for (let e = 0; e < quad[name].length; e++)
+          assert(
+            (oneWalk && name === 'gvAll') || Object.is(quad[name][e], gpu[name][e]),
+            `d=${d} ${name}[${e}]: ${quad[name][e]} (software, one walk) != ${gpu[name][e]} (workgroup form)`,
           );
     }
   },

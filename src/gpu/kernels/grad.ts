@@ -1,3 +1,4 @@
+import gradBoth from '../../../shaders/grad-both.wgsl?raw';
 import code from '../../../shaders/grad-latent.wgsl?raw';
 import gradLong from '../../../shaders/grad-long.wgsl?raw';
 import gradReg from '../../../shaders/grad-reg.wgsl?raw';
@@ -11,7 +12,7 @@ import {
   SORT_SHORT,
   sortLongSlots,
 } from '../kernel-variants';
-import { gpuForms, groupsFor, loopGroups, namedColumns, phases } from './kernel';
+import { gpuForms, groupsFor, loopGroups, namedColumns, phases, quadForms } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /**
@@ -38,6 +39,11 @@ export function createGrad(
     splitLong?: boolean;
     /** the plan's gvParts (gvPart [E, gvParts] held): gvFusedParts(d) lets the register sums form gv */
     gvParts?: number;
+    /** the plan's gAuxTail: g holds g_aux's copy after its levels (see oneWalkSums) */
+    gAuxTail?: boolean;
+    /** g's levels (Matryoshka; 1 otherwise) and rows: where the copy of g_aux starts */
+    levels?: number;
+    B?: number;
   },
 ) {
   // vec4 sums where d allows (bit-identical; fewer per-entry reads per column), scalar otherwise.
@@ -73,12 +79,14 @@ export function createGrad(
   // gv: inside the register sums' walk where the plan holds gvPart (grad-reg.wgsl, d ≤ 1536);
   // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
   const fusedGv = reg && !!s.gvParts && s.gvParts === gvFusedParts(s.d);
+  const both = oneWalkSums(device, s);
+  if (both) sums.splice(0, 2, 'grad_both_reg');
   const gv = fusedGv ? null : v4 ? 'gv_v4' : 'gv';
   const regT = reg ? regTemplates(s.d / 4, fusedGv) : undefined;
   const k = phases(
     device,
     'grad-latent',
-    code + (split ? gradLong : '') + (reg ? gradReg : ''),
+    code + (split ? gradLong : '') + (reg ? gradReg : '') + (both ? gradBoth : ''),
     [
       ...(gv ? [{ entry: gv, groups: loopGroups(device, Math.ceil(s.entries / 64)) }] : []),
       ...sums.map((entry) => ({
@@ -101,6 +109,7 @@ export function createGrad(
       LONG: split ? SORT_SHORT : 0xffffffff,
       LCH: BPRE_CHUNK,
       GV_TPL: v4 ? regThreads(s.d) : 1,
+      AUX_TAIL4: both ? ((s.levels ?? 1) * (s.B ?? 0) * s.d) / 4 : 0,
       ...regT?.lines,
     },
   );
@@ -131,6 +140,22 @@ export function createGrad(
       ]),
     run: k.run,
   };
+}
+
+/**
+ * Whether the gradient sums run as one walk (grad-both.wgsl): the software register sums with gv in
+ * 4 parts (d ≤ 768), a latent's 4 threads one quad of lanes (quadForms), and the copy of g_aux after
+ * g's levels (the plan's gAuxTail), which the loss then writes (loss.ts auxTail4).
+ */
+export function oneWalkSums(
+  device: GPUDevice,
+  s: { d: number; splitLong?: boolean; gvParts?: number; gAuxTail?: boolean; B?: number },
+): boolean {
+  const v4 = s.d % 4 === 0;
+  const reg = v4 && !gpuForms(device) && !(s.splitLong ?? false);
+  return (
+    reg && s.gvParts === 4 && gvFusedParts(s.d) === 4 && !!s.gAuxTail && (s.B ?? 0) > 0 && quadForms(device)
+  );
 }
 
 /** grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups (kernel.ts namedColumns); `gv`:
@@ -172,6 +197,10 @@ function regTemplates(d4: number, gv: boolean) {
       REG_DEC_AUX: dec((u) => `g_aux4[o + c${u}]`),
       REG_DEC_MAIN: dec((u) => `g4[og + c${u}]`),
       REG_ENC: n.each((u) => `a${u} += gv * (x4[o + c${u}] - bp${u});`, 6),
+      // grad-both.wgsl: the encoder's sums in b_u beside the decoder's a_u.
+      REG_ZERO_B: n.each((u) => `var b${u} = vec4<f32>(0.0);`, 4),
+      REG_ENC_B: n.each((u) => `b${u} += gv * (x4[o + c${u}] - bp${u});`, 6),
+      REG_STORE_ENC_B: n.store('q', 'd4', (u) => `dW_enc4[w + c${u}] = b${u};`, 4),
       REG_STORE_DEC: store('dW_dec4'),
       REG_STORE_ENC: store('dW_enc4'),
     },

@@ -44,7 +44,10 @@ export function stepShader(
   code: string,
   templates: Record<string, string | number> = {},
 ) {
-  const full = expand(`${STEP_PARAMS_WGSL}\n${common}\n${code}`, templates);
+  // WGSL directives (enable, diagnostic) go before every declaration.
+  const directive = /^(enable|diagnostic|requires)\b[^\n]*;\n/gm;
+  const head = (code.match(directive) ?? []).join('');
+  const full = expand(`${head}${STEP_PARAMS_WGSL}\n${common}\n${code.replace(directive, '')}`, templates);
   return {
     entry(entryPoint: string, constants: Record<string, number | boolean> = {}): EntryPoint {
       const used = usedBindings(full, entryPoint);
@@ -152,6 +155,20 @@ export function setGpuForms(device: GPUDevice, on: boolean | null) {
   else gpuFormsOverride.set(device, on);
 }
 export const gpuForms = (device: GPUDevice) => gpuFormsOverride.get(device) ?? !isSoftwareDevice(device);
+
+const quadFormsOverride = new WeakMap<GPUDevice, boolean>();
+/** Tests: the quad forms on or off for kernels built after this on `device` (null: the device decides). */
+export function setQuadForms(device: GPUDevice, on: boolean | null) {
+  if (on === null) quadFormsOverride.delete(device);
+  else quadFormsOverride.set(device, on);
+}
+/**
+ * Whether kernels may exchange values within a quad of lanes (WGSL quadBroadcast): the device has
+ * 'subgroups' (createGpu asks for it) and its subgroups hold at least 4 lanes.
+ */
+export const quadForms = (device: GPUDevice) =>
+  quadFormsOverride.get(device) ??
+  (device.features.has('subgroups') && (device.adapterInfo?.subgroupMinSize ?? 0) >= 4);
 
 export const loopGroups = (device: GPUDevice, count: number) =>
   Math.min(

@@ -167,6 +167,35 @@ describe('bufferPlan', () => {
     }
   });
 
+  it('g holds a copy of g_aux after its levels where the one-walk sums apply (gv in 4 parts, AuxK on, fits)', () => {
+    const plan = (over: Partial<SaeConfig>) =>
+      bufferPlan(
+        cfg({ nLatents: 1024, batchSize: 512, k: 32, kAux: 64, ...over, d: over.d ?? 64 }),
+        DEFAULT_LIMITS,
+      );
+    const g = (p: ReturnType<typeof plan>) => p.buffers.find((b) => b.key === 'g')!;
+    const cases: [Partial<SaeConfig>, number, boolean][] = [
+      [{ d: 64 }, 2, true],
+      [{ d: 768 }, 2, true],
+      // Matryoshka: the copy after its 2 levels
+      [{ activation: 'matryoshka' as const, matryoshkaWidths: [256, 1024] }, 3, true],
+      // gv in 8 parts, no AuxK, a dense activation, g with the copy over the cap (2·512·768·4 = 3 MiB;
+      // gvPart, 512·96·16 bytes, and g alone fit 2 MiB)
+      [{ d: 772 }, 1, false],
+      [{ kAux: 0 }, 1, false],
+      [{ activation: 'relu' as const }, 1, false],
+      [{ d: 768, maxBindingMiB: 2 }, 1, false],
+    ];
+    for (const [over, rows, tail] of cases) {
+      const p = plan(over);
+      const d = over.d ?? 64;
+      expect(p.gAuxTail, JSON.stringify(over)).toBe(tail);
+      if (over.maxBindingMiB) expect(p.gvParts).toBe(4);
+      expect(g(p).bytes, JSON.stringify(over)).toBe(rows * 512 * d * 4);
+      expect(p.problems, JSON.stringify(over)).toEqual([]);
+    }
+  });
+
   it('a large threshold config: b keeps [b, N] within the tile budget, so memory has no B·N term', () => {
     // relu, B = 4096, N = 131072, d = 1024 under a 1 GiB cap: [B, N] = 2 GiB; the budget is 256 MiB → b = 512
     const limits: PlanLimits = {
