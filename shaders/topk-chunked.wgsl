@@ -3,16 +3,21 @@
 // latents. On SwiftShader the lanes of a SIMD group are rows, and a latent costs its insertion test
 // more than its load: a scan that only took maxima ran 4.5× faster than the insertion scan
 // (B = 4096, N = 1024, k = 8).
-//  1. The best kout chunks by (maximum desc, chunk asc): an insertion over the N/CH chunk maxima
-//     (chunk_max scans pre; 'chunkmax' reads the encoder's, topk-chunk-max.wgsl);
+//  1. The best kout chunks by (maximum desc, chunk asc) over the N/CH chunk maxima (chunk_max scans
+//     pre; 'chunkmax' reads the encoder's, topk-chunk-max.wgsl): each maximum passes down KP named
+//     slots, kept sorted by compare-exchanges without a branch (topk.ts chunkStep1 writes the lines);
 //     t = the kout-th one's maximum (NEG_MAX while fewer than kout chunks exist).
 //  2. The latents ≥ t of those chunks, appended without a branch and ranked by counting; with 2·KP or
 //     more of them (ties at t, heavy chunks), topk_insert's scan over those chunks instead.
 // The same lists: a latent v of a chunk c outside those kout is beaten by each of their maxima (larger
 // than c's, which is ≥ v; or equal, from a lower chunk, so at a lower index), so kout latents beat v;
 // and no latent below t can be in the result, which those kout maxima would fill.
-// (Keeping both lists in named registers with straight-line insertions was slower: 1.0× at k = 8,
-// 2× at k = 32, bench `--only topk`.)
+// Why step 1 has no branch: with the rows of a SIMD batch in its lanes, an insertion under a branch
+// ran whenever any lane's chunk beat its list, each time as masked gathers and scatters into arrays
+// indexed by the loop; the compare-exchanges do KP steps a chunk for every lane but only in
+// registers (SwiftShader, alternating in one process: the TopK 13.1–13.7 → 9.3–9.5 ms at B = 4096,
+// N = 1024, k = 8; 29.7–30.7 → 25.8–27.5 ms at B = 1024, N = 4096, k = 32). Step 2 keeps its arrays:
+// both lists in named slots under the branch were slower (1.0× at k = 8, 2× at k = 32).
 const CH: u32 = {{CH}}u;
 // V4 (N and CH multiples of 4): the chunk maxima read pre as vec4 (binding 7, the same buffer), a
 // quarter of the loads; the maxima are exact either way, so the lists do not change.
@@ -54,20 +59,7 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   let count = s.count;
   let kout = kout_of();
   for (var row = gid.x; row < P.B; row += nwg.x * 64u) {
-    // Chunks as (maximum, first latent), best first.
-    var mv: array<f32, KP>;
-    var mc: array<u32, KP>;
-    for (var j = 0u; j < KP; j++) { mv[j] = NEG_MAX; mc[j] = NONE; }
-    var cutV = NEG_MAX;
-    var cutI = NONE;
-    for (var c0 = 0u; c0 < count; c0 += CH) {
-      let m = {{CHUNK_MAX}}(s, row, c0);
-      if (!better(m, c0, cutV, cutI)) { continue; }
-      list_insert(&mv, &mc, kout, m, c0);
-      cutV = mv[kout - 1u];
-      cutI = mc[kout - 1u];
-    }
-    let t = cutV;
+{{STEP1}}
     // The latents ≥ t of those chunks, appended without a branch: every latent is written at slot n, and
     // kept by counting it. The last slot takes every later write, so it holds a kept latent only
     // while n < 2·KP: the ranking below needs n < 2·KP.
@@ -93,8 +85,8 @@ fn topk_insert_chunked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     var lv: array<f32, KP>;
     var li: array<u32, KP>;
     for (var j = 0u; j < KP; j++) { lv[j] = NEG_MAX; li[j] = NONE; }
-    cutV = NEG_MAX;
-    cutI = NONE;
+    var cutV = NEG_MAX;
+    var cutI = NONE;
     for (var u = 0u; u < kout; u++) {
       let c0 = mc[u];
       if (c0 == NONE) { break; }

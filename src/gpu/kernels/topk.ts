@@ -157,6 +157,33 @@ const TILE_PARAMS_BYTES = 16;
  * tileParams(lat0, n). One pipeline serves every tile of width ≤ n (T is sized from n); each tile gets its
  * own 16-byte uniform from tileParams(), which destroy() frees.
  */
+/**
+ * topk-chunked.wgsl's step 1 for KP slots: the chunk maxima (from `cmax`) passed down KP named slots
+ * (value mv_j, first latent mc_j) by compare-exchanges, then copied to the arrays mv, mc that step 2
+ * indexes; t = mv[kout − 1].
+ */
+function chunkStep1(KP: number, cmax: string) {
+  const J = [...Array(KP).keys()];
+  return [
+    '    // Chunks as (maximum, first latent), best first: each chunk passes down the named slots by',
+    '    // compare-exchanges, without a branch.',
+    ...J.map((j) => `    var mv${j} = NEG_MAX;\n    var mc${j} = NONE;`),
+    '    for (var c0 = 0u; c0 < count; c0 += CH) {',
+    `      var xv = ${cmax}(s, row, c0);`,
+    '      var xi = c0;',
+    ...J.map(
+      (j) =>
+        `      { let sw = better(xv, xi, mv${j}, mc${j}); let tv = mv${j}; let ti = mc${j}; ` +
+        `mv${j} = select(mv${j}, xv, sw); mc${j} = select(mc${j}, xi, sw); xv = select(xv, tv, sw); xi = select(xi, ti, sw); }`,
+    ),
+    '    }',
+    '    var mv: array<f32, KP>;',
+    '    var mc: array<u32, KP>;',
+    ...J.map((j) => `    mv[${j}] = mv${j};\n    mc[${j}] = mc${j};`),
+    '    let t = mv[kout - 1u];',
+  ].join('\n');
+}
+
 export function createTopK(
   device: GPUDevice,
   s: {
@@ -252,6 +279,7 @@ export function createTopK(
             CH: chunk,
             V4: String(s.N % 4 === 0 && chunk % 4 === 0),
             CHUNK_MAX: given ? 'chunk_max_given' : 'chunk_max',
+            STEP1: chunkStep1(KP, given ? 'chunk_max_given' : 'chunk_max'),
             ...(2 * KP <= RANK_NET_MAX
               ? { RANK: 'rank_net', RANK_NET: rankNet(2 * KP) }
               : { RANK: 'rank_count', RANK_NET: '' }),
