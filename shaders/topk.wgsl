@@ -305,7 +305,7 @@ fn topk_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     return;
   }
   let kout = kout_of();
-  for (var row = wid.x; row < P.B; row += nwg.x) { rank_row(s, row, lid3.x, s.count, kout); }
+  for (var row = wid.x; row < P.B; row += nwg.x) { {{RANK_ROW}}(s, row, lid3.x, s.count, kout); }
 }
 
 // AuxK with RANK_ONE < count ≤ RANK_MAX dead latents (software adapters: 2·WG < count ≤ 8·WG), in an

@@ -1,8 +1,9 @@
 import code from '../../../shaders/topk.wgsl?raw';
 import chunkMaxWgsl from '../../../shaders/topk-chunk-max.wgsl?raw';
 import chunkedWgsl from '../../../shaders/topk-chunked.wgsl?raw';
+import rankQuadWgsl from '../../../shaders/topk-rank-quad.wgsl?raw';
 import { TOPK_INSERT_MAX_K, type TOPK_VARIANT_NAMES } from '../kernel-variants';
-import { gpuForms, groupsFor, loopGroups, nextPow2, phases } from './kernel';
+import { gpuForms, groupsFor, loopGroups, nextPow2, phases, quadForms } from './kernel';
 
 /** Largest tile: (KP + T)·8 bytes of workgroup memory stay within 32 KiB at KP = 512. */
 const TOPK_MAX_TILE = 2048;
@@ -232,12 +233,14 @@ export function createTopK(
   const rankFirst = s.aux && !tiled && !insert && s.indirect;
   // Candidates ranked by counting: one at a time up to rankOne (rank_row), up to rankMax for AuxK
   // (rank_row_many: ⌈rankMax / WG⌉ a lane); compact_dead dispatches with the same bounds.
+  // topk_rank's candidates loaded by quads of lanes and shared (topk-rank-quad.wgsl; software only).
+  const rankQuad = !!rankFirst && !gpuForms(device) && quadForms(device) && WG % 4 === 0;
   const rankOne = s.aux ? auxRankOne(device) : WG;
   const rankMax = s.aux ? auxRankMax(device) : WG;
   const kernel = phases(
     device,
     'topk',
-    chunked ? code + chunkedWgsl + (given ? chunkMaxWgsl : '') : code,
+    chunked ? code + chunkedWgsl + (given ? chunkMaxWgsl : '') : code + (rankQuad ? rankQuadWgsl : ''),
     rankFirst
       ? [
           { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
@@ -272,6 +275,14 @@ export function createTopK(
       PER_THREAD: Math.max(1, T / 2 / WG),
       WG,
       RANK_ONE: rankOne,
+      RANK_ROW: rankQuad ? 'rank_row_quad' : 'rank_row',
+      RANK_QUAD: [0, 1, 2, 3]
+        .map(
+          (j) =>
+            `      { let lj = quadBroadcast(lu, ${j}u); let vj = quadBroadcast(vu, ${j}u); ` +
+            `rank += select(0u, 1u, (u0 + ${j}u < count) & better(vj, lj, v, lat)); }`,
+        )
+        .join('\n'),
       RANK_MAX: rankMax,
       ...rankSlots(Math.ceil(rankMax / WG)),
       ...(chunked
