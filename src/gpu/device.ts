@@ -104,7 +104,8 @@ export async function createGpu(
     if (name === 'minStorageBufferOffsetAlignment') continue;
     requiredLimits[name] = Number(adapter.limits[name]);
   }
-  // 'subgroups': the software gradient sums' one-walk form adds gv across a quad of lanes (grad-both.wgsl).
+  // 'subgroups': software forms that share values within a quad of lanes (kernel.ts quadForms:
+  // grad-both.wgsl, topk-rank-quad.wgsl).
   const wanted = ['timestamp-query', 'subgroups', ...extraFeatures] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ label, requiredLimits, requiredFeatures });

@@ -22,6 +22,7 @@ import { levelOfWgsl } from './levels';
  * dW_dec shard, dW_enc shard, db_enc, db_pre, params, shard uniform, encPart [⌈N/32⌉, d], the sort's
  * long list (read by the long-list sums), gvPart [E, parts] (gv's parts where the sums form gv).
  * `widths` (Matryoshka): g is [G, B, d] and a main entry reads its latent's level's slice.
+ * On software with quads of lanes (oneWalkSums) both sums are one entry point, grad_both_reg.
  * Run 'gv' before the sums (`sums`, which read it); the sort may run in between; bpre_part over
  * every shard in order, then bpre_final.
  * Long lists (over SORT_SHORT entries) get their own sums, split over a workgroup (grad_long_*_v4),
