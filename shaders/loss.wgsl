@@ -42,7 +42,7 @@ const FWG: u32 = 256u;
 
 var<workgroup> red: array<f32, FWG * 4u>;
 // Where g holds a copy of g_aux (vec4s, after its level rows; 0: no copy): the software gradient sums'
-// one walk reads both sources through g's binding (grad-both.wgsl, grad.ts oneWalkSums).
+// one walk reads both sources through g's binding (grad-both.wgsl, grad.ts oneWalkTail4).
 const AUX_TAIL4: u32 = {{AUX_TAIL4}}u;
 
 // One thread per row, no barriers.

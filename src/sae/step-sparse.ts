@@ -39,7 +39,6 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     widths,
     gvParts: plan.gvParts,
     gAuxTail: plan.gAuxTail,
-    levels: widths?.length ?? 1,
     B,
   });
   const sort = createSortByLatent(device, { B, N, entries: E, blocks: plan.sortBlocks });

@@ -4,7 +4,7 @@
  */
 import { createAdam } from '../gpu/kernels/adam';
 import { createDead } from '../gpu/kernels/dead';
-import { oneWalkSums } from '../gpu/kernels/grad';
+import { oneWalkTail4 } from '../gpu/kernels/grad';
 import { createLoss } from '../gpu/kernels/loss';
 import { createUpdate } from '../gpu/kernels/update';
 import { STEP_FLAGS } from '../gpu/step-params';
@@ -77,10 +77,15 @@ export class GpuSae extends StepBuffers implements StepHost {
     const shards = plan.shards;
     const shardN = shards[0].n;
     const params = b.params;
-    const levels = cfg.matryoshkaWidths.length;
     // The one-walk gradient sums read g_aux's copy after g's levels, which the loss then writes.
-    const oneWalk = oneWalkSums(device, { d, gvParts: plan.gvParts, gAuxTail: plan.gAuxTail, B });
-    const loss = createLoss(device, { B, d, auxTail4: oneWalk ? (levels * B * d) / 4 : 0 });
+    const auxTail4 = oneWalkTail4(device, {
+      d,
+      gvParts: plan.gvParts,
+      gAuxTail: plan.gAuxTail,
+      B,
+      widths: cfg.matryoshkaWidths,
+    });
+    const loss = createLoss(device, { B, d, auxTail4 });
     const update = createUpdate(device, { shardN, d });
     const dead = createDead(device, { B, N, k: kRow(cfg) });
     const names = paramNames(cfg);

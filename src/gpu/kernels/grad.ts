@@ -22,7 +22,7 @@ import { levelOfWgsl } from './levels';
  * dW_dec shard, dW_enc shard, db_enc, db_pre, params, shard uniform, encPart [⌈N/32⌉, d], the sort's
  * long list (read by the long-list sums), gvPart [E, parts] (gv's parts where the sums form gv).
  * `widths` (Matryoshka): g is [G, B, d] and a main entry reads its latent's level's slice.
- * On software with quads of lanes (oneWalkSums) both sums are one entry point, grad_both_reg.
+ * On software with quads of lanes (oneWalkTail4) both sums are one entry point, grad_both_reg.
  * Run 'gv' before the sums (`sums`, which read it); the sort may run in between; bpre_part over
  * every shard in order, then bpre_final.
  * Long lists (over SORT_SHORT entries) get their own sums, split over a workgroup (grad_long_*_v4),
@@ -40,10 +40,9 @@ export function createGrad(
     splitLong?: boolean;
     /** the plan's gvParts (gvPart [E, gvParts] held): gvFusedParts(d) lets the register sums form gv */
     gvParts?: number;
-    /** the plan's gAuxTail: g holds g_aux's copy after its levels (see oneWalkSums) */
+    /** the plan's gAuxTail: g holds g_aux's copy after its levels (see oneWalkTail4) */
     gAuxTail?: boolean;
-    /** g's levels (Matryoshka; 1 otherwise) and rows: where the copy of g_aux starts */
-    levels?: number;
+    /** the batch rows: with widths, where the copy of g_aux starts */
     B?: number;
   },
 ) {
@@ -80,7 +79,8 @@ export function createGrad(
   // gv: inside the register sums' walk where the plan holds gvPart (grad-reg.wgsl, d ≤ 1536);
   // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
   const fusedGv = reg && !!s.gvParts && s.gvParts === gvFusedParts(s.d);
-  const both = oneWalkSums(device, s);
+  const auxTail4 = oneWalkTail4(device, s);
+  const both = auxTail4 > 0;
   if (both) sums.splice(0, 2, 'grad_both_reg');
   const gv = fusedGv ? null : v4 ? 'gv_v4' : 'gv';
   const regT = reg ? regTemplates(s.d / 4, fusedGv) : undefined;
@@ -110,7 +110,7 @@ export function createGrad(
       LONG: split ? SORT_SHORT : 0xffffffff,
       LCH: BPRE_CHUNK,
       GV_TPL: v4 ? regThreads(s.d) : 1,
-      AUX_TAIL4: both ? ((s.levels ?? 1) * (s.B ?? 0) * s.d) / 4 : 0,
+      AUX_TAIL4: auxTail4,
       ...regT?.lines,
     },
   );
@@ -144,19 +144,27 @@ export function createGrad(
 }
 
 /**
- * Whether the gradient sums run as one walk (grad-both.wgsl): the software register sums with gv in
- * 4 parts (d ≤ 768), a latent's 4 threads one quad of lanes (quadForms), and the copy of g_aux after
- * g's levels (the plan's gAuxTail), which the loss then writes (loss.ts auxTail4).
+ * Where g's copy of g_aux starts, in vec4s (after its levels: widths.length·B·d floats), where the
+ * gradient sums run as one walk (grad-both.wgsl); 0 where they do not. The walk runs for the software
+ * register sums with gv in 4 parts (d ≤ 768), a latent's 4 threads one quad of lanes (quadForms), and
+ * the plan's gAuxTail; the loss then writes the copy (loss.ts auxTail4).
  */
-export function oneWalkSums(
+export function oneWalkTail4(
   device: GPUDevice,
-  s: { d: number; splitLong?: boolean; gvParts?: number; gAuxTail?: boolean; B?: number },
-): boolean {
+  s: {
+    d: number;
+    splitLong?: boolean;
+    gvParts?: number;
+    gAuxTail?: boolean;
+    B?: number;
+    widths?: readonly number[];
+  },
+): number {
   const v4 = s.d % 4 === 0;
   const reg = v4 && !gpuForms(device) && !(s.splitLong ?? false);
-  return (
-    reg && s.gvParts === 4 && gvFusedParts(s.d) === 4 && !!s.gAuxTail && (s.B ?? 0) > 0 && quadForms(device)
-  );
+  const oneWalk =
+    reg && s.gvParts === 4 && gvFusedParts(s.d) === 4 && !!s.gAuxTail && (s.B ?? 0) > 0 && quadForms(device);
+  return oneWalk ? ((s.widths?.length ?? 1) * (s.B ?? 0) * s.d) / 4 : 0;
 }
 
 /** grad-reg.wgsl's generated lines for d4 = d / 4 vec4 column groups (kernel.ts namedColumns); `gv`:

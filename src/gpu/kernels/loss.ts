@@ -11,7 +11,7 @@ export function createLoss(
   s: {
     B: number;
     d: number;
-    /** where g's copy of g_aux starts, in vec4s (grad.ts oneWalkSums; written by loss_grad_v4); 0: none */
+    /** where g's copy of g_aux starts, in vec4s (grad.ts oneWalkTail4; written by loss_grad_v4); 0: none */
     auxTail4?: number;
   },
 ) {
