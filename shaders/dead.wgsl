@@ -5,10 +5,15 @@
 //   update_dead  one thread per latent                                          N
 //   compact_dead one workgroup: ordered prefix sum of dead flags → dead_list    N
 //                (compact_dead_seq: one thread walking the flags, software adapters)
-// dead_info = [count, x, y, z, x', y', z', 0]: (x, y, z) is the indirect dispatch of the AuxK bitonic
-// TopK, which runs only when more than AUX_RANK_MAX latents are dead; (x', y', z') that of
-// topk.wgsl's topk_rank_many, which runs when AUX_RANK_ONE < count ≤ AUX_RANK_MAX (topk_rank takes
-// the rest).
+// dead_info [16] = [count, x, y, z, x', y', z', empty, r, 1, 1, 0, s, 1, 1, 0]: (x, y, z) is the
+// indirect dispatch of the AuxK bitonic TopK, which runs only when more than AUX_RANK_MAX latents are
+// dead; (x', y', z') that of topk.wgsl's topk_rank_many, which runs when AUX_RANK_ONE < count ≤
+// AUX_RANK_MAX (topk_rank takes the rest). (r, 1, 1) dispatches topk_rank and the AuxK decode, (s, 1, 1)
+// the AuxK topk_insert: 0 workgroups when AuxK has no candidate now (no latent dead, or AuxK off) and had none at the
+// last step (`empty`), since the AuxK lists (padding) and ê (0) that they would write are already in their
+// buffers from that step; so with no latent dead AuxK costs nothing. Nothing else writes those
+// lists' AuxK region or ê (step-sparse.ts), and zeroed buffers (a new step) are empty lists too: an
+// entry of value 0 is padding to every reader.
 
 const WG: u32 = 256u;
 
@@ -23,7 +28,8 @@ const WG: u32 = 256u;
 @group(0) @binding(8) var<uniform> P: StepParams;
 override AUX_RANK_ONE: u32 = 0u;   // most dead latents topk_rank handles
 override AUX_RANK_MAX: u32 = 0u;   // most dead latents topk_rank_many handles
-override AUX_GROUPS: u32 = 0u;     // workgroups of the AuxK bitonic TopK
+override AUX_GROUPS: u32 = 0u;     // workgroups of the AuxK bitonic TopK, topk_rank and the AuxK decode
+override AUX_INSERT_GROUPS: u32 = 0u;  // workgroups of the AuxK topk_insert
 
 @compute @workgroup_size(WG)
 fn count_fires(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -99,4 +105,14 @@ fn put_dead_info(count: u32) {
   dead_info[4] = select(0u, AUX_GROUPS, auxOn && count > AUX_RANK_ONE && count <= AUX_RANK_MAX);
   dead_info[5] = 1u;
   dead_info[6] = 1u;
+  // AuxK's candidates (topk.wgsl aux_count): none while it is off.
+  let none = !auxOn || count == 0u;
+  let skip = none && dead_info[7] == 1u;
+  dead_info[7] = select(0u, 1u, none);
+  dead_info[8] = select(AUX_GROUPS, 0u, skip);
+  dead_info[9] = 1u;
+  dead_info[10] = 1u;
+  dead_info[12] = select(AUX_INSERT_GROUPS, 0u, skip);
+  dead_info[13] = 1u;
+  dead_info[14] = 1u;
 }

@@ -310,7 +310,7 @@ function latentAndSmallBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig) {
   add('encPart', bpreChunks(N) * d, `[${bpreChunks(N)}, ${d}]`, 'latents');
 
   // Small.
-  add('deadInfo', 8, '[8]', 'small');
+  add('deadInfo', 16, '[16]', 'small');
   add('colR', d, `[${d}]`, 'small');
   add('zerosD', d, `[${d}]`, 'small');
   add('scal', 8, '[8]', 'small');

@@ -31,7 +31,17 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
   const widths = cfg.matryoshkaWidths;
   const nested = widths.length > 1 ? createNestedGrad(device, { B, d, levels: widths.length }) : null;
   const decode = createDecode(device, { B, d, aux: false, shards: S, shardN, widths });
-  const decodeAux = createDecode(device, { B, d, aux: true, shards: S, shardN });
+  // AuxK's decode dispatched by compact_dead (nothing while no latent is dead): its lists come from
+  // the AuxK TopK, whose output is empty then; Multi-TopK's AuxK region holds the main TopK's ranks
+  // past k whatever is dead, so its decode runs every step.
+  const decodeAux = createDecode(device, {
+    B,
+    d,
+    aux: true,
+    shards: S,
+    shardN,
+    ...(cfg.multiTopK ? {} : { indirect: b.deadInfo }),
+  });
   const grad = createGrad(device, {
     d,
     shardN,

@@ -5,7 +5,7 @@ import { auxDispatch } from './topk';
 /**
  * Fire counts, tokens-since-fired counters, dead flags and the ordered dead list.
  * Bindings: idxAll, valAll, firesStep [N], tokensSince [N], firesTotal [N], deadFlag [N], deadList [N],
- * deadInfo [8] (count, then the indirect dispatches of the AuxK bitonic TopK and of topk_rank_many), params.
+ * deadInfo [16] (count, then the indirect dispatches of AuxK's TopK entries and decode: dead.wgsl), params.
  */
 export function createDead(device: GPUDevice, s: { B: number; N: number; k: number }) {
   // One thread on a software adapter, where compact_dead's barriers cost more than the flags it reads.

@@ -1,6 +1,7 @@
 import code from '../../../shaders/decode.wgsl?raw';
 import { gpuForms, loopGroups, namedColumns, phases } from './kernel';
 import { levelOfWgsl } from './levels';
+import { AUX_SKIP_OFFSET } from './topk';
 
 /** The shard bindings and the shard-selecting read of decode.wgsl for `shards` W_dec buffers. */
 function shardCode(shards: number): { bindings: string; read: string } {
@@ -28,8 +29,21 @@ function shardCode(shards: number): { bindings: string; read: string } {
  */
 export function createDecode(
   device: GPUDevice,
-  s: { B: number; d: number; aux: boolean; shards?: number; shardN?: number; widths?: readonly number[] },
+  s: {
+    B: number;
+    d: number;
+    aux: boolean;
+    shards?: number;
+    shardN?: number;
+    widths?: readonly number[];
+    /**
+     * aux: deadInfo, where compact_dead writes this decode's dispatch (AUX_SKIP_OFFSET.rank, topk.ts):
+     * none while no latent is dead and none was at the last step, when ê is already 0 (dead.wgsl)
+     */
+    indirect?: GPUBuffer;
+  },
 ) {
+  if (s.indirect && !s.aux) throw new Error('decode: only the AuxK decode is dispatched by compact_dead');
   // vec4 views where d allows: one (idx, val) read per 4 columns.
   const v4 = s.d % 4 === 0;
   const shards = s.shards ?? 1;
@@ -71,7 +85,9 @@ export function createDecode(
       {
         entry: !lanes ? 'decode' : named ? 'decode_lanes' : 'decode_lanes_array',
         constants: { AUX: s.aux },
+        // auxDispatch (topk.ts) writes this count for the indirect dispatch.
         groups: loopGroups(device, s.B),
+        ...(s.indirect ? { indirect: { buffer: s.indirect, offset: AUX_SKIP_OFFSET.rank } } : {}),
       },
     ],
     {

@@ -132,12 +132,26 @@ function rankSlots(R: number) {
   };
 }
 
-/** What compact_dead needs for the AuxK TopK's indirect dispatch (createTopK's `indirect`). */
+/**
+ * What compact_dead needs for the AuxK TopK's and the AuxK decode's indirect dispatches (createTopK's
+ * and createDecode's `indirect`): AUX_GROUPS is the decode's count too (loopGroups of its rows).
+ */
 export const auxDispatch = (device: GPUDevice, B: number) => ({
   AUX_RANK_ONE: auxRankOne(device),
   AUX_RANK_MAX: auxRankMax(device),
   AUX_GROUPS: loopGroups(device, B),
+  AUX_INSERT_GROUPS: insertGroups(device, B),
 });
+
+/** Workgroups of topk_insert (64 rows each, striding). */
+const insertGroups = (device: GPUDevice, B: number) => groupsFor(device, B, 64);
+
+/**
+ * Byte offsets in deadInfo of the dispatches that compact_dead sets to 0 workgroups while no latent is
+ * dead and none was at the last step (dead.wgsl): topk_rank and the AuxK decode, and the AuxK
+ * topk_insert.
+ */
+export const AUX_SKIP_OFFSET = { rank: 32, insert: 48 } as const;
 
 /** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
 const TILE_PARAMS_BYTES = 16;
@@ -148,7 +162,7 @@ const TILE_PARAMS_BYTES = 16;
  * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
  * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
  * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
- * Bindings: pre [B,N], deadList [N], deadInfo [8], idxAll, valAll [B·(k+kAux)] (out), params.
+ * Bindings: pre [B,N], deadList [N], deadInfo [16], idxAll, valAll [B·(k+kAux)] (out), params.
  *
  * tiled (latent tiles): N is the tile width n; the candidates of a row are the latents [lat0, lat0 + n)
  * of a tile buffer pre [B, n] (AUX: the dead ones among them), and the output is a raw sorted list
@@ -201,7 +215,10 @@ export function createTopK(
     /** 'chunkmax': the width of the chunks whose maxima the encoder writes (its RN); 0 or absent: 'chunked' */
     givenChunk?: number;
     tiled?: boolean;
-    /** AuxK over whole rows: deadInfo, whose words 1–3 compact_dead fills with the bitonic entry's dispatch */
+    /**
+     * AuxK over whole rows: deadInfo, where compact_dead writes the dispatches of the bitonic entry,
+     * topk_rank_many, and topk_rank or topk_insert (none of them while no latent is dead: dead.wgsl)
+     */
     indirect?: GPUBuffer;
   },
 ) {
@@ -243,7 +260,12 @@ export function createTopK(
     chunked ? code + chunkedWgsl + (given ? chunkMaxWgsl : '') : code + (rankQuad ? rankQuadWgsl : ''),
     rankFirst
       ? [
-          { entry: 'topk_rank', constants, groups: loopGroups(device, s.B) },
+          {
+            entry: 'topk_rank',
+            constants,
+            groups: 0,
+            indirect: { buffer: s.indirect!, offset: AUX_SKIP_OFFSET.rank },
+          },
           ...(rankMax > rankOne
             ? [
                 {
@@ -261,7 +283,11 @@ export function createTopK(
             ? {
                 entry: tiled ? 'topk_insert_tile' : chunked ? 'topk_insert_chunked' : 'topk_insert',
                 constants,
-                groups: groupsFor(device, s.B, 64),
+                groups: insertGroups(device, s.B),
+                // AuxK over whole rows: nothing while no latent is dead (dead.wgsl).
+                ...(s.aux && !tiled && s.indirect
+                  ? { indirect: { buffer: s.indirect, offset: AUX_SKIP_OFFSET.insert } }
+                  : {}),
               }
             : {
                 entry: tiled ? 'topk_tile' : 'topk',
