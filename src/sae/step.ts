@@ -7,6 +7,7 @@ import { createDead } from '../gpu/kernels/dead';
 import { oneWalkTail4 } from '../gpu/kernels/grad';
 import { createLoss } from '../gpu/kernels/loss';
 import { createUpdate } from '../gpu/kernels/update';
+import { createUpdateFused, fusedRowUpdate } from '../gpu/kernels/update-fused';
 import { STEP_FLAGS } from '../gpu/step-params';
 import type { TensorName } from './buffer-names';
 import { isBatchCut, isDense, kRow, l1At, type ResolvedConfig } from './config';
@@ -89,8 +90,31 @@ export class GpuSae extends StepBuffers implements StepHost {
     const update = createUpdate(device, { shardN, d });
     const dead = createDead(device, { B, N, k: kRow(cfg) });
     const names = paramNames(cfg);
+    // W_dec and W_enc projected, Adam'd and renormalized row by row in one kernel (update-fused.ts).
+    const rowUpdate = fusedRowUpdate(device, cfg)
+      ? createUpdateFused(device, { shardN, renorm: cfg.unitNormDecoder })
+      : null;
+    const rowUpdateBgs = rowUpdate
+      ? shards.map((_, i) => {
+          const seg = (key: TensorName) => this.segments(key)[i];
+          return rowUpdate.bind(`rows#${i}`, [
+            seg('W_dec'),
+            seg('dW_dec'),
+            seg('W_enc'),
+            seg('dW_enc'),
+            seg('m_W_dec'),
+            seg('v_W_dec'),
+            seg('m_W_enc'),
+            seg('v_W_enc'),
+            b.db_enc,
+            b.normPart,
+            params,
+            this.shardParams[i],
+          ]);
+        })
+      : [];
     // Adam and EMA per tensor, and per shard for the [N, d] tensors: [theta, grad, m, v, ema] buffers.
-    const adamJobs: { kernel: ReturnType<typeof createAdam>; bgs: GPUBindGroup[] }[] = [];
+    const adamJobs: { kernel: ReturnType<typeof createAdam>; bgs: GPUBindGroup[]; rows: boolean }[] = [];
     for (const p of names) {
       const parts = this.segments(p);
       parts.forEach((theta, i) => {
@@ -98,6 +122,7 @@ export class GpuSae extends StepBuffers implements StepHost {
         const seg = (key: TensorName) => this.segments(key)[i];
         adamJobs.push({
           kernel,
+          rows: p === 'W_dec' || p === 'W_enc',
           bgs: kernel.bind(`${p}#${i}`, [
             theta,
             seg(`d${p}`),
@@ -158,7 +183,8 @@ export class GpuSae extends StepBuffers implements StepHost {
       {
         name: 'project+norm',
         record: (p: GPUComputePassEncoder) => {
-          perShard(p, [update.project]);
+          if (rowUpdate) for (const bg of rowUpdateBgs) rowUpdate.run(p, bg);
+          else perShard(p, [update.project]);
           extraNorm?.(p);
           update.run(p, updateBgs[0], [update.clip]);
         },
@@ -166,13 +192,13 @@ export class GpuSae extends StepBuffers implements StepHost {
       {
         name: 'adam',
         record: (p: GPUComputePassEncoder) => {
-          for (const j of adamJobs) j.kernel.run(p, j.bgs, ['adam']);
+          for (const j of adamJobs) if (!(rowUpdate && j.rows)) j.kernel.run(p, j.bgs, ['adam']);
         },
       },
       {
         name: 'renorm',
         record: (p: GPUComputePassEncoder) => {
-          if (cfg.unitNormDecoder) perShard(p, [update.renorm]);
+          if (cfg.unitNormDecoder && !rowUpdate) perShard(p, [update.renorm]);
         },
       },
       {

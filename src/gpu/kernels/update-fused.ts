@@ -1,0 +1,30 @@
+import code from '../../../shaders/update-fused.wgsl?raw';
+import { gpuForms, groupsFor, phases } from './kernel';
+
+/**
+ * Whether the step updates W_dec and W_enc with update_rows_v4 (update-fused.wgsl) instead of the
+ * projection, Adam and renormalization kernels: software adapters (a thread per row, as their
+ * forms of those kernels), d % 4 == 0 (vec4 views), and no gradient clipping (Adam would wait for
+ * the global norm).
+ */
+export function fusedRowUpdate(device: GPUDevice, s: { d: number; clipGrad: boolean }): boolean {
+  return (rowUpdateOverride.get(device) ?? !gpuForms(device)) && s.d % 4 === 0 && !s.clipGrad;
+}
+
+const rowUpdateOverride = new WeakMap<GPUDevice, boolean>();
+/** Tests: the fused row update on or off for steps built after this on `device` (null: the device decides). */
+export function setFusedRowUpdate(device: GPUDevice, on: boolean | null) {
+  if (on === null) rowUpdateOverride.delete(device);
+  else rowUpdateOverride.set(device, on);
+}
+
+/**
+ * The [N, d] tensors' projection, Adam and renormalization in one walk per latent row of a shard of
+ * `shardN` latents. Bindings: W_dec, dW_dec, W_enc, dW_enc, m_W_dec, v_W_dec, m_W_enc, v_W_enc (the
+ * shard's), db_enc [N], normPart [N], params, shard uniform.
+ */
+export function createUpdateFused(device: GPUDevice, s: { shardN: number; renorm: boolean }) {
+  return phases(device, 'update-fused', code, [
+    { entry: 'update_rows_v4', constants: { RENORM: s.renorm }, groups: groupsFor(device, s.shardN, 64) },
+  ]);
+}
