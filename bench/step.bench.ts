@@ -113,19 +113,24 @@ export async function benchStep(
     pairs.push(st.medianMs / en.medianMs);
   }
   // The step once more, every dispatch timed inside its one pass (where the adapter has in-pass
-  // timestamps), then the matmul alone the same way: what each phase costs where the step runs it,
-  // without the per-submission cost that phases_ms carries.
-  const inPass = await profileDispatches(
+  // timestamps), and the matmul alone after it in the same pass: what each phase costs where the step
+  // runs it, without the per-submission cost that phases_ms carries, and step and matmul under the
+  // same load (timed in two passes a few seconds apart, the matmul moved ±10% against the step's own
+  // encoder between runs, in either direction).
+  const profiled = await profileDispatches(
     device,
     (pass, setGroup) => {
       for (const ph of sae.phases) {
         setGroup(ph.name);
         ph.record(pass);
       }
+      setGroup(MATMUL_GROUP);
+      matmul(pass);
     },
     samples,
   );
-  const matmulInPass = inPass && (await profileDispatches(device, (pass) => matmul(pass), samples));
+  const inPass = profiled?.filter((x) => !x.label.startsWith(`${MATMUL_GROUP}:`)) ?? null;
+  const matmulInPass = profiled?.filter((x) => x.label.startsWith(`${MATMUL_GROUP}:`)) ?? null;
   plain?.destroy();
   pairs.sort((a, b) => a - b);
   matmulMs.sort((a, b) => a - b);
@@ -342,6 +347,9 @@ async function gatherRate(device: GPUDevice, s: StepShape, samples: number, empt
   return { gather_ms: ms, gather_floats: floats, ns_per_float: (ms * 1e6) / floats };
 }
 
+/** The profile group of the matmul timed after the step in its pass. */
+const MATMUL_GROUP = 'matmul-alone';
+
 /**
  * The in-pass profile as the step bench reports it: each dispatch (phase:pipeline, ms), the phases'
  * sums, their total (the step inside its pass) and that over the matmul alone timed the same way.
@@ -359,7 +367,9 @@ function inPassReport(step: { label: string; ms: number }[], matmul: { label: st
     phases_ms: phases,
     step_ms: total,
     matmul_ms: matmulMs,
-    /** the step over its matmul, both inside a pass: the same measure as the pairs without submissions */
+    /** the step over its matmul, timed after it in the same pass: the pairs' measure without submissions */
     ratio_step_over_matmul: total / matmulMs,
+    /** the step over its own encode phase (with chunk maxima where 'chunkmax' writes them): a check */
+    ratio_step_over_encode_phase: total / (phases.encode ?? Number.NaN),
   };
 }
