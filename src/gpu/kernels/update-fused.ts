@@ -4,12 +4,21 @@ import { gpuForms, groupsFor, phases } from './kernel';
 /**
  * Whether the step updates W_dec and W_enc with update_rows_v4 (update-fused.wgsl) instead of the
  * projection, Adam and renormalization kernels: software adapters (a thread per row, as their
- * forms of those kernels), d % 4 == 0 (vec4 views), and no gradient clipping (Adam would wait for
- * the global norm).
+ * forms of those kernels), d % 4 == 0 (vec4 views), no gradient clipping (Adam would wait for
+ * the global norm), and a device that binds its 10 storage buffers (WebGPU's default is 8; createGpu
+ * asks for the adapter's limit, 10 on SwiftShader).
  */
 export function fusedRowUpdate(device: GPUDevice, s: { d: number; clipGrad: boolean }): boolean {
-  return (rowUpdateOverride.get(device) ?? !gpuForms(device)) && s.d % 4 === 0 && !s.clipGrad;
+  return (
+    (rowUpdateOverride.get(device) ?? !gpuForms(device)) &&
+    s.d % 4 === 0 &&
+    !s.clipGrad &&
+    device.limits.maxStorageBuffersPerShaderStage >= STORAGE_BUFFERS
+  );
 }
+
+/** Storage buffers update_rows_v4 binds. */
+const STORAGE_BUFFERS = 10;
 
 const rowUpdateOverride = new WeakMap<GPUDevice, boolean>();
 /** Tests: the fused row update on or off for steps built after this on `device` (null: the device decides). */
