@@ -35,6 +35,13 @@ const CPT: u32 = {{CPT}}u;   // columns per thread in grad_dec/grad_enc: ceil(d 
 @group(0) @binding(15) var<uniform> P: StepParams;
 @group(0) @binding(16) var<uniform> S: Shard;
 @group(0) @binding(17) var<storage, read_write> enc_part: array<f32>;   // [ceil(N / LCH), d]
+@group(0) @binding(28) var<storage, read> dead_info: array<u32>;
+// IDLE_AUX: as loss.wgsl's; with no AuxK candidate the loss writes no g_aux, and db_pre leaves it out
+// (it would add exactly ±0 to g, which is never −0: the same sums).
+override IDLE_AUX: bool = false;
+fn aux_idle() -> bool {
+  return IDLE_AUX && select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u) == 0u;
+}
 
 fn level_of(i: u32) -> u32 {
 {{LEVEL_OF}}
@@ -311,11 +318,16 @@ fn bpre_final(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   // adds pre_bias; only the target's pre_bias is detached). g_aux is 0 when AuxK is off; with
   // Multi-TopK g already carries it.
   let multi = (P.flags & FLAG_MULTI) != 0u;
+  let idle = aux_idle();
   let nChunks = (P.N + LCH - 1u) / LCH;
   for (var c = wid.x; c < P.d; c += nwg.x) {
     var dec = 0.0;
-    for (var b = lid.x; b < P.B; b += FWG_B) {
-      dec += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi);
+    if (idle) {
+      for (var b = lid.x; b < P.B; b += FWG_B) { dec += g[b * P.d + c]; }
+    } else {
+      for (var b = lid.x; b < P.B; b += FWG_B) {
+        dec += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi);
+      }
     }
     var enc = 0.0;
     for (var j = lid.x; j < nChunks; j += FWG_B) { enc += enc_part[j * P.d + c]; }
@@ -340,13 +352,18 @@ fn bpre_final(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 @compute @workgroup_size(16)
 fn bpre_final_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let multi = (P.flags & FLAG_MULTI) != 0u;
+  let idle = aux_idle();
   let nChunks = (P.N + LCH - 1u) / LCH;
   for (var c = gid.x; c < P.d; c += nwg.x * 16u) {
     var dec: array<f32, FWG_B>;
     var enc: array<f32, FWG_B>;
     for (var t = 0u; t < FWG_B; t++) {
       var a = 0.0;
-      for (var b = t; b < P.B; b += FWG_B) { a += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi); }
+      if (idle) {
+        for (var b = t; b < P.B; b += FWG_B) { a += g[b * P.d + c]; }
+      } else {
+        for (var b = t; b < P.B; b += FWG_B) { a += g[b * P.d + c] + select(g_aux[b * P.d + c], 0.0, multi); }
+      }
       dec[t] = a;
       var e = 0.0;
       for (var j = t; j < nChunks; j += FWG_B) { e += enc_part[j * P.d + c]; }
@@ -370,6 +387,7 @@ fn bpre_final_seq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(4)
 fn bpre_final_seq4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let multi = (P.flags & FLAG_MULTI) != 0u;
+  let idle = aux_idle();
   let nChunks = (P.N + LCH - 1u) / LCH;
   let d4 = P.d / 4u;
   for (var c = gid.x; c < d4; c += nwg.x * 4u) {
@@ -377,7 +395,11 @@ fn bpre_final_seq4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     var enc: array<vec4<f32>, FWG_B>;
     for (var t = 0u; t < FWG_B; t++) {
       var a = vec4<f32>(0.0);
-      for (var b = t; b < P.B; b += FWG_B) { a += g4[b * d4 + c] + select(g_aux4[b * d4 + c], vec4<f32>(0.0), multi); }
+      if (idle) {
+        for (var b = t; b < P.B; b += FWG_B) { a += g4[b * d4 + c]; }
+      } else {
+        for (var b = t; b < P.B; b += FWG_B) { a += g4[b * d4 + c] + select(g_aux4[b * d4 + c], vec4<f32>(0.0), multi); }
+      }
       dec[t] = a;
       var e = vec4<f32>(0.0);
       for (var j = t; j < nChunks; j += FWG_B) { e += enc_part4[j * d4 + c]; }

@@ -19,6 +19,11 @@
 
 const WG: u32 = 64u;
 const FWG: u32 = 256u;
+// IDLE_AUX (the sparse family without Multi-TopK: step.ts): AuxK's entries are the AuxK TopK's, so
+// while AuxK has no candidate its lists are empty and g_aux (and g's copy of it) has one reader left,
+// db_pre (grad-latent.wgsl), which then leaves it out too: loss_grad writes g alone, the same bits
+// (its AuxK term is select(0, g_aux, multi) = 0 there).
+override IDLE_AUX: bool = false;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> x_hat: array<f32>;
@@ -243,10 +248,20 @@ fn finalize(@builtin(local_invocation_id) lid: vec3<u32>) {
   if (lid.x == 0u) { finish(se, sea, l0, rawSe, red[0]); }
 }
 
+// AuxK has no candidate this step and nothing else makes g_aux (IDLE_AUX): uniform over a dispatch.
+fn aux_idle() -> bool {
+  return IDLE_AUX && select(0u, dead_info[0], (P.flags & FLAG_AUXK) != 0u) == 0u;
+}
+
 @compute @workgroup_size(FWG)
 fn loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idle = aux_idle();
   for (var o = gid.x; o < P.B * P.d; o += nwg.x * FWG) {
     let e = x_hat[o] - x[o];
+    if (idle) {
+      g[o] = scal[0] * e + 0.0;
+      continue;
+    }
     let ga = scal[1] * (e_hat[o] + e);
     g[o] = scal[0] * e + select(0.0, ga, (P.flags & FLAG_MULTI) != 0u);
     g_aux[o] = ga;
@@ -256,8 +271,13 @@ fn loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(FWG)
 fn loss_grad_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let multi = (P.flags & FLAG_MULTI) != 0u;
+  let idle = aux_idle();
   for (var o = gid.x; o < P.B * P.d / 4u; o += nwg.x * FWG) {
     let e = x_hat4[o] - x4[o];
+    if (idle) {
+      g4[o] = scal[0] * e + vec4<f32>(0.0);
+      continue;
+    }
     let ga = scal[1] * (e_hat4[o] + e);
     g4[o] = scal[0] * e + select(vec4<f32>(0.0), ga, multi);
     g_aux4[o] = ga;

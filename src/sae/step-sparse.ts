@@ -50,6 +50,8 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     gvParts: plan.gvParts,
     gAuxTail: plan.gAuxTail,
     B,
+    // AuxK's entries come from the AuxK TopK alone (loss.ts idleAux).
+    idleAux: !cfg.multiTopK,
   });
   const sort = createSortByLatent(device, { B, N, entries: E, blocks: plan.sortBlocks });
 
@@ -78,6 +80,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
       b.encPart,
       b.longList,
       b.gvPart,
+      b.deadInfo,
     ]),
   );
   const sortBg = sort.bind('sort', [

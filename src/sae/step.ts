@@ -86,7 +86,9 @@ export class GpuSae extends StepBuffers implements StepHost {
       B,
       widths: cfg.matryoshkaWidths,
     });
-    const loss = createLoss(device, { B, d, auxTail4 });
+    // The sparse family without Multi-TopK: AuxK's entries come from the AuxK TopK alone, so with no
+    // candidate nothing needs g_aux (loss.wgsl IDLE_AUX; db_pre leaves it out: step-sparse.ts).
+    const loss = createLoss(device, { B, d, auxTail4, idleAux: !isDense(cfg.activation) && !cfg.multiTopK });
     const update = createUpdate(device, { shardN, d });
     const dead = createDead(device, { B, N, k: kRow(cfg) });
     const names = paramNames(cfg);

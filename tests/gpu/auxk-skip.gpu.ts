@@ -1,3 +1,4 @@
+import { setGpuForms, setIdleAux } from '../../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES } from '../../src/reference/state';
 import { refStep } from '../../src/reference/step';
@@ -9,20 +10,29 @@ import { randomParams, toF64 } from './step.gpu';
 
 // AuxK priced by what is dead: while no latent is dead, and none was at the step before, compact_dead
 // dispatches the AuxK TopK (topk_rank for the bitonic variant, topk_insert for 'insert') and the AuxK
-// decode with 0 workgroups (dead.wgsl). Two steppers run the same sequence — dead latents, none (runs,
-// writes the empty lists and ê = 0), none (skipped), none (skipped), dead again — one of them forced
-// to run every AuxK dispatch (deadInfo's `empty` word cleared before each step): every buffer a later
-// step reads must agree bit for bit, and both must follow the float64 reference. A skipped dispatch
+// decode with 0 workgroups (dead.wgsl), and while none is dead the loss writes no g_aux and db_pre
+// leaves it out (IDLE_AUX; the test fills g_aux with NaN then: any read of it would show). Two
+// steppers run the same sequence — dead latents, none (runs, writes the empty lists and ê = 0), none
+// (skipped), none (skipped), dead again — one of them forced to run every AuxK dispatch (deadInfo's
+// `empty` word cleared before each step) and to write and add g_aux: every buffer a later step reads
+// must agree bit for bit, and both must follow the float64 reference. A skipped dispatch
 // is not run: recorded alone over poisoned outputs, it leaves them (step 5, with latents dead, then
 // writes every one of them).
 const DEAD_WORDS = { count: 0, empty: 7, rank: 8, insert: 12 };
 
-for (const topk of ['bitonic', 'insert'] as TopKVariant[]) {
+// The software vec4 forms with both AuxK TopK entries, the scalar forms (d = 7), the GPU forms.
+const CASES: { topk: TopKVariant; d: number; gpu?: boolean }[] = [
+  { topk: 'bitonic', d: 12 },
+  { topk: 'insert', d: 12 },
+  { topk: 'bitonic', d: 7 },
+  { topk: 'bitonic', d: 12, gpu: true },
+];
+
+for (const { topk, d, gpu } of CASES) {
   gpuTest(
-    `AuxK skipped while no latent is dead: the same bits as running it (${topk} TopK)`,
+    `AuxK skipped while no latent is dead: the same bits as running it (${topk} TopK, d=${d}${gpu ? ', GPU forms' : ''})`,
     async (device) => {
       const B = 16;
-      const d = 12;
       const N = 40;
       const k = 4;
       const kAux = 6;
@@ -30,13 +40,18 @@ for (const topk of ['bitonic', 'insert'] as TopKVariant[]) {
       const p32 = randomParams(N, d, 21);
       const rowScale = new Float32Array(B).fill(1);
       const lossScale = 1 / B;
-      const make = () => {
+      const make = (idle: boolean) => {
+        setIdleAux(device, idle);
+        if (gpu) setGpuForms(device, true);
         const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, topk });
+        setGpuForms(device, null);
+        setIdleAux(device, null);
         sae.setState({ params: p32 });
         return sae;
       };
-      const skipper = make();
-      const runner = make();
+      const skipper = make(true);
+      // Its loss writes g_aux, and db_pre adds it, at every step.
+      const runner = make(false);
       const ref = newRefState(toF64(p32), N, false);
       // Per step: whether every latent starts it long unfired (then the ones this batch misses are dead).
       const deadBefore = [true, false, false, false, true];
@@ -49,6 +64,9 @@ for (const topk of ['bitonic', 'insert'] as TopKVariant[]) {
           sae.writeBatch(x, rowScale);
         }
         device.queue.writeBuffer(runner.b.deadInfo, 4 * DEAD_WORDS.empty, new Uint32Array([0]));
+        // No AuxK candidate: the loss leaves g_aux as it was, and db_pre does not read it.
+        const idle = !deadBefore[t - 1];
+        if (idle) device.queue.writeBuffer(skipper.b.gAux, 0, new Float32Array(B * d).fill(Number.NaN));
         skipper.step(t, cfg.lr, lossScale);
         runner.step(t, cfg.lr, lossScale);
         ref.tokensSince.set(since);
@@ -82,20 +100,26 @@ for (const topk of ['bitonic', 'insert'] as TopKVariant[]) {
             `step ${t}: ${name} differs from the forced run`,
           );
         }
-        for (const name of [
-          'valAll',
-          'eHat',
-          'xHat',
-          'g',
-          'gAux',
-          'dW_enc',
-          'dW_dec',
-          'db_enc',
-          'db_pre',
-          'metrics',
+        if (idle)
+          assert(
+            (await skipper.readF32('gAux', B * d)).every((v) => Number.isNaN(v)),
+            `step ${t}: g_aux written with no AuxK candidate`,
+          );
+        // g's level rows (then, where the plan holds it, g's copy of g_aux: unwritten when idle).
+        for (const [name, n] of [
+          ['valAll', E],
+          ['eHat', B * d],
+          ['xHat', B * d],
+          ['g', B * d],
+          ...(idle ? [] : ([['gAux', B * d]] as const)),
+          ['dW_enc', N * d],
+          ['dW_dec', N * d],
+          ['db_enc', N],
+          ['db_pre', d],
+          ['metrics', undefined],
         ] as const) {
-          const a = new Uint32Array((await skipper.readF32(name)).buffer);
-          const b = new Uint32Array((await runner.readF32(name)).buffer);
+          const a = new Uint32Array((await skipper.readF32(name, n)).buffer);
+          const b = new Uint32Array((await runner.readF32(name, n)).buffer);
           assert(
             a.length === b.length && a.every((v, i) => v === b[i]),
             `step ${t}: ${name} bits differ from the forced run`,

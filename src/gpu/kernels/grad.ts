@@ -12,7 +12,7 @@ import {
   SORT_SHORT,
   sortLongSlots,
 } from '../kernel-variants';
-import { gpuForms, groupsFor, loopGroups, namedColumns, phases, quadForms } from './kernel';
+import { gpuForms, groupsFor, idleAux, loopGroups, namedColumns, phases, quadForms } from './kernel';
 import { levelOfWgsl } from './levels';
 
 /**
@@ -44,6 +44,8 @@ export function createGrad(
     gAuxTail?: boolean;
     /** the batch rows: with widths, where the copy of g_aux starts */
     B?: number;
+    /** db_pre leaves g_aux out while AuxK has no candidate (the loss then writes none: loss.ts) */
+    idleAux?: boolean;
   },
 ) {
   // vec4 sums where d allows (bit-identical; fewer per-entry reads per column), scalar otherwise.
@@ -76,6 +78,7 @@ export function createGrad(
       ? { entry: 'bpre_final_seq4', groups: groupsFor(device, s.d / 4, 4) }
       : { entry: 'bpre_final_seq', groups: groupsFor(device, s.d, 16) };
   const bpreFinal = final.entry;
+  const finalIdle = { ...final, constants: { IDLE_AUX: (s.idleAux ?? false) && idleAux(device) } };
   // gv: inside the register sums' walk where the plan holds gvPart (grad-reg.wgsl, d ≤ 1536);
   // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
   const fusedGv = reg && !!s.gvParts && s.gvParts === gvFusedParts(s.d);
@@ -100,7 +103,7 @@ export function createGrad(
       })),
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
       { entry: 'bpre_part', groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 64)) },
-      final,
+      finalIdle,
     ],
     {
       CPT: Math.max(1, Math.ceil(s.d / 64)),
@@ -123,8 +126,9 @@ export function createGrad(
     bpreFinal,
     /** whether long lists have their own sums */
     splitLong: split,
-    /** Buffers in binding order 0–17, then the long list and gvPart (see above); the vec4 views 18–23
-     * go between, then the long list (24), W_dec's (25), encPart's (26) and gvPart (27). */
+    /** Buffers in binding order 0–17, then the long list, gvPart and deadInfo (see above); the vec4
+     * views 18–23 go between, then the long list (24), W_dec's (25), encPart's (26), gvPart (27) and
+     * deadInfo (28). */
     bind: (name: string, all: GPUBuffer[]) =>
       k.bind(name, [
         ...all.slice(0, 18),
@@ -138,6 +142,7 @@ export function createGrad(
         all[4],
         all[17],
         all[19],
+        all[20],
       ]),
     run: k.run,
   };

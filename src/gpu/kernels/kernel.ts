@@ -156,6 +156,18 @@ export function setGpuForms(device: GPUDevice, on: boolean | null) {
 }
 export const gpuForms = (device: GPUDevice) => gpuFormsOverride.get(device) ?? !isSoftwareDevice(device);
 
+const idleAuxOverride = new WeakMap<GPUDevice, boolean>();
+/** Tests: false makes kernels built after this on `device` do AuxK's dense work with no candidate too. */
+export function setIdleAux(device: GPUDevice, on: boolean | null) {
+  if (on === null) idleAuxOverride.delete(device);
+  else idleAuxOverride.set(device, on);
+}
+/**
+ * Whether the loss and db_pre may leave g_aux alone while AuxK has no candidate (loss.wgsl and
+ * grad-latent.wgsl IDLE_AUX), where the caller's variant allows it.
+ */
+export const idleAux = (device: GPUDevice) => idleAuxOverride.get(device) ?? true;
+
 const quadFormsOverride = new WeakMap<GPUDevice, boolean>();
 /** Tests: the quad forms on or off for kernels built after this on `device` (null: the device decides). */
 export function setQuadForms(device: GPUDevice, on: boolean | null) {

@@ -1,5 +1,5 @@
 import code from '../../../shaders/loss.wgsl?raw';
-import { gpuForms, groupsFor, loopGroups, phases } from './kernel';
+import { gpuForms, groupsFor, idleAux, loopGroups, phases } from './kernel';
 
 /**
  * Main and AuxK losses, the metrics slot, and the gradients w.r.t. x̂ and ê.
@@ -13,6 +13,8 @@ export function createLoss(
     d: number;
     /** where g's copy of g_aux starts, in vec4s (grad.ts oneWalkTail4; written by loss_grad_v4); 0: none */
     auxTail4?: number;
+    /** AuxK's entries come from the AuxK TopK alone, and db_pre leaves g_aux out with no candidate */
+    idleAux?: boolean;
   },
 ) {
   // The software forms (loss.wgsl): vec4 rows, column sums and gradients where d allows, finalize in
@@ -38,6 +40,7 @@ export function createLoss(
       { entry: soft ? 'finalize_seq' : 'finalize', groups: 1 },
       {
         entry: v4 ? 'loss_grad_v4' : 'loss_grad',
+        constants: { IDLE_AUX: (s.idleAux ?? false) && idleAux(device) },
         groups: loopGroups(device, Math.ceil((s.B * s.d) / (v4 ? 4 : 1) / 256)),
       },
     ],
