@@ -112,24 +112,30 @@ export async function benchStep(
     matmulMs.push(en.medianMs);
     pairs.push(st.medianMs / en.medianMs);
   }
-  // The step once more, every dispatch timed inside its one pass (where the adapter has in-pass
-  // timestamps), and the matmul alone after it in the same pass: what each phase costs where the step
-  // runs it, without the per-submission cost that phases_ms carries, and step and matmul under the
-  // same load (timed in two passes a few seconds apart, the matmul moved ±10% against the step's own
-  // encoder between runs, in either direction).
+  // Every dispatch timed inside one pass (where the adapter has in-pass timestamps): a step, the step
+  // again (the one reported), then the matmul alone. What each phase costs where the step runs it,
+  // without the per-submission cost that phases_ms carries; step and matmul under the same load (timed
+  // in two passes seconds apart, the matmul moved ±10% against the step's own encoder between runs,
+  // either way); and each encoder right after a step's update, as in training (the first step is
+  // there so that the reported one's encoder follows an update too, not the matmul: an encoder after
+  // an encoder over the same W_enc ran up to 10% faster).
   const profiled = await profileDispatches(
     device,
     (pass, setGroup) => {
-      for (const ph of sae.phases) {
-        setGroup(ph.name);
-        ph.record(pass);
+      for (const round of [WARM_GROUP, '']) {
+        for (const ph of sae.phases) {
+          setGroup(`${round}${ph.name}`);
+          ph.record(pass);
+        }
       }
       setGroup(MATMUL_GROUP);
       matmul(pass);
     },
     samples,
   );
-  const inPass = profiled?.filter((x) => !x.label.startsWith(`${MATMUL_GROUP}:`)) ?? null;
+  const inPass =
+    profiled?.filter((x) => !x.label.startsWith(`${MATMUL_GROUP}:`) && !x.label.startsWith(WARM_GROUP)) ??
+    null;
   const matmulInPass = profiled?.filter((x) => x.label.startsWith(`${MATMUL_GROUP}:`)) ?? null;
   plain?.destroy();
   pairs.sort((a, b) => a - b);
@@ -347,8 +353,9 @@ async function gatherRate(device: GPUDevice, s: StepShape, samples: number, empt
   return { gather_ms: ms, gather_floats: floats, ns_per_float: (ms * 1e6) / floats };
 }
 
-/** The profile group of the matmul timed after the step in its pass. */
+/** The profile groups of the matmul timed after the step in its pass, and of the step before it. */
 const MATMUL_GROUP = 'matmul-alone';
+const WARM_GROUP = 'before:';
 
 /**
  * The in-pass profile as the step bench reports it: each dispatch (phase:pipeline, ms), the phases'
