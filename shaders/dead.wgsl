@@ -8,12 +8,12 @@
 // dead_info [16] = [count, x, y, z, x', y', z', empty, r, 1, 1, 0, s, 1, 1, 0]: (x, y, z) is the
 // indirect dispatch of the AuxK bitonic TopK, which runs only when more than AUX_RANK_MAX latents are
 // dead; (x', y', z') that of topk.wgsl's topk_rank_many, which runs when AUX_RANK_ONE < count ≤
-// AUX_RANK_MAX (topk_rank takes the rest). (r, 1, 1) dispatches topk_rank and the AuxK decode, (s, 1, 1)
-// the AuxK topk_insert: 0 workgroups when AuxK has no candidate now (no latent dead, or AuxK off) and had none at the
-// last step (`empty`), since the AuxK lists (padding) and ê (0) that they would write are already in their
-// buffers from that step; so with no latent dead AuxK costs nothing. Nothing else writes those
-// lists' AuxK region or ê (step-sparse.ts), and zeroed buffers (a new step) are empty lists too: an
-// entry of value 0 is padding to every reader.
+// AUX_RANK_MAX (topk_rank takes the rest). (r, 1, 1) dispatches topk_rank and the AuxK decode,
+// (s, 1, 1) the AuxK topk_insert: 0 workgroups when AuxK has no candidate now (no latent dead, or
+// AuxK off) and had none at the last step (`empty`), since the empty AuxK lists and the ê = 0 that
+// they would write are in their buffers from that step; so with no latent dead AuxK costs nothing.
+// Nothing else writes the lists' AuxK region or ê (step-sparse.ts); `empty` starts at 0 in a new
+// stepper's zeroed buffer, so its first step runs them.
 
 const WG: u32 = 256u;
 

@@ -5,7 +5,7 @@
 //   per column: gd = dW_dec − dot·W_dec (written back: the projected gradient), ge = dW_enc,
 //     the row's share of ‖grad‖² (norm_part[i], with db_enc[i]²), Adam on W_dec with gd and on
 //     W_enc with ge, and Σ W_dec'² for the renormalization                           8 rows in, 7 out
-//   W_dec[i] /= ‖W_dec'[i]‖ (FLAG_RENORM: the row this thread has just written)
+//   W_dec[i] /= ‖W_dec'[i]‖ (RENORM, the unit-norm decoder: the row this thread has just written)
 // Every value is computed by the same operations in the same order as those three kernels (each
 // component added in column order; Adam's gradient is theirs times the clip factor 1.0, exact), so
 // the bits are theirs. Without clipping nothing in Adam waits for ‖grad‖, which clip_reduce still
