@@ -14,20 +14,13 @@
 // this one 17 + the renormalization of a row still in cache; on SwiftShader these are loads at
 // memory speed (d = 768, N = 4096: 49 ms of a 1.3 s step in the three).
 
-const WG: u32 = 64u;
-
-@group(0) @binding(0) var<storage, read_write> W_dec4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> dW_dec4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> W_enc4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> dW_enc4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> m_dec4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> v_dec4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> m_enc4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read_write> v_enc4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> db_enc: array<f32>;
-@group(0) @binding(9) var<storage, read_write> norm_part: array<f32>;   // [N]
-@group(0) @binding(10) var<uniform> P: StepParams;
-@group(0) @binding(11) var<uniform> S: Shard;
+// Appended to update.wgsl's module: its bindings (W_dec4, dW_dec4, dW_enc4, db_enc, norm_part, P, S),
+// WG and row sums (project_dot4, add_grad_sq4, add_sq4), and these.
+@group(0) @binding(13) var<storage, read_write> W_enc4: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> m_dec4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> v_dec4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> m_enc4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read_write> v_enc4: array<vec4<f32>>;
 
 override RENORM: bool = true;
 
@@ -44,16 +37,7 @@ fn update_rows_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   for (var il = gid.x; il < S.n; il += nwg.x * WG) {
     let i = S.lat0 + il;
     let o = il * d4;
-    var dot = 0.0;
-    if ((P.flags & FLAG_PROJECT) != 0u) {
-      for (var c = 0u; c < d4; c++) {
-        let p = dW_dec4[o + c] * W_dec4[o + c];
-        dot += p.x;
-        dot += p.y;
-        dot += p.z;
-        dot += p.w;
-      }
-    }
+    let dot = project_dot4(o, d4);
     var sq = db_enc[i] * db_enc[i];
     var sw = 0.0;
     for (var c = 0u; c < d4; c++) {
@@ -61,20 +45,14 @@ fn update_rows_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
       let gd = dW_dec4[o + c] - dot * w;
       dW_dec4[o + c] = gd;
       let ge = dW_enc4[o + c];
-      sq += gd.x * gd.x + ge.x * ge.x;
-      sq += gd.y * gd.y + ge.y * ge.y;
-      sq += gd.z * gd.z + ge.z * ge.z;
-      sq += gd.w * gd.w + ge.w * ge.w;
+      sq = add_grad_sq4(sq, gd, ge);
       var m = m_dec4[o + c];
       var v = v_dec4[o + c];
       let wn = adam4(w, gd, &m, &v);
       m_dec4[o + c] = m;
       v_dec4[o + c] = v;
       W_dec4[o + c] = wn;
-      sw += wn.x * wn.x;
-      sw += wn.y * wn.y;
-      sw += wn.z * wn.z;
-      sw += wn.w * wn.w;
+      sw = add_sq4(sw, wn);
       var me = m_enc4[o + c];
       var ve = v_enc4[o + c];
       let we = adam4(W_enc4[o + c], ge, &me, &ve);

@@ -56,31 +56,54 @@ fn project_dec(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   }
 }
 
+// The vec4 forms' row sums, each component added in column order as the scalar forms add them (also
+// update-fused.wgsl's, appended to this module). dW_dec[i]·W_dec[i] for the projection (0 without it):
+fn project_dot4(o: u32, d4: u32) -> f32 {
+  var dot = 0.0;
+  if ((P.flags & FLAG_PROJECT) != 0u) {
+    for (var c = 0u; c < d4; c++) {
+      let p = dW_dec4[o + c] * W_dec4[o + c];
+      dot += p.x;
+      dot += p.y;
+      dot += p.z;
+      dot += p.w;
+    }
+  }
+  return dot;
+}
+
+// sq + the four columns' gd² + ge² (a row's share of ‖grad‖²).
+fn add_grad_sq4(sq: f32, gd: vec4<f32>, ge: vec4<f32>) -> f32 {
+  var s = sq;
+  s += gd.x * gd.x + ge.x * ge.x;
+  s += gd.y * gd.y + ge.y * ge.y;
+  s += gd.z * gd.z + ge.z * ge.z;
+  s += gd.w * gd.w + ge.w * ge.w;
+  return s;
+}
+
+// sq + the four columns' w² (a row's ‖W_dec[i]‖²).
+fn add_sq4(sq: f32, w: vec4<f32>) -> f32 {
+  var s = sq;
+  s += w.x * w.x;
+  s += w.y * w.y;
+  s += w.z * w.z;
+  s += w.w * w.w;
+  return s;
+}
+
 @compute @workgroup_size(WG)
 fn project_dec_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let d4 = P.d / 4u;
   for (var il = gid.x; il < S.n; il += nwg.x * WG) {
     let i = S.lat0 + il;
     let o = il * d4;
-    var dot = 0.0;
-    if ((P.flags & FLAG_PROJECT) != 0u) {
-      for (var c = 0u; c < d4; c++) {
-        let p = dW_dec4[o + c] * W_dec4[o + c];
-        dot += p.x;
-        dot += p.y;
-        dot += p.z;
-        dot += p.w;
-      }
-    }
+    let dot = project_dot4(o, d4);
     var sq = db_enc[i] * db_enc[i];
     for (var c = 0u; c < d4; c++) {
       let gd = dW_dec4[o + c] - dot * W_dec4[o + c];
       dW_dec4[o + c] = gd;
-      let ge = dW_enc4[o + c];
-      sq += gd.x * gd.x + ge.x * ge.x;
-      sq += gd.y * gd.y + ge.y * ge.y;
-      sq += gd.z * gd.z + ge.z * ge.z;
-      sq += gd.w * gd.w + ge.w * ge.w;
+      sq = add_grad_sq4(sq, gd, dW_enc4[o + c]);
     }
     norm_part[i] = sq;
   }
@@ -143,13 +166,7 @@ fn renorm_dec_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   for (var il = gid.x; il < S.n; il += nwg.x * WG) {
     let o = il * d4;
     var sq = 0.0;
-    for (var c = 0u; c < d4; c++) {
-      let w = W_dec4[o + c];
-      sq += w.x * w.x;
-      sq += w.y * w.y;
-      sq += w.z * w.z;
-      sq += w.w * w.w;
-    }
+    for (var c = 0u; c < d4; c++) { sq = add_sq4(sq, W_dec4[o + c]); }
     let inv = 1.0 / max(sqrt(sq), 1e-30);
     for (var c = 0u; c < d4; c++) { W_dec4[o + c] *= inv; }
   }

@@ -35,6 +35,8 @@ export interface StepCommon {
   deadBg: GPUBindGroup[];
   /** project+norm, Adam, renorm, EMA phases; `extraNorm` adds the per-latent extras' norms */
   tail: (extraNorm?: (p: GPUComputePassEncoder) => void) => StepPhase[];
+  /** the loss writes no g_aux while AuxK has no candidate, so db_pre must leave it out (grad.ts) */
+  idleAux: boolean;
 }
 interface StepPhase {
   name: string;

@@ -23,7 +23,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
   const S = shards.length;
   const shardN = shards[0].n;
   const params = b.params;
-  const { loss, lossBg, dead, deadBg, tail } = common;
+  const { loss, lossBg, dead, deadBg, tail, idleAux } = common;
 
   const E = B * (kRow(cfg) + kAux);
   const select = buildSelect(sae, kernels);
@@ -50,8 +50,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     gvParts: plan.gvParts,
     gAuxTail: plan.gAuxTail,
     B,
-    // AuxK's entries come from the AuxK TopK alone (loss.ts idleAux).
-    idleAux: !cfg.multiTopK,
+    idleAux,
   });
   const sort = createSortByLatent(device, { B, N, entries: E, blocks: plan.sortBlocks });
 

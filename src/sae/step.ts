@@ -87,8 +87,10 @@ export class GpuSae extends StepBuffers implements StepHost {
       widths: cfg.matryoshkaWidths,
     });
     // The sparse family without Multi-TopK: AuxK's entries come from the AuxK TopK alone, so with no
-    // candidate nothing needs g_aux (loss.wgsl IDLE_AUX; db_pre leaves it out: step-sparse.ts).
-    const loss = createLoss(device, { B, d, auxTail4, idleAux: !isDense(cfg.activation) && !cfg.multiTopK });
+    // candidate nothing needs g_aux: the loss writes none and db_pre leaves it out (loss.wgsl and
+    // grad-latent.wgsl IDLE_AUX, one flag for both).
+    const idleAux = !isDense(cfg.activation) && !cfg.multiTopK;
+    const loss = createLoss(device, { B, d, auxTail4, idleAux });
     const update = createUpdate(device, { shardN, d });
     const dead = createDead(device, { B, N, k: kRow(cfg) });
     const names = paramNames(cfg);
@@ -211,7 +213,7 @@ export class GpuSae extends StepBuffers implements StepHost {
       },
     ];
 
-    const common: StepCommon = { loss, lossBg, dead, deadBg, tail };
+    const common: StepCommon = { loss, lossBg, dead, deadBg, tail, idleAux };
     if (isDense(cfg.activation)) buildDense(this, kernels, common);
     else buildSparse(this, kernels, common);
   }

@@ -1,3 +1,4 @@
+import updateWgsl from '../../../shaders/update.wgsl?raw';
 import code from '../../../shaders/update-fused.wgsl?raw';
 import { gpuForms, groupsFor, phases } from './kernel';
 
@@ -30,10 +31,38 @@ export function setFusedRowUpdate(device: GPUDevice, on: boolean | null) {
 /**
  * The [N, d] tensors' projection, Adam and renormalization in one walk per latent row of a shard of
  * `shardN` latents. Bindings: W_dec, dW_dec, W_enc, dW_enc, m_W_dec, v_W_dec, m_W_enc, v_W_enc (the
- * shard's), db_enc [N], normPart [N], params, shard uniform.
+ * shard's), db_enc [N], normPart [N], params, shard uniform. The module is update.wgsl's with
+ * update-fused.wgsl appended (its bindings and row sums).
  */
 export function createUpdateFused(device: GPUDevice, s: { shardN: number; renorm: boolean }) {
-  return phases(device, 'update-fused', code, [
+  const k = phases(device, 'update-fused', updateWgsl + code, [
     { entry: 'update_rows_v4', constants: { RENORM: s.renorm }, groups: groupsFor(device, s.shardN, 64) },
   ]);
+  return {
+    ...k,
+    bind: (name: string, all: GPUBuffer[]) => {
+      const [W_dec, dW_dec, W_enc, dW_enc, m_dec, v_dec, m_enc, v_enc, db_enc, normPart, params, shard] = all;
+      // update.wgsl's positions 0–12 (4, 6, 7 unused here: any buffer), then update-fused.wgsl's 13–17.
+      return k.bind(name, [
+        W_dec,
+        dW_dec,
+        dW_enc,
+        db_enc,
+        db_enc,
+        normPart,
+        normPart,
+        normPart,
+        params,
+        shard,
+        W_dec,
+        dW_dec,
+        dW_enc,
+        W_enc,
+        m_dec,
+        v_dec,
+        m_enc,
+        v_enc,
+      ]);
+    },
+  };
 }
