@@ -30,6 +30,7 @@ override AUX_RANK_ONE: u32 = 0u;   // most dead latents topk_rank handles
 override AUX_RANK_MAX: u32 = 0u;   // most dead latents topk_rank_many handles
 override AUX_GROUPS: u32 = 0u;     // workgroups of the AuxK bitonic TopK, topk_rank and the AuxK decode
 override AUX_INSERT_GROUPS: u32 = 0u;  // workgroups of the AuxK topk_insert
+override LOSS_GRAD_GROUPS: u32 = 0u;   // workgroups of loss_grad_v4 where its dispatch is indirect (loss.ts)
 
 @compute @workgroup_size(WG)
 fn count_fires(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -115,4 +116,9 @@ fn put_dead_info(count: u32) {
   dead_info[12] = select(AUX_INSERT_GROUPS, 0u, skip);
   dead_info[13] = 1u;
   dead_info[14] = 1u;
+  // loss_grad_v4 where AuxK is idle (loss.wgsl IDLE_AUX): g is loss_rows_v4's, g_aux unread, nothing
+  // left to write (its 256 workgroups returning at once still cost 1 ms at B = 4096, d = 64).
+  dead_info[16] = select(LOSS_GRAD_GROUPS, 0u, none);
+  dead_info[17] = 1u;
+  dead_info[18] = 1u;
 }

@@ -6,6 +6,7 @@
 //   colsum_r   one workgroup per column: Σ_b r[b, c] (fixed tree over 64 lanes)   B·d
 //   finalize   one workgroup: deterministic tree sums → scalars, metrics slot   B + d
 //   loss_grad  one thread per element: g = 2·lossScale·e, g_aux = 2·auxCoef/D·ea  B·d
+//              (the vec4 form: g in loss_rows_v4 but with Multi-TopK, g_aux alone here)
 // FLAG_RECON_AUX (Multi-TopK, Gated): the aux term is a second reconstruction loss,
 //   Lax = auxCoef · lossScale · Σ‖ea‖²  (ea = ê + e = x̂₂ − x), g_aux = 2·auxCoef·lossScale·ea,
 //   and with FLAG_MULTI the main gradient also carries it (g += g_aux): Multi-TopK's top-4k
@@ -84,15 +85,38 @@ fn put_row(b: u32, se: f32, sea: f32) {
   row_stats[b * 4u + 3u] = se * s2;
 }
 
+// The vec4 form also writes g where it is the main term alone (not Multi-TopK): 2·lossScale·e, which
+// finalize's scal[0] would be, from the e it holds; loss_grad_v4 then writes g_aux alone, and nothing
+// while AuxK is idle. Why: loss_grad_v4 read x̂ and x again for it (SwiftShader, B = 4096, d = 64, no
+// latent dead: 1.7 ms of a 3.6 ms loss).
 @compute @workgroup_size(WG)
 fn loss_rows_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let d4 = P.d / 4u;
+  let gHere = (P.flags & FLAG_MULTI) == 0u;
+  let s0 = 2.0 * P.lossScale;
+  let idle = aux_idle();
   for (var b = gid.x; b < P.B; b += nwg.x * WG) {
     var se = 0.0;
     var sea = 0.0;
+    if (idle) {
+      // ê is 0 with no AuxK candidate (its lists are empty, now or since the step before): ea = e,
+      // so sea is se bit for bit, without ê's loads.
+      for (var c = 0u; c < d4; c++) {
+        let o = b * d4 + c;
+        let e = x_hat4[o] - x4[o];
+        if (gHere) { g4[o] = s0 * e + vec4<f32>(0.0); }
+        se += e.x * e.x;
+        se += e.y * e.y;
+        se += e.z * e.z;
+        se += e.w * e.w;
+      }
+      put_row(b, se, se);
+      continue;
+    }
     for (var c = 0u; c < d4; c++) {
       let o = b * d4 + c;
       let e = x_hat4[o] - x4[o];
+      if (gHere) { g4[o] = s0 * e + vec4<f32>(0.0); }
       let ea = e_hat4[o] + e;
       se += e.x * e.x;
       sea += ea.x * ea.x;
@@ -270,8 +294,10 @@ fn loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
 @compute @workgroup_size(FWG)
 fn loss_grad_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  // g is loss_rows_v4's but with Multi-TopK (which adds g_aux to it).
   let multi = (P.flags & FLAG_MULTI) != 0u;
   let idle = aux_idle();
+  if (idle && !multi) { return; }
   for (var o = gid.x; o < P.B * P.d / 4u; o += nwg.x * FWG) {
     let e = x_hat4[o] - x4[o];
     if (idle) {
@@ -279,7 +305,7 @@ fn loss_grad_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       continue;
     }
     let ga = scal[1] * (e_hat4[o] + e);
-    g4[o] = scal[0] * e + select(vec4<f32>(0.0), ga, multi);
+    if (multi) { g4[o] = scal[0] * e + ga; }
     g_aux4[o] = ga;
     if (AUX_TAIL4 != 0u) { g4[AUX_TAIL4 + o] = ga; }
   }

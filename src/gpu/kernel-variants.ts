@@ -92,3 +92,10 @@ export const GV_MAX_PARTS = 8;
  * own) past GV_MAX_PARTS threads a latent, where gvPart would keep growing with d.
  */
 export const gvFusedParts = (d: number) => (d % 4 === 0 && regThreads(d) <= GV_MAX_PARTS ? regThreads(d) : 0);
+
+/**
+ * Words of deadInfo (dead.wgsl put_dead_info): the dead count, then indirect dispatches that
+ * compact_dead sizes by what is dead (AuxK's TopK entries and decode at words 1–14, loss_grad_v4 at
+ * 16–18; each at a 16-byte offset).
+ */
+export const DEAD_INFO_WORDS = 20;

@@ -11,6 +11,7 @@
 import {
   bpreChunks,
   chunkMaxWords,
+  DEAD_INFO_WORDS,
   gvFusedParts,
   sortLongSlots,
   sortRowBlocks,
@@ -310,7 +311,7 @@ function latentAndSmallBuffers(buffers: PlannedBuffer[], cfg: ResolvedConfig) {
   add('encPart', bpreChunks(N) * d, `[${bpreChunks(N)}, ${d}]`, 'latents');
 
   // Small.
-  add('deadInfo', 16, '[16]', 'small');
+  add('deadInfo', DEAD_INFO_WORDS, `[${DEAD_INFO_WORDS}]`, 'small');
   add('colR', d, `[${d}]`, 'small');
   add('zerosD', d, `[${d}]`, 'small');
   add('scal', 8, '[8]', 'small');

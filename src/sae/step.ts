@@ -5,7 +5,7 @@
 import { createAdam } from '../gpu/kernels/adam';
 import { createDead } from '../gpu/kernels/dead';
 import { oneWalkTail4 } from '../gpu/kernels/grad';
-import { createLoss } from '../gpu/kernels/loss';
+import { createLoss, lossGradIndirect } from '../gpu/kernels/loss';
 import { createUpdate } from '../gpu/kernels/update';
 import { createUpdateFused, fusedRowUpdate } from '../gpu/kernels/update-fused';
 import { STEP_FLAGS } from '../gpu/step-params';
@@ -90,9 +90,11 @@ export class GpuSae extends StepBuffers implements StepHost {
     // candidate nothing needs g_aux: the loss writes none and db_pre leaves it out (loss.wgsl and
     // grad-latent.wgsl IDLE_AUX, one flag for both).
     const idleAux = !isDense(cfg.activation) && !cfg.multiTopK;
-    const loss = createLoss(device, { B, d, auxTail4, idleAux });
+    // compact_dead also sizes loss_grad_v4's dispatch, nothing while AuxK is idle (dead.wgsl).
+    const loss = createLoss(device, { B, d, auxTail4, idleAux, indirect: b.deadInfo });
     const update = createUpdate(device, { shardN, d });
-    const dead = createDead(device, { B, N, k: kRow(cfg) });
+    const lossGradGroups = lossGradIndirect(device, { B, d, idleAux });
+    const dead = createDead(device, { B, N, k: kRow(cfg), lossGradGroups });
     const names = paramNames(cfg);
     // W_dec and W_enc projected, Adam'd and renormalized row by row in one kernel (update-fused.ts).
     const rowUpdate = fusedRowUpdate(device, cfg)

@@ -1,3 +1,4 @@
+import { DEAD_INFO_WORDS } from '../../src/gpu/kernel-variants';
 import { setGpuForms, setIdleAux } from '../../src/gpu/kernels/kernel';
 import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES } from '../../src/reference/state';
@@ -18,7 +19,9 @@ import { randomParams, toF64 } from './step.gpu';
 // must agree bit for bit, and both must follow the float64 reference. A skipped dispatch
 // is not run: recorded alone over poisoned outputs, it leaves them (step 5, with latents dead, then
 // writes every one of them).
-const DEAD_WORDS = { count: 0, empty: 7, rank: 8, insert: 12 };
+// loss_grad_v4's dispatch (lossGrad) is 0 workgroups while AuxK has no candidate now (the software vec4
+// form, where loss_rows_v4 writes g; dispatched directly elsewhere, the word left 0).
+const DEAD_WORDS = { count: 0, empty: 7, rank: 8, insert: 12, lossGrad: 16 };
 
 // The software vec4 forms with both AuxK TopK entries, the scalar forms (d = 7), the GPU forms.
 const CASES: { topk: TopKVariant; d: number; gpu?: boolean }[] = [
@@ -72,8 +75,13 @@ for (const { topk, d, gpu } of CASES) {
         ref.tokensSince.set(since);
         const out = refStep(ref, x, rowScale, cfg, lossScale, cfg.lr);
 
-        const info = await skipper.readU32('deadInfo', 16);
-        const infoRun = await runner.readU32('deadInfo', 16);
+        const info = await skipper.readU32('deadInfo', DEAD_INFO_WORDS);
+        const infoRun = await runner.readU32('deadInfo', DEAD_INFO_WORDS);
+        const lossIndirect = !gpu && d % 4 === 0;
+        assert(
+          info[DEAD_WORDS.lossGrad] > 0 === (lossIndirect && !idle) && infoRun[DEAD_WORDS.lossGrad] === 0,
+          `step ${t}: loss_grad_v4's dispatch ${info[DEAD_WORDS.lossGrad]} (forced run ${infoRun[DEAD_WORDS.lossGrad]})`,
+        );
         assert(
           info[DEAD_WORDS.count] === out.deadList.length,
           `step ${t}: dead ${info[0]} != ${out.deadList.length}`,

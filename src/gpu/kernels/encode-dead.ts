@@ -6,7 +6,7 @@ import { stepShader } from './kernel';
  * AuxK's pre-activations of the dead latents of one latent tile [lat0, lat0 + n), after the dead
  * update, bit-identical to the encoder variant `variant` (vec4 variants → the vec4 form).
  * Bindings: x [B,d], b_pre [d], W_enc shard, b_enc [N], pre tile [B,n] (dead columns written),
- * deadList [N], deadInfo [16], params, then the tile uniform (created here, one per tile) and the vec4
+ * deadList [N], deadInfo [DEAD_INFO_WORDS], params, then the tile uniform (created here, one per tile) and the vec4
  * views of x, b_pre, W_enc. `groups` bounds the grid-stride loop over blocks of 4 rows × 4 dead latents.
  */
 export function createEncodeDead(

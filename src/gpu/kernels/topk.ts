@@ -162,7 +162,7 @@ const TILE_PARAMS_BYTES = 16;
  * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
  * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
  * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
- * Bindings: pre [B,N], deadList [N], deadInfo [16], idxAll, valAll [B·(k+kAux)] (out), params.
+ * Bindings: pre [B,N], deadList [N], deadInfo [DEAD_INFO_WORDS], idxAll, valAll [B·(k+kAux)] (out), params.
  *
  * tiled (latent tiles): N is the tile width n; the candidates of a row are the latents [lat0, lat0 + n)
  * of a tile buffer pre [B, n] (AUX: the dead ones among them), and the output is a raw sorted list
