@@ -4,15 +4,17 @@
 // more than its load: a scan that only took maxima ran 4.5× faster than the insertion scan
 // (B = 4096, N = 1024, k = 8).
 //  1. The best kout chunks by (maximum desc, chunk asc) over the N/CH chunk maxima (chunk_max scans
-//     pre; 'chunkmax' reads the encoder's, topk-chunk-max.wgsl): each maximum passes down KP named
-//     slots, kept sorted by compare-exchanges without a branch (topk.ts chunkStep1 writes the lines);
-//     t = the kout-th one's maximum (NEG_MAX while fewer than kout chunks exist).
+//     pre; 'chunkmax' reads the encoder's, topk-chunk-max.wgsl), in KP named slots kept sorted
+//     without a branch: groups of up to 16 maxima sorted by a network, each merged into the slots by
+//     a bitonic merge (topk.ts chunkStep1Net writes the lines; chunkStep1, each maximum passing down
+//     the slots, is the form the tests compare it with); t = the kout-th one's maximum (NEG_MAX while
+//     fewer than kout chunks exist).
 //  2. The latents ≥ t of those chunks, appended without a branch and ranked by counting; with 2·KP or
 //     more of them (ties at t, heavy chunks), topk_insert's scan over those chunks instead.
 // The same lists: a latent v of a chunk c outside those kout is beaten by each of their maxima (larger
 // than c's, which is ≥ v; or equal, from a lower chunk, so at a lower index), so kout latents beat v;
 // and no latent below t can be in the result, which those kout maxima would fill.
-// Why step 1 has no branch: with the rows of a SIMD batch in its lanes, an insertion under a branch
+// Why step 1 has no branch (said of the chain; the networks keep it): with the rows of a SIMD batch in its lanes, an insertion under a branch
 // ran whenever any lane's chunk beat its list, each time as masked gathers and scatters into arrays
 // indexed by the loop; the compare-exchanges do KP steps a chunk for every lane but only in
 // registers (SwiftShader, alternating in one process: the TopK 13.1–13.7 → 9.3–9.5 ms at B = 4096,

@@ -23,6 +23,8 @@ async function runTopK(
     /** 'chunkmax': the encoder's chunk maxima [B, ⌈N / givenChunk⌉] */
     preMax?: Float32Array;
     givenChunk?: number;
+    /** 'chunked'/'chunkmax': false keeps step 1's chain of exchanges */
+    step1Net?: boolean;
   } = {},
 ) {
   const aux = opts.dead !== undefined;
@@ -53,6 +55,7 @@ async function runTopK(
     variant: opts.variant,
     chunk: opts.chunk,
     givenChunk: opts.givenChunk,
+    step1Net: opts.step1Net,
     wg: opts.wg,
   });
   const preMax = opts.preMax ? createBufferFrom(device, 'preMax', opts.preMax) : undefined;
@@ -296,6 +299,54 @@ gpuTest('topk chunkmax: unrolled encoder chunk maxima, then the lists, vs refere
   }
   for (const b of Object.values(bufs)) b.destroy();
 });
+
+// Step 1 of 'chunked' and 'chunkmax' by networks (groups of KP chunks sorted, then merged into the
+// best KP) must keep the chain's chunks: the same lists bit for bit, and the reference's. Values on a
+// grid of 1/4, so chunk maxima tie across groups; rows with every latent equal (ties decided by chunk
+// index alone), NaN and -inf chunks, a row of NaN but one latent, the best latents in the ragged last
+// chunk and group; K from 1 to 64 (KP 1 to 64), so that groups are whole, ragged and a single one.
+gpuTest(
+  'topk chunked/chunkmax: step 1 by networks, the lists of the chain and of the reference',
+  async (device) => {
+    const [B, N, RN] = [24, 1003, 8];
+    const C = Math.ceil(N / RN);
+    const pre = randn(B * N, 41).map((v) => Math.round(v * 4) / 4);
+    pre.fill(0.5, 0, N);
+    for (let n = 0; n < N; n += 3) pre[N + n] = Number.NaN;
+    for (let n = 0; n < 400; n++) pre[2 * N + n] = Number.NEGATIVE_INFINITY;
+    pre.fill(Number.NaN, 3 * N, 4 * N);
+    pre[3 * N + 517] = -2;
+    pre[4 * N + N - 1] = 9;
+    pre[5 * N + N - 2] = 9;
+    pre[5 * N + 3] = 9;
+    const low = Math.fround(NEG_MAX);
+    const preMax = new Float32Array(B * C).fill(low);
+    for (let b = 0; b < B; b++)
+      for (let n = 0; n < N; n++) {
+        const v = pre[b * N + n];
+        const c = b * C + Math.floor(n / RN);
+        if (!Number.isNaN(v)) preMax[c] = Math.max(preMax[c], v);
+      }
+    const given = { variant: 'chunkmax' as const, givenChunk: RN, preMax };
+    for (const [K, opts] of [
+      [1, given],
+      [8, given],
+      [13, given],
+      [64, given],
+      [8, { variant: 'chunked' as const, chunk: 16 }],
+      [33, { variant: 'chunked' as const, chunk: 32 }],
+    ] as const) {
+      const net = await runTopK(device, pre, B, N, K, opts);
+      const chain = await runTopK(device, pre, B, N, K, { ...opts, step1Net: false });
+      for (let e = 0; e < B * K; e++)
+        if (net.idx[e] !== chain.idx[e] || !Object.is(net.val[e], chain.val[e]))
+          throw new Error(
+            `${opts.variant} K=${K} entry ${e}: (${net.idx[e]}, ${net.val[e]}) vs the chain's (${chain.idx[e]}, ${chain.val[e]})`,
+          );
+      check(net, pre, B, N, K);
+    }
+  },
+);
 
 // ---- tiled mode: the raw sorted list of a tile of latents [lat0, lat0 + n) ------------------------------
 

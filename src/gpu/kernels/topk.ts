@@ -177,6 +177,62 @@ const TILE_PARAMS_BYTES = 16;
  * (value mv_j, first latent mc_j) by compare-exchanges, then copied to the arrays mv, mc that step 2
  * indexes; t = mv[kout − 1].
  */
+/** A compare-exchange of named slots (a, b), a < b, leaving the better (better()) in a. */
+const slotExchange =
+  (v: string, i: string) =>
+  ([a, b]: [number, number]) =>
+    `{ let w = better(${v}${b}, ${i}${b}, ${v}${a}, ${i}${a}); let tv = ${v}${a}; let ti = ${i}${a}; ` +
+    `${v}${a} = select(${v}${a}, ${v}${b}, w); ${i}${a} = select(${i}${a}, ${i}${b}, w); ` +
+    `${v}${b} = select(${v}${b}, tv, w); ${i}${b} = select(${i}${b}, ti, w); }`;
+
+/**
+ * Chunks a group in step 1 by networks (ours): at most 16. SwiftShader, one pass, alternating (TopK at
+ * B = 1024, N = 4096, 256 chunks a row): k = 32 groups of 32, 16, 8: 15.9, 14.9, 17.1 ms (the chain
+ * 26.7); k = 64 groups of 64, 16, 8: 47, 48, 53 ms (the chain 74), and compiling took 26, 3.8, 2.7 s
+ * (the chain 0.75).
+ */
+const STEP1_GROUP = 16;
+
+/**
+ * Step 1 by networks: the chunk maxima in groups of GS ≤ KP, each group sorted by Batcher's network,
+ * then merged into the best KP so far: slot j and the group's rank KP − 1 − j (padding past GS), the
+ * better of the two, make a bitonic sequence holding the best KP of both, which the bitonic merge's
+ * KP/2·log2 KP exchanges sort. The same sorted best KP as the chain (better() is a total order;
+ * padding (NEG_MAX, NONE) beats nothing), so the same lists. Why: the chain costs KP exchanges a chunk,
+ * this (sort + merge) / GS: at B = 4096, N = 1024, k = 8 (64 chunks a row) 19 + 8 + 12 for 8 chunks,
+ * the TopK 9.9 → 8.0 ms on SwiftShader (one pass, alternating); at k = 32 26.7 → 14.9 ms.
+ */
+function chunkStep1Net(KP: number, cmax: string, GS: number) {
+  const J = [...Array(KP).keys()];
+  const U = [...Array(GS).keys()];
+  const clean: [number, number][] = [];
+  for (let s = KP / 2; s >= 1; s /= 2) for (const j of J) if ((j & s) === 0) clean.push([j, j + s]);
+  return [
+    '    // The best KP chunks so far as (maximum, first latent), best first.',
+    ...J.map((j) => `    var mv${j} = NEG_MAX;\n    var mc${j} = NONE;`),
+    '    let nch = (count + CH - 1u) / CH;',
+    `    for (var g0 = 0u; g0 < nch; g0 += ${GS}u) {`,
+    '      // A group of GS chunks (past the last: padding), sorted, then merged.',
+    ...U.flatMap((j) => [
+      `      let c${j} = g0 + ${j}u;`,
+      `      var v${j} = select(NEG_MAX, ${cmax}(s, row, min(c${j}, nch - 1u) * CH), c${j} < nch);`,
+      `      var i${j} = select(NONE, c${j} * CH, c${j} < nch);`,
+    ]),
+    ...oddEvenMergeSort(GS).map((p) => `      ${slotExchange('v', 'i')(p)}`),
+    ...J.slice(KP - GS).map(
+      (j) =>
+        `      { let w = better(v${KP - 1 - j}, i${KP - 1 - j}, mv${j}, mc${j}); ` +
+        `mv${j} = select(mv${j}, v${KP - 1 - j}, w); mc${j} = select(mc${j}, i${KP - 1 - j}, w); }`,
+    ),
+    ...clean.map((p) => `      ${slotExchange('mv', 'mc')(p)}`),
+    '    }',
+    '    var mv: array<f32, KP>;',
+    '    var mc: array<u32, KP>;',
+    ...J.map((j) => `    mv[${j}] = mv${j};\n    mc[${j}] = mc${j};`),
+    '    let t = mv[kout - 1u];',
+  ].join('\n');
+}
+
 function chunkStep1(KP: number, cmax: string) {
   const J = [...Array(KP).keys()];
   return [
@@ -214,6 +270,8 @@ export function createTopK(
     chunk?: number;
     /** 'chunkmax': the width of the chunks whose maxima the encoder writes (its RN); 0 or absent: 'chunked' */
     givenChunk?: number;
+    /** 'chunked'/'chunkmax': false keeps step 1's chain of exchanges (tests compare the two); default networks */
+    step1Net?: boolean;
     tiled?: boolean;
     /**
      * AuxK over whole rows: deadInfo, where compact_dead writes the dispatches of the bitonic entry,
@@ -316,7 +374,10 @@ export function createTopK(
             CH: chunk,
             V4: String(s.N % 4 === 0 && chunk % 4 === 0),
             CHUNK_MAX: given ? 'chunk_max_given' : 'chunk_max',
-            STEP1: chunkStep1(KP, given ? 'chunk_max_given' : 'chunk_max'),
+            STEP1:
+              s.step1Net === false
+                ? chunkStep1(KP, given ? 'chunk_max_given' : 'chunk_max')
+                : chunkStep1Net(KP, given ? 'chunk_max_given' : 'chunk_max', Math.min(KP, STEP1_GROUP)),
             ...(2 * KP <= RANK_NET_MAX
               ? { RANK: 'rank_net', RANK_NET: rankNet(2 * KP) }
               : { RANK: 'rank_count', RANK_NET: '' }),
