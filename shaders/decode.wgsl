@@ -129,3 +129,34 @@ fn decode_lanes_array(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
   }
 }
+
+// decode_lanes_array's sums in named variables, PQ columns of a lane at a time: the lane walks the
+// row's list once per PQ of its CPL columns (decode.ts generates the lines). The same additions in the
+// same order per column. Why: the array's sums live in memory on SwiftShader, each += a gather and a
+// scatter beside the one load of W_dec that matters; re-reading a row's (idx, val) per pass costs less.
+const PQ: u32 = {{PQ}}u;
+
+@compute @workgroup_size(DLA)
+fn decode_lanes_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_id) lid: vec3<u32>) {
+  let K = select(P.k, P.kAux, AUX);
+  let dT = P.d / (sizeof_T / 4u);
+  for (var b = wid.x; b < P.B; b += nwg.x) {
+    let off = select(0u, P.B * P.k, AUX) + b * K;
+    let o = b * dT;
+    for (var p0 = 0u; p0 < CPL; p0 += PQ) {
+{{PASS_COLS}}
+{{PASS_INIT}}
+      for (var e = 0u; e < K; e++) {
+        let i = idx[off + e];
+        if (i >= P.N) { break; }
+        let v = val[off + e];
+        if (AUX && v == 0.0) { break; }
+        if (v != 0.0) {
+{{PASS_ADD}}
+        }
+      }
+{{PASS_STORE}}
+    }
+  }
+}

@@ -41,6 +41,8 @@ export function createDecode(
      * none while no latent is dead and none was at the last step, when ê is already 0 (dead.wgsl)
      */
     indirect?: GPUBuffer;
+    /** wide rows on a software adapter: false keeps decode_lanes_array (tests compare the two) */
+    passes?: boolean;
   },
 ) {
   if (s.indirect && !s.aux) throw new Error('decode: only the AuxK decode is dispatched by compact_dead');
@@ -83,7 +85,13 @@ export function createDecode(
     src,
     [
       {
-        entry: !lanes ? 'decode' : named ? 'decode_lanes' : 'decode_lanes_array',
+        entry: !lanes
+          ? 'decode'
+          : named
+            ? 'decode_lanes'
+            : s.passes === false
+              ? 'decode_lanes_array'
+              : 'decode_lanes_pass',
         constants: { AUX: s.aux },
         // auxDispatch (topk.ts) writes this count for the indirect dispatch.
         groups: loopGroups(device, s.B),
@@ -101,6 +109,11 @@ export function createDecode(
       LANE_INIT: n.each((u) => `var a${u} = select(b_pre[c${u}], T(0.0), AUX);`, 4),
       LANE_ADD: n.each((u) => `a${u} += v * w_dec(i, c${u}, dT);`, 8),
       LANE_STORE: n.store('q', 'dT', (u) => `out[o + c${u}] = a${u};`, 4),
+      PQ: PASS_COLUMNS,
+      PASS_COLS: pass((u) => `let c${u} = min(lid.x + (p0 + ${u}u) * DLA, dT - 1u);`, 6),
+      PASS_INIT: pass((u) => `var a${u} = select(b_pre[c${u}], T(0.0), AUX);`, 6),
+      PASS_ADD: pass((u) => `a${u} += v * w_dec(i, c${u}, dT);`, 10),
+      PASS_STORE: pass((u) => `if (lid.x + (p0 + ${u}u) * DLA < dT) { out[o + c${u}] = a${u}; }`, 6),
     },
   );
 }
@@ -112,6 +125,13 @@ export function createDecode(
  * row: 85–96). So named sums only while they fit in registers.
  */
 const LANE_NAMED = 8;
+
+/** Columns a lane of decode_lanes_pass sums in one walk of a row's list (ours; see createDecode). */
+const PASS_COLUMNS = 8;
+
+/** `line(u)` for each of decode_lanes_pass's PASS_COLUMNS columns, indented. */
+const pass = (line: (u: number) => string, indent: number) =>
+  [...Array(PASS_COLUMNS).keys()].map((u) => ' '.repeat(indent) + line(u)).join('\n');
 
 /** Lanes per row of decode_lanes_array (decode.wgsl's DLA). */
 const ARRAY_LANES = 4;
