@@ -137,7 +137,7 @@ export function buildSparse(sae: StepHost, kernels: KernelChoice, common: StepCo
     {
       name: 'bpre',
       record: (p) => {
-        for (const bg of gradBgs) grad.run(p, bg, ['bpre_part']);
+        for (const bg of gradBgs) grad.run(p, bg, [grad.bprePart]);
         grad.run(p, gradBgs[0], [grad.bpreFinal]);
       },
     },

@@ -78,6 +78,10 @@ export function createGrad(
       ? { entry: 'bpre_final_seq4', groups: groupsFor(device, s.d / 4, 4) }
       : { entry: 'bpre_final_seq', groups: groupsFor(device, s.d, 16) };
   const bpreFinal = final.entry;
+  // The encoder's share of db_pre from vec4 loads on software: bpre_part_v4 (grad-latent.wgsl; SwiftShader,
+  // bench in-pass profile, B = 1024, d = 768, N = 4096: 9.1 → 4.1 ms).
+  const bpreV4 = v4 && !gpuForms(device);
+  const bprePart = bpreV4 ? 'bpre_part_v4' : 'bpre_part';
   const finalIdle = { ...final, constants: { IDLE_AUX: (s.idleAux ?? false) && idleAux(device) } };
   // gv: inside the register sums' walk where the plan holds gvPart (grad-reg.wgsl, d ≤ 1536);
   // otherwise a thread per entry (gv_v4, in the same order), or the scalar gv where d % 4 != 0.
@@ -102,7 +106,15 @@ export function createGrad(
             : loopGroups(device, s.shardN),
       })),
       // (chunks a shard touches: its own, plus one cut at each end) × columns; a workgroup per column.
-      { entry: 'bpre_part', groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 64)) },
+      bpreV4
+        ? {
+            entry: 'bpre_part_v4',
+            groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 4 / 64)),
+          }
+        : {
+            entry: 'bpre_part',
+            groups: loopGroups(device, Math.ceil(((bpreChunks(s.shardN) + 1) * s.d) / 64)),
+          },
       finalIdle,
     ],
     {
@@ -122,13 +134,15 @@ export function createGrad(
     sums,
     /** the gv entry point (run before the sort and the sums); null where the sums compute gv */
     gv,
-    /** the db_pre entry point (after bpre_part over every shard) */
+    /** the db_pre entry point (after bprePart over every shard) */
     bpreFinal,
+    /** the encoder's share of db_pre, run over every shard in order before bpreFinal */
+    bprePart,
     /** whether long lists have their own sums */
     splitLong: split,
     /** Buffers in binding order 0–17, then the long list, gvPart and deadInfo (see above); the vec4
      * views 18–23 go between, then the long list (24), W_dec's (25), encPart's (26), gvPart (27) and
-     * deadInfo (28). */
+     * deadInfo (28); W_enc's (29) and encPart's, written (30). */
     bind: (name: string, all: GPUBuffer[]) =>
       k.bind(name, [
         ...all.slice(0, 18),
@@ -143,6 +157,8 @@ export function createGrad(
         all[17],
         all[19],
         all[20],
+        all[10],
+        all[17],
       ]),
     run: k.run,
   };
