@@ -501,7 +501,7 @@ gpuTest(
 // at d = 136 and 120), the gradient sums (arrays of column sums per thread; named sums, grad-reg.wgsl) and
 // Adam with the EMA (vec4 on software where the count allows: W_enc at d = 136). So x̂, the AuxK
 // reconstruction ê, gv, the gradients and W_enc with its moments and EMA after the step must agree.
-// d = 136: vec4, the array decode, a ragged last column group of the gradient sums; d = 120: vec4,
+// d = 136: vec4, the decode in passes (decode_lanes_pass), a ragged last column group of the gradient sums; d = 120: vec4,
 // the named decode, ragged; d = 776: 8 threads a latent in the sums, so gv in 8 parts, ragged; d = 13:
 // scalar. k = 5 and kAux = 7 leave short groups
 // of entries; a third of the latents dead; every list short, so the GPU forms do not split one.
