@@ -46,9 +46,7 @@ function oddEvenMergeSort(P: number): [number, number][] {
  */
 function rankNet(P: number): string {
   const S = [...Array(P).keys()];
-  const ce = ([a, b]: [number, number]) =>
-    `  { let w = better(v${b}, i${b}, v${a}, i${a}); let tv = v${a}; let ti = i${a}; ` +
-    `v${a} = select(v${a}, v${b}, w); i${a} = select(i${a}, i${b}, w); v${b} = select(v${b}, tv, w); i${b} = select(i${b}, ti, w); }`;
+  const ce = (p: [number, number]) => `  ${slotExchange('v', 'i')(p)}`;
   return [
     'fn rank_net(row: u32, kout: u32, n: u32, cv: ptr<function, array<f32, 2 * KP>>,',
     '            ci: ptr<function, array<u32, 2 * KP>>) {',
@@ -156,27 +154,6 @@ export const AUX_SKIP_OFFSET = { rank: 32, insert: 48 } as const;
 /** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
 const TILE_PARAMS_BYTES = 16;
 
-/**
- * TopK (or AuxK when aux) per row. 'bitonic': bitonic sort + merge of tiles in workgroup memory, any K in
- * [1, 512] and any N. 'insert': one invocation per row with a sorted private list (K ≤ 64).
- * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
- * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
- * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
- * Bindings: pre [B,N], deadList [N], deadInfo [DEAD_INFO_WORDS], idxAll, valAll [B·(k+kAux)] (out), params.
- *
- * tiled (latent tiles): N is the tile width n; the candidates of a row are the latents [lat0, lat0 + n)
- * of a tile buffer pre [B, n] (AUX: the dead ones among them), and the output is a raw sorted list
- * [B, K] per row (global latent indices, values not relu'd, (NEG_MAX, NONE) padding) for
- * createTopKMerge. K must equal the list width the StepParams give (k, kAux when aux, k + kAux when
- * multi). Bindings: pre tile [B,n], deadList, deadInfo, listIdx [B,K] (out), listVal [B,K] (out), params,
- * tileParams(lat0, n). One pipeline serves every tile of width ≤ n (T is sized from n); each tile gets its
- * own 16-byte uniform from tileParams(), which destroy() frees.
- */
-/**
- * topk-chunked.wgsl's step 1 for KP slots: the chunk maxima (from `cmax`) passed down KP named slots
- * (value mv_j, first latent mc_j) by compare-exchanges, then copied to the arrays mv, mc that step 2
- * indexes; t = mv[kout − 1].
- */
 /** A compare-exchange of named slots (a, b), a < b, leaving the better (better()) in a. */
 const slotExchange =
   (v: string, i: string) =>
@@ -233,6 +210,11 @@ function chunkStep1Net(KP: number, cmax: string, GS: number) {
   ].join('\n');
 }
 
+/**
+ * topk-chunked.wgsl's step 1 for KP slots: the chunk maxima (from `cmax`) passed down KP named slots
+ * (value mv_j, first latent mc_j) by compare-exchanges, then copied to the arrays mv, mc that step 2
+ * indexes; t = mv[kout − 1].
+ */
 function chunkStep1(KP: number, cmax: string) {
   const J = [...Array(KP).keys()];
   return [
@@ -255,6 +237,22 @@ function chunkStep1(KP: number, cmax: string) {
   ].join('\n');
 }
 
+/**
+ * TopK (or AuxK when aux) per row. 'bitonic': bitonic sort + merge of tiles in workgroup memory, any K in
+ * [1, 512] and any N. 'insert': one invocation per row with a sorted private list (K ≤ 64).
+ * `tile` (power of two ≥ KP) and `wg` (invocations per row, bitonic) are the autotuner's knobs: fewer
+ * invocations make each barrier cheaper where barriers are emulated (SwiftShader).
+ * multi (Multi-TopK): K = k + kAux per row, ranks ≥ k written to the AuxK region.
+ * Bindings: pre [B,N], deadList [N], deadInfo [DEAD_INFO_WORDS], idxAll, valAll [B·(k+kAux)] (out), params.
+ *
+ * tiled (latent tiles): N is the tile width n; the candidates of a row are the latents [lat0, lat0 + n)
+ * of a tile buffer pre [B, n] (AUX: the dead ones among them), and the output is a raw sorted list
+ * [B, K] per row (global latent indices, values not relu'd, (NEG_MAX, NONE) padding) for
+ * createTopKMerge. K must equal the list width the StepParams give (k, kAux when aux, k + kAux when
+ * multi). Bindings: pre tile [B,n], deadList, deadInfo, listIdx [B,K] (out), listVal [B,K] (out), params,
+ * tileParams(lat0, n). One pipeline serves every tile of width ≤ n (T is sized from n); each tile gets its
+ * own 16-byte uniform from tileParams(), which destroy() frees.
+ */
 export function createTopK(
   device: GPUDevice,
   s: {
