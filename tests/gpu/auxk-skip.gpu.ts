@@ -1,5 +1,6 @@
 import { DEAD_INFO_WORDS } from '../../src/gpu/kernel-variants';
 import { setGpuForms, setIdleAux } from '../../src/gpu/kernels/kernel';
+import { LOSS_GRAD_OFFSET } from '../../src/gpu/kernels/loss';
 import type { TopKVariant } from '../../src/gpu/kernels/topk';
 import { newRefState, PARAM_NAMES } from '../../src/reference/state';
 import { refStep } from '../../src/reference/step';
@@ -21,7 +22,7 @@ import { randomParams, toF64 } from './step.gpu';
 // writes every one of them).
 // loss_grad_v4's dispatch (lossGrad) is 0 workgroups while AuxK has no candidate now (the software vec4
 // form, where loss_rows_v4 writes g; dispatched directly elsewhere, the word left 0).
-const DEAD_WORDS = { count: 0, empty: 7, rank: 8, insert: 12, lossGrad: 16 };
+const DEAD_WORDS = { count: 0, empty: 7, rank: 8, insert: 12, lossGrad: LOSS_GRAD_OFFSET / 4 };
 
 // The software vec4 forms with both AuxK TopK entries, the scalar forms (d = 7), the GPU forms.
 const CASES: { topk: TopKVariant; d: number; gpu?: boolean }[] = [
