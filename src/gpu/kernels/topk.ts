@@ -154,6 +154,14 @@ export const AUX_SKIP_OFFSET = { rank: 32, insert: 48 } as const;
 /** Bytes of the per-tile TileParams uniform of the tiled TopK (lat0, n, 2 × pad). */
 const TILE_PARAMS_BYTES = 16;
 
+/** Step 1's end (both forms): the named slots copied to the arrays mv, mc that step 2 indexes; t. */
+const step1Out = (J: number[]) => [
+  '    var mv: array<f32, KP>;',
+  '    var mc: array<u32, KP>;',
+  ...J.map((j) => `    mv[${j}] = mv${j};\n    mc[${j}] = mc${j};`),
+  '    let t = mv[kout - 1u];',
+];
+
 /** A compare-exchange of named slots (a, b), a < b, leaving the better (better()) in a. */
 const slotExchange =
   (v: string, i: string) =>
@@ -203,10 +211,7 @@ function chunkStep1Net(KP: number, cmax: string, GS: number) {
     ),
     ...clean.map((p) => `      ${slotExchange('mv', 'mc')(p)}`),
     '    }',
-    '    var mv: array<f32, KP>;',
-    '    var mc: array<u32, KP>;',
-    ...J.map((j) => `    mv[${j}] = mv${j};\n    mc[${j}] = mc${j};`),
-    '    let t = mv[kout - 1u];',
+    ...step1Out(J),
   ].join('\n');
 }
 
@@ -230,10 +235,7 @@ function chunkStep1(KP: number, cmax: string) {
         `mv${j} = select(mv${j}, xv, sw); mc${j} = select(mc${j}, xi, sw); xv = select(xv, tv, sw); xi = select(xi, ti, sw); }`,
     ),
     '    }',
-    '    var mv: array<f32, KP>;',
-    '    var mc: array<u32, KP>;',
-    ...J.map((j) => `    mv[${j}] = mv${j};\n    mc[${j}] = mc${j};`),
-    '    let t = mv[kout - 1u];',
+    ...step1Out(J),
   ].join('\n');
 }
 
