@@ -101,10 +101,9 @@ fn cand_lat(s: Src, t: u32) -> u32 {
   return s.lat0 + t;
 }
 fn cand_val(s: Src, row: u32, lat: u32) -> f32 {
-  var v = pre[row * s.stride + (lat - s.lat0)];
-  // NaN (checked on the bits: compilers may fold v != v) and -inf sort as NEG_MAX.
-  if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { v = NEG_MAX; }
-  return max(v, NEG_MAX);
+  let v = pre[row * s.stride + (lat - s.lat0)];
+  // NaN (checked on the bits: compilers may fold v != v) and -inf sort as NEG_MAX; a select, not a branch.
+  return max(select(v, NEG_MAX, (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u), NEG_MAX);
 }
 
 // Rank j of a row's result: the entry (untiled: relu'd, NONE → 0) or the raw list (TILED).
@@ -135,7 +134,8 @@ fn put_empty(start: u32, step: u32) {
 }
 
 fn better(av: f32, ai: u32, cv: f32, ci: u32) -> bool {
-  return av > cv || (av == cv && ai < ci);
+  // | and & (not || and &&): no branch in the hot ranking loops, the same truth value.
+  return (av > cv) | ((av == cv) & (ai < ci));
 }
 
 // Puts (v, i), which beats rank kout − 1 of the sorted list (lv, li), in its place (the last drops out).
