@@ -51,10 +51,11 @@ fn level_of(i: u32) -> u32 {
 fn g_slice(i: u32) -> u32 { return level_of(i) * P.B * P.d; }
 
 // Row of entry e and whether it belongs to AuxK.
+// Selects, not a branch: the per-entry walks take it in every lane (see decode.wgsl on branches).
 fn row_of(e: u32) -> vec2<u32> {
-  let nMain = P.B * P.k;
-  if (e < nMain) { return vec2<u32>(div_rows(e, P.k), 0u); }
-  return vec2<u32>(div_rows(e - nMain, P.kAux), 1u);
+  let aux = e >= P.B * P.k;
+  let r = div_rows(select(e, e - P.B * P.k, aux), select(P.k, P.kAux, aux));
+  return vec2<u32>(r, select(0u, 1u, aux));
 }
 
 @compute @workgroup_size(WG)
