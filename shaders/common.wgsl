@@ -24,11 +24,12 @@ struct MicroBatch {
 
 const NONE: u32 = 0xffffffffu;
 
-// ⌊e / k⌋ for k ≥ 1, exact while e + k < 2^32 (past that (q + 1)·k wraps). An integer division by a value the compiler cannot see
-// is scalarized on CPU backends (SwiftShader: one `div` per lane), and the gradient kernels take a
-// row index per entry in every lane; the float quotient is off by at most a few units, corrected here.
-// One correction each way by selects (enough while e < 2^22·k); the loops, then never entered, keep it
-// exact beyond. (q·k > e ≥ 0 implies q ≥ 1, so no wrap below 0.)
+// ⌊e / k⌋ for k ≥ 1, exact while e + k < 2^32 (past that (q + 1)·k wraps). An integer division by a
+// value the compiler cannot see is scalarized on CPU backends (SwiftShader: one `div` per lane), and
+// the gradient kernels take a row index per entry in every lane; the float quotient is off by at most
+// a few units, corrected here: once each way by selects (enough while e < 2^22·k; no branch in the
+// walks, docs/DESIGN.md), then by loops that are not entered below that. (q·k > e ≥ 0 implies q ≥ 1,
+// so q never wraps below 0.)
 fn div_rows(e: u32, k: u32) -> u32 {
   var q = u32(f32(e) / f32(k));
   q -= select(0u, 1u, q * k > e);

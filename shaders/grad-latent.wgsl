@@ -51,7 +51,7 @@ fn level_of(i: u32) -> u32 {
 fn g_slice(i: u32) -> u32 { return level_of(i) * P.B * P.d; }
 
 // Row of entry e and whether it belongs to AuxK.
-// Selects, not a branch: the per-entry walks take it in every lane (see decode.wgsl on branches).
+// Selects, not a branch: the per-entry walks take it in every lane (docs/DESIGN.md, no branch in the hot loops).
 fn row_of(e: u32) -> vec2<u32> {
   let aux = e >= P.B * P.k;
   let r = div_rows(select(e, e - P.B * P.k, aux), select(P.k, P.kAux, aux));

@@ -3,9 +3,8 @@ import { stepShader } from '../../src/gpu/kernels/kernel';
 import { assert, gpuTest } from './harness';
 
 // common.wgsl's div_rows (the row of an entry in the gradient walks and the sort): ⌊e / k⌋ exactly,
-// through its branch-free corrections (e < 2^22·k) and the loops past them (e + k < 2^32: entries index
-// buffers, far below),
-// against integer division here.
+// against integer division here, through its branch-free corrections (e < 2^22·k) and the loops past
+// them (up to e + k < 2^32; entries index buffers, far below).
 gpuTest('div_rows: ⌊e / k⌋ exactly, near every multiple and past 2^31', async (device) => {
   const pairs: [number, number][] = [];
   for (const k of [1, 2, 3, 7, 8, 31, 32, 33, 384, 416, 1000, 4097, 65535]) {
