@@ -20,7 +20,7 @@ gpuTest('div_rows: ⌊e / k⌋ exactly, near every multiple and past 2^31', asyn
   }
   const n = pairs.length;
   const input = new Uint32Array(2 * n);
-  pairs.forEach(([e, k], j) => input.set([e, k], 2 * j));
+  for (const [j, [e, k]] of pairs.entries()) input.set([e, k], 2 * j);
   const shader = stepShader(
     device,
     'div-rows-test',
