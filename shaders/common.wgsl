@@ -24,18 +24,17 @@ struct MicroBatch {
 
 const NONE: u32 = 0xffffffffu;
 
-// ⌊e / k⌋ for k ≥ 1, exact while e + k < 2^32 (past that (q + 1)·k wraps). An integer division by a
-// value the compiler cannot see is scalarized on CPU backends (SwiftShader: one `div` per lane), and
-// the gradient kernels take a row index per entry in every lane; the float quotient is off by at most
-// a few units, corrected here: once each way by selects (enough while e < 2^22·k; no branch in the
-// walks, docs/DESIGN.md), then by loops that are not entered below that. (q·k > e ≥ 0 implies q ≥ 1,
-// so q never wraps below 0.)
+// ⌊e / k⌋ for k ≥ 1 and e < 2^22·k: the row of an entry e = row·k + j of a batch of fewer than 2^22
+// rows (config.ts caps batches at MAX_BATCH_ROWS = 32768). An integer division by a value the
+// compiler cannot see is scalarized on CPU backends (SwiftShader: one `div` per lane), and the
+// gradient kernels take a row index per entry in every lane. The float quotient is within 0.75 of
+// e / k there (three roundings of 2^-24 relative each, on a quotient below 2^22), so its truncation is
+// ⌊e / k⌋ or one off either way: one correction each way, by selects (no branch or loop in the walks:
+// docs/DESIGN.md). q·k > e ≥ 0 implies q ≥ 1, so q never wraps below 0.
 fn div_rows(e: u32, k: u32) -> u32 {
   var q = u32(f32(e) / f32(k));
   q -= select(0u, 1u, q * k > e);
   q += select(0u, 1u, (q + 1u) * k <= e);
-  while (q * k > e) { q -= 1u; }
-  while ((q + 1u) * k <= e) { q += 1u; }
   return q;
 }
 const METRICS: u32 = 8u;  // floats per metrics slot

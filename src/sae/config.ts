@@ -305,6 +305,12 @@ export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): Reso
 }
 
 /** Human-readable problems with a config (empty when valid). */
+/**
+ * Most rows a batch may hold (ours). The kernels take an entry's row from a float quotient corrected
+ * once each way (common.wgsl div_rows), exact only below 2^22 rows: keep this cap under that.
+ */
+const MAX_BATCH_ROWS = 32768;
+
 export function validateConfig(c: ResolvedConfig): string[] {
   const p: string[] = [];
   const int = (name: string, v: number, lo: number, hi = Number.MAX_SAFE_INTEGER) => {
@@ -314,7 +320,7 @@ export function validateConfig(c: ResolvedConfig): string[] {
   int('d', c.d, 1, 65536);
   int('nLatents', c.nLatents, 1);
   int('k', c.k, 1, Math.min(512, c.nLatents));
-  int('batchSize', c.batchSize, 1, 32768);
+  int('batchSize', c.batchSize, 1, MAX_BATCH_ROWS);
   int('kAux', c.kAux, 0, Math.min(512, c.nLatents));
   int('deadTokens', c.deadTokens, 0);
   if (!(c.tokens > 0)) p.push(`tokens must be positive, got ${c.tokens}`);
