@@ -50,11 +50,12 @@ fn level_of(i: u32) -> u32 {
 // Offset of latent i's gradient-source slice in g (0 with one level).
 fn g_slice(i: u32) -> u32 { return level_of(i) * P.B * P.d; }
 
-// Row of entry e and whether it belongs to AuxK.
-// Selects, not a branch: the per-entry walks take it in every lane (docs/DESIGN.md, no branch in the hot loops).
+// Row of entry e and whether it belongs to AuxK. Selects, not a branch: the per-entry walks take it
+// in every lane (docs/DESIGN.md, no branch in the hot loops).
 fn row_of(e: u32) -> vec2<u32> {
-  let aux = e >= P.B * P.k;
-  let r = div_rows(select(e, e - P.B * P.k, aux), select(P.k, P.kAux, aux));
+  let nMain = P.B * P.k;
+  let aux = e >= nMain;
+  let r = div_rows(select(e, e - nMain, aux), select(P.k, P.kAux, aux));
   return vec2<u32>(r, select(0u, 1u, aux));
 }
 

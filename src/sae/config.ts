@@ -304,13 +304,13 @@ export function resolveConfig(partial: Partial<SaeConfig> & { d: number }): Reso
   return resolved;
 }
 
-/** Human-readable problems with a config (empty when valid). */
 /**
  * Most rows a batch may hold (ours). The kernels take an entry's row from a float quotient corrected
  * once each way (common.wgsl div_rows), exact only below 2^22 rows: keep this cap under that.
  */
 const MAX_BATCH_ROWS = 32768;
 
+/** Human-readable problems with a config (empty when valid). */
 export function validateConfig(c: ResolvedConfig): string[] {
   const p: string[] = [];
   const int = (name: string, v: number, lo: number, hi = Number.MAX_SAFE_INTEGER) => {
