@@ -146,15 +146,23 @@ export async function benchStep(
   naive.destroy();
   const deadCount = (await sae.readU32('deadInfo', 1))[0];
   const gvPass = sae.phases.some((p) => p.name === 'gv');
+  // The entries of the last step with a positive value: only those are listed for the gradient sums
+  // (sort-by-latent.wgsl latent_of), and AuxK's decode stops at a row's first 0.
+  const val = await sae.readF32('valAll', s.B * (s.k + s.kAux));
+  let mainLive = 0;
+  let auxLive = 0;
+  for (let e = 0; e < val.length; e++) if (val[e] > 0) e < s.B * s.k ? mainLive++ : auxLive++;
   sae.destroy();
   const loads = await gatherRate(device, s, samples, emptyPass);
-  // The rows the sparse phases cannot avoid reading, d floats each: the decoder's k (and AuxK's a)
-  // W_dec rows per batch row; per entry (E = B·(k + a)) its g (or g_aux) and x rows for the two
-  // gradient sums, and its W_dec row for gv where gv has a pass of its own (otherwise the sums read
-  // each latent's W_dec row once). AuxK takes a = min(kAux, dead) per row.
+  // The rows the sparse phases cannot avoid reading, d floats each: the decoder's k W_dec rows per
+  // batch row and AuxK's positive entries' rows; per listed entry (a positive value) its g (or g_aux)
+  // and x rows for the two gradient sums, and its W_dec row for gv where gv has a pass of its own
+  // (otherwise the sums read each latent's W_dec row once). Until 2026-12-02 every one of AuxK's
+  // a = min(kAux, dead) entries a row was counted as listed, which overstated the floor wherever dead
+  // latents' pre-activations are often ≤ 0 (d = 768, 74 dead: about a third positive).
   const a = Math.min(s.kAux, deadCount);
-  const entries = s.B * (s.k + a);
-  const sparseFloats = s.d * (s.B * s.k + s.B * a + (gvPass ? 3 : 2) * entries + (gvPass ? 0 : s.N));
+  const entries = mainLive + auxLive;
+  const sparseFloats = s.d * (s.B * s.k + auxLive + (gvPass ? 3 : 2) * entries + (gvPass ? 0 : s.N));
   const sparseLoadsMs = (sparseFloats * loads.ns_per_float) / 1e6;
   // The paper's Adam is dense: per parameter of W_enc and W_dec it reads θ, its gradient, m and v and
   // writes θ, m and v, 7 floats, at the same per-float rate (a lower bound: writes cost at least reads).
@@ -183,6 +191,8 @@ export async function benchStep(
      */
     sparse_loads: {
       ...loads,
+      /** entries with a positive value (listed for the gradient sums): main, AuxK; AuxK's bound B·min(kAux, dead) */
+      entries_listed: { main: mainLive, aux: auxLive, aux_bound: s.B * a },
       floats: sparseFloats,
       ms: sparseLoadsMs,
       ratio_floor: (matmulMedian + sparseLoadsMs) / matmulMedian,
