@@ -159,7 +159,7 @@ export async function benchStep(
   // and x rows for the two gradient sums, and its W_dec row for gv where gv has a pass of its own
   // (otherwise the sums read each latent's W_dec row once). Until 2026-12-02 every one of AuxK's
   // a = min(kAux, dead) entries a row was counted as listed, which overstated the floor wherever dead
-  // latents' pre-activations are often ≤ 0 (d = 768, 74 dead: about a third positive).
+  // latents' pre-activations are often ≤ 0 (d = 768, 74 dead: 47% positive).
   const a = Math.min(s.kAux, deadCount);
   const entries = mainLive + auxLive;
   const sparseFloats = s.d * (s.B * s.k + auxLive + (gvPass ? 3 : 2) * entries + (gvPass ? 0 : s.N));
