@@ -151,15 +151,18 @@ export async function benchStep(
   const val = await sae.readF32('valAll', s.B * (s.k + s.kAux));
   let mainLive = 0;
   let auxLive = 0;
-  for (let e = 0; e < val.length; e++) if (val[e] > 0) e < s.B * s.k ? mainLive++ : auxLive++;
+  for (let e = 0; e < val.length; e++) {
+    if (!(val[e] > 0)) continue;
+    if (e < s.B * s.k) mainLive++;
+    else auxLive++;
+  }
   sae.destroy();
   const loads = await gatherRate(device, s, samples, emptyPass);
   // The rows the sparse phases cannot avoid reading, d floats each: the decoder's k W_dec rows per
   // batch row and AuxK's positive entries' rows; per listed entry (a positive value) its g (or g_aux)
   // and x rows for the two gradient sums, and its W_dec row for gv where gv has a pass of its own
-  // (otherwise the sums read each latent's W_dec row once). Until 2026-12-02 every one of AuxK's
-  // a = min(kAux, dead) entries a row was counted as listed, which overstated the floor wherever dead
-  // latents' pre-activations are often ≤ 0 (d = 768, 74 dead: 47% positive).
+  // (otherwise the sums read each latent's W_dec row once). Not AuxK's a = min(kAux, dead) slots a row:
+  // a dead latent's pre-activation is often ≤ 0 (d = 768, 74 dead: 47% of the slots positive).
   const a = Math.min(s.kAux, deadCount);
   const entries = mainLive + auxLive;
   const sparseFloats = s.d * (s.B * s.k + auxLive + (gvPass ? 3 : 2) * entries + (gvPass ? 0 : s.N));
