@@ -230,28 +230,47 @@ function planWindows(
   return { windows: windows(), window };
 }
 
-/** Rows of one window's activations `a` [T, dim] (BOS row dropped unless keepBos), as float32. */
-function takeRows(
-  a: FloatArray,
-  win: Int32Array,
-  dim: number,
-  opts: WindowOptions,
-  progress: ExtractProgress,
-  maxTokens: number,
-): Omit<ExtractChunk, 'progress'> {
-  const skip = opts.keepBos ? 0 : 1;
-  const rows = Math.min(win.length - skip, maxTokens - progress.tokensDone);
-  const acts = new Float32Array(rows * dim);
-  // Float64 models are narrowed here; the dataset is always float32.
-  acts.set(a.subarray(skip * dim, (skip + rows) * dim));
-  const tokens = win.slice(skip, skip + rows);
-  const positions = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) positions[r] = skip + r;
-  return { acts, tokens, positions };
-}
-
 /** The options past the site: the same for every model family. */
 type WindowOptions = Omit<ExtractOptions, 'layer' | 'site'>;
+
+/**
+ * What the sync and async window loops share: the planned windows, and per window whether to go on
+ * (maxTokens not reached; throws once aborted) and its chunk from the forward's activations.
+ */
+function windowWalk(reader: WindowReader, tok: AnyTokenizer, text: string, opts: WindowOptions) {
+  const plan = planWindows(reader.config, reader.capacity, tok, text, opts);
+  const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
+  const dim = reader.config.dim;
+  const skip = opts.keepBos ? 0 : 1;
+  const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
+  const checkAbort = () => {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+  };
+  return {
+    windows: plan.windows,
+    more(): boolean {
+      if (progress.tokensDone >= maxTokens) return false;
+      checkAbort();
+      return true;
+    },
+    /** The rows of `a` [T, dim], the window's activations (BOS row dropped unless keepBos), as float32. */
+    take(a: FloatArray, w: PlannedWindow): ExtractChunk {
+      checkAbort();
+      const rows = Math.min(w.win.length - skip, maxTokens - progress.tokensDone);
+      const acts = new Float32Array(rows * dim);
+      // Float64 models are narrowed here; the dataset is always float32.
+      acts.set(a.subarray(skip * dim, (skip + rows) * dim));
+      const tokens = w.win.slice(skip, skip + rows);
+      const positions = new Int32Array(rows);
+      for (let r = 0; r < rows; r++) positions[r] = skip + r;
+      progress.tokensDone += rows;
+      progress.windowsDone++;
+      if (w.paraEnd >= 0) progress.charsDone = w.paraEnd;
+      opts.onProgress?.({ ...progress });
+      return { acts, tokens, positions, progress: { ...progress } };
+    },
+  };
+}
 
 /** The window loop over a synchronous reader (the CPU forwards). */
 function* windowLoop(
@@ -260,19 +279,10 @@ function* windowLoop(
   text: string,
   opts: WindowOptions,
 ): Generator<ExtractChunk> {
-  const plan = planWindows(reader.config, reader.capacity, tok, text, opts);
-  const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
-  const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
-  for (const w of plan.windows) {
-    if (progress.tokensDone >= maxTokens) return;
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-    const a = reader.read(w.win) as FloatArray; // the CPU readers are synchronous
-    const chunk = takeRows(a, w.win, reader.config.dim, opts, progress, maxTokens);
-    progress.tokensDone += chunk.tokens.length;
-    progress.windowsDone++;
-    if (w.paraEnd >= 0) progress.charsDone = w.paraEnd;
-    opts.onProgress?.({ ...progress });
-    yield { ...chunk, progress: { ...progress } };
+  const walk = windowWalk(reader, tok, text, opts);
+  for (const w of walk.windows) {
+    if (!walk.more()) return;
+    yield walk.take(reader.read(w.win) as FloatArray, w); // the CPU readers are synchronous
   }
 }
 
@@ -283,20 +293,10 @@ async function* windowLoopAsync(
   text: string,
   opts: WindowOptions,
 ): AsyncGenerator<ExtractChunk> {
-  const plan = planWindows(reader.config, reader.capacity, tok, text, opts);
-  const maxTokens = opts.maxTokens ?? Number.POSITIVE_INFINITY;
-  const progress: ExtractProgress = { charsDone: 0, charsTotal: text.length, tokensDone: 0, windowsDone: 0 };
-  for (const w of plan.windows) {
-    if (progress.tokensDone >= maxTokens) return;
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-    const a = await reader.read(w.win);
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-    const chunk = takeRows(a, w.win, reader.config.dim, opts, progress, maxTokens);
-    progress.tokensDone += chunk.tokens.length;
-    progress.windowsDone++;
-    if (w.paraEnd >= 0) progress.charsDone = w.paraEnd;
-    opts.onProgress?.({ ...progress });
-    yield { ...chunk, progress: { ...progress } };
+  const walk = windowWalk(reader, tok, text, opts);
+  for (const w of walk.windows) {
+    if (!walk.more()) return;
+    yield walk.take(await reader.read(w.win), w);
   }
 }
 

@@ -9,28 +9,25 @@
  * ./lm-extract.ts, whose helpers this shares).
  */
 import { DataError } from '../data/errors';
-import { openActivationFile } from '../data/open';
-import { openTokenIds } from '../data/sidecars';
-import { type ExtractChunk, extractGpt2WindowsAsync } from '../lm/extract';
+import { extractGpt2WindowsAsync } from '../lm/extract';
 import { readGpt2Checkpoint } from '../lm/gpt2/checkpoint';
 import { Gpt2 } from '../lm/gpt2/forward';
 import { GpuGpt2, gpt2GpuFit } from '../lm/gpt2/gpu-forward';
 import { parseGpt2Site } from '../lm/gpt2/sites';
 import { readGpt2Tokenizer } from '../lm/gpt2/tokenizer';
 import { type Gpt2Checkpoint, hookName } from '../lm/gpt2/types';
-import { datasetFromSource } from './datasets';
-import { CACHE_VERSION, extractToFiles, readCache } from './lm-cache';
+import { CACHE_VERSION } from './lm-cache';
 import type { Gpt2LmContext } from './lm-context';
 import {
-  DEFAULT_MAX_TOKENS,
   type ExtractedDataset,
   extractDtype,
-  heldOutStart,
+  extractMaxTokens,
+  extractText,
   loadFile,
+  runExtraction,
   sha256Hex,
-  yieldToEvents,
 } from './lm-extract';
-import type { ExtractLmProgress, Gpt2ExtractRequest, LmProvenance } from './protocol';
+import type { ExtractLmProgress, Gpt2ExtractRequest } from './protocol';
 
 /** The paper's GPT-2 context length (Gao et al. 2024 trained on 64-token windows). */
 const GPT2_WINDOW = 64;
@@ -125,20 +122,12 @@ export async function extractGpt2Lm(
       `has ${tok.vocabSize} tokens but ${f.config.name} says vocab_size ${c.vocabSize}`,
     );
   const site = parseGpt2Site(req.site, c.nLayer, req.layer);
-  const maxTokens = req.maxTokens ?? DEFAULT_MAX_TOKENS;
-  if (!(Number.isInteger(maxTokens) && maxTokens >= 1))
-    throw new Error(`max tokens must be a positive integer, got ${maxTokens}`);
+  const maxTokens = extractMaxTokens(req.maxTokens);
   const window = req.window ?? Math.min(GPT2_WINDOW, c.nPositions);
   if (!(Number.isInteger(window) && window >= 2 && window <= c.nPositions))
     throw new Error(`context ${window} must be an integer in 2..${c.nPositions} (the model's n_positions)`);
   const keepBos = req.keepBos ?? false;
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(tx.bytes);
-  } catch {
-    throw new DataError(tx.name, 'is not UTF-8 text');
-  }
-  if (text.trim() === '') throw new DataError(tx.name, 'has no text');
+  const text = extractText(tx);
   const dtype = extractDtype(req.dtype);
   const settings = JSON.stringify({
     v: CACHE_VERSION,
@@ -152,130 +141,65 @@ export async function extractGpt2Lm(
   const tkKey = await sha256Hex(tokFiles.map((t) => t.bytes));
   const key = (await sha256Hex([modelKey, tkKey, tx.bytes, settings])).slice(0, 32);
   const siteLabel = hookName(site);
-  const prov = {
-    model: req.modelName,
-    family: 'gpt2' as const,
-    tokenizer: base(tok.name),
-    text: tx.name,
-    layer: site.layer,
-    site: site.kind,
-    siteLabel,
-    spliceable: true,
-    keepBos,
-    window,
-    key,
-  };
-  const stem = `${req.modelName}_${siteLabel}`;
-  const open = async (
-    acts: Blob,
-    tokens: Blob,
-    positions: Int32Array,
-    lm: LmProvenance,
-    charsUsed: number,
-  ) => {
-    const source = await openActivationFile(acts, `${stem}.npy`);
-    const tokenIds = await openTokenIds(tokens, `${stem}.tokens.npy`, source.rows);
-    const description = `real LM activations: ${lm.model} (GPT-2), ${siteLabel}, ${lm.tokens.toLocaleString('en-US')} tokens of ${lm.text} in ${window}-token windows`;
-    const dataset = await datasetFromSource(
-      source,
-      {
-        kind: 'files',
-        description,
-        files: [f.config.name, f.model.name, tok.name, tx.name],
-        tokenIds,
-        vocab: tok.pieces.slice(),
-        lm,
+  return runExtraction(
+    {
+      key,
+      prov: {
+        model: req.modelName,
+        family: 'gpt2',
+        tokenizer: base(tok.name),
+        text: tx.name,
+        layer: site.layer,
+        site: site.kind,
+        siteLabel,
+        spliceable: true,
+        keepBos,
+        window,
+        key,
       },
-      (fraction, phase) =>
-        onProgress({ fraction: 0.95 + 0.05 * fraction, phase, tokens: lm.tokens, windows: lm.windows }),
-    );
-    const context: Gpt2LmContext = {
-      family: 'gpt2',
-      name: req.modelName,
-      ckpt,
-      tok,
+      stem: `${req.modelName}_${siteLabel}`,
+      files: [f.config.name, f.model.name, tok.name, tx.name],
+      vocab: tok.pieces.slice(),
+      describe: (lm) =>
+        `real LM activations: ${lm.model} (GPT-2), ${siteLabel}, ${lm.tokens.toLocaleString('en-US')} tokens of ${lm.text} in ${window}-token windows`,
+      context: (positions, charsUsed): Gpt2LmContext => ({
+        family: 'gpt2',
+        name: req.modelName,
+        ckpt,
+        tok,
+        text,
+        charsUsed,
+        layer: site.layer,
+        site: site.kind,
+        window,
+        keepBos,
+        positions,
+      }),
       text,
-      charsUsed,
-      layer: site.layer,
-      site: site.kind,
+      textName: tx.name,
+      d: c.nEmbd,
+      dtype,
+      maxTokens,
       window,
-      keepBos,
-      positions,
-    };
-    return { dataset, lm, context };
-  };
-
-  // 1. the cache
-  if (!req.noCache) {
-    const hit = await readCache(key);
-    if (hit) {
-      onProgress({
-        fraction: 0.9,
-        phase: 'cache hit: opening cached activations',
-        tokens: hit.meta.nTokens,
-        windows: hit.meta.windows,
-      });
-      const positions = await (await openTokenIds(hit.positions, 'positions.npy', hit.meta.nTokens)).readIds(
-        0,
-        hit.meta.nTokens,
-      );
-      const lm: LmProvenance = {
-        ...prov,
-        tokens: hit.meta.nTokens,
-        windows: hit.meta.windows,
-        source: 'cache',
-        seconds: 0,
-      };
-      const r = await open(hit.acts, hit.tokens, positions, lm, hit.meta.charsUsed);
-      r.lm.seconds = (performance.now() - t0) / 1000;
-      return r;
-    }
-  }
-
-  // 2. the forward passes: WGSL when there is a device and the model fits it, else the CPU twin
-  const device = req.backend !== 'cpu' ? await getDevice().catch(() => null) : null;
-  if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
-  const misfit = device ? gpt2GpuFit(c, window, device.limits) : null;
-  if (misfit && req.backend === 'gpu') throw new Error(`${req.modelName}: ${misfit}`);
-  if (device && !misfit)
-    onProgress({ fraction: 0.04, phase: 'uploading the weights to the GPU', tokens: 0, windows: 0 });
-  const model = device && !misfit ? gpuGpt2For(device, ckpt, window) : new Gpt2(ckpt, { dtype: 'f32' });
-  const backend: 'gpu' | 'cpu' = model instanceof GpuGpt2 ? 'gpu' : 'cpu';
-  const phase = `extracting (${backend === 'gpu' ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`;
-  let charsUsed = 0;
-  let lastPost = 0;
-  const onChunk = async (ch: ExtractChunk) => {
-    charsUsed = ch.progress.charsDone;
-    const now = performance.now();
-    if (now - lastPost >= 100) {
-      lastPost = now;
-      const p = ch.progress;
-      const frac = Math.max(p.tokensDone / maxTokens, p.charsDone / Math.max(1, p.charsTotal));
-      onProgress({ fraction: 0.9 * Math.min(1, frac), phase, tokens: p.tokensDone, windows: p.windowsDone });
-    }
-    // the CPU twin is synchronous: let 'cancel-extract' and progress through between windows
-    if (backend === 'cpu') await yieldToEvents();
-  };
-  let usedChars = 0;
-  const seconds = () => (performance.now() - t0) / 1000;
-  const out = await extractToFiles({
-    key,
-    d: c.nEmbd,
-    dtype,
-    chunks: extractGpt2WindowsAsync(model, tok, text, site, { window, maxTokens, keepBos, signal }),
-    onChunk,
-    noRows: () => new DataError(tx.name, 'gave no tokens to extract (is it empty?)'),
-    meta: (rows) => {
-      usedChars = heldOutStart(text, charsUsed, rows, maxTokens);
-      return { window, charsUsed: usedChars, seconds: seconds() };
+      noCache: req.noCache,
+      // WGSL when there is a device and the model fits it, else the CPU twin
+      forward: async () => {
+        const device = req.backend !== 'cpu' ? await getDevice().catch(() => null) : null;
+        if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
+        const misfit = device ? gpt2GpuFit(c, window, device.limits) : null;
+        if (misfit && req.backend === 'gpu') throw new Error(`${req.modelName}: ${misfit}`);
+        if (device && !misfit)
+          onProgress({ fraction: 0.04, phase: 'uploading the weights to the GPU', tokens: 0, windows: 0 });
+        const model = device && !misfit ? gpuGpt2For(device, ckpt, window) : new Gpt2(ckpt, { dtype: 'f32' });
+        const backend = model instanceof GpuGpt2 ? 'gpu' : 'cpu';
+        return {
+          backend,
+          phase: `extracting (${backend === 'gpu' ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`,
+          chunks: extractGpt2WindowsAsync(model, tok, text, site, { window, maxTokens, keepBos, signal }),
+        };
+      },
     },
-  });
-  const lm: LmProvenance = {
-    ...prov,
-    tokens: out.rows,
-    windows: out.windows,
-    source: backend,
-    seconds: seconds(),
-  };
-  return open(out.acts, out.tokens, out.positionIds, lm, usedChars);
+    t0,
+    onProgress,
+  );
 }

@@ -13,24 +13,23 @@ import { DataError } from '../data/errors';
 import { openActivationFile } from '../data/open';
 import { openTokenIds } from '../data/sidecars';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
-import { type ExtractProgress, extractWindowsAsync, llamaSiteReader, type SiteReader } from '../lm/extract';
+import { type ExtractChunk, extractWindowsAsync, llamaSiteReader, type SiteReader } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { GpuLlama } from '../lm/gpu-forward';
 import { readTokenizer } from '../lm/tokenizer';
 import { datasetFromSource, type OpenedDataset } from './datasets';
+import { yieldToEvents } from './eval-extras';
 import { CACHE_VERSION, extractToFiles, readCache } from './lm-cache';
 import type { LlamaLmContext, LmContext } from './lm-context';
 import type { ExtractLmProgress, LlamaExtractRequest, LmFileSpec, LmProvenance } from './protocol';
 
-export const DEFAULT_MAX_TOKENS = 20_000;
+const DEFAULT_MAX_TOKENS = 20_000;
 
 export interface ExtractedDataset {
   dataset: OpenedDataset;
   lm: LmProvenance;
   context: LmContext;
 }
-
-export const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** Reads a bundled (fetched from baseUrl) or dropped file. */
 export async function loadFile(
@@ -81,7 +80,140 @@ export function gpuLlamaFor(device: GPUDevice, ckpt: LlamaCheckpoint): GpuLlama 
 // ---- extraction ----
 
 /**
- * Runs (or reads from the cache) one extraction and opens it as a dataset.
+ * What a model family's extractor settles before the part both families share: the cache key, the
+ * provenance, how the rows are named and described, and how to start its forward passes.
+ */
+export interface ExtractionJob {
+  /** the OPFS cache key (model, tokenizer, text and settings) */
+  key: string;
+  /** the provenance less what this extraction measures */
+  prov: Omit<LmProvenance, 'tokens' | 'windows' | 'source' | 'seconds'>;
+  /** the opened files' name stem, e.g. stories260K_L2_resid */
+  stem: string;
+  /** the input files' names, as the dataset lists them */
+  files: string[];
+  vocab: string[];
+  describe: (lm: LmProvenance) => string;
+  /** the LM context kept for the downstream measures and the latent browser */
+  context: (positions: Int32Array, charsUsed: number) => LmContext;
+  text: string;
+  textName: string;
+  /** model width: floats per row */
+  d: number;
+  dtype: 'f32' | 'f16';
+  maxTokens: number;
+  window: number;
+  noCache?: boolean;
+  /** starts the forward passes after a cache miss: the windows' rows as they finish */
+  forward: () => Promise<{ backend: 'gpu' | 'cpu'; phase: string; chunks: AsyncIterable<ExtractChunk> }>;
+}
+
+/**
+ * The part of an extraction both families share: the cache, else the forward passes streamed to
+ * .npy files (progress at most every 100 ms, the CPU forwards yielding between windows), then the
+ * files opened as the dataset.
+ * @param t0 when the request arrived (performance.now()), for `lm.seconds`
+ */
+export async function runExtraction(
+  job: ExtractionJob,
+  t0: number,
+  onProgress: (p: ExtractLmProgress) => void,
+): Promise<ExtractedDataset> {
+  const seconds = () => (performance.now() - t0) / 1000;
+  const open = async (
+    acts: Blob,
+    tokens: Blob,
+    positions: Int32Array,
+    lm: LmProvenance,
+    charsUsed: number,
+  ): Promise<ExtractedDataset> => {
+    const source = await openActivationFile(acts, `${job.stem}.npy`);
+    const tokenIds = await openTokenIds(tokens, `${job.stem}.tokens.npy`, source.rows);
+    const dataset = await datasetFromSource(
+      source,
+      { kind: 'files', description: job.describe(lm), files: job.files, tokenIds, vocab: job.vocab, lm },
+      (fraction, phase) =>
+        onProgress({ fraction: 0.95 + 0.05 * fraction, phase, tokens: lm.tokens, windows: lm.windows }),
+    );
+    lm.seconds = seconds();
+    return { dataset, lm, context: job.context(positions, charsUsed) };
+  };
+
+  // 1. the cache
+  if (!job.noCache) {
+    const hit = await readCache(job.key);
+    if (hit) {
+      const { nTokens, windows } = hit.meta;
+      onProgress({ fraction: 0.9, phase: 'cache hit: opening cached activations', tokens: nTokens, windows });
+      const positions = await (await openTokenIds(hit.positions, 'positions.npy', nTokens)).readIds(
+        0,
+        nTokens,
+      );
+      const lm: LmProvenance = { ...job.prov, tokens: nTokens, windows, source: 'cache', seconds: seconds() };
+      return open(hit.acts, hit.tokens, positions, lm, hit.meta.charsUsed);
+    }
+  }
+
+  // 2. the forward passes
+  const { backend, phase, chunks } = await job.forward();
+  let charsUsed = 0;
+  let lastPost = 0;
+  const onChunk = async (ch: ExtractChunk) => {
+    const p = ch.progress;
+    charsUsed = p.charsDone;
+    const now = performance.now();
+    if (now - lastPost >= 100) {
+      lastPost = now;
+      const f = Math.max(p.tokensDone / job.maxTokens, p.charsDone / Math.max(1, p.charsTotal));
+      onProgress({ fraction: 0.9 * Math.min(1, f), phase, tokens: p.tokensDone, windows: p.windowsDone });
+    }
+    // the CPU forwards are synchronous: let 'cancel-extract' and progress through between windows
+    if (backend === 'cpu') await yieldToEvents();
+  };
+  let usedChars = 0;
+  const out = await extractToFiles({
+    key: job.key,
+    d: job.d,
+    dtype: job.dtype,
+    chunks,
+    onChunk,
+    noRows: () => new DataError(job.textName, 'gave no tokens to extract (is it empty?)'),
+    meta: (rows) => {
+      usedChars = heldOutStart(job.text, charsUsed, rows, job.maxTokens);
+      return { window: job.window, charsUsed: usedChars, seconds: seconds() };
+    },
+  });
+  const lm: LmProvenance = {
+    ...job.prov,
+    tokens: out.rows,
+    windows: out.windows,
+    source: backend,
+    seconds: 0,
+  };
+  return open(out.acts, out.tokens, out.positionIds, lm, usedChars);
+}
+
+/** A request's max tokens (default {@link DEFAULT_MAX_TOKENS}), checked. */
+export function extractMaxTokens(maxTokens: number | undefined): number {
+  const m = maxTokens ?? DEFAULT_MAX_TOKENS;
+  if (!(Number.isInteger(m) && m >= 1)) throw new Error(`max tokens must be a positive integer, got ${m}`);
+  return m;
+}
+
+/** A text file's bytes as a string: strict UTF-8 and not blank, else a DataError naming the file. */
+export function extractText(tx: { bytes: Uint8Array; name: string }): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(tx.bytes);
+  } catch {
+    throw new DataError(tx.name, 'is not UTF-8 text');
+  }
+  if (text.trim() === '') throw new DataError(tx.name, 'has no text');
+  return text;
+}
+
+/**
+ * Runs (or reads from the cache) one llama2.c extraction and opens it as a dataset.
  * @param getDevice the worker's GPU device, or null when there is none (CPU forward)
  */
 export async function extractLm(
@@ -96,16 +228,15 @@ export async function extractLm(
   const tk = await loadFile(req.tokenizer, req.baseUrl);
   const tx = await loadFile(req.text, req.baseUrl);
   const site = req.site;
-  const maxTokens = req.maxTokens ?? DEFAULT_MAX_TOKENS;
-  if (!(Number.isInteger(maxTokens) && maxTokens >= 1))
-    throw new Error(`max tokens must be a positive integer, got ${maxTokens}`);
+  const maxTokens = extractMaxTokens(req.maxTokens);
   const ckKey = await sha256Hex([ck.bytes]);
-  let ckpt = parsed.get(ckKey);
-  if (!ckpt) {
-    ckpt = readCheckpoint(ck.bytes, ck.name); // bad checkpoints throw one line naming the file
+  let parsedCkpt = parsed.get(ckKey);
+  if (!parsedCkpt) {
+    parsedCkpt = readCheckpoint(ck.bytes, ck.name); // bad checkpoints throw one line naming the file
     parsed.clear(); // keep one model parsed at a time
-    parsed.set(ckKey, ckpt);
+    parsed.set(ckKey, parsedCkpt);
   }
+  const ckpt = parsedCkpt;
   const tok = readTokenizer(tk.bytes, { vocabSize: ckpt.config.vocabSize, name: tk.name });
   const c = ckpt.config;
   const maxLayer = site === 'resid' ? c.nLayers : c.nLayers - 1;
@@ -116,13 +247,7 @@ export async function extractLm(
   const window = req.window ?? c.seqLen;
   if (!(Number.isInteger(window) && window >= 2 && window <= c.seqLen))
     throw new Error(`window ${window} must be an integer in 2..${c.seqLen} (the model's seq_len)`);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(tx.bytes);
-  } catch {
-    throw new DataError(tx.name, 'is not UTF-8 text');
-  }
-  if (text.trim() === '') throw new DataError(tx.name, 'has no text');
+  const text = extractText(tx);
   const dtype = extractDtype(req.dtype);
   const settings = JSON.stringify({
     v: CACHE_VERSION,
@@ -134,154 +259,77 @@ export async function extractLm(
     dtype,
   });
   const key = (await sha256Hex([ckKey, tk.bytes, tx.bytes, settings])).slice(0, 32);
-  const base = {
-    model: req.modelName,
-    tokenizer: tk.name,
-    text: tx.name,
-    layer: req.layer,
-    site,
-    siteLabel: site === 'resid' ? 'residual stream' : 'MLP output',
-    spliceable: site === 'resid',
-    window,
-    key,
-  };
-  const vocab = tok.pieces.slice();
-  const contextOf = (positions: Int32Array, charsUsed: number): LlamaLmContext => ({
-    family: 'llama2c',
-    name: req.modelName,
-    ckpt: ckpt as LlamaCheckpoint,
-    tok,
-    text,
-    charsUsed,
-    layer: req.layer,
-    site,
-    positions,
-  });
-  const describeLm = (lm: LmProvenance) =>
-    `real LM activations: ${lm.model}, ${lm.siteLabel} at layer ${lm.layer}, ${lm.tokens.toLocaleString('en-US')} tokens of ${lm.text}`;
-  const stem = `${req.modelName}_L${req.layer}_${site}`;
-
-  const open = async (
-    acts: Blob,
-    tokens: Blob,
-    positions: Int32Array,
-    lm: LmProvenance,
-    charsUsed: number,
-  ): Promise<ExtractedDataset> => {
-    const source = await openActivationFile(acts, `${stem}.npy`);
-    const tokenIds = await openTokenIds(tokens, `${stem}.tokens.npy`, source.rows);
-    const dataset = await datasetFromSource(
-      source,
-      { kind: 'files', description: describeLm(lm), files: [ck.name, tk.name, tx.name], tokenIds, vocab, lm },
-      (fraction, phase) =>
-        onProgress({ fraction: 0.95 + 0.05 * fraction, phase, tokens: lm.tokens, windows: lm.windows }),
-    );
-    return { dataset, lm, context: contextOf(positions, charsUsed) };
-  };
-
-  // 1. the cache
-  if (!req.noCache) {
-    const hit = await readCache(key);
-    if (hit) {
-      onProgress({
-        fraction: 0.9,
-        phase: 'cache hit: opening cached activations',
-        tokens: hit.meta.nTokens,
-        windows: hit.meta.windows,
-      });
-      const posIds = await openTokenIds(hit.positions, 'positions.npy', hit.meta.nTokens);
-      const positions = await posIds.readIds(0, hit.meta.nTokens);
-      const lm: LmProvenance = {
-        ...base,
-        tokens: hit.meta.nTokens,
-        windows: hit.meta.windows,
-        source: 'cache',
-        seconds: (performance.now() - t0) / 1000,
-      };
-      const r = await open(hit.acts, hit.tokens, positions, lm, hit.meta.charsUsed);
-      r.lm.seconds = (performance.now() - t0) / 1000;
-      return r;
-    }
-  }
-
-  // 2. the forward passes
-  const wantGpu = req.backend !== 'cpu';
-  const device = wantGpu ? await getDevice().catch(() => null) : null;
-  if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
-  let reader: SiteReader;
-  let backend: 'gpu' | 'cpu';
-  if (device) {
-    const g = gpuLlamaFor(device, ckpt);
-    backend = 'gpu';
-    reader = {
-      config: g.config,
-      capacity: g.capacity,
-      async read(win, s, layer) {
-        const out = await g.forward(win, {
-          residLayers: s === 'resid' ? [layer] : [],
-          mlpLayers: s === 'mlp' ? [layer] : [],
-          logits: false,
-        });
-        return (s === 'resid' ? out.resid.get(layer) : out.mlp.get(layer)) as Float32Array;
+  return runExtraction(
+    {
+      key,
+      prov: {
+        model: req.modelName,
+        tokenizer: tk.name,
+        text: tx.name,
+        layer: req.layer,
+        site,
+        siteLabel: site === 'resid' ? 'residual stream' : 'MLP output',
+        spliceable: site === 'resid',
+        window,
+        key,
       },
-    };
-  } else {
-    const cpu = llamaSiteReader(new Llama(ckpt, { dtype: 'f32' }));
-    backend = 'cpu';
-    reader = {
-      config: cpu.config,
-      capacity: cpu.capacity,
-      // let 'cancel-extract' and progress messages through between windows
-      read: async (win, s, layer) => {
-        await yieldToEvents();
-        return cpu.read(win, s, layer);
+      stem: `${req.modelName}_L${req.layer}_${site}`,
+      files: [ck.name, tk.name, tx.name],
+      vocab: tok.pieces.slice(),
+      describe: (lm) =>
+        `real LM activations: ${lm.model}, ${lm.siteLabel} at layer ${lm.layer}, ${lm.tokens.toLocaleString('en-US')} tokens of ${lm.text}`,
+      context: (positions, charsUsed): LlamaLmContext => ({
+        family: 'llama2c',
+        name: req.modelName,
+        ckpt,
+        tok,
+        text,
+        charsUsed,
+        layer: req.layer,
+        site,
+        positions,
+      }),
+      text,
+      textName: tx.name,
+      d: c.dim,
+      dtype,
+      maxTokens,
+      window,
+      noCache: req.noCache,
+      forward: async () => {
+        const device = req.backend !== 'cpu' ? await getDevice().catch(() => null) : null;
+        if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
+        const reader: SiteReader = device
+          ? gpuSiteReader(gpuLlamaFor(device, ckpt))
+          : llamaSiteReader(new Llama(ckpt, { dtype: 'f32' }));
+        const backend = device ? 'gpu' : 'cpu';
+        const opts = { layer: req.layer, site, window, maxTokens, signal };
+        return {
+          backend,
+          phase: `extracting (${backend === 'gpu' ? 'WGSL' : 'CPU'} forward)`,
+          chunks: extractWindowsAsync(reader, tok, text, opts),
+        };
       },
-    };
-  }
-  let charsUsed = 0;
-  let lastPost = 0;
-  const progress = (p: ExtractProgress) => {
-    charsUsed = p.charsDone;
-    const now = performance.now();
-    if (now - lastPost < 100) return;
-    lastPost = now;
-    const f = Math.max(p.tokensDone / maxTokens, p.charsDone / Math.max(1, p.charsTotal));
-    onProgress({
-      fraction: 0.9 * Math.min(1, f),
-      phase: `extracting (${backend === 'gpu' ? 'WGSL' : 'CPU'} forward)`,
-      tokens: p.tokensDone,
-      windows: p.windowsDone,
-    });
-  };
-  const chunks = extractWindowsAsync(reader, tok, text, {
-    layer: req.layer,
-    site,
-    window,
-    maxTokens,
-    onProgress: progress,
-    signal,
-  });
-  let usedChars = 0;
-  const seconds = () => (performance.now() - t0) / 1000;
-  const out = await extractToFiles({
-    key,
-    d: c.dim,
-    dtype,
-    chunks,
-    noRows: () => new DataError(tx.name, 'gave no tokens to extract (is it empty?)'),
-    meta: (rows) => {
-      usedChars = heldOutStart(text, charsUsed, rows, maxTokens);
-      return { window, charsUsed: usedChars, seconds: seconds() };
     },
-  });
-  const lm: LmProvenance = {
-    ...base,
-    tokens: out.rows,
-    windows: out.windows,
-    source: backend,
-    seconds: seconds(),
+    t0,
+    onProgress,
+  );
+}
+
+/** The WGSL model read as a {@link SiteReader}: one forward a window, stopping past the site's layer. */
+function gpuSiteReader(g: GpuLlama): SiteReader {
+  return {
+    config: g.config,
+    capacity: g.capacity,
+    async read(win, s, layer) {
+      const out = await g.forward(win, {
+        residLayers: s === 'resid' ? [layer] : [],
+        mlpLayers: s === 'mlp' ? [layer] : [],
+        logits: false,
+      });
+      return (s === 'resid' ? out.resid.get(layer) : out.mlp.get(layer)) as Float32Array;
+    },
   };
-  return open(out.acts, out.tokens, out.positionIds, lm, usedChars);
 }
 
 /** The stored dtype of a request's rows (default float32), checked. */
@@ -294,7 +342,7 @@ export function extractDtype(d: string | undefined): 'f32' | 'f16' {
  * Where held-out text starts: after the last paragraph any row came from. Progress reports whole
  * paragraphs only, so when maxTokens cut a paragraph, skip past the next paragraph break.
  */
-export function heldOutStart(text: string, charsDone: number, nTokens: number, maxTokens: number): number {
+function heldOutStart(text: string, charsDone: number, nTokens: number, maxTokens: number): number {
   if (nTokens < maxTokens) return Math.max(charsDone, text.length);
   const re = /\r?\n[ \t]*\r?\n\s*/g;
   re.lastIndex = charsDone;
