@@ -183,9 +183,9 @@ export async function extractGpt2Lm(
       window,
       noCache: req.noCache,
       // WGSL when there is a device and the model fits it, else the CPU twin
-      forward: async () => {
-        const device = req.backend !== 'cpu' ? await getDevice().catch(() => null) : null;
-        if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
+      backend: req.backend,
+      getDevice,
+      forward: async (device) => {
         const misfit = device ? gpt2GpuFit(c, window, device.limits) : null;
         if (misfit && req.backend === 'gpu') throw new Error(`${req.modelName}: ${misfit}`);
         if (device && !misfit)

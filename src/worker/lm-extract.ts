@@ -104,8 +104,16 @@ export interface ExtractionJob {
   maxTokens: number;
   window: number;
   noCache?: boolean;
-  /** starts the forward passes after a cache miss: the windows' rows as they finish */
-  forward: () => Promise<{ backend: 'gpu' | 'cpu'; phase: string; chunks: AsyncIterable<ExtractChunk> }>;
+  /** the request's forward: 'cpu', 'gpu' (an error without a device) or either ('auto', undefined) */
+  backend?: 'auto' | 'gpu' | 'cpu';
+  getDevice: () => Promise<GPUDevice | null>;
+  /**
+   * Starts the forward passes after a cache miss, on `device` (null: the CPU forward): the windows'
+   * rows as they finish.
+   */
+  forward: (
+    device: GPUDevice | null,
+  ) => Promise<{ backend: 'gpu' | 'cpu'; phase: string; chunks: AsyncIterable<ExtractChunk> }>;
 }
 
 /**
@@ -155,7 +163,9 @@ export async function runExtraction(
   }
 
   // 2. the forward passes
-  const { backend, phase, chunks } = await job.forward();
+  const device = job.backend !== 'cpu' ? await job.getDevice().catch(() => null) : null;
+  if (job.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
+  const { backend, phase, chunks } = await job.forward(device);
   let charsUsed = 0;
   let lastPost = 0;
   const onChunk = async (ch: ExtractChunk) => {
@@ -296,9 +306,9 @@ export async function extractLm(
       maxTokens,
       window,
       noCache: req.noCache,
-      forward: async () => {
-        const device = req.backend !== 'cpu' ? await getDevice().catch(() => null) : null;
-        if (req.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
+      backend: req.backend,
+      getDevice,
+      forward: async (device) => {
         const reader: SiteReader = device
           ? gpuSiteReader(gpuLlamaFor(device, ckpt))
           : llamaSiteReader(new Llama(ckpt, { dtype: 'f32' }));
