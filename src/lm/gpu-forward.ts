@@ -25,11 +25,19 @@ import {
   createLmSwiglu,
   LM_PARAMS_BYTES,
   type LmKernel,
+  lmGroups,
   ropeTable,
   writeLmParams,
 } from '../gpu/kernels/lm-kernels';
 import type { LlamaCheckpoint, LlamaConfig } from './checkpoint';
-import { checkReplacement, WindowRecorder, windowIds } from './gpu-window';
+import {
+  checkReplacement,
+  checkStaging,
+  type LmLimits,
+  lmFit,
+  WindowRecorder,
+  windowIds,
+} from './gpu-window';
 
 export interface GpuForwardRequest {
   /** Residual indices 0..nLayers to return. */
@@ -52,6 +60,48 @@ export interface GpuForwardResult {
   mlp: Map<number, Float32Array>;
   /** [T, vocab] or null */
   logits: Float32Array | null;
+}
+
+/** Workgroup memory of lm-rmsnorm.wgsl (64 f32). */
+const RMSNORM_WG_BYTES = 256;
+
+/**
+ * The first reason the WGSL forward cannot hold `config` at `capacity` rows on a device with
+ * `limits`, as one line, or null when it fits ({@link lmFit}): each weight buffer (a layer's wq|wk|wv
+ * and w1|w3 are concatenated into one; wcls is token_embedding's size) and activation buffer against the largest storage binding, and
+ * each kernel's workgroups (the embedding, RoPE and SwiGLU dispatch one invocation per element of the
+ * window: a 7B model's T·hidden passes 65,535 workgroups of 64, WebGPU's default, from T = 382).
+ */
+export function llamaGpuFit(c: LlamaConfig, capacity: number, limits: LmLimits): string | null {
+  const { dim: d, hiddenDim: h, kvDim, vocabSize: V, headSize, nHeads } = c;
+  const qkvW = d + 2 * kvDim;
+  const shorter = '; use a shorter window';
+  return lmFit(
+    {
+      headSize,
+      buffers: [
+        ['token_embedding', V * d * 4, ''],
+        ["a layer's wq|wk|wv", qkvW * d * 4, ''],
+        ["a layer's w1|w3", 2 * h * d * 4, ''],
+        ['logits', capacity * V * 4, shorter],
+        ['the FFN hidden rows', capacity * 2 * h * 4, shorter],
+        ['qkv', capacity * qkvW * 4, shorter],
+        ['the RoPE table', capacity * headSize * 4, shorter],
+      ],
+      workgroupBytes: RMSNORM_WG_BYTES,
+      dispatches: [
+        ['token embedding', lmGroups.embed(d, capacity), shorter],
+        ['qkv matmul', lmGroups.matmul(qkvW, capacity), ''],
+        ['RoPE', lmGroups.rope(d + kvDim, capacity), shorter],
+        ['attention', lmGroups.attention(nHeads, capacity), shorter],
+        ['w1|w3 matmul', lmGroups.matmul(2 * h, capacity), ''],
+        ['SwiGLU', lmGroups.swiglu(h, capacity), shorter],
+        ['classifier', lmGroups.matmul(V, capacity), ''],
+        ['RMSNorm', lmGroups.rmsnorm(capacity), shorter],
+      ],
+    },
+    limits,
+  );
 }
 
 interface LayerBinds {
@@ -180,11 +230,16 @@ export class GpuLlama {
     this.clsBind = this.k.cls.bind('cls', [params, xb, wcls, logits]);
   }
 
-  /** Uploads the weights once and builds every pipeline and bind group. */
+  /**
+   * Checks the model against the device's limits ({@link llamaGpuFit}; throws one line naming the
+   * checkpoint and the problem), then uploads the weights once and builds every pipeline and bind group.
+   */
   static create(device: GPUDevice, ckpt: LlamaCheckpoint, opts: { capacity?: number } = {}): GpuLlama {
     const capacity = opts.capacity ?? ckpt.config.seqLen;
     if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= ckpt.config.seqLen))
       throw new Error(`capacity ${capacity} is outside 1..seq_len=${ckpt.config.seqLen}`);
+    const problem = llamaGpuFit(ckpt.config, capacity, device.limits);
+    if (problem) throw new Error(`${ckpt.name}: ${problem}`);
     return new GpuLlama(device, ckpt, capacity);
   }
 
@@ -217,6 +272,11 @@ export class GpuLlama {
     const stagingBytes = nRows * rowBytes + (wantLogits ? T * V * 4 : 0);
     const result: GpuForwardResult = { resid: new Map(), mlp: new Map(), logits: null };
     if (stagingBytes === 0) return result;
+    checkStaging(
+      stagingBytes,
+      this.device.limits,
+      `${nRows} read-outs${wantLogits ? ' and the logits' : ''} of ${T} tokens`,
+    );
 
     const { device, b, k } = this;
     writeLmParams(device, b.params, T, 0);

@@ -3,6 +3,62 @@
  * replacement, and recording the window's commands with read-backs through one staging buffer.
  */
 
+/** The device limits a WGSL forward is checked against before it allocates. */
+export type LmLimits = Pick<
+  GPUSupportedLimits,
+  | 'maxStorageBufferBindingSize'
+  | 'maxBufferSize'
+  | 'maxComputeWorkgroupStorageSize'
+  | 'maxComputeWorkgroupsPerDimension'
+>;
+
+/** Largest head the attention kernel (lm-attention.wgsl) holds in registers (q and the weighted sum). */
+const MAX_HEAD_SIZE = 256;
+
+/** Bytes in MiB, or KiB below one MiB. */
+const mib = (b: number) =>
+  b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 2 ** 10).toFixed(1)} KiB`;
+
+/** What a forward needs of a device at one capacity, for {@link lmFit}. */
+export interface LmNeeds {
+  headSize: number;
+  /** [name, bytes, hint]: each buffer bound whole, the hint appended when it does not fit */
+  buffers: [string, number, string][];
+  /** [name, [x, y] workgroups, hint] of each dispatch at the capacity */
+  dispatches: [string, [number, number], string][];
+  /** workgroup memory of the largest kernel */
+  workgroupBytes: number;
+}
+
+/**
+ * The first need that `limits` refuse, as one line naming it, or null when all fit: the head size
+ * against the attention kernel, every buffer against the largest storage binding and buffer,
+ * workgroup memory, and each dispatch against the per-dimension workgroup count.
+ */
+export function lmFit(n: LmNeeds, limits: LmLimits): string | null {
+  if (n.headSize > MAX_HEAD_SIZE)
+    return `head size ${n.headSize} is over the attention kernel's ${MAX_HEAD_SIZE}`;
+  const bind = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  for (const [name, bytes, hint] of n.buffers)
+    if (bytes > bind)
+      return `${name} needs ${mib(bytes)} in one GPU buffer; this device binds at most ${mib(bind)}${hint}`;
+  if (n.workgroupBytes > limits.maxComputeWorkgroupStorageSize)
+    return `a kernel needs ${n.workgroupBytes} bytes of workgroup memory; this device has ${limits.maxComputeWorkgroupStorageSize}`;
+  const most = limits.maxComputeWorkgroupsPerDimension;
+  for (const [name, [x, y], hint] of n.dispatches)
+    if (x > most || y > most)
+      return `the ${name} needs ${Math.max(x, y)} workgroups in one dimension; this device dispatches at most ${most}${hint}`;
+  return null;
+}
+
+/** Throws unless one window's read-outs fit the staging buffer they come back through. */
+export function checkStaging(bytes: number, limits: Pick<LmLimits, 'maxBufferSize'>, what: string): void {
+  if (bytes > limits.maxBufferSize)
+    throw new Error(
+      `${what} need ${mib(bytes)} at once; this device's largest buffer is ${mib(limits.maxBufferSize)}: read fewer sites or a shorter window`,
+    );
+}
+
 /** The window's token ids [T] as u32; T must be in 1..capacity and every id in 0..V−1. */
 export function windowIds(tokens: ArrayLike<number>, capacity: number, V: number): Uint32Array<ArrayBuffer> {
   const T = tokens.length;

@@ -11,6 +11,7 @@ import { splitParagraphs } from '../lm/extract';
 import { Llama } from '../lm/forward';
 import { Gpt2 } from '../lm/gpt2/forward';
 import { gpt2GpuFit } from '../lm/gpt2/gpu-forward';
+import { llamaGpuFit } from '../lm/gpu-forward';
 import { encode, type Tokenizer } from '../lm/tokenizer';
 import { gpuGpt2For } from './gpt2-extract';
 import type { Gpt2LmContext } from './lm-context';
@@ -31,7 +32,10 @@ export function lmRunnerFor(lm: EvalLm, want: 'auto' | 'gpu' | 'cpu', device: GP
       return gpt2Runner(gpuGpt2For(device, lm.ckpt, lm.window), lm.site);
     return gpt2Runner(new Gpt2(lm.ckpt), lm.site);
   }
-  if (want !== 'cpu' && device) return gpuRunner(gpuLlamaFor(device, lm.ckpt));
+  const c = lm.ckpt.config;
+  const misfit = device && want !== 'cpu' ? llamaGpuFit(c, c.seqLen, device.limits) : null;
+  if (misfit && want === 'gpu') throw new Error(`${lm.ckpt.name}: ${misfit}`);
+  if (device && want !== 'cpu' && !misfit) return gpuRunner(gpuLlamaFor(device, lm.ckpt));
   return cpuRunner(new Llama(lm.ckpt));
 }
 

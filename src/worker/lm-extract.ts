@@ -15,7 +15,7 @@ import { openTokenIds } from '../data/sidecars';
 import { type LlamaCheckpoint, readCheckpoint } from '../lm/checkpoint';
 import { type ExtractChunk, extractWindowsAsync, llamaSiteReader, type SiteReader } from '../lm/extract';
 import { Llama } from '../lm/forward';
-import { GpuLlama } from '../lm/gpu-forward';
+import { GpuLlama, llamaGpuFit } from '../lm/gpu-forward';
 import { readTokenizer } from '../lm/tokenizer';
 import { datasetFromSource, type OpenedDataset } from './datasets';
 import { yieldToEvents } from './eval-extras';
@@ -308,15 +308,18 @@ export async function extractLm(
       noCache: req.noCache,
       backend: req.backend,
       getDevice,
+      // WGSL when there is a device and the model fits it, else the CPU forward
       forward: async (device) => {
-        const reader: SiteReader = device
+        const misfit = device ? llamaGpuFit(c, c.seqLen, device.limits) : null;
+        if (misfit && req.backend === 'gpu') throw new Error(`${ck.name}: ${misfit}`);
+        const onGpu = device && !misfit;
+        const reader: SiteReader = onGpu
           ? gpuSiteReader(gpuLlamaFor(device, ckpt))
           : llamaSiteReader(new Llama(ckpt, { dtype: 'f32' }));
-        const backend = device ? 'gpu' : 'cpu';
         const opts = { layer: req.layer, site, window, maxTokens, signal };
         return {
-          backend,
-          phase: `extracting (${backend === 'gpu' ? 'WGSL' : 'CPU'} forward)`,
+          backend: onGpu ? 'gpu' : 'cpu',
+          phase: `extracting (${onGpu ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`,
           chunks: extractWindowsAsync(reader, tok, text, opts),
         };
       },

@@ -55,6 +55,19 @@ export function kernel(
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
 /**
+ * Each kernel's workgroups [x, y] for a window of T rows at its sizes: the dispatches use these, and
+ * the forwards' fit checks (llamaGpuFit, gpt2GpuFit) test them against the device before allocating.
+ */
+export const lmGroups = {
+  matmul: (nOut: number, T: number): [number, number] => [cdiv(nOut, 32), cdiv(T, 32)],
+  rmsnorm: (T: number): [number, number] => [T, 1],
+  rope: (nRot: number, T: number): [number, number] => [cdiv((T * nRot) / 2, 64), 1],
+  attention: (nHeads: number, T: number): [number, number] => [cdiv(T * nHeads, 64), 1],
+  swiglu: (hidden: number, T: number): [number, number] => [cdiv(T * hidden, 64), 1],
+  embed: (d: number, T: number): [number, number] => [cdiv(T * d, 64), 1],
+};
+
+/**
  * Y[T, nOut] = X[T, nIn] · Wᵀ (W [nOut, nIn] row-major); with `accum`, Y += X · Wᵀ.
  * Bindings: params, x [T, nIn], w [nOut, nIn], y [T, nOut].
  */
@@ -67,13 +80,13 @@ export function createLmMatmul(
     `lm-matmul ${s.nIn}→${s.nOut}${s.accum ? ' +=' : ''}`,
     matmulCode,
     { N_IN: s.nIn, N_OUT: s.nOut, ACCUM: s.accum ?? false },
-    (T) => [cdiv(s.nOut, 32), cdiv(T, 32)],
+    (T) => lmGroups.matmul(s.nOut, T),
   );
 }
 
 /** out[t] = weight ⊙ x[t] / sqrt(mean x[t]² + 1e-5). Bindings: x [T, d], weight [d], out [T, d] (no params). */
 export function createLmRmsnorm(device: GPUDevice, s: { d: number }): LmKernel {
-  return kernel(device, `lm-rmsnorm d=${s.d}`, rmsnormCode, { D: s.d }, (T) => [T, 1]);
+  return kernel(device, `lm-rmsnorm d=${s.d}`, rmsnormCode, { D: s.d }, lmGroups.rmsnorm);
 }
 
 /**
@@ -89,7 +102,7 @@ export function createLmRope(
     `lm-rope hs=${s.headSize} n=${s.nRot}/${s.stride}`,
     ropeCode,
     { HEAD_SIZE: s.headSize, N_ROT: s.nRot, STRIDE: s.stride },
-    (T) => [cdiv((T * s.nRot) / 2, 64), 1],
+    (T) => lmGroups.rope(s.nRot, T),
   );
 }
 
@@ -122,20 +135,19 @@ export function createLmAttention(
     `lm-attention h=${s.nHeads}/${s.nKvHeads} hs=${s.headSize}`,
     attentionCode,
     { N_HEADS: s.nHeads, KV_MUL: s.nHeads / s.nKvHeads, KV_DIM: kvDim, STRIDE: stride },
-    (T) => [cdiv(T * s.nHeads, 64), 1],
+    (T) => lmGroups.attention(s.nHeads, T),
     { HEAD_SIZE: s.headSize },
   );
 }
 
 /** out[t, j] = silu(hb[t, j]) · hb[t, hidden + j]. Bindings: params, hb [T, 2·hidden], out [T, hidden]. */
 export function createLmSwiglu(device: GPUDevice, s: { hidden: number }): LmKernel {
-  return kernel(device, `lm-swiglu h=${s.hidden}`, swigluCode, { HIDDEN: s.hidden }, (T) => [
-    cdiv(T * s.hidden, 64),
-    1,
-  ]);
+  return kernel(device, `lm-swiglu h=${s.hidden}`, swigluCode, { HIDDEN: s.hidden }, (T) =>
+    lmGroups.swiglu(s.hidden, T),
+  );
 }
 
 /** x[t] = embedding[tokens[t]]. Bindings: params, tokens [T] u32, embedding [vocab, d], x [T, d]. */
 export function createLmEmbed(device: GPUDevice, s: { d: number }): LmKernel {
-  return kernel(device, `lm-embed d=${s.d}`, embedCode, { D: s.d }, (T) => [cdiv(T * s.d, 64), 1]);
+  return kernel(device, `lm-embed d=${s.d}`, embedCode, { D: s.d }, (T) => lmGroups.embed(s.d, T));
 }

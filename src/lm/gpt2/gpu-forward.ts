@@ -33,9 +33,17 @@ import {
   createLmMatmul,
   LM_PARAMS_BYTES,
   type LmKernel,
+  lmGroups,
   writeLmParams,
 } from '../../gpu/kernels/lm-kernels';
-import { checkReplacement, WindowRecorder, windowIds } from '../gpu-window';
+import {
+  checkReplacement,
+  checkStaging,
+  type LmLimits,
+  lmFit,
+  WindowRecorder,
+  windowIds,
+} from '../gpu-window';
 import {
   type Gpt2Checkpoint,
   type Gpt2Config,
@@ -59,50 +67,41 @@ export interface GpuGpt2Result extends Gpt2ForwardResult {
 
 /** The hooks of a block in the order the forward passes them. */
 const KINDS: readonly Gpt2SiteKind[] = ['resid_pre', 'attn_out', 'resid_mid', 'mlp_out', 'resid_post'];
-/** Largest head the attention kernel holds in registers (q and the weighted sum: 2·HS floats each). */
-const MAX_HEAD_SIZE = 256;
 /** Workgroup memory of lm-layernorm.wgsl (64 f32). */
 const LAYERNORM_WG_BYTES = 256;
 
-type Limits = Pick<
-  GPUSupportedLimits,
-  | 'maxStorageBufferBindingSize'
-  | 'maxBufferSize'
-  | 'maxComputeWorkgroupStorageSize'
-  | 'maxComputeWorkgroupsPerDimension'
->;
-
-const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-
 /**
  * The first reason the WGSL forward cannot hold `config` at `capacity` rows on a device with
- * `limits`, as one line, or null when it fits: every weight and activation buffer against the
- * largest buffer and storage binding (GPT-2 small's wte alone is 147 MiB, over WebGPU's default
- * 128 MiB binding; createGpu requests the adapter's own limit), the workgroup memory and counts.
+ * `limits`, as one line, or null when it fits ({@link lmFit}): every weight and activation buffer
+ * against the largest buffer and storage binding (GPT-2 small's wte alone is 147 MiB, over WebGPU's
+ * default 128 MiB binding; createGpu requests the adapter's own limit), the workgroup memory and counts.
  */
-export function gpt2GpuFit(c: Gpt2Config, capacity: number, limits: Limits): string | null {
+export function gpt2GpuFit(c: Gpt2Config, capacity: number, limits: LmLimits): string | null {
   const { nEmbd: d, nInner: F, vocabSize: V, nPositions: P, headSize: hs } = c;
   if (hs * c.nHead !== d) return `n_embd ${d} is not n_head ${c.nHead} × head size ${hs}`;
-  if (hs > MAX_HEAD_SIZE) return `head size ${hs} is over the attention kernel's ${MAX_HEAD_SIZE}`;
-  const bind = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  const buffers: [string, number, string][] = [
-    ['wte', V * d * 4, ''],
-    ['wpe', P * d * 4, ''],
-    ['c_attn.weight', 3 * d * d * 4, ''],
-    ['c_fc.weight', F * d * 4, ''],
-    ['logits', capacity * V * 4, '; use a smaller capacity (context)'],
-    ['mlp hidden', capacity * F * 4, '; use a smaller capacity (context)'],
-    ['qkv', capacity * 3 * d * 4, '; use a smaller capacity (context)'],
-  ];
-  for (const [name, bytes, hint] of buffers)
-    if (bytes > bind)
-      return `${name} needs ${mib(bytes)} in one GPU buffer; this device binds at most ${mib(bind)}${hint}`;
-  if (LAYERNORM_WG_BYTES > limits.maxComputeWorkgroupStorageSize)
-    return `LayerNorm needs ${LAYERNORM_WG_BYTES} bytes of workgroup memory; this device has ${limits.maxComputeWorkgroupStorageSize}`;
-  const groups = Math.max(Math.ceil(V / 32), Math.ceil((3 * d) / 32), Math.ceil(F / 32));
-  if (groups > limits.maxComputeWorkgroupsPerDimension)
-    return `the unembedding needs ${groups} workgroups; this device dispatches at most ${limits.maxComputeWorkgroupsPerDimension}`;
-  return null;
+  const shorter = '; use a smaller capacity (context)';
+  return lmFit(
+    {
+      headSize: hs,
+      buffers: [
+        ['wte', V * d * 4, ''],
+        ['wpe', P * d * 4, ''],
+        ['c_attn.weight', 3 * d * d * 4, ''],
+        ['c_fc.weight', F * d * 4, ''],
+        ['logits', capacity * V * 4, shorter],
+        ['mlp hidden', capacity * F * 4, shorter],
+        ['qkv', capacity * 3 * d * 4, shorter],
+      ],
+      workgroupBytes: LAYERNORM_WG_BYTES,
+      dispatches: [
+        ['unembedding', lmGroups.matmul(V, capacity), ''],
+        ['qkv matmul', lmGroups.matmul(3 * d, capacity), ''],
+        ['MLP matmul', lmGroups.matmul(F, capacity), ''],
+        ['attention', lmGroups.attention(c.nHead, capacity), shorter],
+      ],
+    },
+    limits,
+  );
 }
 
 interface Block {
@@ -270,11 +269,11 @@ export class GpuGpt2 {
     const stagingBytes = wanted.size * rowBytes + (wantLogits ? T * V * 4 : 0);
     if (stagingBytes === 0) return result;
     // Every read-out comes back through one staging buffer (not a binding: only maxBufferSize applies).
-    const maxStaging = this.device.limits.maxBufferSize;
-    if (stagingBytes > maxStaging)
-      throw new Error(
-        `${wanted.size} read-outs${wantLogits ? ' and the logits' : ''} of ${T} tokens need ${mib(stagingBytes)} at once; this device's largest buffer is ${mib(maxStaging)}: read fewer sites or a shorter window`,
-      );
+    checkStaging(
+      stagingBytes,
+      this.device.limits,
+      `${wanted.size} read-outs${wantLogits ? ' and the logits' : ''} of ${T} tokens`,
+    );
 
     const { device, b, k } = this;
     writeLmParams(device, b.params, T, 0);
