@@ -1,13 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defineWebGpuFlags } from '../webgpu-flags';
 
 // src/gpu/buffers.ts reads the WebGPU usage flags when it loads; node has none, so give it the spec's.
 type Buffers = typeof import('../../../src/gpu/buffers');
 let buffers: Buffers;
 beforeAll(async () => {
-  Object.assign(globalThis, {
-    GPUBufferUsage: { MAP_READ: 1, MAP_WRITE: 2, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 },
-    GPUMapMode: { READ: 1, WRITE: 2 },
-  });
+  defineWebGpuFlags();
   buffers = await import('../../../src/gpu/buffers');
 });
 

@@ -6,9 +6,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LlamaConfig } from '../../../src/lm/checkpoint';
+import { defineWebGpuFlags } from '../webgpu-flags';
 import { stories } from './helpers';
 
-// src/gpu/* read the WebGPU flags when they load; node has none, so give them the spec's.
 type GpuForward = typeof import('../../../src/lm/gpu-forward');
 type GpuWindow = typeof import('../../../src/lm/gpu-window');
 type LmEval = typeof import('../../../src/worker/lm-eval');
@@ -16,11 +16,7 @@ let llamaGpuFit: GpuForward['llamaGpuFit'];
 let checkStaging: GpuWindow['checkStaging'];
 let lmRunnerFor: LmEval['lmRunnerFor'];
 beforeAll(async () => {
-  Object.assign(globalThis, {
-    GPUBufferUsage: { MAP_READ: 1, MAP_WRITE: 2, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 },
-    GPUMapMode: { READ: 1, WRITE: 2 },
-    GPUShaderStage: { VERTEX: 1, FRAGMENT: 2, COMPUTE: 4 },
-  });
+  defineWebGpuFlags();
   ({ llamaGpuFit } = await import('../../../src/lm/gpu-forward'));
   ({ checkStaging } = await import('../../../src/lm/gpu-window'));
   ({ lmRunnerFor } = await import('../../../src/worker/lm-eval'));

@@ -1,25 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defineWebGpuFlags } from '../webgpu-flags';
 
-// src/gpu/* read the WebGPU flags when they load; node has none, so give them the spec's.
 type Dashboards = typeof import('../../../src/worker/dashboards');
 let dash: Dashboards;
 beforeAll(async () => {
-  Object.assign(globalThis, {
-    GPUBufferUsage: {
-      MAP_READ: 1,
-      MAP_WRITE: 2,
-      COPY_SRC: 4,
-      COPY_DST: 8,
-      INDEX: 16,
-      VERTEX: 32,
-      UNIFORM: 64,
-      STORAGE: 128,
-      INDIRECT: 256,
-      QUERY_RESOLVE: 512,
-    },
-    GPUMapMode: { READ: 1, WRITE: 2 },
-    GPUShaderStage: { VERTEX: 1, FRAGMENT: 2, COMPUTE: 4 },
-  });
+  defineWebGpuFlags();
   dash = await import('../../../src/worker/dashboards');
 });
 

@@ -11,28 +11,13 @@ import { readGpt2Checkpoint } from '../../../src/lm/gpt2/checkpoint';
 import { Gpt2 } from '../../../src/lm/gpt2/forward';
 import { readGpt2Tokenizer } from '../../../src/lm/gpt2/tokenizer';
 import type { Gpt2LmContext } from '../../../src/worker/lm-context';
+import { defineWebGpuFlags } from '../webgpu-flags';
 
-// src/gpu/* read the WebGPU flags when they load; node has none, so give them the spec's.
 type LmEval = typeof import('../../../src/worker/lm-eval');
 let heldOutWindows: LmEval['heldOutWindows'];
 let lmRunnerFor: LmEval['lmRunnerFor'];
 beforeAll(async () => {
-  Object.assign(globalThis, {
-    GPUBufferUsage: {
-      MAP_READ: 1,
-      MAP_WRITE: 2,
-      COPY_SRC: 4,
-      COPY_DST: 8,
-      INDEX: 16,
-      VERTEX: 32,
-      UNIFORM: 64,
-      STORAGE: 128,
-      INDIRECT: 256,
-      QUERY_RESOLVE: 512,
-    },
-    GPUMapMode: { READ: 1, WRITE: 2 },
-    GPUShaderStage: { VERTEX: 1, FRAGMENT: 2, COMPUTE: 4 },
-  });
+  defineWebGpuFlags();
   ({ heldOutWindows, lmRunnerFor } = await import('../../../src/worker/lm-eval'));
 });
 
