@@ -7,6 +7,7 @@ import type { SaeConfig } from '../src/sae/config';
 import { evalEveryFor, type RunTracker } from '../src/scaling/runner';
 import type { EvalResult, FromWorker } from '../src/worker/protocol';
 import { UsageError } from './args';
+import { readAutotuneCache, rememberAutotune } from './autotune-cache';
 import type { Headless } from './headless';
 import { progressLine } from './train';
 
@@ -87,13 +88,16 @@ async function trainOne(h: Headless, q: QueueOptions, o: TrainOneOptions): Promi
     start: {
       runId,
       config: o.config,
-      kernels: q.encodeVariant ? { encode: q.encodeVariant as never } : undefined,
+      ...(q.encodeVariant
+        ? { kernels: { encode: q.encodeVariant as never } }
+        : { autotuneCache: readAutotuneCache() }),
       evalEveryTokens: evalEveryFor(tracker.run.budget, o.config.batchSize ?? 4096, q.evalsPerRun),
     },
   });
   // a device loss mid-run: the worker continues from the last checkpoint by itself
   const started = await h.next(['train-started'], undefined, ['device-lost']);
   total = started.totalSteps * started.config.batchSize;
+  if (started.autotune && started.autotuneKey) rememberAutotune(started.autotuneKey, started.kernels);
   const done = await h.next(['train-done'], undefined, ['device-lost']);
   if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
   return { final: done.final, wall: (performance.now() - o.startedAt) / 1000, nanMessage };

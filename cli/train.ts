@@ -13,6 +13,7 @@ import type { SaeConfig } from '../src/sae/config';
 import type { KernelChoice } from '../src/sae/step-host';
 import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protocol';
 import { helpText, parseFlags, RunFailure, UsageError } from './args';
+import { readAutotuneCache, rememberAutotune } from './autotune-cache';
 import { robust } from './browser';
 import { bytesOf, openDataFlag, openHeadless } from './headless';
 import { configFromFlags, kernelFlags, TRAIN_FLAGS, TRAIN_USAGE } from './train-flags';
@@ -101,12 +102,14 @@ export async function trainHeadless(
         }
       }
     };
+    const named = opts.kernels ?? kernelFlags(flags);
     await h.send({
       type: 'train',
       start: {
         runId: `cli-${Date.now()}`,
         config,
-        kernels: opts.kernels ?? kernelFlags(flags),
+        kernels: named,
+        ...(named ? {} : { autotuneCache: readAutotuneCache() }),
         evalEveryTokens: (flags['eval-every'] as number | undefined) ?? 0,
         // test hook (hidden flag): a real invalid GPU command after this step
         ...(flags['inject-gpu-error'] !== undefined
@@ -123,6 +126,7 @@ export async function trainHeadless(
     // none yet, starts again with the same seed and kernels) and the run ends as it would have.
     const started = await h.next(['train-started'], undefined, ['device-lost']);
     total = started.totalSteps * started.config.batchSize;
+    if (started.autotune && started.autotuneKey) rememberAutotune(started.autotuneKey, started.kernels);
     if (!opts.quiet) {
       // At scale the first step takes minutes: say what was built before any progress line.
       const l = started.layout;
@@ -153,8 +157,10 @@ export async function trainHeadless(
         config: started.config,
         adapter: ready.adapter,
         kernels: started.kernels,
-        // why these kernels: the autotuner's median ms per candidate (absent when cached or named)
+        // why these kernels: the autotuner's median ms per candidate (absent when remembered or named)
         ...(started.autotune ? { autotune_ms: started.autotune } : {}),
+        // chosen by an earlier run's autotuning at this key (cli/autotune-cache.ts)
+        ...(started.autotuneKey && !started.autotune ? { autotune_remembered: started.autotuneKey } : {}),
         gpu_bytes: started.gpuBytes,
         layout: started.layout,
         dataset: {

@@ -6,7 +6,12 @@
  */
 
 import { writeOpfsFile } from '../data/opfs';
-import { TOPK_INSERT_MAX_K } from '../gpu/kernel-variants';
+import {
+  ENCODE_TOPK_VARIANT_NAMES,
+  ENCODE_VARIANT_NAMES,
+  TOPK_INSERT_MAX_K,
+  TOPK_VARIANT_NAMES,
+} from '../gpu/kernel-variants';
 import { type EncodeVariant, encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
 import { timeGpu } from '../gpu/timing';
@@ -20,6 +25,8 @@ const CACHE_FILE = 'autotune.json';
 export interface AutotuneReport {
   choice: KernelChoice;
   cached: boolean;
+  /** the cache's key for this choice: adapter, batch, d, N, k, activation and latent tile */
+  key: string;
   /** fastest ms per candidate (of its timed rounds), e.g. {"encode:blocked4x4": 3.1, "topk:insert": 0.8} */
   timings: Record<string, number>;
   /** timed runs per screening key of `timings` (fewer than its level's rounds: dropped as too slow) */
@@ -31,6 +38,27 @@ function cacheKey(sae: GpuSae, adapter: string): string {
   // The TopK the step runs: k, BatchTopK's cap or Multi-TopK's 4k (the threshold family runs none).
   const kTop = kList(c);
   return `${adapter}|B${c.batchSize}|d${c.d}|N${c.nLatents}|k${kTop}|${c.activation}|tile${sae.plan.tileLatents}`;
+}
+
+/**
+ * Choices remembered outside this session (the CLI keeps them in a file, as the page keeps them in
+ * OPFS), keyed as {@link autotune} keys them: the next autotune at such a key takes the choice instead
+ * of timing. Entries naming a variant this build does not have are ignored.
+ */
+export function seedAutotune(entries: Record<string, unknown>): void {
+  for (const [key, c] of Object.entries(entries)) if (knownChoice(c)) memo.set(key, c);
+}
+
+function knownChoice(c: unknown): c is KernelChoice {
+  if (!c || typeof c !== 'object') return false;
+  const k = c as Partial<KernelChoice>;
+  return (
+    (ENCODE_VARIANT_NAMES as readonly unknown[]).includes(k.encode) &&
+    (TOPK_VARIANT_NAMES as readonly unknown[]).includes(k.topk) &&
+    Number.isInteger(k.topkTile) &&
+    (k.fused == null || (ENCODE_TOPK_VARIANT_NAMES as readonly unknown[]).includes(k.fused)) &&
+    (k.fusedChunk === undefined || Number.isInteger(k.fusedChunk))
+  );
 }
 
 async function readOpfs(): Promise<Record<string, KernelChoice>> {
@@ -234,7 +262,7 @@ export async function autotune(
   if (stored) {
     memo.set(key, stored);
     sae.build({ ...sae.kernels, ...stored });
-    return { choice: sae.kernels, cached: true, timings: {}, screenRuns: {} };
+    return { choice: sae.kernels, cached: true, key, timings: {}, screenRuns: {} };
   }
   const timings: Record<string, number> = {};
   const screenRuns: Record<string, number> = {};
@@ -291,5 +319,5 @@ export async function autotune(
   const all = await readOpfs();
   all[key] = best;
   await writeOpfs(all);
-  return { choice: best, cached: false, timings, screenRuns };
+  return { choice: best, cached: false, key, timings, screenRuns };
 }

@@ -207,6 +207,11 @@ export interface TrainStart {
   /** evaluate on the held-out split every this many tokens (0: only at the end) */
   evalEveryTokens?: number;
   /**
+   * The autotuner's choices from earlier sessions, by its key (`autotuneKey` of 'train-started'): the
+   * CLI's file of them (the page keeps its own in OPFS). A run at a remembered key is not timed again.
+   */
+  autotuneCache?: Record<string, KernelChoice>;
+  /**
    * TEST HOOK, absent in normal runs: right after submitting this step the worker records a genuinely
    * invalid GPU command outside any error scope, so the run must stop through its uncapturederror
    * path ('run-error' kind 'gpu'). Set by the CLI's hidden --inject-gpu-error and the page's
@@ -349,6 +354,8 @@ export type FromWorker =
       kernels: KernelChoice;
       /** autotune timings (ms per candidate), null when cached or variants were given */
       autotune: Record<string, number> | null;
+      /** the autotuner's key for `kernels` when it chose them (timed or remembered), else null */
+      autotuneKey: string | null;
       gpuBytes: number;
       /** how the step is laid out on this device (src/sae/plan.ts) */
       layout: { shards: number; tiles: number; tileLatents: number; microBatch: number; bindingCap: number };

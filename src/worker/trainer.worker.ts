@@ -8,6 +8,7 @@ import { createGpu, type GpuContext, GpuError, WebGPUUnavailableError, withError
 import type { EncodeVariant } from '../gpu/kernels/encode';
 import type { ImportedSae } from '../io/sae-files';
 import { zipExport } from '../io/zip';
+import { seedAutotune } from '../sae/autotune';
 import type { Checkpoint } from '../sae/checkpoint-format';
 import { bufferPlan, LimitError } from '../sae/plan';
 import { DeviceLostError, GpuRunError } from '../sae/run-errors';
@@ -64,6 +65,7 @@ function errorMessage(e: unknown): string {
  * error stops the run: both end with 'run-error' (kind 'limit' or 'gpu'), not 'train-done'.
  */
 async function train(start: TrainStart, resumeFrom?: Checkpoint) {
+  if (start.autotuneCache) seedAutotune(start.autotuneCache);
   try {
     await trainOrRecover(start, resumeFrom);
   } catch (e) {
@@ -102,7 +104,8 @@ function runHooks(id: string, t: () => Trainer): TrainerHooks {
         runId: id,
         config: run.cfg,
         kernels,
-        autotune: autotune?.timings ?? null,
+        autotune: autotune && !autotune.cached ? autotune.timings : null,
+        autotuneKey: autotune?.key ?? null,
         gpuBytes: run.sae.bytes,
         layout: {
           shards: run.sae.plan.shards.length,

@@ -16,7 +16,7 @@ describe('npm run eval -- --dashboards DIR', () => {
     "writes the folder; opened from disk it shows a latent's contexts and logit tokens (stories260K), offline",
     async () => {
       const run = join(dir, 'run');
-      const t = cli([
+      const train = [
         'train',
         '--data',
         'demo',
@@ -30,7 +30,9 @@ describe('npm run eval -- --dashboards DIR', () => {
         '4096',
         '--out',
         run,
-      ]);
+      ];
+      const cache = join(dir, 'autotune.json');
+      const t = cli(train, undefined, { SAE_LAB_AUTOTUNE_CACHE: cache });
       expect(t.status, t.stderr).toBe(0);
       // Autotuned (no kernels named): metrics.json says which candidates it timed and how fast, and
       // stderr (not a terminal) had a line per stage of the autotuner while the run prepared.
@@ -46,6 +48,17 @@ describe('npm run eval -- --dashboards DIR', () => {
               `autotuning kernels: timing the TopK on chunk maxima from the encoder (${m.kernels.encode}) against its own scan`,
             ]),
       ]);
+      // The choice is remembered by its key: the same shape again takes it without timing anything.
+      const remembered = JSON.parse(readFileSync(cache, 'utf8'));
+      expect(Object.values(remembered)).toEqual([m.kernels]);
+      const again = join(dir, 'again');
+      const t2 = cli([...train.slice(0, -1), again], undefined, { SAE_LAB_AUTOTUNE_CACHE: cache });
+      expect(t2.status, t2.stderr).toBe(0);
+      const m2 = JSON.parse(readFileSync(join(again, 'metrics.json'), 'utf8'));
+      expect(m2.kernels).toEqual(m.kernels);
+      expect(m2.autotune_ms).toBeUndefined();
+      expect(m2.autotune_remembered).toBe(Object.keys(remembered)[0]);
+      expect(t2.stderr).not.toMatch(/autotuning kernels: timing/);
       const dash = join(dir, 'dash');
       const e = cli([
         'eval',
