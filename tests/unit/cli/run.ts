@@ -10,7 +10,7 @@ export const ROOT = resolve(import.meta.dirname, '../../..');
  * tests, not the user's, so runs at a shape autotuned once take its choice. Tests of the autotuner
  * name their own file.
  */
-export const TEST_AUTOTUNE_CACHE = join(tmpdir(), 'sae-lab-tests', 'autotune.json');
+const TEST_AUTOTUNE_CACHE = join(tmpdir(), 'sae-lab-tests', 'autotune.json');
 
 /** Exit status, stdout and stderr of one CLI command (killed after `timeout` ms; `env` added). */
 export const cli = (args: string[], timeout = 240_000, env: Record<string, string> = {}) =>
