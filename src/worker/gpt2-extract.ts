@@ -182,21 +182,15 @@ export async function extractGpt2Lm(
       maxTokens,
       window,
       noCache: req.noCache,
-      // WGSL when there is a device and the model fits it, else the CPU twin
       backend: req.backend,
       getDevice,
-      forward: async (device) => {
-        const misfit = device ? gpt2GpuFit(c, window, device.limits) : null;
-        if (misfit && req.backend === 'gpu') throw new Error(`${req.modelName}: ${misfit}`);
-        if (device && !misfit)
+      fit: (limits) => gpt2GpuFit(c, window, limits),
+      modelName: req.modelName,
+      forward: (device) => {
+        if (device)
           onProgress({ fraction: 0.04, phase: 'uploading the weights to the GPU', tokens: 0, windows: 0 });
-        const model = device && !misfit ? gpuGpt2For(device, ckpt, window) : new Gpt2(ckpt, { dtype: 'f32' });
-        const backend = model instanceof GpuGpt2 ? 'gpu' : 'cpu';
-        return {
-          backend,
-          phase: `extracting (${backend === 'gpu' ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`,
-          chunks: extractGpt2WindowsAsync(model, tok, text, site, { window, maxTokens, keepBos, signal }),
-        };
+        const model = device ? gpuGpt2For(device, ckpt, window) : new Gpt2(ckpt, { dtype: 'f32' });
+        return extractGpt2WindowsAsync(model, tok, text, site, { window, maxTokens, keepBos, signal });
       },
     },
     t0,

@@ -107,13 +107,15 @@ export interface ExtractionJob {
   /** the request's forward: 'cpu', 'gpu' (an error without a device) or either ('auto', undefined) */
   backend?: 'auto' | 'gpu' | 'cpu';
   getDevice: () => Promise<GPUDevice | null>;
+  /** the first reason the model cannot run on a device with `limits`, or null (llamaGpuFit, gpt2GpuFit) */
+  fit: (limits: GPUSupportedLimits) => string | null;
+  /** the model's name in a misfit's message under backend 'gpu' */
+  modelName: string;
   /**
-   * Starts the forward passes after a cache miss, on `device` (null: the CPU forward): the windows'
-   * rows as they finish.
+   * Starts the forward passes after a cache miss: on `device` when there is one and the model fits
+   * it, else (null) the CPU forward. The windows' rows as they finish.
    */
-  forward: (
-    device: GPUDevice | null,
-  ) => Promise<{ backend: 'gpu' | 'cpu'; phase: string; chunks: AsyncIterable<ExtractChunk> }>;
+  forward: (device: GPUDevice | null) => AsyncIterable<ExtractChunk>;
 }
 
 /**
@@ -163,9 +165,14 @@ export async function runExtraction(
   }
 
   // 2. the forward passes
+  // WGSL when there is a device and the model fits it, else the CPU forward (the phase says why)
   const device = job.backend !== 'cpu' ? await job.getDevice().catch(() => null) : null;
   if (job.backend === 'gpu' && !device) throw new Error('no WebGPU device for the WGSL forward pass');
-  const { backend, phase, chunks } = await job.forward(device);
+  const misfit = device ? job.fit(device.limits) : null;
+  if (misfit && job.backend === 'gpu') throw new Error(`${job.modelName}: ${misfit}`);
+  const backend = device && !misfit ? 'gpu' : 'cpu';
+  const phase = `extracting (${backend === 'gpu' ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`;
+  const chunks = job.forward(backend === 'gpu' ? device : null);
   let charsUsed = 0;
   let lastPost = 0;
   const onChunk = async (ch: ExtractChunk) => {
@@ -308,20 +315,13 @@ export async function extractLm(
       noCache: req.noCache,
       backend: req.backend,
       getDevice,
-      // WGSL when there is a device and the model fits it, else the CPU forward
-      forward: async (device) => {
-        const misfit = device ? llamaGpuFit(c, c.seqLen, device.limits) : null;
-        if (misfit && req.backend === 'gpu') throw new Error(`${ck.name}: ${misfit}`);
-        const onGpu = device && !misfit;
-        const reader: SiteReader = onGpu
+      fit: (limits) => llamaGpuFit(c, c.seqLen, limits),
+      modelName: ck.name,
+      forward: (device) => {
+        const reader: SiteReader = device
           ? gpuSiteReader(gpuLlamaFor(device, ckpt))
           : llamaSiteReader(new Llama(ckpt, { dtype: 'f32' }));
-        const opts = { layer: req.layer, site, window, maxTokens, signal };
-        return {
-          backend: onGpu ? 'gpu' : 'cpu',
-          phase: `extracting (${onGpu ? 'WGSL' : `CPU${misfit ? `: ${misfit}` : ''}`} forward)`,
-          chunks: extractWindowsAsync(reader, tok, text, opts),
-        };
+        return extractWindowsAsync(reader, tok, text, { layer: req.layer, site, window, maxTokens, signal });
       },
     },
     t0,
