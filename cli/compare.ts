@@ -157,7 +157,7 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
       `compare: resuming, ${kept.length} of ${plan.runs.length} runs already in ${join(out, 'compare.json')}`,
     );
 
-  const { openDataFlag, openHeadless } = await import('./headless');
+  const { datasetRecord, openDataFlag, openHeadless } = await import('./headless');
   const t0 = performance.now();
   let meta: Record<string, unknown> = { base_config: plan.base, evals_per_run: plan.evalsPerRun };
   const h = pending.length ? await openHeadless() : null;
@@ -172,7 +172,7 @@ export async function compareMain(flags: Record<string, unknown>): Promise<numbe
       );
       meta = {
         ...meta,
-        dataset: { name: ds.name, rows: ds.rows, d: ds.d, dtype: ds.dtype, description: ds.description },
+        dataset: datasetRecord(ds),
         adapter: ready.adapter,
       };
       log(

@@ -34,7 +34,7 @@ import { parseGpt2Site } from '../src/lm/gpt2/sites';
 import type { Gpt2Config, Gpt2Site } from '../src/lm/gpt2/types';
 import type { FullEvalRequest } from '../src/worker/protocol';
 import { type FlagSpec, helpText, parseFlags, UsageError } from './args';
-import { openHeadless } from './headless';
+import { datasetRecord, openHeadless, warnDataset } from './headless';
 
 export const EVAL_FLAGS: Record<string, FlagSpec> = {
   sae: {
@@ -364,6 +364,7 @@ export async function main(argv: string[]): Promise<number> {
     const opened = await h.next(['dataset-ready', 'dataset-error']);
     if (opened.type === 'dataset-error') throw new UsageError(`${opened.file}: ${opened.message}`);
     const info = opened.info;
+    warnDataset(info);
     if (info.d !== sae.d)
       throw new UsageError(`--sae has d=${sae.d} but --data ${info.name} has d=${info.d}`);
 
@@ -421,13 +422,7 @@ export async function main(argv: string[]): Promise<number> {
         normalization: sae.normalization,
         tokens_trained: sae.tokensTrained,
       },
-      dataset: {
-        name: info.name,
-        rows: info.rows,
-        d: info.d,
-        dtype: info.dtype,
-        description: info.description,
-      },
+      dataset: datasetRecord(info),
       adapter: ready.adapter,
       report,
     };

@@ -131,7 +131,30 @@ export async function openDataFlag(h: Headless, flags: Record<string, unknown>):
   }
   const opened = await h.next(['dataset-ready', 'dataset-error']);
   if (opened.type === 'dataset-error') throw new UsageError(opened.message);
+  warnDataset(opened.info);
   return opened.info;
+}
+
+/**
+ * The dataset card's problems on stderr, one line each, whatever --quiet says: rows skipped for NaN or
+ * Inf (the page shows them on its card; a run must not drop rows without saying so), identical rows.
+ */
+export function warnDataset(info: DatasetInfo) {
+  for (const p of info.problems) process.stderr.write(`warning: ${info.name}: ${p}\n`);
+}
+
+/** The dataset as metrics.json records it: what was read, and how many rows were skipped and why. */
+export function datasetRecord(info: DatasetInfo) {
+  return {
+    name: info.name,
+    rows: info.rows,
+    d: info.d,
+    dtype: info.dtype,
+    description: info.description,
+    // rows holding NaN or Inf: skipped in training and evaluation (--non-finite stop refuses the file)
+    non_finite_rows: info.stats.nonFiniteRows,
+    problems: info.problems,
+  };
 }
 
 /** Bytes from playwright's serialization of a Uint8Array (a typed array, or an index-keyed object). */

@@ -190,7 +190,7 @@ export async function main(argv: string[]): Promise<number> {
       jobs.push({ run: plan.ablation, patch: v.patch, label: `${plan.ablation.id} ${v.label}` });
   }
 
-  const { openDataFlag, openHeadless } = await import('./headless');
+  const { datasetRecord, openDataFlag, openHeadless } = await import('./headless');
   const t0 = performance.now();
   const h = await openHeadless();
   const records: SweepRunRecord[] = [];
@@ -208,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
       jobs.map((j) => ({ label: j.label, config: trainConfigFor(j.run, plan.base, j.patch) })),
     );
     meta = {
-      dataset: { name: ds.name, rows: ds.rows, d: ds.d, dtype: ds.dtype, description: ds.description },
+      dataset: datasetRecord(ds),
       adapter: ready.adapter,
       base_config: plan.base,
       evals_per_run: plan.evalsPerRun,

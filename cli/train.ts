@@ -15,7 +15,7 @@ import type { DatasetInfo, FromWorker, MetricPoint } from '../src/worker/protoco
 import { helpText, parseFlags, RunFailure, UsageError } from './args';
 import { readAutotuneCache, rememberAutotune } from './autotune-cache';
 import { robust } from './browser';
-import { bytesOf, openDataFlag, openHeadless } from './headless';
+import { bytesOf, datasetRecord, openDataFlag, openHeadless } from './headless';
 import { configFromFlags, kernelFlags, TRAIN_FLAGS, TRAIN_USAGE } from './train-flags';
 
 function fmtTokens(n: number) {
@@ -163,13 +163,7 @@ export async function trainHeadless(
         ...(started.autotuneKey && !started.autotune ? { autotune_remembered: started.autotuneKey } : {}),
         gpu_bytes: started.gpuBytes,
         layout: started.layout,
-        dataset: {
-          name: dataset.name,
-          rows: dataset.rows,
-          d: dataset.d,
-          dtype: dataset.dtype,
-          description: dataset.description,
-        },
+        dataset: datasetRecord(dataset),
         final: {
           nmse: f.nmse,
           explained_variance: f.explainedVariance,

@@ -98,4 +98,22 @@ describeNeeds(CHROME)('cli: faults', () => {
     expect(u.status).toBe(2);
     expect(u.stderr.trim()).toBe("error: --non-finite must be skip|stop, got 'sometimes'");
   }, 300_000);
+
+  it('train: by default rows holding NaN or Inf are skipped, said on stderr and counted in metrics.json', () => {
+    const x = rows.slice();
+    x[37 * 16 + 3] = Number.NaN;
+    x[1500 * 16] = Number.POSITIVE_INFINITY;
+    const bad = join(dir, 'bad-skip.npy');
+    writeFileSync(bad, writeNpy(x, [2048, 16]));
+    const out = join(dir, 'nan-skip');
+    const r = cli(['train', '--data', bad, ...RUN, '--quiet', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const problem = '2 row(s) contain NaN or Inf (first: 37, 1500); they are skipped in training';
+    // --quiet keeps progress off stderr, not this
+    expect(r.stderr.trim().split('\n')).toEqual([`warning: bad-skip.npy: ${problem}`]);
+    const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(m.dataset.non_finite_rows).toBe(2);
+    expect(m.dataset.problems).toEqual([problem]);
+    expect(Number.isFinite(m.final.nmse)).toBe(true);
+  }, 300_000);
 });
