@@ -183,8 +183,14 @@ export async function withErrorScopes<T>(
   } catch (e) {
     thrown = e;
   }
-  const errors = [await device.popErrorScope(), await device.popErrorScope(), await device.popErrorScope()];
-  const first = errors.find((e) => e !== null);
+  const [validation, oom, internal] = [
+    await device.popErrorScope(),
+    await device.popErrorScope(),
+    await device.popErrorScope(),
+  ];
+  // Out of memory first: a buffer that could not be allocated is invalid, and every use of it then
+  // raises a validation error ("invalid due to a previous error") that names the symptom, not the cause.
+  const first = oom ?? validation ?? internal;
   // A GPU error explains a JS failure that follows it (e.g. a failed readback), so it wins.
   if (first) throw new GpuError(what, gpuErrorKind(first), first.message);
   if (thrown !== undefined) throw thrown;

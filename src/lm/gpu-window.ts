@@ -3,6 +3,8 @@
  * replacement, and recording the window's commands with read-backs through one staging buffer.
  */
 
+import { ALLOCATION_SLACK, largestBinding, largestBuffer } from '../gpu/limits';
+
 /** The device limits a WGSL forward is checked against before it allocates. */
 export type LmLimits = Pick<
   GPUSupportedLimits,
@@ -38,10 +40,10 @@ export interface LmNeeds {
 export function lmFit(n: LmNeeds, limits: LmLimits): string | null {
   if (n.headSize > MAX_HEAD_SIZE)
     return `head size ${n.headSize} is over the attention kernel's ${MAX_HEAD_SIZE}`;
-  const bind = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const bind = largestBinding(limits);
   for (const [name, bytes, hint] of n.buffers)
     if (bytes > bind)
-      return `${name} needs ${mib(bytes)} in one GPU buffer; this device binds at most ${mib(bind)}${hint}`;
+      return `${name} needs ${mib(bytes)} in one GPU buffer; this device binds less than ${mib(bind + ALLOCATION_SLACK)}${hint}`;
   if (n.workgroupBytes > limits.maxComputeWorkgroupStorageSize)
     return `a kernel needs ${n.workgroupBytes} bytes of workgroup memory; this device has ${limits.maxComputeWorkgroupStorageSize}`;
   const most = limits.maxComputeWorkgroupsPerDimension;
@@ -53,9 +55,9 @@ export function lmFit(n: LmNeeds, limits: LmLimits): string | null {
 
 /** Throws unless one window's read-outs fit the staging buffer they come back through. */
 export function checkStaging(bytes: number, limits: Pick<LmLimits, 'maxBufferSize'>, what: string): void {
-  if (bytes > limits.maxBufferSize)
+  if (bytes > largestBuffer(limits))
     throw new Error(
-      `${what} need ${mib(bytes)} at once; this device's largest buffer is ${mib(limits.maxBufferSize)}: read fewer sites or a shorter window`,
+      `${what} need ${mib(bytes)} at once; this device's buffers hold less than ${mib(limits.maxBufferSize)}: read fewer sites or a shorter window`,
     );
 }
 

@@ -17,6 +17,7 @@ import {
   sortRowBlocks,
   TOPK_INSERT_MAX_K,
 } from '../gpu/kernel-variants';
+import { largestBinding } from '../gpu/limits';
 import { STEP_PARAMS_BYTES } from '../gpu/step-params';
 import {
   DENSE_CODES_MAX,
@@ -86,7 +87,7 @@ const adder =
 
 /** The binding cap of the plan (the adapter's, or maxBindingMiB's when lower) and which one it is. */
 function bindingCapOf(cfg: ResolvedConfig, limits: PlanLimits): { bindingCap: number; capSource: string } {
-  const adapterCap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const adapterCap = largestBinding(limits);
   const userCap = cfg.maxBindingMiB ? Math.floor(cfg.maxBindingMiB * 2 ** 20) : Number.POSITIVE_INFINITY;
   const bindingCap = Math.min(adapterCap, userCap);
   const capSource =
@@ -400,6 +401,24 @@ export class LimitError extends Error {
     super(problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''));
     this.name = 'LimitError';
   }
+}
+
+/**
+ * The LimitError for a plan the device could not allocate: WebGPU tells no free memory before an
+ * allocation fails, so this is the first moment it is known. Names the buffer refused, what the plan
+ * holds in all and its largest groups, and what to lower.
+ */
+export function outOfMemoryError(plan: BufferPlan, buffer: string): LimitError {
+  const byGroup = new Map<string, number>();
+  for (const b of plan.buffers) byGroup.set(b.group, (byGroup.get(b.group) ?? 0) + b.bytes);
+  const largest = [...byGroup]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([group, bytes]) => `${group} ${MiB(bytes)}`)
+    .join(', ');
+  return new LimitError([
+    `the GPU ran out of memory allocating ${buffer}: this run's buffers need ${MiB(plan.totalBytes)} in all (${largest}); lower N or the batch size`,
+  ]);
 }
 
 /** Throws LimitError when the plan breaks a limit. */

@@ -71,28 +71,42 @@ export function snapshotState(sae: GpuSae): Promise<TrainState> {
   if (batchTopK) names.push(['tau', 2]);
   const dev = sae.device;
   const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
-  // One staging buffer per tensor; a sharded tensor's shards are copied into it in latent order.
+  // One staging buffer per segment, in latent order: a sharded tensor as a whole can be larger than
+  // any buffer the device allocates (src/gpu/limits.ts); each of its shards fits one by the plan.
   const staging = names.map(([name, count]) => {
-    const buf = dev.createBuffer({
-      label: `snapshot:${name}`,
-      size: count * 4,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
     const elems = sae.segmentElems(name, count);
+    const parts: GPUBuffer[] = [];
     let o = 0;
     sae.segments(name).forEach((seg, i) => {
-      const n = Math.min(elems[i], count - o) * 4;
-      if (n > 0) enc.copyBufferToBuffer(seg, 0, buf, o * 4, n);
-      o += n / 4;
+      const n = Math.min(elems[i], count - o);
+      if (n <= 0) return;
+      const buf = dev.createBuffer({
+        label: `snapshot:${name}#${i}`,
+        size: n * 4,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      enc.copyBufferToBuffer(seg, 0, buf, 0, n * 4);
+      parts.push(buf);
+      o += n;
     });
-    return buf;
+    return parts;
   });
   dev.queue.submit([enc.finish()]);
   return (async () => {
     try {
-      await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
       const out = new Map<string, ArrayBuffer>();
-      for (let i = 0; i < names.length; i++) out.set(names[i][0], staging[i].getMappedRange().slice(0));
+      for (let i = 0; i < names.length; i++) {
+        const whole = new Uint8Array(names[i][1] * 4);
+        let o = 0;
+        // One part mapped at a time, released once copied: the host holds the state once, not twice.
+        for (const part of staging[i]) {
+          await part.mapAsync(GPUMapMode.READ);
+          whole.set(new Uint8Array(part.getMappedRange()), o);
+          o += part.size;
+          part.destroy();
+        }
+        out.set(names[i][0], whole.buffer);
+      }
       const grab = (prefix: string) => {
         const o = {} as ParamsF32;
         for (const p of tensors) o[p] = new Float32Array(out.get(`${prefix}${p}`)!);
@@ -108,7 +122,7 @@ export function snapshotState(sae: GpuSae): Promise<TrainState> {
         ...(batchTopK ? { inferenceThreshold: new Float32Array(out.get('tau')!)[1] } : {}),
       };
     } finally {
-      for (const b of staging) b.destroy();
+      for (const parts of staging) for (const b of parts) b.destroy();
     }
   })();
 }

@@ -4,6 +4,7 @@
  * help lines and the automatic values an empty field takes (src/sae/config.ts rules).
  */
 import type { ReactNode } from 'react';
+import { largestBinding } from '../gpu/limits';
 import {
   type Activation,
   type BPreInit,
@@ -342,7 +343,7 @@ export function InitDataSection({ errs, locked }: SectionProps) {
 export function AdvancedSection({ errs, locked }: SectionProps) {
   const adapter = useLab((s) => s.adapter);
   const limits = planLimits(adapter);
-  const adapterCap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const adapterCap = largestBinding(limits);
   return (
     <Fieldset legend="Advanced" locked={locked}>
       <NumberField

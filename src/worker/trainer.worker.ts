@@ -10,7 +10,7 @@ import type { ImportedSae } from '../io/sae-files';
 import { zipExport } from '../io/zip';
 import { seedAutotune } from '../sae/autotune';
 import type { Checkpoint } from '../sae/checkpoint-format';
-import { bufferPlan, LimitError } from '../sae/plan';
+import { bufferPlan, LimitError, outOfMemoryError } from '../sae/plan';
 import { DeviceLostError, GpuRunError } from '../sae/run-errors';
 import type { KernelChoice } from '../sae/step-host';
 import { Trainer } from '../sae/trainer';
@@ -162,6 +162,9 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
       );
     }).catch((e) => {
       (built as Trainer | null)?.destroy();
+      // A refused allocation is the device's memory limit: refused like any other limit (kind 'limit').
+      if (e instanceof GpuError && e.kind === 'GPUOutOfMemoryError')
+        throw outOfMemoryError(plan, /BufferDescriptor ""?([^"]+)"/.exec(e.detail)?.[1] ?? 'a buffer');
       throw e;
     });
     const t = built as unknown as Trainer;

@@ -10,6 +10,7 @@ import { bufferPlan } from '../../src/sae/plan';
 import { GpuSae } from '../../src/sae/step';
 import type { StepMetrics } from '../../src/sae/step-buffers';
 import { DEFAULT_KERNELS, type KernelChoice } from '../../src/sae/step-host';
+import { snapshotState } from '../../src/sae/trainer-checkpoint';
 import { assert, gpuTest, randn } from './harness';
 import { randomParams } from './step.gpu';
 
@@ -27,9 +28,11 @@ async function run(device: GPUDevice, cfg: ResolvedConfig, kernels: KernelChoice
       sae.step(t, cfg.lr, 1 / (B * 1.1));
     }
     const state = await sae.readState();
+    // The checkpoint's snapshot (one submission, a staging buffer per shard) reads the same state.
+    const snap = await snapshotState(sae);
     const metrics = await sae.readMetrics(0, STEPS);
     const entries = await sae.readU32('idxAll');
-    return { state, metrics, entries, plan: sae.plan };
+    return { state, snap, metrics, entries, plan: sae.plan };
   } finally {
     sae.destroy();
   }
@@ -141,6 +144,12 @@ for (const cs of CASES) {
       for (const [p, arr] of Object.entries(a.state.ema))
         sameBits(arr, b.state.ema![p as 'W_enc'], `ema.${p}`);
     sameBits(a.state.tokensSince, b.state.tokensSince, 'tokensSince');
+    for (const r of [a, b]) {
+      for (const key of ['params', 'm', 'v'] as const)
+        for (const [p, arr] of Object.entries(r.state[key]))
+          sameBits(r.snap[key][p as 'W_enc'], arr, `snapshot ${key}.${p}, ${r.plan.shards.length} shard(s)`);
+      sameBits(r.snap.tokensSince, r.state.tokensSince, 'snapshot tokensSince');
+    }
     sameBits(a.entries, b.entries, 'idxAll');
     const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
     sameBits(flat(a.metrics), flat(b.metrics), 'metrics');

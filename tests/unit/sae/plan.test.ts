@@ -6,7 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { STEP_BUFFERS } from '../../../src/sae/buffer-names';
 import { resolveConfig, type SaeConfig } from '../../../src/sae/config';
-import { assertPlan, bufferPlan, DEFAULT_LIMITS, LimitError, type PlanLimits } from '../../../src/sae/plan';
+import {
+  assertPlan,
+  bufferPlan,
+  DEFAULT_LIMITS,
+  LimitError,
+  outOfMemoryError,
+  type PlanLimits,
+} from '../../../src/sae/plan';
 
 const cfg = (c: Partial<SaeConfig> & { d: number }) => resolveConfig(c);
 const MiB = 2 ** 20;
@@ -40,7 +47,8 @@ describe('bufferPlan', () => {
     expect(p.problems).toEqual([]);
     expect(p.shards).toEqual([{ lat0: 0, n: 4096 }]);
     expect(p.totalBytes).toBe(p.buffers.reduce((a, b) => a + b.bytes, 0));
-    expect(p.bindingCap).toBe(DEFAULT_LIMITS.maxStorageBufferBindingSize);
+    // a page below the adapter's limit: SwiftShader refused a buffer of exactly its limit (src/gpu/limits.ts)
+    expect(p.bindingCap).toBe(DEFAULT_LIMITS.maxStorageBufferBindingSize - 4096);
     expect(() => assertPlan(p)).not.toThrow();
   });
 
@@ -268,6 +276,35 @@ describe('bufferPlan', () => {
       expectCover(p.shards, N);
       expectCover(p.tiles, N);
     }
+  });
+
+  it('a tensor of exactly the adapter limit is split: a buffer that size did not allocate (src/gpu/limits.ts)', () => {
+    // W_enc [2^19, 64] = 128 MiB = DEFAULT_LIMITS' binding: two shards, none over the limit less a page
+    const limits = { ...DEFAULT_LIMITS, maxBufferSize: 128 * MiB };
+    const p = bufferPlan(cfg({ d: 64, nLatents: 2 ** 19, k: 8, batchSize: 64 }), limits);
+    expect(p.problems).toEqual([]);
+    expect(p.shards).toEqual([
+      { lat0: 0, n: 2 ** 19 - 16 },
+      { lat0: 2 ** 19 - 16, n: 16 },
+    ]);
+    for (const b of p.buffers) expect(b.bytes, b.key).toBeLessThanOrEqual(128 * MiB - 4096);
+    // one latent fewer (256 bytes less) is still over: the shards are whole rows under the cap
+    expect(
+      bufferPlan(cfg({ d: 64, nLatents: 2 ** 19 - 16, k: 8, batchSize: 64 }), limits).shards,
+    ).toHaveLength(1);
+  });
+
+  it('an allocation the device refused: one line naming the buffer, the plan in all and its largest groups', () => {
+    const p = bufferPlan(cfg({ d: 64, nLatents: 4096, k: 8, batchSize: 64 }), DEFAULT_LIMITS);
+    const e = outOfMemoryError(p, 'sae:W_enc#0');
+    expect(e).toBeInstanceOf(LimitError);
+    const group = (g: string) => p.buffers.filter((b) => b.group === g).reduce((a, b) => a + b.bytes, 0);
+    // W_enc, W_dec [4096, 64] and their moments
+    expect(group('parameters')).toBeGreaterThan(2 * 4096 * 64 * 4);
+    expect(group('adam')).toBeGreaterThan(4 * 4096 * 64 * 4);
+    expect(e.message).toMatch(
+      /^the GPU ran out of memory allocating sae:W_enc#0: this run's buffers need \d+ MiB in all \(adam 4 MiB, parameters 2 MiB, \w+ [\d.]+ [KM]iB\); lower N or the batch size$/,
+    );
   });
 });
 
