@@ -41,8 +41,9 @@ export interface EvalInputs {
 }
 
 /**
- * Held while an evaluation has the EMA weights in the parameter buffers: the trainer submits no
- * training step and takes no state snapshot until it is released.
+ * Held while an evaluation has the EMA weights in the parameter buffers, or a snapshot copies the
+ * state in rounds (trainer-checkpoint.ts takeSnapshot): the trainer submits no training step and
+ * takes no state snapshot until it is released.
  */
 export class EvalWeightsGate {
   private held: Promise<void> | null = null;
@@ -57,6 +58,18 @@ export class EvalWeightsGate {
   /** Resolves when no evaluation holds the EMA weights in the parameters' place. */
   async untilFree(): Promise<void> {
     while (this.held) await this.held;
+  }
+
+  /** Holds the gate until `work` settles (taken at once: the caller has just started it). */
+  hold(work: Promise<unknown>): void {
+    const held: Promise<void> = work.then(
+      () => {},
+      () => {},
+    );
+    this.held = held;
+    held.then(() => {
+      if (this.held === held) this.held = null;
+    });
   }
 
   /**

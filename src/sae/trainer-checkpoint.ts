@@ -24,6 +24,8 @@ export interface CheckpointOptions {
   everySteps?: number;
   /** save when this many seconds of wall time have passed since the last save (default 120; 0: off) */
   everySeconds?: number;
+  /** staging a snapshot may hold at once (default SNAPSHOT_STAGING_BYTES; tests: small, to force rounds) */
+  stagingBytes?: number;
 }
 
 /** What a checkpoint's `extra` holds for resuming the trainer exactly. */
@@ -54,77 +56,140 @@ export function resumePoint(
 }
 
 /**
- * Copies every piece of training state (params, Adam moments, EMA, dead counters) into staging
- * buffers in ONE submission, so the snapshot is of the step submitted last even if more steps are
- * submitted while the copies are mapped. Returns the promise of the mapped data; training goes on.
+ * Staging a snapshot may hold at once (ours). A state up to this size is copied in one submission
+ * while steps go on; a larger one in rounds of at most this many bytes, each copied, mapped, read
+ * and freed before the next, with steps held meanwhile (takeSnapshot). Without a bound the staging
+ * doubles the state on the GPU: a 6 GiB state beside its 8 GiB plan took SwiftShader's GPU process
+ * down (device lost) at its first checkpoint (d = 4096, N = 65536, 2026-12-02).
  */
-export function snapshotState(sae: GpuSae): Promise<TrainState> {
+export const SNAPSHOT_STAGING_BYTES = 256 * 2 ** 20;
+
+/** The tensors of a snapshot and their element counts, in the order they are copied. */
+function snapshotTensors(sae: GpuSae): [TensorName, number][] {
   const { nLatents: N, ema } = sae.cfg;
   const n = paramSizes(sae.cfg);
-  const tensors = paramNames(sae.cfg);
   const names: [TensorName, number][] = [];
   for (const prefix of ['', 'm_', 'v_', ...(ema ? (['ema_'] as const) : [])] as const)
-    for (const p of tensors) names.push([`${prefix}${p}`, n[p]]);
+    for (const p of paramNames(sae.cfg)) names.push([`${prefix}${p}`, n[p]]);
   names.push(['tokensSince', N], ['firesTotal', N]);
   // BatchTopK's inference threshold θ is tau[1] (training state, saved with the checkpoint).
-  const batchTopK = isBatchCut(sae.cfg.activation);
-  if (batchTopK) names.push(['tau', 2]);
-  const dev = sae.device;
-  const enc = dev.createCommandEncoder({ label: 'checkpoint-snapshot' });
-  // One staging buffer per segment, in latent order: a sharded tensor as a whole can be larger than
-  // any buffer the device allocates (src/gpu/limits.ts); each of its shards fits one by the plan.
-  const staging = names.map(([name, count]) => {
+  if (isBatchCut(sae.cfg.activation)) names.push(['tau', 2]);
+  return names;
+}
+
+/** Bytes of a snapshot of `sae`'s training state. */
+export function snapshotBytes(sae: GpuSae): number {
+  return snapshotTensors(sae).reduce((a, [, count]) => a + 4 * count, 0);
+}
+
+/** One copy of a snapshot: `bytes` of GPU buffer `src` from `srcOffset` into tensor `t` at `dstOffset`. */
+interface Piece {
+  t: number;
+  src: GPUBuffer;
+  srcOffset: number;
+  dstOffset: number;
+  bytes: number;
+}
+
+/**
+ * Copies every piece of training state (params, Adam moments, EMA, dead counters) to the host. Up to
+ * `budget` bytes in all, in ONE submission: the snapshot is of the step submitted last even if more
+ * steps are submitted while the copies are mapped. Past `budget`, in rounds of at most `budget` bytes
+ * of staging, which is consistent only if no step is submitted until the promise settles: use
+ * takeSnapshot, which holds them. A sharded tensor is read shard by shard (as a whole it can be
+ * larger than any buffer the device allocates, src/gpu/limits.ts).
+ */
+export function snapshotState(sae: GpuSae, budget = SNAPSHOT_STAGING_BYTES): Promise<TrainState> {
+  const names = snapshotTensors(sae);
+  const pieces: Piece[] = [];
+  names.forEach(([name, count], t) => {
     const elems = sae.segmentElems(name, count);
-    const parts: GPUBuffer[] = [];
     let o = 0;
-    sae.segments(name).forEach((seg, i) => {
-      const n = Math.min(elems[i], count - o);
-      if (n <= 0) return;
+    sae.segments(name).forEach((src, i) => {
+      const segBytes = 4 * Math.min(elems[i], count - o);
+      for (let at = 0; at < segBytes; at += budget) {
+        const bytes = Math.min(budget, segBytes - at);
+        pieces.push({ t, src, srcOffset: at, dstOffset: 4 * o + at, bytes });
+      }
+      o += Math.max(0, segBytes / 4);
+    });
+  });
+  // Rounds of pieces: each holds at most `budget` bytes of staging (all of them in one when they fit).
+  const rounds: Piece[][] = [[]];
+  let held = 0;
+  for (const p of pieces) {
+    if (held + p.bytes > budget && rounds[rounds.length - 1].length) {
+      rounds.push([]);
+      held = 0;
+    }
+    rounds[rounds.length - 1].push(p);
+    held += p.bytes;
+  }
+  const dev = sae.device;
+  const stage = (round: Piece[], r: number) => {
+    const enc = dev.createCommandEncoder({ label: `checkpoint-snapshot#${r}` });
+    const staging = round.map((p) => {
       const buf = dev.createBuffer({
-        label: `snapshot:${name}#${i}`,
-        size: n * 4,
+        label: `snapshot:${names[p.t][0]}@${p.dstOffset}`,
+        size: p.bytes,
         usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       });
-      enc.copyBufferToBuffer(seg, 0, buf, 0, n * 4);
-      parts.push(buf);
-      o += n;
+      enc.copyBufferToBuffer(p.src, p.srcOffset, buf, 0, p.bytes);
+      return buf;
     });
-    return parts;
-  });
-  dev.queue.submit([enc.finish()]);
+    dev.queue.submit([enc.finish()]);
+    return staging;
+  };
+  // The first round is submitted now, before any later step.
+  let staging: GPUBuffer[] = stage(rounds[0], 0);
   return (async () => {
+    const out = names.map(([, count]) => new Uint8Array(4 * count));
     try {
-      const out = new Map<string, ArrayBuffer>();
-      for (let i = 0; i < names.length; i++) {
-        const whole = new Uint8Array(names[i][1] * 4);
-        let o = 0;
-        // One part mapped at a time, released once copied: the host holds the state once, not twice.
-        for (const part of staging[i]) {
-          await part.mapAsync(GPUMapMode.READ);
-          whole.set(new Uint8Array(part.getMappedRange()), o);
-          o += part.size;
-          part.destroy();
+      for (let r = 0; r < rounds.length; r++) {
+        if (r > 0) staging = stage(rounds[r], r);
+        // One buffer mapped at a time, freed once copied: the host holds the state once, not twice.
+        for (let i = 0; i < staging.length; i++) {
+          const p = rounds[r][i];
+          await staging[i].mapAsync(GPUMapMode.READ);
+          out[p.t].set(new Uint8Array(staging[i].getMappedRange()), p.dstOffset);
+          staging[i].destroy();
         }
-        out.set(names[i][0], whole.buffer);
       }
+      const byName = new Map(names.map(([name], t) => [name as string, out[t].buffer]));
       const grab = (prefix: string) => {
         const o = {} as ParamsF32;
-        for (const p of tensors) o[p] = new Float32Array(out.get(`${prefix}${p}`)!);
+        for (const p of paramNames(sae.cfg)) o[p] = new Float32Array(byName.get(`${prefix}${p}`)!);
         return o;
       };
       return {
         params: grab(''),
         m: grab('m_'),
         v: grab('v_'),
-        ema: ema ? grab('ema_') : null,
-        tokensSince: new Uint32Array(out.get('tokensSince')!),
-        firesTotal: new Uint32Array(out.get('firesTotal')!),
-        ...(batchTopK ? { inferenceThreshold: new Float32Array(out.get('tau')!)[1] } : {}),
+        ema: sae.cfg.ema ? grab('ema_') : null,
+        tokensSince: new Uint32Array(byName.get('tokensSince')!),
+        firesTotal: new Uint32Array(byName.get('firesTotal')!),
+        ...(isBatchCut(sae.cfg.activation)
+          ? { inferenceThreshold: new Float32Array(byName.get('tau')!)[1] }
+          : {}),
       };
     } finally {
-      for (const parts of staging) for (const b of parts) b.destroy();
+      for (const b of staging) b.destroy();
     }
   })();
+}
+
+/**
+ * A snapshot of the training state that no step can tear: one submission when it fits the staging
+ * budget, else rounds with `gate` held (no step, evaluation or other snapshot) until it settles.
+ */
+export function takeSnapshot(
+  sae: GpuSae,
+  gate: EvalWeightsGate,
+  budget = SNAPSHOT_STAGING_BYTES,
+): Promise<TrainState> {
+  const state = snapshotState(sae, budget);
+  if (snapshotBytes(sae) > budget) gate.hold(state);
+  return state;
 }
 
 /** The first tensor of a state snapshot holding NaN or Inf (parameters, moments, EMA), or null. */
@@ -188,7 +253,7 @@ export class CheckpointSaver {
       );
     const step = this.src.step();
     this.lastTime = performance.now();
-    const state = snapshotState(this.src.sae);
+    const state = takeSnapshot(this.src.sae, this.gate, c.stagingBytes);
     state.catch(() => {});
     const record = this.src.record(step);
     const p = (async () => {

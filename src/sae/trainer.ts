@@ -27,8 +27,8 @@ import { DEFAULT_KERNELS, type KernelChoice } from './step-host';
 import {
   CheckpointSaver,
   resumePoint,
-  snapshotState,
   type TrainerCheckpointExtra,
+  takeSnapshot,
 } from './trainer-checkpoint';
 import { type TrainerHooks, type TrainerOptions, type TrainResult, trainerConfig } from './trainer-options';
 
@@ -453,6 +453,6 @@ export class Trainer {
    */
   async snapshot(): Promise<TrainState> {
     await this.evalGate.untilFree();
-    return snapshotState(this.sae);
+    return takeSnapshot(this.sae, this.evalGate);
   }
 }

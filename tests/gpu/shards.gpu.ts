@@ -28,11 +28,13 @@ async function run(device: GPUDevice, cfg: ResolvedConfig, kernels: KernelChoice
       sae.step(t, cfg.lr, 1 / (B * 1.1));
     }
     const state = await sae.readState();
-    // The checkpoint's snapshot (one submission, a staging buffer per shard) reads the same state.
+    // The checkpoint's snapshot reads the same state: in one submission, and in rounds of at most
+    // 1000 bytes of staging (shards split mid-row), as a state past SNAPSHOT_STAGING_BYTES is read.
     const snap = await snapshotState(sae);
+    const snapRounds = await snapshotState(sae, 1000);
     const metrics = await sae.readMetrics(0, STEPS);
     const entries = await sae.readU32('idxAll');
-    return { state, snap, metrics, entries, plan: sae.plan };
+    return { state, snap, snapRounds, metrics, entries, plan: sae.plan };
   } finally {
     sae.destroy();
   }
@@ -144,12 +146,20 @@ for (const cs of CASES) {
       for (const [p, arr] of Object.entries(a.state.ema))
         sameBits(arr, b.state.ema![p as 'W_enc'], `ema.${p}`);
     sameBits(a.state.tokensSince, b.state.tokensSince, 'tokensSince');
-    for (const r of [a, b]) {
-      for (const key of ['params', 'm', 'v'] as const)
-        for (const [p, arr] of Object.entries(r.state[key]))
-          sameBits(r.snap[key][p as 'W_enc'], arr, `snapshot ${key}.${p}, ${r.plan.shards.length} shard(s)`);
-      sameBits(r.snap.tokensSince, r.state.tokensSince, 'snapshot tokensSince');
-    }
+    for (const r of [a, b])
+      for (const [how, s] of [
+        ['snapshot', r.snap],
+        ['snapshot in rounds', r.snapRounds],
+      ] as const) {
+        for (const key of ['params', 'm', 'v'] as const)
+          for (const [p, arr] of Object.entries(r.state[key]))
+            sameBits(s[key][p as 'W_enc'], arr, `${how} ${key}.${p}, ${r.plan.shards.length} shard(s)`);
+        sameBits(s.tokensSince, r.state.tokensSince, `${how} tokensSince`);
+        sameBits(s.firesTotal, r.state.firesTotal, `${how} firesTotal`);
+        if (r.state.ema)
+          for (const [p, arr] of Object.entries(r.state.ema))
+            sameBits(s.ema![p as 'W_enc'], arr, `${how} ema.${p}`);
+      }
     sameBits(a.entries, b.entries, 'idxAll');
     const flat = (m: StepMetrics[]) => m.flatMap((s) => Object.values(s));
     sameBits(flat(a.metrics), flat(b.metrics), 'metrics');
