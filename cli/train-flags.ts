@@ -107,6 +107,11 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     help: 'TEST HOOK: destroy the GPU device right after step STEP (the run recovers from its last checkpoint)',
     hidden: true,
   },
+  'lose-device-times': {
+    kind: 'int',
+    help: 'TEST HOOK: with --lose-device, lose this many devices in a row at that step (default 1)',
+    hidden: true,
+  },
   'checkpoint-every': {
     kind: 'int',
     help: 'also checkpoint every this many steps (default: every 120 s); a lost GPU device resumes the run from the last one, bit for bit',

@@ -117,6 +117,9 @@ export async function trainHeadless(
           : {}),
         // test hook (hidden flag): the device destroyed after this step
         ...(flags['lose-device'] !== undefined ? { loseDeviceAtStep: flags['lose-device'] as number } : {}),
+        ...(flags['lose-device-times'] !== undefined
+          ? { loseDeviceTimes: flags['lose-device-times'] as number }
+          : {}),
         ...(flags['checkpoint-every'] !== undefined
           ? { checkpointEverySteps: flags['checkpoint-every'] as number }
           : {}),

@@ -224,6 +224,8 @@ export interface TrainStart {
    * loss. Set by the CLI's hidden --lose-device and the page's ?lose-device=STEP only.
    */
   loseDeviceAtStep?: number;
+  /** TEST HOOK with loseDeviceAtStep: how many devices in a row lose it there (default 1; --lose-device-times) */
+  loseDeviceTimes?: number;
   /** also save a checkpoint every this many steps (besides every 120 s, on pause, stop and at the end) */
   checkpointEverySteps?: number;
 }

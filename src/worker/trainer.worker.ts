@@ -156,8 +156,8 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
           checkpoints: { store, runId: id, everySteps: start.checkpointEverySteps },
           resumeFrom: ck,
           injectGpuErrorAtStep: start.injectGpuError,
-          // the test hook loses the first device only; the recovered run goes on
-          loseDeviceAtStep: recoveries === 0 ? start.loseDeviceAtStep : undefined,
+          // the test hook loses the first device (or the first loseDeviceTimes); the recovered run goes on
+          loseDeviceAtStep: recoveries < (start.loseDeviceTimes ?? 1) ? start.loseDeviceAtStep : undefined,
         },
       );
     }).catch((e) => {
@@ -185,8 +185,15 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
           `${e.message}; gave up after ${recoveries} recoveries (resume it from the checkpoint list)`,
         );
       const latest = await store.latest(id).catch(() => null);
+      // Lost again with no checkpoint since the last loss: the same work would be lost the same way
+      // (a run the device cannot hold took SwiftShader's GPU process down at the same point each time).
+      const next = latest?.checkpoint ?? resumeFrom;
+      if (recoveries > 0 && (next?.step ?? 0) === (ck?.step ?? 0))
+        throw new Error(
+          `${e.message}; lost again before a new checkpoint (${ck ? `step ${ck.step}` : 'none yet'}), so not retried. This run holds ${(plan.totalBytes / 2 ** 20).toFixed(1)} MiB on the GPU: if the device ran out of memory, lower N or the batch size`,
+        );
       kernels = t.kernels;
-      ck = latest?.checkpoint ?? resumeFrom;
+      ck = next;
       post({
         type: 'status',
         runId: id,

@@ -59,6 +59,32 @@ describeNeeds(CHROME)('cli: faults', () => {
     }
   }, 600_000);
 
+  it('train: a device lost again before a new checkpoint is not retried: exit 1, one line saying why', () => {
+    // lost at step 13 twice: the retry resumed from step 8 and lost the device before its next checkpoint
+    const out = join(dir, 'lost-twice');
+    const r = cli([
+      'train',
+      '--data',
+      data,
+      ...RUN,
+      '--lose-device',
+      '13',
+      '--lose-device-times',
+      '5',
+      '--out',
+      out,
+    ]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr.match(/^GPU device lost.*$/gm)).toEqual([
+      'GPU device lost; resuming from checkpoint step 8',
+    ]);
+    const last = r.stderr.trim().split('\n').pop();
+    expect(last).toMatch(
+      /^error: .*lost again before a new checkpoint \(step 8\), so not retried\. This run holds [\d.]+ MiB on the GPU: if the device ran out of memory, lower N or the batch size$/,
+    );
+    expect(existsSync(join(out, 'metrics.json'))).toBe(false);
+  }, 300_000);
+
   it('train: a diverging run exits 1 with one line, and writes no metrics.json or export', () => {
     // activations of 1e20 without input normalization: the float32 loss overflows at once (the lr is
     // capped below 1 by the config, so data is the way to diverge on purpose)
