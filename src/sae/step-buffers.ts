@@ -72,6 +72,9 @@ const f32 = (n: number) => n * 4;
  * The buffers of one step, allocated from its BufferPlan: `b` the whole buffers by plan key, `sh` the
  * [N, d] tensors as one buffer per latent shard (plan.shards), `shardParams` the Shard uniform of each.
  */
+/** The EMA swap's temporary (ours): large enough that the copies stay few, small beside any plan at scale. */
+const EMA_SWAP_CHUNK = 64 * 2 ** 20;
+
 export class StepBuffers {
   readonly plan: BufferPlan;
   readonly arena: BufferArena;
@@ -205,37 +208,45 @@ export class StepBuffers {
   }
 
   /**
-   * Puts the EMA weights into the parameter buffers (GPU copies; the parameters wait in temporary
-   * buffers of their size) and returns the undo, which copies them back and frees the temporaries.
-   * Evaluation runs the one forward pass on the EMA weights this way (Trainer.withEvalWeights, which
-   * keeps training steps out meanwhile).
+   * Puts the EMA weights into the parameter buffers and returns the undo; both exchange the two
+   * buffers' contents through one temporary of at most `chunk` bytes, so exchanging twice
+   * restores every bit. Evaluation runs the one forward pass on the EMA weights this way
+   * (EvalWeightsGate.run, which keeps training steps and snapshots out meanwhile). A temporary the
+   * size of the parameters, as before, added W_enc + W_dec again to the GPU's load at every evaluation.
    */
-  swapInEma(): () => void {
+  swapInEma(chunk = EMA_SWAP_CHUNK): () => void {
     if (!this.cfg.ema) throw new Error('swapInEma: this run keeps no EMA of its weights');
     const dev = this.device;
-    const enc = dev.createCommandEncoder({ label: 'ema-swap-in' });
-    const saved: { theta: GPUBuffer; tmp: GPUBuffer }[] = [];
+    const pairs: { theta: GPUBuffer; ema: GPUBuffer }[] = [];
     for (const p of paramNames(this.cfg)) {
       const ema = this.segments(`ema_${p}`);
       this.segments(p).forEach((theta, i) => {
         if (ema[i].size !== theta.size) throw new Error(`swapInEma: ema_${p}#${i} differs in size from ${p}`);
-        const tmp = dev.createBuffer({
-          label: `ema-swap:${p}#${i}`,
-          size: theta.size,
-          usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-        });
-        enc.copyBufferToBuffer(theta, 0, tmp, 0, theta.size);
-        enc.copyBufferToBuffer(ema[i], 0, theta, 0, theta.size);
-        saved.push({ theta, tmp });
+        pairs.push({ theta, ema: ema[i] });
       });
     }
-    dev.queue.submit([enc.finish()]);
+    const tmp = dev.createBuffer({
+      label: 'ema-swap',
+      size: Math.min(chunk, Math.max(...pairs.map((x) => x.theta.size))),
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    // Copies in one encoder run in order, so the one temporary serves every chunk.
+    const exchange = (label: string) => {
+      const enc = dev.createCommandEncoder({ label });
+      for (const { theta, ema } of pairs)
+        for (let at = 0; at < theta.size; at += tmp.size) {
+          const n = Math.min(tmp.size, theta.size - at);
+          enc.copyBufferToBuffer(theta, at, tmp, 0, n);
+          enc.copyBufferToBuffer(ema, at, theta, at, n);
+          enc.copyBufferToBuffer(tmp, 0, ema, at, n);
+        }
+      dev.queue.submit([enc.finish()]);
+    };
+    exchange('ema-swap-in');
     return () => {
-      const back = dev.createCommandEncoder({ label: 'ema-swap-out' });
-      for (const { theta, tmp } of saved) back.copyBufferToBuffer(tmp, 0, theta, 0, theta.size);
-      dev.queue.submit([back.finish()]);
+      exchange('ema-swap-out');
       // Freed once the copies above have run (a destroyed buffer's queued uses complete first).
-      for (const { tmp } of saved) tmp.destroy();
+      tmp.destroy();
     };
   }
 

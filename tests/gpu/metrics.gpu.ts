@@ -278,8 +278,25 @@ gpuTest('metrics: with an EMA, evaluation and export use the EMA weights and say
     assert(r.weights === 'ema' && run.final.weights === 'ema', `weights ${r.weights}, ${run.final.weights}`);
     // the live weights are back in place after the evaluation
     const after = await trainer.sae.readParams('theta');
-    for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const)
+    const emaAfter = await trainer.sae.readParams('ema');
+    for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const) {
       sameBits(after[p], live[p], `restored ${p}`);
+      sameBits(emaAfter[p], ema[p], `restored ema_${p}`);
+    }
+    // The swap in chunks of 1000 bytes through one temporary (W_enc is 4 KiB): an exchange, undone exactly.
+    const undo = trainer.sae.swapInEma(1000);
+    const [swappedTheta, swappedEma] = [
+      await trainer.sae.readParams('theta'),
+      await trainer.sae.readParams('ema'),
+    ];
+    undo();
+    const [backTheta, backEma] = [await trainer.sae.readParams('theta'), await trainer.sae.readParams('ema')];
+    for (const p of ['W_enc', 'b_enc', 'W_dec', 'b_pre'] as const) {
+      sameBits(swappedTheta[p], ema[p], `swapped in ${p}`);
+      sameBits(swappedEma[p], live[p], `parked ${p}`);
+      sameBits(backTheta[p], live[p], `undone ${p}`);
+      sameBits(backEma[p], ema[p], `undone ema_${p}`);
+    }
 
     const alone = (params: ParamsF32) => {
       const t = Trainer.withParams(device, source, stats, { ...config, ema: false }, params, {
