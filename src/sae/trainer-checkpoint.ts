@@ -62,7 +62,7 @@ export function resumePoint(
  * doubles the state on the GPU: a 6 GiB state beside its 8 GiB plan took SwiftShader's GPU process
  * down (device lost) at its first checkpoint (d = 4096, N = 65536, 2026-12-02).
  */
-export const SNAPSHOT_STAGING_BYTES = 256 * 2 ** 20;
+const SNAPSHOT_STAGING_BYTES = 256 * 2 ** 20;
 
 /** The tensors of a snapshot and their element counts, in the order they are copied. */
 function snapshotTensors(sae: GpuSae): [TensorName, number][] {
@@ -78,7 +78,7 @@ function snapshotTensors(sae: GpuSae): [TensorName, number][] {
 }
 
 /** Bytes of a snapshot of `sae`'s training state. */
-export function snapshotBytes(sae: GpuSae): number {
+function snapshotBytes(sae: GpuSae): number {
   return snapshotTensors(sae).reduce((a, [, count]) => a + 4 * count, 0);
 }
 
