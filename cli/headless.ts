@@ -81,6 +81,17 @@ export async function openHeadless(): Promise<Headless> {
     },
     close: () => session.close(),
   };
+  // The tab gone (the kernel's OOM killer took it at d = 4096, N = 65536 on 24 GiB, 2026-12-02): no
+  // worker message will come, so whatever is awaited fails now instead of at next()'s 24 h deadline.
+  const gone = (what: string) => {
+    queue.push({
+      type: 'error',
+      message: `${what}; the run is lost (most often: this machine ran out of memory)`,
+    });
+    waiter?.();
+  };
+  session.page.on('crash', () => gone('the headless browser tab running the worker crashed'));
+  session.browser.on('disconnected', () => gone('the headless browser exited'));
   // SAE_LAB_DEBUG=1: the page's and worker's console on stderr (diagnosing a stall inside the worker).
   if (process.env.SAE_LAB_DEBUG)
     session.page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
