@@ -72,6 +72,9 @@ const f32 = (n: number) => n * 4;
  * The buffers of one step, allocated from its BufferPlan: `b` the whole buffers by plan key, `sh` the
  * [N, d] tensors as one buffer per latent shard (plan.shards), `shardParams` the Shard uniform of each.
  */
+/** The most a read-back stages at once (ours). */
+const READ_CHUNK = 64 * 2 ** 20;
+
 /** The EMA swap's temporary (ours): large enough that the copies stay few, small beside any plan at scale. */
 const EMA_SWAP_CHUNK = 64 * 2 ** 20;
 
@@ -163,17 +166,24 @@ export class StepBuffers {
     });
   }
 
-  /** Reads `count` elements of a tensor (all when omitted), across its segments. */
-  async readTensor(name: TensorName, count?: number): Promise<ArrayBuffer> {
+  /**
+   * Reads `count` elements of a tensor (all when omitted), across its segments, through staging of at
+   * most `chunk` bytes at a time (a shard can be a GiB: staging it whole doubled it on the GPU).
+   */
+  async readTensor(name: TensorName, count?: number, chunk = READ_CHUNK): Promise<ArrayBuffer> {
     const segs = this.segments(name);
     const counts = this.segmentElems(name, count);
     const total = count ?? counts.reduce((a, c) => a + c, 0);
     const out = new Uint8Array(total * 4);
     let o = 0;
     for (let i = 0; i < segs.length && o < total; i++) {
-      const n = Math.min(counts[i], total - o);
-      out.set(new Uint8Array(await readBytes(this.device, segs[i], f32(n))), o * 4);
-      o += n;
+      const bytes = f32(Math.min(counts[i], total - o));
+      for (let at = 0; at < bytes; at += chunk)
+        out.set(
+          new Uint8Array(await readBytes(this.device, segs[i], Math.min(chunk, bytes - at), at)),
+          o * 4 + at,
+        );
+      o += bytes / 4;
     }
     return out.buffer;
   }

@@ -32,9 +32,11 @@ async function run(device: GPUDevice, cfg: ResolvedConfig, kernels: KernelChoice
     // 1000 bytes of staging (shards split mid-row), as a state past SNAPSHOT_STAGING_BYTES is read.
     const snap = await snapshotState(sae);
     const snapRounds = await snapshotState(sae, 1000);
+    // and a read-back in chunks of 1000 bytes
+    const wDecChunked = new Float32Array(await sae.readTensor('W_dec', undefined, 1000));
     const metrics = await sae.readMetrics(0, STEPS);
     const entries = await sae.readU32('idxAll');
-    return { state, snap, snapRounds, metrics, entries, plan: sae.plan };
+    return { state, snap, snapRounds, wDecChunked, metrics, entries, plan: sae.plan };
   } finally {
     sae.destroy();
   }
@@ -146,6 +148,8 @@ for (const cs of CASES) {
       for (const [p, arr] of Object.entries(a.state.ema))
         sameBits(arr, b.state.ema![p as 'W_enc'], `ema.${p}`);
     sameBits(a.state.tokensSince, b.state.tokensSince, 'tokensSince');
+    for (const r of [a, b])
+      sameBits(r.wDecChunked, r.state.params.W_dec, 'W_dec read in chunks of 1000 bytes');
     for (const r of [a, b])
       for (const [how, s] of [
         ['snapshot', r.snap],
