@@ -23,6 +23,17 @@ interface BenchEntry {
   ratio_numpy_over_ours_gflops?: number;
 }
 
+/** The fields of a step profile the summary line reads (step.bench.ts benchStep). */
+interface StepEntry {
+  name: string;
+  shape?: { B: number; d: number; N: number; k: number; kAux: number };
+  dead_latents: number;
+  ratio_step_over_encode: number;
+  ratio_step_over_encode_from: string;
+  phases_ms?: Record<string, number>;
+  in_pass?: { phases_ms: Record<string, number> };
+}
+
 const { args, opt } = benchArgs('bench');
 const q = new URLSearchParams();
 for (const name of [
@@ -77,6 +88,21 @@ for (const e of (result.entries ?? []) as BenchEntry[]) {
   e.numpy_encode = np;
   const ours = e.name === 'encode' ? e.variants?.[e.best ?? '']?.gflops : e.encode_gflops;
   if (np.gflops && ours) e.ratio_numpy_over_ours_gflops = np.gflops / ours;
+}
+// One line per step profile on stderr: the ratio issue #19 asks about and what lies beyond the encoder.
+for (const e of (result.entries ?? []) as StepEntry[]) {
+  if (e.name !== 'step' || !e.shape) continue;
+  const { B, d, N, k, kAux } = e.shape;
+  const beyond = Object.entries(e.in_pass?.phases_ms ?? e.phases_ms ?? {})
+    .filter(([name]) => name !== 'encode')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+    .join(', ');
+  log(
+    `step B=${B} d=${d} N=${N} k=${k} kAux=${kAux} (${e.dead_latents} dead): ` +
+      `${e.ratio_step_over_encode.toFixed(3)}× its encoder (${e.ratio_step_over_encode_from}); beyond it, ms: ${beyond}`,
+  );
 }
 const json = JSON.stringify(result, null, 2);
 console.log(json);
