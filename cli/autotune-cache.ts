@@ -35,7 +35,9 @@ export function readAutotuneCache(): Record<string, KernelChoice> {
 export function rememberAutotune(key: string, kernels: KernelChoice): void {
   const file = autotuneCacheFile();
   if (!file) return;
-  const all = { ...readAutotuneCache(), [key]: kernels };
+  // The encoder's compiled copy belongs to the run that compiled it (autotune.ts pickEncoderCopy).
+  const { encodeCopy: _, ...choice } = kernels;
+  const all = { ...readAutotuneCache(), [key]: choice };
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(all, null, 1)}\n`);

@@ -52,9 +52,19 @@ export function getPipeline(
     templates?: Record<string, string | number>;
     /** 'auto' (default), or an explicit bind-group layout. */
     layout?: 'auto' | GPUBindGroupLayout;
+    /**
+     * Copy n > 0: the same kernel compiled again as a pipeline of its own (an empty entry point is
+     * appended, so the module differs and nothing is shared with copy 0). On SwiftShader a kernel's
+     * speed is fixed when it is compiled and differs between compilations of the same code: in one
+     * pass the encoder's copies ran 749–793 or 845–894 ms (d = 768) and 78–82 or 86–98 ms (d = 64),
+     * each copy the same way at both shapes and over every round (autotune.ts pickEncoderCopy).
+     */
+    copy?: number;
   },
 ): GPUComputePipeline {
-  const code = expand(opts.code, opts.templates);
+  const code =
+    expand(opts.code, opts.templates) +
+    (opts.copy ? `\n@compute @workgroup_size(1)\nfn compiled_copy_${opts.copy}() {}\n` : '');
   const constants = opts.constants ?? {};
   const layoutKind = opts.layout ?? 'auto';
   const key = `${opts.entryPoint}|${layoutKind === 'auto' ? 'auto' : layoutKind.label}|${constantsKey(constants)}|${code}`;

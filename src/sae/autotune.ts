@@ -14,6 +14,7 @@ import {
 } from '../gpu/kernel-variants';
 import { type EncodeVariant, encodeVariantsFor } from '../gpu/kernels/encode';
 import { encodeTopKVariantsFor } from '../gpu/kernels/encode-topk';
+import { gpuForms } from '../gpu/kernels/kernel';
 import { timeGpu } from '../gpu/timing';
 import { kList } from './config';
 import type { GpuSae } from './step';
@@ -139,6 +140,49 @@ async function timeAlternating(
   return ms.map((m) => Math.min(...m.slice(1)));
 }
 
+/** Compiled copies of the encoder timed against each other on software adapters (ours). */
+const ENCODER_COPIES = 3;
+/**
+ * Below this many ms a step's encoder is not worth the copies' compiles and timing: 12% of 20 ms is
+ * 2.4 ms a step (ours). setEncoderCopyMinMs changes it (tests).
+ */
+let encoderCopyMinMs = 20;
+/** Tests: the encoder time from which pickEncoderCopy compiles copies (null: the default, 20 ms). */
+export function setEncoderCopyMinMs(ms: number | null) {
+  encoderCopyMinMs = ms ?? 20;
+}
+
+/**
+ * On a software adapter, the fastest of ENCODER_COPIES compilations of the chosen encoder, timed in
+ * alternating rounds like the variants (timings "encode-copy:n"); the others are left to the pipeline
+ * cache. Why: SwiftShader fixes a kernel's speed when it compiles it, and the same code compiled again
+ * may run at another speed. In one pass (2026-12-03, unroll16x16 with chunk maxima, four copies
+ * alternated three rounds): d = 768, B = 1024, N = 4096 one copy 845–894 ms, the others 749–793; at
+ * d = 64, B = 4096, N = 1024 the same copy (one pipeline serves both shapes) 86–88 ms, the others
+ * 78–83. Over five runs about one compilation in four was the slow kind, and it stayed slow, so a run
+ * that drew it trained about 10% slower for its whole length. The copies compute the same bits (one
+ * WGSL function; encode.gpu.ts checks it). A GPU adapter compiles once (its kernels do not show this).
+ */
+export async function pickEncoderCopy(
+  sae: GpuSae,
+  samples: number,
+  timings: Record<string, number>,
+  progress: Progress = () => {},
+): Promise<KernelChoice> {
+  const first: KernelChoice = { ...sae.kernels, encodeCopy: 0 };
+  if (gpuForms(sae.device)) return first;
+  const [ms] = await timeAlternating(sae, 'encode', [first], 1);
+  if (!(ms >= encoderCopyMinMs)) {
+    sae.build(first);
+    return first;
+  }
+  progress(`timing ${ENCODER_COPIES} compilations of the encoder (${first.encode}) against each other`);
+  const builds = Array.from({ length: ENCODER_COPIES }, (_, encodeCopy) => ({ ...first, encodeCopy }));
+  const best = await fastest(sae, 'encode', builds, samples, timings, (k) => `encode-copy:${k.encodeCopy}`);
+  sae.build(best);
+  return best;
+}
+
 /** The fastest of `builds` by timeAlternating; each one's time is recorded under `label(build)`. */
 async function fastest(
   sae: GpuSae,
@@ -261,8 +305,10 @@ export async function autotune(
   const stored = memo.get(key) ?? (await readOpfs())[key];
   if (stored) {
     memo.set(key, stored);
-    sae.build({ ...sae.kernels, ...stored });
-    return { choice: sae.kernels, cached: true, key, timings: {}, screenRuns: {} };
+    sae.build({ ...sae.kernels, ...stored, encodeCopy: 0 });
+    const timings: Record<string, number> = {};
+    const choice = await pickEncoderCopy(sae, samples, timings, progress);
+    return { choice, cached: true, key, timings, screenRuns: {} };
   }
   const timings: Record<string, number> = {};
   const screenRuns: Record<string, number> = {};
@@ -315,9 +361,12 @@ export async function autotune(
     );
   }
   sae.build(best);
-  memo.set(key, best);
+  // The copy is not remembered: another process compiles anew.
+  const { encodeCopy: _, ...remembered } = best;
+  memo.set(key, remembered);
   const all = await readOpfs();
-  all[key] = best;
+  all[key] = remembered;
   await writeOpfs(all);
-  return { choice: best, cached: false, key, timings, screenRuns };
+  const choice = await pickEncoderCopy(sae, samples, timings, progress);
+  return { choice, cached: false, key, timings, screenRuns };
 }

@@ -35,7 +35,9 @@ export function buildDense(sae: StepHost, kernels: KernelChoice, common: StepCom
     const mb = sae.microRows[m];
     return {
       ...r,
-      encode: createEncode(device, { B: r.n, d, N, row0: r.row0 }, kernels.encode),
+      encode: createEncode(device, { B: r.n, d, N, row0: r.row0 }, kernels.encode, {
+        copy: kernels.encodeCopy,
+      }),
       actBg: act.bind(`act#${m}`, [
         b.pre,
         b.act,

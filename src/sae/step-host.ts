@@ -23,6 +23,12 @@ export interface KernelChoice {
   fused?: EncodeTopKVariant | null;
   /** Latents per thread chunk of the fused kernel (≥ plan's fusedChunkMin). */
   fusedChunk?: number;
+  /**
+   * Which compiled copy of the encoder (0 or absent: the first; pipelines.ts getPipeline `copy`). The
+   * autotuner picks it on software adapters each time a process starts, and never caches it: a copy's
+   * speed belongs to its compilation.
+   */
+  encodeCopy?: number;
 }
 export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 };
 

@@ -174,7 +174,7 @@ function buildSelect(sae: StepHost, kernels: KernelChoice) {
   // 'chunkmax': an unrolled encoder writes each row's maximum per RN latents, which the TopK ranks
   // chunks by ([B, ⌈N / RN⌉]), where the plan holds those maxima.
   const chunkMax = kernels.topk === 'chunkmax' && kernels.encode.startsWith('unroll') && plan.chunkMax;
-  const encode = createEncode(device, { B, d, N }, kernels.encode, { chunkMax });
+  const encode = createEncode(device, { B, d, N }, kernels.encode, { chunkMax, copy: kernels.encodeCopy });
   // The plan holds the maxima for the narrowest tile (plan.ts); an encoder with wider tiles uses a prefix.
   const preMax = chunkMax ? b.preMax : undefined;
   if (preMax && preMax.size < 4 * B * Math.ceil(N / encode.chunkMaxWidth))
@@ -329,7 +329,9 @@ function buildTiledSelect(
         merge.merge(p, bgs);
       };
     } else {
-      const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode);
+      const encode = createEncode(device, { B, d, N: t.n, lat0: t.lat0, wOff: t.wOff }, kernels.encode, {
+        copy: kernels.encodeCopy,
+      });
       encodes.push(encode);
       const tp = topk.tileParams(t.lat0, t.n);
       const topkBg = topk.bind(`tile@${t.lat0}`, [

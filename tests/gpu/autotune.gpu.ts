@@ -4,7 +4,8 @@
 // - the fused kernel competes where it pays what the unfused path pays for AuxK (several tiles), and is
 //   not timed with one tile and AuxK on; whatever it picks, the step runs and its loss is finite.
 import { encodeVariantsFor } from '../../src/gpu/kernels/encode';
-import { autotune } from '../../src/sae/autotune';
+import { gpuForms } from '../../src/gpu/kernels/kernel';
+import { autotune, setEncoderCopyMinMs } from '../../src/sae/autotune';
 import { resolveConfig } from '../../src/sae/config';
 import { GpuSae } from '../../src/sae/step';
 import { DEFAULT_KERNELS, type KernelChoice } from '../../src/sae/step-host';
@@ -163,7 +164,10 @@ gpuTest('autotune: a stage times its candidates in alternating rounds', async (d
   };
   const samples = 2;
   const report = await autotune(sae, `test-rounds-${Date.now()}`, samples);
-  const topks = built.filter((k) => k.encode === report.choice.encode && k.fused === null).map((k) => k.topk);
+  // The builds up to the choice (pickEncoderCopy's come after it and set encodeCopy).
+  const topks = built
+    .filter((k) => k.encodeCopy === undefined && k.encode === report.choice.encode && k.fused === null)
+    .map((k) => k.topk);
   // Where the TopK stage kept 'chunked' on an unrolled encoder, 'chunkmax' is then timed against it
   // on encoder + TopK (2 builds to compile, (samples + 1) rounds of 2), and the faster one kept.
   const t = report.timings;
@@ -192,3 +196,52 @@ gpuTest('autotune: a stage times its candidates in alternating rounds', async (d
     );
   sae.destroy();
 });
+
+// On a software adapter the autotuner times compiled copies of its encoder and keeps the fastest,
+// again after a cached choice (a copy's speed belongs to its compilation, so none is cached); on a GPU
+// adapter it compiles none. The threshold is lowered to 0 so that a small shape qualifies.
+gpuTest(
+  'autotune: the fastest compiled copy of the encoder, picked again after a cached choice',
+  async (device) => {
+    setEncoderCopyMinMs(0);
+    try {
+      const cfg = resolveConfig({ d: 16, nLatents: 128, k: 4, batchSize: 64 });
+      const sae = new GpuSae(device, cfg, DEFAULT_KERNELS);
+      sae.setState({ params: randomParams(cfg.nLatents, cfg.d, 7) });
+      sae.writeBatch(randn(cfg.batchSize * cfg.d, 8), new Float32Array(cfg.batchSize).fill(1));
+      const adapter = `test-copies-${Date.now()}`;
+      for (const pass of ['timed', 'cached']) {
+        const report = await autotune(sae, adapter, 1);
+        assert(report.cached === (pass === 'cached'), `${pass}: cached = ${report.cached}`);
+        const copies = [0, 1, 2].map((c) => report.timings[`encode-copy:${c}`]);
+        if (gpuForms(device)) {
+          assert(
+            copies.every((t) => t === undefined),
+            `${pass}: copies timed on a GPU adapter`,
+          );
+          assert(!sae.kernels.encodeCopy, `${pass}: copy ${sae.kernels.encodeCopy} on a GPU adapter`);
+          continue;
+        }
+        assert(
+          copies.every((t) => t >= 0),
+          `${pass}: copies timed ${JSON.stringify(report.timings)}`,
+        );
+        const fastest = copies.indexOf(Math.min(...copies));
+        assert(
+          report.choice.encodeCopy === fastest,
+          `${pass}: chose copy ${report.choice.encodeCopy}, fastest ${fastest}`,
+        );
+        assert(
+          sae.kernels.encodeCopy === fastest,
+          `${pass}: built copy ${sae.kernels.encodeCopy}, fastest ${fastest}`,
+        );
+      }
+      sae.step(1, cfg.lr, 1 / cfg.batchSize);
+      const [m] = await sae.readMetrics(0, 1);
+      sae.destroy();
+      assert(Number.isFinite(m.loss) && m.loss > 0, `loss after the tuned step: ${m.loss}`);
+    } finally {
+      setEncoderCopyMinMs(null);
+    }
+  },
+);

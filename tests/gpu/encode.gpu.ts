@@ -1,5 +1,6 @@
 import { createBufferFrom, readF32, STORAGE } from '../../src/gpu/buffers';
 import { createEncode, ENCODE_VARIANTS, type EncodeVariant } from '../../src/gpu/kernels/encode';
+import { getPipeline } from '../../src/gpu/pipelines';
 import { encodeRef } from '../../src/reference/encode';
 import { assertClose, gpuTest, randn } from './harness';
 
@@ -153,6 +154,44 @@ gpuTest('encode unroll4x4 and unroll4x8 equal vec4x4 and vec4x8 bit for bit', as
     const [ua, ub] = [await out(a), await out(b)];
     const diff = ua.findIndex((v, i) => v !== ub[i]);
     if (diff >= 0) throw new Error(`${a} vs ${b}: first differing bits at ${diff}`);
+  }
+  for (const b of Object.values(bufs)) b.destroy();
+});
+
+// A compiled copy (getPipeline `copy`, which the autotuner times against the first on software
+// adapters) is a pipeline of its own running the same kernel: copy 0's bits.
+gpuTest('encode: a compiled copy is its own pipeline and gives copy 0 bit for bit', async (device) => {
+  const code = '@compute @workgroup_size(1) fn main() {}';
+  const [p0, p1, p1again] = [0, 1, 1].map((copy) =>
+    getPipeline(device, { label: 'copy-test', code, entryPoint: 'main', copy }),
+  );
+  if (p0 === p1) throw new Error('copy 1 returned copy 0 pipeline');
+  if (p1 !== p1again) throw new Error('copy 1 was compiled twice (not cached)');
+  const [B, d, N] = [40, 24, 70];
+  const bufs = {
+    x: createBufferFrom(device, 'x', randn(B * d, 21)),
+    b_pre: createBufferFrom(device, 'b_pre', randn(d, 22, 0.5)),
+    W_enc: createBufferFrom(device, 'W_enc', randn(N * d, 23, 1 / Math.sqrt(d))),
+    b_enc: createBufferFrom(device, 'b_enc', randn(N, 24, 0.1)),
+  };
+  for (const variant of ['unroll16x16', 'blocked4x4'] as const) {
+    const bits: Uint32Array[] = [];
+    for (const copy of [0, 1, 2]) {
+      const pre = device.createBuffer({ label: `pre ${variant} ${copy}`, size: B * N * 4, usage: STORAGE });
+      const k = createEncode(device, { B, d, N }, variant, { copy });
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      k.run(pass, { ...bufs, pre });
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      bits.push(new Uint32Array((await readF32(device, pre, B * N)).buffer));
+      k.destroy();
+      pre.destroy();
+    }
+    for (const copy of [1, 2]) {
+      const diff = bits[copy].findIndex((v, i) => v !== bits[0][i]);
+      if (diff >= 0) throw new Error(`${variant} copy ${copy}: first differing bits at ${diff}`);
+    }
   }
   for (const b of Object.values(bufs)) b.destroy();
 });

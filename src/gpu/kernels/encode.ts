@@ -124,7 +124,7 @@ export function createEncode(
   device: GPUDevice,
   sizes: EncodeSizes,
   variant: EncodeVariant = 'blocked4x4',
-  opts: { chunkMax?: boolean } = {},
+  opts: { chunkMax?: boolean; copy?: number } = {},
 ) {
   const { B, d, N } = sizes;
   const lat0 = sizes.lat0 ?? 0;
@@ -147,7 +147,7 @@ export function createEncode(
       buffer: { type: b.type },
     })),
   });
-  const pipeline = getPipeline(device, { label: 'encode', code: full, entryPoint, layout });
+  const pipeline = getPipeline(device, { label: 'encode', code: full, entryPoint, layout, copy: opts.copy });
   const uniform = device.createBuffer({
     label: 'encode:sizes',
     size: 32,
