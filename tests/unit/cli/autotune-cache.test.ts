@@ -32,6 +32,13 @@ describe('the CLI autotune cache', () => {
     expect(readAutotuneCache()).toEqual({ 'swiftshader|B256|d64': B, 'swiftshader|B1024|d768': B });
   });
 
+  it('leaves out the compiled copy of the encoder (it belongs to the run that compiled it)', () => {
+    const file = join(dir, 'copy.json');
+    process.env.SAE_LAB_AUTOTUNE_CACHE = file;
+    rememberAutotune('k', { ...A, encodeCopy: 2 });
+    expect(readAutotuneCache()).toEqual({ k: A });
+  });
+
   it('a damaged file reads as none', () => {
     const file = join(dir, 'bad.json');
     process.env.SAE_LAB_AUTOTUNE_CACHE = file;
