@@ -43,7 +43,7 @@ export async function benchStep(
   // As a training run gets it on a software adapter: the fastest of the encoder's compiled copies
   // (the autotuner above does the same).
   const copies: Record<string, number> = {};
-  if (!tune) await pickEncoderCopy(sae, 2, copies);
+  if (!tune) await pickEncoderCopy(sae, sae.kernels, 2, copies);
   sae.step(1, cfg.lr, 1 / s.B);
   await device.queue.onSubmittedWorkDone();
   let t = 1;

@@ -165,22 +165,33 @@ export function setEncoderCopyMinMs(ms: number | null) {
  */
 export async function pickEncoderCopy(
   sae: GpuSae,
+  choice: KernelChoice,
   samples: number,
   timings: Record<string, number>,
   progress: Progress = () => {},
 ): Promise<KernelChoice> {
-  const first: KernelChoice = { ...sae.kernels, encodeCopy: 0 };
-  if (gpuForms(sae.device)) return first;
-  const [ms] = await timeAlternating(sae, 'encode', [first], 1);
-  if (!(ms >= encoderCopyMinMs)) {
-    sae.build(first);
-    return first;
+  const { encodeCopy: _, ...first } = choice;
+  // The fused encode + TopK is a kernel of its own (encode-topk.ts), with no encoder to copy.
+  const encoder = !!sae.tunePhases.encode || sae.phases.some((p) => p.name === 'encode');
+  if (!gpuForms(sae.device) && !first.fused && encoder) {
+    const [ms] = await timeAlternating(sae, 'encode', [{ ...first, encodeCopy: 0 }], 1);
+    if (ms >= encoderCopyMinMs) {
+      progress(`timing ${ENCODER_COPIES} compilations of the encoder (${first.encode}) against each other`);
+      const builds = Array.from({ length: ENCODER_COPIES }, (_, encodeCopy) => ({ ...first, encodeCopy }));
+      const best = await fastest(
+        sae,
+        'encode',
+        builds,
+        samples,
+        timings,
+        (k) => `encode-copy:${k.encodeCopy}`,
+      );
+      sae.build(best);
+      return best;
+    }
   }
-  progress(`timing ${ENCODER_COPIES} compilations of the encoder (${first.encode}) against each other`);
-  const builds = Array.from({ length: ENCODER_COPIES }, (_, encodeCopy) => ({ ...first, encodeCopy }));
-  const best = await fastest(sae, 'encode', builds, samples, timings, (k) => `encode-copy:${k.encodeCopy}`);
-  sae.build(best);
-  return best;
+  sae.build(first);
+  return first;
 }
 
 /** The fastest of `builds` by timeAlternating; each one's time is recorded under `label(build)`. */
@@ -305,14 +316,14 @@ export async function autotune(
   const stored = memo.get(key) ?? (await readOpfs())[key];
   if (stored) {
     memo.set(key, stored);
-    sae.build({ ...sae.kernels, ...stored, encodeCopy: 0 });
     const timings: Record<string, number> = {};
-    const choice = await pickEncoderCopy(sae, samples, timings, progress);
+    const choice = await pickEncoderCopy(sae, { ...sae.kernels, ...stored }, samples, timings, progress);
     return { choice, cached: true, key, timings, screenRuns: {} };
   }
   const timings: Record<string, number> = {};
   const screenRuns: Record<string, number> = {};
-  const base: KernelChoice = { ...sae.kernels, fused: null };
+  const { encodeCopy: _copy, ...current } = sae.kernels;
+  const base: KernelChoice = { ...current, fused: null };
   const encoders = (await screenEncoders(sae, timings, screenRuns, progress)).map((encode) => ({
     ...base,
     encode,
@@ -360,13 +371,12 @@ export async function autotune(
       k.fused ? `select:fused:${k.fused}:${k.fusedChunk}` : 'select:unfused',
     );
   }
-  sae.build(best);
-  // The copy is not remembered: another process compiles anew.
-  const { encodeCopy: _, ...remembered } = best;
-  memo.set(key, remembered);
+  memo.set(key, best);
   const all = await readOpfs();
-  all[key] = remembered;
+  all[key] = best;
   await writeOpfs(all);
-  const choice = await pickEncoderCopy(sae, samples, timings, progress);
+  // The choice is built here, in the compiled copy of its encoder that runs fastest (never remembered:
+  // another process compiles anew).
+  const choice = await pickEncoderCopy(sae, best, samples, timings, progress);
   return { choice, cached: false, key, timings, screenRuns };
 }

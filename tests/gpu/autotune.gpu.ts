@@ -120,6 +120,7 @@ gpuTest(
     assert(whole.length === Math.min(3, at256.length), `timed on the whole batch: ${whole}`);
     // What it is doing, as it goes: each variant's compile and first timing, each later round, the
     // whole-batch finalists by name, then the TopK stage.
+    const stages = said.filter((w) => !w.includes('compilations of the encoder'));
     for (const [i, v] of encodeVariantsFor(cfg.d).entries())
       assert(
         said.includes(
@@ -130,7 +131,8 @@ gpuTest(
     assert(
       said.includes(`timing the encoders on the whole batch: ${whole.map(name).join(', ')}`) &&
         said.some((w) => w.startsWith('screening the encoders on 300 rows: round 1 ')) &&
-        said.indexOf('timing the TopK variants: bitonic, insert, chunked') > said.length - 3,
+        // The compiled copies' stage may follow (when the encoder takes ≥ 20 ms: a loaded machine).
+        stages.indexOf('timing the TopK variants: bitonic, insert, chunked') > stages.length - 3,
       `stages: ${said.join(' | ')}`,
     );
     const nextWhole = fastest(at256, 3).map(name);
