@@ -147,6 +147,14 @@ const ENCODER_COPIES = 3;
  * 2.4 ms a step (ours). setEncoderCopyMinMs changes it (tests).
  */
 let encoderCopyMinMs = 20;
+/**
+ * Nor where the run's encoder time (its ms a step × the run's steps) is under this (ours): about one
+ * compilation in four is ~10% slower, so the copies save about 2.5% of it on average, 10 s at 400 s,
+ * about what they cost on SwiftShader (two compilations of unroll16x16, 3 s each, and three rounds of
+ * three encoder runs). A first click on the demo, whose budget is proposed to finish in minutes, does
+ * not wait for them.
+ */
+const COPY_MIN_RUN_ENCODER_MS = 400_000;
 /** Tests: the encoder time from which pickEncoderCopy compiles copies (null: the default, 20 ms). */
 export function setEncoderCopyMinMs(ms: number | null) {
   encoderCopyMinMs = ms ?? 20;
@@ -169,13 +177,14 @@ export async function pickEncoderCopy(
   samples: number,
   timings: Record<string, number>,
   progress: Progress = () => {},
+  steps = Number.POSITIVE_INFINITY,
 ): Promise<KernelChoice> {
   const { encodeCopy: _, ...first } = choice;
   // The fused encode + TopK is a kernel of its own (encode-topk.ts), with no encoder to copy.
   const encoder = !!sae.tunePhases.encode || sae.phases.some((p) => p.name === 'encode');
   if (!gpuForms(sae.device) && !first.fused && encoder) {
     const [ms] = await timeAlternating(sae, 'encode', [{ ...first, encodeCopy: 0 }], 1);
-    if (ms >= encoderCopyMinMs) {
+    if (ms >= encoderCopyMinMs && ms * steps >= COPY_MIN_RUN_ENCODER_MS) {
       progress(`timing ${ENCODER_COPIES} compilations of the encoder (${first.encode}) against each other`);
       const builds = Array.from({ length: ENCODER_COPIES }, (_, encodeCopy) => ({ ...first, encodeCopy }));
       const best = await fastest(
@@ -304,20 +313,29 @@ async function screenEncoders(
 /**
  * Picks the encode and TopK variants, then fused encode + TopK or not, for this GpuSae and rebuilds
  * it with them.
- * `adapter` names the adapter for the cache (vendor/architecture/device).
+ * `adapter` names the adapter for the cache (vendor/architecture/device); `steps`, the run's length,
+ * decides whether compiled copies of the encoder are worth timing (pickEncoderCopy).
  */
 export async function autotune(
   sae: GpuSae,
   adapter: string,
   samples = 2,
   progress: Progress = () => {},
+  steps = Number.POSITIVE_INFINITY,
 ): Promise<AutotuneReport> {
   const key = cacheKey(sae, adapter);
   const stored = memo.get(key) ?? (await readOpfs())[key];
   if (stored) {
     memo.set(key, stored);
     const timings: Record<string, number> = {};
-    const choice = await pickEncoderCopy(sae, { ...sae.kernels, ...stored }, samples, timings, progress);
+    const choice = await pickEncoderCopy(
+      sae,
+      { ...sae.kernels, ...stored },
+      samples,
+      timings,
+      progress,
+      steps,
+    );
     return { choice, cached: true, key, timings, screenRuns: {} };
   }
   const timings: Record<string, number> = {};
@@ -377,6 +395,6 @@ export async function autotune(
   await writeOpfs(all);
   // The choice is built here, in the compiled copy of its encoder that runs fastest (never remembered:
   // another process compiles anew).
-  const choice = await pickEncoderCopy(sae, best, samples, timings, progress);
+  const choice = await pickEncoderCopy(sae, best, samples, timings, progress, steps);
   return { choice, cached: false, key, timings, screenRuns };
 }

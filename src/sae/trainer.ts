@@ -264,7 +264,7 @@ export class Trainer {
       // Its stages in the run's status: seconds to tens of seconds on a software adapter.
       const progress = (what: string) => this.hooks.onStatus?.('preparing', `autotuning kernels: ${what}`);
       tuned = await withErrorScopes(this.device, 'autotuning the kernels', () =>
-        autotune(this.sae, adapter, undefined, progress),
+        autotune(this.sae, adapter, undefined, progress, this.totalSteps),
       );
       this.kernels = this.sae.kernels;
     }

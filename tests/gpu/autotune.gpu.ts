@@ -201,7 +201,8 @@ gpuTest('autotune: a stage times its candidates in alternating rounds', async (d
 
 // On a software adapter the autotuner times compiled copies of its encoder and keeps the fastest,
 // again after a cached choice (a copy's speed belongs to its compilation, so none is cached); on a GPU
-// adapter it compiles none. The threshold is lowered to 0 so that a small shape qualifies.
+// adapter it compiles none, nor for a run too short to pay for them. The threshold is lowered to 0 so
+// that a small shape qualifies.
 gpuTest(
   'autotune: the fastest compiled copy of the encoder, picked again after a cached choice',
   async (device) => {
@@ -238,6 +239,11 @@ gpuTest(
           `${pass}: built copy ${sae.kernels.encodeCopy}, fastest ${fastest}`,
         );
       }
+      // A run too short to pay for the copies (its encoder time under 400 s): none compiled.
+      const short = await autotune(sae, `${adapter}-short`, 1, undefined, 10);
+      const shortCopies = Object.keys(short.timings).filter((k) => k.startsWith('encode-copy'));
+      assert(shortCopies.length === 0, `10 steps: copies timed ${shortCopies}`);
+      assert(sae.kernels.encodeCopy === undefined, `10 steps: built copy ${sae.kernels.encodeCopy}`);
       sae.step(1, cfg.lr, 1 / cfg.batchSize);
       const [m] = await sae.readMetrics(0, 1);
       sae.destroy();
