@@ -183,7 +183,10 @@ export async function pickEncoderCopy(
   // The fused encode + TopK is a kernel of its own (encode-topk.ts), with no encoder to copy.
   const encoder = !!sae.tunePhases.encode || sae.phases.some((p) => p.name === 'encode');
   if (!gpuForms(sae.device) && !first.fused && encoder) {
-    const [ms] = await timeAlternating(sae, 'encode', [{ ...first, encodeCopy: 0 }], 1);
+    // The encoder stage's timing where it ran (a fresh choice); else one run now (a cached choice).
+    const ms =
+      timings[`encode:${first.encode}`] ??
+      (await timeAlternating(sae, 'encode', [{ ...first, encodeCopy: 0 }], 1))[0];
     if (ms >= encoderCopyMinMs && ms * steps >= COPY_MIN_RUN_ENCODER_MS) {
       progress(`timing ${ENCODER_COPIES} compilations of the encoder (${first.encode}) against each other`);
       const builds = Array.from({ length: ENCODER_COPIES }, (_, encodeCopy) => ({ ...first, encodeCopy }));

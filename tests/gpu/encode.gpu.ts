@@ -124,29 +124,44 @@ gpuTest('encode wgtile4x4 equals blocked4x4 bit for bit (B=70, d=44, N=130)', as
   for (const buf of Object.values(bufs)) buf.destroy();
 });
 
+/** Seeded inputs of the encoder at one shape (x, b_pre, W_enc, b_enc), seeds from `seed`. */
+function encodeInputs(device: GPUDevice, B: number, d: number, N: number, seed: number) {
+  return {
+    x: createBufferFrom(device, 'x', randn(B * d, seed)),
+    b_pre: createBufferFrom(device, 'b_pre', randn(d, seed + 1, 0.5)),
+    W_enc: createBufferFrom(device, 'W_enc', randn(N * d, seed + 2, 1 / Math.sqrt(d))),
+    b_enc: createBufferFrom(device, 'b_enc', randn(N, seed + 3, 0.1)),
+  };
+}
+
+/** The bits of pre [B, N] from one encoder run on `bufs`. */
+async function encodeBits(
+  device: GPUDevice,
+  bufs: ReturnType<typeof encodeInputs>,
+  sizes: { B: number; d: number; N: number },
+  variant: EncodeVariant,
+  copy?: number,
+) {
+  const { B, N } = sizes;
+  const pre = device.createBuffer({ label: `pre ${variant}`, size: B * N * 4, usage: STORAGE });
+  const k = createEncode(device, sizes, variant, { copy });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  k.run(pass, { ...bufs, pre });
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const got = new Uint32Array((await readF32(device, pre, B * N)).buffer);
+  k.destroy();
+  pre.destroy();
+  return got;
+}
+
 // The unrolled tiles add the same dot products in the same order as the vec4 tiles of the same shape
 // (only the register allocation differs), so their outputs are bit for bit the same.
 gpuTest('encode unroll4x4 and unroll4x8 equal vec4x4 and vec4x8 bit for bit', async (device) => {
   const [B, d, N] = [70, 36, 90];
-  const bufs = {
-    x: createBufferFrom(device, 'x', randn(B * d, 11)),
-    b_pre: createBufferFrom(device, 'b_pre', randn(d, 12, 0.5)),
-    W_enc: createBufferFrom(device, 'W_enc', randn(N * d, 13, 1 / Math.sqrt(d))),
-    b_enc: createBufferFrom(device, 'b_enc', randn(N, 14, 0.1)),
-  };
-  const out = async (variant: EncodeVariant) => {
-    const pre = device.createBuffer({ label: `pre ${variant}`, size: B * N * 4, usage: STORAGE });
-    const k = createEncode(device, { B, d, N }, variant);
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    k.run(pass, { ...bufs, pre });
-    pass.end();
-    device.queue.submit([enc.finish()]);
-    const got = new Uint32Array((await readF32(device, pre, B * N)).buffer);
-    k.destroy();
-    pre.destroy();
-    return got;
-  };
+  const bufs = encodeInputs(device, B, d, N, 11);
+  const out = (variant: EncodeVariant) => encodeBits(device, bufs, { B, d, N }, variant);
   for (const [a, b] of [
     ['vec4x4', 'unroll4x4'],
     ['vec4x8', 'unroll4x8'],
@@ -168,26 +183,10 @@ gpuTest('encode: a compiled copy is its own pipeline and gives copy 0 bit for bi
   if (p0 === p1) throw new Error('copy 1 returned copy 0 pipeline');
   if (p1 !== p1again) throw new Error('copy 1 was compiled twice (not cached)');
   const [B, d, N] = [40, 24, 70];
-  const bufs = {
-    x: createBufferFrom(device, 'x', randn(B * d, 21)),
-    b_pre: createBufferFrom(device, 'b_pre', randn(d, 22, 0.5)),
-    W_enc: createBufferFrom(device, 'W_enc', randn(N * d, 23, 1 / Math.sqrt(d))),
-    b_enc: createBufferFrom(device, 'b_enc', randn(N, 24, 0.1)),
-  };
+  const bufs = encodeInputs(device, B, d, N, 21);
   for (const variant of ['unroll16x16', 'blocked4x4'] as const) {
     const bits: Uint32Array[] = [];
-    for (const copy of [0, 1, 2]) {
-      const pre = device.createBuffer({ label: `pre ${variant} ${copy}`, size: B * N * 4, usage: STORAGE });
-      const k = createEncode(device, { B, d, N }, variant, { copy });
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      k.run(pass, { ...bufs, pre });
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      bits.push(new Uint32Array((await readF32(device, pre, B * N)).buffer));
-      k.destroy();
-      pre.destroy();
-    }
+    for (const copy of [0, 1, 2]) bits.push(await encodeBits(device, bufs, { B, d, N }, variant, copy));
     for (const copy of [1, 2]) {
       const diff = bits[copy].findIndex((v, i) => v !== bits[0][i]);
       if (diff >= 0) throw new Error(`${variant} copy ${copy}: first differing bits at ${diff}`);
