@@ -2,8 +2,8 @@
  * npm run bench [-- --full | --only encode,step,scale,...] [--samples 3 --max-n 65536 --encode V
  * --topk V --fused V --shape B,d,N,k,kAux --gpt2-layers L --gpt2-T T --minutes M --soak-tokens T --out FILE]: runs bench/index.html in headless Chromium and
  * prints one JSON document (adapter, shapes, median ms per variant and phase, GFLOP/s, ratios).
- * Without --only or --full it runs the quick default, the step profile at its two shapes (a few
- * minutes on SwiftShader); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
+ * Without --only or --full it runs the quick default, the step profile at its two shapes with AuxK
+ * active (a few minutes on SwiftShader; step-idle adds the second with AuxK idle); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
  * `--only soak [--minutes 30]` (never part of --full) trains on the demo for that long and samples the
  * JS heap, GPU bytes and live GPU buffers once a minute (bench/soak.ts): samples and slopes.
  */
@@ -28,6 +28,7 @@ interface StepEntry {
   name: string;
   shape?: { B: number; d: number; N: number; k: number; kAux: number };
   dead_latents: number;
+  dead_tokens: number;
   ratio_step_over_encode: number;
   ratio_step_over_encode_from: string;
   phases_ms?: Record<string, number>;
@@ -100,7 +101,7 @@ for (const e of (result.entries ?? []) as StepEntry[]) {
     .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
     .join(', ');
   log(
-    `step B=${B} d=${d} N=${N} k=${k} kAux=${kAux} (${e.dead_latents} dead): ` +
+    `step B=${B} d=${d} N=${N} k=${k} kAux=${kAux} (deadTokens ${e.dead_tokens}: ${e.dead_latents} dead): ` +
       `${e.ratio_step_over_encode.toFixed(3)}× its encoder (${e.ratio_step_over_encode_from}); beyond it, ms: ${beyond}`,
   );
 }

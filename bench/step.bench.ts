@@ -19,8 +19,11 @@ export interface StepShape {
 /**
  * Whole step and each phase alone at one shape, plus the naive encoder in the same run, so the ratios
  * step_ms / encode_ms and encode_gflops / naive_encode_gflops are measured under the same load.
- * Half the latents are made dead so AuxK does its full work. `tune`: the autotuner picks the kernels
- * at this shape first (what a training run on this adapter gets), and its timings are reported.
+ * AuxK active (the default, issue #19's measure): a latent is dead once it has not fired for one token
+ * (deadTokens 1), so every latent that no row of the last batch picked is dead and AuxK does its work
+ * over them. `auxIdle`: the paper's 10M tokens instead (§2.4), so no latent is dead and AuxK does not
+ * run, as in a healthy run. `tune`: the autotuner picks the kernels at this shape first (what a
+ * training run on this adapter gets), and its timings are reported.
  */
 export async function benchStep(
   device: GPUDevice,
@@ -28,8 +31,10 @@ export async function benchStep(
   samples: number,
   kernels?: Partial<KernelChoice>,
   tune = false,
+  auxIdle = false,
 ) {
-  const cfg = resolveConfig({ d: s.d, nLatents: s.N, k: s.k, kAux: s.kAux, batchSize: s.B, deadTokens: 1 });
+  const deadTokens = auxIdle ? 10_000_000 : 1;
+  const cfg = resolveConfig({ d: s.d, nLatents: s.N, k: s.k, kAux: s.kAux, batchSize: s.B, deadTokens });
   const rng = new Rng(1);
   const sample = new Float32Array(256 * s.d).map(() => rng.normal());
   const sae = new GpuSae(device, cfg, { ...DEFAULT_KERNELS, ...kernels });
@@ -181,6 +186,8 @@ export async function benchStep(
   return {
     name: 'step',
     shape: s,
+    /** 1: AuxK over every latent the last batch left unfired (issue #19's measure); 10M: the paper's */
+    dead_tokens: deadTokens,
     kernels: sae.kernels,
     ...(tuned ? { autotune_ms: tuned.timings } : {}),
     dead_latents: deadCount,

@@ -58,24 +58,29 @@ export async function runBenchSuite(params: URLSearchParams) {
   if (want('encode-peer')) entries.push(await benchEncode(gpu.device, 2048, 64, 1024, samples));
   if (want('step-small'))
     entries.push(await benchStep(gpu.device, { B: 256, d: 64, N: 256, k: 8, kAux: 32 }, samples));
+  const stepPicks = {
+    encode: (params.get('encode') ?? 'unroll16x16') as EncodeVariant,
+    topk: (params.get('topk') ?? 'chunkmax') as TopKVariant,
+  };
   if (want('step')) {
     // The variants the autotuner picks on SwiftShader (the unrolled 16×16 encoder tile, the chunked
     // TopK over the encoder's chunk maxima); --encode/--topk bench others (unroll8x8 + insert were the
     // picks before 2026-12-01, unroll16x16 + chunked until 2026-12-01 12:30), and
     // --encode auto lets the autotuner pick at each shape (on a real GPU its pick differs).
     const tune = params.get('encode') === 'auto';
-    const kernels = tune
-      ? {}
-      : {
-          encode: (params.get('encode') ?? 'unroll16x16') as EncodeVariant,
-          topk: (params.get('topk') ?? 'chunkmax') as TopKVariant,
-        };
+    const kernels = tune ? {} : stepPicks;
     entries.push(
       await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels, tune),
     );
     entries.push(
       await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels, tune),
     );
+  }
+  if (want('step-idle')) {
+    // d = 768 with AuxK idle (no latent dead, as in a healthy run): what AuxK adds at 'step''s second
+    // shape. 'step''s first shape has no dead latent already.
+    const shape = { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 };
+    entries.push(await benchStep(gpu.device, shape, samples, stepPicks, false, true));
   }
   if (want('step-shape')) {
     // --shape B,d,N,k,kAux: the step profile at one shape of the user's (e.g. a scale shape).
