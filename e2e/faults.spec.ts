@@ -15,7 +15,10 @@ import { expect, type Page, test } from '@playwright/test';
 import { filesFromZip } from '../src/io/zip';
 import { npyF32, readout, setField, sparseActivations, waitForAdapter } from './helpers';
 
-/** 64 steps of 256 rows on the demo, a checkpoint every 8 steps (the `checkpoint-every` test hook). */
+/**
+ * 64 steps of 256 rows on the demo, a checkpoint every 8 steps and none by time (the
+ * `checkpoint-every` test hook), whatever the machine's speed.
+ */
 const STEPS = 64;
 
 async function quickRun(page: Page) {

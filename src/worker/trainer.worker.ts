@@ -153,7 +153,12 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
           kernels,
           evalEveryTokens: start.evalEveryTokens,
           autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
-          checkpoints: { store, runId: id, everySteps: start.checkpointEverySteps },
+          checkpoints: {
+            store,
+            runId: id,
+            everySteps: start.checkpointEverySteps,
+            everySeconds: start.checkpointEverySeconds,
+          },
           resumeFrom: ck,
           injectGpuErrorAtStep: start.injectGpuError,
           // the test hook loses the first device (or the first loseDeviceTimes); the recovered run goes on
