@@ -347,9 +347,8 @@ function injectedGpuErrorStep(): number | undefined {
 /**
  * TEST HOOKS: `?lose-device=STEP` makes the next run destroy its GPU device right after step STEP
  * (TrainStart.loseDeviceAtStep), so e2e tests drive the recovery from the last checkpoint;
- * `?checkpoint-every=STEPS` saves a checkpoint every STEPS steps and none by time, so a test knows
- * which step the last one holds (a timed one at step 18 once beat step 16's on a loaded machine).
- * Absent (the default), nothing changes.
+ * `?checkpoint-every=STEPS` saves a checkpoint every STEPS steps and none by time (a test's run may
+ * take minutes on a loaded machine). Absent (the default), nothing changes.
  */
 function stepParam(name: string): number | undefined {
   const v = new URLSearchParams(globalThis.location?.search ?? '').get(name);
