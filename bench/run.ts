@@ -3,7 +3,8 @@
  * --topk V --fused V --shape B,d,N,k,kAux --gpt2-layers L --gpt2-T T --minutes M --soak-tokens T --out FILE]: runs bench/index.html in headless Chromium and
  * prints one JSON document (adapter, shapes, median ms per variant and phase, GFLOP/s, ratios).
  * Without --only or --full it runs the quick default, the step profile at its two shapes with AuxK
- * active (a few minutes on SwiftShader; step-idle adds the second with AuxK idle); --full runs every benchmark (the scale sweep to N = 2^20 takes hours there).
+ * active (a few minutes on SwiftShader; step-idle adds the second with AuxK idle); --full runs every
+ * benchmark (the scale sweep to N = 2^20 takes hours there).
  * `--only soak [--minutes 30]` (never part of --full) trains on the demo for that long and samples the
  * JS heap, GPU bytes and live GPU buffers once a minute (bench/soak.ts): samples and slopes.
  */
