@@ -14,6 +14,15 @@ import { benchStep, benchVariants } from './step.bench';
 import { benchTopK } from './topk.bench';
 
 /**
+ * Issue #19's two step shapes: the peer-sized d = 64 and GPT-2 small's width d = 768 with AuxK's
+ * paper-sized kAux (the step, forms and step-idle profiles use them).
+ */
+const STEP_SHAPES = [
+  { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 },
+  { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 },
+] as const;
+
+/**
  * The benchmark suite behind `npm run bench` (bench/main.ts in headless Chromium) and `npm run
  * bench:dawn` (bench/dawn.ts under Node with Dawn's own binding): `params` are the page's query
  * (only, samples, max-n, encode, topk, fused, shape, gpt2-layers, gpt2-T, minutes, soak-tokens,
@@ -47,10 +56,7 @@ export async function runBenchSuite(params: URLSearchParams) {
       encode: (params.get('encode') ?? 'unroll16x16') as EncodeVariant,
       topk: (params.get('topk') ?? 'chunked') as TopKVariant,
     };
-    entries.push(await benchForms(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels));
-    entries.push(
-      await benchForms(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels),
-    );
+    for (const shape of STEP_SHAPES) entries.push(await benchForms(gpu.device, shape, samples, kernels));
   }
   if (want('encode')) entries.push(await benchEncode(gpu.device, 1024, 768, 4096, samples));
   if (want('encode-mid')) entries.push(await benchEncode(gpu.device, 256, 256, 1024, samples));
@@ -69,18 +75,12 @@ export async function runBenchSuite(params: URLSearchParams) {
     // --encode auto lets the autotuner pick at each shape (on a real GPU its pick differs).
     const tune = params.get('encode') === 'auto';
     const kernels = tune ? {} : stepPicks;
-    entries.push(
-      await benchStep(gpu.device, { B: 4096, d: 64, N: 1024, k: 8, kAux: 32 }, samples, kernels, tune),
-    );
-    entries.push(
-      await benchStep(gpu.device, { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 }, samples, kernels, tune),
-    );
+    for (const shape of STEP_SHAPES) entries.push(await benchStep(gpu.device, shape, samples, kernels, tune));
   }
   if (want('step-idle')) {
     // d = 768 with AuxK idle (no latent dead, as in a healthy run): what AuxK adds at 'step''s second
     // shape. 'step''s first shape has no dead latent already.
-    const shape = { B: 1024, d: 768, N: 4096, k: 32, kAux: 384 };
-    entries.push(await benchStep(gpu.device, shape, samples, stepPicks, false, true));
+    entries.push(await benchStep(gpu.device, STEP_SHAPES[1], samples, stepPicks, false, true));
   }
   if (want('step-shape')) {
     // --shape B,d,N,k,kAux: the step profile at one shape of the user's (e.g. a scale shape).

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { KernelChoice } from '../src/sae/step-host';
+import { type KernelChoice, withoutCopy } from '../src/sae/step-host';
 
 const DEFAULT_FILE = resolve(import.meta.dirname, '../node_modules/.cache/sae-lab/autotune.json');
 
@@ -36,8 +36,7 @@ export function rememberAutotune(key: string, kernels: KernelChoice): void {
   const file = autotuneCacheFile();
   if (!file) return;
   // The encoder's compiled copy belongs to the run that compiled it (autotune.ts pickEncoderCopy).
-  const { encodeCopy: _, ...choice } = kernels;
-  const all = { ...readAutotuneCache(), [key]: choice };
+  const all = { ...readAutotuneCache(), [key]: withoutCopy(kernels) };
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(all, null, 1)}\n`);

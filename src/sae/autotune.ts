@@ -18,7 +18,7 @@ import { gpuForms } from '../gpu/kernels/kernel';
 import { timeGpu } from '../gpu/timing';
 import { kList } from './config';
 import type { GpuSae } from './step';
-import type { KernelChoice } from './step-host';
+import { type KernelChoice, withoutCopy } from './step-host';
 
 const memo = new Map<string, KernelChoice>();
 const CACHE_FILE = 'autotune.json';
@@ -179,7 +179,7 @@ export async function pickEncoderCopy(
   progress: Progress = () => {},
   steps = Number.POSITIVE_INFINITY,
 ): Promise<KernelChoice> {
-  const { encodeCopy: _, ...first } = choice;
+  const first = withoutCopy(choice);
   // The fused encode + TopK is a kernel of its own (encode-topk.ts), with no encoder to copy.
   const encoder = !!sae.tunePhases.encode || sae.phases.some((p) => p.name === 'encode');
   if (!gpuForms(sae.device) && !first.fused && encoder) {
@@ -343,8 +343,7 @@ export async function autotune(
   }
   const timings: Record<string, number> = {};
   const screenRuns: Record<string, number> = {};
-  const { encodeCopy: _copy, ...current } = sae.kernels;
-  const base: KernelChoice = { ...current, fused: null };
+  const base: KernelChoice = { ...withoutCopy(sae.kernels), fused: null };
   const encoders = (await screenEncoders(sae, timings, screenRuns, progress)).map((encode) => ({
     ...base,
     encode,

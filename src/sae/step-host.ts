@@ -30,6 +30,11 @@ export interface KernelChoice {
    */
   encodeCopy?: number;
 }
+/** The choice without its compiled copy of the encoder: what may be cached or remembered. */
+export function withoutCopy(choice: KernelChoice): KernelChoice {
+  const { encodeCopy: _, ...rest } = choice;
+  return rest;
+}
 export const DEFAULT_KERNELS: KernelChoice = { encode: 'blocked4x4', topk: 'bitonic', topkTile: 2048 };
 
 /** What both paths share: the loss and dead-latent kernels with their bind groups, and the update tail. */

@@ -347,8 +347,7 @@ function injectedGpuErrorStep(): number | undefined {
 /**
  * TEST HOOKS: `?lose-device=STEP` makes the next run destroy its GPU device right after step STEP
  * (TrainStart.loseDeviceAtStep), so e2e tests drive the recovery from the last checkpoint;
- * `?checkpoint-every=STEPS` saves a checkpoint every STEPS steps and none by time (a test's run may
- * take minutes on a loaded machine). Absent (the default), nothing changes.
+ * `?checkpoint-every=STEPS` adds a checkpoint every STEPS steps. Absent (the default), nothing changes.
  */
 function stepParam(name: string): number | undefined {
   const v = new URLSearchParams(globalThis.location?.search ?? '').get(name);
@@ -388,9 +387,7 @@ export function startTraining() {
       evalEveryTokens: Math.max(16 * config.batchSize, Math.floor(config.tokens / 8)),
       ...(inject !== undefined ? { injectGpuError: inject } : {}),
       ...(loseDevice !== undefined ? { loseDeviceAtStep: loseDevice } : {}),
-      ...(checkpointEvery !== undefined
-        ? { checkpointEverySteps: checkpointEvery, checkpointEverySeconds: 0 }
-        : {}),
+      ...(checkpointEvery !== undefined ? { checkpointEverySteps: checkpointEvery } : {}),
     },
   });
 }

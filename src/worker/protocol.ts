@@ -228,8 +228,6 @@ export interface TrainStart {
   loseDeviceTimes?: number;
   /** also save a checkpoint every this many steps (besides every 120 s, on pause, stop and at the end) */
   checkpointEverySteps?: number;
-  /** seconds of wall time between the timed checkpoints (default 120; 0: none, only by steps) */
-  checkpointEverySeconds?: number;
 }
 
 /** Full evaluation of the current model on the held-out split (issue: evaluation view). */

@@ -153,12 +153,7 @@ async function trainOrRecover(start: TrainStart, resumeFrom?: Checkpoint) {
           kernels,
           evalEveryTokens: start.evalEveryTokens,
           autotuneAdapter: `${g.report.vendor}/${g.report.architecture}/${g.report.device}`,
-          checkpoints: {
-            store,
-            runId: id,
-            everySteps: start.checkpointEverySteps,
-            everySeconds: start.checkpointEverySeconds,
-          },
+          checkpoints: { store, runId: id, everySteps: start.checkpointEverySteps },
           resumeFrom: ck,
           injectGpuErrorAtStep: start.injectGpuError,
           // the test hook loses the first device (or the first loseDeviceTimes); the recovered run goes on
